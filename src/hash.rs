@@ -1,0 +1,423 @@
+//! Hash algorithms, digests and their textual forms, as Nix reads and prints them.
+//!
+//! Nix knows four algorithms ([`Algorithm`]) and four ways to print a digest ([`Format`]):
+//! base16 (lower-case hex), [nix32](crate::nix32), base64 and SRI (`sha256-<base64>`). When it
+//! parses a digest without an SRI prefix it tells the encoding apart by length alone, which is
+//! what [`Hash::parse`] and [`Hash::parse_unprefixed`] do.
+//!
+//! ```
+//! use nix_ingest::hash::{Algorithm, Format, Hash};
+//!
+//! let h = Hash::digest(Algorithm::Sha256, b"");
+//! assert_eq!(
+//!     h.to_string(),
+//!     "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+//! );
+//! assert_eq!(h.encode(Format::Nix32), "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73");
+//! assert_eq!(Hash::parse("sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73").unwrap(), h);
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use data_encoding::{BASE64, HEXLOWER_PERMISSIVE};
+use sha1::Digest as _;
+
+use crate::nix32;
+
+/// A hash algorithm Nix supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Algorithm {
+    /// MD5 (16 bytes). Nix still accepts it for flat and NAR hashes.
+    Md5,
+    /// SHA-1 (20 bytes): git's original object format.
+    Sha1,
+    /// SHA-256 (32 bytes): Nix's default, and git's newer object format.
+    Sha256,
+    /// SHA-512 (64 bytes).
+    Sha512,
+}
+
+impl Algorithm {
+    /// Every algorithm, in Nix's order.
+    pub const ALL: [Algorithm; 4] = [
+        Algorithm::Md5,
+        Algorithm::Sha1,
+        Algorithm::Sha256,
+        Algorithm::Sha512,
+    ];
+
+    /// The name Nix uses: `md5`, `sha1`, `sha256` or `sha512`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "md5",
+            Algorithm::Sha1 => "sha1",
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha512 => "sha512",
+        }
+    }
+
+    /// The digest length in bytes.
+    pub const fn len(self) -> usize {
+        match self {
+            Algorithm::Md5 => 16,
+            Algorithm::Sha1 => 20,
+            Algorithm::Sha256 => 32,
+            Algorithm::Sha512 => 64,
+        }
+    }
+
+    /// The algorithm named `name`, as Nix spells it.
+    pub fn from_name(name: &str) -> Result<Self, Error> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| Error::UnknownAlgorithm(name.to_owned()))
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Algorithm {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Algorithm::from_name(s)
+    }
+}
+
+/// How a digest is written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Lower-case hexadecimal.
+    Base16,
+    /// Nix's base-32 ([`crate::nix32`]).
+    Nix32,
+    /// Standard base64 with padding.
+    Base64,
+    /// Subresource Integrity: `<algo>-<base64>`.
+    Sri,
+}
+
+impl Format {
+    /// The name Nix's `--format` option takes.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Format::Base16 => "base16",
+            Format::Nix32 => "nix32",
+            Format::Base64 => "base64",
+            Format::Sri => "sri",
+        }
+    }
+}
+
+impl FromStr for Format {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "base16" => Ok(Format::Base16),
+            // Nix also accepts the older name.
+            "nix32" | "base32" => Ok(Format::Nix32),
+            "base64" => Ok(Format::Base64),
+            "sri" => Ok(Format::Sri),
+            _ => Err(Error::UnknownFormat(s.to_owned())),
+        }
+    }
+}
+
+/// Why a hash could not be parsed, built or finished.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// An algorithm name Nix does not know.
+    #[error("unknown hash algorithm '{0}' (expected md5, sha1, sha256 or sha512)")]
+    UnknownAlgorithm(String),
+    /// A format name Nix does not know.
+    #[error("unknown hash format '{0}' (expected base16, nix32, base64 or sri)")]
+    UnknownFormat(String),
+    /// A digest string whose length fits no encoding of the algorithm.
+    #[error("hash '{hash}' has wrong length for hash algorithm '{algorithm}'")]
+    WrongLength {
+        /// The digest text.
+        hash: String,
+        /// The algorithm it was read as.
+        algorithm: Algorithm,
+    },
+    /// A digest string that is not valid in the encoding its length implies.
+    #[error("invalid {format} in hash '{hash}'")]
+    InvalidEncoding {
+        /// The digest text.
+        hash: String,
+        /// The encoding its length implies.
+        format: &'static str,
+    },
+    /// A string with no algorithm where one is needed.
+    #[error("hash '{0}' does not include a type (expected '<algo>:<hash>' or '<algo>-<base64>')")]
+    MissingAlgorithm(String),
+    /// Raw digest bytes of the wrong length.
+    #[error("{algorithm} digest must be {} bytes, got {got}", .algorithm.len())]
+    WrongDigestLength {
+        /// The algorithm.
+        algorithm: Algorithm,
+        /// The number of bytes given.
+        got: usize,
+    },
+    /// The SHA-1 collision detector found a collision attack in the hashed bytes.
+    #[error("SHA-1 collision attack detected (digest {0})")]
+    Sha1Collision(String),
+}
+
+/// A digest together with its algorithm.
+///
+/// `Display` prints the SRI form (what `nix hash path` prints by default); [`Hash::encode`] and
+/// [`Hash::to_prefixed`] give the others.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Hash {
+    algorithm: Algorithm,
+    bytes: [u8; 64],
+}
+
+impl Hash {
+    /// A hash from raw digest bytes, which must be exactly `algorithm.len()` long.
+    pub fn from_bytes(algorithm: Algorithm, digest: &[u8]) -> Result<Self, Error> {
+        if digest.len() != algorithm.len() {
+            return Err(Error::WrongDigestLength {
+                algorithm,
+                got: digest.len(),
+            });
+        }
+        let mut bytes = [0u8; 64];
+        bytes[..digest.len()].copy_from_slice(digest);
+        Ok(Hash { algorithm, bytes })
+    }
+
+    /// The hash of `data` (no collision detection: use [`Hasher`] for that).
+    pub fn digest(algorithm: Algorithm, data: &[u8]) -> Self {
+        let mut h = Hasher::new_unchecked(algorithm);
+        h.update(data);
+        h.finalize().expect("unchecked hashers never report collisions")
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The raw digest.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.algorithm.len()]
+    }
+
+    /// The digest in `format`; only [`Format::Sri`] carries the algorithm.
+    pub fn encode(&self, format: Format) -> String {
+        match format {
+            Format::Base16 => HEXLOWER_PERMISSIVE.encode(self.as_bytes()),
+            Format::Nix32 => nix32::encode(self.as_bytes()),
+            Format::Base64 => BASE64.encode(self.as_bytes()),
+            Format::Sri => format!("{}-{}", self.algorithm, BASE64.encode(self.as_bytes())),
+        }
+    }
+
+    /// `<algo>:<digest>` with the digest in `format` (SRI is printed as is).
+    pub fn to_prefixed(&self, format: Format) -> String {
+        match format {
+            Format::Sri => self.encode(Format::Sri),
+            _ => format!("{}:{}", self.algorithm, self.encode(format)),
+        }
+    }
+
+    /// Parses a hash that names its algorithm: SRI (`sha256-…`) or `<algo>:<digest>` with the
+    /// digest in base16, nix32 or base64, told apart by length as Nix does.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        Self::parse_any(s, None)
+    }
+
+    /// Parses a hash as Nix's `Hash::parseAny`: SRI, `<algo>:<digest>`, or, when `algorithm` is
+    /// given, a bare digest of that algorithm. A prefix must agree with `algorithm`.
+    pub fn parse_any(s: &str, algorithm: Option<Algorithm>) -> Result<Self, Error> {
+        let parsed = if let Some((algo, rest)) = s.split_once(':') {
+            Self::parse_unprefixed(rest, Algorithm::from_name(algo)?)?
+        } else if let Some((algo, rest)) = s
+            .split_once('-')
+            .filter(|(a, _)| Algorithm::from_name(a).is_ok())
+        {
+            Self::parse_base64(rest, Algorithm::from_name(algo)?)?
+        } else {
+            match algorithm {
+                Some(a) => return Self::parse_unprefixed(s, a),
+                None => return Err(Error::MissingAlgorithm(s.to_owned())),
+            }
+        };
+        match algorithm {
+            Some(a) if a != parsed.algorithm => Err(Error::UnknownAlgorithm(format!(
+                "{} (expected {a})",
+                parsed.algorithm
+            ))),
+            _ => Ok(parsed),
+        }
+    }
+
+    /// Parses a bare digest of `algorithm`, in base16, nix32 or base64 by its length.
+    pub fn parse_unprefixed(s: &str, algorithm: Algorithm) -> Result<Self, Error> {
+        let n = algorithm.len();
+        let invalid = |format| Error::InvalidEncoding {
+            hash: s.to_owned(),
+            format,
+        };
+        let bytes = if s.len() == 2 * n {
+            HEXLOWER_PERMISSIVE
+                .decode(s.as_bytes())
+                .map_err(|_| invalid("base16"))?
+        } else if s.len() == nix32::encoded_len(n) {
+            nix32::decode(s).map_err(|_| invalid("nix32"))?
+        } else if s.len() == BASE64.encode_len(n) {
+            return Self::parse_base64(s, algorithm);
+        } else {
+            return Err(Error::WrongLength {
+                hash: s.to_owned(),
+                algorithm,
+            });
+        };
+        Self::from_bytes(algorithm, &bytes)
+    }
+
+    fn parse_base64(s: &str, algorithm: Algorithm) -> Result<Self, Error> {
+        let bytes = BASE64
+            .decode(s.as_bytes())
+            .map_err(|_| Error::InvalidEncoding {
+                hash: s.to_owned(),
+                format: "base64",
+            })?;
+        Self::from_bytes(algorithm, &bytes).map_err(|_| Error::WrongLength {
+            hash: s.to_owned(),
+            algorithm,
+        })
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.encode(Format::Sri))
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({})", self.to_prefixed(Format::Base16))
+    }
+}
+
+impl FromStr for Hash {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Hash::parse(s)
+    }
+}
+
+/// A running hash of any [`Algorithm`].
+///
+/// SHA-1 detects collision attacks by default ([`Hasher::new`]), as git does and Nix does not:
+/// [`Hasher::finalize`] then fails with [`Error::Sha1Collision`] instead of returning a digest an
+/// attacker chose. [`Hasher::new_unchecked`] opts out for speed.
+#[derive(Clone)]
+pub struct Hasher(Inner);
+
+#[derive(Clone)]
+enum Inner {
+    Md5(md5::Md5),
+    Sha1(sha1::Sha1),
+    Sha1Checked(Box<sha1_checked::Sha1>),
+    Sha256(sha2::Sha256),
+    Sha512(sha2::Sha512),
+}
+
+impl Hasher {
+    /// A hasher for `algorithm`, detecting SHA-1 collision attacks.
+    pub fn new(algorithm: Algorithm) -> Self {
+        match algorithm {
+            Algorithm::Sha1 => Hasher(Inner::Sha1Checked(Box::new(
+                sha1_checked::Builder::default().safe_hash(false).build(),
+            ))),
+            other => Self::new_unchecked(other),
+        }
+    }
+
+    /// A hasher for `algorithm` without SHA-1 collision detection (faster; what Nix does).
+    pub fn new_unchecked(algorithm: Algorithm) -> Self {
+        Hasher(match algorithm {
+            Algorithm::Md5 => Inner::Md5(md5::Md5::new()),
+            Algorithm::Sha1 => Inner::Sha1(sha1::Sha1::new()),
+            Algorithm::Sha256 => Inner::Sha256(sha2::Sha256::new()),
+            Algorithm::Sha512 => Inner::Sha512(sha2::Sha512::new()),
+        })
+    }
+
+    /// A hasher for `algorithm`, with or without SHA-1 collision detection.
+    pub fn with_collision_detection(algorithm: Algorithm, detect: bool) -> Self {
+        if detect {
+            Self::new(algorithm)
+        } else {
+            Self::new_unchecked(algorithm)
+        }
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        match self.0 {
+            Inner::Md5(_) => Algorithm::Md5,
+            Inner::Sha1(_) | Inner::Sha1Checked(_) => Algorithm::Sha1,
+            Inner::Sha256(_) => Algorithm::Sha256,
+            Inner::Sha512(_) => Algorithm::Sha512,
+        }
+    }
+
+    /// Feeds bytes.
+    #[inline]
+    pub fn update(&mut self, data: &[u8]) {
+        match &mut self.0 {
+            Inner::Md5(h) => h.update(data),
+            Inner::Sha1(h) => h.update(data),
+            Inner::Sha1Checked(h) => sha1_checked::Digest::update(h.as_mut(), data),
+            Inner::Sha256(h) => h.update(data),
+            Inner::Sha512(h) => h.update(data),
+        }
+    }
+
+    /// The digest, or [`Error::Sha1Collision`] when collision detection found an attack.
+    pub fn finalize(self) -> Result<Hash, Error> {
+        let algorithm = self.algorithm();
+        let bytes: Vec<u8> = match self.0 {
+            Inner::Md5(h) => h.finalize().to_vec(),
+            Inner::Sha1(h) => h.finalize().to_vec(),
+            Inner::Sha1Checked(h) => {
+                let result = h.try_finalize();
+                let digest = result.hash().to_vec();
+                if result.has_collision() {
+                    return Err(Error::Sha1Collision(HEXLOWER_PERMISSIVE.encode(&digest)));
+                }
+                digest
+            }
+            Inner::Sha256(h) => h.finalize().to_vec(),
+            Inner::Sha512(h) => h.finalize().to_vec(),
+        };
+        Hash::from_bytes(algorithm, &bytes)
+    }
+}
+
+impl fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hasher({})", self.algorithm())
+    }
+}
+
+impl std::io::Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
