@@ -243,7 +243,7 @@ pub struct Recorder {
 impl Sink for Recorder {
     fn event(&mut self, event: Event<'_>) -> Result<(), SinkError> {
         match (event, self.events.last_mut()) {
-            (Event::FileData(d), _) if d.is_empty() => {}
+            (Event::FileData([]), _) => {}
             (Event::FileData(d), Some(OwnedEvent::FileData(prev))) => prev.extend_from_slice(d),
             _ => self.events.push(event.to_owned()),
         }
