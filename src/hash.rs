@@ -1,9 +1,15 @@
 //! Hash algorithms, digests and their textual forms, as Nix reads and prints them.
 //!
 //! Nix knows four algorithms ([`Algorithm`]) and four ways to print a digest ([`Format`]):
-//! base16 (lower-case hex), [nix32](crate::nix32), base64 and SRI (`sha256-<base64>`). When it
+//! base16 (lower-case hex), [nix32], base64 and SRI (`sha256-<base64>`). When it
 //! parses a digest without an SRI prefix it tells the encoding apart by length alone, which is
 //! what [`Hash::parse`] and [`Hash::parse_unprefixed`] do.
+//!
+//! Where Nix differs: Nix's base64 decoder is lax. It stops at the first `=` and ignores whatever
+//! follows, skips newlines, and drops leftover bits that a canonical encoding would have left
+//! zero, so it reads `sha256-…SuFV=junk` as `sha256-…SuFU=`. This module accepts what Nix itself
+//! prints, and SRI hashes with missing or extra `=` padding (as Nix does), but refuses trailing
+//! junk, newlines and non-canonical final characters instead of silently ignoring them.
 //!
 //! ```
 //! use nix_ingest::hash::{Algorithm, Format, Hash};
@@ -20,7 +26,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use data_encoding::{BASE64, HEXLOWER_PERMISSIVE};
+use data_encoding::{BASE64, BASE64_NOPAD, HEXLOWER_PERMISSIVE};
 use sha1::Digest as _;
 
 use crate::nix32;
@@ -58,6 +64,8 @@ impl Algorithm {
     }
 
     /// The digest length in bytes.
+    // A digest length is never zero, so an `is_empty` would be meaningless.
+    #[allow(clippy::len_without_is_empty)]
     pub const fn len(self) -> usize {
         match self {
             Algorithm::Md5 => 16,
@@ -153,6 +161,14 @@ pub enum Error {
         /// The encoding its length implies.
         format: &'static str,
     },
+    /// A prefixed hash whose algorithm is not the one the context requires.
+    #[error("hash '{hash}' should have type '{expected}'")]
+    AlgorithmMismatch {
+        /// The whole hash text.
+        hash: String,
+        /// The algorithm the context requires.
+        expected: Algorithm,
+    },
     /// A string with no algorithm where one is needed.
     #[error("hash '{0}' does not include a type (expected '<algo>:<hash>' or '<algo>-<base64>')")]
     MissingAlgorithm(String),
@@ -197,7 +213,8 @@ impl Hash {
     pub fn digest(algorithm: Algorithm, data: &[u8]) -> Self {
         let mut h = Hasher::new_unchecked(algorithm);
         h.update(data);
-        h.finalize().expect("unchecked hashers never report collisions")
+        h.finalize()
+            .expect("unchecked hashers never report collisions")
     }
 
     /// The algorithm.
@@ -237,25 +254,28 @@ impl Hash {
     /// Parses a hash as Nix's `Hash::parseAny`: SRI, `<algo>:<digest>`, or, when `algorithm` is
     /// given, a bare digest of that algorithm. A prefix must agree with `algorithm`.
     pub fn parse_any(s: &str, algorithm: Option<Algorithm>) -> Result<Self, Error> {
-        let parsed = if let Some((algo, rest)) = s.split_once(':') {
-            Self::parse_unprefixed(rest, Algorithm::from_name(algo)?)?
-        } else if let Some((algo, rest)) = s
-            .split_once('-')
-            .filter(|(a, _)| Algorithm::from_name(a).is_ok())
-        {
-            Self::parse_base64(rest, Algorithm::from_name(algo)?)?
+        // As Nix: the text before the first ':' names the algorithm; failing that, the text before
+        // the first '-' does and the rest is SRI base64. (No bare digest contains either.)
+        let (parsed_algorithm, rest, sri) = if let Some((algo, rest)) = s.split_once(':') {
+            (Algorithm::from_name(algo)?, rest, false)
+        } else if let Some((algo, rest)) = s.split_once('-') {
+            (Algorithm::from_name(algo)?, rest, true)
         } else {
-            match algorithm {
-                Some(a) => return Self::parse_unprefixed(s, a),
-                None => return Err(Error::MissingAlgorithm(s.to_owned())),
-            }
+            return match algorithm {
+                Some(a) => Self::parse_unprefixed(s, a),
+                None => Err(Error::MissingAlgorithm(s.to_owned())),
+            };
         };
-        match algorithm {
-            Some(a) if a != parsed.algorithm => Err(Error::UnknownAlgorithm(format!(
-                "{} (expected {a})",
-                parsed.algorithm
-            ))),
-            _ => Ok(parsed),
+        if let Some(expected) = algorithm.filter(|&a| a != parsed_algorithm) {
+            return Err(Error::AlgorithmMismatch {
+                hash: s.to_owned(),
+                expected,
+            });
+        }
+        if sri {
+            Self::parse_sri_base64(rest, parsed_algorithm)
+        } else {
+            Self::parse_unprefixed(rest, parsed_algorithm)
         }
     }
 
@@ -281,6 +301,23 @@ impl Hash {
             });
         };
         Self::from_bytes(algorithm, &bytes)
+    }
+
+    /// SRI base64: any amount of trailing `=` padding (Nix stops reading at the first `=`), but
+    /// otherwise canonical.
+    fn parse_sri_base64(s: &str, algorithm: Algorithm) -> Result<Self, Error> {
+        let unpadded = s.trim_end_matches('=');
+        let bytes =
+            BASE64_NOPAD
+                .decode(unpadded.as_bytes())
+                .map_err(|_| Error::InvalidEncoding {
+                    hash: s.to_owned(),
+                    format: "SRI base64",
+                })?;
+        Self::from_bytes(algorithm, &bytes).map_err(|_| Error::WrongLength {
+            hash: s.to_owned(),
+            algorithm,
+        })
     }
 
     fn parse_base64(s: &str, algorithm: Algorithm) -> Result<Self, Error> {
@@ -419,5 +456,200 @@ impl std::io::Write for Hasher {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn empty_sha256() -> Hash {
+        Hash::digest(Algorithm::Sha256, b"")
+    }
+
+    // Each expectation below is what `nix hash convert --to base16 HASH` answers in Nix 2.26.3.
+
+    #[test]
+    fn upper_case_base16_is_accepted() {
+        let upper = format!("sha256:{}", EMPTY_SHA256.to_uppercase());
+        assert_eq!(Hash::parse(&upper), Ok(empty_sha256()));
+    }
+
+    #[test]
+    fn nix32_top_bits() {
+        // 32 nix32 characters hold exactly 160 bits: the leading 'z' lands in the last byte.
+        let h = Hash::parse("sha1:z0000000000000000000000000000000").unwrap();
+        assert_eq!(
+            h.encode(Format::Base16),
+            "00000000000000000000000000000000000000f8"
+        );
+        let h = Hash::parse("sha256:1zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz").unwrap();
+        assert_eq!(h.as_bytes(), &[0xff; 32]);
+        // "invalid base-32 hash": bits beyond the digest length.
+        for s in [
+            "sha256:z000000000000000000000000000000000000000000000000000",
+            "md5:80000000000000000000000000",
+        ] {
+            assert!(
+                matches!(
+                    Hash::parse(s),
+                    Err(Error::InvalidEncoding {
+                        format: "nix32",
+                        ..
+                    })
+                ),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn sri_padding_is_optional() {
+        for s in [
+            "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+            "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU",
+            "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU==",
+        ] {
+            assert_eq!(Hash::parse(s), Ok(empty_sha256()), "{s}");
+        }
+        assert_eq!(
+            Hash::parse("md5-1B2M2Y8AsgTpgAmY7PhCfg")
+                .unwrap()
+                .encode(Format::Base16),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
+    }
+
+    #[test]
+    fn bad_sri_is_refused() {
+        // Nix: "invalid SRI hash" for each.
+        for s in [
+            "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFUA",
+            "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuF",
+            "sha256-47DEQpj8HBSa-_TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+            "sha256-",
+        ] {
+            assert!(Hash::parse(s).is_err(), "{s}");
+        }
+        assert!(Hash::parse(&format!("sha256-{EMPTY_SHA256}")).is_err());
+    }
+
+    #[test]
+    fn lax_base64_that_nix_accepts_is_refused() {
+        // Nix reads all of these as the empty string's SHA-256; we refuse rather than ignore
+        // bytes (see the module documentation).
+        for s in [
+            "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFV=",
+            "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=junk",
+            "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hS\nuFU=",
+            "md5:1B2M2Y8AsgTpgAmY7PhCfg=x",
+        ] {
+            assert!(Hash::parse(s).is_err(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn prefixed_base64_must_have_the_padded_length() {
+        // Nix: "has wrong length for hash algorithm 'sha256'".
+        for s in [
+            "sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU",
+            "sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU==",
+            "sha256:",
+        ] {
+            assert!(
+                matches!(Hash::parse(s), Err(Error::WrongLength { .. })),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            Hash::parse("sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="),
+            Ok(empty_sha256())
+        );
+    }
+
+    #[test]
+    fn algorithm_names_are_exact() {
+        // Nix: "unknown hash algorithm 'SHA256'", "... 'blake3'", "... 'foo-bar'".
+        let cases = [
+            (format!("SHA256:{EMPTY_SHA256}"), "SHA256"),
+            ("blake3-abc".to_owned(), "blake3"),
+            (format!("foo-bar:{EMPTY_SHA256}"), "foo-bar"),
+        ];
+        for (s, algo) in cases {
+            assert_eq!(Hash::parse(&s), Err(Error::UnknownAlgorithm(algo.into())));
+        }
+        assert_eq!(
+            Hash::parse_any("foo-bar", Some(Algorithm::Sha256)),
+            Err(Error::UnknownAlgorithm("foo".into()))
+        );
+    }
+
+    #[test]
+    fn algorithm_must_match_context() {
+        // Nix's parseAny: "hash '%s' should have type '%s'".
+        let s = "sha1:da39a3ee5e6b4b0d3255bfef95601890afd80709";
+        let err = Hash::parse_any(s, Some(Algorithm::Sha256)).unwrap_err();
+        assert_eq!(
+            err,
+            Error::AlgorithmMismatch {
+                hash: s.into(),
+                expected: Algorithm::Sha256
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("hash '{s}' should have type 'sha256'")
+        );
+        assert!(
+            Hash::parse_any("sha1-2jmj7l5rSw0yVb/vlWAYkK/YBwk=", Some(Algorithm::Md5)).is_err()
+        );
+        assert_eq!(
+            Hash::parse_any(EMPTY_SHA256, Some(Algorithm::Sha256)),
+            Ok(empty_sha256())
+        );
+        assert_eq!(
+            Hash::parse(EMPTY_SHA256),
+            Err(Error::MissingAlgorithm(EMPTY_SHA256.into()))
+        );
+    }
+
+    fn any_hash() -> impl Strategy<Value = Hash> {
+        (
+            prop::sample::select(Algorithm::ALL.to_vec()),
+            prop::collection::vec(any::<u8>(), 64),
+        )
+            .prop_map(|(a, bytes)| Hash::from_bytes(a, &bytes[..a.len()]).unwrap())
+    }
+
+    const FORMATS: [Format; 4] = [Format::Base16, Format::Nix32, Format::Base64, Format::Sri];
+
+    proptest! {
+        #[test]
+        fn every_format_round_trips(h in any_hash()) {
+            for f in FORMATS {
+                prop_assert_eq!(Hash::parse(&h.to_prefixed(f)), Ok(h));
+                prop_assert_eq!(Hash::parse_any(&h.encode(f), Some(h.algorithm())), Ok(h));
+                if f != Format::Sri {
+                    prop_assert_eq!(Hash::parse_unprefixed(&h.encode(f), h.algorithm()), Ok(h));
+                }
+            }
+            prop_assert_eq!(h.to_string().parse::<Hash>(), Ok(h));
+        }
+
+        #[test]
+        fn encodings_have_nix_lengths(h in any_hash()) {
+            let n = h.algorithm().len();
+            prop_assert_eq!(h.encode(Format::Base16).len(), 2 * n);
+            prop_assert_eq!(h.encode(Format::Nix32).len(), (8 * n - 1) / 5 + 1);
+            prop_assert_eq!(h.encode(Format::Base64).len(), n.div_ceil(3) * 4);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(s in "\\PC{0,120}", a in prop::option::of(prop::sample::select(Algorithm::ALL.to_vec()))) {
+            let _ = Hash::parse_any(&s, a);
+        }
     }
 }
