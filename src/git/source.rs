@@ -1,0 +1,662 @@
+//! Where git objects come from when a git tree is turned back into a file system object
+//! ([`restore`](crate::restore)): the [`ObjectSource`] trait, an in-memory store
+//! ([`MemoryObjects`], also an [`ObjectSink`] so that hashing fills it) and a git repository on
+//! disk ([`Repository`]).
+//!
+//! Nix restores git-hashed store objects from a git repository too (its fetchers read trees
+//! with libgit2); here any source will do. Sources are **not trusted**: a source only says what
+//! it holds, and readers check every object's bytes against its id — see [`read_verified`] and
+//! [`restore`](crate::restore).
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use nix_ingest::git::ObjectKind;
+//! use nix_ingest::git::source::{read_verified, MemoryObjects};
+//! use nix_ingest::hash::{Algorithm, Format};
+//!
+//! let mut objects = MemoryObjects::new();
+//! let id = objects.insert(Algorithm::Sha1, ObjectKind::Blob, b"Hello World!\n".to_vec());
+//! assert_eq!(id.encode(Format::Base16), "980a0d5f19a64b4b30a87d4206aade58726b60e3");
+//! let (kind, body) = read_verified(&mut objects, &id, 1 << 20)?;
+//! assert_eq!((kind, &body[..]), (ObjectKind::Blob, &b"Hello World!\n"[..]));
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::ZlibDecoder;
+
+use crate::event::SinkError;
+use crate::git::ObjectKind;
+use crate::git::ObjectSink;
+use crate::git::loose::{self, ObjectsDir};
+use crate::hash::{Algorithm, Format, Hash, Hasher};
+
+/// Why an object could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The source does not hold the object.
+    #[error("git object {} not found{hint}", hex(.id))]
+    NotFound {
+        /// The object id.
+        id: Hash,
+        /// Why it may be missing (may be empty).
+        hint: &'static str,
+    },
+    /// Reading the object failed.
+    #[error("cannot read git object {} from '{}': {source}", hex(.id), .path.display())]
+    Io {
+        /// The object id.
+        id: Hash,
+        /// The file read.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Reading the object's body failed.
+    #[error("cannot read git object {}: {source}", hex(.id))]
+    Read {
+        /// The object id.
+        id: Hash,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The stored bytes are not a well-formed object (bad zlib stream or header).
+    #[error("git object {} is corrupt: {reason}", hex(.id))]
+    Corrupt {
+        /// The object id.
+        id: Hash,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The object's bytes do not hash to its id.
+    #[error("git object {} is corrupt: its bytes hash to {}", hex(.id), hex(.actual))]
+    HashMismatch {
+        /// The id asked for.
+        id: Hash,
+        /// What its bytes hash to (boxed to keep the error small).
+        actual: Box<Hash>,
+    },
+    /// The SHA-1 collision detector found an attack in the object's bytes.
+    #[error("git object {} carries a SHA-1 collision attack", hex(.id))]
+    Sha1Collision {
+        /// The object id.
+        id: Hash,
+    },
+    /// The body is longer or shorter than the header says.
+    #[error("git object {} announces {declared} bytes but holds {actual}", hex(.id))]
+    SizeMismatch {
+        /// The object id.
+        id: Hash,
+        /// The size in its header.
+        declared: u64,
+        /// The bytes read (so far, when it overflowed).
+        actual: u64,
+    },
+    /// The object is bigger than the caller allows.
+    #[error("git object {} has {size} bytes, more than the limit of {limit}", hex(.id))]
+    TooLarge {
+        /// The object id.
+        id: Hash,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A commit or tag where a blob or tree is needed.
+    #[error("git object {} is a {kind}, not a blob or tree", hex(.id))]
+    UnsupportedKind {
+        /// The object id.
+        id: Hash,
+        /// The kind named in its header.
+        kind: String,
+    },
+    /// The repository could not be opened.
+    #[error(transparent)]
+    Open(#[from] loose::Error),
+    /// An id of another algorithm than the repository's object format.
+    #[error("git object {} is not a {expected} id", hex(.id))]
+    WrongAlgorithm {
+        /// The object id.
+        id: Hash,
+        /// The repository's object format.
+        expected: Algorithm,
+    },
+    /// The pack reader (feature `gix`) failed.
+    #[error("cannot read git object {} from a pack: {message}", hex(.id))]
+    Pack {
+        /// The object id.
+        id: Hash,
+        /// What it said.
+        message: String,
+    },
+}
+
+pub(crate) fn hex(id: &Hash) -> String {
+    id.encode(Format::Base16)
+}
+
+/// An object being read: its kind, its size, and a reader of exactly `size` body bytes.
+pub struct Object<'a> {
+    /// Blob or tree.
+    pub kind: ObjectKind,
+    /// The body size announced by the object's header.
+    pub size: u64,
+    /// The body. It may fail with [`io::ErrorKind::InvalidData`] when it turns out longer or
+    /// shorter than `size`.
+    pub body: Box<dyn Read + 'a>,
+}
+
+impl std::fmt::Debug for Object<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Object")
+            .field("kind", &self.kind)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A store of git objects, read one at a time by id.
+///
+/// Implementations need not check that the bytes match the id: [`read_verified`] and
+/// [`restore`](crate::restore) do.
+pub trait ObjectSource {
+    /// Opens the object `id` for reading, streaming its body.
+    fn read(&mut self, id: &Hash) -> Result<Object<'_>, Error>;
+}
+
+impl<O: ObjectSource + ?Sized> ObjectSource for &mut O {
+    fn read(&mut self, id: &Hash) -> Result<Object<'_>, Error> {
+        (**self).read(id)
+    }
+}
+
+impl<O: ObjectSource + ?Sized> ObjectSource for Box<O> {
+    fn read(&mut self, id: &Hash) -> Result<Object<'_>, Error> {
+        (**self).read(id)
+    }
+}
+
+/// Reads the whole object `id` from `source` and checks that its header and body hash to `id`
+/// (with SHA-1 collision detection) and that it has at most `max_size` bytes.
+///
+/// Memory grows with the bytes actually read, never with the size a header claims.
+pub fn read_verified<O: ObjectSource + ?Sized>(
+    source: &mut O,
+    id: &Hash,
+    max_size: u64,
+) -> Result<(ObjectKind, Vec<u8>), Error> {
+    let object = source.read(id)?;
+    if object.size > max_size {
+        return Err(Error::TooLarge {
+            id: *id,
+            size: object.size,
+            limit: max_size,
+        });
+    }
+    let mut check = Verifier::new(id, object.kind, object.size);
+    let mut body = Vec::new();
+    object
+        .body
+        .take(object.size.saturating_add(1))
+        .read_to_end(&mut body)
+        .map_err(|e| read_error(id, e))?;
+    check.update(&body);
+    check.finish(body.len() as u64)?;
+    Ok((object.kind, body))
+}
+
+/// Maps an error from an object's body reader.
+pub(crate) fn read_error(id: &Hash, e: io::Error) -> Error {
+    match e.kind() {
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof => {
+            Error::Corrupt {
+                id: *id,
+                reason: e.to_string(),
+            }
+        }
+        _ => Error::Read { id: *id, source: e },
+    }
+}
+
+/// Hashes `<kind> <size>\0<body>` as it streams and checks it against the id at the end.
+#[derive(Debug)]
+pub(crate) struct Verifier {
+    id: Hash,
+    declared: u64,
+    hasher: Hasher,
+}
+
+impl Verifier {
+    pub(crate) fn new(id: &Hash, kind: ObjectKind, size: u64) -> Self {
+        let mut hasher = Hasher::new(id.algorithm());
+        hasher.update(kind.header(size).as_bytes());
+        Verifier {
+            id: *id,
+            declared: size,
+            hasher,
+        }
+    }
+
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+    }
+
+    pub(crate) fn finish(self, actual_size: u64) -> Result<(), Error> {
+        if actual_size != self.declared {
+            return Err(Error::SizeMismatch {
+                id: self.id,
+                declared: self.declared,
+                actual: actual_size,
+            });
+        }
+        match self.hasher.finalize() {
+            Ok(actual) if actual == self.id => Ok(()),
+            Ok(actual) => Err(Error::HashMismatch {
+                id: self.id,
+                actual: Box::new(actual),
+            }),
+            Err(_) => Err(Error::Sha1Collision { id: self.id }),
+        }
+    }
+}
+
+/// Git objects kept in memory, by id.
+///
+/// As an [`ObjectSink`] it stores every object a [`GitHasher`](crate::git::GitHasher) hashes
+/// (so hashing a tree and restoring it needs no disk); as an [`ObjectSource`] it serves them
+/// back. Blobs are held whole, so this suits trees that fit in memory.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryObjects {
+    objects: HashMap<Hash, (ObjectKind, Vec<u8>)>,
+    pending: Option<Vec<u8>>,
+}
+
+impl MemoryObjects {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many objects it holds.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Whether it holds no object.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// The object `id`, if held.
+    pub fn get(&self, id: &Hash) -> Option<(ObjectKind, &[u8])> {
+        self.objects.get(id).map(|(k, b)| (*k, &b[..]))
+    }
+
+    /// Whether it holds object `id`.
+    pub fn contains(&self, id: &Hash) -> bool {
+        self.objects.contains_key(id)
+    }
+
+    /// Stores an object, naming it by its `algorithm` git id, which is returned.
+    pub fn insert(&mut self, algorithm: Algorithm, kind: ObjectKind, body: Vec<u8>) -> Hash {
+        let mut hasher = Hasher::new_unchecked(algorithm);
+        hasher.update(kind.header(body.len() as u64).as_bytes());
+        hasher.update(&body);
+        let id = hasher
+            .finalize()
+            .unwrap_or_else(|_| Hash::digest(algorithm, &body));
+        self.objects.insert(id, (kind, body));
+        id
+    }
+
+    /// Stores `body` under `id` without checking that it hashes to `id` (for objects copied
+    /// from elsewhere; readers verify). Returns what was stored under `id` before.
+    pub fn insert_with_id(
+        &mut self,
+        id: Hash,
+        kind: ObjectKind,
+        body: Vec<u8>,
+    ) -> Option<(ObjectKind, Vec<u8>)> {
+        self.objects.insert(id, (kind, body))
+    }
+
+    /// Removes object `id`, returning it.
+    pub fn remove(&mut self, id: &Hash) -> Option<(ObjectKind, Vec<u8>)> {
+        self.objects.remove(id)
+    }
+
+    /// Every object held, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Hash, ObjectKind, &[u8])> {
+        self.objects.iter().map(|(id, (k, b))| (id, *k, &b[..]))
+    }
+}
+
+impl ObjectSink for MemoryObjects {
+    fn begin_blob(&mut self, _size: u64) -> Result<(), SinkError> {
+        if self.pending.is_some() {
+            return Err(SinkError::Protocol("begin_blob inside a blob"));
+        }
+        self.pending = Some(Vec::new());
+        Ok(())
+    }
+
+    fn blob_data(&mut self, data: &[u8]) -> Result<(), SinkError> {
+        self.pending
+            .as_mut()
+            .ok_or(SinkError::Protocol("blob data outside a blob"))?
+            .extend_from_slice(data);
+        Ok(())
+    }
+
+    fn end_blob(&mut self, id: &Hash) -> Result<(), SinkError> {
+        let body = self
+            .pending
+            .take()
+            .ok_or(SinkError::Protocol("end_blob outside a blob"))?;
+        self.objects.insert(*id, (ObjectKind::Blob, body));
+        Ok(())
+    }
+
+    fn tree(&mut self, id: &Hash, body: &[u8]) -> Result<(), SinkError> {
+        self.objects
+            .entry(*id)
+            .or_insert_with(|| (ObjectKind::Tree, body.to_vec()));
+        Ok(())
+    }
+}
+
+impl ObjectSource for MemoryObjects {
+    fn read(&mut self, id: &Hash) -> Result<Object<'_>, Error> {
+        let (kind, body) = self
+            .objects
+            .get(id)
+            .ok_or(Error::NotFound { id: *id, hint: "" })?;
+        Ok(Object {
+            kind: *kind,
+            size: body.len() as u64,
+            body: Box::new(&body[..]),
+        })
+    }
+}
+
+/// The objects of a git repository on disk (work tree or bare, SHA-1 or SHA-256).
+///
+/// Loose objects are streamed through zlib (a blob is never held whole). Objects in packs need
+/// the `gix` feature, which reads them with gitoxide (holding each packed object whole, as
+/// delta resolution requires); without it a packed object is reported
+/// [`NotFound`](Error::NotFound) with a hint saying so.
+pub struct Repository {
+    objects: ObjectsDir,
+    #[cfg(feature = "gix")]
+    odb: gix_odb::Handle,
+    #[cfg(feature = "gix")]
+    buffer: Vec<u8>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("objects", &self.objects)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Repository {
+    /// Opens the repository at `repo` (a work tree or a bare repository).
+    pub fn open(repo: &Path) -> Result<Self, Error> {
+        Self::from_objects_dir(ObjectsDir::locate(repo)?)
+    }
+
+    /// Opens a repository's objects directory directly.
+    pub fn from_objects_dir(objects: ObjectsDir) -> Result<Self, Error> {
+        #[cfg(feature = "gix")]
+        let odb = {
+            let kind = match objects.algorithm {
+                Algorithm::Sha256 => gix_hash::Kind::Sha256,
+                _ => gix_hash::Kind::Sha1,
+            };
+            gix_odb::at(objects.path.clone(), kind).map_err(|source| loose::Error::Io {
+                path: objects.path.clone(),
+                source,
+            })?
+        };
+        Ok(Repository {
+            objects,
+            #[cfg(feature = "gix")]
+            odb,
+            #[cfg(feature = "gix")]
+            buffer: Vec::new(),
+        })
+    }
+
+    /// The repository's object format.
+    pub fn algorithm(&self) -> Algorithm {
+        self.objects.algorithm
+    }
+
+    /// The objects directory read from.
+    pub fn objects_dir(&self) -> &Path {
+        &self.objects.path
+    }
+
+    fn read_loose(&self, id: &Hash, file: File, path: PathBuf) -> Result<Object<'_>, Error> {
+        let mut body = ZlibDecoder::new(file);
+        // The header: `<kind> <decimal size>\0`, at most "blob " + 20 digits + NUL.
+        let mut header = Vec::with_capacity(32);
+        let corrupt = |reason: &str| Error::Corrupt {
+            id: *id,
+            reason: format!("{reason} in loose object '{}'", path.display()),
+        };
+        loop {
+            let mut byte = [0u8];
+            let n = body.read(&mut byte).map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
+                    corrupt(&format!("bad zlib stream ({e})"))
+                }
+                _ => Error::Io {
+                    id: *id,
+                    path: path.clone(),
+                    source: e,
+                },
+            })?;
+            match (n, byte[0]) {
+                (0, _) => return Err(corrupt("truncated header")),
+                (_, 0) => break,
+                (_, b) if header.len() < 32 => header.push(b),
+                _ => return Err(corrupt("header too long")),
+            }
+        }
+        let (kind, size) = parse_header(&header).ok_or_else(|| corrupt("malformed header"))?;
+        let kind = match kind {
+            b"blob" => ObjectKind::Blob,
+            b"tree" => ObjectKind::Tree,
+            other => {
+                return Err(Error::UnsupportedKind {
+                    id: *id,
+                    kind: String::from_utf8_lossy(other).into_owned(),
+                });
+            }
+        };
+        Ok(Object {
+            kind,
+            size,
+            body: Box::new(ExactReader {
+                inner: body,
+                remaining: size,
+            }),
+        })
+    }
+
+    #[cfg(feature = "gix")]
+    fn read_packed(&mut self, id: &Hash) -> Result<Object<'_>, Error> {
+        use gix_object::Find as _;
+        let oid = gix_hash::oid::try_from_bytes(id.as_bytes()).map_err(|e| Error::Pack {
+            id: *id,
+            message: e.to_string(),
+        })?;
+        let data = self
+            .odb
+            .try_find(oid, &mut self.buffer)
+            .map_err(|e| Error::Pack {
+                id: *id,
+                message: e.to_string(),
+            })?
+            .ok_or(Error::NotFound { id: *id, hint: "" })?;
+        let kind = match data.kind {
+            gix_object::Kind::Blob => ObjectKind::Blob,
+            gix_object::Kind::Tree => ObjectKind::Tree,
+            other => {
+                return Err(Error::UnsupportedKind {
+                    id: *id,
+                    kind: other.to_string(),
+                });
+            }
+        };
+        Ok(Object {
+            kind,
+            size: data.data.len() as u64,
+            body: Box::new(data.data),
+        })
+    }
+}
+
+/// Parses `<kind> <size>` (size in canonical decimal: no sign, no leading zeros).
+fn parse_header(header: &[u8]) -> Option<(&[u8], u64)> {
+    let space = header.iter().position(|&b| b == b' ')?;
+    let kind = header.get(..space)?;
+    let digits = header.get(space + 1..)?;
+    if digits.is_empty() || (digits.len() > 1 && digits.first() == Some(&b'0')) {
+        return None;
+    }
+    let mut size: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        size = size.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some((kind, size))
+}
+
+impl ObjectSource for Repository {
+    fn read(&mut self, id: &Hash) -> Result<Object<'_>, Error> {
+        if id.algorithm() != self.objects.algorithm {
+            return Err(Error::WrongAlgorithm {
+                id: *id,
+                expected: self.objects.algorithm,
+            });
+        }
+        let path = self.objects.object_path(id);
+        match File::open(&path) {
+            Ok(file) => return self.read_loose(id, file, path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    id: *id,
+                    path,
+                    source,
+                });
+            }
+        }
+        #[cfg(feature = "gix")]
+        {
+            self.read_packed(id)
+        }
+        #[cfg(not(feature = "gix"))]
+        {
+            let packed = std::fs::read_dir(self.objects.path.join("pack"))
+                .map(|mut dir| {
+                    dir.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "pack")))
+                })
+                .unwrap_or(false);
+            Err(Error::NotFound {
+                id: *id,
+                hint: if packed {
+                    " as a loose object (it may be in a pack: reading packs needs the `gix` feature)"
+                } else {
+                    ""
+                },
+            })
+        }
+    }
+}
+
+/// Reads exactly `remaining` bytes from `inner`, failing with `InvalidData` if it holds more or
+/// fewer.
+struct ExactReader<R> {
+    inner: R,
+    remaining: u64,
+}
+
+impl<R: Read> Read for ExactReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            let mut probe = [0u8];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "object body longer than its header says",
+                )),
+            };
+        }
+        let max = usize::try_from(self.remaining).unwrap_or(usize::MAX);
+        let len = buf.len().min(max);
+        let n = self.inner.read(buf.get_mut(..len).unwrap_or_default())?;
+        if n == 0 && len > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "object body {} bytes shorter than its header says",
+                    self.remaining
+                ),
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers() {
+        assert_eq!(parse_header(b"blob 12"), Some((&b"blob"[..], 12)));
+        assert_eq!(parse_header(b"tree 0"), Some((&b"tree"[..], 0)));
+        assert_eq!(parse_header(b"blob 012"), None);
+        assert_eq!(parse_header(b"blob "), None);
+        assert_eq!(parse_header(b"blob -1"), None);
+        assert_eq!(parse_header(b"blob 99999999999999999999"), None);
+        assert_eq!(parse_header(b"blob12"), None);
+    }
+
+    #[test]
+    fn exact_reader_rejects_long_and_short_bodies() {
+        let mut out = Vec::new();
+        let mut r = ExactReader {
+            inner: &b"abc"[..],
+            remaining: 2,
+        };
+        let e = r.read_to_end(&mut out).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        let mut r = ExactReader {
+            inner: &b"abc"[..],
+            remaining: 4,
+        };
+        let e = r.read_to_end(&mut out).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        let mut r = ExactReader {
+            inner: &b"abc"[..],
+            remaining: 3,
+        };
+        out.clear();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abc");
+    }
+}
