@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod cid;
 pub mod content_address;
 pub mod event;
 pub mod flat;
@@ -56,7 +57,11 @@ pub mod limits;
 pub mod method;
 pub mod nar;
 pub mod nix32;
+#[cfg(feature = "parallel")]
+pub mod parallel;
+pub mod restore;
 pub mod store_path;
+pub mod verify;
 
 #[cfg(feature = "fs")]
 pub use ingest::hash_path;
