@@ -1,1 +1,758 @@
-//! (in progress)
+//! The directory walk: a file system object on disk as a stream of [`Event`]s.
+//!
+//! This is the source side of Nix's `dumpPath` (what `nix hash path`, `nix store add` and
+//! `nix-store --dump` read): [`dump`] visits a regular file, a symlink or a directory tree and
+//! feeds it, in NAR order, to any [`Sink`] — a [git hasher](crate::git), a
+//! [NAR writer](crate::nar::NarWriter), a [flat hasher](crate::flat) or several at once through
+//! [`Tee`](crate::event::Tee).
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use nix_ingest::event::{OwnedEvent, Recorder};
+//! use nix_ingest::fs;
+//!
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("b"), "hi")?;
+//! std::os::unix::fs::symlink("b", dir.path().join("a"))?;
+//!
+//! let mut rec = Recorder::default();
+//! fs::dump(dir.path(), &mut rec, &fs::Options::default())?;
+//! assert_eq!(rec.events, [
+//!     OwnedEvent::DirectoryStart { name: None },
+//!     OwnedEvent::Symlink { name: Some(b"a".to_vec()), target: b"b".to_vec() },
+//!     OwnedEvent::FileStart { name: Some(b"b".to_vec()), executable: false, size: 2 },
+//!     OwnedEvent::FileData(b"hi".to_vec()),
+//!     OwnedEvent::FileEnd,
+//!     OwnedEvent::DirectoryEnd,
+//! ]);
+//! # Ok(()) }
+//! ```
+//!
+//! # What it reads, as Nix does
+//!
+//! - Symlinks are never followed (the root is `lstat`ed; entries are typed by `readdir`, or by
+//!   `lstat` where the file system does not say). A symlink's target is read as raw bytes.
+//! - Names are raw bytes, not UTF-8; the entries of each directory are sorted by bytes.
+//! - A regular file is *executable* when its owner-execute bit (`0o100`) is set; group- and
+//!   other-execute bits do not count (Nix's `S_IXUSR`, git's `ce_permissions`).
+//! - Sockets, FIFOs and devices cannot be stored: [`ErrorKind::UnsupportedType`], naming the
+//!   path and the type.
+//!
+//! # Where it differs from Nix
+//!
+//! - **A file that changes size while it is read is an error**
+//!   ([`ErrorKind::FileChanged`]). The size is taken from `fstat` on the opened file and announced
+//!   in [`Event::FileStart`]; if the file ends early, or yields even one byte more, the walk
+//!   stops. Nix 2.26 also fails when a file ends early, but silently takes the first `st_size`
+//!   bytes of a file that grew (seen with `nix-store --dump` of a file appended to while it was
+//!   read: exit status 0, the NAR holding the old size). Here no digest of bytes that differ
+//!   from the announced size is ever produced.
+//! - A regular file found by `readdir` is opened and then `fstat`ed; if what was opened is not a
+//!   regular file any more (the tree changed under the walk), the walk stops with
+//!   [`ErrorKind::Changed`]. A root file must moreover be the very file (device and inode) that
+//!   was `lstat`ed.
+//!
+//! The walk detects what is cheap to detect about a tree that changes under it, not everything:
+//! files are opened by path with `std::fs`, which has no `O_NOFOLLOW`, so an entry replaced by a
+//! symlink between listing and opening is opened through the link (and a FIFO swapped in would
+//! block the open). Hash trees that nobody is modifying. Paths longer than `PATH_MAX` (4096
+//! bytes) fail with the operating system's error, as in Nix.
+//! - [`Limits`] are enforced: nesting depth, name and symlink-target length, entries per
+//!   directory and total content size. Nix has no such limits.
+//! - There is no recursion: an explicit stack of open directories, bounded by
+//!   [`Limits::max_depth`], so a deep tree cannot overflow the call stack.
+//!
+//! # Cost per entry
+//!
+//! The walk is written with `std::fs` rather than the `walkdir` crate because per-entry overhead
+//! dominates on trees of many small files: one reusable path buffer (no `PathBuf` per entry),
+//! file types from `readdir` (no `lstat` per entry), and for each regular file just
+//! `open`, `fstat`, one `read` when the file fits the buffer (the read asks for one byte more
+//! than announced, so a short read doubles as the end-of-file check) and `close`. Symlinks cost
+//! one `readlink`, directories one `opendir`/`getdents`.
+//!
+//! Memory is bounded by the [`Limits`]: the names of the entries not yet visited in each open
+//! directory, plus one read buffer of [`Options::buffer_size`] bytes.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs::{self as stdfs, File, FileType, Metadata};
+use std::io::{self, Read};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::event::{Event, Sink, SinkError};
+use crate::limits::Limits;
+
+/// How [`dump`] walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Bounds on what the walk accepts (depth, name and target length, entries, total size).
+    pub limits: Limits,
+    /// The size of the read buffer, in bytes (the largest [`Event::FileData`] chunk). Values
+    /// below 4 KiB are raised to 4 KiB.
+    pub buffer_size: usize,
+}
+
+impl Options {
+    /// The default read buffer: 128 KiB.
+    pub const DEFAULT_BUFFER_SIZE: usize = 128 * 1024;
+
+    /// The smallest read buffer used, whatever [`Options::buffer_size`] says.
+    pub const MIN_BUFFER_SIZE: usize = 4 * 1024;
+
+    /// Default options with these limits.
+    pub fn with_limits(limits: Limits) -> Self {
+        Options {
+            limits,
+            ..Options::default()
+        }
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            limits: Limits::DEFAULT,
+            buffer_size: Options::DEFAULT_BUFFER_SIZE,
+        }
+    }
+}
+
+/// Why a walk failed, and at which path.
+///
+/// Displays as `'<path>': <what>`; [`source`](std::error::Error::source) is the cause of the
+/// [`kind`](Error::kind) (the operating system's or the sink's error), if any.
+#[derive(Debug)]
+pub struct Error {
+    /// The path of the object the walk was at.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub kind: ErrorKind,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}': {}", self.path.display(), self.kind)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.kind)
+    }
+}
+
+impl Error {
+    /// An error of `kind` at `path`.
+    pub fn new(path: impl Into<PathBuf>, kind: ErrorKind) -> Self {
+        Error {
+            path: path.into(),
+            kind,
+        }
+    }
+}
+
+/// What went wrong in a walk (see [`Error`] for where).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A system call failed (permission denied, vanished, I/O error…).
+    #[error("cannot {op}: {source}")]
+    Io {
+        /// What was being done, e.g. `open file` or `read directory`.
+        op: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The object is of a type no NAR or git tree can hold.
+    #[error(
+        "unsupported file type ({file_type}); only regular files, directories and symlinks can be ingested"
+    )]
+    UnsupportedType {
+        /// `socket`, `FIFO`, `character device`, `block device` or `unknown`.
+        file_type: &'static str,
+    },
+    /// A regular file's content did not match the size announced when it was opened: it grew or
+    /// shrank while being read.
+    #[error("file changed while being read: its size was {declared} bytes but {} were read", ActualSize(*.actual, *.declared))]
+    FileChanged {
+        /// The size `fstat` reported when the file was opened.
+        declared: u64,
+        /// The bytes actually read (when the file grew: the bytes read when that was noticed).
+        actual: u64,
+    },
+    /// The tree changed under the walk: an entry is no longer what it was when it was listed.
+    #[error("changed while being walked: was a {expected}, is now a {found}")]
+    Changed {
+        /// What the entry was when listed or `lstat`ed.
+        expected: &'static str,
+        /// What it was when opened.
+        found: &'static str,
+    },
+    /// Directories nest deeper than [`Limits::max_depth`].
+    #[error("directories nest deeper than the limit of {max}")]
+    TooDeep {
+        /// The limit.
+        max: usize,
+    },
+    /// An entry name is longer than [`Limits::max_name_len`].
+    #[error("name is {len} bytes long, over the limit of {max}")]
+    NameTooLong {
+        /// The name's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A symlink target is longer than [`Limits::max_target_len`].
+    #[error("symlink target is {len} bytes long, over the limit of {max}")]
+    TargetTooLong {
+        /// The target's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A directory holds more than [`Limits::max_entries_per_directory`] entries.
+    #[error("directory has more than the limit of {max} entries")]
+    TooManyEntries {
+        /// The limit.
+        max: u64,
+    },
+    /// Files and symlink targets add up to more than [`Limits::max_total_size`] bytes.
+    #[error("content exceeds the total size limit of {max} bytes")]
+    TooLarge {
+        /// The limit.
+        max: u64,
+    },
+    /// The sink refused an event.
+    #[error("sink failed: {0}")]
+    Sink(#[source] SinkError),
+}
+
+/// Prints "N" or "more than N" for [`ErrorKind::FileChanged`].
+struct ActualSize(u64, u64);
+
+impl fmt::Display for ActualSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 > self.1 {
+            write!(f, "at least {}", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
+/// Feeds the file system object at `path` — a regular file, a symlink or a directory tree — to
+/// `sink` as [`Event`]s in NAR order. See the [module docs](self) for what is read and how.
+///
+/// The root's name is `None`. Symlinks are never followed, not even at the root. Errors name the
+/// path where they happened; when the sink refuses an event the error is
+/// [`ErrorKind::Sink`] at the path of the object being emitted.
+pub fn dump<S: Sink + ?Sized>(path: &Path, sink: &mut S, options: &Options) -> Result<(), Error> {
+    let mut visitor = DumpVisitor {
+        sink,
+        buf: vec![0u8; options.buffer_size.max(Options::MIN_BUFFER_SIZE)],
+        total: 0,
+        max_total: options.limits.max_total_size,
+    };
+    walk(path, &options.limits, &mut visitor)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The walk, shared by `dump` and the parallel hasher.
+// ---------------------------------------------------------------------------------------------
+
+/// What the walk reports; `walk` guarantees NAR order and the limits on names, targets, depth and
+/// entry counts. Regular files are handed over unopened.
+pub(crate) trait Visitor {
+    /// A directory begins.
+    fn directory_start(&mut self, name: Option<&[u8]>, path: &Path) -> Result<(), Error>;
+    /// The innermost directory ends (`path` is that directory).
+    fn directory_end(&mut self, path: &Path) -> Result<(), Error>;
+    /// A symlink (target length already checked).
+    fn symlink(&mut self, name: Option<&[u8]>, target: &[u8], path: &Path) -> Result<(), Error>;
+    /// A regular file, with its `lstat` metadata when the walk has it (the root).
+    fn file(
+        &mut self,
+        name: Option<&[u8]>,
+        path: &Path,
+        lstat: Option<&Metadata>,
+    ) -> Result<(), Error>;
+}
+
+/// The kind of a listed directory entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Directory,
+    File,
+    Symlink,
+    Other(&'static str),
+}
+
+impl Kind {
+    fn of(ft: FileType) -> Kind {
+        if ft.is_dir() {
+            Kind::Directory
+        } else if ft.is_file() {
+            Kind::File
+        } else if ft.is_symlink() {
+            Kind::Symlink
+        } else {
+            Kind::Other(type_name(ft))
+        }
+    }
+}
+
+/// A human name for a file type, for errors.
+pub(crate) fn type_name(ft: FileType) -> &'static str {
+    if ft.is_dir() {
+        "directory"
+    } else if ft.is_file() {
+        "regular file"
+    } else if ft.is_symlink() {
+        "symlink"
+    } else if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_char_device() {
+        "character device"
+    } else if ft.is_block_device() {
+        "block device"
+    } else {
+        "unknown"
+    }
+}
+
+struct Entry {
+    name: Vec<u8>,
+    kind: Kind,
+}
+
+/// A directory being walked: its entries not yet visited, sorted in *descending* byte order so
+/// that `pop` yields them in NAR order; and the length of the path buffer for the directory.
+struct Frame {
+    entries: Vec<Entry>,
+    path_len: usize,
+}
+
+fn as_path(buf: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(buf))
+}
+
+fn io_err<'a>(path: &'a [u8], op: &'static str) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::new(as_path(path), ErrorKind::Io { op, source })
+}
+
+/// Walks the object at `root`, reporting it to `visitor` in NAR order.
+pub(crate) fn walk<V: Visitor + ?Sized>(
+    root: &Path,
+    limits: &Limits,
+    visitor: &mut V,
+) -> Result<(), Error> {
+    let meta = stdfs::symlink_metadata(root)
+        .map_err(|source| Error::new(root, ErrorKind::Io { op: "stat", source }))?;
+    let ft = meta.file_type();
+    if ft.is_file() {
+        return visitor.file(None, root, Some(&meta));
+    }
+    if ft.is_symlink() {
+        let target = read_target(root.as_os_str().as_bytes(), limits)?;
+        return visitor.symlink(None, &target, root);
+    }
+    if !ft.is_dir() {
+        return Err(Error::new(
+            root,
+            ErrorKind::UnsupportedType {
+                file_type: type_name(ft),
+            },
+        ));
+    }
+
+    // A directory: walk it with an explicit stack. `path` always holds the path of the entry
+    // being visited; each frame remembers the length of its directory's path.
+    let mut path: Vec<u8> = root.as_os_str().as_bytes().to_vec();
+    if limits.max_depth == 0 {
+        return Err(Error::new(root, ErrorKind::TooDeep { max: 0 }));
+    }
+    visitor.directory_start(None, root)?;
+    let mut stack: Vec<Frame> = vec![Frame {
+        entries: list(&path, limits)?,
+        path_len: path.len(),
+    }];
+    while let Some(frame) = stack.last_mut() {
+        let dir_len = frame.path_len;
+        let Some(entry) = frame.entries.pop() else {
+            path.truncate(dir_len);
+            stack.pop();
+            visitor.directory_end(as_path(&path))?;
+            continue;
+        };
+        path.truncate(dir_len);
+        if path.last() != Some(&b'/') {
+            path.push(b'/');
+        }
+        path.extend_from_slice(&entry.name);
+        let name = Some(entry.name.as_slice());
+        match entry.kind {
+            Kind::Directory => {
+                if stack.len() >= limits.max_depth {
+                    return Err(Error::new(
+                        as_path(&path),
+                        ErrorKind::TooDeep {
+                            max: limits.max_depth,
+                        },
+                    ));
+                }
+                visitor.directory_start(name, as_path(&path))?;
+                let entries = list(&path, limits)?;
+                stack.push(Frame {
+                    entries,
+                    path_len: path.len(),
+                });
+            }
+            Kind::File => visitor.file(name, as_path(&path), None)?,
+            Kind::Symlink => {
+                let target = read_target(&path, limits)?;
+                visitor.symlink(name, &target, as_path(&path))?;
+            }
+            Kind::Other(file_type) => {
+                return Err(Error::new(
+                    as_path(&path),
+                    ErrorKind::UnsupportedType { file_type },
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Lists the directory at `path`, checking names and the entry count, sorted descending.
+fn list(path: &[u8], limits: &Limits) -> Result<Vec<Entry>, Error> {
+    let dir = stdfs::read_dir(as_path(path)).map_err(io_err(path, "open directory"))?;
+    let mut entries = Vec::new();
+    let mut count: u64 = 0;
+    for entry in dir {
+        let entry = entry.map_err(io_err(path, "read directory"))?;
+        count = count.saturating_add(1);
+        if count > limits.max_entries_per_directory {
+            return Err(Error::new(
+                as_path(path),
+                ErrorKind::TooManyEntries {
+                    max: limits.max_entries_per_directory,
+                },
+            ));
+        }
+        let name = entry.file_name().into_vec();
+        if name.len() > limits.max_name_len {
+            return Err(Error::new(
+                entry.path(),
+                ErrorKind::NameTooLong {
+                    len: name.len(),
+                    max: limits.max_name_len,
+                },
+            ));
+        }
+        // From `readdir`'s d_type; std falls back to `lstat` when the file system gives none.
+        let ft = entry
+            .file_type()
+            .map_err(|source| Error::new(entry.path(), ErrorKind::Io { op: "stat", source }))?;
+        entries.push(Entry {
+            name,
+            kind: Kind::of(ft),
+        });
+    }
+    // Names in one directory are unique, so an unstable sort is deterministic.
+    entries.sort_unstable_by(|a, b| b.name.cmp(&a.name));
+    Ok(entries)
+}
+
+/// Reads a symlink's target as bytes and checks its length.
+fn read_target(path: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
+    let target = stdfs::read_link(as_path(path))
+        .map_err(io_err(path, "read symlink"))?
+        .into_os_string()
+        .into_vec();
+    if target.len() > limits.max_target_len {
+        return Err(Error::new(
+            as_path(path),
+            ErrorKind::TargetTooLong {
+                len: target.len(),
+                max: limits.max_target_len,
+            },
+        ));
+    }
+    Ok(target)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening and reading regular files.
+// ---------------------------------------------------------------------------------------------
+
+/// A regular file opened for reading, with the size and mode of what was actually opened.
+pub(crate) struct OpenFile {
+    pub(crate) file: File,
+    pub(crate) size: u64,
+    pub(crate) executable: bool,
+}
+
+/// Opens a regular file and `fstat`s it. `lstat` is the metadata the walk saw, if any: the file
+/// opened must be that same file (device and inode), which catches a swap in between.
+pub(crate) fn open_file(path: &Path, lstat: Option<&Metadata>) -> Result<OpenFile, Error> {
+    let err = |op, source| Error::new(path, ErrorKind::Io { op, source });
+    let file = File::open(path).map_err(|e| err("open file", e))?;
+    let meta = file.metadata().map_err(|e| err("stat file", e))?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        return Err(Error::new(
+            path,
+            ErrorKind::Changed {
+                expected: "regular file",
+                found: type_name(ft),
+            },
+        ));
+    }
+    if lstat.is_some_and(|l| (l.dev(), l.ino()) != (meta.dev(), meta.ino())) {
+        return Err(Error::new(
+            path,
+            ErrorKind::Changed {
+                expected: "regular file",
+                found: "different file",
+            },
+        ));
+    }
+    Ok(OpenFile {
+        file,
+        size: meta.len(),
+        executable: meta.mode() & 0o100 != 0,
+    })
+}
+
+/// Reads exactly `size` bytes from `file` in chunks of at most `buf.len()` and hands each chunk
+/// to `deliver`, or fails with [`ErrorKind::FileChanged`] if the file ends early or holds more.
+///
+/// Every read asks for up to one byte more than is left of the announced size, so for a file
+/// that fits the buffer one `read` both fetches the content and (by coming up short) shows the
+/// end of the file. No byte beyond the announced size is ever delivered.
+pub(crate) fn read_file<F>(
+    file: &mut File,
+    size: u64,
+    buf: &mut [u8],
+    path: &Path,
+    mut deliver: F,
+) -> Result<(), Error>
+where
+    F: FnMut(&[u8]) -> Result<(), SinkError>,
+{
+    let mut remaining = size;
+    loop {
+        let want = usize::try_from(remaining.saturating_add(1))
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let chunk = &mut buf[..want]; // `want <= buf.len()`
+        let n = match file.read(chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(Error::new(
+                    path,
+                    ErrorKind::Io {
+                        op: "read file",
+                        source,
+                    },
+                ));
+            }
+        };
+        let read = size - remaining;
+        if n == 0 {
+            if remaining == 0 {
+                return Ok(());
+            }
+            return Err(Error::new(
+                path,
+                ErrorKind::FileChanged {
+                    declared: size,
+                    actual: read,
+                },
+            ));
+        }
+        let n64 = n as u64;
+        if n64 > remaining {
+            return Err(Error::new(
+                path,
+                ErrorKind::FileChanged {
+                    declared: size,
+                    actual: read.saturating_add(n64),
+                },
+            ));
+        }
+        // `Read::read` never reports more than the buffer it was given, so `n <= want`.
+        let data = chunk.get(..n).unwrap_or(chunk);
+        deliver(data).map_err(|e| Error::new(path, ErrorKind::Sink(e)))?;
+        remaining -= n64;
+        if remaining == 0 && n < want {
+            // A short read that ends exactly at the announced size: the end of the file.
+            return Ok(());
+        }
+    }
+}
+
+/// The visitor behind [`dump`]: events into a sink.
+struct DumpVisitor<'s, S: Sink + ?Sized> {
+    sink: &'s mut S,
+    buf: Vec<u8>,
+    total: u64,
+    max_total: u64,
+}
+
+impl<S: Sink + ?Sized> DumpVisitor<'_, S> {
+    fn emit(&mut self, event: Event<'_>, path: &Path) -> Result<(), Error> {
+        self.sink
+            .event(event)
+            .map_err(|e| Error::new(path, ErrorKind::Sink(e)))
+    }
+
+    fn count(&mut self, bytes: u64, path: &Path) -> Result<(), Error> {
+        match self.total.checked_add(bytes) {
+            Some(t) if t <= self.max_total => {
+                self.total = t;
+                Ok(())
+            }
+            _ => Err(Error::new(
+                path,
+                ErrorKind::TooLarge {
+                    max: self.max_total,
+                },
+            )),
+        }
+    }
+}
+
+impl<S: Sink + ?Sized> Visitor for DumpVisitor<'_, S> {
+    fn directory_start(&mut self, name: Option<&[u8]>, path: &Path) -> Result<(), Error> {
+        self.emit(Event::DirectoryStart { name }, path)
+    }
+
+    fn directory_end(&mut self, path: &Path) -> Result<(), Error> {
+        self.emit(Event::DirectoryEnd, path)
+    }
+
+    fn symlink(&mut self, name: Option<&[u8]>, target: &[u8], path: &Path) -> Result<(), Error> {
+        self.count(target.len() as u64, path)?;
+        self.emit(Event::Symlink { name, target }, path)
+    }
+
+    fn file(
+        &mut self,
+        name: Option<&[u8]>,
+        path: &Path,
+        lstat: Option<&Metadata>,
+    ) -> Result<(), Error> {
+        let OpenFile {
+            mut file,
+            size,
+            executable,
+        } = open_file(path, lstat)?;
+        self.count(size, path)?;
+        self.emit(
+            Event::FileStart {
+                name,
+                executable,
+                size,
+            },
+            path,
+        )?;
+        let sink = &mut *self.sink;
+        read_file(&mut file, size, &mut self.buf, path, |data| {
+            sink.event(Event::FileData(data))
+        })?;
+        self.emit(Event::FileEnd, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{OwnedEvent, Recorder};
+
+    #[test]
+    fn read_file_chunks_and_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        // Sizes around the buffer size, to hit the exact-multiple path (extra 1-byte read).
+        for len in [0usize, 1, 4095, 4096, 4097, 8192, 10000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            std::fs::write(&p, &data).unwrap();
+            let mut f = File::open(&p).unwrap();
+            let mut buf = vec![0u8; 4096];
+            let mut got = Vec::new();
+            read_file(&mut f, len as u64, &mut buf, &p, |d| {
+                got.extend_from_slice(d);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(got, data);
+            // Announcing one byte less must fail (the file "grew"); one more must fail (shrank).
+            for (declared, grew) in [
+                (len as u64).checked_sub(1).map(|d| (d, true)),
+                Some((len as u64 + 1, false)),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let mut f = File::open(&p).unwrap();
+                let mut delivered = 0u64;
+                let e = read_file(&mut f, declared, &mut buf, &p, |d| {
+                    delivered += d.len() as u64;
+                    Ok(())
+                })
+                .unwrap_err();
+                assert!(delivered <= declared, "delivered beyond announced size");
+                match e.kind {
+                    ErrorKind::FileChanged {
+                        declared: d,
+                        actual,
+                    } => {
+                        assert_eq!(d, declared);
+                        assert_eq!(actual > declared, grew);
+                    }
+                    other => panic!("{other}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn root_kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, "x").unwrap();
+        let mut rec = Recorder::default();
+        dump(&f, &mut rec, &Options::default()).unwrap();
+        assert_eq!(
+            rec.events,
+            [
+                OwnedEvent::FileStart {
+                    name: None,
+                    executable: false,
+                    size: 1
+                },
+                OwnedEvent::FileData(b"x".to_vec()),
+                OwnedEvent::FileEnd
+            ]
+        );
+        let l = dir.path().join("l");
+        std::os::unix::fs::symlink("/nowhere", &l).unwrap();
+        let mut rec = Recorder::default();
+        dump(&l, &mut rec, &Options::default()).unwrap();
+        assert_eq!(
+            rec.events,
+            [OwnedEvent::Symlink {
+                name: None,
+                target: b"/nowhere".to_vec()
+            }]
+        );
+    }
+}

@@ -43,14 +43,19 @@
 //! Nix prints and stores.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod cid;
 pub mod content_address;
 pub mod event;
 pub mod flat;
 #[cfg(feature = "fs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
 pub mod fs;
 pub mod git;
+#[cfg(feature = "gix-hash")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gix-hash")))]
+pub mod gix_interop;
 pub mod hash;
 pub mod ingest;
 pub mod limits;
@@ -58,12 +63,17 @@ pub mod method;
 pub mod nar;
 pub mod nix32;
 #[cfg(feature = "parallel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
 pub mod parallel;
 pub mod restore;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub mod serde_impls;
 pub mod store_path;
 pub mod verify;
 
 #[cfg(feature = "fs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
 pub use ingest::hash_path;
 pub use ingest::hash_nar;
 pub use limits::Limits;
