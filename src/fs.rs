@@ -69,7 +69,8 @@
 //! file types from `readdir` (no `lstat` per entry), and for each regular file just
 //! `open`, `fstat`, one `read` when the file fits the buffer (the read asks for one byte more
 //! than announced, so a short read doubles as the end-of-file check) and `close`. Symlinks cost
-//! one `readlink`, directories one `opendir`/`getdents`.
+//! one `readlink`, directories one `opendir`/`getdents`. `walkdir` stays in the test suite as an
+//! independent check that this walk visits the same entries in the same order.
 //!
 //! Memory is bounded by the [`Limits`]: the names of the entries not yet visited in each open
 //! directory, plus one read buffer of [`Options::buffer_size`] bytes.

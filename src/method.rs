@@ -36,6 +36,17 @@ pub enum Error {
     /// A method name Nix does not know.
     #[error("unknown file ingestion method '{0}' (expected flat, nar or git)")]
     UnknownMethod(String),
+    /// The method cannot hash with this algorithm.
+    #[error("ingestion method '{method}' does not support hash algorithm '{algorithm}'")]
+    UnsupportedAlgorithm {
+        /// The method's name.
+        method: String,
+        /// The algorithm asked for.
+        algorithm: crate::hash::Algorithm,
+    },
+    /// Any other reason a method implemented outside this crate refuses to start.
+    #[error("{0}")]
+    Other(String),
 }
 
 /// One of Nix's three ways to ingest a file system object.
@@ -122,13 +133,15 @@ use crate::nar::NarHasher;
 /// `finish` takes the sink boxed, so that sinks of different types can be chosen at run time and
 /// finished through `Box<dyn HashSink>`. A `Vec<Box<dyn HashSink>>` is itself a sink, feeding
 /// every event to each (see [`ingest::hash_path_multi`](crate::ingest::hash_path_multi)).
-pub trait HashSink: Sink {
+///
+/// Hash sinks are `Send`, so an async caller can hold one across `.await` points.
+pub trait HashSink: Sink + Send {
     /// The digest of the complete object; fails if the stream was incomplete or (with SHA-1
     /// collision detection) if a collision attack was found.
     fn finish(self: Box<Self>) -> Result<Hash, SinkError>;
 }
 
-impl<O: ObjectSink> HashSink for GitHasher<O> {
+impl<O: ObjectSink + Send> HashSink for GitHasher<O> {
     fn finish(self: Box<Self>) -> Result<Hash, SinkError> {
         GitHasher::finish(*self)
     }

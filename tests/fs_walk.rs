@@ -560,3 +560,68 @@ fn root_paths_with_trailing_slash_and_dot() {
     assert_eq!(record(Path::new(&slash)), expected);
     assert_eq!(record(&t.path().join(".")), expected);
 }
+
+/// An independent cross-check: walkdir (sorted by file name, never following links) visits the
+/// same entries in the same order, with the same kinds, sizes and link targets, as `fs::dump`
+/// announces them, on a tree with odd names, nesting and every entry kind.
+#[test]
+fn walk_agrees_with_walkdir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for name in [&b"a"[..], b"a-", b"a.b", b"a0", b"a=", b"\xff\xfe", b"sp ace", b"new\nline"] {
+        write(&p(root, name), name, 0o644);
+    }
+    for d in [&b"a"[..], b"z", b"z/a", b"z/a/b", b"empty"] {
+        let _ = stdfs::create_dir(p(root, &[b"d", d].concat()));
+    }
+    stdfs::create_dir_all(p(root, b"z/y/x")).unwrap();
+    write(&p(root, b"z/y/x/exe"), b"#!/bin/sh\n", 0o755);
+    write(&p(root, b"z/y/big"), &vec![7u8; 300_000], 0o600);
+    symlink("../a", p(root, b"z/up")).unwrap();
+    symlink("/nonexistent/target", p(root, b"dangling")).unwrap();
+    symlink("z", p(root, b"to-dir")).unwrap();
+
+    // What walkdir sees, as (depth, name, kind, size or target).
+    let mut expected = Vec::new();
+    for entry in walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .min_depth(1)
+    {
+        let entry = entry.unwrap();
+        let name = entry.file_name().as_bytes().to_vec();
+        let ft = entry.file_type();
+        let what = if ft.is_dir() {
+            "dir".to_string()
+        } else if ft.is_symlink() {
+            let t = stdfs::read_link(entry.path()).unwrap();
+            format!("link {:?}", t.as_os_str().as_bytes())
+        } else {
+            format!("file {}", entry.metadata().unwrap().len())
+        };
+        expected.push((entry.depth(), name, what));
+    }
+
+    // What the walk announces, in the same shape.
+    let mut seen = Vec::new();
+    let mut depth = 0usize;
+    for ev in record(root) {
+        match ev {
+            OwnedEvent::DirectoryStart { name } => {
+                if let Some(name) = name {
+                    seen.push((depth, name, "dir".to_string()));
+                }
+                depth += 1;
+            }
+            OwnedEvent::DirectoryEnd => depth -= 1,
+            OwnedEvent::FileStart { name, size, .. } => {
+                seen.push((depth, name.unwrap(), format!("file {size}")))
+            }
+            OwnedEvent::Symlink { name, target } => {
+                seen.push((depth, name.unwrap(), format!("link {target:?}")))
+            }
+            OwnedEvent::FileData(_) | OwnedEvent::FileEnd => {}
+        }
+    }
+    assert_eq!(seen, expected);
+}
