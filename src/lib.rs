@@ -72,8 +72,8 @@ pub mod serde_impls;
 pub mod store_path;
 pub mod verify;
 
+pub use ingest::hash_nar;
 #[cfg(feature = "fs")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
 pub use ingest::hash_path;
-pub use ingest::hash_nar;
 pub use limits::Limits;
