@@ -111,7 +111,10 @@ mod tests {
     fn rejects_bad_characters() {
         assert_eq!(
             decode("e0"),
-            Err(Error::InvalidCharacter { byte: b'e', index: 0 })
+            Err(Error::InvalidCharacter {
+                byte: b'e',
+                index: 0
+            })
         );
     }
 

@@ -358,10 +358,10 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
         // order but collide here.
         entries.sort_by(|a, b| body.get(a.name.clone()).cmp(&body.get(b.name.clone())));
         for pair in entries.windows(2) {
-            if let [a, b] = pair {
-                if body.get(a.name.clone()) == body.get(b.name.clone()) {
-                    return Err(bad(b.name.start, "duplicate entry name"));
-                }
+            if let [a, b] = pair
+                && body.get(a.name.clone()) == body.get(b.name.clone())
+            {
+                return Err(bad(b.name.start, "duplicate entry name"));
             }
         }
         Ok(entries)

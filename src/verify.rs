@@ -196,13 +196,13 @@ pub fn verify_nar_with<R: Read>(
             actual: Box::new(actual),
         });
     }
-    if let Some(expected) = options.nar_size {
-        if expected != raw.size {
-            return Err(Error::SizeMismatch {
-                expected,
-                actual: raw.size,
-            });
-        }
+    if let Some(expected) = options.nar_size
+        && expected != raw.size
+    {
+        return Err(Error::SizeMismatch {
+            expected,
+            actual: raw.size,
+        });
     }
     let nar_hash = match (options.nar_hash, raw.hasher) {
         (Some(expected), Some(hasher)) => {

@@ -568,7 +568,16 @@ fn root_paths_with_trailing_slash_and_dot() {
 fn walk_agrees_with_walkdir() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    for name in [&b"a"[..], b"a-", b"a.b", b"a0", b"a=", b"\xff\xfe", b"sp ace", b"new\nline"] {
+    for name in [
+        &b"a"[..],
+        b"a-",
+        b"a.b",
+        b"a0",
+        b"a=",
+        b"\xff\xfe",
+        b"sp ace",
+        b"new\nline",
+    ] {
         write(&p(root, name), name, 0o644);
     }
     for d in [&b"a"[..], b"z", b"z/a", b"z/a/b", b"empty"] {

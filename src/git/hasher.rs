@@ -402,14 +402,13 @@ impl<O: ObjectSink> GitHasher<O> {
             "an entry inside a directory has no name",
         ))?;
         check_name(name)?;
-        if self.entries.len() > frame.entries_start {
-            if let Some(last) = self.entries.last() {
-                if name.cmp(last.name(&self.arena)) != Ordering::Greater {
-                    return Err(SinkError::Protocol(
-                        "directory entries are not in strictly increasing name order",
-                    ));
-                }
-            }
+        if self.entries.len() > frame.entries_start
+            && let Some(last) = self.entries.last()
+            && name.cmp(last.name(&self.arena)) != Ordering::Greater
+        {
+            return Err(SinkError::Protocol(
+                "directory entries are not in strictly increasing name order",
+            ));
         }
         let start = self.arena.len();
         self.arena.extend_from_slice(name);

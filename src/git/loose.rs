@@ -390,12 +390,12 @@ enum Spill {
 
 impl Spill {
     fn spill_if_large(&mut self, objects: &Path) -> io::Result<()> {
-        if let Spill::Memory(bytes) = self {
-            if bytes.len() >= SPILL_THRESHOLD {
-                let mut temp = TempFile::create(objects)?;
-                temp.file.write_all(bytes)?;
-                *self = Spill::File(temp);
-            }
+        if let Spill::Memory(bytes) = self
+            && bytes.len() >= SPILL_THRESHOLD
+        {
+            let mut temp = TempFile::create(objects)?;
+            temp.file.write_all(bytes)?;
+            *self = Spill::File(temp);
         }
         Ok(())
     }
