@@ -25,7 +25,7 @@ impl Nar {
     fn s(&mut self, s: &[u8]) -> &mut Self {
         self.0.extend_from_slice(&(s.len() as u64).to_le_bytes());
         self.0.extend_from_slice(s);
-        while self.0.len() % 8 != 0 {
+        while !self.0.len().is_multiple_of(8) {
             self.0.push(0);
         }
         self
