@@ -213,8 +213,8 @@ impl Hash {
     pub fn digest(algorithm: Algorithm, data: &[u8]) -> Self {
         let mut h = Hasher::new_unchecked(algorithm);
         h.update(data);
-        h.finalize()
-            .expect("unchecked hashers never report collisions")
+        // An unchecked hasher never reports a collision.
+        h.finalize_checked().0
     }
 
     /// The algorithm.
@@ -424,22 +424,32 @@ impl Hasher {
 
     /// The digest, or [`Error::Sha1Collision`] when collision detection found an attack.
     pub fn finalize(self) -> Result<Hash, Error> {
+        let (hash, collision) = self.finalize_checked();
+        if collision {
+            return Err(Error::Sha1Collision(hash.encode(Format::Base16)));
+        }
+        Ok(hash)
+    }
+
+    /// The digest, and whether collision detection found an attack (never for unchecked
+    /// hashers). No allocation.
+    fn finalize_checked(self) -> (Hash, bool) {
         let algorithm = self.algorithm();
-        let bytes: Vec<u8> = match self.0 {
-            Inner::Md5(h) => h.finalize().to_vec(),
-            Inner::Sha1(h) => h.finalize().to_vec(),
+        let mut bytes = [0u8; 64];
+        let mut collision = false;
+        let n = algorithm.len();
+        match self.0 {
+            Inner::Md5(h) => bytes[..n].copy_from_slice(&h.finalize()),
+            Inner::Sha1(h) => bytes[..n].copy_from_slice(&h.finalize()),
             Inner::Sha1Checked(h) => {
                 let result = h.try_finalize();
-                let digest = result.hash().to_vec();
-                if result.has_collision() {
-                    return Err(Error::Sha1Collision(HEXLOWER_PERMISSIVE.encode(&digest)));
-                }
-                digest
+                collision = result.has_collision();
+                bytes[..n].copy_from_slice(result.hash());
             }
-            Inner::Sha256(h) => h.finalize().to_vec(),
-            Inner::Sha512(h) => h.finalize().to_vec(),
-        };
-        Hash::from_bytes(algorithm, &bytes)
+            Inner::Sha256(h) => bytes[..n].copy_from_slice(&h.finalize()),
+            Inner::Sha512(h) => bytes[..n].copy_from_slice(&h.finalize()),
+        }
+        (Hash { algorithm, bytes }, collision)
     }
 }
 
