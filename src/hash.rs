@@ -358,6 +358,11 @@ impl FromStr for Hash {
 /// SHA-1 detects collision attacks by default ([`Hasher::new`]), as git does and Nix does not:
 /// [`Hasher::finalize`] then fails with [`Error::Sha1Collision`] instead of returning a digest an
 /// attacker chose. [`Hasher::new_unchecked`] opts out for speed.
+///
+/// Detection uses the `sha1dc` crate (Stevens and Shumow's method, as in git, on the CPU's SHA
+/// instructions where present) rather than `sha1-checked`, a port of the reference C code: on
+/// the machine the benchmarks ran on, `sha1dc` hashed about 5x faster (about 0.5–0.6 GB/s against
+/// 0.1 GB/s for 256 MiB under load, where plain SHA-1 did about 0.7 GB/s).
 #[derive(Clone)]
 pub struct Hasher(Inner);
 
@@ -365,7 +370,7 @@ pub struct Hasher(Inner);
 enum Inner {
     Md5(md5::Md5),
     Sha1(sha1::Sha1),
-    Sha1Checked(Box<sha1_checked::Sha1>),
+    Sha1Checked(sha1dc::Hasher),
     Sha256(sha2::Sha256),
     Sha512(sha2::Sha512),
 }
@@ -374,9 +379,7 @@ impl Hasher {
     /// A hasher for `algorithm`, detecting SHA-1 collision attacks.
     pub fn new(algorithm: Algorithm) -> Self {
         match algorithm {
-            Algorithm::Sha1 => Hasher(Inner::Sha1Checked(Box::new(
-                sha1_checked::Builder::default().safe_hash(false).build(),
-            ))),
+            Algorithm::Sha1 => Hasher(Inner::Sha1Checked(sha1dc::Hasher::new())),
             other => Self::new_unchecked(other),
         }
     }
@@ -416,7 +419,7 @@ impl Hasher {
         match &mut self.0 {
             Inner::Md5(h) => h.update(data),
             Inner::Sha1(h) => h.update(data),
-            Inner::Sha1Checked(h) => sha1_checked::Digest::update(h.as_mut(), data),
+            Inner::Sha1Checked(h) => h.update(data),
             Inner::Sha256(h) => h.update(data),
             Inner::Sha512(h) => h.update(data),
         }
@@ -442,9 +445,11 @@ impl Hasher {
             Inner::Md5(h) => bytes[..n].copy_from_slice(&h.finalize()),
             Inner::Sha1(h) => bytes[..n].copy_from_slice(&h.finalize()),
             Inner::Sha1Checked(h) => {
-                let result = h.try_finalize();
-                collision = result.has_collision();
-                bytes[..n].copy_from_slice(result.hash());
+                let digest = h.finalize().unwrap_or_else(|c| {
+                    collision = true;
+                    c.digest()
+                });
+                bytes[..n].copy_from_slice(digest.as_ref());
             }
             Inner::Sha256(h) => bytes[..n].copy_from_slice(&h.finalize()),
             Inner::Sha512(h) => bytes[..n].copy_from_slice(&h.finalize()),
