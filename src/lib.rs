@@ -77,3 +77,8 @@ pub use ingest::hash_nar;
 #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
 pub use ingest::hash_path;
 pub use limits::Limits;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
