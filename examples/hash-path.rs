@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example hash-path -- [OPTIONS] [PATH]
+//! cargo run --release --example hash-path --features parallel -- [OPTIONS] [PATH]
 //! ```
 //!
 //! - `--mode flat|nar|git [--algo A] [--format F] PATH` prints the one line
@@ -15,6 +16,22 @@
 //!   with a file, an executable, a symlink and an empty directory; see
 //!   `examples/sample/README.md`). It is a NAR rather than a directory because a git checkout
 //!   cannot hold an empty directory and may lose symlinks or execute bits.
+//!
+//! Beyond what Nix prints:
+//!
+//! - `--cid` also prints the IPFS CIDv1 (codec git-raw) naming the git object.
+//! - `--multi [LIST]` computes several hashes in one pass (by default git SHA-1, git SHA-256 and
+//!   the NAR's SHA-256), one `METHOD-ALGO HASH` line each.
+//! - `--export-git REPO` hashes with `--mode git` and stores every blob and tree in the git
+//!   repository REPO as loose objects, so that real git can read them.
+//! - `--git-to-nar REPO ID` writes the NAR of a git tree (or blob) to standard output: the
+//!   inverse of `--export-git`.
+//! - `--verify CA --nar PATH` checks a NAR against the content address it claims (as a binary
+//!   cache must before accepting an upload) and prints its store path.
+//! - `--threads N` (built with `--features parallel`): git ids of a directory on N threads; the
+//!   default then is one thread per core. `--no-collision-detection`: SHA-1 without sha1dc.
+//! - On a terminal, standard error shows progress (entries, bytes and rate) once the work takes
+//!   more than half a second; nothing is written there otherwise.
 //!
 //! Errors print one line on standard error and exit with status 1; a bad command line prints
 //! the usage and exits with status 2.
@@ -31,19 +48,30 @@
 use std::error::Error as StdError;
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::event::{Event, Sink, SinkError, Tee};
-use nix_ingest::hash::{Algorithm, Format, Hash};
-use nix_ingest::method::{FileIngestionMethod, HashSink, IngestionMethod};
+use nix_ingest::flat::FlatHasher;
+use nix_ingest::git::loose::{LooseObjectWriter, ObjectsDir};
+use nix_ingest::git::source::{ObjectSource, Repository};
+use nix_ingest::git::{GitHasher, Mode as GitMode, ObjectKind};
+use nix_ingest::hash::{Algorithm, Format, Hash, Hasher};
+use nix_ingest::method::{FileIngestionMethod, HashSink};
+use nix_ingest::nar::{NarHasher, NarWriter};
 use nix_ingest::store_path::{References, StoreDir};
-use nix_ingest::{Limits, nar};
+use nix_ingest::{Limits, nar, restore, verify};
 
 const USAGE: &str = "\
 usage: hash-path [OPTIONS] [PATH]
+       hash-path --multi [LIST] [--format F] [--threads N] [PATH]
+       hash-path --export-git REPO [--format F] [PATH]
+       hash-path --verify CA [--name NAME] [--store-dir DIR] [--nar PATH|-]
+       hash-path --git-to-nar REPO ID [--root-type TYPE] > ID.nar
 
 Hashes PATH (a file, directory or symlink) as Nix does. Without PATH, hashes the
 sample store object shipped in examples/sample/sample.nar.
@@ -57,7 +85,29 @@ sample store object shipped in examples/sample/sample.nar.
   --name NAME          the store path name (default: the base name of PATH)
   --store-dir DIR      the store directory (default: /nix/store)
   --nar                PATH is a NAR file, or - for standard input
+  --cid                also print the IPFS CIDv1 (codec git-raw) of the git id
+  --multi [LIST]       hash several ways in one pass, printing `METHOD-ALGO HASH` lines;
+                       LIST is METHOD:ALGO,... (default git:sha1,git:sha256,nar:sha256;
+                       write a PATH that looks like a LIST as ./PATH)
+  --threads N          hash the git ids of PATH on N threads (0: one per core, the default
+                       when built with --features parallel; 1: one streaming pass, the
+                       only choice without that feature)
+  --no-collision-detection
+                       hash SHA-1 without detecting collision attacks (as Nix; faster)
+  --export-git REPO    hash with --mode git and store every blob and tree in the git
+                       repository REPO as loose objects (its object format is the
+                       algorithm); print the id, then how many objects were written
+  --verify CA          check that the NAR (--nar PATH or -; default: the sample) has the
+                       content address CA, e.g. fixed:r:sha256:<hash>, and print its store
+                       path (named by --name, default the NAR's file name without .nar)
+  --git-to-nar REPO ID write the NAR of the git tree or blob ID of repository REPO to
+                       standard output
+  --root-type TYPE     what ID is: directory (the default for a tree), file (the default
+                       for a blob), executable or symlink
   -h, --help           print this help
+
+On a terminal, progress (entries, bytes and rate) is shown on standard error once the
+work takes more than half a second.
 
 Git store paths with SHA-256 follow Nix 2.31 and later (Nix 2.26 refuses them).
 ";
@@ -65,6 +115,13 @@ Git store paths with SHA-256 follow Nix 2.31 and later (Nix 2.26 refuses them).
 /// The sample store object (a NAR made by `nix-store --dump`) and its store path name.
 const SAMPLE_NAR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample/sample.nar");
 const SAMPLE_NAME: &str = "sample";
+
+/// What `--multi` computes without a LIST.
+const DEFAULT_MULTI: [(FileIngestionMethod, Algorithm); 3] = [
+    (FileIngestionMethod::Git, Algorithm::Sha1),
+    (FileIngestionMethod::Git, Algorithm::Sha256),
+    (FileIngestionMethod::Nar, Algorithm::Sha256),
+];
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -137,6 +194,20 @@ fn chain(e: &dyn StdError) -> String {
     msg.replace('\n', "\\n")
 }
 
+/// Whether `e` or one of its causes is a broken pipe (the reader of our output went away).
+fn is_broken_pipe(e: &(dyn StdError + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 // ---------------------------------------------------------------------------------------------
 // Command line
 // ---------------------------------------------------------------------------------------------
@@ -159,6 +230,117 @@ struct Opts {
     store_dir: Option<String>,
     nar: bool,
     path: Option<OsString>,
+    cid: bool,
+    multi: Option<Vec<(FileIngestionMethod, Algorithm)>>,
+    threads: Option<usize>,
+    no_collision_detection: bool,
+    export_git: Option<OsString>,
+    verify: Option<ContentAddress>,
+    git_to_nar: Option<(OsString, String)>,
+    root_type: Option<GitMode>,
+}
+
+impl Opts {
+    /// Whether SHA-1 hashing detects collision attacks.
+    fn detect(&self) -> bool {
+        !self.no_collision_detection
+    }
+
+    /// Whether the input is a path on disk (not a NAR, not the sample).
+    fn on_disk(&self) -> bool {
+        self.path.is_some() && !self.nar
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Summary,
+    Hash,
+    StorePath,
+    Multi,
+    ExportGit,
+    Verify,
+    GitToNar,
+}
+
+impl Op {
+    fn describe(self) -> &'static str {
+        match self {
+            Op::Summary => "the summary (no --mode)",
+            Op::Hash => "--mode without --store-path",
+            Op::StorePath => "--store-path",
+            Op::Multi => "--multi",
+            Op::ExportGit => "--export-git",
+            Op::Verify => "--verify",
+            Op::GitToNar => "--git-to-nar",
+        }
+    }
+
+    /// The options it takes (besides PATH and --nar).
+    fn takes(self) -> &'static [&'static str] {
+        const DETECT: &str = "--no-collision-detection";
+        match self {
+            Op::Summary => &[
+                "--algo",
+                "--format",
+                "--name",
+                "--store-dir",
+                "--cid",
+                DETECT,
+            ],
+            Op::Hash => &["--mode", "--algo", "--format", "--cid", "--threads", DETECT],
+            Op::StorePath => &[
+                "--mode",
+                "--algo",
+                "--name",
+                "--store-dir",
+                "--cid",
+                "--threads",
+                DETECT,
+            ],
+            Op::Multi => &["--format", "--cid", "--threads", DETECT],
+            Op::ExportGit => &["--mode", "--algo", "--format", "--cid", DETECT],
+            Op::Verify => &["--name", "--store-dir"],
+            Op::GitToNar => &["--root-type"],
+        }
+    }
+}
+
+type Args<'a> = std::slice::Iter<'a, OsString>;
+
+/// The value of `flag`: the text after `=`, or the next argument.
+fn take_os(it: &mut Args<'_>, inline: Option<&str>, flag: &str) -> Result<OsString, Failure> {
+    match inline {
+        Some(v) => Ok(OsString::from(v)),
+        None => it
+            .next()
+            .cloned()
+            .ok_or_else(|| usage(format!("{flag} needs a value"))),
+    }
+}
+
+/// [`take_os`], as UTF-8.
+fn take_str(it: &mut Args<'_>, inline: Option<&str>, flag: &str) -> Result<String, Failure> {
+    take_os(it, inline, flag)?
+        .into_string()
+        .map_err(|_| usage(format!("the value of {flag} is not valid UTF-8")))
+}
+
+/// A `--multi` LIST: `METHOD:ALGO,...`.
+fn parse_multi(list: &str) -> Result<Vec<(FileIngestionMethod, Algorithm)>, String> {
+    list.split(',')
+        .map(|item| {
+            let (method, algo) = item
+                .split_once(':')
+                .ok_or_else(|| format!("--multi: '{item}' is not METHOD:ALGO (e.g. git:sha1)"))?;
+            let method = method.parse().map_err(|_| {
+                format!("--multi: unknown method '{method}' (expected flat, nar or git)")
+            })?;
+            let algo = algo.parse().map_err(|e| format!("--multi: {e}"))?;
+            Ok((method, algo))
+        })
+        .collect()
 }
 
 fn parse_args(args: &[OsString]) -> Result<Opts, Failure> {
@@ -177,19 +359,8 @@ fn parse_args(args: &[OsString]) -> Result<Opts, Failure> {
         };
         // `--opt=value` or `--opt value`.
         let (flag, inline) = match text.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+            Some((f, v)) if f.starts_with("--") => (f, Some(v)),
             _ => (text, None),
-        };
-        let mut value = |flag: &str| -> Result<String, Failure> {
-            match &inline {
-                Some(v) => Ok(v.clone()),
-                None => it
-                    .next()
-                    .ok_or_else(|| usage(format!("{flag} needs a value")))?
-                    .to_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| usage(format!("the value of {flag} is not valid UTF-8"))),
-            }
         };
         let no_value = |flag: &str| -> Result<(), Failure> {
             match inline {
@@ -207,7 +378,7 @@ fn parse_args(args: &[OsString]) -> Result<Opts, Failure> {
                 opts.help = true;
             }
             "--mode" => {
-                let v = value(flag)?;
+                let v = take_str(&mut it, inline, flag)?;
                 opts.mode = Some(match v.as_str() {
                     "text" => Mode::Text,
                     _ => Mode::File(v.parse().map_err(|_| {
@@ -218,22 +389,85 @@ fn parse_args(args: &[OsString]) -> Result<Opts, Failure> {
                 });
             }
             "--algo" | "--hash-algo" => {
-                let v = value(flag)?;
+                let v = take_str(&mut it, inline, flag)?;
                 opts.algo = Some(v.parse().map_err(|e| usage(format!("--algo: {e}")))?);
             }
             "--format" => {
-                let v = value(flag)?;
+                let v = take_str(&mut it, inline, flag)?;
                 opts.format = Some(v.parse().map_err(|e| usage(format!("--format: {e}")))?);
             }
             "--store-path" => {
                 no_value(flag)?;
                 opts.store_path = true;
             }
-            "--name" | "-n" => opts.name = Some(value(flag)?),
-            "--store-dir" => opts.store_dir = Some(value(flag)?),
+            "--name" | "-n" => opts.name = Some(take_str(&mut it, inline, flag)?),
+            "--store-dir" => opts.store_dir = Some(take_str(&mut it, inline, flag)?),
             "--nar" => {
                 no_value(flag)?;
                 opts.nar = true;
+            }
+            "--cid" => {
+                no_value(flag)?;
+                opts.cid = true;
+            }
+            "--multi" => {
+                // The LIST is optional: taken when it follows `=`, or when the next argument
+                // reads as one.
+                let list = match inline {
+                    Some(v) => parse_multi(v).map_err(usage)?,
+                    None => match it
+                        .as_slice()
+                        .first()
+                        .and_then(|next| next.to_str())
+                        .and_then(|next| parse_multi(next).ok())
+                    {
+                        Some(list) => {
+                            it.next();
+                            list
+                        }
+                        None => DEFAULT_MULTI.to_vec(),
+                    },
+                };
+                opts.multi = Some(list);
+            }
+            "--threads" | "-j" => {
+                let v = take_str(&mut it, inline, flag)?;
+                opts.threads = Some(v.parse().map_err(|_| {
+                    usage(format!(
+                        "--threads: '{v}' is not a number of threads (0: one per core)"
+                    ))
+                })?);
+            }
+            "--no-collision-detection" => {
+                no_value(flag)?;
+                opts.no_collision_detection = true;
+            }
+            "--export-git" => opts.export_git = Some(take_os(&mut it, inline, flag)?),
+            "--verify" => {
+                let v = take_str(&mut it, inline, flag)?;
+                opts.verify = Some(
+                    v.parse()
+                        .map_err(|e| usage(format!("--verify '{v}': {}", chain(&e))))?,
+                );
+            }
+            "--git-to-nar" => {
+                let repo = take_os(&mut it, inline, flag)?;
+                let id = take_str(&mut it, None, "--git-to-nar REPO")?;
+                opts.git_to_nar = Some((repo, id));
+            }
+            "--root-type" => {
+                let v = take_str(&mut it, inline, flag)?;
+                opts.root_type = Some(match v.as_str() {
+                    "directory" | "tree" => GitMode::Directory,
+                    "file" | "regular" => GitMode::File,
+                    "executable" => GitMode::Executable,
+                    "symlink" => GitMode::Symlink,
+                    _ => {
+                        return Err(usage(format!(
+                            "unknown --root-type '{v}' (expected directory, file, executable or symlink)"
+                        )));
+                    }
+                });
             }
             _ => return Err(usage(format!("unknown option '{flag}'"))),
         }
@@ -241,6 +475,12 @@ fn parse_args(args: &[OsString]) -> Result<Opts, Failure> {
     if opts.help {
         return Ok(opts);
     }
+    check(&opts)?;
+    Ok(opts)
+}
+
+/// Refuses combinations of options that mean nothing.
+fn check(opts: &Opts) -> Result<(), Failure> {
     if opts.path.as_deref() == Some(OsStr::new("-")) && !opts.nar {
         return Err(usage("'-' (standard input) needs --nar"));
     }
@@ -249,7 +489,12 @@ fn parse_args(args: &[OsString]) -> Result<Opts, Failure> {
             "--nar needs a PATH (a NAR file, or - for standard input)",
         ));
     }
-    let single = opts.mode.is_some() && !opts.store_path;
+    let single = opts.mode.is_some()
+        && !opts.store_path
+        && opts.export_git.is_none()
+        && opts.multi.is_none()
+        && opts.verify.is_none()
+        && opts.git_to_nar.is_none();
     if single && (opts.name.is_some() || opts.store_dir.is_some()) {
         return Err(usage(
             "--name and --store-dir apply to --store-path and to the summary (no --mode)",
@@ -263,7 +508,110 @@ fn parse_args(args: &[OsString]) -> Result<Opts, Failure> {
             "--mode text needs --store-path (`nix hash path` has no text mode)",
         ));
     }
-    Ok(opts)
+
+    let ops: Vec<Op> = [
+        (opts.store_path, Op::StorePath),
+        (opts.multi.is_some(), Op::Multi),
+        (opts.export_git.is_some(), Op::ExportGit),
+        (opts.verify.is_some(), Op::Verify),
+        (opts.git_to_nar.is_some(), Op::GitToNar),
+    ]
+    .into_iter()
+    .filter_map(|(on, op)| on.then_some(op))
+    .collect();
+    let op = match ops[..] {
+        [] if opts.mode.is_some() => Op::Hash,
+        [] => Op::Summary,
+        [op] => op,
+        [a, b, ..] => {
+            return Err(usage(format!(
+                "{} and {} cannot be combined",
+                a.describe(),
+                b.describe()
+            )));
+        }
+    };
+    let given = [
+        (opts.mode.is_some(), "--mode"),
+        (opts.algo.is_some(), "--algo"),
+        (opts.format.is_some(), "--format"),
+        (opts.name.is_some(), "--name"),
+        (opts.store_dir.is_some(), "--store-dir"),
+        (opts.cid, "--cid"),
+        (opts.threads.is_some(), "--threads"),
+        (opts.no_collision_detection, "--no-collision-detection"),
+        (opts.root_type.is_some(), "--root-type"),
+    ];
+    for (on, flag) in given {
+        if on && !op.takes().contains(&flag) {
+            return Err(usage(format!("{flag} does not apply to {}", op.describe())));
+        }
+    }
+
+    let git_mode = opts.mode == Some(Mode::File(FileIngestionMethod::Git));
+    let multi_git = opts
+        .multi
+        .iter()
+        .flatten()
+        .any(|(m, _)| *m == FileIngestionMethod::Git);
+    match op {
+        Op::ExportGit if opts.mode.is_some() && !git_mode => {
+            return Err(usage("--export-git hashes with --mode git only"));
+        }
+        Op::Verify if opts.on_disk() => {
+            return Err(usage(
+                "--verify reads a NAR: give --nar PATH (or --nar - for standard input)",
+            ));
+        }
+        Op::GitToNar if opts.path.is_some() || opts.nar => {
+            return Err(usage(
+                "--git-to-nar takes no PATH: it reads the repository and writes standard output",
+            ));
+        }
+        _ => {}
+    }
+    let git_op = match op {
+        Op::Hash | Op::StorePath => git_mode,
+        Op::Multi => multi_git,
+        Op::Summary | Op::ExportGit => true,
+        Op::Verify | Op::GitToNar => false,
+    };
+    if opts.cid && !git_op {
+        return Err(usage(
+            "--cid needs a git hash (--mode git, --multi with git, --export-git or the summary)",
+        ));
+    }
+    if let Some(threads) = opts.threads {
+        if !(git_op && opts.on_disk()) {
+            return Err(usage(
+                "--threads applies to git hashing of a PATH on disk (--mode git, \
+                 --store-path --mode git, or --multi with git)",
+            ));
+        }
+        if cfg!(not(feature = "parallel")) && threads != 1 {
+            return Err(fail(format!(
+                "--threads {threads}: this build hashes on one thread; build the example with \
+                 `--features parallel` for more (or pass --threads 1)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The threads to hash git ids of a path on: `None` for one streaming pass, `Some(0)` for one
+/// per core.
+#[cfg(feature = "parallel")]
+fn parallel_threads(opts: &Opts) -> Option<usize> {
+    match opts.threads {
+        Some(1) => None,
+        Some(n) => Some(n),
+        None => Some(0),
+    }
+}
+
+#[cfg(not(feature = "parallel"))]
+fn parallel_threads(_opts: &Opts) -> Option<usize> {
+    None
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,43 +664,60 @@ impl Input {
         }
     }
 
-    /// Streams the object into `sink`.
-    fn feed(&self, sink: &mut dyn Sink) -> Result<(), Failure> {
+    /// The NAR to read (read straight into the parser's own buffer: no `BufReader`).
+    fn open_nar(&self) -> Result<Box<dyn Read>, Failure> {
         match self {
-            Input::Path { resolved, .. } => feed_path(resolved, sink),
             Input::Nar(Some(p)) => {
                 let file = std::fs::File::open(p)
                     .map_err(|e| fail(format!("cannot open NAR '{}': {e}", p.display())))?;
-                feed_nar(BufReader::with_capacity(1 << 17, file), sink)
+                Ok(Box::new(file))
             }
-            Input::Nar(None) => feed_nar(io::stdin().lock(), sink),
+            Input::Nar(None) => Ok(Box::new(io::stdin().lock())),
             Input::Sample => {
                 let file = std::fs::File::open(SAMPLE_NAR).map_err(|e| {
                     fail(format!(
                         "cannot open the sample examples/sample/sample.nar: {e}"
                     ))
                 })?;
-                feed_nar(BufReader::new(file), sink)
+                Ok(Box::new(file))
             }
+            Input::Path { given, .. } => Err(fail(format!(
+                "'{}' is not a NAR (give --nar)",
+                Path::new(given).display()
+            ))),
+        }
+    }
+
+    /// Streams the object into `sink`, showing progress on a terminal when `progress` is set.
+    fn feed(&self, sink: &mut dyn Sink, progress: bool) -> Result<(), Failure> {
+        let meter = if progress {
+            Meter::on_terminal("hashing", true)
+        } else {
+            None
+        };
+        let mut sink = Progress { inner: sink, meter };
+        match self {
+            Input::Path { resolved, .. } => feed_path(resolved, &mut sink),
+            _ => feed_nar(self.open_nar()?, &mut sink),
         }
     }
 }
 
 #[cfg(feature = "fs")]
-fn feed_path(path: &Path, sink: &mut dyn Sink) -> Result<(), Failure> {
+fn feed_path<S: Sink + ?Sized>(path: &Path, sink: &mut S) -> Result<(), Failure> {
     nix_ingest::fs::dump(path, sink, &nix_ingest::fs::Options::default())
         .map_err(|e| fail(chain(&e)))
 }
 
 #[cfg(not(feature = "fs"))]
-fn feed_path(path: &Path, _sink: &mut dyn Sink) -> Result<(), Failure> {
+fn feed_path<S: Sink + ?Sized>(path: &Path, _sink: &mut S) -> Result<(), Failure> {
     Err(fail(format!(
         "cannot read '{}': built without the \"fs\" feature (use --nar)",
         path.display()
     )))
 }
 
-fn feed_nar(reader: impl Read, sink: &mut dyn Sink) -> Result<(), Failure> {
+fn feed_nar<S: Sink + ?Sized>(reader: impl Read, sink: &mut S) -> Result<(), Failure> {
     nar::read(reader, sink, &Limits::default())
         .map(drop)
         .map_err(|e| fail(chain(&e)))
@@ -408,11 +773,226 @@ fn nix_path(path: &Path) -> Result<PathBuf, Failure> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The three outputs
+// Progress on standard error
+// ---------------------------------------------------------------------------------------------
+
+/// Nothing is drawn before the work has taken this long.
+const PROGRESS_DELAY: Duration = Duration::from_millis(500);
+/// The line is redrawn at most this often.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
+/// The clock is read once per this many entries…
+const CHECK_EVERY_ENTRIES: u64 = 256;
+/// …or this many bytes, never per event.
+const CHECK_EVERY_BYTES: u64 = 1 << 20;
+
+/// Counts entries and bytes, and redraws one line on standard error (a terminal) now and then.
+struct Meter {
+    label: String,
+    count_entries: bool,
+    count_bytes: bool,
+    start: Instant,
+    last_draw: Option<Instant>,
+    entries: u64,
+    bytes: u64,
+    next_entries: u64,
+    next_bytes: u64,
+}
+
+impl Meter {
+    /// A meter, if standard error is a terminal (else progress is not shown at all).
+    fn on_terminal(label: &str, count_entries: bool) -> Option<Meter> {
+        io::stderr().is_terminal().then(|| Meter {
+            label: label.to_owned(),
+            count_entries,
+            count_bytes: true,
+            start: Instant::now(),
+            last_draw: None,
+            entries: 0,
+            bytes: 0,
+            next_entries: CHECK_EVERY_ENTRIES,
+            next_bytes: CHECK_EVERY_BYTES,
+        })
+    }
+
+    #[inline]
+    fn entry(&mut self) {
+        self.entries = self.entries.saturating_add(1);
+        if self.entries >= self.next_entries {
+            self.tick();
+        }
+    }
+
+    #[inline]
+    fn add_bytes(&mut self, n: usize) {
+        self.bytes = self.bytes.saturating_add(n as u64);
+        if self.bytes >= self.next_bytes {
+            self.tick();
+        }
+    }
+
+    #[cold]
+    fn tick(&mut self) {
+        self.next_entries = self.entries.saturating_add(CHECK_EVERY_ENTRIES);
+        self.next_bytes = self.bytes.saturating_add(CHECK_EVERY_BYTES);
+        self.maybe_draw(Instant::now());
+    }
+
+    fn maybe_draw(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.start);
+        let due = self
+            .last_draw
+            .is_none_or(|t| now.saturating_duration_since(t) >= PROGRESS_INTERVAL);
+        if elapsed < PROGRESS_DELAY || !due {
+            return;
+        }
+        self.last_draw = Some(now);
+        let secs = elapsed.as_secs_f64();
+        let mut line = format!("\r{}:", self.label);
+        if self.count_entries {
+            let plural = if self.entries == 1 {
+                "entry"
+            } else {
+                "entries"
+            };
+            let _ = write!(line, " {} {plural},", self.entries);
+        }
+        if self.count_bytes {
+            let rate = if secs > 0.0 {
+                self.bytes as f64 / secs
+            } else {
+                0.0
+            };
+            let _ = write!(line, " {} ({}/s),", human(self.bytes as f64), human(rate));
+        }
+        let _ = write!(line, " {secs:.1} s\x1b[K");
+        let mut stderr = io::stderr().lock();
+        let _ = stderr.write_all(line.as_bytes());
+        let _ = stderr.flush();
+    }
+}
+
+impl Drop for Meter {
+    /// Clears the line, if one was drawn.
+    fn drop(&mut self) {
+        if self.last_draw.is_some() {
+            let mut stderr = io::stderr().lock();
+            let _ = stderr.write_all(b"\r\x1b[K");
+            let _ = stderr.flush();
+        }
+    }
+}
+
+/// `1.5 GiB`, `12.0 MiB`, `512 B`.
+fn human(bytes: f64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024.0 {
+        return format!("{bytes:.0} B");
+    }
+    let mut value = bytes / 1024.0;
+    let mut unit = "KiB";
+    for next in UNITS.iter().skip(1) {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = next;
+    }
+    format!("{value:.1} {unit}")
+}
+
+/// A sink that counts what passes through it into a [`Meter`].
+struct Progress<S> {
+    inner: S,
+    meter: Option<Meter>,
+}
+
+impl<S: Sink> Sink for Progress<S> {
+    #[inline]
+    fn event(&mut self, event: Event<'_>) -> Result<(), SinkError> {
+        if let Some(meter) = &mut self.meter {
+            match event {
+                Event::FileData(data) => meter.add_bytes(data.len()),
+                Event::DirectoryStart { .. } | Event::FileStart { .. } | Event::Symlink { .. } => {
+                    meter.entry()
+                }
+                Event::DirectoryEnd | Event::FileEnd => {}
+            }
+        }
+        self.inner.event(event)
+    }
+}
+
+/// A reader that counts the bytes read through it into a [`Meter`].
+struct ProgressReader<R> {
+    inner: R,
+    meter: Option<Meter>,
+}
+
+impl<R: Read> Read for ProgressReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(meter) = &mut self.meter {
+            meter.add_bytes(n);
+        }
+        Ok(n)
+    }
+}
+
+/// Runs `work` while a thread redraws progress from the bytes this process has read (for work
+/// that emits no events, such as hashing on several threads); on a terminal only.
+fn with_background_progress<T>(label: &str, work: impl FnOnce() -> T) -> T {
+    let Some(mut meter) = Meter::on_terminal(label, false) else {
+        return work();
+    };
+    let base = bytes_read_by_this_process();
+    meter.count_bytes = base.is_some();
+    let (stop, stopped) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        let drawer = std::thread::Builder::new().spawn_scoped(scope, move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(PROGRESS_INTERVAL)
+            {
+                if let (Some(base), Some(now)) = (base, bytes_read_by_this_process()) {
+                    meter.bytes = now.saturating_sub(base);
+                }
+                meter.maybe_draw(Instant::now());
+            }
+            // The meter drops here, clearing the line.
+        });
+        let out = work();
+        drop(stop);
+        if let Ok(drawer) = drawer {
+            let _ = drawer.join();
+        }
+        out
+    })
+}
+
+/// The bytes this process has read so far (`rchar` of `/proc/self/io`, Linux only).
+fn bytes_read_by_this_process() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/io").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("rchar:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hashing
 // ---------------------------------------------------------------------------------------------
 
 fn run(opts: &Opts) -> Result<String, Failure> {
+    if let Some((repo, id)) = &opts.git_to_nar {
+        return git_to_nar(opts, Path::new(repo), id);
+    }
     let input = Input::from_opts(opts)?;
+    if let Some(list) = &opts.multi {
+        return multi(opts, &input, list);
+    }
+    if let Some(repo) = &opts.export_git {
+        return export_git(opts, &input, Path::new(repo));
+    }
+    if let Some(ca) = &opts.verify {
+        return verify(opts, &input, ca);
+    }
     match opts.mode {
         Some(mode) if opts.store_path => store_path_line(opts, &input, mode),
         None if opts.store_path => {
@@ -420,15 +1000,32 @@ fn run(opts: &Opts) -> Result<String, Failure> {
         }
         Some(Mode::File(method)) => {
             let algo = opts.algo.unwrap_or(Algorithm::Sha256);
-            let hash = hash_one(&input, method, algo, FlatSymlink::Follow)?;
-            Ok(format!(
-                "{}\n",
-                hash.encode(opts.format.unwrap_or(Format::Sri))
-            ))
+            let hash = hash_one(opts, &input, method, algo, FlatSymlink::Follow)?;
+            let mut out = format!("{}\n", hash.encode(opts.format.unwrap_or(Format::Sri)));
+            if opts.cid {
+                let _ = writeln!(out, "{}", cid(&hash)?);
+            }
+            Ok(out)
         }
         Some(Mode::Text) => Err(usage("--mode text needs --store-path")),
         None => summary(opts, &input),
     }
+}
+
+/// The sink hashing by `method` with `algo` (detecting SHA-1 collisions if `detect`).
+fn hash_sink(method: FileIngestionMethod, algo: Algorithm, detect: bool) -> Box<dyn HashSink> {
+    match method {
+        FileIngestionMethod::Flat => Box::new(FlatHasher::new(algo).collision_detection(detect)),
+        FileIngestionMethod::Nar => Box::new(NarHasher::from_hasher(
+            Hasher::with_collision_detection(algo, detect),
+        )),
+        FileIngestionMethod::Git => Box::new(GitHasher::new(algo).collision_detection(detect)),
+    }
+}
+
+/// The git-raw CIDv1 of a git id.
+fn cid(id: &Hash) -> Result<String, Failure> {
+    nix_ingest::cid::git_raw_cid(id).map_err(|e| fail(chain(&e)))
 }
 
 /// What flat hashing does with a symlink root on disk.
@@ -442,6 +1039,7 @@ enum FlatSymlink {
 
 /// The hash of `input` by one method.
 fn hash_one(
+    opts: &Opts,
     input: &Input,
     method: FileIngestionMethod,
     algo: Algorithm,
@@ -476,11 +1074,267 @@ fn hash_one(
         }
         _ => input,
     };
-    let mut sink = method.hash_sink(algo).map_err(|e| fail(chain(&e)))?;
-    input.feed(&mut sink)?;
+    if method == FileIngestionMethod::Git
+        && let Input::Path { resolved, .. } = input
+        && let Some(threads) = parallel_threads(opts)
+    {
+        let ids = with_background_progress(&threads_label(threads), || {
+            parallel_git(resolved, &[algo], threads, opts.detect())
+        })?;
+        return ids.into_iter().next().ok_or_else(|| fail("no result"));
+    }
+    let mut sink = hash_sink(method, algo, opts.detect());
+    input.feed(&mut sink, true)?;
     sink.finish()
         .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
 }
+
+/// Several hashes of `input` from one pass.
+fn hash_many(
+    input: &Input,
+    list: &[(FileIngestionMethod, Algorithm)],
+    detect: bool,
+    progress: bool,
+) -> Result<Vec<Hash>, Failure> {
+    let mut sinks: Vec<Box<dyn HashSink>> = list
+        .iter()
+        .map(|&(method, algo)| hash_sink(method, algo, detect))
+        .collect();
+    input.feed(&mut sinks, progress)?;
+    sinks
+        .into_iter()
+        .map(|s| {
+            s.finish()
+                .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
+        })
+        .collect()
+}
+
+fn threads_label(threads: usize) -> String {
+    match threads {
+        0 => "hashing (git, one thread per core)".to_owned(),
+        n => format!("hashing (git, {n} threads)"),
+    }
+}
+
+/// The git ids of the object at `path`, hashed on `threads` threads (0: one per core).
+#[cfg(feature = "parallel")]
+fn parallel_git(
+    path: &Path,
+    algos: &[Algorithm],
+    threads: usize,
+    detect: bool,
+) -> Result<Vec<Hash>, Failure> {
+    use nix_ingest::parallel::{self, ParallelOptions};
+    let options = ParallelOptions {
+        threads: Some(threads),
+        collision_detection: detect,
+        ..ParallelOptions::default()
+    };
+    parallel::hash_git_multi(path, algos, &options).map_err(|e| fail(chain(&e)))
+}
+
+#[cfg(not(feature = "parallel"))]
+fn parallel_git(
+    path: &Path,
+    _algos: &[Algorithm],
+    _threads: usize,
+    _detect: bool,
+) -> Result<Vec<Hash>, Failure> {
+    Err(fail(format!(
+        "cannot hash '{}' on several threads: built without the \"parallel\" feature",
+        path.display()
+    )))
+}
+
+/// `--multi`: one `METHOD-ALGO HASH` line per entry of `list`.
+fn multi(
+    opts: &Opts,
+    input: &Input,
+    list: &[(FileIngestionMethod, Algorithm)],
+) -> Result<String, Failure> {
+    use FileIngestionMethod::Git;
+    let detect = opts.detect();
+    let hashes = match (input, parallel_threads(opts)) {
+        (Input::Path { resolved, .. }, Some(threads)) if list.iter().any(|(m, _)| *m == Git) => {
+            // Git ids on every thread but one, the rest (a NAR hash is one sequential stream)
+            // on a thread of its own, at the same time.
+            let git_algos: Vec<Algorithm> = list
+                .iter()
+                .filter(|(m, _)| *m == Git)
+                .map(|&(_, a)| a)
+                .collect();
+            let others: Vec<(FileIngestionMethod, Algorithm)> =
+                list.iter().filter(|(m, _)| *m != Git).copied().collect();
+            let (git, rest) = with_background_progress(&threads_label(threads), || {
+                std::thread::scope(|scope| {
+                    let spawned = if others.is_empty() {
+                        None
+                    } else {
+                        std::thread::Builder::new()
+                            .spawn_scoped(scope, || hash_many(input, &others, detect, false))
+                            .ok()
+                    };
+                    let git = parallel_git(resolved, &git_algos, threads, detect);
+                    let rest = match spawned {
+                        Some(thread) => thread
+                            .join()
+                            .unwrap_or_else(|_| Err(fail("the hashing thread failed"))),
+                        None if others.is_empty() => Ok(Vec::new()),
+                        // No thread to be had: one after the other.
+                        None => hash_many(input, &others, detect, false),
+                    };
+                    (git, rest)
+                })
+            });
+            let (mut git, mut rest) = (git?.into_iter(), rest?.into_iter());
+            list.iter()
+                .map(|(m, _)| {
+                    if *m == Git { git.next() } else { rest.next() }
+                        .ok_or_else(|| fail("no result"))
+                })
+                .collect::<Result<Vec<Hash>, Failure>>()?
+        }
+        _ => hash_many(input, list, detect, true)?,
+    };
+    let format = opts.format.unwrap_or(Format::Sri);
+    let mut out = String::new();
+    for (&(method, algo), hash) in list.iter().zip(&hashes) {
+        let _ = writeln!(out, "{method}-{algo} {}", hash.encode(format));
+        if opts.cid && method == Git {
+            let _ = writeln!(out, "{method}-{algo}-cid {}", cid(hash)?);
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Git objects in and out, and verified NARs
+// ---------------------------------------------------------------------------------------------
+
+/// `--export-git REPO`: hash with git, writing every object into REPO.
+fn export_git(opts: &Opts, input: &Input, repo: &Path) -> Result<String, Failure> {
+    let objects = ObjectsDir::locate(repo).map_err(|e| fail(chain(&e)))?;
+    let algo = objects.algorithm;
+    if let Some(asked) = opts.algo
+        && asked != algo
+    {
+        return Err(fail(format!(
+            "git repository '{}' names objects with {algo}, not {asked} (leave out --algo)",
+            repo.display()
+        )));
+    }
+    let writer = LooseObjectWriter::with_objects_dir(objects.path, Some(algo));
+    let mut hasher = GitHasher::with_objects(algo, writer).collision_detection(opts.detect());
+    input.feed(&mut hasher, true)?;
+    let (id, writer) = hasher
+        .finish_with_objects()
+        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))?;
+    let mut out = format!("{}\n", id.encode(opts.format.unwrap_or(Format::Base16)));
+    if opts.cid {
+        let _ = writeln!(out, "{}", cid(&id)?);
+    }
+    let _ = writeln!(
+        out,
+        "objects: {} written, {} already present",
+        writer.written(),
+        writer.already_present()
+    );
+    Ok(out)
+}
+
+/// `--git-to-nar REPO ID`: the NAR of a git tree or blob, streamed to standard output.
+fn git_to_nar(opts: &Opts, repo: &Path, id_text: &str) -> Result<String, Failure> {
+    let mut source = Repository::open(repo).map_err(|e| fail(chain(&e)))?;
+    let algo = source.algorithm();
+    let digits = algo.len().saturating_mul(2);
+    if id_text.len() != digits || !id_text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(fail(format!(
+            "'{id_text}' is not a git object id of '{}' ({digits} hex digits: the repository uses {algo})",
+            repo.display()
+        )));
+    }
+    let id = Hash::parse_unprefixed(id_text, algo).map_err(|e| fail(chain(&e)))?;
+    let mode = match opts.root_type {
+        Some(mode) => mode,
+        // A blob is a file unless told otherwise; anything else is read as a tree (and a
+        // missing or bad object is reported below, where it is read again).
+        None => match source.read(&id) {
+            Ok(object) if object.kind == ObjectKind::Blob => GitMode::File,
+            _ => GitMode::Directory,
+        },
+    };
+    if io::stdout().is_terminal() {
+        return Err(fail(
+            "refusing to write a NAR to a terminal: redirect standard output (e.g. > out.nar)",
+        ));
+    }
+    let what = format!("git object {id_text} of '{}'", repo.display());
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 17, stdout.lock());
+    let mut nar = NarWriter::new(&mut out);
+    let restored = {
+        let mut sink = Progress {
+            inner: &mut nar,
+            meter: Meter::on_terminal("restoring", true),
+        };
+        restore::to_events(&id, mode, &mut source, &mut sink, &Limits::default())
+    };
+    let total = nar.bytes_written();
+    let error: Box<dyn StdError> = match restored {
+        Ok(()) => match nar.finish() {
+            Ok(_) => match out.flush() {
+                Ok(()) => return Ok(String::new()),
+                Err(e) => e.into(),
+            },
+            Err(e) => e.into(),
+        },
+        Err(e) => e.into(),
+    };
+    // The reader of the NAR went away: nothing left to say, as for the other outputs.
+    if is_broken_pipe(&*error) {
+        return Ok(String::new());
+    }
+    // Keep what is still buffered from reaching the output.
+    let unflushed = out.buffer().len() as u64;
+    drop(out.into_parts());
+    let emitted = total.saturating_sub(unflushed);
+    let mut msg = format!("cannot restore {what} as a NAR: {}", chain(&*error));
+    if emitted > 0 {
+        let _ = write!(
+            msg,
+            " (the first {emitted} bytes of the NAR were written already: discard them)"
+        );
+    }
+    Err(fail(msg))
+}
+
+/// `--verify CA`: the store path of the NAR, if it has content address `ca`.
+fn verify(opts: &Opts, input: &Input, ca: &ContentAddress) -> Result<String, Failure> {
+    let store = store_dir(opts)?;
+    let name = opts
+        .name
+        .clone()
+        .or_else(|| input.default_name())
+        .ok_or_else(|| usage("a NAR on standard input needs --name for its store path"))?;
+    let reader = ProgressReader {
+        inner: input.open_nar()?,
+        meter: Meter::on_terminal("verifying", false),
+    };
+    let path =
+        verify::verify_nar(reader, ca, &name, &References::default(), &store).map_err(|e| {
+            fail(format!(
+                "cannot verify {} as {ca}: {}",
+                input.display(),
+                chain(&e)
+            ))
+        })?;
+    Ok(format!("{}\n", store.print(&path)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store paths
+// ---------------------------------------------------------------------------------------------
 
 fn store_dir(opts: &Opts) -> Result<StoreDir, Failure> {
     match &opts.store_dir {
@@ -511,15 +1365,17 @@ fn store_path_line(opts: &Opts, input: &Input, mode: Mode) -> Result<String, Fai
         .ok_or_else(|| usage("a NAR on standard input needs --name for its store path"))?;
     let algo = opts.algo.unwrap_or(Algorithm::Sha256);
     let ca = match mode {
-        Mode::File(method) => {
-            ContentAddress::fixed(method, hash_one(input, method, algo, FlatSymlink::Refuse)?)
-        }
+        Mode::File(method) => ContentAddress::fixed(
+            method,
+            hash_one(opts, input, method, algo, FlatSymlink::Refuse)?,
+        ),
         Mode::Text => {
             // Check first what Nix 2.26 only asserts (it aborts).
             if algo != Algorithm::Sha256 {
                 return Err(fail(format!("text hashing must use SHA-256, not {algo}")));
             }
             ContentAddress::text(hash_one(
+                opts,
                 input,
                 FileIngestionMethod::Flat,
                 algo,
@@ -530,7 +1386,11 @@ fn store_path_line(opts: &Opts, input: &Input, mode: Mode) -> Result<String, Fai
     let path = store
         .make_path_from_ca(&name, &ca, &References::default())
         .map_err(|e| fail(chain(&e)))?;
-    Ok(format!("{}\n", store.print(&path)))
+    let mut out = format!("{}\n", store.print(&path));
+    if opts.cid {
+        let _ = writeln!(out, "{}", cid(ca.hash())?);
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -544,11 +1404,11 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(method: FileIngestionMethod, algo: Algorithm) -> Result<Slot, Failure> {
-        Ok(Slot {
-            sink: Some(method.hash_sink(algo).map_err(|e| fail(chain(&e)))?),
+    fn new(method: FileIngestionMethod, algo: Algorithm, detect: bool) -> Slot {
+        Slot {
+            sink: Some(hash_sink(method, algo, detect)),
             error: None,
-        })
+        }
     }
 
     fn finish(self) -> Result<Hash, String> {
@@ -620,14 +1480,15 @@ fn summary(opts: &Opts, input: &Input) -> Result<String, Failure> {
     let store = store_dir(opts)?;
     let name = opts.name.clone().or_else(|| input.default_name());
 
+    let detect = opts.detect();
     let slots = vec![
-        Slot::new(Git, Algorithm::Sha1)?,
-        Slot::new(Git, Algorithm::Sha256)?,
-        Slot::new(Nar, algo)?,
-        Slot::new(Flat, algo)?,
+        Slot::new(Git, Algorithm::Sha1, detect),
+        Slot::new(Git, Algorithm::Sha256, detect),
+        Slot::new(Nar, algo, detect),
+        Slot::new(Flat, algo, detect),
     ];
     let mut tee = Tee::new(Stats::default(), slots);
-    input.feed(&mut tee)?;
+    input.feed(&mut tee, true)?;
     let (stats, slots) = tee.into_inner();
     let mut results = slots.into_iter().map(Slot::finish);
     let mut next = || {
@@ -659,6 +1520,15 @@ fn summary(opts: &Opts, input: &Input) -> Result<String, Failure> {
     };
     line(&mut out, "git sha1", &git1, Format::Base16);
     line(&mut out, "git sha256", &git256, Format::Base16);
+    if opts.cid {
+        for (label, id) in [("git sha1 cid", &git1), ("git sha256 cid", &git256)] {
+            let text = match id {
+                Ok(id) => nix_ingest::cid::git_raw_cid(id).unwrap_or_else(|e| format!("n/a: {e}")),
+                Err(e) => format!("n/a: {e}"),
+            };
+            let _ = writeln!(out, "{label:<22}{text}");
+        }
+    }
     line(&mut out, &format!("nar {algo}"), &nar, format);
     if stats.root == Some("symlink") {
         let _ = writeln!(

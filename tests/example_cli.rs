@@ -9,125 +9,19 @@
 //! NIX_INGEST_ORACLE=1 cargo test --test example_cli -- --ignored regenerate_golden
 //! ```
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
 
-const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
-const GOLDEN: &str = "tests/data/example_cli.txt";
-
-/// The example binary, built once with the same profile as this test.
-fn example() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--example", "hash-path", "--message-format=json"])
-            .current_dir(MANIFEST_DIR)
-            .stderr(Stdio::inherit());
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("cargo build --example hash-path runs");
-        assert!(
-            out.status.success(),
-            "cargo build --example hash-path failed"
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let exe = stdout
-            .lines()
-            .filter(|l| l.contains("\"compiler-artifact\"") && l.contains("\"name\":\"hash-path\""))
-            .find_map(|l| {
-                let start = l.find("\"executable\":\"")? + "\"executable\":\"".len();
-                let len = l[start..].find('"')?;
-                Some(PathBuf::from(&l[start..start + len]))
-            })
-            .expect("cargo names the example's executable");
-        assert!(exe.exists(), "{} exists", exe.display());
-        exe
-    })
-}
-
-/// What a run printed.
-#[derive(Debug)]
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run_example(args: &[OsString], cwd: &Path, stdin: Option<&Path>) -> Run {
-    let mut cmd = Command::new(example());
-    cmd.args(args).current_dir(cwd);
-    cmd.stdin(match stdin {
-        Some(p) => Stdio::from(fs::File::open(p).expect("stdin file opens")),
-        None => Stdio::null(),
-    });
-    let out = cmd.output().expect("the example runs");
-    let run = Run {
-        status: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "the example panicked on {args:?}: {}",
-        run.stderr
-    );
-    run
-}
-
-// ---------------------------------------------------------------------------------------------
-// The fixture tree (the same bytes every time; store paths depend on base names only)
-// ---------------------------------------------------------------------------------------------
-
-/// Builds the fixture under `dir`:
-///
-/// - `t1/`: the tree of Nix's own tests: `bla/` (empty), `foo` = "Hello World!\n", `bar -> foo`
-/// - `sample/`: the tree `examples/sample/sample.nar` was made from (see its README)
-/// - `file`, `exe` (mode 0755), `odd-exec` (mode 0654: group execute only), `empty` (0 bytes),
-///   `a b` (a name Nix refuses for store paths), `.hidden/`
-/// - symlinks `link -> file`, `linkdir -> t1`, `dangling -> nowhere`
-fn make_fixture(dir: &Path) {
-    let w = |p: &str, data: &[u8], mode: u32| {
-        let path = dir.join(p);
-        fs::write(&path, data).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
-    };
-    fs::create_dir_all(dir.join("t1/bla")).unwrap();
-    w("t1/foo", b"Hello World!\n", 0o644);
-    symlink("foo", dir.join("t1/bar")).unwrap();
-
-    fs::create_dir_all(dir.join("sample/bin")).unwrap();
-    fs::create_dir_all(dir.join("sample/empty")).unwrap();
-    w(
-        "sample/README",
-        b"A sample store object for nix-ingest: a file, an executable, a symlink and an empty directory.\n",
-        0o644,
-    );
-    w(
-        "sample/bin/hello",
-        b"#!/bin/sh\necho \"Hello, world!\"\n",
-        0o755,
-    );
-    symlink("bin/hello", dir.join("sample/hello")).unwrap();
-
-    w("file", b"Hello World!\n", 0o644);
-    w("exe", b"#!/bin/sh\nexit 0\n", 0o755);
-    w("odd-exec", b"group may run me\n", 0o654);
-    w("empty", b"", 0o644);
-    w("a b", b"spaced out\n", 0o644);
-    fs::create_dir_all(dir.join(".hidden")).unwrap();
-    w(".hidden/x", b"x", 0o644);
-    symlink("file", dir.join("link")).unwrap();
-    symlink("t1", dir.join("linkdir")).unwrap();
-    symlink("nowhere", dir.join("dangling")).unwrap();
-}
+use support::{
+    GOLDEN, MANIFEST_DIR, assert_error, assert_ok, golden, make_fixture, nix_says, os, run_example,
+    sample_nar,
+};
 
 // ---------------------------------------------------------------------------------------------
 // The cases: our arguments and the Nix command they must match
@@ -140,10 +34,6 @@ struct Case {
     ours: Vec<OsString>,
     /// A file to give our run as standard input.
     stdin: Option<PathBuf>,
-}
-
-fn sample_nar() -> PathBuf {
-    Path::new(MANIFEST_DIR).join("examples/sample/sample.nar")
 }
 
 fn quote(s: &str) -> String {
@@ -328,22 +218,6 @@ fn cases() -> Vec<Case> {
     cases
 }
 
-/// The golden answers: Nix command => (exit status, stdout or the first line of stderr).
-fn golden() -> BTreeMap<String, (i32, String)> {
-    let text = fs::read_to_string(Path::new(MANIFEST_DIR).join(GOLDEN))
-        .expect("tests/data/example_cli.txt exists (regenerate it, see this file's docs)");
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let mut parts = l.splitn(3, '\t');
-            let cmd = parts.next().unwrap().to_owned();
-            let status = parts.next().unwrap().parse().unwrap();
-            let out = parts.next().unwrap_or("").to_owned();
-            (cmd, (status, out))
-        })
-        .collect()
-}
-
 #[test]
 fn matches_nix() {
     let golden = golden();
@@ -358,7 +232,11 @@ fn matches_nix() {
             .unwrap_or_else(|| panic!("no golden answer for `{}`: regenerate", case.nix));
         let run = run_example(&case.ours, &fixture, case.stdin.as_deref());
         let ok = if *status == 0 {
-            run.status == 0 && run.stdout.trim_end() == expected && run.stdout.lines().count() == 1
+            // Nothing on standard error: no progress (it is not a terminal), no warning.
+            run.status == 0
+                && run.stderr.is_empty()
+                && run.stdout.trim_end() == expected
+                && run.stdout.lines().count() == 1
         } else {
             // Nix refuses: we must refuse too, with one clear line.
             run.status == 1
@@ -448,6 +326,54 @@ fn usage_errors_exit_2() {
         &["--mode", "nar", "--name", "n", "x"],
         &["--store-path", "--store-dir", "relative", "x"],
         &["--nar=1", "x"],
+        // Options of the extensions, where they mean nothing or are malformed.
+        &["--cid", "--mode", "nar", "x"],
+        &["--cid", "--store-path", "x"],
+        &[
+            "--cid",
+            "--verify",
+            "fixed:git:sha1:00177188ba0cfdd4b7becbc2867ccd757a0157ec",
+        ],
+        &["--multi", "--mode", "git", "x"],
+        &["--multi", "--algo", "sha1", "x"],
+        &["--multi=git:sha3", "x"],
+        &["--multi=git", "x"],
+        &["--multi", "--store-path", "x"],
+        &["--multi=nar:sha256", "--cid", "x"],
+        &["--threads", "two", "--mode", "git", "x"],
+        &["--threads", "1", "--mode", "nar", "x"],
+        &["--threads", "1", "--mode", "git"],
+        &["--threads", "1", "--nar", "--mode", "git", "x.nar"],
+        &["--threads", "1", "x"],
+        &["--no-collision-detection", "--git-to-nar", "r", "0"],
+        &["--export-git"],
+        &["--export-git", "r", "--mode", "nar", "x"],
+        &["--export-git", "r", "--store-path", "x"],
+        &["--export-git", "r", "--name", "n", "x"],
+        &["--verify"],
+        &["--verify", "not-a-ca", "--nar", "x.nar"],
+        &[
+            "--verify",
+            "fixed:r:sha256:5683d0f38842af687746321a5ce061ac63b97763716ce8c20b640194d060ae3e",
+            "x",
+        ],
+        &[
+            "--verify",
+            "fixed:r:sha256:5683d0f38842af687746321a5ce061ac63b97763716ce8c20b640194d060ae3e",
+            "--nar",
+            "-",
+        ],
+        &[
+            "--verify",
+            "fixed:r:sha256:5683d0f38842af687746321a5ce061ac63b97763716ce8c20b640194d060ae3e",
+            "--mode",
+            "nar",
+        ],
+        &["--git-to-nar", "r"],
+        &["--git-to-nar", "r", "0", "x"],
+        &["--git-to-nar", "r", "0", "--algo", "sha1"],
+        &["--root-type", "file", "x"],
+        &["--git-to-nar", "r", "0", "--root-type", "socket"],
     ] {
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         let run = run_example(&args, cwd, None);
@@ -495,6 +421,349 @@ fn bad_nars_fail_with_one_line() {
             assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threads, collision detection and one-pass hashing give Nix's answers
+// ---------------------------------------------------------------------------------------------
+
+/// Every git case of `matches_nix` on a path on disk, again with `--threads 1` (one streaming
+/// pass), `--threads 2` and `--threads 0` (needing the `parallel` feature) and
+/// `--no-collision-detection`: the same answers as Nix.
+#[test]
+fn threads_and_collision_detection_match_nix() {
+    let golden = golden();
+    let (_dir, fixture) = support::fixture();
+    let parallel = cfg!(feature = "parallel");
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for case in cases() {
+        let on_disk = case.stdin.is_none() && !case.ours.iter().any(|a| a == "--nar");
+        let git = case
+            .ours
+            .windows(2)
+            .any(|w| w[0] == "--mode" && w[1] == "git");
+        if !(on_disk && git) {
+            continue;
+        }
+        let (status, expected) = &golden[&case.nix];
+        for extra in [
+            &["--threads", "1"][..],
+            &["--threads", "2"],
+            &["--threads", "0"],
+            &["--no-collision-detection"],
+            &["--threads", "1", "--no-collision-detection"],
+            &["--threads", "2", "--no-collision-detection"],
+        ] {
+            let mut args = os(extra);
+            args.extend(case.ours.iter().cloned());
+            let run = run_example(&args, &fixture, None);
+            let threads = extra.windows(2).find(|w| w[0] == "--threads").map(|w| w[1]);
+            let ok = if threads.is_some_and(|t| t != "1") && !parallel {
+                // A build without the feature says how to get one that has it.
+                run.status == 1
+                    && run.stdout.is_empty()
+                    && run.stderr.contains("--features parallel")
+                    && run.stderr.trim_end().lines().count() == 1
+            } else if *status == 0 {
+                run.status == 0 && run.stderr.is_empty() && run.stdout.trim_end() == expected
+            } else {
+                run.status == 1
+                    && run.stdout.is_empty()
+                    && run.stderr.starts_with("error: ")
+                    && run.stderr.trim_end().lines().count() == 1
+            };
+            checked += 1;
+            if !ok {
+                failures.push(format!(
+                    "`{}` (ours: {args:?})\n  nix:  {status} {expected}\n  ours: {} {} {}",
+                    case.nix,
+                    run.status,
+                    run.stdout.trim_end(),
+                    run.stderr.trim_end()
+                ));
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} runs");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `--multi`: several hashes in one pass, each equal to what Nix prints for its method alone.
+#[test]
+fn multi_matches_nix() {
+    let golden = golden();
+    let (_dir, fixture) = support::fixture();
+    let nix = |cmd: &str| nix_says(&golden, cmd);
+    // The NAR SHA-256 of the sample, base16, from examples/sample/README.md (Nix's answer).
+    let sample_nar_base16 = "5683d0f38842af687746321a5ce061ac63b97763716ce8c20b640194d060ae3e";
+
+    let t1 = vec![
+        format!(
+            "git-sha1 {}",
+            nix("nix hash path --mode git --algo sha1 --format sri t1")
+        ),
+        format!(
+            "git-sha256 {}",
+            nix("nix hash path --mode git --algo sha256 --format sri t1")
+        ),
+        format!(
+            "nar-sha256 {}",
+            nix("nix hash path --mode nar --algo sha256 --format sri t1")
+        ),
+    ];
+    let sample = vec![
+        format!(
+            "git-sha1 {}",
+            nix("nix hash path --mode git --algo sha1 --format base16 sample")
+        ),
+        format!(
+            "git-sha256 {}",
+            nix("nix hash path --mode git --algo sha256 --format base16 sample")
+        ),
+        format!("nar-sha256 {sample_nar_base16}"),
+    ];
+    let nar = sample_nar();
+    let nar = nar.to_str().unwrap();
+    let mut runs: Vec<(Vec<&str>, Option<&Path>, &Vec<String>)> = vec![
+        (vec!["--multi", "t1"], None, &t1),
+        (vec!["--multi", "--format", "sri", "t1/"], None, &t1),
+        (
+            vec!["--multi", "git:sha1,git:sha256,nar:sha256", "t1"],
+            None,
+            &t1,
+        ),
+        (
+            vec!["--multi=git:sha1,git:sha256,nar:sha256", "t1"],
+            None,
+            &t1,
+        ),
+        (vec!["--multi", "--no-collision-detection", "t1"], None, &t1),
+        (
+            vec!["--multi", "--format", "base16", "sample"],
+            None,
+            &sample,
+        ),
+        (
+            // The benchmark's command line.
+            vec![
+                "--multi",
+                "git:sha1,git:sha256,nar:sha256",
+                "--format",
+                "base16",
+                "sample",
+            ],
+            None,
+            &sample,
+        ),
+        (
+            vec!["--multi", "--format", "base16", "--nar", nar],
+            None,
+            &sample,
+        ),
+        (vec!["--multi", "--format", "base16"], None, &sample),
+        (
+            vec!["--multi", "--format", "base16", "--nar", "-"],
+            Some(Path::new(nar)),
+            &sample,
+        ),
+    ];
+    let threaded: Vec<_> = runs
+        .iter()
+        .filter(|(args, stdin, _)| {
+            stdin.is_none()
+                && args
+                    .last()
+                    .is_some_and(|p| p.starts_with('t') || *p == "sample")
+        })
+        .flat_map(|(args, _, expected)| {
+            ["1", "2", "0"].map(|t| {
+                let mut args = args.clone();
+                args.splice(0..0, ["--threads", t]);
+                (args, None, *expected)
+            })
+        })
+        .filter(|(args, _, _)| cfg!(feature = "parallel") || args.contains(&"1"))
+        .collect();
+    runs.extend(threaded);
+    for (args, stdin, expected) in runs {
+        let run = run_example(&os(&args), &fixture, stdin);
+        assert_eq!(&assert_ok(&run, &format!("{args:?}")), expected, "{args:?}");
+    }
+
+    // Other lists: every line is Nix's answer for its method and algorithm.
+    let run = run_example(
+        &os(&[
+            "--multi=nar:sha1,git:md5,nar:sha512",
+            "--format",
+            "base16",
+            "t1",
+        ]),
+        &fixture,
+        None,
+    );
+    assert_eq!(
+        assert_ok(&run, "three others"),
+        [
+            format!(
+                "nar-sha1 {}",
+                nix("nix hash path --mode nar --algo sha1 --format base16 t1")
+            ),
+            format!(
+                "git-md5 {}",
+                nix("nix hash path --mode git --algo md5 --format base16 t1")
+            ),
+            format!(
+                "nar-sha512 {}",
+                nix("nix hash path --mode nar --algo sha512 --format base16 t1")
+            ),
+        ]
+    );
+    let run = run_example(
+        &os(&[
+            "--multi",
+            "flat:sha256,git:sha1",
+            "--format",
+            "base16",
+            "file",
+        ]),
+        &fixture,
+        None,
+    );
+    assert_eq!(
+        assert_ok(&run, "flat and git of a file"),
+        [
+            format!(
+                "flat-sha256 {}",
+                nix("nix hash path --mode flat --algo sha256 --format base16 file")
+            ),
+            format!(
+                "git-sha1 {}",
+                nix("nix hash path --mode git --algo sha1 --format base16 file")
+            ),
+        ]
+    );
+    // A method that cannot take the object fails the whole run, with one line.
+    let run = run_example(
+        &os(&["--multi", "flat:sha256,git:sha1", "t1"]),
+        &fixture,
+        None,
+    );
+    assert_error(&run, "flat of a directory");
+    // A path that reads like a LIST is a PATH when written as one.
+    fs::create_dir_all(fixture.join("git:sha1")).unwrap();
+    let run = run_example(&os(&["--multi", "./git:sha1"]), &fixture, None);
+    assert_eq!(assert_ok(&run, "./git:sha1").len(), 3);
+}
+
+#[test]
+fn threads_need_the_parallel_feature() {
+    let (_dir, fixture) = support::fixture();
+    let run = run_example(
+        &os(&["--threads", "3", "--mode", "git", "--algo", "sha1", "t1"]),
+        &fixture,
+        None,
+    );
+    if cfg!(feature = "parallel") {
+        assert_eq!(
+            assert_ok(&run, "--threads 3"),
+            [nix_says(
+                &golden(),
+                "nix hash path --mode git --algo sha1 --format sri t1"
+            )]
+        );
+    } else {
+        assert_error(&run, "--threads 3 without the feature");
+        assert!(run.stderr.contains("--features parallel"), "{}", run.stderr);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress: on a terminal only
+// ---------------------------------------------------------------------------------------------
+
+/// A NAR holding one file of `size` bytes.
+fn big_nar(size: usize) -> Vec<u8> {
+    use nix_ingest::event::{Event, Sink};
+    let mut w = nix_ingest::nar::NarWriter::new(Vec::new());
+    let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    w.event(Event::FileStart {
+        name: None,
+        executable: false,
+        size: size as u64,
+    })
+    .unwrap();
+    w.event(Event::FileData(&data)).unwrap();
+    w.event(Event::FileEnd).unwrap();
+    w.finish().unwrap()
+}
+
+/// A shell command that writes `nar` to standard output slowly: 1 MiB, a pause of a second
+/// (longer than the delay before progress shows), then the rest.
+fn slow_cat(nar: &Path) -> String {
+    format!(
+        "{{ head -c 1048576 {0}; sleep 1; tail -c +1048577 {0}; }}",
+        nar.display()
+    )
+}
+
+#[test]
+fn progress_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let nar = dir.path().join("big.nar");
+    fs::write(&nar, big_nar(8 << 20)).unwrap();
+    let bin = support::example();
+    let cmd = format!(
+        "{} | {} --nar - --mode nar --algo sha256 --format base16",
+        slow_cat(&nar),
+        bin.display()
+    );
+    let expected = {
+        use sha2::Digest;
+        let bytes = fs::read(&nar).unwrap();
+        data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(&bytes))
+    };
+
+    // Standard error is a pipe: nothing but the answer, however long it takes.
+    let out = Command::new("sh").arg("-c").arg(&cmd).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), expected);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "no progress off a terminal"
+    );
+
+    // Standard error is a terminal (`script` runs the command on a pseudo-terminal): progress
+    // lines are drawn after half a second, then cleared.
+    let script = Command::new("script")
+        .args(["-q", "-e", "-c"])
+        .arg(format!("{cmd} >/dev/null"))
+        .arg("/dev/null")
+        .stdin(std::process::Stdio::null())
+        .output();
+    let Some(out) = script.ok().filter(|o| o.status.code().is_some()) else {
+        eprintln!("skipped the terminal half: no `script` to run a pseudo-terminal");
+        return;
+    };
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{tty}");
+    assert!(
+        tty.contains("\rhashing: 1 entry, "),
+        "a progress line with entries: {tty:?}"
+    );
+    assert!(
+        tty.contains("MiB/s)"),
+        "a progress line with a rate: {tty:?}"
+    );
+    assert!(
+        tty.ends_with("\r\x1b[K"),
+        "the line is cleared at the end: {tty:?}"
+    );
+    assert!(
+        !tty.contains(&expected),
+        "the answer went to /dev/null: {tty:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -333,27 +333,41 @@ where
     let mut parser = Parser::new(*limits);
     let mut buf = vec![0u8; READ_BUFFER_SIZE];
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(Error::Io {
-                    offset: parser.offset(),
-                    source,
-                });
-            }
-        };
-        if n == 0 {
+        let read = reader.read(&mut buf);
+        if !feed(&mut parser, read, &buf, sink)? {
             return parser.finish();
         }
-        let chunk = buf.get(..n).ok_or_else(|| Error::Io {
-            offset: parser.offset(),
-            source: io::Error::new(io::ErrorKind::InvalidData, "reader returned too many bytes"),
-        })?;
-        if parser.push(chunk, sink)? < n {
-            return Err(Error::TrailingData {
+    }
+}
+
+/// One step of a reading adapter ([`read`], [`tokio::read`](self::tokio::read)): feeds what one
+/// `read` call into `buf` returned to the parser. `Ok(false)` at the end of the input (the caller
+/// then finishes the parser), `Ok(true)` to read on. Bytes after the archive are an error.
+pub(crate) fn feed<S: crate::event::Sink + ?Sized>(
+    parser: &mut Parser,
+    read: io::Result<usize>,
+    buf: &[u8],
+    sink: &mut S,
+) -> Result<bool, Error> {
+    let n = match read {
+        Ok(0) => return Ok(false),
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
+        Err(source) => {
+            return Err(Error::Io {
                 offset: parser.offset(),
+                source,
             });
         }
+    };
+    let chunk = buf.get(..n).ok_or_else(|| Error::Io {
+        offset: parser.offset(),
+        source: io::Error::new(io::ErrorKind::InvalidData, "reader returned too many bytes"),
+    })?;
+    if parser.push(chunk, sink)? < n {
+        return Err(Error::TrailingData {
+            offset: parser.offset(),
+        });
     }
+    Ok(true)
 }

@@ -1,8 +1,6 @@
 //! Parsing NARs from tokio's [`AsyncRead`] (feature `tokio`): a thin loop around the same
 //! [`Parser`] that [`nar::read`](super::read) drives.
 
-use std::io;
-
 use ::tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::{Error, Parser, READ_BUFFER_SIZE};
@@ -33,27 +31,9 @@ where
     let mut parser = Parser::new(*limits);
     let mut buf = vec![0u8; READ_BUFFER_SIZE];
     loop {
-        let n = match reader.read(&mut buf).await {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(Error::Io {
-                    offset: parser.offset(),
-                    source,
-                });
-            }
-        };
-        if n == 0 {
+        let read = reader.read(&mut buf).await;
+        if !super::feed(&mut parser, read, &buf, sink)? {
             return parser.finish();
-        }
-        let chunk = buf.get(..n).ok_or_else(|| Error::Io {
-            offset: parser.offset(),
-            source: io::Error::new(io::ErrorKind::InvalidData, "reader returned too many bytes"),
-        })?;
-        if parser.push(chunk, sink)? < n {
-            return Err(Error::TrailingData {
-                offset: parser.offset(),
-            });
         }
     }
 }
