@@ -1270,8 +1270,11 @@ fn git_to_nar(opts: &Opts, repo: &Path, id_text: &str) -> Result<String, Failure
         ));
     }
     let what = format!("git object {id_text} of '{}'", repo.display());
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::with_capacity(1 << 17, stdout.lock());
+    // The NAR writer buffers; count what it hands on, to say how much of a failed NAR went out.
+    let mut out = CountingWriter {
+        inner: io::stdout().lock(),
+        count: 0,
+    };
     let mut nar = NarWriter::new(&mut out);
     let restored = {
         let mut sink = Progress {
@@ -1280,7 +1283,6 @@ fn git_to_nar(opts: &Opts, repo: &Path, id_text: &str) -> Result<String, Failure
         };
         restore::to_events(&id, mode, &mut source, &mut sink, &Limits::default())
     };
-    let total = nar.bytes_written();
     let error: Box<dyn StdError> = match restored {
         Ok(()) => match nar.finish() {
             Ok(_) => match out.flush() {
@@ -1289,16 +1291,14 @@ fn git_to_nar(opts: &Opts, repo: &Path, id_text: &str) -> Result<String, Failure
             },
             Err(e) => e.into(),
         },
+        // What the NAR writer still holds is dropped with it, never written.
         Err(e) => e.into(),
     };
     // The reader of the NAR went away: nothing left to say, as for the other outputs.
     if is_broken_pipe(&*error) {
         return Ok(String::new());
     }
-    // Keep what is still buffered from reaching the output.
-    let unflushed = out.buffer().len() as u64;
-    drop(out.into_parts());
-    let emitted = total.saturating_sub(unflushed);
+    let emitted = out.count;
     let mut msg = format!("cannot restore {what} as a NAR: {}", chain(&*error));
     if emitted > 0 {
         let _ = write!(
@@ -1307,6 +1307,24 @@ fn git_to_nar(opts: &Opts, repo: &Path, id_text: &str) -> Result<String, Failure
         );
     }
     Err(fail(msg))
+}
+
+/// A writer that counts the bytes it passes on.
+struct CountingWriter<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count = self.count.saturating_add(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// `--verify CA`: the store path of the NAR, if it has content address `ca`.
