@@ -12,9 +12,8 @@
 mod support;
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use data_encoding::{BASE32_NOPAD, BASE64, HEXLOWER};
 use sha1::Sha1;
@@ -23,6 +22,10 @@ use support::{
     Input, MANIFEST_DIR, assert_error, assert_ok, assert_usage_error, golden, nix_says, os,
     run_example, run_raw, sample_nar,
 };
+
+#[path = "support/git.rs"]
+mod git_cli;
+use git_cli::{git, git_text};
 
 /// Nix's git ids of the sample (`nix hash path --mode git --algo sha1|sha256 --format base16`).
 fn sample_ids() -> [(&'static str, String); 2] {
@@ -43,38 +46,6 @@ fn sample_ids() -> [(&'static str, String); 2] {
             ),
         ),
     ]
-}
-
-fn git(repo: &Path, args: &[&str], stdin: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("git runs");
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || input.write_all(&data));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn git_text(repo: &Path, args: &[&str]) -> String {
-    String::from_utf8(git(repo, args, b""))
-        .unwrap()
-        .trim_end()
-        .to_owned()
 }
 
 /// A new empty repository `<parent>/<name>-<format>` of object format `format` (sha1 or sha256).

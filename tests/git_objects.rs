@@ -4,11 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use nix_ingest::event::{Event, Sink, SinkError};
 use nix_ingest::git::{
@@ -16,6 +15,10 @@ use nix_ingest::git::{
 };
 use nix_ingest::hash::{Algorithm, Format, Hash};
 use proptest::prelude::*;
+
+#[path = "support/git.rs"]
+mod git_cli;
+use git_cli::git;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: a tiny test-only event source for a directory on disk, and real git.
@@ -66,31 +69,6 @@ fn hash_dir(path: &Path, algorithm: Algorithm) -> Hash {
     let mut git = GitHasher::new(algorithm);
     emit(path, None, 5, &mut git).unwrap();
     git.finish().unwrap()
-}
-
-fn git(repo: &Path, args: &[&str], stdin: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("git must be installed to run these tests");
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let writer = std::thread::spawn(move || input.write_all(&stdin));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// A fresh git repository of the object format matching `algorithm` (sha1 or sha256).

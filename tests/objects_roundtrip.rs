@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use nix_ingest::event::{Event, OwnedEvent, Recorder, Sink, SinkError, Tee};
 use nix_ingest::git::loose::LooseObjectWriter;
@@ -19,40 +19,12 @@ use nix_ingest::hash::{Algorithm, Format, Hash};
 use nix_ingest::nar::NarWriter;
 use nix_ingest::{Limits, nar, restore};
 
+#[path = "support/git.rs"]
+mod git_cli;
+use git_cli::{git, git_text};
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-fn git(repo: &Path, args: &[&str], stdin: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("git runs");
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || input.write_all(&data));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn git_text(repo: &Path, args: &[&str]) -> String {
-    String::from_utf8(git(repo, args, b""))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
 
 fn format_name(algorithm: Algorithm) -> &'static str {
     match algorithm {
