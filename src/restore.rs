@@ -17,15 +17,25 @@
 //!   `100755`, `120000` or `40000`, names valid file names (not empty, `.`, `..`, nor containing
 //!   `/`) and unique — so that hashing the restored object gives back the root id;
 //! - submodules (gitlinks, mode `160000`), which Nix cannot put in a store object either, and
-//!   any other mode give [`Error::UnsupportedMode`];
+//!   any other mode give [`Error::UnsupportedMode`] — any other octal number of at most six
+//!   digits, that is: anything else is no mode at all (git's tree parser too takes octal digits
+//!   only) and makes the tree malformed ([`Error::BadTree`]);
+//! - symlink targets must be ones a file system can hold — not empty, without NUL bytes, at most
+//!   [`Limits::max_target_len`] bytes — else [`Error::BadSymlinkTarget`];
 //! - depth, names, targets, entry counts and total size are bounded by [`Limits`], the tree is
 //!   walked with an explicit stack (no recursion), and blobs are streamed, never held whole.
 //!
+//! Trees are parsed as they stream, a buffer at a time, so a malformed tree fails at its first
+//! bad byte, before the rest of it is read and before its hash can be checked (the error names
+//! the tree's id either way); a tree whose header announces more bytes than
+//! [`Limits::max_entries_per_directory`] canonical entries can take is refused unread. Of each
+//! open tree only its parsed entries (name, kind, raw id) are kept, never its body.
+//!
 //! Git trees form a DAG: a handful of objects can describe an exponentially large tree (a tree
-//! naming one subtree twice, nested). Memory stays bounded by the limits, but output and time
-//! grow with the expanded tree; [`Limits::max_total_size`] bounds file and symlink bytes, while
-//! empty files and directories count nothing towards it, so a caller restoring an untrusted
-//! object store should also bound what its sink accepts.
+//! naming one subtree twice, nested). Memory stays bounded by the limits, and
+//! [`Limits::max_entries_total`] bounds the entries of the expanded tree, hence the work:
+//! [`Limits::max_total_size`] alone would not, as empty files and directories count nothing
+//! towards it.
 //!
 //! File contents are streamed before their blob's hash can be checked: when [`to_events`] fails,
 //! the sink may already have seen bytes of the corrupt blob, and its output must be discarded.
@@ -124,6 +134,17 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A symlink whose blob is no valid target: empty, holding a NUL byte, or longer than
+    /// [`Limits::max_target_len`] (which is checked from the blob's header, before reading it).
+    #[error("at '{path}': symlink blob {} {problem}", hex(.id))]
+    BadSymlinkTarget {
+        /// The symlink's path.
+        path: String,
+        /// The blob.
+        id: Hash,
+        /// What is wrong with it.
+        problem: TargetProblem,
+    },
     /// A bound of [`Limits`] was crossed.
     #[error("at '{path}': {what} exceeds the limit of {limit}")]
     Limit {
@@ -144,6 +165,41 @@ pub enum Error {
     },
 }
 
+/// Why a blob cannot be a symlink's target ([`Error::BadSymlinkTarget`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetProblem {
+    /// The blob is empty: no file system stores an empty symlink target.
+    Empty,
+    /// The blob holds a NUL byte, which ends a path on every file system.
+    Nul {
+        /// Where the first NUL is in the blob.
+        offset: u64,
+    },
+    /// The blob is longer than [`Limits::max_target_len`].
+    TooLong {
+        /// The blob's size, from its header.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+}
+
+impl std::fmt::Display for TargetProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetProblem::Empty => f.write_str("is empty, which no symlink target may be"),
+            TargetProblem::Nul { offset } => write!(
+                f,
+                "holds a NUL byte at {offset}, which no symlink target may hold"
+            ),
+            TargetProblem::TooLong { len, max } => write!(
+                f,
+                "has {len} bytes, more than the symlink target limit of {max}"
+            ),
+        }
+    }
+}
+
 /// A tree entry's kind, from its mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EntryKind {
@@ -162,21 +218,297 @@ fn parse_mode(mode: &[u8]) -> Option<EntryKind> {
     }
 }
 
-#[derive(Debug)]
+/// A parsed tree entry; its name and raw id are in its frame's arena.
+#[derive(Debug, Clone, Copy)]
 struct Entry {
     kind: EntryKind,
-    name: std::ops::Range<usize>,
-    id: Hash,
+    /// The name's length (at most `max_name_len`, and `u32::MAX`).
+    name_len: u32,
+    /// The name at `arena[start..start + name_len]`, the raw id right after it.
+    start: usize,
+    /// Where the name starts in the tree body, for errors.
+    offset: usize,
 }
 
-/// A directory being emitted: its tree body, entries in NAR order, and the next to emit.
+/// A directory being emitted: its parsed entries in NAR order, and the next to emit.
 #[derive(Debug)]
 struct Frame {
-    body: Vec<u8>,
+    /// The tree's id.
+    tree: Hash,
+    /// Each entry's name followed by its raw id, in git order.
+    arena: Vec<u8>,
     entries: Vec<Entry>,
     next: usize,
     /// Length of `path` before this directory's name was appended.
     path_len: usize,
+}
+
+impl Frame {
+    fn name(&self, entry: &Entry) -> &[u8] {
+        name_in(&self.arena, entry)
+    }
+
+    fn raw_id(&self, entry: &Entry, hash_len: usize) -> &[u8] {
+        let start = entry.start.saturating_add(entry.name_len as usize);
+        self.arena
+            .get(start..start.saturating_add(hash_len))
+            .unwrap_or_default()
+    }
+}
+
+fn name_in<'a>(arena: &'a [u8], entry: &Entry) -> &'a [u8] {
+    let end = entry.start.saturating_add(entry.name_len as usize);
+    arena.get(entry.start..end).unwrap_or_default()
+}
+
+/// What is wrong with a tree, as [`TreeParser`] finds it; [`tree_error`] adds the path and id.
+#[derive(Debug)]
+enum Bad {
+    Syntax { offset: usize, reason: &'static str },
+    Mode { mode: Vec<u8>, name: Vec<u8> },
+    NameTooLong,
+    TooManyEntries,
+    TooManyInTotal,
+}
+
+/// Where [`TreeParser`] is within an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Mode,
+    Name,
+    Id,
+}
+
+/// The longest mode git writes (`100644`). Git's own tree parser takes octal digits only.
+const MAX_MODE_LEN: usize = 6;
+
+/// Parses a tree body as it streams — `<mode> <name>\0<raw id>`, entry after entry — checking
+/// each entry as soon as its bytes arrive and keeping only names, kinds and ids.
+#[derive(Debug)]
+struct TreeParser {
+    hash_len: usize,
+    max_name_len: usize,
+    max_entries: u64,
+    /// How many entries the whole restore may still take.
+    budget: u64,
+    field: Field,
+    /// The body offset of the next byte.
+    offset: usize,
+    mode: [u8; MAX_MODE_LEN],
+    mode_len: usize,
+    /// The current entry: where its name starts in the body and in the arena, its name's
+    /// length once complete, its kind, and how many id bytes arrived.
+    name_offset: usize,
+    start: usize,
+    name_len: usize,
+    kind: EntryKind,
+    id_len: usize,
+    arena: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl TreeParser {
+    fn new(hash_len: usize, limits: &Limits, budget: u64) -> Self {
+        TreeParser {
+            hash_len,
+            max_name_len: limits.max_name_len.min(u32::MAX as usize),
+            max_entries: limits.max_entries_per_directory,
+            budget,
+            field: Field::Mode,
+            offset: 0,
+            mode: [0; MAX_MODE_LEN],
+            mode_len: 0,
+            name_offset: 0,
+            start: 0,
+            name_len: 0,
+            kind: EntryKind::Directory,
+            id_len: 0,
+            arena: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, mut data: &[u8]) -> Result<(), Bad> {
+        while let Some(&byte) = data.first() {
+            let used = match self.field {
+                Field::Mode => {
+                    if byte == b' ' {
+                        self.field = Field::Name;
+                        self.name_offset = self.offset.saturating_add(1);
+                        self.start = self.arena.len();
+                    } else if byte.is_ascii_digit() && byte < b'8' && self.mode_len < MAX_MODE_LEN {
+                        if let Some(slot) = self.mode.get_mut(self.mode_len) {
+                            *slot = byte;
+                        }
+                        self.mode_len += 1;
+                    } else {
+                        return Err(Bad::Syntax {
+                            offset: self.offset,
+                            reason: "malformed mode (not an octal number of at most 6 digits)",
+                        });
+                    }
+                    1
+                }
+                Field::Name => {
+                    let len = data
+                        .iter()
+                        .position(|&b| b == 0 || b == b'/')
+                        .unwrap_or(data.len());
+                    let (name, rest) = data.split_at(len);
+                    if self
+                        .arena
+                        .len()
+                        .saturating_sub(self.start)
+                        .saturating_add(len)
+                        > self.max_name_len
+                    {
+                        return Err(Bad::NameTooLong);
+                    }
+                    self.arena.extend_from_slice(name);
+                    match rest.first() {
+                        None => len,
+                        Some(0) => {
+                            self.end_name()?;
+                            len.saturating_add(1)
+                        }
+                        Some(_) => {
+                            return Err(Bad::Syntax {
+                                offset: self.name_offset,
+                                reason: "invalid entry name",
+                            });
+                        }
+                    }
+                }
+                Field::Id => {
+                    let len = self.hash_len.saturating_sub(self.id_len).min(data.len());
+                    self.arena
+                        .extend_from_slice(data.get(..len).unwrap_or_default());
+                    self.id_len = self.id_len.saturating_add(len);
+                    if self.id_len == self.hash_len {
+                        self.entries.push(Entry {
+                            kind: self.kind,
+                            name_len: u32::try_from(self.name_len).unwrap_or(u32::MAX),
+                            start: self.start,
+                            offset: self.name_offset,
+                        });
+                        self.field = Field::Mode;
+                        self.mode_len = 0;
+                    }
+                    len
+                }
+            };
+            self.offset = self.offset.saturating_add(used);
+            data = data.get(used..).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Checks an entry whose name just ended: mode, name, git order and counts.
+    fn end_name(&mut self) -> Result<(), Bad> {
+        let name = self.arena.get(self.start..).unwrap_or_default();
+        let mode = self.mode.get(..self.mode_len).unwrap_or_default();
+        let kind = parse_mode(mode).ok_or_else(|| Bad::Mode {
+            mode: mode.to_vec(),
+            name: name.to_vec(),
+        })?;
+        if name.is_empty() || name == b"." || name == b".." {
+            return Err(Bad::Syntax {
+                offset: self.name_offset,
+                reason: "invalid entry name",
+            });
+        }
+        if let Some(prev) = self.entries.last() {
+            let order = tree_order(
+                name_in(&self.arena, prev),
+                prev.kind == EntryKind::Directory,
+                name,
+                kind == EntryKind::Directory,
+            );
+            if order != Ordering::Less {
+                return Err(Bad::Syntax {
+                    // The entry starts at its mode, a space before its name.
+                    offset: self.name_offset.saturating_sub(self.mode_len + 1),
+                    reason: "entries not in strictly increasing git order",
+                });
+            }
+        }
+        let count = self.entries.len() as u64;
+        if count >= self.max_entries {
+            return Err(Bad::TooManyEntries);
+        }
+        if count >= self.budget {
+            return Err(Bad::TooManyInTotal);
+        }
+        self.name_len = name.len();
+        self.kind = kind;
+        self.field = Field::Id;
+        self.id_len = 0;
+        Ok(())
+    }
+
+    /// Checks that the body ended between entries, and sorts the entries into NAR order.
+    fn finish(self) -> Result<(Vec<u8>, Vec<Entry>), Bad> {
+        let (offset, reason) = match self.field {
+            Field::Mode if self.mode_len == 0 => (0, ""),
+            Field::Mode => (
+                self.offset.saturating_sub(self.mode_len),
+                "truncated entry (no space after its mode)",
+            ),
+            Field::Name => (self.name_offset, "entry name not terminated"),
+            Field::Id => (
+                self.offset.saturating_sub(self.id_len),
+                "truncated object id",
+            ),
+        };
+        if !reason.is_empty() {
+            return Err(Bad::Syntax { offset, reason });
+        }
+        let TreeParser {
+            arena, mut entries, ..
+        } = self;
+        // NAR order: plain bytes. A file and a directory of the same name are distinct in git
+        // order but collide here.
+        entries.sort_by(|a, b| name_in(&arena, a).cmp(name_in(&arena, b)));
+        for pair in entries.windows(2) {
+            if let [a, b] = pair
+                && name_in(&arena, a) == name_in(&arena, b)
+            {
+                return Err(Bad::Syntax {
+                    offset: a.offset.max(b.offset),
+                    reason: "duplicate entry name",
+                });
+            }
+        }
+        Ok((arena, entries))
+    }
+}
+
+fn tree_error(path: &[u8], tree: &Hash, limits: &Limits, bad: Bad) -> Error {
+    match bad {
+        Bad::Syntax { offset, reason } => Error::BadTree {
+            path: path_string(path),
+            tree: *tree,
+            offset,
+            reason,
+        },
+        Bad::Mode { mode, name } => {
+            let mut entry_path = path.to_vec();
+            push_name(&mut entry_path, &name);
+            Error::UnsupportedMode {
+                path: path_string(&entry_path),
+                tree: *tree,
+                mode: String::from_utf8_lossy(&mode).into_owned(),
+            }
+        }
+        // The name is not kept whole, so the error names the directory holding it.
+        Bad::NameTooLong => limit_err(path, "name length", limits.max_name_len as u64),
+        Bad::TooManyEntries => limit_err(
+            path,
+            "entries per directory",
+            limits.max_entries_per_directory,
+        ),
+        Bad::TooManyInTotal => limit_err(path, "total entries", limits.max_entries_total),
+    }
 }
 
 struct Walk<'s, O: ?Sized, S: ?Sized> {
@@ -186,6 +518,8 @@ struct Walk<'s, O: ?Sized, S: ?Sized> {
     algorithm: Algorithm,
     path: Vec<u8>,
     total: u64,
+    /// Entries read so far, against [`Limits::max_entries_total`].
+    entries: u64,
     buf: Vec<u8>,
 }
 
@@ -221,7 +555,8 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
         Ok(())
     }
 
-    /// Reads, verifies and parses the tree `id` into a frame (entries in NAR order).
+    /// Reads, verifies and parses the tree `id` into a frame (entries in NAR order), parsing
+    /// as it streams so that a malformed body fails within a buffer of its first bad byte.
     fn read_tree(&mut self, id: &Hash) -> Result<Frame, Error> {
         let hash_len = self.algorithm.len();
         // The largest canonical tree the limits allow: each entry is at most
@@ -233,138 +568,71 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
             .limits
             .max_entries_per_directory
             .saturating_mul(max_entry);
-        let mut body = Vec::new();
-        let (kind, size, read) = {
-            let object = self
-                .source
-                .read(id)
-                .map_err(|e| object_err(&self.path, e))?;
-            let (kind, size) = (object.kind, object.size);
-            let read = if kind == ObjectKind::Tree && size <= max_size {
-                object
-                    .body
-                    .take(size.saturating_add(1))
-                    .read_to_end(&mut body)
-            } else {
-                Ok(0)
-            };
-            (kind, size, read)
-        };
-        if kind != ObjectKind::Tree {
+        let budget = self.limits.max_entries_total.saturating_sub(self.entries);
+        let mut parser = TreeParser::new(hash_len, &self.limits, budget);
+        let object = self
+            .source
+            .read(id)
+            .map_err(|e| object_err(&self.path, e))?;
+        if object.kind != ObjectKind::Tree {
             return Err(Error::WrongKind {
                 path: path_string(&self.path),
                 id: *id,
                 expected: ObjectKind::Tree,
-                found: kind,
+                found: object.kind,
             });
         }
+        let size = object.size;
         if size > max_size {
             return Err(limit_err(&self.path, "tree size", max_size));
         }
-        read.map_err(|e| object_err(&self.path, read_error(id, e)))?;
         let mut verifier = Verifier::new(id, ObjectKind::Tree, size);
-        verifier.update(&body);
+        let mut body = object.body;
+        let mut seen: u64 = 0;
+        loop {
+            // Never ask for more than one byte past the announced size.
+            let want = usize::try_from(size.saturating_sub(seen).saturating_add(1))
+                .unwrap_or(usize::MAX)
+                .min(self.buf.len());
+            let buf = self.buf.get_mut(..want).unwrap_or_default();
+            let n = match body.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(object_err(&self.path, read_error(id, e))),
+            };
+            seen = seen.saturating_add(n as u64);
+            if seen > size {
+                return Err(object_err(
+                    &self.path,
+                    source::Error::SizeMismatch {
+                        id: *id,
+                        declared: size,
+                        actual: seen,
+                    },
+                ));
+            }
+            let chunk = buf.get(..n).unwrap_or_default();
+            verifier.update(chunk);
+            parser
+                .push(chunk)
+                .map_err(|bad| tree_error(&self.path, id, &self.limits, bad))?;
+        }
+        drop(body);
         verifier
-            .finish(body.len() as u64)
-            .map_err(|e| self.object_error(e))?;
-        let entries = self.parse_tree(id, &body)?;
+            .finish(seen)
+            .map_err(|e| object_err(&self.path, e))?;
+        let (arena, entries) = parser
+            .finish()
+            .map_err(|bad| tree_error(&self.path, id, &self.limits, bad))?;
+        self.entries = self.entries.saturating_add(entries.len() as u64);
         Ok(Frame {
-            body,
+            tree: *id,
+            arena,
             entries,
             next: 0,
             path_len: 0,
         })
-    }
-
-    fn parse_tree(&self, id: &Hash, body: &[u8]) -> Result<Vec<Entry>, Error> {
-        let bad = |offset: usize, reason: &'static str| Error::BadTree {
-            path: self.path(),
-            tree: *id,
-            offset,
-            reason,
-        };
-        let hash_len = self.algorithm.len();
-        let mut entries: Vec<Entry> = Vec::new();
-        let mut pos = 0usize;
-        while pos < body.len() {
-            let rest = body.get(pos..).unwrap_or_default();
-            let space = rest
-                .iter()
-                .position(|&b| b == b' ')
-                .ok_or_else(|| bad(pos, "entry without a mode"))?;
-            let mode = rest.get(..space).unwrap_or_default();
-            let name_start = pos + space + 1;
-            let nul = body
-                .get(name_start..)
-                .unwrap_or_default()
-                .iter()
-                .position(|&b| b == 0)
-                .ok_or_else(|| bad(name_start, "entry name not terminated"))?;
-            let name = name_start..name_start + nul;
-            let id_start = name.end + 1;
-            let id_bytes = body
-                .get(id_start..id_start.saturating_add(hash_len))
-                .ok_or_else(|| bad(id_start, "truncated object id"))?;
-            let entry_id = Hash::from_bytes(self.algorithm, id_bytes)
-                .map_err(|_| bad(id_start, "truncated object id"))?;
-            let name_bytes = body.get(name.clone()).unwrap_or_default();
-            let mut entry_path = self.path.clone();
-            push_name(&mut entry_path, name_bytes);
-            let kind = parse_mode(mode).ok_or_else(|| Error::UnsupportedMode {
-                path: String::from_utf8_lossy(&entry_path).into_owned(),
-                tree: *id,
-                mode: String::from_utf8_lossy(mode).into_owned(),
-            })?;
-            if name_bytes.is_empty()
-                || name_bytes == b"."
-                || name_bytes == b".."
-                || name_bytes.contains(&b'/')
-            {
-                return Err(bad(name_start, "invalid entry name"));
-            }
-            if name_bytes.len() > self.limits.max_name_len {
-                return Err(Error::Limit {
-                    path: String::from_utf8_lossy(&entry_path).into_owned(),
-                    what: "name length",
-                    limit: self.limits.max_name_len as u64,
-                });
-            }
-            if let Some(prev) = entries.last() {
-                let prev_name = body.get(prev.name.clone()).unwrap_or_default();
-                let order = tree_order(
-                    prev_name,
-                    prev.kind == EntryKind::Directory,
-                    name_bytes,
-                    kind == EntryKind::Directory,
-                );
-                if order != Ordering::Less {
-                    return Err(bad(pos, "entries not in strictly increasing git order"));
-                }
-            }
-            if entries.len() as u64 >= self.limits.max_entries_per_directory {
-                return Err(self.limit(
-                    "entries per directory",
-                    self.limits.max_entries_per_directory,
-                ));
-            }
-            entries.push(Entry {
-                kind,
-                name,
-                id: entry_id,
-            });
-            pos = id_start + hash_len;
-        }
-        // NAR order: plain bytes. A file and a directory of the same name are distinct in git
-        // order but collide here.
-        entries.sort_by(|a, b| body.get(a.name.clone()).cmp(&body.get(b.name.clone())));
-        for pair in entries.windows(2) {
-            if let [a, b] = pair
-                && body.get(a.name.clone()) == body.get(b.name.clone())
-            {
-                return Err(bad(b.name.start, "duplicate entry name"));
-            }
-        }
-        Ok(entries)
     }
 
     /// Streams the blob `id` as a file.
@@ -439,11 +707,18 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
             .map_err(|e| at(&self.path, e))
     }
 
-    /// Reads the blob `id` whole as a symlink target.
+    /// Reads the blob `id` whole as a symlink target, which must be one a file system can hold.
     fn symlink(&mut self, name: Option<&[u8]>, id: &Hash) -> Result<(), Error> {
         let max = self.limits.max_target_len as u64;
+        let bad_target = |path: &[u8], problem| Error::BadSymlinkTarget {
+            path: path_string(path),
+            id: *id,
+            problem,
+        };
         let (kind, target) = source::read_verified(self.source, id, max).map_err(|e| match e {
-            source::Error::TooLarge { .. } => self.limit("symlink target length", max),
+            source::Error::TooLarge { size, .. } if size > max => {
+                bad_target(&self.path, TargetProblem::TooLong { len: size, max })
+            }
             e => self.object_error(e),
         })?;
         if kind != ObjectKind::Blob {
@@ -453,6 +728,13 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
                 expected: ObjectKind::Blob,
                 found: kind,
             });
+        }
+        if target.is_empty() {
+            return Err(bad_target(&self.path, TargetProblem::Empty));
+        }
+        if let Some(offset) = target.iter().position(|&b| b == 0) {
+            let offset = offset as u64;
+            return Err(bad_target(&self.path, TargetProblem::Nul { offset }));
         }
         self.add_total(target.len() as u64)?;
         self.emit(Event::Symlink {
@@ -483,12 +765,16 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
                 continue;
             };
             top.next += 1;
-            let (kind, id) = (entry.kind, entry.id);
-            let name = top
-                .body
-                .get(entry.name.clone())
-                .unwrap_or_default()
-                .to_vec();
+            let entry = *entry;
+            let name = top.name(&entry).to_vec();
+            let id = Hash::from_bytes(self.algorithm, top.raw_id(&entry, self.algorithm.len()))
+                .map_err(|_| Error::BadTree {
+                    path: self.path(),
+                    tree: top.tree,
+                    offset: entry.offset,
+                    reason: "truncated object id",
+                })?;
+            let kind = entry.kind;
             let path_len = self.path.len();
             push_name(&mut self.path, &name);
             match kind {
@@ -568,6 +854,7 @@ where
         algorithm: root.algorithm(),
         path: Vec::new(),
         total: 0,
+        entries: 0,
         buf: vec![0u8; 64 * 1024],
     };
     walk.run(root, mode)

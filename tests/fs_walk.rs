@@ -494,6 +494,7 @@ fn limits_are_enforced() {
         max_target_len: 10,
         max_entries_per_directory: 3,
         max_total_size: 18,
+        ..Limits::default()
     };
     ok(exact).unwrap();
 

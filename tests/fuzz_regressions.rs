@@ -444,6 +444,7 @@ const TIGHT: Limits = Limits {
     max_name_len: 8,
     max_target_len: 8,
     max_entries_per_directory: 4,
+    max_entries_total: 16,
     max_total_size: 64,
 };
 
@@ -545,24 +546,55 @@ mod object_store {
         }
     }
 
-    fn restore_forged(kind: ObjectKind, size: u64, mode: Mode, limits: &Limits) -> u64 {
+    /// Restores `root` (any id) from `source`, which must fail; returns the error.
+    fn restore_fails<O: ObjectSource>(
+        source: &mut O,
+        mode: Mode,
+        limits: &Limits,
+    ) -> restore::Error {
+        let root = Hash::digest(Algorithm::Sha1, b"any id");
+        let mut rec = Recorder::default();
+        match restore::to_events(&root, mode, source, &mut rec, limits) {
+            Ok(()) => panic!("a forged object restored"),
+            Err(e) => e,
+        }
+    }
+
+    /// Restores a [`Forged`] object: the error, and how many body bytes were read.
+    fn restore_forged(
+        kind: ObjectKind,
+        size: u64,
+        mode: Mode,
+        limits: &Limits,
+    ) -> (restore::Error, u64) {
         let read = Rc::new(Cell::new(0));
         let mut source = Forged {
             kind,
             size,
             read: read.clone(),
         };
-        let root = Hash::digest(Algorithm::Sha1, b"any id");
-        let mut rec = Recorder::default();
-        let r = restore::to_events(&root, mode, &mut source, &mut rec, limits);
-        assert!(r.is_err(), "a forged object restored: {r:?}");
-        read.get()
+        let e = restore_fails(&mut source, mode, limits);
+        (e, read.get())
     }
 
     /// A symlink blob longer than a target may be is refused from its header, unread.
     #[test]
     fn an_oversized_symlink_blob_is_refused_unread() {
-        let read = restore_forged(ObjectKind::Blob, 1 << 40, Mode::Symlink, &Limits::default());
+        let (e, read) =
+            restore_forged(ObjectKind::Blob, 1 << 40, Mode::Symlink, &Limits::default());
+        assert!(
+            matches!(
+                e,
+                restore::Error::BadSymlinkTarget {
+                    problem: restore::TargetProblem::TooLong {
+                        len: 1099511627776,
+                        max: 4095
+                    },
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert_eq!(read, 0);
     }
 
@@ -573,36 +605,140 @@ mod object_store {
             max_total_size: 1 << 20,
             ..Limits::default()
         };
-        let read = restore_forged(ObjectKind::Blob, 1 << 40, Mode::File, &limits);
-        assert_eq!(read, 0);
-    }
-
-    /// A tree over the largest size the limits allow is refused from its header, unread.
-    #[test]
-    fn a_tree_over_the_largest_canonical_size_is_refused_unread() {
-        let read = restore_forged(
-            ObjectKind::Tree,
-            1 << 40,
-            Mode::Directory,
-            &Limits::default(),
+        let (e, read) = restore_forged(ObjectKind::Blob, 1 << 40, Mode::File, &limits);
+        assert!(
+            matches!(
+                e,
+                restore::Error::Limit {
+                    what: "total size",
+                    limit: 1048576,
+                    ..
+                }
+            ),
+            "{e}"
         );
         assert_eq!(read, 0);
     }
 
-    /// A forged tree announcing 100 MiB of zeros: malformed from its first byte (a mode starts
-    /// with a digit), so it should be refused after at most one buffer, not read (and held)
-    /// whole before its hash is checked. With the default limits a tree may announce up to
-    /// 10M × 283 bytes (about 2.8 GB), so a 2 MB zlib-compressed loose object costs that much
-    /// memory today.
+    /// A tree over the largest size the limits allow is refused from its header, unread: with
+    /// the default limits, 1,000,000 entries of at most `100755 ` (7) + a 255-byte name + NUL
+    /// (1) + a 20-byte SHA-1 id = 283 bytes each. The 2,000,000,000 bytes are what a 1.9 MB
+    /// zlib-compressed loose object was found to claim.
     #[test]
-    #[ignore = "restore reads a whole unverified tree body into memory before checking it"]
+    fn a_tree_over_the_largest_canonical_size_is_refused_unread() {
+        for size in [1 << 40, 2_000_000_000, 283_000_001] {
+            let (e, read) =
+                restore_forged(ObjectKind::Tree, size, Mode::Directory, &Limits::default());
+            assert!(
+                matches!(
+                    e,
+                    restore::Error::Limit {
+                        what: "tree size",
+                        limit: 283_000_000,
+                        ..
+                    }
+                ),
+                "{size}: {e}"
+            );
+            assert_eq!(read, 0, "{size}");
+        }
+    }
+
+    /// A forged tree announcing 100 MiB of zeros (under the largest canonical size, so its
+    /// header passes): malformed from its first byte — a mode is octal digits — so it is
+    /// refused after one buffer (64 KiB), not read and held whole before its hash is checked.
+    #[test]
     fn a_malformed_forged_tree_is_refused_without_reading_it_whole() {
-        let read = restore_forged(
+        let (e, read) = restore_forged(
             ObjectKind::Tree,
             100 << 20,
             Mode::Directory,
             &Limits::default(),
         );
+        assert!(
+            matches!(e, restore::Error::BadTree { offset: 0, reason, .. } if reason.contains("mode")),
+            "{e}"
+        );
         assert!(read <= 1 << 16, "read {read} bytes of a malformed tree");
+    }
+
+    /// Serves, for any id, a tree announcing `size` bytes of well-formed entries in git order
+    /// (`100644 n0000000000\0` + a 20-byte id, 38 bytes each), generated as read and counted.
+    struct EndlessTree {
+        size: u64,
+        read: Rc<Cell<u64>>,
+    }
+
+    struct Entries {
+        next: u64,
+        pending: Vec<u8>,
+        read: Rc<Cell<u64>>,
+    }
+
+    impl Read for Entries {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.pending.is_empty() {
+                self.pending = format!("100644 n{:010}\0", self.next).into_bytes();
+                self.pending.extend_from_slice(&[7; 20]);
+                self.next += 1;
+            }
+            let n = self.pending.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            self.read.set(self.read.get() + n as u64);
+            Ok(n)
+        }
+    }
+
+    impl ObjectSource for EndlessTree {
+        fn read(&mut self, _id: &Hash) -> Result<Object<'_>, Error> {
+            Ok(Object {
+                kind: ObjectKind::Tree,
+                size: self.size,
+                body: Box::new(Entries {
+                    next: 0,
+                    pending: Vec::new(),
+                    read: self.read.clone(),
+                }),
+            })
+        }
+    }
+
+    /// Well-formed entries past the per-directory and total entry limits are refused as they
+    /// stream: the tree (announcing as much as the limits allow: 1,000 or 1,000,000 entries of
+    /// 283 bytes) is read only up to the entry that crosses the limit (1,000 entries of 38
+    /// bytes), give or take a buffer.
+    #[test]
+    fn a_forged_tree_of_endless_entries_is_refused_at_the_entry_limit() {
+        for (limits, size, what) in [
+            (
+                Limits {
+                    max_entries_per_directory: 1000,
+                    ..Limits::default()
+                },
+                1000 * 283,
+                "entries per directory",
+            ),
+            (
+                Limits {
+                    max_entries_total: 1000,
+                    ..Limits::default()
+                },
+                1_000_000 * 283,
+                "total entries",
+            ),
+        ] {
+            let read = Rc::new(Cell::new(0));
+            let mut source = EndlessTree {
+                size,
+                read: read.clone(),
+            };
+            let e = restore_fails(&mut source, Mode::Directory, &limits);
+            assert!(
+                matches!(e, restore::Error::Limit { what: w, limit: 1000, .. } if w == what),
+                "{e}"
+            );
+            assert!(read.get() <= 1000 * 38 + (1 << 16), "read {}", read.get());
+        }
     }
 }

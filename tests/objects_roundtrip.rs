@@ -396,6 +396,143 @@ fn opening_something_that_is_not_a_repository_fails() {
     assert!(Repository::open(dir.path()).is_err());
 }
 
+/// Linked work trees, as real `git worktree add` makes them: a `.git` file naming the git
+/// directory, whose `commondir` names the repository's; SHA-256 is read from the common config.
+#[test]
+fn linked_work_trees_are_located_through_their_git_file_and_commondir() {
+    use nix_ingest::git::loose::ObjectsDir;
+    let repo = init_repo(Algorithm::Sha256, false);
+    git(
+        repo.path(),
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
+        b"",
+    );
+    let linked = tempfile::tempdir().unwrap();
+    let wt = linked.path().join("wt");
+    git(
+        repo.path(),
+        &["worktree", "add", "-q", wt.to_str().unwrap()],
+        b"",
+    );
+    assert!(wt.join(".git").is_file());
+    let dir = ObjectsDir::locate(&wt).unwrap();
+    assert_eq!(dir.algorithm, Algorithm::Sha256);
+    assert_eq!(
+        dir.path.canonicalize().unwrap(),
+        repo.path().join(".git/objects").canonicalize().unwrap()
+    );
+}
+
+/// `.git` files, `commondir` and `config` are read only when regular files (a FIFO is never
+/// opened, so never blocks; a device is never read) and only so much: a `.git` file or
+/// `commondir` of at most 64 KiB, a `config` line by line, each line at most 64 KiB.
+#[cfg(unix)]
+#[test]
+fn repository_files_that_are_not_small_regular_files_are_refused() {
+    use nix_ingest::git::loose::{Error, ObjectsDir};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Locates on another thread, so that a blocking open fails the test instead of hanging it.
+    fn locate(repo: &Path) -> Result<ObjectsDir, Error> {
+        let (tx, rx) = mpsc::channel();
+        let repo = repo.to_owned();
+        std::thread::spawn(move || tx.send(ObjectsDir::locate(&repo)));
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("locating the repository blocked")
+    }
+    fn mkfifo(path: &Path) {
+        let status = Command::new("mkfifo").arg(path).status().unwrap();
+        assert!(status.success());
+    }
+
+    // config: a FIFO, a device, too long a line — and a large config of short lines is fine.
+    let repo = init_repo(Algorithm::Sha1, true);
+    let config = repo.path().join("config");
+    let original = fs::read(&config).unwrap();
+    fs::remove_file(&config).unwrap();
+    mkfifo(&config);
+    assert!(
+        matches!(locate(repo.path()), Err(Error::NotAFile { path }) if path == config),
+        "FIFO config"
+    );
+    fs::remove_file(&config).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    assert!(
+        matches!(locate(repo.path()), Err(Error::NotAFile { path }) if path == config),
+        "config symlinked to a device"
+    );
+    fs::remove_file(&config).unwrap();
+    let mut long_line = original.clone();
+    long_line.extend_from_slice(b"[extensions]\n\tobjectformat = sha256 #");
+    long_line.extend(std::iter::repeat_n(b'x', 100 * 1024));
+    fs::write(&config, &long_line).unwrap();
+    assert!(
+        matches!(locate(repo.path()), Err(Error::TooLarge { path, limit: 65536, line: true }) if path == config),
+        "100 KiB line"
+    );
+    let mut many_lines = original.clone();
+    for i in 0..5000 {
+        many_lines.extend_from_slice(format!("[branch \"b{i}\"]\n\tremote = origin\n").as_bytes());
+    }
+    many_lines.extend_from_slice(b"[extensions]\n\tobjectformat = sha256\n");
+    assert!(many_lines.len() > 100 * 1024);
+    fs::write(&config, &many_lines).unwrap();
+    assert_eq!(locate(repo.path()).unwrap().algorithm, Algorithm::Sha256);
+    // A config symlinked to a regular file is read, as git reads it.
+    let elsewhere = tempfile::tempdir().unwrap();
+    fs::rename(&config, elsewhere.path().join("config")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path().join("config"), &config).unwrap();
+    assert_eq!(locate(repo.path()).unwrap().algorithm, Algorithm::Sha256);
+
+    // `.git` file: too large, or a FIFO (then not a repository: git too skips a `.git` that is
+    // not a regular file).
+    let work = tempfile::tempdir().unwrap();
+    let dot_git = work.path().join(".git");
+    let mut big = format!("gitdir: {}\n", repo.path().display()).into_bytes();
+    big.extend(std::iter::repeat_n(b'\n', 100 * 1024));
+    fs::write(&dot_git, &big).unwrap();
+    assert!(
+        matches!(locate(work.path()), Err(Error::TooLarge { path, line: false, .. }) if path == dot_git),
+        "100 KiB .git file"
+    );
+    big.truncate(64 * 1024);
+    fs::write(&dot_git, &big).unwrap();
+    assert_eq!(locate(work.path()).unwrap().algorithm, Algorithm::Sha256);
+    fs::remove_file(&dot_git).unwrap();
+    mkfifo(&dot_git);
+    assert!(
+        matches!(locate(work.path()), Err(Error::NotARepository { .. })),
+        "FIFO .git"
+    );
+
+    // commondir: a FIFO, a directory.
+    fs::remove_file(&dot_git).unwrap();
+    fs::write(&dot_git, format!("gitdir: {}\n", repo.path().display())).unwrap();
+    let commondir = repo.path().join("commondir");
+    mkfifo(&commondir);
+    assert!(
+        matches!(locate(work.path()), Err(Error::NotAFile { path }) if path == commondir),
+        "FIFO commondir"
+    );
+    fs::remove_file(&commondir).unwrap();
+    fs::create_dir(&commondir).unwrap();
+    assert!(
+        matches!(locate(work.path()), Err(Error::NotAFile { path }) if path == commondir),
+        "commondir a directory"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Back: git trees to the NARs real Nix dumps
 
@@ -825,7 +962,8 @@ fn gitlinks_and_unknown_modes_are_typed_errors() {
     let mut objects = MemoryObjects::new();
     let blob = objects.insert(Algorithm::Sha1, ObjectKind::Blob, b"x".to_vec());
     let commit = Hash::digest(Algorithm::Sha1, b"some commit");
-    for mode in ["160000", "100664", "040000", "644", "100644x", ""] {
+    // Octal numbers git's tree parser takes, but no file system object has.
+    for mode in ["160000", "100664", "040000", "644", ""] {
         let id = if mode == "160000" { commit } else { blob };
         let root = objects.insert(Algorithm::Sha1, ObjectKind::Tree, entry(mode, b"sub", &id));
         match restore_err(&root, &mut objects, &Limits::default()) {
@@ -883,6 +1021,13 @@ fn non_canonical_trees_are_refused() {
         ("slash", entry("100644", b"a/b", &blob)),
         ("truncated id", entry("100644", b"a", &blob)[..10].to_vec()),
         ("no mode", b"garbage".to_vec()),
+        // Git's tree parser (tree-walk.c `get_mode`) takes octal digits only; no mode git
+        // writes has more than six.
+        ("mode not a number", entry("100644x", b"a", &blob)),
+        ("mode not octal", entry("100648", b"a", &blob)),
+        ("mode too long", entry("0100644", b"a", &blob)),
+        ("mode without a name", b"100644".to_vec()),
+        ("name not terminated", b"100644 a".to_vec()),
     ];
     for (what, body) in cases {
         let root = objects.insert(Algorithm::Sha1, ObjectKind::Tree, body);
@@ -1009,11 +1154,109 @@ fn limits_are_enforced() {
     );
     assert!(matches!(
         restore_err(&link, &mut objects, &Limits::default()),
+        restore::Error::BadSymlinkTarget {
+            problem: restore::TargetProblem::TooLong { len: 5000, max: 4095 },
+            id,
+            path,
+        } if id == target && path == "/l"
+    ));
+}
+
+/// Symlink targets no file system holds (Linux `symlink(2)` refuses an empty target; a NUL ends
+/// a C path), and over `max_target_len`: a typed error naming the blob and the symlink's path,
+/// for a symlink in a tree and for a symlink root alike, where the NAR writer would otherwise
+/// refuse the event.
+#[test]
+fn symlinks_to_empty_or_nul_holding_targets_are_typed_errors() {
+    use restore::TargetProblem;
+    let mut objects = MemoryObjects::new();
+    let limits = Limits {
+        max_target_len: 8,
+        ..Limits::default()
+    };
+    for (target, problem) in [
+        (&b""[..], TargetProblem::Empty),
+        (b"\0", TargetProblem::Nul { offset: 0 }),
+        (b"ab\0cd", TargetProblem::Nul { offset: 2 }),
+        (b"123456789", TargetProblem::TooLong { len: 9, max: 8 }),
+    ] {
+        let blob = objects.insert(Algorithm::Sha1, ObjectKind::Blob, target.to_vec());
+        let sub = objects.insert(
+            Algorithm::Sha1,
+            ObjectKind::Tree,
+            entry("120000", b"link", &blob),
+        );
+        let root = objects.insert(
+            Algorithm::Sha1,
+            ObjectKind::Tree,
+            entry("40000", b"d", &sub),
+        );
+        for (id, mode, where_) in [
+            (root, Mode::Directory, "/d/link"),
+            (blob, Mode::Symlink, "/"),
+        ] {
+            let err = restore::to_nar(&id, mode, &mut objects, Vec::new(), &limits).unwrap_err();
+            match &err {
+                restore::Error::BadSymlinkTarget {
+                    path,
+                    id,
+                    problem: p,
+                } => assert_eq!((path.as_str(), id, p), (where_, &blob, &problem)),
+                other => panic!("{target:?}: {other}"),
+            }
+            assert!(err.to_string().contains(&blob.encode(Format::Base16)));
+        }
+    }
+    // At the limit is fine.
+    let blob = objects.insert(Algorithm::Sha1, ObjectKind::Blob, b"12345678".to_vec());
+    restore::to_nar(&blob, Mode::Symlink, &mut objects, Vec::new(), &limits).unwrap();
+}
+
+/// Trees `t(k+1) = { a: t(k), b: t(k) }` over the empty tree `t(0)`: `k + 1` objects describe
+/// `2^(k+1) - 2` entries. The entry budget counts every one and refuses past its limit, so a
+/// few objects cannot cost exponential time.
+#[test]
+fn dag_shaped_trees_are_bounded_by_the_total_entry_limit() {
+    let mut objects = MemoryObjects::new();
+    let mut levels = vec![objects.insert(Algorithm::Sha1, ObjectKind::Tree, Vec::new())];
+    for k in 0..64 {
+        let below = levels[k];
+        let body = [entry("40000", b"a", &below), entry("40000", b"b", &below)].concat();
+        levels.push(objects.insert(Algorithm::Sha1, ObjectKind::Tree, body));
+    }
+    let with_total = |max_entries_total| Limits {
+        max_entries_total,
+        ..Limits::default()
+    };
+    // Exactly at the limit: t(8) has 2^9 - 2 = 510 entries, hence 2 × 510 + 2 events.
+    let mut rec = Recorder::default();
+    restore::to_events(
+        &levels[8],
+        Mode::Directory,
+        &mut objects,
+        &mut rec,
+        &with_total(510),
+    )
+    .unwrap();
+    assert_eq!(rec.events.len(), 2 * 510 + 2);
+    assert!(matches!(
+        restore_err(&levels[8], &mut objects, &with_total(509)),
         restore::Error::Limit {
-            what: "symlink target length",
+            what: "total entries",
+            limit: 509,
             ..
         }
     ));
+    // 2^65 - 2 entries: refused once 100,000 have been read.
+    let start = std::time::Instant::now();
+    assert!(matches!(
+        restore_err(&levels[64], &mut objects, &with_total(100_000)),
+        restore::Error::Limit {
+            what: "total entries",
+            ..
+        }
+    ));
+    assert!(start.elapsed() < std::time::Duration::from_secs(60));
 }
 
 #[test]
@@ -1027,4 +1270,87 @@ fn sources_are_usable_as_trait_objects() {
         source::read_verified(source, &id, 1),
         Err(source::Error::TooLarge { .. })
     ));
+}
+
+/// With the `gix` feature a packed object's size comes from the pack's entry header: a packed
+/// blob whose compressed data is spoiled (so inflating it fails) is still refused as too large
+/// by a reader with a smaller limit, which shows it was never inflated; a reader taking it
+/// inflates it and finds the damage.
+#[cfg(feature = "gix")]
+#[test]
+fn packed_objects_are_refused_by_size_before_they_are_inflated() {
+    let repo = init_repo(Algorithm::Sha1, true);
+    // Bytes that do not compress away, so the zlib stream is long enough to spoil in its middle.
+    let mut rng = Rng(7);
+    let data: Vec<u8> = (0..100_000).map(|_| rng.below(256) as u8).collect();
+    let hex = String::from_utf8(git(repo.path(), &["hash-object", "-w", "--stdin"], &data))
+        .unwrap()
+        .trim_end()
+        .to_owned();
+    let id = Hash::parse_unprefixed(&hex, Algorithm::Sha1).unwrap();
+    git(repo.path(), &["update-ref", "refs/keep", &hex], b"");
+    git(repo.path(), &["repack", "-a", "-d", "-q"], b"");
+    git(repo.path(), &["prune-packed"], b"");
+
+    // `git verify-pack -v`: "<id> blob <size> <size in pack> <offset>" per object.
+    let pack_dir = repo.path().join("objects/pack");
+    let idx = fs::read_dir(&pack_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "idx"))
+        .unwrap();
+    let listing = git_text(repo.path(), &["verify-pack", "-v", idx.to_str().unwrap()]);
+    let line = listing.lines().find(|l| l.starts_with(&hex)).unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[1..3], ["blob", "100000"]);
+    let (in_pack, offset): (usize, usize) =
+        (fields[3].parse().unwrap(), fields[4].parse().unwrap());
+    let pack = idx.with_extension("pack");
+    let mut perms = fs::metadata(&pack).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(&pack, perms).unwrap();
+    let mut bytes = fs::read(&pack).unwrap();
+    for b in &mut bytes[offset + in_pack / 2..offset + in_pack / 2 + 64] {
+        *b ^= 0x55;
+    }
+    fs::write(&pack, bytes).unwrap();
+
+    let mut source = Repository::open(repo.path()).unwrap();
+    assert!(matches!(
+        source::read_verified(&mut source, &id, 1000),
+        Err(source::Error::TooLarge {
+            size: 100_000,
+            limit: 1000,
+            ..
+        })
+    ));
+    // Restored as a symlink (at most 4095 bytes) or under a total size limit: refused unread.
+    assert!(matches!(
+        restore::to_nar(
+            &id,
+            Mode::Symlink,
+            &mut source,
+            Vec::new(),
+            &Limits::default()
+        ),
+        Err(restore::Error::BadSymlinkTarget {
+            problem: restore::TargetProblem::TooLong { len: 100_000, .. },
+            ..
+        })
+    ));
+    let small = Limits {
+        max_total_size: 1000,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        restore::to_nar(&id, Mode::File, &mut source, Vec::new(), &small),
+        Err(restore::Error::Limit {
+            what: "total size",
+            ..
+        })
+    ));
+    // Inflating it finds the damage.
+    let err = source::read_verified(&mut source, &id, 1 << 20).unwrap_err();
+    assert!(!matches!(err, source::Error::TooLarge { .. }), "{err}");
 }

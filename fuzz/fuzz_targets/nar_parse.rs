@@ -16,6 +16,7 @@ const TIGHT: Limits = Limits {
     max_name_len: 8,
     max_target_len: 8,
     max_entries_per_directory: 4,
+    max_entries_total: 16,
     max_total_size: 64,
 };
 

@@ -386,9 +386,12 @@ impl ObjectSource for MemoryObjects {
 /// The objects of a git repository on disk (work tree or bare, SHA-1 or SHA-256).
 ///
 /// Loose objects are streamed through zlib (a blob is never held whole). Objects in packs need
-/// the `gix` feature, which reads them with gitoxide (holding each packed object whole, as
-/// delta resolution requires); without it a packed object is reported
-/// [`NotFound`](Error::NotFound) with a hint saying so.
+/// the `gix` feature, which reads them with gitoxide; without it a packed object is reported
+/// [`NotFound`](Error::NotFound) with a hint saying so. A packed object's kind and size come
+/// from the pack's entry headers (following its delta chain) without inflating it, so a reader
+/// that refuses it by size, as [`read_verified`] and [`restore`](crate::restore) do, costs
+/// nothing more; once its body is read, it is inflated and held whole, as delta resolution
+/// requires.
 pub struct Repository {
     objects: ObjectsDir,
     #[cfg(feature = "gix")]
@@ -491,36 +494,127 @@ impl Repository {
         })
     }
 
+    /// Opens a packed object from its header (kind and size, found without inflating it), so
+    /// that a caller refusing its size never has it inflated; the body is inflated whole (delta
+    /// resolution needs it) on its first read.
     #[cfg(feature = "gix")]
     fn read_packed(&mut self, id: &Hash) -> Result<Object<'_>, Error> {
-        use gix_object::Find as _;
-        let oid = gix_hash::oid::try_from_bytes(id.as_bytes()).map_err(|e| Error::Pack {
+        use gix_object::FindHeader as _;
+        let pack_err = |e: &dyn std::fmt::Display| Error::Pack {
             id: *id,
             message: e.to_string(),
-        })?;
-        let data = self
-            .odb
-            .try_find(oid, &mut self.buffer)
-            .map_err(|e| Error::Pack {
-                id: *id,
-                message: e.to_string(),
-            })?
-            .ok_or(Error::NotFound { id: *id, hint: "" })?;
-        let kind = match data.kind {
-            gix_object::Kind::Blob => ObjectKind::Blob,
-            gix_object::Kind::Tree => ObjectKind::Tree,
-            other => {
-                return Err(Error::UnsupportedKind {
-                    id: *id,
-                    kind: other.to_string(),
-                });
-            }
         };
+        let oid = gix_hash::oid::try_from_bytes(id.as_bytes()).map_err(|e| pack_err(&e))?;
+        let header = self
+            .odb
+            .try_header(oid)
+            .map_err(|e| pack_err(&e))?
+            .ok_or(Error::NotFound { id: *id, hint: "" })?;
+        let kind = object_kind(id, header.kind)?;
         Ok(Object {
             kind,
-            size: data.data.len() as u64,
-            body: Box::new(data.data),
+            size: header.size,
+            body: Box::new(PackedBody {
+                odb: &self.odb,
+                buffer: &mut self.buffer,
+                id: *id,
+                kind: header.kind,
+                size: header.size,
+                inflated: None,
+            }),
         })
+    }
+}
+
+#[cfg(feature = "gix")]
+fn object_kind(id: &Hash, kind: gix_object::Kind) -> Result<ObjectKind, Error> {
+    match kind {
+        gix_object::Kind::Blob => Ok(ObjectKind::Blob),
+        gix_object::Kind::Tree => Ok(ObjectKind::Tree),
+        other => Err(Error::UnsupportedKind {
+            id: *id,
+            kind: other.to_string(),
+        }),
+    }
+}
+
+/// The body of a packed object, inflated on its first read.
+#[cfg(feature = "gix")]
+struct PackedBody<'a> {
+    odb: &'a gix_odb::Handle,
+    buffer: &'a mut Vec<u8>,
+    id: Hash,
+    /// What the header said.
+    kind: gix_object::Kind,
+    size: u64,
+    /// Once inflated: the body's length in `buffer` and how much of it was read.
+    inflated: Option<(usize, usize)>,
+}
+
+#[cfg(feature = "gix")]
+impl PackedBody<'_> {
+    fn inflate(&mut self) -> io::Result<usize> {
+        use gix_object::Find as _;
+        let oid = gix_hash::oid::try_from_bytes(self.id.as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let found = |buffer: &mut Vec<u8>| -> io::Result<(gix_object::Kind, *const u8, usize)> {
+            let data = self
+                .odb
+                .try_find(oid, buffer)
+                .map_err(|e| io::Error::other(e.to_string()))?
+                .ok_or_else(|| {
+                    io::Error::other("the packed object vanished once its header was read")
+                })?;
+            Ok((data.kind, data.data.as_ptr(), data.data.len()))
+        };
+        let (kind, ptr, len) = found(self.buffer)?;
+        if kind != self.kind || len as u64 != self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "packed object is a {kind} of {len} bytes, its header said a {} of {}",
+                    self.kind, self.size
+                ),
+            ));
+        }
+        // Gitoxide decodes into the buffer it is given; should it ever hand back other memory,
+        // copy that into the buffer.
+        if self.buffer.get(..len).is_none_or(|b| b.as_ptr() != ptr) {
+            let mut copy = Vec::new();
+            let data = self
+                .odb
+                .try_find(oid, &mut copy)
+                .map_err(|e| io::Error::other(e.to_string()))?
+                .ok_or_else(|| {
+                    io::Error::other("the packed object vanished once its header was read")
+                })?;
+            let bytes = data.data.to_vec();
+            if bytes.len() != len {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "packed object changed while read",
+                ));
+            }
+            *self.buffer = bytes;
+        }
+        Ok(len)
+    }
+}
+
+#[cfg(feature = "gix")]
+impl Read for PackedBody<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let (len, pos) = match self.inflated {
+            Some(state) => state,
+            None => (self.inflate()?, 0),
+        };
+        let rest = self.buffer.get(pos..len).unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.inflated = Some((len, pos.saturating_add(n)));
+        Ok(n)
     }
 }
 
