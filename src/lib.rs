@@ -28,19 +28,45 @@
 //!
 //! # Data flow
 //!
-//! Data flows one way: a **source** emits a file system object as a stream of
-//! [`event::Event`]s in NAR order into a **sink**, which ends in a digest.
+//! Data flows one way: a **source** emits a file system object as a depth-first stream of
+//! [`event::Event`]s in NAR order into a **sink**, which ends in a digest or bytes. No module
+//! reaches back up this chain.
 //!
 //! ```text
-//! fs (directory walk) ─┐                 ┌─ git::GitHasher  → git blob/tree id
-//! nar::Parser (push)  ─┼─ event::Event ──┼─ nar::NarWriter  → NAR bytes / NAR hash
-//!                      │                 ├─ flat::FlatHasher → flat hash
-//!                      │  (event::Tee)   └─ your own Sink
+//! fs::dump (directory)   ─┐                  ┌─ git::GitHasher   → git blob/tree id (+ objects)
+//! nar::Parser (push)     ─┼─ event::Event ───┼─ nar::NarWriter   → NAR bytes, NAR hash
+//! restore (git objects)  ─┘   (event::Tee)   ├─ flat::FlatHasher → flat hash
+//!                                            └─ your own event::Sink
 //! ```
 //!
-//! [`method::IngestionMethod`] names a method and makes its sink; [`hash_path`] and [`hash_nar`]
-//! run a whole pass in one call. [`content_address`] and [`store_path`] turn the digest into what
-//! Nix prints and stores.
+//! - Sources: [`fs`] walks a directory; [`nar`] parses a NAR pushed to it in chunks (blocking
+//!   and tokio adapters are thin loops over the same state machine); [`restore`] reads git trees
+//!   and blobs back, checking every object's id.
+//! - Sinks: [`git`] (and its object sinks, e.g. loose objects in a repository), [`nar`]'s writer
+//!   and hasher, [`flat`]. [`event::Tee`] feeds several in one pass.
+//! - [`method::IngestionMethod`] names a method and makes its sink, for flat, NAR, git or a
+//!   method of your own; [`hash_path`] and [`hash_nar`] (module [`ingest`]) run a whole pass in
+//!   one call, and `parallel` hashes a directory's blobs on every core.
+//! - [`content_address`] and [`store_path`] turn the digest into what Nix prints and stores;
+//!   [`verify`] checks an upload against a claimed content address in one pass; [`cid`] gives
+//!   the IPFS CID of a git object.
+//! - [`Limits`] bound what any source accepts from untrusted input.
+//!
+//! # Where this crate and Nix differ
+//!
+//! Each module's docs say so in detail. In short: bytes after a NAR archive and symlink targets
+//! with NUL are refused (Nix ignores the first and truncates the second); SHA-1 collision attacks
+//! are detected by default (Nix does not detect them; git does); git store paths with SHA-256
+//! follow Nix 2.31 (2.26 refuses them); `nix hash path --mode git --algo md5` is matched, though
+//! git itself knows only SHA-1 and SHA-256. Like Nix, a regular file, an executable and a symlink
+//! whose target equals the file's bytes get the same git hash as a root;
+//! [`git::GitHasher::strict_root`] refuses the ambiguous roots instead.
+//!
+//! # Features
+//!
+//! `fs` (default): the directory walk. `parallel`: directory → git on several threads (rayon).
+//! `tokio`: `nar::tokio::read`. `serde`: Nix's JSON shapes. `gix-hash`: conversions to and
+//! from gitoxide's `ObjectId`. `gix`: packed objects of git repositories through gitoxide.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
