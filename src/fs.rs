@@ -83,6 +83,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use crate::buffer::ReadBuffer;
 use crate::event::{Event, Sink, SinkError};
 use crate::limits::Limits;
 
@@ -254,7 +255,7 @@ impl fmt::Display for ActualSize {
 pub fn dump<S: Sink + ?Sized>(path: &Path, sink: &mut S, options: &Options) -> Result<(), Error> {
     let mut visitor = DumpVisitor {
         sink,
-        buf: vec![0u8; options.buffer_size.max(Options::MIN_BUFFER_SIZE)],
+        buf: ReadBuffer::new(options.buffer_size.max(Options::MIN_BUFFER_SIZE)),
         total: 0,
         max_total: options.limits.max_total_size,
     };
@@ -603,7 +604,7 @@ where
 /// The visitor behind [`dump`]: events into a sink.
 struct DumpVisitor<'s, S: Sink + ?Sized> {
     sink: &'s mut S,
-    buf: Vec<u8>,
+    buf: ReadBuffer,
     total: u64,
     max_total: u64,
 }

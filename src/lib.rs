@@ -71,6 +71,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod buffer;
 pub mod cid;
 pub mod content_address;
 pub mod event;

@@ -60,6 +60,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::buffer::ReadBuffer;
 use crate::event::SinkError;
 use crate::fs::{self, ErrorKind, Visitor};
 use crate::git::{Mode, ObjectKind, TreeEntry, encode_tree};
@@ -334,15 +335,32 @@ struct BlobHasher<'a> {
 }
 
 impl BlobHasher<'_> {
-    fn buffer(&self) -> Vec<u8> {
-        vec![0u8; self.buffer_size]
+    fn buffer(&self) -> ReadBuffer {
+        ReadBuffer::new(self.buffer_size)
     }
 
     fn hash_all(&self, files: &[FileJob]) -> Result<Vec<Blob>, fs::Error> {
-        files
+        // Largest files first, one file per task: a big file that started last would leave the
+        // other threads idle while it is hashed alone.
+        let size = |i: &usize| {
+            files
+                .get(*i)
+                .and_then(|f| f.lstat.as_ref())
+                .map_or(0, Metadata::len)
+        };
+        let mut order: Vec<usize> = (0..files.len()).collect();
+        order.sort_by_key(|i| std::cmp::Reverse(size(i)));
+        let mut hashed = order
             .par_iter()
-            .map_init(|| self.buffer(), |buf, job| self.hash(job, buf))
-            .collect()
+            .with_max_len(1)
+            .filter_map(|&i| files.get(i).map(|job| (i, job)))
+            .map_init(
+                || self.buffer(),
+                |buf, (i, job)| self.hash(job, buf).map(|blob| (i, blob)),
+            )
+            .collect::<Result<Vec<_>, _>>()?;
+        hashed.sort_unstable_by_key(|&(i, _)| i);
+        Ok(hashed.into_iter().map(|(_, blob)| blob).collect())
     }
 
     fn hash(&self, job: &FileJob, buf: &mut [u8]) -> Result<Blob, fs::Error> {

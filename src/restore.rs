@@ -79,6 +79,7 @@
 use std::cmp::Ordering;
 use std::io::{Read, Write};
 
+use crate::buffer::ReadBuffer;
 use crate::event::{Event, Sink, SinkError};
 use crate::git::ObjectKind;
 use crate::git::source::{self, ObjectSource, Verifier, hex, read_error};
@@ -520,7 +521,7 @@ struct Walk<'s, O: ?Sized, S: ?Sized> {
     total: u64,
     /// Entries read so far, against [`Limits::max_entries_total`].
     entries: u64,
-    buf: Vec<u8>,
+    buf: ReadBuffer,
 }
 
 impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
@@ -855,7 +856,7 @@ where
         path: Vec::new(),
         total: 0,
         entries: 0,
-        buf: vec![0u8; 64 * 1024],
+        buf: ReadBuffer::new(64 * 1024),
     };
     walk.run(root, mode)
 }

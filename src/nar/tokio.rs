@@ -29,7 +29,7 @@ where
     S: Sink + ?Sized,
 {
     let mut parser = Parser::new(*limits);
-    let mut buf = vec![0u8; READ_BUFFER_SIZE];
+    let mut buf = crate::buffer::ReadBuffer::new(READ_BUFFER_SIZE);
     loop {
         let read = reader.read(&mut buf).await;
         if !super::feed(&mut parser, read, &buf, sink)? {
