@@ -13,7 +13,6 @@ mod support;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use data_encoding::{BASE32_NOPAD, BASE64, HEXLOWER};
 use sha1::Sha1;
@@ -25,7 +24,7 @@ use support::{
 
 #[path = "support/git.rs"]
 mod git_cli;
-use git_cli::{git, git_text};
+use git_cli::{fsck, git, git_text};
 
 /// Nix's git ids of the sample (`nix hash path --mode git --algo sha1|sha256 --format base16`).
 fn sample_ids() -> [(&'static str, String); 2] {
@@ -58,29 +57,6 @@ fn init_repo(parent: &Path, name: &str, format: &str) -> std::path::PathBuf {
         b"",
     );
     repo
-}
-
-/// `git fsck --strict` over every object: exits 0 and complains about nothing.
-fn fsck(repo: &Path) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args([
-            "fsck",
-            "--strict",
-            "--full",
-            "--no-dangling",
-            "--unreachable",
-        ])
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "git fsck failed: {stderr}");
-    for bad in ["error", "warning", "bad", "missing", "broken", "corrupt"] {
-        assert!(!stderr.contains(bad), "git fsck says: {stderr}");
-    }
 }
 
 /// How many objects git finds in the repository.

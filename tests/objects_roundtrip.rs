@@ -21,7 +21,7 @@ use nix_ingest::{Limits, nar, restore};
 
 #[path = "support/git.rs"]
 mod git_cli;
-use git_cli::{git, git_text};
+use git_cli::{fsck, git, git_text};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -42,28 +42,6 @@ fn init_repo(algorithm: Algorithm, bare: bool) -> tempfile::TempDir {
     }
     git(dir.path(), &args, b"");
     dir
-}
-
-/// `git fsck --strict` over every object in the repository: exits 0 and reports nothing.
-fn fsck(repo: &Path) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args([
-            "fsck",
-            "--strict",
-            "--full",
-            "--no-dangling",
-            "--unreachable",
-        ])
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "git fsck failed: {stderr}");
-    for bad in ["error", "warning", "bad", "missing", "broken", "corrupt"] {
-        assert!(!stderr.contains(bad), "git fsck says: {stderr}");
-    }
 }
 
 /// A small deterministic PRNG (xorshift64*), so failures are reproducible by seed.

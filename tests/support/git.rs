@@ -41,3 +41,27 @@ pub fn git_text(repo: &Path, args: &[&str]) -> String {
         .trim_end()
         .to_owned()
 }
+
+/// `git fsck --strict` over every object in the repository: exits 0 and reports nothing.
+#[allow(dead_code)] // not every test file writes objects
+pub fn fsck(repo: &Path) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args([
+            "fsck",
+            "--strict",
+            "--full",
+            "--no-dangling",
+            "--unreachable",
+        ])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("git runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "git fsck failed: {stderr}");
+    for bad in ["error", "warning", "bad", "missing", "broken", "corrupt"] {
+        assert!(!stderr.contains(bad), "git fsck says: {stderr}");
+    }
+}
