@@ -52,11 +52,14 @@
 //!   [`ErrorKind::Changed`]. A root file must moreover be the very file (device and inode) that
 //!   was `lstat`ed.
 //!
-//! The walk detects what is cheap to detect about a tree that changes under it, not everything:
-//! files are opened by path with `std::fs`, which has no `O_NOFOLLOW`, so an entry replaced by a
-//! symlink between listing and opening is opened through the link (and a FIFO swapped in would
-//! block the open). Hash trees that nobody is modifying. Paths longer than `PATH_MAX` (4096
-//! bytes) fail with the operating system's error, as in Nix.
+//!   Files are opened with `O_NOFOLLOW | O_NONBLOCK`: an entry replaced by a symlink between
+//!   listing and opening is refused ([`ErrorKind::Changed`], found `symlink`), never read through
+//!   the link, and a FIFO swapped in opens without blocking and is refused by the `fstat`.
+//!
+//! The walk detects what is cheap to detect about a tree that changes under it, not everything
+//! (a file rewritten in place with the same size is hashed as it is read): hash trees that nobody
+//! is modifying. Paths longer than `PATH_MAX` (4096 bytes) fail with the operating system's
+//! error, as in Nix.
 //! - [`Limits`] are enforced: nesting depth, name and symlink-target length, entries per
 //!   directory and total content size. Nix has no such limits.
 //! - There is no recursion: an explicit stack of open directories, bounded by
@@ -80,7 +83,7 @@ use std::fmt;
 use std::fs::{self as stdfs, File, FileType, Metadata};
 use std::io::{self, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::buffer::ReadBuffer;
@@ -504,7 +507,22 @@ pub(crate) struct OpenFile {
 /// opened must be that same file (device and inode), which catches a swap in between.
 pub(crate) fn open_file(path: &Path, lstat: Option<&Metadata>) -> Result<OpenFile, Error> {
     let err = |op, source| Error::new(path, ErrorKind::Io { op, source });
-    let file = File::open(path).map_err(|e| err("open file", e))?;
+    // Never through a symlink (an entry swapped for one since it was listed fails with ELOOP),
+    // and never blocking (a FIFO swapped in opens at once and is refused below).
+    let file = stdfs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => Error::new(
+                path,
+                ErrorKind::Changed {
+                    expected: "regular file",
+                    found: "symlink",
+                },
+            ),
+            _ => err("open file", e),
+        })?;
     let meta = file.metadata().map_err(|e| err("stat file", e))?;
     let ft = meta.file_type();
     if !ft.is_file() {
@@ -676,6 +694,36 @@ impl<S: Sink + ?Sized> Visitor for DumpVisitor<'_, S> {
 
 #[cfg(test)]
 mod tests {
+    /// Opening never follows a symlink and never blocks on a FIFO: what the walk listed as a
+    /// regular file and finds swapped is refused as changed, naming what it found.
+    #[test]
+    fn open_file_neither_follows_links_nor_blocks() {
+        let t = tempfile::tempdir().unwrap();
+        let target = t.path().join("target");
+        std::fs::write(&target, b"x").unwrap();
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let fifo = t.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        for (path, found) in [(&link, "symlink"), (&fifo, "FIFO")] {
+            let e = open_file(path, None).err().expect("refused");
+            assert_eq!(&e.path, path);
+            match e.kind {
+                ErrorKind::Changed { expected, found: f } => {
+                    assert_eq!((expected, f), ("regular file", found));
+                }
+                other => panic!("{found}: {other}"),
+            }
+        }
+        assert_eq!(open_file(&target, None).map(|f| f.size).ok(), Some(1));
+    }
+
     use super::*;
     use crate::event::{OwnedEvent, Recorder};
 

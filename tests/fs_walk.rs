@@ -635,3 +635,86 @@ fn walk_agrees_with_walkdir() {
     }
     assert_eq!(seen, expected);
 }
+
+/// An entry swapped for a symlink (to a readable file) or a FIFO while the walk is in the same
+/// directory is never read through the link and never blocks the walk: the symlink is emitted as
+/// a symlink (or refused as a changed entry), the FIFO refused with the entry's path.
+#[test]
+fn entry_swapped_for_a_symlink_or_fifo_during_the_walk_is_never_followed() {
+    /// On the first file's start, replaces `b` (listed, not yet visited) by what `swap` makes,
+    /// and records the events.
+    struct Swap<F: FnMut(&Path)> {
+        dir: PathBuf,
+        swap: Option<F>,
+        rec: Recorder,
+    }
+    impl<F: FnMut(&Path)> Sink for Swap<F> {
+        fn event(&mut self, event: Event<'_>) -> Result<(), SinkError> {
+            if let (
+                Event::FileStart {
+                    name: Some(b"a"), ..
+                },
+                Some(mut swap),
+            ) = (event, self.swap.take())
+            {
+                let b = self.dir.join("b");
+                stdfs::remove_file(&b).unwrap();
+                swap(&b);
+            }
+            self.rec.event(event)
+        }
+    }
+    let swapped = |make: &dyn Fn(&Path)| {
+        let t = tempfile::tempdir().unwrap();
+        write(&t.path().join("a"), b"content of a", 0o644);
+        write(&t.path().join("b"), b"content of b", 0o644);
+        let mut sink = Swap {
+            dir: t.path().to_path_buf(),
+            swap: Some(|b: &Path| make(b)),
+            rec: Recorder::default(),
+        };
+        let result = fs::dump(t.path(), &mut sink, &Options::default());
+        (t, result, sink.rec.events)
+    };
+
+    // What `b` turned out to be: its original content (if the walk had it open before the swap),
+    // the symlink itself, or a refusal naming `b`; never the content of `a` read through the link.
+    let b_events = |events: &[OwnedEvent]| {
+        let start = events.iter().position(|e| {
+            matches!(e, OwnedEvent::FileStart { name: Some(n), .. } | OwnedEvent::Symlink { name: Some(n), .. } if n == b"b")
+        });
+        start.map(|s| events[s..].to_vec()).unwrap_or_default()
+    };
+    let (t, result, events) = swapped(&|b: &Path| symlink("a", b).unwrap());
+    let b = b_events(&events);
+    if let Err(e) = &result {
+        assert_eq!(e.path, t.path().join("b"));
+    }
+    assert!(
+        !b.contains(&OwnedEvent::FileData(b"content of a".to_vec())),
+        "the link was followed: {events:?}"
+    );
+    if result.is_ok() {
+        assert!(
+            b.first() == Some(&link(b"b", b"a"))
+                || b.contains(&OwnedEvent::FileData(b"content of b".to_vec())),
+            "{events:?}"
+        );
+    }
+
+    let (t, result, events) = swapped(&|b: &Path| {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(b)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mkfifo");
+    });
+    match result {
+        Err(e) => assert_eq!(e.path, t.path().join("b")),
+        Ok(()) => assert!(
+            b_events(&events).contains(&OwnedEvent::FileData(b"content of b".to_vec())),
+            "{events:?}"
+        ),
+    }
+}
