@@ -571,18 +571,7 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
             .saturating_mul(max_entry);
         let budget = self.limits.max_entries_total.saturating_sub(self.entries);
         let mut parser = TreeParser::new(hash_len, &self.limits, budget);
-        let object = self
-            .source
-            .read(id)
-            .map_err(|e| object_err(&self.path, e))?;
-        if object.kind != ObjectKind::Tree {
-            return Err(Error::WrongKind {
-                path: path_string(&self.path),
-                id: *id,
-                expected: ObjectKind::Tree,
-                found: object.kind,
-            });
-        }
+        let object = open_object(self.source, &self.path, id, ObjectKind::Tree)?;
         let size = object.size;
         if size > max_size {
             return Err(limit_err(&self.path, "tree size", max_size));
@@ -638,18 +627,7 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
 
     /// Streams the blob `id` as a file.
     fn file(&mut self, name: Option<&[u8]>, id: &Hash, executable: bool) -> Result<(), Error> {
-        let object = self
-            .source
-            .read(id)
-            .map_err(|e| object_err(&self.path, e))?;
-        if object.kind != ObjectKind::Blob {
-            return Err(Error::WrongKind {
-                path: path_string(&self.path),
-                id: *id,
-                expected: ObjectKind::Blob,
-                found: object.kind,
-            });
-        }
+        let object = open_object(self.source, &self.path, id, ObjectKind::Blob)?;
         let size = object.size;
         self.total = self.total.saturating_add(size);
         if self.total > self.limits.max_total_size {
@@ -805,6 +783,25 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
 fn push_name(path: &mut Vec<u8>, name: &[u8]) {
     path.push(b'/');
     path.extend_from_slice(name);
+}
+
+/// Opens the object `id` from `source`, which must be of `kind`; errors name `path`.
+fn open_object<'s, O: ObjectSource + ?Sized>(
+    source: &'s mut O,
+    path: &[u8],
+    id: &Hash,
+    kind: ObjectKind,
+) -> Result<source::Object<'s>, Error> {
+    let object = source.read(id).map_err(|e| object_err(path, e))?;
+    if object.kind != kind {
+        return Err(Error::WrongKind {
+            path: path_string(path),
+            id: *id,
+            expected: kind,
+            found: object.kind,
+        });
+    }
+    Ok(object)
 }
 
 fn object_err(path: &[u8], source: source::Error) -> Error {
