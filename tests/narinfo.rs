@@ -113,15 +113,40 @@ fn path_info_json_as_nix_prints_it() {
     use nix_ingest::narinfo::json::{Format, PathInfoJson};
     let cases = [
         ("2.26", "path-info.json", Format::Nix226, None),
-        ("2.26", "path-info-cache-none.json", Format::Nix226, Some("none")),
-        ("2.26", "path-info-cache-xz.json", Format::Nix226, Some("xz")),
+        (
+            "2.26",
+            "path-info-cache-none.json",
+            Format::Nix226,
+            Some("none"),
+        ),
+        (
+            "2.26",
+            "path-info-cache-xz.json",
+            Format::Nix226,
+            Some("xz"),
+        ),
         ("2.34", "path-info.json", Format::V1, None),
         ("2.34", "path-info-format-1.json", Format::V1, None),
         ("2.34", "path-info-format-2.json", Format::V2, None),
-        ("2.34", "path-info-cache-none.json", Format::V1, Some("none")),
+        (
+            "2.34",
+            "path-info-cache-none.json",
+            Format::V1,
+            Some("none"),
+        ),
         ("2.34", "path-info-cache-xz.json", Format::V1, Some("xz")),
-        ("2.34", "path-info-cache-none-format-1.json", Format::V1, Some("none")),
-        ("2.34", "path-info-cache-none-format-2.json", Format::V2, Some("none")),
+        (
+            "2.34",
+            "path-info-cache-none-format-1.json",
+            Format::V1,
+            Some("none"),
+        ),
+        (
+            "2.34",
+            "path-info-cache-none-format-2.json",
+            Format::V2,
+            Some("none"),
+        ),
     ];
     for (version, file, format, cache) in cases {
         let text = fs::read_to_string(data().join(version).join(file)).unwrap();

@@ -42,7 +42,8 @@ fn answers(w: &Path, p: &str, nix_2_26: bool) -> [String; 4] {
     };
     let hash_nar = hash(&resolved, FileIngestionMethod::Nar).map(|h| h.to_string());
     // `nix hash path --mode flat` reads the path through the operating system.
-    let hash_flat = fs::read(resolved.flat_hash_path()).map(|bytes| Hash::digest(Algorithm::Sha256, &bytes).to_string());
+    let hash_flat = fs::read(resolved.flat_hash_path())
+        .map(|bytes| Hash::digest(Algorithm::Sha256, &bytes).to_string());
     let store = StoreDir::default();
     let store_add = |method| {
         let r = &resolved;
