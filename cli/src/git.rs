@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use nix_ingest::Limits;
-use nix_ingest::git::loose::{LooseObjectWriter, ObjectsDir};
+use nix_ingest::git::loose::LooseObjectWriter;
+use nix_ingest::git::objects_dir::ObjectsDir;
 use nix_ingest::git::source::{ObjectSource, Repository};
 use nix_ingest::git::{GitHasher, Mode as GitMode, ObjectKind};
 use nix_ingest::hash::{Format, Hash};
@@ -67,7 +68,7 @@ pub fn to_nar(_settings: &Settings, args: &GitToNarArgs) -> Result<String, Failu
     let mut nar = NarWriter::new(&mut out);
     let restored = {
         let mut sink = Progress::new(&mut nar, Meter::on_terminal("restoring", true));
-        nix_ingest::restore::to_events(&id, mode, &mut source, &mut sink, &Limits::default())
+        nix_ingest::git::events::to_events(&id, mode, &mut source, &mut sink, &Limits::default())
     };
     let error: Box<dyn StdError> = match restored {
         Ok(()) => match nar.finish() {
