@@ -1,11 +1,14 @@
 //! `nix-ingest` against real Nix: every case runs the binary on a fixture tree and compares its
-//! output with what Nix 2.26.3 printed for the same command, recorded in `cli/tests/data/nix.txt`.
+//! output with what Nix 2.34.8 printed for the same command, recorded in
+//! `cli/tests/data/nix-2.34.txt` (Nix 2.26.3's answers are in `nix-2.26.txt`; where the two
+//! differ, nix-ingest follows 2.34, see `nix_versions_differ_only_in_store_path_names`).
 //!
-//! Regenerate the golden file (needs the oracle of `scripts/nix-oracle.sh`, which sees the host's
+//! Regenerate a golden file (needs the oracle of `scripts/nix-oracle.sh`, which sees the host's
 //! `/tmp` as `/host-tmp`):
 //!
 //! ```text
-//! NIX_INGEST_ORACLE=1 cargo test -p nix-ingest-cli --test nix -- --ignored regenerate_golden
+//! NIX_INGEST_ORACLE=1 NIX_ORACLE_VERSION=2.34 cargo test -p nix-ingest-cli --test nix -- --ignored regenerate_golden
+//! NIX_INGEST_ORACLE=1 NIX_ORACLE_VERSION=2.26 cargo test -p nix-ingest-cli --test nix -- --ignored regenerate_golden
 //! ```
 
 #[path = "../../tests/support/mod.rs"]
@@ -19,9 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::{
-    GOLDEN, assert_error, assert_ok, assert_usage_error, golden, make_fixture, nix_says, os, repo,
-    run_cli, sample_nar,
+    assert_error, assert_ok, assert_usage_error, golden, make_fixture, nix_says, os, repo, run_cli,
+    sample_nar,
 };
+use support::{golden_file, golden_of};
 
 // ---------------------------------------------------------------------------------------------
 // The cases: our arguments and the Nix command they must match
@@ -279,6 +283,37 @@ fn matches_nix() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Nix 2.26 and 2.34 give the same answers for every case but two: 2.34 takes the default name
+/// of `nix store add DIR/` from the text after the last `/` (empty: refused), 2.26 from the base
+/// name. nix-ingest follows 2.34 (`matches_nix`).
+#[test]
+fn nix_versions_differ_only_in_store_path_names() {
+    let (old, new) = (golden_of("2.26"), golden_of("2.34"));
+    assert_eq!(
+        old.keys().collect::<Vec<_>>(),
+        new.keys().collect::<Vec<_>>()
+    );
+    let differ: Vec<&String> = old
+        .iter()
+        .filter(|(cmd, (status, out))| {
+            let (new_status, new_out) = &new[*cmd];
+            status != new_status || (*status == 0 && out != new_out)
+        })
+        .map(|(cmd, _)| cmd)
+        .collect();
+    assert_eq!(
+        differ,
+        [
+            "nix store add --dry-run --mode nar --hash-algo sha256 linkdir/",
+            "nix store add --dry-run --mode nar --hash-algo sha256 t1/",
+        ]
+    );
+    for cmd in differ {
+        assert_eq!(old[cmd].0, 0, "{cmd}");
+        assert!(new[cmd].1.contains("name must not be empty"), "{cmd}");
+    }
 }
 
 #[test]
@@ -797,13 +832,20 @@ fn regenerate_golden() {
         assert!(!case.nix.contains('\t') && !text.contains('\t'));
         seen.insert(case.nix.clone(), (status, text));
     }
-    let mut file = fs::File::create(repo().join(GOLDEN)).unwrap();
+    // `nix (Nix) 2.34.8` -> `2.34.8`, and the file of `2.34`.
+    let full = String::from_utf8_lossy(&oracle(&["nix", "--version"]).stdout)
+        .split_whitespace()
+        .last()
+        .expect("nix --version prints a version")
+        .to_owned();
+    let version = full.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
+    let mut file = fs::File::create(repo().join(golden_file(&version))).unwrap();
     writeln!(
         file,
-        "# What real Nix (2.26.3, git-hashing enabled) prints for the commands cli/tests/nix.rs\n\
+        "# What real Nix ({full}, git-hashing enabled) prints for the commands cli/tests/nix.rs\n\
          # runs nix-ingest against. Each line: <command, run in the fixture directory\n\
          # built by make_fixture()> TAB <exit status> TAB <stdout, or the first line of stderr>.\n\
-         # Made by: NIX_INGEST_ORACLE=1 cargo test -p nix-ingest-cli --test nix -- --ignored regenerate_golden\n\
+         # Made by: NIX_INGEST_ORACLE=1 NIX_ORACLE_VERSION={version} cargo test -p nix-ingest-cli --test nix -- --ignored regenerate_golden\n\
          # (every command ran as `scripts/nix-oracle.sh run sh -c 'cd <fixture> && <command>'`)."
     )
     .unwrap();
