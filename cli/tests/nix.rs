@@ -853,3 +853,94 @@ fn regenerate_golden() {
         writeln!(file, "{cmd}\t{status}\t{text}").unwrap();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// nar dump, completions and the man page
+// ---------------------------------------------------------------------------------------------
+
+/// `nar dump P` writes what `nix-store --dump P` writes: the shipped sample NAR (made by
+/// `nix-store --dump`, checked again by `regenerate_golden`) byte for byte, and NARs whose
+/// hashes are Nix's `nix hash path --mode nar` answers.
+#[test]
+fn nar_dump_is_nix_store_dump() {
+    use sha2::Digest as _;
+    let golden = golden();
+    let (_dir, fixture) = support::fixture();
+    let run = support::run_raw(
+        &os(&["nar", "dump", "sample"]),
+        &fixture,
+        support::Input::Null,
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.stderr, "");
+    assert!(run.stdout == fs::read(sample_nar()).unwrap(), "sample");
+    let mut checked = 0;
+    for p in [
+        "t1",
+        "file",
+        "exe",
+        "link",
+        "linkdir",
+        "t1/",
+        "t1/bla/..",
+        "./t1",
+    ] {
+        let run = support::run_raw(&os(&["nar", "dump", p]), &fixture, support::Input::Null);
+        assert_eq!(run.status, 0, "{p}: {}", run.stderr);
+        let sha1 = data_encoding::HEXLOWER.encode(&sha1::Sha1::digest(&run.stdout));
+        let sha256 = sha2::Sha256::digest(&run.stdout);
+        let ours = [
+            ("sha1 --format base16", sha1),
+            (
+                "sha256 --format base16",
+                data_encoding::HEXLOWER.encode(&sha256),
+            ),
+            (
+                "sha256 --format sri",
+                format!("sha256-{}", data_encoding::BASE64.encode(&sha256)),
+            ),
+        ];
+        for (algo_format, ours) in ours {
+            let cmd = format!("nix hash path --mode nar --algo {algo_format} {p}");
+            if let Some((0, nix)) = golden.get(&cmd) {
+                assert_eq!(&ours, nix, "{cmd}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 8, "only {checked} checks");
+    // A path that is not there: one line, no NAR.
+    let run = run_cli(&os(&["nar", "dump", "nonexistent"]), &fixture, None);
+    assert_error(&run, "nonexistent");
+}
+
+/// Completions and the man page come from the same definitions as the parser.
+#[test]
+fn completions_and_man_page() {
+    let cwd = repo();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let run = run_cli(&os(&["completions", shell]), cwd, None);
+        assert_eq!(run.status, 0, "{shell}: {}", run.stderr);
+        for word in ["nix-ingest", "hash", "multi", "--dry-run", "to-nar"] {
+            assert!(run.stdout.contains(word), "{shell} lacks {word}");
+        }
+    }
+    // The bash script is valid bash.
+    let bash = run_cli(&os(&["completions", "bash"]), cwd, None);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("nix-ingest.bash");
+    fs::write(&script, &bash.stdout).unwrap();
+    if let Ok(out) = Command::new("bash").arg("-n").arg(&script).output() {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let man = run_cli(&os(&["man"]), cwd, None);
+    assert_eq!(man.status, 0, "{}", man.stderr);
+    assert!(man.stdout.starts_with(".ie") || man.stdout.contains(".TH nix-ingest"));
+    for word in ["hash", "store", "verify", "completions", "Exit status"] {
+        assert!(man.stdout.contains(word), "the man page lacks {word}");
+    }
+}
