@@ -1,6 +1,6 @@
 //! The README's first command, `cargo run --release --example hash-path`: with no arguments the
 //! example hashes the shipped sample store object every way Nix does. The answers are Nix's,
-//! from `examples/sample/README.md` (made with Nix 2.26.3) and `cli/tests/data/nix.txt`.
+//! from `examples/sample/README.md` (made with Nix 2.26.3) and `cli/tests/data/nix-2.34.txt`.
 
 mod support;
 

@@ -43,11 +43,19 @@ impl Input {
         }
     }
 
-    /// The default store path name: the base name of the path as given (as Nix's
-    /// `baseNameOf`), or of the NAR file without `.nar`; none for standard input.
+    /// The default store path name: the text after the last `/` of the path as given (as Nix
+    /// 2.34; empty for `dir/`), or the base name of the NAR file without `.nar`; none for
+    /// standard input.
     pub fn default_name(&self) -> Option<String> {
         match self {
-            Input::Path { given, .. } => Some(base_name_of(given)),
+            Input::Path { given, .. } => {
+                let bytes = given.as_encoded_bytes();
+                let start = bytes
+                    .iter()
+                    .rposition(|&b| b == b'/')
+                    .map_or(0, |i| i.saturating_add(1));
+                Some(String::from_utf8_lossy(bytes.get(start..).unwrap_or_default()).into_owned())
+            }
             Input::Nar(Some(p)) => {
                 let base = base_name_of(p.as_os_str());
                 Some(base.strip_suffix(".nar").map(str::to_owned).unwrap_or(base))

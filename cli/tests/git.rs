@@ -4,7 +4,7 @@
 //! - `cid`: the CIDv1 (codec git-raw) built by hand here from the multiformats spec;
 //! - `git export REPO PATH`: real `git fsck`, `git ls-tree` and `git cat-file` read what it wrote;
 //! - `git to-nar REPO ID`: gives back `examples/sample/sample.nar` (made by `nix-store --dump`)
-//!   byte for byte, and the NARs Nix hashed in `cli/tests/data/nix.txt` for trees real git
+//!   byte for byte, and the NARs Nix hashed in `cli/tests/data/nix-2.34.txt` for trees real git
 //!   wrote;
 //! - `verify CA NAR`: accepts the sample with the content addresses Nix gives it, refuses it with
 //!   one byte changed.
@@ -484,7 +484,7 @@ fn verify_accepts_the_sample_and_rejects_a_changed_byte() {
     let cwd = repo();
     let nar = sample_nar();
     let nar_arg = nar.to_str().unwrap();
-    // Nix's answers for the sample (examples/sample/README.md and cli/tests/data/nix.txt).
+    // Nix's answers for the sample (examples/sample/README.md and cli/tests/data/nix-2.34.txt).
     let nar_sha256 = "5683d0f38842af687746321a5ce061ac63b97763716ce8c20b640194d060ae3e";
     let nar_ca = format!("fixed:r:sha256:{nar_sha256}");
     let nar_path = nix_says(

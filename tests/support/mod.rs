@@ -1,5 +1,5 @@
 //! Shared by the integration tests: the `nix-ingest` binary runner, the fixture tree and the
-//! golden answers of real Nix (`cli/tests/data/nix.txt`), and the git runner (`git`).
+//! golden answers of real Nix (`cli/tests/data/nix-<version>.txt`), and the git runner (`git`).
 //!
 //! The command-line tool's own tests (in `cli/tests/`) include this module by path; the
 //! library's tests (`tests/differential.rs`) use the same runner, which then builds the binary.
@@ -238,12 +238,21 @@ pub fn fixture() -> (tempfile::TempDir, PathBuf) {
     (dir, fixture)
 }
 
-pub const GOLDEN: &str = "cli/tests/data/nix.txt";
+/// The golden answers of a Nix version (`2.34` or `2.26`), relative to the repository.
+pub fn golden_file(version: &str) -> PathBuf {
+    PathBuf::from(format!("cli/tests/data/nix-{version}.txt"))
+}
 
-/// The golden answers: Nix command => (exit status, stdout or the first line of stderr).
+/// The golden answers of Nix 2.34, the version followed where Nix versions differ: Nix command
+/// => (exit status, stdout or the first line of stderr).
 pub fn golden() -> BTreeMap<String, (i32, String)> {
-    let text = fs::read_to_string(repo().join(GOLDEN))
-        .expect("cli/tests/data/nix.txt exists (regenerate it, see cli/tests/nix.rs)");
+    golden_of("2.34")
+}
+
+/// The golden answers of a Nix version.
+pub fn golden_of(version: &str) -> BTreeMap<String, (i32, String)> {
+    let text = fs::read_to_string(repo().join(golden_file(version)))
+        .expect("the golden file exists (regenerate it, see cli/tests/nix.rs)");
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| {
