@@ -165,7 +165,7 @@ impl<'a> Request<'a> {
             ContentAddressMethod::Text => FileIngestionMethod::Flat,
         };
         let ca = options.sink(&ca_method, self.algorithm)?;
-        let nar = NarHasher::new(Algorithm::Sha256);
+        let nar = NarHasher::new(Algorithm::Sha256).max_depth(options.get_limits().max_nar_depth);
         let extra = options.sinks(&self.digests)?;
         Ok(Tee::new(nar, Tee::new(ca, extra)))
     }

@@ -420,7 +420,7 @@ pub fn dump_path<W: io::Write>(
     out: W,
     options: &crate::fs::Options, // TODO(options): crate::Options
 ) -> Result<u64, crate::fs::Error> {
-    let mut writer = NarWriter::new(out);
+    let mut writer = NarWriter::new(out).max_depth(options.limits.max_nar_depth);
     crate::fs::dump(path, &mut writer, options)?;
     let len = writer.bytes_written();
     writer
