@@ -56,13 +56,12 @@ use std::time::{Duration, Instant};
 
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::event::{Event, Sink, SinkError, Tee};
-use nix_ingest::flat::FlatHasher;
 use nix_ingest::git::loose::{LooseObjectWriter, ObjectsDir};
 use nix_ingest::git::source::{ObjectSource, Repository};
 use nix_ingest::git::{GitHasher, Mode as GitMode, ObjectKind};
-use nix_ingest::hash::{Algorithm, Format, Hash, Hasher};
+use nix_ingest::hash::{Algorithm, Format, Hash};
 use nix_ingest::method::{FileIngestionMethod, HashSink};
-use nix_ingest::nar::{NarHasher, NarWriter};
+use nix_ingest::nar::NarWriter;
 use nix_ingest::store_path::{References, StoreDir};
 use nix_ingest::{Limits, nar, restore, verify};
 
@@ -705,8 +704,7 @@ impl Input {
 
 #[cfg(feature = "fs")]
 fn feed_path<S: Sink + ?Sized>(path: &Path, sink: &mut S) -> Result<(), Failure> {
-    nix_ingest::fs::dump(path, sink, &nix_ingest::fs::Options::default())
-        .map_err(|e| fail(chain(&e)))
+    nix_ingest::fs::dump(path, sink, &nix_ingest::Options::default()).map_err(|e| fail(chain(&e)))
 }
 
 #[cfg(not(feature = "fs"))]
@@ -1014,12 +1012,11 @@ fn run(opts: &Opts) -> Result<String, Failure> {
 
 /// The sink hashing by `method` with `algo` (detecting SHA-1 collisions if `detect`).
 fn hash_sink(method: FileIngestionMethod, algo: Algorithm, detect: bool) -> Box<dyn HashSink> {
-    match method {
-        FileIngestionMethod::Flat => Box::new(FlatHasher::new(algo).collision_detection(detect)),
-        FileIngestionMethod::Nar => Box::new(NarHasher::from_hasher(
-            Hasher::with_collision_detection(algo, detect),
-        )),
-        FileIngestionMethod::Git => Box::new(GitHasher::new(algo).collision_detection(detect)),
+    let options = nix_ingest::Options::new().collision_detection(detect);
+    match options.sink(&method, algo) {
+        Ok(sink) => sink,
+        // Nix's methods take every algorithm.
+        Err(e) => unreachable!("{e}"),
     }
 }
 
@@ -1125,12 +1122,10 @@ fn parallel_git(
     threads: usize,
     detect: bool,
 ) -> Result<Vec<Hash>, Failure> {
-    use nix_ingest::parallel::{self, ParallelOptions};
-    let options = ParallelOptions {
-        threads: Some(threads),
-        collision_detection: detect,
-        ..ParallelOptions::default()
-    };
+    use nix_ingest::parallel;
+    let options = nix_ingest::Options::new()
+        .threads(threads)
+        .collision_detection(detect);
     parallel::hash_git_multi(path, algos, &options).map_err(|e| fail(chain(&e)))
 }
 
@@ -1339,15 +1334,16 @@ fn verify(opts: &Opts, input: &Input, ca: &ContentAddress) -> Result<String, Fai
         inner: input.open_nar()?,
         meter: Meter::on_terminal("verifying", false),
     };
-    let path =
-        verify::verify_nar(reader, ca, &name, &References::default(), &store).map_err(|e| {
+    let claim = verify::Claim::new(&name, *ca);
+    let verified = verify::verify_nar(reader, &claim, &store, &nix_ingest::Options::default())
+        .map_err(|e| {
             fail(format!(
                 "cannot verify {} as {ca}: {}",
                 input.display(),
                 chain(&e)
             ))
         })?;
-    Ok(format!("{}\n", store.print(&path)))
+    Ok(format!("{}\n", store.display_path(&verified.path)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1404,7 +1400,7 @@ fn store_path_line(opts: &Opts, input: &Input, mode: Mode) -> Result<String, Fai
     let path = store
         .make_path_from_ca(&name, &ca, &References::default())
         .map_err(|e| fail(chain(&e)))?;
-    let mut out = format!("{}\n", store.print(&path));
+    let mut out = format!("{}\n", store.display_path(&path));
     if opts.cid {
         let _ = writeln!(out, "{}", cid(ca.hash())?);
     }
@@ -1575,7 +1571,7 @@ fn summary(opts: &Opts, input: &Input) -> Result<String, Failure> {
         let path = match &name {
             None => "n/a: give --name for a NAR on standard input".to_owned(),
             Some(name) => match store.make_path_from_ca(name, ca, &References::default()) {
-                Ok(p) => store.print(&p),
+                Ok(p) => store.display_path(&p),
                 Err(e) => format!("n/a: {}", chain(&e)),
             },
         };

@@ -57,6 +57,8 @@ mod hasher;
 mod object;
 
 pub use hasher::{GitHasher, ObjectSink};
+#[cfg(feature = "parallel")]
+pub(crate) use hasher::{RootKind, strict_root_error};
 pub use object::{
     Mode, ObjectHeader, ObjectKind, TreeEntry, blob_id, encode_tree, tree_id, tree_order,
 };
