@@ -113,6 +113,7 @@ pub mod method;
 pub mod nar;
 pub mod narinfo;
 pub mod nix32;
+pub mod nix_path;
 pub mod options;
 #[cfg(feature = "parallel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]

@@ -46,6 +46,8 @@ pub enum Command {
     /// Write and read NARs (`nix-store --dump`, `nix-store --restore`).
     #[command(subcommand, arg_required_else_help = false)]
     Nar(NarCommand),
+    /// Print the narinfo a binary cache holds for a path (`nix path-info`, `.narinfo`).
+    PathInfo(PathInfoArgs),
     /// Check that a NAR has the content address it claims, and print its store path.
     Verify(VerifyArgs),
     /// Git objects in and out (not in Nix).
@@ -166,6 +168,28 @@ pub struct StoreOpts {
     /// The store directory (default: /nix/store).
     #[arg(long, value_name = "DIR", conflicts_with = "store")]
     pub store_dir: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PathInfoArgs {
+    /// Print what `nix path-info --json --store file://CACHE PATH` prints instead.
+    #[arg(long)]
+    pub json: bool,
+    /// How the path is added: flat, nar, git or text (its content address).
+    #[arg(long, value_enum, default_value_t = StoreMode::Nar)]
+    pub mode: StoreMode,
+    /// The hash algorithm of the content address.
+    #[arg(long, value_enum, default_value_t = Algo::Sha256)]
+    pub hash_algo: Algo,
+    /// The store path name (default: as `store add`).
+    #[arg(long, short = 'n')]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub store: StoreOpts,
+    #[command(flatten)]
+    pub source: Source,
+    /// The path (with --nar: a NAR file, or `-`).
+    pub path: std::ffi::OsString,
 }
 
 #[derive(Debug, Args)]

@@ -157,7 +157,7 @@ pub fn verify(_settings: &Settings, args: &VerifyArgs) -> Result<String, Failure
 }
 
 /// The sink hashing by `method` with `algo` (detecting SHA-1 collisions if `detect`).
-fn hash_sink(method: FileIngestionMethod, algo: Algorithm, detect: bool) -> Box<dyn HashSink> {
+pub fn hash_sink(method: FileIngestionMethod, algo: Algorithm, detect: bool) -> Box<dyn HashSink> {
     let options = nix_ingest::Options::new().collision_detection(detect);
     match options.sink(&method, algo) {
         Ok(sink) => sink,
@@ -168,11 +168,34 @@ fn hash_sink(method: FileIngestionMethod, algo: Algorithm, detect: bool) -> Box<
 
 /// What flat hashing does with a symlink root on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FlatSymlink {
+pub enum FlatSymlink {
     /// Hash the file it points to (`nix hash path --mode flat`).
     Follow,
     /// Refuse it (`nix store add --mode flat|text`).
     Refuse,
+}
+
+/// What flat hashing reads for `input`: a symlink root on disk followed or refused.
+pub fn flat_input(input: &Input, symlink: FlatSymlink) -> Result<Option<Input>, Failure> {
+    let Input::Path { resolved, given } = input else {
+        return Ok(None);
+    };
+    let meta = std::fs::symlink_metadata(resolved)
+        .map_err(|e| fail(format!("cannot read {resolved:?}: {e}")))?;
+    if !meta.file_type().is_symlink() {
+        return Ok(None);
+    }
+    if symlink == FlatSymlink::Refuse {
+        return Err(fail(format!(
+            "path {resolved:?} is a symlink (flat and text hashing take a regular file)"
+        )));
+    }
+    let target = std::fs::canonicalize(resolved)
+        .map_err(|e| fail(format!("cannot follow symlink {resolved:?}: {e}")))?;
+    Ok(Some(Input::Path {
+        resolved: target,
+        given: given.clone(),
+    }))
 }
 
 /// The hash of `input` by one method.
@@ -183,30 +206,12 @@ fn hash_one(
     algo: Algorithm,
     symlink: FlatSymlink,
 ) -> Result<Hash, Failure> {
-    let followed;
-    let input = match input {
-        Input::Path { resolved, given } if method == FileIngestionMethod::Flat => {
-            let meta = std::fs::symlink_metadata(resolved)
-                .map_err(|e| fail(format!("cannot read {resolved:?}: {e}")))?;
-            if meta.file_type().is_symlink() {
-                if symlink == FlatSymlink::Refuse {
-                    return Err(fail(format!(
-                        "path {resolved:?} is a symlink (flat and text hashing take a regular file)"
-                    )));
-                }
-                let target = std::fs::canonicalize(resolved)
-                    .map_err(|e| fail(format!("cannot follow symlink {resolved:?}: {e}")))?;
-                followed = Input::Path {
-                    resolved: target,
-                    given: given.clone(),
-                };
-                &followed
-            } else {
-                input
-            }
-        }
-        _ => input,
+    let followed = if method == FileIngestionMethod::Flat {
+        flat_input(input, symlink)?
+    } else {
+        None
     };
+    let input = followed.as_ref().unwrap_or(input);
     if method == FileIngestionMethod::Git
         && let Input::Path { resolved, .. } = input
         && let Some(threads) = settings.parallel_threads()
