@@ -178,6 +178,9 @@ pub struct PathInfoArgs {
     /// Print what `nix path-info --json --store file://CACHE PATH` prints instead.
     #[arg(long)]
     pub json: bool,
+    /// The JSON shape, as Nix 2.34's `--json-format`.
+    #[arg(long, value_enum, default_value_t = JsonFormat::V1, requires = "json")]
+    pub json_format: JsonFormat,
     /// How the path is added: flat, nar, git or text (its content address).
     #[arg(long, value_enum, default_value_t = StoreMode::Nar)]
     pub mode: StoreMode,
@@ -291,6 +294,15 @@ pub struct CidArgs {
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+/// `--json-format` of `nix path-info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JsonFormat {
+    #[value(name = "1")]
+    V1,
+    #[value(name = "2")]
+    V2,
 }
 
 /// `--mode` of `nix hash path`.
