@@ -223,9 +223,11 @@ impl Options {
             FileIngestionMethod::Flat => {
                 Box::new(FlatHasher::new(algorithm).collision_detection(detect))
             }
-            FileIngestionMethod::Nar => {
-                Box::new(NarHasher::new(algorithm).collision_detection(detect))
-            }
+            FileIngestionMethod::Nar => Box::new(
+                NarHasher::new(algorithm)
+                    .collision_detection(detect)
+                    .max_depth(self.limits.max_nar_depth),
+            ),
             FileIngestionMethod::Git => Box::new(
                 GitHasher::new(algorithm)
                     .collision_detection(detect)
