@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => hash::verify(&settings, a),
         Command::Git(GitCommand::Export(a)) => git::export(&settings, a),
         Command::Git(GitCommand::ToNar(a)) => git::to_nar(&settings, a),
+        Command::Git(GitCommand::Prefetch(a)) => git::prefetch(&settings, a),
         Command::Cid(a) => hash::cid(&settings, a),
         Command::Completions(a) => completions(a.shell),
         Command::Man => man(),
@@ -167,7 +168,7 @@ fn man() -> Result<String, Failure> {
 }
 
 /// Writes to standard error, ignoring failure (there is nowhere left to report it).
-fn eprintln_safe(msg: &str) {
+pub fn eprintln_safe(msg: &str) {
     let mut stderr = io::stderr().lock();
     let _ = writeln!(stderr, "{}", msg.trim_end());
 }
