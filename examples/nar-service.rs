@@ -618,7 +618,7 @@ async fn process(conn: &mut Conn, config: &Config) -> Result<Response, Response>
                 .store_dir
                 .make_path_from_ca(&name, &ca, &References::default())
             {
-                Ok(path) => json!(config.store_dir.print(&path)),
+                Ok(path) => json!(config.store_dir.display_path(&path)),
                 Err(e) => json!({ "error": e.to_string() }),
             };
         addresses.insert(

@@ -14,13 +14,15 @@
 //!    [`git::encode_tree`] and hashed.
 //!
 //! The answer is the same as streaming [`fs::dump`] into a
-//! [`GitHasher`](crate::git::GitHasher): the same ids for the same tree, with SHA-1 collision
-//! detection on by default as there.
+//! [`GitHasher`](crate::git::GitHasher): the same ids for the same tree, under the same
+//! [`Options`] (threads, SHA-1 collision detection, strict root, limits, read buffer size).
+//! [`Options::hash_path`] and [`Options::hash_path_multi`] take this route for git ids
+//! unless [`Options::threads`] is 1: call those; these functions are the route itself.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use nix_ingest::hash::{Algorithm, Format};
-//! use nix_ingest::parallel::{self, ParallelOptions};
+//! use nix_ingest::{parallel, Options};
 //!
 //! // The tree from Nix's own tests: `bla/` (empty), `foo` = "Hello World!\n", `bar -> foo`.
 //! let dir = tempfile::tempdir()?;
@@ -28,7 +30,7 @@
 //! std::fs::write(dir.path().join("foo"), "Hello World!\n")?;
 //! std::os::unix::fs::symlink("foo", dir.path().join("bar"))?;
 //!
-//! let options = ParallelOptions { threads: Some(2), ..ParallelOptions::default() };
+//! let options = Options::new().threads(2);
 //! let [sha1, sha256] = parallel::hash_git_multi(
 //!     dir.path(),
 //!     &[Algorithm::Sha1, Algorithm::Sha256],
@@ -46,7 +48,7 @@
 //!
 //! - **Memory**: the walk records the whole tree (every name, and every regular file's path)
 //!   before hashing, about a hundred bytes per entry; the streaming hasher holds only the open
-//!   directories. Bound it with [`Limits`](crate::Limits) in [`ParallelOptions::fs`].
+//!   directories. Bound it with [`Limits`](crate::Limits) ([`Options::limits`]).
 //! - **Which error**: when several entries are bad (unreadable, changed while read…), the
 //!   sequential walk reports the first in NAR order; this one may report another. Errors found
 //!   by the walk itself (types, names, depth, entry counts, symlink targets) come first, in NAR
@@ -63,54 +65,27 @@ use rayon::prelude::*;
 use crate::buffer::ReadBuffer;
 use crate::event::SinkError;
 use crate::fs::{self, ErrorKind, Visitor};
-use crate::git::{self, Mode, ObjectKind, TreeEntry, encode_tree};
+use crate::git::{self, Mode, ObjectKind, RootKind, TreeEntry, encode_tree};
 use crate::hash::{self, Algorithm, Hash, Hasher};
-
-/// How [`hash_git`] runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParallelOptions {
-    /// How many threads hash file contents: `None` (or `Some(0)`) uses rayon's global pool
-    /// (one thread per core by default); `Some(1)` hashes on the calling thread without rayon;
-    /// `Some(n)` builds a pool of `n` threads for this call.
-    pub threads: Option<usize>,
-    /// Detect SHA-1 collision attacks, as git does (on by default, as for
-    /// [`GitHasher`](crate::git::GitHasher)); a detected attack fails with
-    /// [`SinkError::Sha1Collision`] at the path of the object.
-    pub collision_detection: bool,
-    /// The walk's limits and read buffer size.
-    pub fs: fs::Options,
-}
-
-impl Default for ParallelOptions {
-    fn default() -> Self {
-        ParallelOptions {
-            threads: None,
-            collision_detection: true,
-            fs: fs::Options::default(),
-        }
-    }
-}
+use crate::options::Options;
 
 /// Why a parallel hash failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// Walking or reading the tree failed, or a digest was refused (SHA-1 collision); the error
-    /// names the path.
+    /// Walking or reading the tree failed, or a digest was refused (SHA-1 collision, strict
+    /// root); the error names the path.
     #[error(transparent)]
     Fs(#[from] fs::Error),
     /// The thread pool could not be built.
-    #[error("cannot start hashing threads: {0}")]
+    #[error("cannot start hashing threads")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),
 }
 
 /// The git id of the file system object at `path` (a directory tree, a regular file or a
-/// symlink), computed on several threads. Equal to
-/// [`hash_path`](crate::ingest::hash_path) with [`FileIngestionMethod::Git`](crate::method::FileIngestionMethod::Git).
-pub fn hash_git(
-    path: &Path,
-    algorithm: Algorithm,
-    options: &ParallelOptions,
-) -> Result<Hash, Error> {
+/// symlink), computed on [`Options::threads`] threads. Equal to
+/// [`Options::hash_path`] with [`FileIngestionMethod::Git`](crate::method::FileIngestionMethod::Git).
+pub fn hash_git(path: &Path, algorithm: Algorithm, options: &Options) -> Result<Hash, Error> {
     let ids = hash_git_multi(path, &[algorithm], options)?;
     match ids.first() {
         Some(id) => Ok(*id),
@@ -124,41 +99,52 @@ pub fn hash_git(
 pub fn hash_git_multi(
     path: &Path,
     algorithms: &[Algorithm],
-    options: &ParallelOptions,
+    options: &Options,
 ) -> Result<Vec<Hash>, Error> {
     // Phase 1: the walk.
     let mut plan = Plan::default();
-    fs::walk(path, &options.fs.limits, &mut plan)?;
+    fs::walk(path, &options.limits, &mut plan)?;
     let mut total = plan.symlink_bytes;
+    if options.strict_root
+        && let Some(Node::Symlink { name: None, .. }) = plan.nodes.first()
+    {
+        return Err(strict_root_error(path, RootKind::Symlink).into());
+    }
 
     // Phase 2: the blobs.
     let hasher = BlobHasher {
         algorithms,
         detect: options.collision_detection,
-        buffer_size: options.fs.buffer_size.max(fs::Options::MIN_BUFFER_SIZE),
+        buffer_size: options.buffer_size.max(Options::MIN_BUFFER_SIZE),
     };
     let blobs: Vec<Blob> = match options.threads {
-        Some(1) => {
+        1 => {
             let mut buf = hasher.buffer();
             plan.files
                 .iter()
                 .map(|job| hasher.hash(job, &mut buf))
                 .collect::<Result<_, _>>()?
         }
-        None | Some(0) => hasher.hash_all(&plan.files)?,
-        Some(n) => rayon::ThreadPoolBuilder::new()
+        0 => hasher.hash_all(&plan.files)?,
+        n => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()?
             .install(|| hasher.hash_all(&plan.files))?,
     };
+    if options.strict_root
+        && let Some(Node::File { name: None, .. }) = plan.nodes.first()
+        && blobs.first().is_some_and(|b| b.executable)
+    {
+        return Err(strict_root_error(path, RootKind::Executable).into());
+    }
     for (job, blob) in plan.files.iter().zip(&blobs) {
         total = match total.checked_add(blob.size) {
-            Some(t) if t <= options.fs.limits.max_total_size => t,
+            Some(t) if t <= options.limits.max_total_size => t,
             _ => {
                 return Err(fs::Error::new(
                     job.path.clone(),
                     ErrorKind::TooLarge {
-                        max: options.fs.limits.max_total_size,
+                        max: options.limits.max_total_size,
                     },
                 )
                 .into());
@@ -394,6 +380,11 @@ impl BlobHasher<'_> {
     }
 }
 
+/// The error [`GitHasher`](crate::git::GitHasher) gives for an ambiguous root in strict mode.
+fn strict_root_error(path: &Path, kind: RootKind) -> fs::Error {
+    fs::Error::new(path, ErrorKind::Sink(crate::git::strict_root_error(kind)))
+}
+
 /// The id of an object, failing on a detected SHA-1 collision.
 fn object_id(
     algorithm: Algorithm,
@@ -407,10 +398,7 @@ fn object_id(
 }
 
 fn collision(e: hash::Error, object: &'static str) -> SinkError {
-    match e {
-        hash::Error::Sha1Collision(digest) => SinkError::Sha1Collision { object, digest },
-        other => SinkError::Other(Box::new(other)),
-    }
+    SinkError::from_hash(e, object)
 }
 
 #[cfg(test)]
@@ -490,7 +478,7 @@ mod tests {
 
     fn sequential(path: &Path, algorithm: Algorithm) -> Hash {
         let mut git = GitHasher::new(algorithm);
-        fs::dump(path, &mut git, &fs::Options::default()).unwrap();
+        fs::dump(path, &mut git, &Options::default()).unwrap();
         git.finish().unwrap()
     }
 
@@ -508,7 +496,7 @@ mod tests {
             random_tree(&mut rng, &root, 1);
             let expected: Vec<Hash> = algorithms.iter().map(|&a| sequential(&root, a)).collect();
             let mut rec = crate::event::Recorder::default();
-            fs::dump(&root, &mut rec, &fs::Options::default()).unwrap();
+            fs::dump(&root, &mut rec, &Options::default()).unwrap();
             for e in &rec.events {
                 match e {
                     crate::event::OwnedEvent::FileStart { .. } => counts[0] += 1,
@@ -517,15 +505,8 @@ mod tests {
                     _ => {}
                 }
             }
-            for threads in [Some(1), Some(2), Some(3), None] {
-                let options = ParallelOptions {
-                    threads,
-                    fs: fs::Options {
-                        buffer_size: 4096,
-                        ..fs::Options::default()
-                    },
-                    ..ParallelOptions::default()
-                };
+            for threads in [1, 2, 3, 0] {
+                let options = Options::new().threads(threads).buffer_size(4096);
                 let got = hash_git_multi(&root, &algorithms, &options).unwrap();
                 assert_eq!(got, expected, "seed {seed}, threads {threads:?}");
                 assert_eq!(
@@ -551,14 +532,14 @@ mod tests {
         for path in [&file, &link] {
             for algorithm in [Algorithm::Sha1, Algorithm::Sha256] {
                 assert_eq!(
-                    hash_git(path, algorithm, &ParallelOptions::default()).unwrap(),
+                    hash_git(path, algorithm, &Options::default()).unwrap(),
                     sequential(path, algorithm)
                 );
             }
         }
         // `git hash-object` of "Hello World!\n" (an executable root hashes as its blob).
         assert_eq!(
-            hash_git(&file, Algorithm::Sha1, &ParallelOptions::default())
+            hash_git(&file, Algorithm::Sha1, &Options::default())
                 .unwrap()
                 .encode(crate::hash::Format::Base16),
             "980a0d5f19a64b4b30a87d4206aade58726b60e3"
@@ -571,7 +552,7 @@ mod tests {
         std::fs::write(dir.path().join("ok"), "x").unwrap();
         let sock = dir.path().join("sock");
         let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-        let err = hash_git(dir.path(), Algorithm::Sha1, &ParallelOptions::default()).unwrap_err();
+        let err = hash_git(dir.path(), Algorithm::Sha1, &Options::default()).unwrap_err();
         match err {
             Error::Fs(e) => {
                 assert_eq!(e.path, sock);
@@ -591,10 +572,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a"), "12345").unwrap();
         std::fs::write(dir.path().join("b"), "12345").unwrap();
-        let mut options = ParallelOptions::default();
-        options.fs.limits.max_total_size = 10;
+        let limits = |max_total_size| crate::Limits {
+            max_total_size,
+            ..crate::Limits::default()
+        };
+        let options = Options::new().limits(limits(10));
         assert!(hash_git(dir.path(), Algorithm::Sha1, &options).is_ok());
-        options.fs.limits.max_total_size = 9;
+        let options = Options::new().limits(limits(9));
         let err = hash_git(dir.path(), Algorithm::Sha1, &options).unwrap_err();
         assert!(
             matches!(&err, Error::Fs(e) if matches!(e.kind, ErrorKind::TooLarge { max: 9 })),

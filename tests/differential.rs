@@ -216,7 +216,7 @@ impl Ours {
             .iter()
             .map(|(m, a)| (m as &dyn IngestionMethod, *a))
             .collect();
-        match ingest::hash_path_multi(path, &pairs) {
+        match nix_ingest::Options::new().hash_path_multi(path, &pairs) {
             Ok(hs) => {
                 for (k, h) in OURS.iter().zip(hs) {
                     hashes.insert(*k, Ok(h));
@@ -258,7 +258,7 @@ fn our_store_path(tree: &Tree, ours: &Ours, mode: &str, algo: Algorithm) -> Answ
     };
     store
         .make_path_from_ca(&tree.name, &ca, &References::default())
-        .map(|p| store.print(&p))
+        .map(|p| store.display_path(&p))
         .map_err(|e| err_text(&e))
 }
 
@@ -632,7 +632,7 @@ fn differential() {
         if t.is_file() {
             pairs.push((&FileIngestionMethod::Flat, Algorithm::Sha256));
         }
-        let from_nar = ingest::hash_nar_multi(&nix_nar[..], &pairs, &Limits::default());
+        let from_nar = nix_ingest::Options::new().hash_nar_multi(&nix_nar[..], &pairs);
         for (k, (m, a)) in pairs.iter().enumerate() {
             let m: FileIngestionMethod = m.name().parse().unwrap();
             let f = if m == FileIngestionMethod::Flat {
@@ -958,7 +958,7 @@ fn refusals() {
     let lib_store = |ca: ContentAddress, name: &str| {
         store
             .make_path_from_ca(name, &ca, &References::default())
-            .map(|p| store.print(&p))
+            .map(|p| store.display_path(&p))
             .map_err(|e| err_text(&e))
     };
     let file_hash = |a| ingest::hash_path(host("file"), FileIngestionMethod::Flat, a).unwrap();

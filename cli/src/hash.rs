@@ -1,17 +1,15 @@
 //! `hash path`, `hash multi`, `store add --dry-run`, `cid` and `verify`.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use nix_ingest::content_address::ContentAddress;
-use nix_ingest::flat::FlatHasher;
-use nix_ingest::git::GitHasher;
-use nix_ingest::hash::{Algorithm, Format, Hash, Hasher};
+use nix_ingest::hash::{Algorithm, Format, Hash};
 use nix_ingest::method::{FileIngestionMethod, HashSink};
-use nix_ingest::nar::NarHasher;
 use nix_ingest::store_path::References;
 
 use crate::args::{CidArgs, HashMultiArgs, HashPathArgs, StoreAddArgs, StoreMode, VerifyArgs};
-use crate::input::{Input, store_dir};
+use crate::input::{Input, dump_path, store_dir};
 use crate::progress::{Meter, ProgressReader, with_background_progress};
 use crate::{Failure, Settings, chain, fail, usage};
 
@@ -40,7 +38,8 @@ pub fn multi(settings: &Settings, args: &HashMultiArgs) -> Result<String, Failur
     let list = &args.hashes;
     let detect = settings.detect();
     let hashes = match (&input, settings.parallel_threads()) {
-        (Input::Path { resolved, .. }, Some(threads)) if list.iter().any(|(m, _)| *m == Git) => {
+        (Input::Path(_), Some(threads)) if list.iter().any(|(m, _)| *m == Git) => {
+            let resolved = &input.path()?.unwrap_or_default();
             // Git ids on every thread but one, the rest (a NAR hash is one sequential stream)
             // on a thread of its own, at the same time.
             let git_algos: Vec<Algorithm> = list
@@ -123,7 +122,7 @@ pub fn store_add(settings: &Settings, args: &StoreAddArgs) -> Result<String, Fai
     let path = store
         .make_path_from_ca(&name, &ca, &References::default())
         .map_err(|e| fail(chain(&e)))?;
-    Ok(format!("{}\n", store.print(&path)))
+    Ok(format!("{}\n", store.display_path(&path)))
 }
 
 /// `cid`: the git-raw CIDv1 of the git hash.
@@ -147,25 +146,25 @@ pub fn verify(_settings: &Settings, args: &VerifyArgs) -> Result<String, Failure
     let input = Input::new(&args.nar, true)?;
     let name = input.name(args.name.as_deref())?;
     let reader = ProgressReader::new(input.open_nar()?, Meter::on_terminal("verifying", false));
-    let path = nix_ingest::verify::verify_nar(reader, &ca, &name, &References::default(), &store)
+    let claim = nix_ingest::verify::Claim::new(&name, ca);
+    let verified = nix_ingest::verify::verify_nar(reader, &claim, &store, &Default::default())
         .map_err(|e| {
-        fail(format!(
-            "cannot verify {} as {ca}: {}",
-            input.display(),
-            chain(&e)
-        ))
-    })?;
-    Ok(format!("{}\n", store.print(&path)))
+            fail(format!(
+                "cannot verify {} as {ca}: {}",
+                input.display(),
+                chain(&e)
+            ))
+        })?;
+    Ok(format!("{}\n", store.display_path(&verified.path)))
 }
 
 /// The sink hashing by `method` with `algo` (detecting SHA-1 collisions if `detect`).
 pub fn hash_sink(method: FileIngestionMethod, algo: Algorithm, detect: bool) -> Box<dyn HashSink> {
-    match method {
-        FileIngestionMethod::Flat => Box::new(FlatHasher::new(algo).collision_detection(detect)),
-        FileIngestionMethod::Nar => Box::new(NarHasher::from_hasher(
-            Hasher::with_collision_detection(algo, detect),
-        )),
-        _ => Box::new(GitHasher::new(algo).collision_detection(detect)),
+    let options = nix_ingest::Options::new().collision_detection(detect);
+    match options.sink(&method, algo) {
+        Ok(sink) => sink,
+        // Nix's methods take every algorithm.
+        Err(e) => unreachable!("{e}"),
     }
 }
 
@@ -178,27 +177,32 @@ pub enum FlatSymlink {
     Refuse,
 }
 
-/// What flat hashing reads for `input`: a symlink root on disk followed or refused.
-pub fn flat_input(input: &Input, symlink: FlatSymlink) -> Result<Option<Input>, Failure> {
-    let Input::Path { resolved, given } = input else {
+/// The file flat hashing reads for a path on disk: what the operating system opens for the path
+/// as given (`nix hash path --mode flat`), or Nix's path, refused if it is a symlink
+/// (`nix store add --mode flat|text`). `None` for a NAR.
+pub fn flat_path(input: &Input, symlink: FlatSymlink) -> Result<Option<PathBuf>, Failure> {
+    let Input::Path(p) = input else {
         return Ok(None);
     };
-    let meta = std::fs::symlink_metadata(resolved)
-        .map_err(|e| fail(format!("cannot read {resolved:?}: {e}")))?;
-    if !meta.file_type().is_symlink() {
-        return Ok(None);
+    match symlink {
+        FlatSymlink::Follow => {
+            let given = p.flat_hash_path();
+            std::fs::canonicalize(given)
+                .map(Some)
+                .map_err(|e| fail(format!("cannot open {:?}: {e}", p.given())))
+        }
+        FlatSymlink::Refuse => {
+            let path = input.path()?.unwrap_or_default();
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(|e| fail(format!("cannot read {path:?}: {e}")))?;
+            if meta.file_type().is_symlink() {
+                return Err(fail(format!(
+                    "path {path:?} is a symlink (flat and text hashing take a regular file)"
+                )));
+            }
+            Ok(Some(path))
+        }
     }
-    if symlink == FlatSymlink::Refuse {
-        return Err(fail(format!(
-            "path {resolved:?} is a symlink (flat and text hashing take a regular file)"
-        )));
-    }
-    let target = std::fs::canonicalize(resolved)
-        .map_err(|e| fail(format!("cannot follow symlink {resolved:?}: {e}")))?;
-    Ok(Some(Input::Path {
-        resolved: target,
-        given: given.clone(),
-    }))
 }
 
 /// The hash of `input` by one method.
@@ -209,23 +213,22 @@ fn hash_one(
     algo: Algorithm,
     symlink: FlatSymlink,
 ) -> Result<Hash, Failure> {
-    let followed = if method == FileIngestionMethod::Flat {
-        flat_input(input, symlink)?
-    } else {
-        None
-    };
-    let input = followed.as_ref().unwrap_or(input);
-    if method == FileIngestionMethod::Git
-        && let Input::Path { resolved, .. } = input
+    let mut sink = hash_sink(method, algo, settings.detect());
+    if method == FileIngestionMethod::Flat
+        && let Some(path) = flat_path(input, symlink)?
+    {
+        dump_path(&path, &mut sink)?;
+    } else if method == FileIngestionMethod::Git
+        && let Some(path) = input.path()?
         && let Some(threads) = settings.parallel_threads()
     {
         let ids = with_background_progress(&threads_label(threads), || {
-            parallel_git(resolved, &[algo], threads, settings.detect())
+            parallel_git(&path, &[algo], threads, settings.detect())
         })?;
         return ids.into_iter().next().ok_or_else(|| fail("no result"));
+    } else {
+        input.feed(&mut sink)?;
     }
-    let mut sink = hash_sink(method, algo, settings.detect());
-    input.feed(&mut sink)?;
     sink.finish()
         .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
 }
@@ -264,11 +267,9 @@ fn parallel_git(
     threads: usize,
     detect: bool,
 ) -> Result<Vec<Hash>, Failure> {
-    use nix_ingest::parallel::{self, ParallelOptions};
-    let options = ParallelOptions {
-        threads: Some(threads),
-        collision_detection: detect,
-        ..ParallelOptions::default()
-    };
+    use nix_ingest::parallel;
+    let options = nix_ingest::Options::new()
+        .threads(threads)
+        .collision_detection(detect);
     parallel::hash_git_multi(path, algos, &options).map_err(|e| fail(chain(&e)))
 }
