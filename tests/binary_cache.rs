@@ -11,6 +11,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use nix_ingest::Options;
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::hash::{Algorithm, Hash};
 use nix_ingest::method::FileIngestionMethod;
@@ -18,7 +19,6 @@ use nix_ingest::nar;
 use nix_ingest::narinfo::NarInfo;
 use nix_ingest::path_info::{PathInfo, Request};
 use nix_ingest::store_path::StoreDir;
-use nix_ingest::Options;
 
 fn oracle_enabled() -> bool {
     std::env::var_os("NIX_INGEST_ORACLE").is_some_and(|v| v == "1")
@@ -26,7 +26,9 @@ fn oracle_enabled() -> bool {
 
 /// The oracle's view of a host path under `/tmp`.
 fn inside(host: &Path) -> String {
-    let rest = host.strip_prefix("/tmp").expect("oracle files live under /tmp");
+    let rest = host
+        .strip_prefix("/tmp")
+        .expect("oracle files live under /tmp");
     format!("/host-tmp/{}", rest.display())
 }
 
@@ -106,6 +108,23 @@ fn copy(version: &str, cache: &Path, store: &Path, path: &str) -> Output {
     )
 }
 
+/// Whether `path` is a valid path of the store at `store` (`nix path-info` answers).
+fn valid(version: &str, store: &Path, path: &str) -> bool {
+    // No substituters: a missing path is then answered at once, without the network.
+    let store = inside(store);
+    let args = [
+        "nix",
+        "path-info",
+        "--option",
+        "substituters",
+        "",
+        "--store",
+        &store,
+        path,
+    ];
+    nix(version, &args).status.success()
+}
+
 fn scratch() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("nix-ingest-cache.")
@@ -124,7 +143,10 @@ fn the_cache_is_what_nix_would_write() {
     assert!(narinfo.signatures.is_empty());
     // Read back as Nix reads it.
     let text = narinfo.to_string();
-    assert_eq!(NarInfo::parse(&text, &StoreDir::default()).unwrap(), narinfo);
+    assert_eq!(
+        NarInfo::parse(&text, &StoreDir::default()).unwrap(),
+        narinfo
+    );
 }
 
 #[test]
@@ -166,8 +188,15 @@ fn check(version: &str, method: FileIngestionMethod, algorithm: Algorithm) {
         "{what}: Nix refused the cache: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(
+        valid(version, &store, &path),
+        "{what}: the path is not valid"
+    );
     // What landed in the store is the tree (dumped by Nix).
-    let dumped = nix(version, &["nix-store", "--dump", &inside(&store.join(&path[1..]))]);
+    let dumped = nix(
+        version,
+        &["nix-store", "--dump", &inside(&store.join(&path[1..]))],
+    );
     assert!(dumped.status.success(), "{what}");
     assert_eq!(dumped.stdout, bytes, "{what}: the store object differs");
 
@@ -189,13 +218,31 @@ fn check(version: &str, method: FileIngestionMethod, algorithm: Algorithm) {
         "nar/{}.nar",
         forged.nar_hash.encode(nix_ingest::hash::Format::Nix32)
     );
-    refused(version, &what, "altered NAR, hashes forged", t.path(), &forged, &bad, &path);
+    refused(
+        version,
+        &what,
+        "altered NAR, hashes forged",
+        t.path(),
+        &forged,
+        &bad,
+        &path,
+    );
 
-    // The CA altered (the hash of other content): the store path no longer matches.
+    // The CA altered (the hash of other content): the store path no longer matches. Nix 2.26
+    // and 2.34 do not import it, though not by a clean refusal: `nix copy` aborts on an
+    // assertion (`storePathForDst == storePathForSrc` in `copyPaths`).
     let mut wrong_ca = good.clone();
     let other = Hash::digest(algorithm, b"other content");
     wrong_ca.ca = Some(ContentAddress::fixed(method, other));
-    refused(version, &what, "altered CA", t.path(), &wrong_ca, &bytes, &path);
+    refused(
+        version,
+        &what,
+        "altered CA",
+        t.path(),
+        &wrong_ca,
+        &bytes,
+        &path,
+    );
 }
 
 /// Nix refuses `nar` described by `narinfo`, and the path is not in the fresh store.
@@ -218,14 +265,14 @@ fn refused(
         "{what}: Nix accepted the cache with {label}"
     );
     assert!(
-        !store.join(&path[1..]).exists(),
-        "{what}: {label}: the path is in the store"
+        !valid(version, &store, path),
+        "{what}: {label}: the path is valid in the store"
     );
     eprintln!(
         "{what}: {label}: refused: {}",
         String::from_utf8_lossy(&out.stderr)
             .lines()
-            .find(|l| l.starts_with("error"))
-            .unwrap_or("")
+            .find(|l| !l.trim().is_empty() && !l.starts_with("copying"))
+            .unwrap_or_default()
     );
 }

@@ -14,8 +14,8 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use nix_ingest::Limits;
 use nix_ingest::nar::{self, UnpackError};
+use nix_ingest::{Limits, Options};
 use proptest::prelude::*;
 
 #[path = "support/nar.rs"]
@@ -26,14 +26,14 @@ use nar_support::Nar;
 #[allow(dead_code)]
 mod tree;
 
-fn options() -> nix_ingest::fs::Options {
-    nix_ingest::fs::Options::default()
+fn options() -> Options {
+    Options::default()
 }
 
 /// The options that read NARs as Nix `version` does: Nix 2.26 has no NAR nesting limit.
-fn options_for(version: &str) -> nix_ingest::fs::Options {
+fn options_for(version: &str) -> Options {
     match version {
-        "2.26" => nix_ingest::fs::Options::with_limits(Limits::NIX_2_26),
+        "2.26" => Options::new().limits(Limits::NIX_2_26),
         _ => options(),
     }
 }
@@ -52,7 +52,8 @@ fn listing(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(root)
         .follow_root_links(false)
-        .sort_by_file_name() {
+        .sort_by_file_name()
+    {
         let entry = entry.unwrap();
         let rel = entry.path().strip_prefix(root).unwrap();
         let meta = entry.path().symlink_metadata().unwrap();
@@ -63,9 +64,16 @@ fn listing(root: &Path) -> Vec<String> {
             format!("dir {mode:o}")
         } else {
             let data = fs::read(entry.path()).unwrap();
-            format!("file {mode:o} {} {:x?}", data.len(), &data[..data.len().min(64)])
+            format!(
+                "file {mode:o} {} {:x?}",
+                data.len(),
+                &data[..data.len().min(64)]
+            )
         };
-        out.push(format!("{:?} {what}", rel.as_os_str().as_bytes().escape_ascii().to_string()));
+        out.push(format!(
+            "{:?} {what}",
+            rel.as_os_str().as_bytes().escape_ascii().to_string()
+        ));
     }
     out
 }
@@ -124,7 +132,8 @@ fn hostile() -> Vec<(&'static str, Vec<u8>)> {
     let mut cases = vec![
         ("bad magic", {
             let mut n = Nar::new();
-            n.s(b"nix-archive-2").ss(&[b"(", b"type", b"regular", b"contents", b"", b")"]);
+            n.s(b"nix-archive-2")
+                .ss(&[b"(", b"type", b"regular", b"contents", b"", b")"]);
             n.bytes()
         }),
         ("name ..", one(b"..")),
@@ -157,12 +166,22 @@ fn hostile() -> Vec<(&'static str, Vec<u8>)> {
         }),
         ("unknown type", {
             let mut n = dir();
-            n.entry(b"f").ss(&[b"(", b"type", b"fifo", b")", b")", b")"]);
+            n.entry(b"f")
+                .ss(&[b"(", b"type", b"fifo", b")", b")", b")"]);
             n.bytes()
         }),
         ("executable marker with a value", {
             let mut n = Nar::magic();
-            n.ss(&[b"(", b"type", b"regular", b"executable", b"yes", b"contents", b"", b")"]);
+            n.ss(&[
+                b"(",
+                b"type",
+                b"regular",
+                b"executable",
+                b"yes",
+                b"contents",
+                b"",
+                b")",
+            ]);
             n.bytes()
         }),
         ("file cut short after good entries", {
@@ -177,12 +196,15 @@ fn hostile() -> Vec<(&'static str, Vec<u8>)> {
             let mut n = dir();
             n.entry(b"a").file(b"fine", true).s(b")");
             n.entry(b"b").ss(&[b"(", b"type", b"directory"]);
-            n.entry(b"..").symlink(b"/etc").ss(&[b")", b")", b")", b")"]);
+            n.entry(b"..")
+                .symlink(b"/etc")
+                .ss(&[b")", b")", b")", b")"]);
             n.bytes()
         }),
         ("length u64::MAX", {
             let mut n = Nar::magic();
-            n.ss(&[b"(", b"type", b"regular", b"contents"]).raw(&u64::MAX.to_le_bytes());
+            n.ss(&[b"(", b"type", b"regular", b"contents"])
+                .raw(&u64::MAX.to_le_bytes());
             n.bytes()
         }),
         ("garbage", b"\x00\x01\x02 not an archive at all".to_vec()),
@@ -191,7 +213,8 @@ fn hostile() -> Vec<(&'static str, Vec<u8>)> {
     // Stricter than Nix (see the nar module docs): bytes after the archive, NUL in a target.
     cases.push(("trailing bytes", {
         let mut n = Nar::magic();
-        n.ss(&[b"(", b"type", b"regular", b"contents", b"x", b")"]).raw(b"extra!!!");
+        n.ss(&[b"(", b"type", b"regular", b"contents", b"x", b")"])
+            .raw(b"extra!!!");
         n.bytes()
     }));
     cases.push(("NUL in a symlink target", {
@@ -211,15 +234,17 @@ fn hostile_archives_are_refused_and_leave_nothing() {
         assert!(matches!(err, UnpackError::Nar(_)), "{label}: {err:?}");
         assert_only(t.path(), &[]);
         // The typed error names where in the archive.
-        let UnpackError::Nar(inner) = err else { unreachable!() };
+        let UnpackError::Nar(inner) = err else {
+            unreachable!()
+        };
         assert!(inner.offset() <= bytes.len() as u64, "{label}");
     }
 }
 
 #[test]
 fn nothing_existing_is_followed_or_replaced() {
-    let nar_bytes = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nar/t1.nar"))
-        .unwrap();
+    let nar_bytes =
+        fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nar/t1.nar")).unwrap();
     let t = tempfile::tempdir().unwrap();
     let victim = t.path().join("victim");
     fs::create_dir(&victim).unwrap();
@@ -230,13 +255,19 @@ fn nothing_existing_is_followed_or_replaced() {
     fs::write(t.path().join("file"), "keep me").unwrap();
     for name in ["empty", "link", "dangling", "file", "victim"] {
         let err = nar::unpack(&nar_bytes[..], &t.path().join(name), &options()).unwrap_err();
-        assert!(matches!(err, UnpackError::TargetExists { .. }), "{name}: {err:?}");
+        assert!(
+            matches!(err, UnpackError::TargetExists { .. }),
+            "{name}: {err:?}"
+        );
     }
     assert_only(t.path(), &["dangling", "empty", "file", "link", "victim"]);
     assert_only(&victim, &[]);
     assert_only(&t.path().join("empty"), &[]);
     assert_eq!(fs::read(t.path().join("file")).unwrap(), b"keep me");
-    assert_eq!(fs::read_link(t.path().join("dangling")).unwrap(), Path::new("nowhere"));
+    assert_eq!(
+        fs::read_link(t.path().join("dangling")).unwrap(),
+        Path::new("nowhere")
+    );
     // Into a directory that does not exist: an I/O error naming the target, nothing created.
     let err = nar::unpack(&nar_bytes[..], &t.path().join("no/such/dir"), &options()).unwrap_err();
     assert!(matches!(err, UnpackError::Io { .. }), "{err:?}");
@@ -267,7 +298,9 @@ fn oracle_enabled() -> bool {
 
 /// The oracle's view of a host path under `/tmp`.
 fn inside(host: &Path) -> String {
-    let rest = host.strip_prefix("/tmp").expect("oracle trees live under /tmp");
+    let rest = host
+        .strip_prefix("/tmp")
+        .expect("oracle trees live under /tmp");
     format!("/host-tmp/{}", rest.display())
 }
 
@@ -331,7 +364,12 @@ fn unpacked_trees_equal_nix_store_restore() {
     }
     for version in ["2.26", "2.34"] {
         let jobs: Vec<(PathBuf, PathBuf)> = (0..nars.len())
-            .map(|i| (nars[i].1.clone(), t.path().join(format!("nix-{version}-{i}"))))
+            .map(|i| {
+                (
+                    nars[i].1.clone(),
+                    t.path().join(format!("nix-{version}-{i}")),
+                )
+            })
             .collect();
         let nix_ok = nix_restore_all(version, &jobs);
         for (i, (label, file)) in nars.iter().enumerate() {
@@ -344,7 +382,11 @@ fn unpacked_trees_equal_nix_store_restore() {
                 nix_ok[i]
             );
             if ok {
-                assert_eq!(listing(&ours), listing(&jobs[i].1), "Nix {version}, {label}");
+                assert_eq!(
+                    listing(&ours),
+                    listing(&jobs[i].1),
+                    "Nix {version}, {label}"
+                );
             }
         }
         eprintln!("Nix {version}: {} archives restored alike", nars.len());

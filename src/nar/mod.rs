@@ -403,12 +403,12 @@ pub(crate) fn feed<S: crate::event::Sink + ?Sized>(
 /// does, and returns its length in bytes. Symlinks are never followed, not even at `path`.
 ///
 /// ```
-/// use nix_ingest::nar;
+/// use nix_ingest::{nar, Options};
 ///
 /// let dir = tempfile::tempdir()?;
 /// std::fs::write(dir.path().join("foo"), "Hello World!\n")?;
 /// let mut bytes = Vec::new();
-/// let len = nar::dump_path(dir.path(), &mut bytes, &nix_ingest::fs::Options::default())?;
+/// let len = nar::dump_path(dir.path(), &mut bytes, &Options::default())?;
 /// assert_eq!(len, bytes.len() as u64);
 /// assert!(bytes.starts_with(b"\x0d\0\0\0\0\0\0\0nix-archive-1"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -418,9 +418,9 @@ pub(crate) fn feed<S: crate::event::Sink + ?Sized>(
 pub fn dump_path<W: io::Write>(
     path: &std::path::Path,
     out: W,
-    options: &crate::fs::Options, // TODO(options): crate::Options
+    options: &crate::Options,
 ) -> Result<u64, crate::fs::Error> {
-    let mut writer = NarWriter::new(out).max_depth(options.limits.max_nar_depth);
+    let mut writer = NarWriter::new(out).max_depth(options.get_limits().max_nar_depth);
     crate::fs::dump(path, &mut writer, options)?;
     let len = writer.bytes_written();
     writer
@@ -449,19 +449,19 @@ pub fn dump_path<W: io::Write>(
 /// [buffer size](crate::Options::buffer_size) sets the reads.
 ///
 /// ```
-/// use nix_ingest::nar;
+/// use nix_ingest::{nar, Options};
 ///
 /// let dir = tempfile::tempdir()?;
 /// std::fs::create_dir(dir.path().join("src"))?;
 /// std::fs::write(dir.path().join("src/foo"), "Hello World!\n")?;
 /// std::os::unix::fs::symlink("foo", dir.path().join("src/bar"))?;
 /// let mut bytes = Vec::new();
-/// nar::dump_path(&dir.path().join("src"), &mut bytes, &nix_ingest::fs::Options::default())?;
+/// nar::dump_path(&dir.path().join("src"), &mut bytes, &Options::default())?;
 ///
-/// nar::unpack(&bytes[..], &dir.path().join("copy"), &nix_ingest::fs::Options::default())?;
+/// nar::unpack(&bytes[..], &dir.path().join("copy"), &Options::default())?;
 /// assert_eq!(std::fs::read_link(dir.path().join("copy/bar"))?, std::path::Path::new("foo"));
 /// // A second unpack to the same place is refused and changes nothing.
-/// let err = nar::unpack(&bytes[..], &dir.path().join("copy"), &nix_ingest::fs::Options::default()).unwrap_err();
+/// let err = nar::unpack(&bytes[..], &dir.path().join("copy"), &Options::default()).unwrap_err();
 /// assert!(matches!(err, nar::UnpackError::TargetExists { .. }));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -478,12 +478,12 @@ pub fn dump_path<W: io::Write>(
 pub fn unpack<R: Read>(
     reader: R,
     target: &std::path::Path,
-    options: &crate::fs::Options, // TODO(options): crate::Options
+    options: &crate::Options,
 ) -> Result<u64, UnpackError> {
     unpack::unpack(
         reader,
         target,
-        &options.limits,
-        options.buffer_size,
+        options.get_limits(),
+        options.get_buffer_size(),
     )
 }
