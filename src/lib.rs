@@ -88,6 +88,7 @@ pub mod ingest;
 pub mod limits;
 pub mod method;
 pub mod nar;
+pub mod narinfo;
 pub mod nix32;
 #[cfg(feature = "parallel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
