@@ -19,6 +19,7 @@ use tower::limit::ConcurrencyLimitLayer;
 use tracing::{info, warn};
 
 use crate::check::{self, Plan};
+use crate::shim::Display as _;
 use crate::config::Config;
 use crate::names::{self, NarFile};
 use crate::refusal::{Refusal, chain};
@@ -291,10 +292,8 @@ async fn stage_nar(
         if announced.is_some_and(|len| size > len) {
             return Err(Refusal::bad_request("the body is longer than its Content-Length"));
         }
-        // Uploads without a length reserve their space as it arrives, a MiB at a time.
-        reservation
-            .grow_to(size.next_multiple_of(1 << 20))
-            .map_err(too_full)?;
+        // Uploads without a length reserve their space as it arrives.
+        reservation.grow_to(size).map_err(too_full)?;
         hasher.update(&chunk);
         out.write_all(&chunk)
             .await

@@ -34,6 +34,7 @@ mod check;
 mod config;
 pub mod names;
 mod refusal;
+mod shim;
 pub mod signature;
 mod staging;
 mod store;

@@ -125,7 +125,8 @@ impl Staging {
     }
 
     /// Where a staged file lives.
-    pub fn path(&self, file: &NarFile) -> PathBuf {
+    #[cfg(test)]
+    fn path(&self, file: &NarFile) -> PathBuf {
         self.dir.join(file.file_name())
     }
 
@@ -151,7 +152,8 @@ impl Staging {
     }
 
     /// Whether `file` is staged.
-    pub fn contains(&self, file: &NarFile) -> bool {
+    #[cfg(test)]
+    fn contains(&self, file: &NarFile) -> bool {
         self.state().files.contains_key(&file.file_name())
     }
 
@@ -203,12 +205,14 @@ impl Staging {
     }
 
     /// Bytes reserved now (staged plus in flight).
-    pub fn used(&self) -> u64 {
+    #[cfg(test)]
+    fn used(&self) -> u64 {
         self.state().used
     }
 
     /// Number of staged files.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.state().files.len()
     }
 }
@@ -238,17 +242,17 @@ mod tests {
     #[test]
     fn bytes_are_bounded_and_given_back() {
         let root = tempfile::tempdir().unwrap();
-        let staging = Arc::new(Staging::open(root.path(), 10, Duration::from_secs(60)).unwrap());
+        let staging = Arc::new(Staging::open(root.path(), 12, Duration::from_secs(60)).unwrap());
         let a = staged(&staging, b"abcdef");
         assert_eq!(staging.used(), 6);
         assert!(staging.contains(&a));
         assert!(staging.path(&a).exists());
-        // 6 + 5 > 10.
-        assert!(staging.reserve(5).is_err());
+        // 6 + 7 > 12.
+        assert!(staging.reserve(7).is_err());
         {
-            let mut r = staging.reserve(4).unwrap();
-            assert_eq!(staging.used(), 10);
-            assert!(r.grow_to(5).is_err());
+            let mut r = staging.reserve(6).unwrap();
+            assert_eq!(staging.used(), 12);
+            assert!(r.grow_to(7).is_err());
         }
         // A dropped reservation (an upload that failed) gives its bytes back.
         assert_eq!(staging.used(), 6);
