@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Times the example binary `hash-path` against real Nix and git on the same trees and NARs, in
+# Times the command-line tool `nix-ingest` against real Nix and git on the same trees and NARs, in
 # one run, and prints medians and ratios.
 #
 #   benches/compare.sh                       # everything (tens of minutes, ~16 GiB under $WORK)
@@ -22,17 +22,17 @@
 #   LINEAR_FILES      file counts for the linearity table (default "1000 10000 100000")
 #   LINEAR_MIB        data sizes for the linearity table, MiB (default "1 16 256 1024 4096"); the
 #                     largest is also the NAR of the peak-memory test
-#   OURS              the binary to time (default target/release/examples/hash-path, built here
-#                     with --features parallel unless NO_BUILD=1)
+#   OURS              the binary to time (default target/release/nix-ingest, built here unless
+#                     NO_BUILD=1)
 #   OURS_PAR, OURS_1T, OURS_DC, OURS_MULTI, OURS_NODC
-#                     override the flags found by reading `$OURS --help` (see below)
+#                     override the flags found by reading `$OURS hash path --help` (see below)
 #   OURS_SEQ          flags of an extra variant timed as "seq" (e.g. a streaming one-thread walk)
 #
 # Ours is timed as:
 #   par   git SHA-1 on every core, without collision detection   (--threads 0 --no-collision-detection)
 #   1t    the same on one thread                                 (--threads 1 --no-collision-detection)
 #   dc    git SHA-1 on every core with collision detection       (--threads 0)
-#   multi git SHA-1 + git SHA-256 + NAR SHA-256 in one pass      (--multi git:sha1,git:sha256,nar:sha256)
+#   multi git SHA-1 + git SHA-256 + NAR SHA-256 in one pass      (hash multi --hash git:sha1,git:sha256,nar:sha256)
 # When the binary lacks a flag, the closest thing it has is used and the header says so.
 #
 # Nix runs inside the chroot: every Nix time includes entering it, so the no-op
@@ -50,7 +50,7 @@ LARGE_COUNT=${LARGE_COUNT:-4}
 LARGE_MIB=${LARGE_MIB:-512}
 LINEAR_FILES=${LINEAR_FILES:-"1000 10000 100000"}
 LINEAR_MIB=${LINEAR_MIB:-"1 16 256 1024 4096"}
-OURS=${OURS:-target/release/examples/hash-path}
+OURS=${OURS:-target/release/nix-ingest}
 ORACLE=scripts/nix-oracle.sh
 NPROC=$(nproc)
 
@@ -68,12 +68,12 @@ log() { printf '# %s\n' "$*" >&2; }
 # ---------------------------------------------------------------------------------------------
 # The binary and its flags
 # ---------------------------------------------------------------------------------------------
-if [ "$OURS" = target/release/examples/hash-path ] && [ "${NO_BUILD:-0}" != 1 ]; then
+if [ "$OURS" = target/release/nix-ingest ] && [ "${NO_BUILD:-0}" != 1 ]; then
   log "building $OURS"
-  cargo build --release --quiet --example hash-path --features parallel
+  cargo build --release --quiet -p nix-ingest-cli
 fi
 OURS=$(realpath "$OURS")
-HELP=$("$OURS" --help 2>&1 || true)
+HELP=$("$OURS" hash path --help 2>&1; "$OURS" hash --help 2>&1 || true)
 flag() { grep -q -- "$1" <<<"$HELP"; }
 NOTES=()
 if [ -z "${OURS_NODC+x}" ]; then
@@ -89,8 +89,8 @@ else
   : "${OURS_PAR:=$OURS_NODC}" "${OURS_1T:=$OURS_NODC}" "${OURS_DC:=}"
 fi
 if [ -z "${OURS_MULTI+x}" ]; then
-  if flag --multi; then OURS_MULTI="--multi git:sha1,git:sha256,nar:sha256"
-  else OURS_MULTI=""; NOTES+=("no --multi flag: the one pass is the summary (no --mode), which also tries flat and prints store paths"); fi
+  if flag multi; then OURS_MULTI="hash multi --hash git:sha1,git:sha256,nar:sha256"
+  else OURS_MULTI=""; NOTES+=("no hash multi subcommand: no one-pass figure"); fi
 fi
 ours() { # VARIANT-ENV ARGS… : the command line for ours
   local env=$1; shift
@@ -249,13 +249,13 @@ if on git; then
     make_tree "$t"
     dir=$WORK/trees/$t
     expect=$("$ORACLE" run nix hash path --mode git --algo sha1 --format base16 "$(nixpath "$dir")")
-    same "$t nix vs ours-par" "$expect" "$(env RAYON_NUM_THREADS=$NPROC "$OURS" --mode git --algo sha1 --format base16 $OURS_PAR "$dir")"
+    same "$t nix vs ours-par" "$expect" "$(env RAYON_NUM_THREADS=$NPROC "$OURS" hash path --mode git --algo sha1 --format base16 $OURS_PAR "$dir")"
     gd=$WORK/git/$t.git
     if [ ! -d "$gd" ]; then git init -q --bare "$gd" && git --git-dir="$gd" config core.bare false; fi
-    q "git-$t-par" "$(ours "RAYON_NUM_THREADS=$NPROC" --mode git --algo sha1 --format base16 $OURS_PAR "$dir")"
-    q "git-$t-1t" "$(ours RAYON_NUM_THREADS=1 --mode git --algo sha1 --format base16 $OURS_1T "$dir")"
-    q "git-$t-dc" "$(ours "RAYON_NUM_THREADS=$NPROC" --mode git --algo sha1 --format base16 $OURS_DC "$dir")"
-    [ -z "${OURS_SEQ:-}" ] || q "git-$t-seq" "$(ours RAYON_NUM_THREADS=1 --mode git --algo sha1 --format base16 $OURS_SEQ "$dir")"
+    q "git-$t-par" "$(ours "RAYON_NUM_THREADS=$NPROC" hash path --mode git --algo sha1 --format base16 $OURS_PAR "$dir")"
+    q "git-$t-1t" "$(ours RAYON_NUM_THREADS=1 hash path --mode git --algo sha1 --format base16 $OURS_1T "$dir")"
+    q "git-$t-dc" "$(ours "RAYON_NUM_THREADS=$NPROC" hash path --mode git --algo sha1 --format base16 $OURS_DC "$dir")"
+    [ -z "${OURS_SEQ:-}" ] || q "git-$t-seq" "$(ours RAYON_NUM_THREADS=1 hash path --mode git --algo sha1 --format base16 $OURS_SEQ "$dir")"
     q "git-$t-nix" "$ORACLE run nix hash path --mode git --algo sha1 --format base16 $(nixpath "$dir")"
     q "git-$t-noop" "$ORACLE run true"
     # git hashes every file again (the index is removed before each run); objects written by the
@@ -288,8 +288,8 @@ if on nar; then
     make_tree "$t"
     dir=$WORK/trees/$t
     expect=$("$ORACLE" run nix hash path --mode nar --algo sha256 --format base16 "$(nixpath "$dir")")
-    same "$t NAR sha256 nix vs ours" "$expect" "$("$OURS" --mode nar --algo sha256 --format base16 "$dir")"
-    q "nar-$t-ours" "$OURS --mode nar --algo sha256 --format base16 $dir"
+    same "$t NAR sha256 nix vs ours" "$expect" "$("$OURS" hash path --mode nar --algo sha256 --format base16 "$dir")"
+    q "nar-$t-ours" "$OURS hash path --mode nar --algo sha256 --format base16 $dir"
     q "nar-$t-nix" "$ORACLE run nix hash path --mode nar --algo sha256 --format base16 $(nixpath "$dir")"
     q "nar-$t-noop" "$ORACLE run true"
     run_queue
@@ -313,10 +313,10 @@ if on stream; then
     make_nar "$t"
     nar=$WORK/nar/$t.nar
     bytes=$(stat -c %s "$nar")
-    same "$t NAR->git vs dir->git" "$("$OURS" --mode git --algo sha1 --format base16 $OURS_PAR "$WORK/trees/$t")" \
-      "$("$OURS" --mode git --algo sha1 --format base16 $OURS_NODC --nar - <"$nar")"
-    q "stream-$t-ours" "$OURS --mode git --algo sha1 --format base16 $OURS_NODC --nar - < $nar"
-    q "stream-$t-dc" "$OURS --mode git --algo sha1 --format base16 --nar - < $nar"
+    same "$t NAR->git vs dir->git" "$("$OURS" hash path --mode git --algo sha1 --format base16 $OURS_PAR "$WORK/trees/$t")" \
+      "$("$OURS" hash path --mode git --algo sha1 --format base16 $OURS_NODC --nar - <"$nar")"
+    q "stream-$t-ours" "$OURS hash path --mode git --algo sha1 --format base16 $OURS_NODC --nar - < $nar"
+    q "stream-$t-dc" "$OURS hash path --mode git --algo sha1 --format base16 --nar - < $nar"
     q "stream-$t-sha1sum" "sha1sum < $nar"
     q "stream-$t-sha256sum" "sha256sum < $nar"
     has openssl && q "stream-$t-openssl" "openssl dgst -sha1 < $nar"
@@ -345,9 +345,9 @@ if on onepass; then
       *) make_tree "$t"; in="$WORK/trees/$t" ;;
     esac
     k="one-${t/:/-}"
-    q "$k-g1" "$OURS --mode git --algo sha1 --format base16 $in"
-    q "$k-g256" "$OURS --mode git --algo sha256 --format base16 $in"
-    q "$k-n256" "$OURS --mode nar --algo sha256 --format base16 $in"
+    q "$k-g1" "$OURS hash path --mode git --algo sha1 --format base16 $in"
+    q "$k-g256" "$OURS hash path --mode git --algo sha256 --format base16 $in"
+    q "$k-n256" "$OURS hash path --mode nar --algo sha256 --format base16 $in"
     q "$k-multi" "$OURS $OURS_MULTI --format base16 $in"
     run_queue
     if num "$k-g1" && num "$k-g256" && num "$k-n256"; then
@@ -368,7 +368,7 @@ if on memory; then
   make_nar "data-$biggest"
   nar=$WORK/nar/data-$biggest.nar
   echo "== peak memory (GNU time max RSS), $(($(stat -c %s "$nar") / 1048576)) MiB NAR piped on stdin"
-  for args in "--mode git --algo sha1" "--mode git --algo sha1 $OURS_NODC" "--mode nar --algo sha256" "$OURS_MULTI"; do
+  for args in "hash path --mode git --algo sha1" "hash path --mode git --algo sha1 $OURS_NODC" "hash path --mode nar --algo sha256" "$OURS_MULTI"; do
     rss=$(cat "$nar" | /usr/bin/time -f %M "$OURS" $args --nar - 2>&1 >/dev/null | tail -1)
     printf '%-60s %8s KiB (%s MiB)\n' "ours $args" "$rss" "$((rss / 1024))"
   done
@@ -387,7 +387,7 @@ if on linear; then
   for n in $LINEAR_FILES; do
     t=small-$n; make_tree "$t"; dir=$WORK/trees/$t
     if [ -z "${MED[git-$t-par]:-}" ]; then
-      q "git-$t-par" "$(ours "RAYON_NUM_THREADS=$NPROC" --mode git --algo sha1 --format base16 $OURS_PAR "$dir")"
+      q "git-$t-par" "$(ours "RAYON_NUM_THREADS=$NPROC" hash path --mode git --algo sha1 --format base16 $OURS_PAR "$dir")"
       q "git-$t-nix" "$ORACLE run nix hash path --mode git --algo sha1 --format base16 $(nixpath "$dir")"
       q "git-$t-noop" "$ORACLE run true"
       run_queue
@@ -398,7 +398,7 @@ if on linear; then
   done
   for mib in $LINEAR_MIB; do
     t=data-$mib; make_tree "$t"; dir=$WORK/trees/$t
-    q "git-$t-par" "$(ours "RAYON_NUM_THREADS=$NPROC" --mode git --algo sha1 --format base16 $OURS_PAR "$dir")"
+    q "git-$t-par" "$(ours "RAYON_NUM_THREADS=$NPROC" hash path --mode git --algo sha1 --format base16 $OURS_PAR "$dir")"
     q "git-$t-nix" "$ORACLE run nix hash path --mode git --algo sha1 --format base16 $(nixpath "$dir")"
     q "git-$t-noop" "$ORACLE run true"
     run_queue

@@ -11,7 +11,7 @@
 //!    and hashed as a git blob — with every requested algorithm in the same read — checking that
 //!    the bytes read match the size announced, exactly as the sequential walk does;
 //! 3. **trees** (one thread): directories are assembled bottom-up with
-//!    [`git::encode_tree`](crate::git::encode_tree) and hashed.
+//!    [`git::encode_tree`] and hashed.
 //!
 //! The answer is the same as streaming [`fs::dump`] into a
 //! [`GitHasher`](crate::git::GitHasher): the same ids for the same tree, with SHA-1 collision
@@ -63,7 +63,7 @@ use rayon::prelude::*;
 use crate::buffer::ReadBuffer;
 use crate::event::SinkError;
 use crate::fs::{self, ErrorKind, Visitor};
-use crate::git::{Mode, ObjectKind, TreeEntry, encode_tree};
+use crate::git::{self, Mode, ObjectKind, TreeEntry, encode_tree};
 use crate::hash::{self, Algorithm, Hash, Hasher};
 
 /// How [`hash_git`] runs.
@@ -369,15 +369,10 @@ impl BlobHasher<'_> {
             size,
             executable,
         } = fs::open_file(&job.path, job.lstat.as_ref())?;
-        let header = ObjectKind::Blob.header(size);
         let mut hashers: Vec<Hasher> = self
             .algorithms
             .iter()
-            .map(|&a| {
-                let mut h = Hasher::with_collision_detection(a, self.detect);
-                h.update(header.as_bytes());
-                h
-            })
+            .map(|&a| git::object_hasher(a, ObjectKind::Blob, size, self.detect))
             .collect();
         fs::read_file(&mut file, size, buf, &job.path, |data| {
             hashers.iter_mut().for_each(|h| h.update(data));
@@ -406,8 +401,7 @@ fn object_id(
     body: &[u8],
     detect: bool,
 ) -> Result<Hash, SinkError> {
-    let mut h = Hasher::with_collision_detection(algorithm, detect);
-    h.update(kind.header(body.len() as u64).as_bytes());
+    let mut h = git::object_hasher(algorithm, kind, body.len() as u64, detect);
     h.update(body);
     h.finalize().map_err(|e| collision(e, kind.name()))
 }
