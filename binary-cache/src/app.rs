@@ -19,10 +19,10 @@ use tower::limit::ConcurrencyLimitLayer;
 use tracing::{info, warn};
 
 use crate::check::{self, Plan};
-use crate::shim::Display as _;
 use crate::config::Config;
 use crate::names::{self, NarFile};
 use crate::refusal::{Refusal, chain};
+use crate::shim::Display as _;
 use crate::staging::Staging;
 use crate::store::Store;
 
@@ -270,14 +270,19 @@ async fn stage_nar(
     if app.store.nar_path(file).exists() {
         return Ok(format!("{} is already in this cache\n", file.url()));
     }
-    let too_full = |e: crate::staging::Full| Refusal::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string());
-    let mut reservation = app.staging.reserve(announced.unwrap_or(0)).map_err(too_full)?;
+    let too_full =
+        |e: crate::staging::Full| Refusal::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string());
+    let mut reservation = app
+        .staging
+        .reserve(announced.unwrap_or(0))
+        .map_err(too_full)?;
     let tmp = tempfile::Builder::new()
         .prefix(".upload")
         .tempfile_in(app.staging.tmp_dir())
         .map_err(|e| Refusal::internal("cannot create a staging file", &e))?;
     let (std_file, tmp_path) = tmp.into_parts();
-    let mut out = tokio::io::BufWriter::with_capacity(256 << 10, tokio::fs::File::from_std(std_file));
+    let mut out =
+        tokio::io::BufWriter::with_capacity(256 << 10, tokio::fs::File::from_std(std_file));
     let mut hasher = Hasher::new(Algorithm::Sha256);
     let mut size: u64 = 0;
     let mut stream = body.into_data_stream();
@@ -290,7 +295,9 @@ async fn stage_nar(
             )));
         }
         if announced.is_some_and(|len| size > len) {
-            return Err(Refusal::bad_request("the body is longer than its Content-Length"));
+            return Err(Refusal::bad_request(
+                "the body is longer than its Content-Length",
+            ));
         }
         // Uploads without a length reserve their space as it arrives.
         reservation.grow_to(size).map_err(too_full)?;
@@ -332,7 +339,10 @@ async fn stage_nar(
         ms = started.elapsed().as_millis() as u64,
         "staged NAR, waiting for its narinfo"
     );
-    Ok(format!("{} staged; it is kept once its narinfo verifies\n", file.url()))
+    Ok(format!(
+        "{} staged; it is kept once its narinfo verifies\n",
+        file.url()
+    ))
 }
 
 /// Receives a narinfo: checks it, finds its NAR (staged or already published), verifies the

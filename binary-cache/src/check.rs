@@ -8,8 +8,8 @@
 
 use std::path::Path;
 
-use axum::http::StatusCode;
 use crate::shim::{self as verify, Claim, Display as _, Options};
+use axum::http::StatusCode;
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::hash::Algorithm;
 use nix_ingest::narinfo::NarInfo;
@@ -134,7 +134,7 @@ pub fn check_narinfo(info: &NarInfo, hash_part: &str, config: &Config) -> Result
                     store.display_path(path)
                 )));
             }
-            Trust::ContentAddressed(ca.clone())
+            Trust::ContentAddressed(*ca)
         }
         None => {
             let signatures = info
@@ -230,20 +230,22 @@ pub async fn check_nar(
     }
     let compression = plan.file.compression();
     let nar = decompress(compression, file, config).take(info.nar_size.saturating_add(1));
-    let mut nar = CountingReader { inner: nar, count: 0 };
+    let mut nar = CountingReader {
+        inner: nar,
+        count: 0,
+    };
     let limits = nix_ingest::Limits {
         max_total_size: config.limits.max_total_size.min(info.nar_size),
         ..config.limits
     };
     let options = Options::new().limits(limits);
     let ca = match &plan.trust {
-        Trust::ContentAddressed(ca) => ca.clone(),
+        Trust::ContentAddressed(ca) => *ca,
         // Without a content address the NAR still has to be one: its NAR hash in the NAR
         // method is the hash of its bytes, which the claim also checks.
-        Trust::Signed(_) => ContentAddress::fixed(
-            nix_ingest::method::FileIngestionMethod::Nar,
-            info.nar_hash,
-        ),
+        Trust::Signed(_) => {
+            ContentAddress::fixed(nix_ingest::method::FileIngestionMethod::Nar, info.nar_hash)
+        }
     };
     let claim = Claim::new(info.store_path.name(), ca)
         .references(References {

@@ -80,7 +80,8 @@ impl Service {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         let app = Arc::clone(&self.app);
-        let period = (app.config.staging_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let period =
+            (app.config.staging_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
         let expiry = tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             loop {

@@ -40,7 +40,13 @@ pub struct Claim {
 }
 impl Claim {
     pub fn new(name: &str, ca: ContentAddress) -> Self {
-        Claim { name: name.into(), ca, references: References::default(), nar_hash: None, nar_size: None }
+        Claim {
+            name: name.into(),
+            ca,
+            references: References::default(),
+            nar_hash: None,
+            nar_size: None,
+        }
     }
     pub fn references(mut self, r: References) -> Self {
         self.references = r;
@@ -98,14 +104,24 @@ pub async fn verify_nar_async<R: AsyncRead + Unpin>(
         ContentAddressMethod::Fixed(m) => m,
     };
     let mut sink = method.hash_sink(claim.ca.hash().algorithm()).unwrap();
-    let mut raw = Raw { inner: reader, hasher: Hasher::new(claim.nar_hash.unwrap().algorithm()), size: 0 };
+    let mut raw = Raw {
+        inner: reader,
+        hasher: Hasher::new(claim.nar_hash.unwrap().algorithm()),
+        size: 0,
+    };
     nar::tokio::read(&mut raw, &mut *sink, &options.limits).await?;
     let got = sink.finish().map_err(|e| Error::Mismatch(e.to_string()))?;
     if &got != claim.ca.hash() {
-        return Err(Error::Mismatch(format!("content address mismatch: expected {}, got {got}", claim.ca.hash())));
+        return Err(Error::Mismatch(format!(
+            "content address mismatch: expected {}, got {got}",
+            claim.ca.hash()
+        )));
     }
     if Some(raw.size) != claim.nar_size {
-        return Err(Error::Mismatch(format!("NAR size mismatch: got {}", raw.size)));
+        return Err(Error::Mismatch(format!(
+            "NAR size mismatch: got {}",
+            raw.size
+        )));
     }
     let h = raw.hasher.finalize().unwrap();
     if Some(h) != claim.nar_hash {

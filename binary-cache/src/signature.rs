@@ -221,9 +221,12 @@ mod tests {
     }
 
     fn sign(key: &SigningKey, name: &str, msg: &str) -> Signature {
-        format!("{name}:{}", BASE64.encode(&key.sign(msg.as_bytes()).to_bytes()))
-            .parse()
-            .unwrap()
+        format!(
+            "{name}:{}",
+            BASE64.encode(&key.sign(msg.as_bytes()).to_bytes())
+        )
+        .parse()
+        .unwrap()
     }
 
     #[test]
@@ -235,7 +238,10 @@ mod tests {
         let msg = "1;/nix/store/x;sha256:y;1;";
         assert_eq!(trusted.verify(msg, &[sign(&a, "a-1", msg)]), Some("a-1"));
         // Right key, other message.
-        assert_eq!(trusted.verify("1;/nix/store/z;", &[sign(&a, "a-1", msg)]), None);
+        assert_eq!(
+            trusted.verify("1;/nix/store/z;", &[sign(&a, "a-1", msg)]),
+            None
+        );
         // Untrusted key, and a trusted name on another key's signature.
         assert_eq!(trusted.verify(msg, &[sign(&b, "b-1", msg)]), None);
         assert_eq!(trusted.verify(msg, &[sign(&b, "a-1", msg)]), None);
@@ -251,8 +257,14 @@ mod tests {
             "k:AAAA".parse::<PublicKey>(),
             Err(Error::Length { actual: 3, .. })
         ));
-        assert!(matches!(":AAAA".parse::<Signature>(), Err(Error::Form { .. })));
-        assert!(matches!("k:A".parse::<Signature>(), Err(Error::Form { .. })));
+        assert!(matches!(
+            ":AAAA".parse::<Signature>(),
+            Err(Error::Form { .. })
+        ));
+        assert!(matches!(
+            "k:A".parse::<Signature>(),
+            Err(Error::Form { .. })
+        ));
         assert!(matches!(
             "k:AAAA".parse::<Signature>(),
             Err(Error::Length { expected: 64, .. })

@@ -61,11 +61,26 @@ impl Rng {
 }
 
 /// Emits the tree's events into `sink`; stops (returning false) when `keep_going` says so.
-fn generate(shape: Shape, seed: u64, sink: &mut dyn Sink, keep_going: &mut dyn FnMut() -> bool) -> bool {
+fn generate(
+    shape: Shape,
+    seed: u64,
+    sink: &mut dyn Sink,
+    keep_going: &mut dyn FnMut() -> bool,
+) -> bool {
     let mut rng = Rng(seed.wrapping_mul(2).wrapping_add(1));
     let mut buf = vec![0u8; CHUNK];
-    let mut file = |sink: &mut dyn Sink, name: Option<&[u8]>, executable: bool, size: u64, rng: &mut Rng| -> bool {
-        sink.event(Event::FileStart { name, executable, size }).unwrap();
+    let mut file = |sink: &mut dyn Sink,
+                    name: Option<&[u8]>,
+                    executable: bool,
+                    size: u64,
+                    rng: &mut Rng|
+     -> bool {
+        sink.event(Event::FileStart {
+            name,
+            executable,
+            size,
+        })
+        .unwrap();
         let mut left = size;
         while left > 0 {
             let n = left.min(CHUNK as u64) as usize;
@@ -83,7 +98,10 @@ fn generate(shape: Shape, seed: u64, sink: &mut dyn Sink, keep_going: &mut dyn F
         Shape::File(size) => file(sink, None, false, size, &mut rng),
         Shape::Dir { files, size } => {
             sink.event(Event::DirectoryStart { name: None }).unwrap();
-            sink.event(Event::DirectoryStart { name: Some(b"empty") }).unwrap();
+            sink.event(Event::DirectoryStart {
+                name: Some(b"empty"),
+            })
+            .unwrap();
             sink.event(Event::DirectoryEnd).unwrap();
             for i in 0..files {
                 let name = format!("f{i:05}");
@@ -91,7 +109,11 @@ fn generate(shape: Shape, seed: u64, sink: &mut dyn Sink, keep_going: &mut dyn F
                     return false;
                 }
             }
-            sink.event(Event::Symlink { name: Some(b"link"), target: b"f00000" }).unwrap();
+            sink.event(Event::Symlink {
+                name: Some(b"link"),
+                target: b"f00000",
+            })
+            .unwrap();
             sink.event(Event::DirectoryEnd).unwrap();
             true
         }
@@ -132,12 +154,16 @@ fn plan(index: usize, shape: Shape, killed: bool) -> Upload {
     let seed = 0x5eed_0000 + index as u64;
     let name = format!("load-{index}");
     // Git (SHA-1) addresses for most, NAR (SHA-256) for every third.
-    let method = if index % 3 == 0 {
+    let method = if index.is_multiple_of(3) {
         FileIngestionMethod::Nar
     } else {
         FileIngestionMethod::Git
     };
-    let algorithm = if method == FileIngestionMethod::Git { Algorithm::Sha1 } else { Algorithm::Sha256 };
+    let algorithm = if method == FileIngestionMethod::Git {
+        Algorithm::Sha1
+    } else {
+        Algorithm::Sha256
+    };
     struct Both<'a>(&'a mut NarWriter<Measure>, &'a mut dyn Sink);
     impl Sink for Both<'_> {
         fn event(&mut self, e: Event<'_>) -> Result<(), nix_ingest::event::SinkError> {
@@ -145,7 +171,10 @@ fn plan(index: usize, shape: Shape, killed: bool) -> Upload {
             self.1.event(e)
         }
     }
-    let mut writer = NarWriter::new(Measure { hasher: Hasher::new(Algorithm::Sha256), size: 0 });
+    let mut writer = NarWriter::new(Measure {
+        hasher: Hasher::new(Algorithm::Sha256),
+        size: 0,
+    });
     let hash = match method {
         FileIngestionMethod::Git => {
             let mut git = GitHasher::new(algorithm);
@@ -162,9 +191,17 @@ fn plan(index: usize, shape: Shape, killed: bool) -> Upload {
     let nar_hash = measure.hasher.finalize().unwrap();
     let ca = ContentAddress::fixed(method, hash);
     let store = StoreDir::default();
-    let path = store.make_path_from_ca(&name, &ca, &References::default()).unwrap();
+    let path = store
+        .make_path_from_ca(&name, &ca, &References::default())
+        .unwrap();
     let file_name = format!("{}.nar", nar_hash.encode(Format::Nix32));
-    let mut info = NarInfo::new(store, path.clone(), format!("nar/{file_name}"), nar_hash, measure.size);
+    let mut info = NarInfo::new(
+        store,
+        path.clone(),
+        format!("nar/{file_name}"),
+        nar_hash,
+        measure.size,
+    );
     info.file_hash = Some(nar_hash);
     info.file_size = Some(measure.size);
     info.ca = Some(ca);
@@ -207,10 +244,13 @@ impl Write for ChannelOut {
     }
 }
 
-type Client = hyper::client::conn::http1::SendRequest<http_body_util::combinators::BoxBody<Bytes, io::Error>>;
+type Client =
+    hyper::client::conn::http1::SendRequest<http_body_util::combinators::BoxBody<Bytes, io::Error>>;
 
 async fn connect(port: u16) -> Client {
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
     let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
         .await
         .unwrap();
@@ -237,7 +277,11 @@ async fn run_upload(port: u16, upload: Arc<Upload>) -> Result<(), String> {
         let upload = Arc::clone(&upload);
         tokio::task::spawn_blocking(move || {
             let tx_err = tx.clone();
-            let mut out = NarWriter::new(ChannelOut { buf: Vec::new(), tx, sent: 0 });
+            let mut out = NarWriter::new(ChannelOut {
+                buf: Vec::new(),
+                tx,
+                sent: 0,
+            });
             let half = upload.nar_size / 2;
             let killed = upload.killed;
             let mut written = 0u64;
@@ -275,11 +319,25 @@ async fn run_upload(port: u16, upload: Arc<Upload>) -> Result<(), String> {
     }
     let response = result.map_err(|e| format!("{}: NAR upload failed: {e}", upload.name))?;
     let status = response.status();
-    let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
     if status != StatusCode::OK {
-        return Err(format!("{}: NAR refused {status}: {}", upload.name, String::from_utf8_lossy(&body)));
+        return Err(format!(
+            "{}: NAR refused {status}: {}",
+            upload.name,
+            String::from_utf8_lossy(&body)
+        ));
     }
-    let (status, text) = put_small(port, &format!("/{}.narinfo", upload.hash_part), upload.narinfo.clone()).await;
+    let (status, text) = put_small(
+        port,
+        &format!("/{}.narinfo", upload.hash_part),
+        upload.narinfo.clone(),
+    )
+    .await;
     if status != StatusCode::OK {
         return Err(format!("{}: narinfo refused {status}: {text}", upload.name));
     }
@@ -293,9 +351,17 @@ async fn check_served(port: u16, upload: &Upload) -> Result<(), String> {
         let request = Request::get(format!("/{}.narinfo", upload.hash_part))
             .body(http_body_util::Empty::new().map_err(|e| match e {}).boxed())
             .unwrap();
-        let response = client.send_request(request).await.map_err(|e| e.to_string())?;
+        let response = client
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
         let status = response.status();
-        let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
         (status, String::from_utf8_lossy(&body).into_owned())
     };
     if status != StatusCode::OK || narinfo != upload.narinfo {
@@ -305,7 +371,10 @@ async fn check_served(port: u16, upload: &Upload) -> Result<(), String> {
     let request = Request::get(format!("/nar/{}", upload.file_name))
         .body(http_body_util::Empty::new().map_err(|e| match e {}).boxed())
         .unwrap();
-    let response = client.send_request(request).await.map_err(|e| e.to_string())?;
+    let response = client
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut body = response.into_body();
     let mut hasher = Hasher::new(Algorithm::Sha256);
     let mut size = 0u64;
@@ -316,7 +385,8 @@ async fn check_served(port: u16, upload: &Upload) -> Result<(), String> {
         }
     }
     let hash = hasher.finalize().unwrap();
-    if size != upload.nar_size || format!("{}.nar", hash.encode(Format::Nix32)) != upload.file_name {
+    if size != upload.nar_size || format!("{}.nar", hash.encode(Format::Nix32)) != upload.file_name
+    {
         return Err(format!("{}: NAR served back differs", upload.name));
     }
     Ok(())
@@ -339,7 +409,14 @@ fn start(dir: &Path, log: &Path) -> Server {
     let child = Command::new(exe)
         .arg("--dir")
         .arg(dir)
-        .args(["--listen", "127.0.0.1:0", "--max-requests", "64", "--max-verifications", "4"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--max-requests",
+            "64",
+            "--max-verifications",
+            "4",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
@@ -357,7 +434,10 @@ fn start(dir: &Path, log: &Path) -> Server {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("the service did not start: {}", std::fs::read_to_string(log).unwrap_or_default());
+    panic!(
+        "the service did not start: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 fn peak_memory_kib(pid: u32) -> u64 {
@@ -370,7 +450,10 @@ fn peak_memory_kib(pid: u32) -> u64 {
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn files_under(dir: &Path) -> Vec<String> {
@@ -408,8 +491,14 @@ async fn many_concurrent_uploads_with_a_big_one_and_killed_clients() {
         shapes.push(match i % 10 {
             0 => Shape::File(64 << 20),
             1 | 2 => Shape::File(4 << 20),
-            3..=5 => Shape::Dir { files: 200, size: 3000 },
-            6 => Shape::Dir { files: 20, size: 1 << 20 },
+            3..=5 => Shape::Dir {
+                files: 200,
+                size: 3000,
+            },
+            6 => Shape::Dir {
+                files: 20,
+                size: 1 << 20,
+            },
             _ => Shape::File(100_000 + i as u64 * 777),
         });
     }
@@ -446,7 +535,11 @@ async fn many_concurrent_uploads_with_a_big_one_and_killed_clients() {
         }
     }
     let uploaded = started.elapsed();
-    assert!(errors.is_empty(), "{} uploads failed: {errors:#?}", errors.len());
+    assert!(
+        errors.is_empty(),
+        "{} uploads failed: {errors:#?}",
+        errors.len()
+    );
 
     // Nothing lost: every completed upload is served back intact; nothing of the killed ones.
     let started = Instant::now();
@@ -461,7 +554,11 @@ async fn many_concurrent_uploads_with_a_big_one_and_killed_clients() {
     }
     let checked = started.elapsed();
     let peak = peak_memory_kib(server.child.id());
-    assert_eq!(files_under(&dir), Vec::from_iter(expected), "published files");
+    assert_eq!(
+        files_under(&dir),
+        Vec::from_iter(expected),
+        "published files"
+    );
 
     let killed = uploads.iter().filter(|u| u.killed).count();
     println!(

@@ -69,10 +69,12 @@ fn field<'a>(narinfo: &'a str, name: &str) -> &'a str {
 fn set_field(narinfo: &str, name: &str, value: &str) -> String {
     narinfo
         .lines()
-        .map(|l| match l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")) {
-            Some(_) => format!("{name}: {value}\n"),
-            None => format!("{l}\n"),
-        })
+        .map(
+            |l| match l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")) {
+                Some(_) => format!("{name}: {value}\n"),
+                None => format!("{l}\n"),
+            },
+        )
         .collect()
 }
 
@@ -144,7 +146,9 @@ impl Cache {
     fn published(&self) -> Vec<String> {
         files(&self.root())
             .into_iter()
-            .filter(|f| f != "nix-cache-info" && !f.starts_with(".staging/") && !f.starts_with(".tmp/"))
+            .filter(|f| {
+                f != "nix-cache-info" && !f.starts_with(".staging/") && !f.starts_with(".tmp/")
+            })
             .collect()
     }
 
@@ -161,7 +165,9 @@ fn files(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries {
             let path = entry.unwrap().path();
             if path.is_dir() {
@@ -189,7 +195,11 @@ async fn accepts_and_serves_what_nix_copy_uploads_with_every_compression() {
         assert_eq!(status, StatusCode::OK, "{text}");
         let (status, info) = cache.get("/nix-cache-info").await;
         assert_eq!(status, StatusCode::OK);
-        assert!(String::from_utf8(info).unwrap().starts_with("StoreDir: /nix/store\n"));
+        assert!(
+            String::from_utf8(info)
+                .unwrap()
+                .starts_with("StoreDir: /nix/store\n")
+        );
 
         for hash in [TREE, USER] {
             let (status, text) = cache.upload(&golden, hash).await;
@@ -202,7 +212,10 @@ async fn accepts_and_serves_what_nix_copy_uploads_with_every_compression() {
             assert_eq!(status, StatusCode::OK);
             assert_eq!(String::from_utf8(narinfo).unwrap(), golden.narinfo(hash));
             let (name, nar) = golden.nar_of(hash);
-            assert_eq!(cache.get(&format!("/nar/{name}")).await, (StatusCode::OK, nar));
+            assert_eq!(
+                cache.get(&format!("/nar/{name}")).await,
+                (StatusCode::OK, nar)
+            );
         }
         // The directory is itself a file:// cache: Nix's layout, nothing left in staging.
         let mut expected: Vec<String> = golden
@@ -226,21 +239,27 @@ async fn a_narinfo_needs_its_nar_and_its_references_first() {
     let golden = Golden::load("xz");
     let cache = Cache::new();
     assert_refused(
-        cache.put(&format!("/{TREE}.narinfo"), golden.narinfo(TREE)).await,
+        cache
+            .put(&format!("/{TREE}.narinfo"), golden.narinfo(TREE))
+            .await,
         StatusCode::CONFLICT,
         "has not been uploaded",
     );
     let (name, nar) = golden.nar_of(USER);
     cache.put(&format!("/nar/{name}"), nar).await;
     assert_refused(
-        cache.put(&format!("/{USER}.narinfo"), golden.narinfo(USER)).await,
+        cache
+            .put(&format!("/{USER}.narinfo"), golden.narinfo(USER))
+            .await,
         StatusCode::CONFLICT,
         "cc432xp6lgry29razhhyx93fm9jvs4ky-tree, which is not in this cache",
     );
     cache.assert_nothing_published();
     // Once the reference is there, the staged NAR is still waiting and is taken.
     assert_eq!(cache.upload(&golden, TREE).await.0, StatusCode::OK);
-    let (status, text) = cache.put(&format!("/{USER}.narinfo"), golden.narinfo(USER)).await;
+    let (status, text) = cache
+        .put(&format!("/{USER}.narinfo"), golden.narinfo(USER))
+        .await;
     assert_eq!(status, StatusCode::OK, "{text}");
 }
 
@@ -301,7 +320,11 @@ async fn mismatched_nar_hash_and_sizes_are_refused() {
         let cache = Cache::new();
         let (name, nar) = golden.nar_of(TREE);
         cache.put(&format!("/nar/{name}"), nar).await;
-        assert_refused(cache.put(&format!("/{TREE}.narinfo"), narinfo).await, status, needle);
+        assert_refused(
+            cache.put(&format!("/{TREE}.narinfo"), narinfo).await,
+            status,
+            needle,
+        );
         cache.assert_nothing_published();
     }
 }
@@ -310,8 +333,8 @@ async fn mismatched_nar_hash_and_sizes_are_refused() {
 async fn a_content_address_must_make_the_store_path_it_is_uploaded_for() {
     let golden = Golden::load("zstd");
     let tree = golden.narinfo(TREE);
-    let wrong_ca = "fixed:git:sha1:".to_owned()
-        + &Hash::digest(Algorithm::Sha1, b"x").encode(Format::Nix32);
+    let wrong_ca =
+        "fixed:git:sha1:".to_owned() + &Hash::digest(Algorithm::Sha1, b"x").encode(Format::Nix32);
     // Another path's CA; the same CA under another name; a CA with a method Nix never gave it.
     let renamed = set_field(tree, "StorePath", &format!("/nix/store/{TREE}-other"));
     let recursive = set_field(tree, "CA", "fixed:r:sha1:la3lfhi53bg1wbnrla7ijbyxyx3nvvwy");
@@ -321,7 +344,11 @@ async fn a_content_address_must_make_the_store_path_it_is_uploaded_for() {
         (TREE, set_field(tree, "CA", &wrong_ca), "is the address of"),
         (TREE, renamed, "is the address of"),
         (TREE, recursive, "is the address of"),
-        (elsewhere, moved, "/nix/store/cc432xp6lgry29razhhyx93fm9jvs4ky-tree, not of"),
+        (
+            elsewhere,
+            moved,
+            "/nix/store/cc432xp6lgry29razhhyx93fm9jvs4ky-tree, not of",
+        ),
     ];
     for (hash, narinfo, needle) in cases {
         let cache = Cache::new();
@@ -376,18 +403,26 @@ async fn a_path_without_content_address_needs_a_trusted_signature() {
     let (name, nar) = golden.nar_of(TREE);
     untrusting.put(&format!("/nar/{name}"), nar.clone()).await;
     assert_refused(
-        untrusting.put(&format!("/{TREE}.narinfo"), unaddressed(TREE)).await,
+        untrusting
+            .put(&format!("/{TREE}.narinfo"), unaddressed(TREE))
+            .await,
         StatusCode::FORBIDDEN,
         "it trusts none",
     );
     untrusting.assert_nothing_published();
 
-    let trusting = Cache::with(|c| c.trust(key.parse().unwrap()).trust(other_key.parse().unwrap()));
+    let trusting = Cache::with(|c| {
+        c.trust(key.parse().unwrap())
+            .trust(other_key.parse().unwrap())
+    });
     // Unsigned, or signed over other data: refused.
     trusting.put(&format!("/nar/{name}"), nar.clone()).await;
     assert_refused(
         trusting
-            .put(&format!("/{TREE}.narinfo"), without_field(&unaddressed(TREE), "Sig"))
+            .put(
+                &format!("/{TREE}.narinfo"),
+                without_field(&unaddressed(TREE), "Sig"),
+            )
             .await,
         StatusCode::FORBIDDEN,
         "no valid signature",
@@ -400,12 +435,16 @@ async fn a_path_without_content_address_needs_a_trusted_signature() {
     );
     trusting.assert_nothing_published();
     // Signed by the trusted key: accepted, references and all.
-    let (status, text) = trusting.put(&format!("/{TREE}.narinfo"), unaddressed(TREE)).await;
+    let (status, text) = trusting
+        .put(&format!("/{TREE}.narinfo"), unaddressed(TREE))
+        .await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert!(text.contains("signed by nix-ingest-test-1"), "{text}");
     let (name, nar) = golden.nar_of(USER);
     trusting.put(&format!("/nar/{name}"), nar).await;
-    let (status, text) = trusting.put(&format!("/{USER}.narinfo"), unaddressed(USER)).await;
+    let (status, text) = trusting
+        .put(&format!("/{USER}.narinfo"), unaddressed(USER))
+        .await;
     assert_eq!(status, StatusCode::OK, "{text}");
 }
 
@@ -446,7 +485,9 @@ async fn bad_nar_uploads_are_refused_and_leave_no_trace() {
     longer.push(0);
     let long_name = format!("{}.nar", sha256_nix32(&longer));
     assert_refused(
-        cache.put(&format!("/nar/{long_name}"), longer.clone()).await,
+        cache
+            .put(&format!("/nar/{long_name}"), longer.clone())
+            .await,
         StatusCode::PAYLOAD_TOO_LARGE,
         "limit",
     );
@@ -455,18 +496,29 @@ async fn bad_nar_uploads_are_refused_and_leave_no_trace() {
     let request = Request::put(format!("/nar/{long_name}"))
         .body(Body::from_stream(futures_util::stream::iter(chunks)))
         .unwrap();
-    assert_eq!(cache.request(request).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        cache.request(request).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
     // Cut short: the body fails half-way (a client killed mid-upload), or has fewer bytes than
     // its Content-Length.
     let half: Vec<Result<Vec<u8>, std::io::Error>> = vec![
         Ok(nar[..400].to_vec()),
-        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "gone")),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "gone",
+        )),
     ];
     let request = Request::put(format!("/nar/{name}"))
         .body(Body::from_stream(futures_util::stream::iter(half)))
         .unwrap();
     let (status, text) = cache.request(request).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&text));
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
     let unlimited = Cache::new();
     let request = Request::put(format!("/nar/{name}"))
         .header("content-length", nar.len() + 10)
@@ -480,7 +532,10 @@ async fn bad_nar_uploads_are_refused_and_leave_no_trace() {
         .header("content-encoding", "gzip")
         .body(Body::from(nar.clone()))
         .unwrap();
-    assert_eq!(cache.request(request).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        cache.request(request).await.0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
 
     cache.assert_nothing_published();
     assert_eq!(cache.staged(), Vec::<String>::new());
@@ -516,8 +571,14 @@ async fn odd_names_are_refused() {
     cache.assert_nothing_published();
     assert_eq!(cache.staged(), Vec::<String>::new());
     // Unknown names are 404 to GET, as Nix expects of a missing narinfo.
-    assert_eq!(cache.get(&format!("/{TREE}.narinfo")).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(cache.get(&format!("/nar/{name}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        cache.get(&format!("/{TREE}.narinfo")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        cache.get(&format!("/nar/{name}")).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -570,7 +631,9 @@ async fn staged_nars_expire() {
     assert_eq!(cache.service.expire_staged(), 1);
     assert_eq!(cache.staged(), Vec::<String>::new());
     assert_refused(
-        cache.put(&format!("/{TREE}.narinfo"), golden.narinfo(TREE)).await,
+        cache
+            .put(&format!("/{TREE}.narinfo"), golden.narinfo(TREE))
+            .await,
         StatusCode::CONFLICT,
         "has not been uploaded",
     );
@@ -582,14 +645,24 @@ async fn the_staging_area_is_bounded() {
     let (tree_name, tree_nar) = golden.nar_of(TREE);
     let (user_name, user_nar) = golden.nar_of(USER);
     let cache = Cache::with(|c| c.max_staged_bytes(tree_nar.len() as u64 + 10));
-    assert_eq!(cache.put(&format!("/nar/{tree_name}"), tree_nar).await.0, StatusCode::OK);
+    assert_eq!(
+        cache.put(&format!("/nar/{tree_name}"), tree_nar).await.0,
+        StatusCode::OK
+    );
     assert_refused(
-        cache.put(&format!("/nar/{user_name}"), user_nar.clone()).await,
+        cache
+            .put(&format!("/nar/{user_name}"), user_nar.clone())
+            .await,
         StatusCode::INSUFFICIENT_STORAGE,
         "full",
     );
     // Publishing frees the space.
-    let (status, text) = cache.put(&format!("/{TREE}.narinfo"), golden.narinfo(TREE)).await;
+    let (status, text) = cache
+        .put(&format!("/{TREE}.narinfo"), golden.narinfo(TREE))
+        .await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    assert_eq!(cache.put(&format!("/nar/{user_name}"), user_nar).await.0, StatusCode::OK);
+    assert_eq!(
+        cache.put(&format!("/nar/{user_name}"), user_nar).await.0,
+        StatusCode::OK
+    );
 }
