@@ -1,6 +1,7 @@
 //! `hash path`, `hash multi`, `store add --dry-run`, `cid` and `verify`.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::flat::FlatHasher;
@@ -11,7 +12,7 @@ use nix_ingest::nar::NarHasher;
 use nix_ingest::store_path::References;
 
 use crate::args::{CidArgs, HashMultiArgs, HashPathArgs, StoreAddArgs, StoreMode, VerifyArgs};
-use crate::input::{Input, store_dir};
+use crate::input::{Input, dump_path, store_dir};
 use crate::progress::{Meter, ProgressReader, with_background_progress};
 use crate::{Failure, Settings, chain, fail, usage};
 
@@ -40,7 +41,8 @@ pub fn multi(settings: &Settings, args: &HashMultiArgs) -> Result<String, Failur
     let list = &args.hashes;
     let detect = settings.detect();
     let hashes = match (&input, settings.parallel_threads()) {
-        (Input::Path { resolved, .. }, Some(threads)) if list.iter().any(|(m, _)| *m == Git) => {
+        (Input::Path(_), Some(threads)) if list.iter().any(|(m, _)| *m == Git) => {
+            let resolved = &input.path()?.unwrap_or_default();
             // Git ids on every thread but one, the rest (a NAR hash is one sequential stream)
             // on a thread of its own, at the same time.
             let git_algos: Vec<Algorithm> = list
@@ -159,7 +161,7 @@ pub fn verify(_settings: &Settings, args: &VerifyArgs) -> Result<String, Failure
 }
 
 /// The sink hashing by `method` with `algo` (detecting SHA-1 collisions if `detect`).
-fn hash_sink(method: FileIngestionMethod, algo: Algorithm, detect: bool) -> Box<dyn HashSink> {
+pub fn hash_sink(method: FileIngestionMethod, algo: Algorithm, detect: bool) -> Box<dyn HashSink> {
     match method {
         FileIngestionMethod::Flat => Box::new(FlatHasher::new(algo).collision_detection(detect)),
         FileIngestionMethod::Nar => Box::new(NarHasher::from_hasher(
@@ -171,11 +173,39 @@ fn hash_sink(method: FileIngestionMethod, algo: Algorithm, detect: bool) -> Box<
 
 /// What flat hashing does with a symlink root on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FlatSymlink {
+pub enum FlatSymlink {
     /// Hash the file it points to (`nix hash path --mode flat`).
     Follow,
     /// Refuse it (`nix store add --mode flat|text`).
     Refuse,
+}
+
+/// The file flat hashing reads for a path on disk: what the operating system opens for the path
+/// as given (`nix hash path --mode flat`), or Nix's path, refused if it is a symlink
+/// (`nix store add --mode flat|text`). `None` for a NAR.
+pub fn flat_path(input: &Input, symlink: FlatSymlink) -> Result<Option<PathBuf>, Failure> {
+    let Input::Path(p) = input else {
+        return Ok(None);
+    };
+    match symlink {
+        FlatSymlink::Follow => {
+            let given = p.flat_hash_path();
+            std::fs::canonicalize(given)
+                .map(Some)
+                .map_err(|e| fail(format!("cannot open {:?}: {e}", p.given())))
+        }
+        FlatSymlink::Refuse => {
+            let path = input.path()?.unwrap_or_default();
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(|e| fail(format!("cannot read {path:?}: {e}")))?;
+            if meta.file_type().is_symlink() {
+                return Err(fail(format!(
+                    "path {path:?} is a symlink (flat and text hashing take a regular file)"
+                )));
+            }
+            Ok(Some(path))
+        }
+    }
 }
 
 /// The hash of `input` by one method.
@@ -186,41 +216,22 @@ fn hash_one(
     algo: Algorithm,
     symlink: FlatSymlink,
 ) -> Result<Hash, Failure> {
-    let followed;
-    let input = match input {
-        Input::Path { resolved, given } if method == FileIngestionMethod::Flat => {
-            let meta = std::fs::symlink_metadata(resolved)
-                .map_err(|e| fail(format!("cannot read {resolved:?}: {e}")))?;
-            if meta.file_type().is_symlink() {
-                if symlink == FlatSymlink::Refuse {
-                    return Err(fail(format!(
-                        "path {resolved:?} is a symlink (flat and text hashing take a regular file)"
-                    )));
-                }
-                let target = std::fs::canonicalize(resolved)
-                    .map_err(|e| fail(format!("cannot follow symlink {resolved:?}: {e}")))?;
-                followed = Input::Path {
-                    resolved: target,
-                    given: given.clone(),
-                };
-                &followed
-            } else {
-                input
-            }
-        }
-        _ => input,
-    };
-    if method == FileIngestionMethod::Git
-        && let Input::Path { resolved, .. } = input
+    let mut sink = hash_sink(method, algo, settings.detect());
+    if method == FileIngestionMethod::Flat
+        && let Some(path) = flat_path(input, symlink)?
+    {
+        dump_path(&path, &mut sink)?;
+    } else if method == FileIngestionMethod::Git
+        && let Some(path) = input.path()?
         && let Some(threads) = settings.parallel_threads()
     {
         let ids = with_background_progress(&threads_label(threads), || {
-            parallel_git(resolved, &[algo], threads, settings.detect())
+            parallel_git(&path, &[algo], threads, settings.detect())
         })?;
         return ids.into_iter().next().ok_or_else(|| fail("no result"));
+    } else {
+        input.feed(&mut sink)?;
     }
-    let mut sink = hash_sink(method, algo, settings.detect());
-    input.feed(&mut sink)?;
     sink.finish()
         .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
 }

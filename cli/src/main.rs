@@ -9,6 +9,7 @@ mod git;
 mod hash;
 mod input;
 mod nar;
+mod path_info;
 mod progress;
 
 use std::error::Error as StdError;
@@ -30,9 +31,11 @@ fn main() -> ExitCode {
         Command::Hash(HashCommand::Multi(a)) => hash::multi(&settings, a),
         Command::Store(StoreCommand::Add(a)) => hash::store_add(&settings, a),
         Command::Nar(NarCommand::Dump(a)) => nar::dump(&settings, a),
+        Command::PathInfo(a) => path_info::path_info(&settings, a),
         Command::Verify(a) => hash::verify(&settings, a),
         Command::Git(GitCommand::Export(a)) => git::export(&settings, a),
         Command::Git(GitCommand::ToNar(a)) => git::to_nar(&settings, a),
+        Command::Git(GitCommand::Prefetch(a)) => git::prefetch(&settings, a),
         Command::Cid(a) => hash::cid(&settings, a),
         Command::Completions(a) => completions(a.shell),
         Command::Man => man(),
@@ -147,7 +150,7 @@ fn man() -> Result<String, Failure> {
 }
 
 /// Writes to standard error, ignoring failure (there is nowhere left to report it).
-fn eprintln_safe(msg: &str) {
+pub fn eprintln_safe(msg: &str) {
     let mut stderr = io::stderr().lock();
     let _ = writeln!(stderr, "{}", msg.trim_end());
 }
