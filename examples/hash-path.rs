@@ -89,9 +89,9 @@ sample store object shipped in examples/sample/sample.nar.
   --multi [LIST]       hash several ways in one pass, printing `METHOD-ALGO HASH` lines;
                        LIST is METHOD:ALGO,... (default git:sha1,git:sha256,nar:sha256;
                        write a PATH that looks like a LIST as ./PATH)
-  --threads N          hash the git ids of PATH on N threads (0: one per core, the default
-                       when built with --features parallel; 1: one streaming pass, the
-                       only choice without that feature)
+  --threads N          hash PATH on N threads (0: one per core, the default when built
+                       with the parallel feature; 1: one streaming pass, the only choice
+                       without it); NAR and flat hashes read files ahead on the others
   --no-collision-detection
                        hash SHA-1 without detecting collision attacks (as Nix; faster)
   --export-git REPO    hash with --mode git and store every blob and tree in the git
@@ -582,10 +582,10 @@ fn check(opts: &Opts) -> Result<(), Failure> {
         ));
     }
     if let Some(threads) = opts.threads {
-        if !(git_op && opts.on_disk()) {
+        if !(matches!(op, Op::Hash | Op::Multi) || git_op) || !opts.on_disk() {
             return Err(usage(
-                "--threads applies to git hashing of a PATH on disk (--mode git, \
-                 --store-path --mode git, or --multi with git)",
+                "--threads applies to hashing a PATH on disk (--mode, --multi, \
+                 --store-path --mode git)",
             ));
         }
         if cfg!(not(feature = "parallel")) && threads != 1 {
@@ -1084,6 +1084,17 @@ fn hash_one(
         return ids.into_iter().next().ok_or_else(|| fail("no result"));
     }
     let mut sink = hash_sink(method, algo, opts.detect());
+    if let Input::Path { resolved, .. } = input
+        && let Some(threads) = parallel_threads(opts)
+    {
+        // Files read ahead on the other threads while this one hashes the stream.
+        with_background_progress(&threads_label(threads), || {
+            parallel_dump(resolved, &mut sink, &[], threads, opts.detect())
+        })?;
+        return sink
+            .finish()
+            .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))));
+    }
     input.feed(&mut sink, true)?;
     sink.finish()
         .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
@@ -1134,6 +1145,36 @@ fn parallel_git(
     parallel::hash_git_multi(path, algos, &options).map_err(|e| fail(chain(&e)))
 }
 
+/// Feeds the object at `path` to `sink` with files read ahead on `threads` threads (0: one per
+/// core), returning its git ids under `git` from the same pass.
+#[cfg(feature = "parallel")]
+fn parallel_dump(
+    path: &Path,
+    sink: &mut dyn nix_ingest::event::Sink,
+    git: &[Algorithm],
+    threads: usize,
+    detect: bool,
+) -> Result<Vec<Hash>, Failure> {
+    use nix_ingest::parallel::{self, ParallelOptions};
+    let options = ParallelOptions {
+        threads: Some(threads),
+        collision_detection: detect,
+        ..ParallelOptions::default()
+    };
+    parallel::dump_multi(path, sink, git, &options).map_err(|e| fail(chain(&e)))
+}
+
+#[cfg(not(feature = "parallel"))]
+fn parallel_dump(
+    _path: &Path,
+    _sink: &mut dyn nix_ingest::event::Sink,
+    _git: &[Algorithm],
+    _threads: usize,
+    _detect: bool,
+) -> Result<Vec<Hash>, Failure> {
+    Err(fail("built without the parallel feature"))
+}
+
 #[cfg(not(feature = "parallel"))]
 fn parallel_git(
     path: &Path,
@@ -1157,36 +1198,28 @@ fn multi(
     let detect = opts.detect();
     let hashes = match (input, parallel_threads(opts)) {
         (Input::Path { resolved, .. }, Some(threads)) if list.iter().any(|(m, _)| *m == Git) => {
-            // Git ids on every thread but one, the rest (a NAR hash is one sequential stream)
-            // on a thread of its own, at the same time.
+            // One walk: git ids of the files hashed on every thread as they are read ahead,
+            // the rest (a NAR hash is one sequential stream) in order on this one.
             let git_algos: Vec<Algorithm> = list
                 .iter()
                 .filter(|(m, _)| *m == Git)
                 .map(|&(_, a)| a)
                 .collect();
-            let others: Vec<(FileIngestionMethod, Algorithm)> =
-                list.iter().filter(|(m, _)| *m != Git).copied().collect();
-            let (git, rest) = with_background_progress(&threads_label(threads), || {
-                std::thread::scope(|scope| {
-                    let spawned = if others.is_empty() {
-                        None
-                    } else {
-                        std::thread::Builder::new()
-                            .spawn_scoped(scope, || hash_many(input, &others, detect, false))
-                            .ok()
-                    };
-                    let git = parallel_git(resolved, &git_algos, threads, detect);
-                    let rest = match spawned {
-                        Some(thread) => thread
-                            .join()
-                            .unwrap_or_else(|_| Err(fail("the hashing thread failed"))),
-                        None if others.is_empty() => Ok(Vec::new()),
-                        // No thread to be had: one after the other.
-                        None => hash_many(input, &others, detect, false),
-                    };
-                    (git, rest)
-                })
+            let mut others: Vec<Box<dyn HashSink>> = list
+                .iter()
+                .filter(|(m, _)| *m != Git)
+                .map(|&(m, a)| hash_sink(m, a, detect))
+                .collect();
+            let git = with_background_progress(&threads_label(threads), || {
+                parallel_dump(resolved, &mut others, &git_algos, threads, detect)
             });
+            let rest = others
+                .into_iter()
+                .map(|s| {
+                    s.finish()
+                        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
+                })
+                .collect::<Result<Vec<Hash>, Failure>>();
             let (mut git, mut rest) = (git?.into_iter(), rest?.into_iter());
             list.iter()
                 .map(|(m, _)| {
