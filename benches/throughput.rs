@@ -58,8 +58,7 @@ fn size_label(size: usize) -> String {
 
 /// A git blob id with an explicit collision-detection choice (`git::blob_id` never detects).
 fn blob_id_checked(algorithm: Algorithm, data: &[u8]) -> Hash {
-    let mut hasher = Hasher::new(algorithm);
-    hasher.update(ObjectKind::Blob.header(data.len() as u64).as_bytes());
+    let mut hasher = git::object_hasher(algorithm, ObjectKind::Blob, data.len() as u64, true);
     hasher.update(data);
     hasher
         .finalize()

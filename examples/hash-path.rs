@@ -57,14 +57,16 @@ use std::time::{Duration, Instant};
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::event::{Event, Sink, SinkError, Tee};
 use nix_ingest::flat::FlatHasher;
-use nix_ingest::git::loose::{LooseObjectWriter, ObjectsDir};
+use nix_ingest::git::events;
+use nix_ingest::git::loose::LooseObjectWriter;
+use nix_ingest::git::objects_dir::ObjectsDir;
 use nix_ingest::git::source::{ObjectSource, Repository};
 use nix_ingest::git::{GitHasher, Mode as GitMode, ObjectKind};
 use nix_ingest::hash::{Algorithm, Format, Hash, Hasher};
 use nix_ingest::method::{FileIngestionMethod, HashSink};
 use nix_ingest::nar::{NarHasher, NarWriter};
 use nix_ingest::store_path::{References, StoreDir};
-use nix_ingest::{Limits, nar, restore, verify};
+use nix_ingest::{Limits, nar, verify};
 
 const USAGE: &str = "\
 usage: hash-path [OPTIONS] [PATH]
@@ -1314,7 +1316,7 @@ fn git_to_nar(opts: &Opts, repo: &Path, id_text: &str) -> Result<String, Failure
             inner: &mut nar,
             meter: Meter::on_terminal("restoring", true),
         };
-        restore::to_events(&id, mode, &mut source, &mut sink, &Limits::default())
+        events::to_events(&id, mode, &mut source, &mut sink, &Limits::default())
     };
     let error: Box<dyn StdError> = match restored {
         Ok(()) => match nar.finish() {

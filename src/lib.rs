@@ -35,12 +35,12 @@
 //! ```text
 //! fs::dump (directory)   ─┐                  ┌─ git::GitHasher   → git blob/tree id (+ objects)
 //! nar::Parser (push)     ─┼─ event::Event ───┼─ nar::NarWriter   → NAR bytes, NAR hash
-//! restore (git objects)  ─┘   (event::Tee)   ├─ flat::FlatHasher → flat hash
+//! git::events (objects) ─┘   (event::Tee)   ├─ flat::FlatHasher → flat hash
 //!                                            └─ your own event::Sink
 //! ```
 //!
 //! - Sources: [`fs`] walks a directory; [`nar`] parses a NAR pushed to it in chunks (blocking
-//!   and tokio adapters are thin loops over the same state machine); [`restore`] reads git trees
+//!   and tokio adapters are thin loops over the same state machine); [`git::events`] reads git trees
 //!   and blobs back, checking every object's id.
 //! - Sinks: [`git`] (and its object sinks, e.g. loose objects in a repository), [`nar`]'s writer
 //!   and hasher, [`flat`]. [`event::Tee`] feeds several in one pass.
@@ -88,11 +88,11 @@ pub mod ingest;
 pub mod limits;
 pub mod method;
 pub mod nar;
+pub mod narinfo;
 pub mod nix32;
 #[cfg(feature = "parallel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
 pub mod parallel;
-pub mod restore;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod serde_impls;

@@ -2,7 +2,7 @@
 //! the stack.
 //!
 //! Every source ([NAR parser](crate::nar), [directory walk](crate::fs),
-//! [git restore](crate::restore)) checks these as it streams and fails with an error naming the
+//! [git events](crate::git::events)) checks these as it streams and fails with an error naming the
 //! limit and where it was crossed. The defaults accept everything a real Nix can restore on Linux
 //! and refuse what it cannot:
 //!
@@ -12,13 +12,13 @@
 //! | [`max_name_len`](Limits::max_name_len) | 255 | `NAME_MAX` on every Linux file system |
 //! | [`max_target_len`](Limits::max_target_len) | 4095 | `PATH_MAX - 1`, the longest symlink target Linux stores |
 //! | [`max_entries_per_directory`](Limits::max_entries_per_directory) | 1,000,000 | far above any real directory; bounds the memory an open directory costs (below) |
-//! | [`max_entries_total`](Limits::max_entries_total) | 100,000,000 | bounds the work of [restoring](crate::restore) a git tree whose objects form a DAG |
+//! | [`max_entries_total`](Limits::max_entries_total) | 100,000,000 | bounds the work of [restoring](crate::git::events) a git tree whose objects form a DAG |
 //! | [`max_total_size`](Limits::max_total_size) | `u64::MAX` | unbounded by default; set it to cap what an upload may cost |
 //!
 //! What `max_entries_per_directory` bounds: the [git hasher](crate::git::GitHasher) keeps, for
 //! each entry of an open directory, 24 bytes of bookkeeping plus the name and the raw id — about
 //! 88 bytes for a 32-byte name and a SHA-256 id, at most `24 + max_name_len + 64` bytes — so one
-//! directory of a million entries costs about 88 MB. [`restore`](crate::restore) keeps the same
+//! directory of a million entries costs about 88 MB. [`git::events`](crate::git::events) keeps the same
 //! per entry for each open tree, and refuses a tree whose header announces more bytes than
 //! `max_entries_per_directory` canonical entries can take (`8 + max_name_len + digest length`
 //! each: about 283 MB for SHA-1 with the defaults) before reading it.
@@ -46,7 +46,7 @@ pub struct Limits {
     /// The most entries (files, symlinks and directories, the root not counted) the whole
     /// object may hold.
     ///
-    /// Checked by [`restore`](crate::restore), where a few git objects can name one subtree
+    /// Checked by [`git::events`](crate::git::events), where a few git objects can name one subtree
     /// many times over and so describe a tree exponentially larger than themselves (empty
     /// files and directories count nothing towards [`max_total_size`](Self::max_total_size)).
     /// The NAR parser and the directory walk do work in proportion to their input, and do not

@@ -505,10 +505,10 @@ mod object_store {
 
     use nix_ingest::Limits;
     use nix_ingest::event::Recorder;
+    use nix_ingest::git::events;
     use nix_ingest::git::source::{Error, Object, ObjectSource};
     use nix_ingest::git::{Mode, ObjectKind};
     use nix_ingest::hash::{Algorithm, Hash};
-    use nix_ingest::restore;
 
     /// Serves, for any id, an object of `kind` announcing `size` bytes of zeros, and counts the
     /// body bytes read: what a forged loose object (a few KiB of zlib) can claim.
@@ -551,10 +551,10 @@ mod object_store {
         source: &mut O,
         mode: Mode,
         limits: &Limits,
-    ) -> restore::Error {
+    ) -> events::Error {
         let root = Hash::digest(Algorithm::Sha1, b"any id");
         let mut rec = Recorder::default();
-        match restore::to_events(&root, mode, source, &mut rec, limits) {
+        match events::to_events(&root, mode, source, &mut rec, limits) {
             Ok(()) => panic!("a forged object restored"),
             Err(e) => e,
         }
@@ -566,7 +566,7 @@ mod object_store {
         size: u64,
         mode: Mode,
         limits: &Limits,
-    ) -> (restore::Error, u64) {
+    ) -> (events::Error, u64) {
         let read = Rc::new(Cell::new(0));
         let mut source = Forged {
             kind,
@@ -585,8 +585,8 @@ mod object_store {
         assert!(
             matches!(
                 e,
-                restore::Error::BadSymlinkTarget {
-                    problem: restore::TargetProblem::TooLong {
+                events::Error::BadSymlinkTarget {
+                    problem: events::TargetProblem::TooLong {
                         len: 1099511627776,
                         max: 4095
                     },
@@ -609,7 +609,7 @@ mod object_store {
         assert!(
             matches!(
                 e,
-                restore::Error::Limit {
+                events::Error::Limit {
                     what: "total size",
                     limit: 1048576,
                     ..
@@ -632,7 +632,7 @@ mod object_store {
             assert!(
                 matches!(
                     e,
-                    restore::Error::Limit {
+                    events::Error::Limit {
                         what: "tree size",
                         limit: 283_000_000,
                         ..
@@ -656,7 +656,7 @@ mod object_store {
             &Limits::default(),
         );
         assert!(
-            matches!(e, restore::Error::BadTree { offset: 0, reason, .. } if reason.contains("mode")),
+            matches!(e, events::Error::BadTree { offset: 0, reason, .. } if reason.contains("mode")),
             "{e}"
         );
         assert!(read <= 1 << 16, "read {read} bytes of a malformed tree");
@@ -735,7 +735,7 @@ mod object_store {
             };
             let e = restore_fails(&mut source, Mode::Directory, &limits);
             assert!(
-                matches!(e, restore::Error::Limit { what: w, limit: 1000, .. } if w == what),
+                matches!(e, events::Error::Limit { what: w, limit: 1000, .. } if w == what),
                 "{e}"
             );
             assert!(read.get() <= 1000 * 38 + (1 << 16), "read {}", read.get());

@@ -7,7 +7,7 @@ use nix_ingest::event::{OwnedEvent, Recorder, Tee, replay};
 use nix_ingest::git::source::MemoryObjects;
 use nix_ingest::git::{GitHasher, Mode};
 use nix_ingest::hash::Algorithm;
-use nix_ingest::restore;
+use nix_ingest::git::events;
 
 fuzz_target!(|data: &[u8]| {
     let mut tee = Tee::new(
@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
         }) => Mode::Executable,
         _ => Mode::File,
     };
-    let restored = restore::to_nar(&id, mode, &mut objects, Vec::new(), &Limits::default())
+    let restored = events::to_nar(&id, mode, &mut objects, Vec::new(), &Limits::default())
         .expect("the objects of an accepted NAR restore");
     assert_eq!(restored, data, "git objects restore to a different NAR");
 });

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use crate::event::{Event, Sink, SinkError};
 use crate::hash::{self, Algorithm, Hash, Hasher};
 
-use super::object::{Mode, ObjectKind, push_entry, tree_order};
+use super::object::{Mode, ObjectKind, object_hasher, push_entry, tree_order};
 
 /// Receives every object a [`GitHasher`] hashes, e.g. to write them to a git object store.
 ///
@@ -243,9 +243,7 @@ impl<O: ObjectSink> GitHasher<O> {
     }
 
     fn hasher(&self, kind: ObjectKind, size: u64) -> Hasher {
-        let mut hasher = Hasher::with_collision_detection(self.algorithm, self.detect_collisions);
-        hasher.update(kind.header(size).as_bytes());
-        hasher
+        object_hasher(self.algorithm, kind, size, self.detect_collisions)
     }
 
     fn step(&mut self, event: Event<'_>) -> Result<(), SinkError> {

@@ -9,8 +9,14 @@
 //! body.
 //!
 //! [`GitHasher`] computes the id of a whole object from a stream of [events](crate::event);
-//! [`blob_id`], [`encode_tree`] and [`tree_id`] are the building blocks. An [`ObjectSink`] can
-//! watch every object go by, e.g. to store them.
+//! [`blob_id`], [`encode_tree`] and [`tree_id`] are the building blocks, and [`object_hasher`]
+//! is the one place any object (header + body) is hashed. An [`ObjectSink`] can watch every
+//! object go by, e.g. to store them ([`loose`]).
+//!
+//! The way back: [`TreeRefIter`] decodes a tree body and [`ObjectHeader::parse`] an object
+//! header; [`source`] reads objects from memory or a repository ([`objects_dir`] finds its
+//! objects), and [`events`] turns a tree id back into [events](crate::event) or a NAR
+//! ([`to_events`], [`to_nar`]), checking every object against its id.
 //!
 //! ```
 //! use nix_ingest::event::{Event, Sink};
@@ -56,9 +62,14 @@
 mod hasher;
 mod object;
 
+pub use events::{to_events, to_nar};
 pub use hasher::{GitHasher, ObjectSink};
 pub use object::{
-    Mode, ObjectHeader, ObjectKind, TreeEntry, blob_id, encode_tree, tree_id, tree_order,
+    HeaderError, Mode, ObjectHeader, ObjectKind, SUBMODULE_MODE, TreeEntry, TreeEntryRef,
+    TreeError, TreeErrorKind, TreeRefIter, blob_id, encode_tree, object_hasher, object_id, tree_id,
+    tree_order,
 };
+pub mod events;
 pub mod loose;
+pub mod objects_dir;
 pub mod source;

@@ -1,4 +1,5 @@
-//! Git object encoding: modes, object headers, tree bodies and their order.
+//! Git object encoding and decoding: modes, object headers, tree bodies and their order, and
+//! the one helper that hashes an object ([`object_hasher`], [`object_id`]).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -42,7 +43,29 @@ impl Mode {
     pub const fn is_directory(self) -> bool {
         matches!(self, Mode::Directory)
     }
+
+    /// The mode git spells `mode` in a tree, if it is one of the four this crate writes,
+    /// spelled exactly so (`100644`, `100755`, `120000`, `40000`).
+    ///
+    /// ```
+    /// use nix_ingest::git::Mode;
+    /// assert_eq!(Mode::from_bytes(b"40000"), Some(Mode::Directory));
+    /// assert_eq!(Mode::from_bytes(b"040000"), None);
+    /// assert_eq!(Mode::from_bytes(b"160000"), None); // a submodule
+    /// ```
+    pub fn from_bytes(mode: &[u8]) -> Option<Mode> {
+        match mode {
+            b"100644" => Some(Mode::File),
+            b"100755" => Some(Mode::Executable),
+            b"120000" => Some(Mode::Symlink),
+            b"40000" => Some(Mode::Directory),
+            _ => None,
+        }
+    }
 }
+
+/// The mode of a submodule entry (a gitlink: the id of a commit of another repository).
+pub const SUBMODULE_MODE: &[u8] = b"160000";
 
 impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -56,21 +79,46 @@ impl fmt::Display for Mode {
     }
 }
 
-/// The kinds of git object this crate produces.
+/// The kinds of git object: the blobs and trees this crate produces, and the commits and tags
+/// it reads from repositories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ObjectKind {
     /// File contents or a symlink target.
     Blob,
     /// A directory listing.
     Tree,
+    /// A commit: a tree, its parents, author, committer and message.
+    Commit,
+    /// An annotated tag: an object it points to, a name, a tagger and a message.
+    Tag,
 }
 
 impl ObjectKind {
-    /// The name git writes in the object header: `blob` or `tree`.
+    /// The name git writes in the object header: `blob`, `tree`, `commit` or `tag`.
     pub const fn name(self) -> &'static str {
         match self {
             ObjectKind::Blob => "blob",
             ObjectKind::Tree => "tree",
+            ObjectKind::Commit => "commit",
+            ObjectKind::Tag => "tag",
+        }
+    }
+
+    /// The kind git names `name` in an object header, if any.
+    ///
+    /// ```
+    /// use nix_ingest::git::ObjectKind;
+    /// assert_eq!(ObjectKind::from_name(b"commit"), Some(ObjectKind::Commit));
+    /// assert_eq!(ObjectKind::from_name(b"Blob"), None);
+    /// ```
+    pub fn from_name(name: &[u8]) -> Option<Self> {
+        match name {
+            b"blob" => Some(ObjectKind::Blob),
+            b"tree" => Some(ObjectKind::Tree),
+            b"commit" => Some(ObjectKind::Commit),
+            b"tag" => Some(ObjectKind::Tag),
+            _ => None,
         }
     }
 
@@ -84,7 +132,7 @@ impl ObjectKind {
     pub fn header(self, size: u64) -> ObjectHeader {
         let mut buf = [0u8; ObjectHeader::MAX_LEN];
         let kind = self.name().as_bytes();
-        // "blob"/"tree" + ' ' + at most 20 digits + NUL fits in MAX_LEN.
+        // "commit" + ' ' + at most 20 digits + NUL fits in MAX_LEN.
         let mut len = 0;
         for (dst, src) in buf.iter_mut().zip(kind.iter().chain(b" ")) {
             *dst = *src;
@@ -132,13 +180,78 @@ pub struct ObjectHeader {
 }
 
 impl ObjectHeader {
-    /// The longest header: `blob ` or `tree `, 20 digits of `u64::MAX`, NUL.
-    const MAX_LEN: usize = 26;
+    /// The longest header: `commit `, 20 digits of `u64::MAX`, NUL.
+    pub const MAX_LEN: usize = 28;
 
     /// The header bytes, ending in NUL.
     pub fn as_bytes(&self) -> &[u8] {
         self.buf.get(..usize::from(self.len)).unwrap_or_default()
     }
+
+    /// Parses the header at the start of `data` (the inflated bytes of a loose object):
+    /// `<kind> <decimal size>\0`, the size without sign or leading zeros and at most
+    /// `u64::MAX`, as git writes it. Returns the kind, the body size and the header's length
+    /// (where the body starts).
+    ///
+    /// ```
+    /// use nix_ingest::git::{HeaderError, ObjectHeader, ObjectKind};
+    /// assert_eq!(ObjectHeader::parse(b"blob 13\0Hello World!\n"), Ok((ObjectKind::Blob, 13, 8)));
+    /// assert_eq!(ObjectHeader::parse(b"blob 013\0"), Err(HeaderError::BadSize));
+    /// assert_eq!(ObjectHeader::parse(b"blob 13"), Err(HeaderError::Truncated));
+    /// ```
+    pub fn parse(data: &[u8]) -> Result<(ObjectKind, u64, usize), HeaderError> {
+        let window = data.get(..Self::MAX_LEN).unwrap_or(data);
+        let Some(end) = window.iter().position(|&b| b == 0) else {
+            return Err(if data.len() >= Self::MAX_LEN {
+                HeaderError::TooLong
+            } else {
+                HeaderError::Truncated
+            });
+        };
+        let header = window.get(..end).unwrap_or_default();
+        let space = header
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or(HeaderError::NoSpace)?;
+        let (kind, digits) = header.split_at(space);
+        let digits = digits.get(1..).unwrap_or_default();
+        let kind = ObjectKind::from_name(kind).ok_or(HeaderError::UnknownKind)?;
+        if digits.is_empty() || (digits.len() > 1 && digits.first() == Some(&b'0')) {
+            return Err(HeaderError::BadSize);
+        }
+        let mut size: u64 = 0;
+        for &d in digits {
+            if !d.is_ascii_digit() {
+                return Err(HeaderError::BadSize);
+            }
+            size = size
+                .checked_mul(10)
+                .and_then(|s| s.checked_add(u64::from(d - b'0')))
+                .ok_or(HeaderError::BadSize)?;
+        }
+        Ok((kind, size, end.saturating_add(1)))
+    }
+}
+
+/// Why bytes are not a git object header ([`ObjectHeader::parse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// The bytes end before the header's NUL.
+    #[error("truncated object header")]
+    Truncated,
+    /// No NUL within the longest header git writes.
+    #[error("object header too long")]
+    TooLong,
+    /// No space between kind and size.
+    #[error("object header without a space")]
+    NoSpace,
+    /// A kind other than `blob`, `tree`, `commit` and `tag`.
+    #[error("unknown object kind in header")]
+    UnknownKind,
+    /// A size that is not canonical decimal (digits only, no leading zero) or exceeds `u64`.
+    #[error("malformed object size in header")]
+    BadSize,
 }
 
 impl AsRef<[u8]> for ObjectHeader {
@@ -166,6 +279,167 @@ pub struct TreeEntry {
     pub name: Vec<u8>,
     /// The id of the blob or tree the entry names (raw digest bytes go into the tree).
     pub id: Hash,
+}
+
+/// One entry of a tree body as [`TreeRefIter`] decodes it, borrowing from the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeEntryRef<'a> {
+    /// The mode as written: octal digits (see [`Mode::from_bytes`] and [`SUBMODULE_MODE`]).
+    pub mode: &'a [u8],
+    /// The name: non-empty, without `/` or NUL, neither `.` nor `..`.
+    pub name: &'a [u8],
+    /// The raw id (as many bytes as the algorithm's digest).
+    pub id: &'a [u8],
+    /// Where the entry starts in the body.
+    pub offset: usize,
+}
+
+impl TreeEntryRef<'_> {
+    /// The entry's mode if it is one this crate writes ([`Mode::from_bytes`]).
+    pub fn known_mode(&self) -> Option<Mode> {
+        Mode::from_bytes(self.mode)
+    }
+
+    /// Whether the entry is a submodule (mode `160000`, naming a commit).
+    pub fn is_submodule(&self) -> bool {
+        self.mode == SUBMODULE_MODE
+    }
+
+    /// Whether the entry is a directory, for git's order ([`tree_order`]). Git sorts every
+    /// entry whose mode says "tree" (`40000`, however spelled) as a directory.
+    pub fn sorts_as_directory(&self) -> bool {
+        let digits = self.mode.iter().skip_while(|&&d| d == b'0').copied();
+        digits.eq(b"40000".iter().copied())
+    }
+}
+
+/// Why a tree body could not be decoded ([`TreeRefIter`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("malformed git tree at byte {offset}: {reason}")]
+pub struct TreeError {
+    /// Where in the body.
+    pub offset: usize,
+    /// What is wrong.
+    pub reason: TreeErrorKind,
+}
+
+/// What is wrong with a tree body ([`TreeError`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TreeErrorKind {
+    /// A mode that is not an octal number of one to six digits followed by a space.
+    #[error("malformed mode (not an octal number of at most 6 digits)")]
+    BadMode,
+    /// A name that is empty, `.` or `..`, or holds `/`.
+    #[error("invalid entry name")]
+    BadName,
+    /// The body ends inside a name.
+    #[error("entry name not terminated")]
+    UnterminatedName,
+    /// The body ends inside an id.
+    #[error("truncated object id")]
+    TruncatedId,
+    /// An entry not after the one before it in git's order ([`tree_order`]), or repeating it.
+    #[error("entry out of git order or duplicated")]
+    OutOfOrder,
+}
+
+/// Decodes a tree body (without its header) entry by entry, like gitoxide's `TreeRefIter`:
+/// each item is an entry borrowing from the body, or the first error, after which the iterator
+/// ends. Modes must be octal numbers of at most six digits, names valid file names, ids
+/// `algorithm`'s length, and entries in strictly increasing git order ([`tree_order`]) — what
+/// `git fsck` asks of a tree, except that any octal mode is passed on for the caller to judge.
+///
+/// ```
+/// use nix_ingest::git::{Mode, TreeEntry, TreeRefIter, blob_id, encode_tree};
+/// use nix_ingest::hash::Algorithm;
+///
+/// let id = blob_id(Algorithm::Sha1, b"");
+/// let body = encode_tree(&mut [TreeEntry { mode: Mode::Executable, name: b"run".to_vec(), id }]);
+/// let entries: Vec<_> = TreeRefIter::new(&body, Algorithm::Sha1).collect::<Result<_, _>>()?;
+/// assert_eq!(entries.len(), 1);
+/// assert_eq!((entries[0].known_mode(), entries[0].name), (Some(Mode::Executable), &b"run"[..]));
+/// assert_eq!(entries[0].id, id.as_bytes());
+///
+/// assert!(TreeRefIter::new(b"100644 a", Algorithm::Sha1).next().unwrap().is_err());
+/// # Ok::<(), nix_ingest::git::TreeError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct TreeRefIter<'a> {
+    body: &'a [u8],
+    offset: usize,
+    hash_len: usize,
+    previous: Option<(&'a [u8], bool)>,
+    failed: bool,
+}
+
+impl<'a> TreeRefIter<'a> {
+    /// An iterator over the entries of the tree `body`, whose ids are `algorithm` digests.
+    pub fn new(body: &'a [u8], algorithm: Algorithm) -> Self {
+        TreeRefIter {
+            body,
+            offset: 0,
+            hash_len: algorithm.len(),
+            previous: None,
+            failed: false,
+        }
+    }
+
+    fn fail(
+        &mut self,
+        offset: usize,
+        reason: TreeErrorKind,
+    ) -> Option<Result<TreeEntryRef<'a>, TreeError>> {
+        self.failed = true;
+        Some(Err(TreeError { offset, reason }))
+    }
+}
+
+impl<'a> Iterator for TreeRefIter<'a> {
+    type Item = Result<TreeEntryRef<'a>, TreeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let start = self.offset;
+        let rest = self.body.get(start..).unwrap_or_default();
+        if self.failed || rest.is_empty() {
+            return None;
+        }
+        let Some(space) = rest.iter().take(7).position(|&b| b == b' ') else {
+            return self.fail(start, TreeErrorKind::BadMode);
+        };
+        let (mode, rest) = rest.split_at(space);
+        if mode.is_empty() || !mode.iter().all(|b| (b'0'..=b'7').contains(b)) {
+            return self.fail(start, TreeErrorKind::BadMode);
+        }
+        let rest = rest.get(1..).unwrap_or_default();
+        let name_at = start.saturating_add(space).saturating_add(1);
+        let Some(nul) = rest.iter().position(|&b| b == 0) else {
+            return self.fail(name_at, TreeErrorKind::UnterminatedName);
+        };
+        let (name, rest) = rest.split_at(nul);
+        if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
+            return self.fail(name_at, TreeErrorKind::BadName);
+        }
+        let id_at = name_at.saturating_add(nul).saturating_add(1);
+        let Some(id) = rest.get(1..).and_then(|r| r.get(..self.hash_len)) else {
+            return self.fail(id_at, TreeErrorKind::TruncatedId);
+        };
+        let entry = TreeEntryRef {
+            mode,
+            name,
+            id,
+            offset: start,
+        };
+        let is_dir = entry.sorts_as_directory();
+        if let Some((prev, prev_dir)) = self.previous
+            && tree_order(prev, prev_dir, name, is_dir) != Ordering::Less
+        {
+            return self.fail(start, TreeErrorKind::OutOfOrder);
+        }
+        self.previous = Some((name, is_dir));
+        self.offset = id_at.saturating_add(self.hash_len);
+        Some(Ok(entry))
+    }
 }
 
 /// Git's order of tree entries: names compared as bytes, a directory's name compared as if it
@@ -274,10 +548,49 @@ pub fn blob_id(algorithm: Algorithm, data: &[u8]) -> Hash {
     object_id(algorithm, ObjectKind::Blob, data)
 }
 
-/// The id of the object of `kind` with `body`, without SHA-1 collision detection.
-fn object_id(algorithm: Algorithm, kind: ObjectKind, body: &[u8]) -> Hash {
-    let mut hasher = Hasher::new_unchecked(algorithm);
-    hasher.update(kind.header(body.len() as u64).as_bytes());
+/// THE way to hash a git object: a [`Hasher`] for `algorithm` that has already taken the header
+/// of an object of `kind` with a body of `size` bytes; feed it the body and finalize it for the
+/// object's id. With `collision_detection`, SHA-1 detects collision attacks (finalizing then
+/// fails on one, as git does); other algorithms ignore the flag.
+///
+/// Every id this crate computes — [`GitHasher`](super::GitHasher), [`blob_id`], [`tree_id`],
+/// the checks of objects read back — goes through here.
+///
+/// ```
+/// use nix_ingest::git::{ObjectKind, object_hasher};
+/// use nix_ingest::hash::{Algorithm, Format};
+/// let mut hasher = object_hasher(Algorithm::Sha1, ObjectKind::Blob, 13, true);
+/// hasher.update(b"Hello World!\n");
+/// assert_eq!(
+///     hasher.finalize()?.encode(Format::Base16),
+///     "980a0d5f19a64b4b30a87d4206aade58726b60e3" // git hash-object
+/// );
+/// # Ok::<(), nix_ingest::hash::Error>(())
+/// ```
+pub fn object_hasher(
+    algorithm: Algorithm,
+    kind: ObjectKind,
+    size: u64,
+    collision_detection: bool,
+) -> Hasher {
+    let mut hasher = Hasher::with_collision_detection(algorithm, collision_detection);
+    hasher.update(kind.header(size).as_bytes());
+    hasher
+}
+
+/// The id of the object of `kind` with `body`, without SHA-1 collision detection: one call of
+/// [`object_hasher`].
+///
+/// ```
+/// use nix_ingest::git::{ObjectKind, object_id};
+/// use nix_ingest::hash::{Algorithm, Format};
+/// assert_eq!(
+///     object_id(Algorithm::Sha1, ObjectKind::Tree, b"").encode(Format::Base16),
+///     "4b825dc642cb6eb9a060e54bf8d69288fbee4904" // git's empty tree
+/// );
+/// ```
+pub fn object_id(algorithm: Algorithm, kind: ObjectKind, body: &[u8]) -> Hash {
+    let mut hasher = object_hasher(algorithm, kind, body.len() as u64, false);
     hasher.update(body);
     match hasher.finalize() {
         Ok(hash) => hash,
@@ -308,6 +621,42 @@ mod tests {
             assert_eq!(
                 ObjectKind::Tree.header(size).as_bytes(),
                 format!("tree {text}\0").as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn headers_parse_only_canonical_sizes() {
+        // gitformat-loose(5): "<type> <decimal size>\0"; git writes no sign or leading zero.
+        let parse = |h: &[u8]| ObjectHeader::parse(h).map(|(k, s, l)| (k.name(), s, l));
+        assert_eq!(parse(b"blob 12\0"), Ok(("blob", 12, 8)));
+        assert_eq!(parse(b"tree 0\0rest"), Ok(("tree", 0, 7)));
+        assert_eq!(parse(b"commit 1\0"), Ok(("commit", 1, 9)));
+        assert_eq!(parse(b"tag 3\0"), Ok(("tag", 3, 6)));
+        assert_eq!(parse(b"blob 012\0"), Err(HeaderError::BadSize));
+        assert_eq!(parse(b"blob \0"), Err(HeaderError::BadSize));
+        assert_eq!(parse(b"blob -1\0"), Err(HeaderError::BadSize));
+        assert_eq!(
+            parse(b"blob 99999999999999999999\0"),
+            Err(HeaderError::BadSize)
+        );
+        assert_eq!(parse(b"blob12\0"), Err(HeaderError::NoSpace));
+        assert_eq!(parse(b"bloc 1\0"), Err(HeaderError::UnknownKind));
+        assert_eq!(parse(b"blob 1"), Err(HeaderError::Truncated));
+        assert_eq!(
+            parse(b"commit 123456789012345678901"),
+            Err(HeaderError::TooLong)
+        );
+        for kind in [
+            ObjectKind::Blob,
+            ObjectKind::Tree,
+            ObjectKind::Commit,
+            ObjectKind::Tag,
+        ] {
+            let h = kind.header(u64::MAX);
+            assert_eq!(
+                ObjectHeader::parse(h.as_bytes()),
+                Ok((kind, u64::MAX, h.as_bytes().len()))
             );
         }
     }

@@ -1,12 +1,12 @@
 //! Where git objects come from when a git tree is turned back into a file system object
-//! ([`restore`](crate::restore)): the [`ObjectSource`] trait, an in-memory store
+//! ([`events`](crate::git::events)): the [`ObjectSource`] trait, an in-memory store
 //! ([`MemoryObjects`], also an [`ObjectSink`] so that hashing fills it) and a git repository on
 //! disk ([`Repository`]).
 //!
 //! Nix restores git-hashed store objects from a git repository too (its fetchers read trees
 //! with libgit2); here any source will do. Sources are **not trusted**: a source only says what
 //! it holds, and readers check every object's bytes against its id — see [`read_verified`] and
-//! [`restore`](crate::restore).
+//! [`events`](crate::git::events).
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,9 +30,8 @@ use std::path::{Path, PathBuf};
 use flate2::read::ZlibDecoder;
 
 use crate::event::SinkError;
-use crate::git::ObjectKind;
-use crate::git::ObjectSink;
-use crate::git::loose::{self, ObjectsDir};
+use crate::git::objects_dir::{self, ObjectsDir};
+use crate::git::{ObjectHeader, ObjectKind, ObjectSink, object_hasher, object_id};
 use crate::hash::{Algorithm, Format, Hash, Hasher};
 
 /// Why an object could not be read.
@@ -106,17 +105,9 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
-    /// A commit or tag where a blob or tree is needed.
-    #[error("git object {} is a {kind}, not a blob or tree", hex(.id))]
-    UnsupportedKind {
-        /// The object id.
-        id: Hash,
-        /// The kind named in its header.
-        kind: String,
-    },
     /// The repository could not be opened.
     #[error(transparent)]
-    Open(#[from] loose::Error),
+    Open(#[from] objects_dir::Error),
     /// An id of another algorithm than the repository's object format.
     #[error("git object {} is not a {expected} id", hex(.id))]
     WrongAlgorithm {
@@ -141,7 +132,7 @@ pub(crate) fn hex(id: &Hash) -> String {
 
 /// An object being read: its kind, its size, and a reader of exactly `size` body bytes.
 pub struct Object<'a> {
-    /// Blob or tree.
+    /// Its kind.
     pub kind: ObjectKind,
     /// The body size announced by the object's header.
     pub size: u64,
@@ -162,7 +153,7 @@ impl std::fmt::Debug for Object<'_> {
 /// A store of git objects, read one at a time by id.
 ///
 /// Implementations need not check that the bytes match the id: [`read_verified`] and
-/// [`restore`](crate::restore) do.
+/// [`events`](crate::git::events) do.
 pub trait ObjectSource {
     /// Opens the object `id` for reading, streaming its body.
     fn read(&mut self, id: &Hash) -> Result<Object<'_>, Error>;
@@ -232,8 +223,7 @@ pub(crate) struct Verifier {
 
 impl Verifier {
     pub(crate) fn new(id: &Hash, kind: ObjectKind, size: u64) -> Self {
-        let mut hasher = Hasher::new(id.algorithm());
-        hasher.update(kind.header(size).as_bytes());
+        let hasher = object_hasher(id.algorithm(), kind, size, true);
         Verifier {
             id: *id,
             declared: size,
@@ -303,12 +293,7 @@ impl MemoryObjects {
 
     /// Stores an object, naming it by its `algorithm` git id, which is returned.
     pub fn insert(&mut self, algorithm: Algorithm, kind: ObjectKind, body: Vec<u8>) -> Hash {
-        let mut hasher = Hasher::new_unchecked(algorithm);
-        hasher.update(kind.header(body.len() as u64).as_bytes());
-        hasher.update(&body);
-        let id = hasher
-            .finalize()
-            .unwrap_or_else(|_| Hash::digest(algorithm, &body));
+        let id = object_id(algorithm, kind, &body);
         self.objects.insert(id, (kind, body));
         id
     }
@@ -389,7 +374,7 @@ impl ObjectSource for MemoryObjects {
 /// the `gix` feature, which reads them with gitoxide; without it a packed object is reported
 /// [`NotFound`](Error::NotFound) with a hint saying so. A packed object's kind and size come
 /// from the pack's entry headers (following its delta chain) without inflating it, so a reader
-/// that refuses it by size, as [`read_verified`] and [`restore`](crate::restore) do, costs
+/// that refuses it by size, as [`read_verified`] and [`events`](crate::git::events) do, costs
 /// nothing more; once its body is read, it is inflated and held whole, as delta resolution
 /// requires.
 pub struct Repository {
@@ -422,7 +407,7 @@ impl Repository {
                 Algorithm::Sha256 => gix_hash::Kind::Sha256,
                 _ => gix_hash::Kind::Sha1,
             };
-            gix_odb::at(objects.path.clone(), kind).map_err(|source| loose::Error::Io {
+            gix_odb::at(objects.path.clone(), kind).map_err(|source| objects_dir::Error::Io {
                 path: objects.path.clone(),
                 source,
             })?
@@ -448,15 +433,18 @@ impl Repository {
 
     fn read_loose(&self, id: &Hash, file: File, path: PathBuf) -> Result<Object<'_>, Error> {
         let mut body = ZlibDecoder::new(file);
-        // The header: `<kind> <decimal size>\0`, at most "blob " + 20 digits + NUL.
-        let mut header = Vec::with_capacity(32);
+        // The header: `<kind> <decimal size>\0`, at most `ObjectHeader::MAX_LEN` bytes.
+        let mut header = [0u8; ObjectHeader::MAX_LEN];
+        let mut len: usize = 0;
         let corrupt = |reason: &str| Error::Corrupt {
             id: *id,
             reason: format!("{reason} in loose object '{}'", path.display()),
         };
         loop {
-            let mut byte = [0u8];
-            let n = body.read(&mut byte).map_err(|e| match e.kind() {
+            let Some(slot) = header.get_mut(len..len.saturating_add(1)) else {
+                return Err(corrupt("header too long"));
+            };
+            let n = body.read(slot).map_err(|e| match e.kind() {
                 io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
                     corrupt(&format!("bad zlib stream ({e})"))
                 }
@@ -466,24 +454,16 @@ impl Repository {
                     source: e,
                 },
             })?;
-            match (n, byte[0]) {
-                (0, _) => return Err(corrupt("truncated header")),
-                (_, 0) => break,
-                (_, b) if header.len() < 32 => header.push(b),
-                _ => return Err(corrupt("header too long")),
+            if n == 0 {
+                return Err(corrupt("truncated header"));
+            }
+            len += 1;
+            if slot.first() == Some(&0) {
+                break;
             }
         }
-        let (kind, size) = parse_header(&header).ok_or_else(|| corrupt("malformed header"))?;
-        let kind = match kind {
-            b"blob" => ObjectKind::Blob,
-            b"tree" => ObjectKind::Tree,
-            other => {
-                return Err(Error::UnsupportedKind {
-                    id: *id,
-                    kind: String::from_utf8_lossy(other).into_owned(),
-                });
-            }
-        };
+        let (kind, size, _) = ObjectHeader::parse(header.get(..len).unwrap_or_default())
+            .map_err(|e| corrupt(&e.to_string()))?;
         Ok(Object {
             kind,
             size,
@@ -510,7 +490,7 @@ impl Repository {
             .try_header(oid)
             .map_err(|e| pack_err(&e))?
             .ok_or(Error::NotFound { id: *id, hint: "" })?;
-        let kind = object_kind(id, header.kind)?;
+        let kind = object_kind(header.kind);
         Ok(Object {
             kind,
             size: header.size,
@@ -527,14 +507,12 @@ impl Repository {
 }
 
 #[cfg(feature = "gix")]
-fn object_kind(id: &Hash, kind: gix_object::Kind) -> Result<ObjectKind, Error> {
+pub(crate) fn object_kind(kind: gix_object::Kind) -> ObjectKind {
     match kind {
-        gix_object::Kind::Blob => Ok(ObjectKind::Blob),
-        gix_object::Kind::Tree => Ok(ObjectKind::Tree),
-        other => Err(Error::UnsupportedKind {
-            id: *id,
-            kind: other.to_string(),
-        }),
+        gix_object::Kind::Blob => ObjectKind::Blob,
+        gix_object::Kind::Tree => ObjectKind::Tree,
+        gix_object::Kind::Commit => ObjectKind::Commit,
+        gix_object::Kind::Tag => ObjectKind::Tag,
     }
 }
 
@@ -616,24 +594,6 @@ impl Read for PackedBody<'_> {
         self.inflated = Some((len, pos.saturating_add(n)));
         Ok(n)
     }
-}
-
-/// Parses `<kind> <size>` (size in canonical decimal: no sign, no leading zeros).
-fn parse_header(header: &[u8]) -> Option<(&[u8], u64)> {
-    let space = header.iter().position(|&b| b == b' ')?;
-    let kind = header.get(..space)?;
-    let digits = header.get(space + 1..)?;
-    if digits.is_empty() || (digits.len() > 1 && digits.first() == Some(&b'0')) {
-        return None;
-    }
-    let mut size: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        size = size.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    Some((kind, size))
 }
 
 impl ObjectSource for Repository {
@@ -718,17 +678,6 @@ impl<R: Read> Read for ExactReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn headers() {
-        assert_eq!(parse_header(b"blob 12"), Some((&b"blob"[..], 12)));
-        assert_eq!(parse_header(b"tree 0"), Some((&b"tree"[..], 0)));
-        assert_eq!(parse_header(b"blob 012"), None);
-        assert_eq!(parse_header(b"blob "), None);
-        assert_eq!(parse_header(b"blob -1"), None);
-        assert_eq!(parse_header(b"blob 99999999999999999999"), None);
-        assert_eq!(parse_header(b"blob12"), None);
-    }
 
     #[test]
     fn exact_reader_rejects_long_and_short_bodies() {

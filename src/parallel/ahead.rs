@@ -27,7 +27,7 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::event::{Event, Sink, SinkError};
 use crate::fs::{self, ErrorKind, FileRef, OpenFile, Visitor};
-use crate::git::{Mode, ObjectKind, tree_order};
+use crate::git::{self, Mode, ObjectKind, tree_order};
 use crate::hash::{Algorithm, Hash, Hasher};
 use crate::limits::Limits;
 
@@ -248,14 +248,12 @@ fn read_head(
 ) -> Result<(File, usize, Vec<Hasher>), fs::Error> {
     let OpenFile { mut file, size, .. } = file;
     let len = fs::read_prefix(&mut file, size, buf, || path.to_path_buf())?;
-    let header = ObjectKind::Blob.header(size);
     let data = buf.get(..len).unwrap_or_default();
     let hashers = cfg
         .git
         .iter()
         .map(|&a| {
-            let mut h = Hasher::with_collision_detection(a, cfg.detect);
-            h.update(header.as_bytes());
+            let mut h = git::object_hasher(a, ObjectKind::Blob, size, cfg.detect);
             h.update(data);
             h
         })

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::buffer::ReadBuffer;
 use crate::event::SinkError;
 use crate::fs::{self, At, DirBuffer, ErrorKind, Kind, Listing, OpenFile};
-use crate::git::{Mode, ObjectKind, tree_order};
+use crate::git::{self, Mode, ObjectKind, tree_order};
 use crate::hash::{self, Algorithm, Hash, Hasher};
 use crate::limits::Limits;
 
@@ -382,16 +382,11 @@ impl<'a> Shared<'a> {
             size,
             executable,
         } = file;
-        let header = ObjectKind::Blob.header(size);
         let mut hashers: Vec<Hasher> = self
             .cfg
             .algorithms
             .iter()
-            .map(|&a| {
-                let mut h = Hasher::with_collision_detection(a, self.cfg.detect);
-                h.update(header.as_bytes());
-                h
-            })
+            .map(|&a| git::object_hasher(a, ObjectKind::Blob, size, self.cfg.detect))
             .collect();
         self.with_scratch(|s| {
             fs::read_file(&mut file, size, &mut s.read, &path, |data| {
@@ -520,8 +515,7 @@ pub(crate) fn object_id(
     body: &[u8],
     detect: bool,
 ) -> Result<Hash, SinkError> {
-    let mut h = Hasher::with_collision_detection(algorithm, detect);
-    h.update(kind.header(body.len() as u64).as_bytes());
+    let mut h = git::object_hasher(algorithm, kind, body.len() as u64, detect);
     h.update(body);
     h.finalize().map_err(|e| collision(e, kind.name()))
 }

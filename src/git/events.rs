@@ -49,7 +49,8 @@
 //! use nix_ingest::git::{GitHasher, Mode};
 //! use nix_ingest::git::source::MemoryObjects;
 //! use nix_ingest::hash::{Algorithm, Format};
-//! use nix_ingest::{nar, restore, Limits};
+//! use nix_ingest::git::events;
+//! use nix_ingest::{nar, Limits};
 //!
 //! // Hash a tree with git, keeping its objects: `bla/`, `foo` = "Hello World!\n", `bar -> foo`.
 //! let mut git = GitHasher::with_objects(Algorithm::Sha1, MemoryObjects::new());
@@ -71,7 +72,7 @@
 //! assert_eq!(id.encode(Format::Base16), "cd44baf36915d5dec8374232ea7e2057f3b4494e");
 //!
 //! // The tree id alone gives back the very same NAR.
-//! let restored = restore::to_nar(&id, Mode::Directory, &mut objects, Vec::new(), &Limits::default())?;
+//! let restored = events::to_nar(&id, Mode::Directory, &mut objects, Vec::new(), &Limits::default())?;
 //! assert_eq!(restored, nar_writer.finish()?);
 //! # Ok(()) }
 //! ```
@@ -81,9 +82,8 @@ use std::io::{Read, Write};
 
 use crate::buffer::ReadBuffer;
 use crate::event::{Event, Sink, SinkError};
-use crate::git::ObjectKind;
 use crate::git::source::{self, ObjectSource, Verifier, hex, read_error};
-use crate::git::{Mode, tree_order};
+use crate::git::{Mode, ObjectKind, tree_order};
 use crate::hash::{Algorithm, Hash};
 use crate::limits::Limits;
 use crate::nar::NarWriter;
@@ -101,7 +101,7 @@ pub enum Error {
         source: Box<source::Error>,
     },
     /// A tree entry points to a blob where a tree is needed, or the other way round.
-    #[error("at '{path}': git object {} is a {found:?}, expected a {expected:?}", hex(.id))]
+    #[error("at '{path}': git object {} is a {found}, expected a {expected}", hex(.id))]
     WrongKind {
         /// Where in the tree.
         path: String,
@@ -210,13 +210,12 @@ enum EntryKind {
 }
 
 fn parse_mode(mode: &[u8]) -> Option<EntryKind> {
-    match mode {
-        b"100644" => Some(EntryKind::File { executable: false }),
-        b"100755" => Some(EntryKind::File { executable: true }),
-        b"120000" => Some(EntryKind::Symlink),
-        b"40000" => Some(EntryKind::Directory),
-        _ => None,
-    }
+    Some(match Mode::from_bytes(mode)? {
+        Mode::File => EntryKind::File { executable: false },
+        Mode::Executable => EntryKind::File { executable: true },
+        Mode::Symlink => EntryKind::Symlink,
+        Mode::Directory => EntryKind::Directory,
+    })
 }
 
 /// A parsed tree entry; its name and raw id are in its frame's arena.

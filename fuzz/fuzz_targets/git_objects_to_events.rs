@@ -13,7 +13,7 @@ use nix_ingest::git::source::MemoryObjects;
 use nix_ingest::git::{GitHasher, Mode, ObjectKind};
 use nix_ingest::hash::{Algorithm, Hash};
 use nix_ingest::nar::NarWriter;
-use nix_ingest::restore;
+use nix_ingest::git::events;
 
 /// Modes a tree entry may carry: the four git writes, a submodule, and non-canonical ones.
 const MODES: [&[u8]; 8] = [
@@ -134,7 +134,7 @@ fuzz_target!(|data: &[u8]| {
         inner: Recorder::default(),
         left: 100_000,
     };
-    if restore::to_events(&root, root_mode, &mut store, &mut sink, &limits).is_err() {
+    if events::to_events(&root, root_mode, &mut store, &mut sink, &limits).is_err() {
         return;
     }
     let rec = sink.inner;
