@@ -278,9 +278,11 @@ pub fn dump<S: Sink + ?Sized>(path: &Path, sink: &mut S, options: &Options) -> R
 
 mod sys;
 pub(crate) use sys::{
-    At, DirBuffer, Kind, Listing, OpenFile, PATH_MAX, as_path, join, join_bytes, list, open_dir,
-    open_file, read_target,
+    At, DirBuffer, Kind, Listing, OpenFile, PATH_MAX, as_path, list, open_dir, open_file,
+    read_target,
 };
+#[cfg(feature = "parallel")]
+pub(crate) use sys::{join, join_bytes};
 
 /// A regular file the walk found, not yet opened: where it is, and for the root the device and
 /// inode `lstat` saw (what is opened must be that very file).
@@ -551,6 +553,7 @@ where
 /// Reads the first `min(size, buf.len())` bytes of `file` into `buf` and returns how many; when
 /// the whole file fits (`size < buf.len()`) also checks that it ends there, as [`read_file`]
 /// does. Fails with [`ErrorKind::FileChanged`] if the file ends early or holds more.
+#[cfg(feature = "parallel")]
 pub(crate) fn read_prefix<P>(
     file: &mut File,
     size: u64,
@@ -566,10 +569,7 @@ where
     // Ask for one byte more than a whole file holds: a short read then shows its end.
     let ask = if whole { target + 1 } else { target };
     let mut filled = 0usize;
-    loop {
-        let Some(chunk) = buf.get_mut(filled..ask) else {
-            break;
-        };
+    while let Some(chunk) = buf.get_mut(filled..ask) {
         let want = chunk.len();
         let n = match file.read(chunk) {
             Ok(n) => n,

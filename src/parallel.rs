@@ -1,21 +1,23 @@
-//! Git hashing of a directory tree on several threads (feature `parallel`).
+//! Hashing a directory tree on every core (feature `parallel`, on by default).
 //!
-//! The git id of a tree (Nix's `git` ingestion method, `nix hash path --mode git`) is a Merkle
-//! tree: every file's blob id is independent of every other's, so the expensive part — reading
-//! and hashing file contents — parallelises perfectly. [`hash_git`] does it in three phases:
+//! Two engines, both giving exactly what the sequential walk ([`fs::dump`]) gives:
 //!
-//! 1. **walk** (one thread): the same directory walk as [`fs::dump`], with the
-//!    same checks (symlinks never followed, names as bytes, unsupported types, [`Limits`](crate::Limits)),
-//!    recording the tree's shape and the path of every regular file;
-//! 2. **blobs** (many threads, [rayon]): each regular file is opened, `fstat`ed, read in chunks
-//!    and hashed as a git blob — with every requested algorithm in the same read — checking that
-//!    the bytes read match the size announced, exactly as the sequential walk does;
-//! 3. **trees** (one thread): directories are assembled bottom-up with
-//!    [`git::encode_tree`](crate::git::encode_tree) and hashed.
-//!
-//! The answer is the same as streaming [`fs::dump`] into a
-//! [`GitHasher`](crate::git::GitHasher): the same ids for the same tree, with SHA-1 collision
-//! detection on by default as there.
+//! - [`hash_git`] / [`hash_git_multi`]: the git id of a tree (Nix's `git` method) is a Merkle
+//!   tree, so everything parallelises. Every directory is a task on a [rayon] pool: it is
+//!   opened, listed (`getdents64`) and sorted on whichever thread takes it, and its
+//!   subdirectories become tasks at once, so directories are listed on several threads while
+//!   files are being hashed. Its regular files are opened relative to the directory (`openat`),
+//!   `fstat`ed, read and hashed as git blobs in chunks of 32 (the first chunk by the task that
+//!   listed the directory, the others as tasks of their own); a file of 1 MiB or more gets a task
+//!   of its own. When the last entry of a directory has its id, the thread that supplied it
+//!   encodes the directory's tree and passes its id to the parent. No phase waits for the whole
+//!   tree.
+//! - [`dump_multi`]: the walk in NAR order into any [`Sink`](crate::event::Sink) (a NAR hasher,
+//!   a flat hasher, several through a `Vec` of sinks), on the calling thread, while a lister
+//!   thread walks ahead and reader threads open, `fstat` and read the next files (up to 128
+//!   entries and 128 KiB of each file ahead). Reader threads also hash what they read as git
+//!   blobs when git ids are asked for, so the git and NAR hashes of one directory come from one
+//!   pass that reads every file once.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,18 +44,31 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Memory
+//!
+//! - [`hash_git`]: each directory's listing is held from when it is listed until its id is
+//!   known: its names plus at most 112 bytes per entry for one algorithm (72 more per further
+//!   algorithm). In the worst case every directory of the tree is listed before any finishes, so
+//!   the walk counts entries against [`Limits::max_entries_total`](crate::Limits::max_entries_total)
+//!   and fails with [`fs::ErrorKind::TooManyEntriesTotal`] beyond it: memory is at most that limit
+//!   times (`112 + max_name_len`) bytes, and in practice a few hundred bytes per entry of the
+//!   tree (measured by `benches/compare.sh`). Open descriptors: one directory per running task,
+//!   and at most 64 large files waiting for a thread. Each thread has one read buffer of
+//!   `buffer_size` bytes.
+//! - [`dump_multi`]: what [`fs::dump`] holds (the listings of the open directories), plus at most
+//!   128 entries in flight with up to 128 KiB of each: at most about 16 MiB, and at most 256 open
+//!   files.
+//!
 //! # Differences from the sequential path
 //!
-//! - **Memory**: the walk records the whole tree (every name, and every regular file's path)
-//!   before hashing, about a hundred bytes per entry; the streaming hasher holds only the open
-//!   directories. Bound it with [`Limits`](crate::Limits) in [`ParallelOptions::fs`].
-//! - **Which error**: when several entries are bad (unreadable, changed while read…), the
-//!   sequential walk reports the first in NAR order; this one may report another. Errors found
-//!   by the walk itself (types, names, depth, entry counts, symlink targets) come first, in NAR
-//!   order, before any file is read.
-//! - [`Limits::max_total_size`](crate::Limits::max_total_size) is checked once all sizes are
-//!   known, after the files have been read.
-//! - A single large file is still hashed by one thread: git's blob id is one sequential hash.
+//! - **Which error**: when several entries are bad, the sequential walk and [`dump_multi`]
+//!   report the first in NAR order; [`hash_git`] reports the first in NAR order among the errors
+//!   it met before it stopped, which may be another.
+//! - [`hash_git`] checks [`Limits::max_total_size`](crate::Limits::max_total_size) as files are
+//!   opened, in whatever order the threads take them, and
+//!   [`Limits::max_entries_total`](crate::Limits::max_entries_total) as directories are listed.
+//! - A single large file is still hashed by one thread: a blob id is one sequential hash.
+//! - `threads: Some(1)` is the sequential walk itself.
 
 use std::path::Path;
 
@@ -72,8 +87,8 @@ pub struct ParallelOptions {
     /// `Some(n)` builds a pool of `n` threads for this call.
     pub threads: Option<usize>,
     /// Detect SHA-1 collision attacks, as git does (on by default, as for
-    /// [`GitHasher`](crate::git::GitHasher)); a detected attack fails with
-    /// [`SinkError::Sha1Collision`] at the path of the object.
+    /// [`GitHasher`]); a detected attack fails with
+    /// [`SinkError::Sha1Collision`](crate::event::SinkError::Sha1Collision) at the path of the object.
     pub collision_detection: bool,
     /// The walk's limits and read buffer size.
     pub fs: fs::Options,

@@ -70,6 +70,7 @@ struct ListEntry {
     kind: Kind,
 }
 
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
 impl Listing {
     /// The number of entries.
     pub(crate) fn len(&self) -> usize {
@@ -89,7 +90,7 @@ impl Listing {
         (0..self.len()).filter_map(|i| self.get(i))
     }
 
-    /// Bytes held, for the memory bounds the walks document.
+    /// Bytes held per entry besides its name, for the memory bounds the walks document.
     pub(crate) const ENTRY_BYTES: usize = std::mem::size_of::<ListEntry>();
 }
 

@@ -543,3 +543,8 @@ pub(crate) fn push_entry(out: &mut Vec<u8>, mode: Mode, name: &[u8], id: &[u8]) 
     out.push(0);
     out.extend_from_slice(id);
 }
+
+// The module docs of `parallel` promise at most 112 bytes per listed entry besides its name for
+// one algorithm, and 72 more per further algorithm.
+const _: () = assert!(ENTRY_COST <= 112);
+const _: () = assert!(std::mem::size_of::<Option<Hash>>() <= 72);
