@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Times the `hash-path` example against real Nix — 2.34.8 and 2.26.3, in the same run — on the
+# Times the command-line tool `nix-ingest` against real Nix — 2.34.8 and 2.26.3, in the same run — on the
 # same trees and NARs, and prints the figures and a markdown table ready for the README.
 #
 #   benches/compare.sh prepare     # build the binary and every input (minutes; ~10 GiB under $WORK)
@@ -20,8 +20,8 @@
 #   NIX_VERSIONS  the Nix versions of scripts/nix-oracle.sh to time (default "2.34 2.26")
 #   SMALL_FILES   files in the generated small-files tree (default 100000)
 #   MEMORY_MIB    size of the file whose NAR is piped through for peak memory (default 4096)
-#   OURS          the binary (default target/release/examples/hash-path, built here with the
-#                 default features — the README's build — unless NO_BUILD=1)
+#   OURS          the binary (default target/release/nix-ingest, built here with
+#                 `cargo build --release -p nix-ingest-cli`, the README's build, unless NO_BUILD=1)
 #
 # Nix runs in a chroot: `scripts/nix-oracle.sh run --nix V true` is timed in the same rounds and
 # its minimum subtracted from Nix's ("adjusted"); the ratios use the faster adjusted Nix, which
@@ -35,7 +35,7 @@ SECTIONS=${SECTIONS:-"git nar small multi stream memory"}
 NIX_VERSIONS=${NIX_VERSIONS:-"2.34 2.26"}
 SMALL_FILES=${SMALL_FILES:-100000}
 MEMORY_MIB=${MEMORY_MIB:-4096}
-OURS=${OURS:-target/release/examples/hash-path}
+OURS=${OURS:-target/release/nix-ingest}
 ORACLE=scripts/nix-oracle.sh
 PREPARE_ONLY=0
 [ "${1:-}" = prepare ] && PREPARE_ONLY=1
@@ -51,9 +51,9 @@ nixpath() { echo "/host-tmp/${1#/tmp/}"; }
 on() { [[ " $SECTIONS " == *" $1 "* ]]; }
 log() { printf '# %s\n' "$*" >&2; }
 
-if [ "$OURS" = target/release/examples/hash-path ] && [ "${NO_BUILD:-0}" != 1 ]; then
-  log "building $OURS (default features)"
-  cargo build --release --quiet --example hash-path
+if [ "$OURS" = target/release/nix-ingest ] && [ "${NO_BUILD:-0}" != 1 ]; then
+  log "building $OURS"
+  cargo build --release --quiet -p nix-ingest-cli
 fi
 OURS=$(realpath "$OURS")
 
@@ -181,10 +181,10 @@ if on git; then
   echo
   echo "== directory -> git SHA-1: $t ($(describe $t))"
   expect=$("$ORACLE" run nix hash path --mode git --algo sha1 --format base16 "$(nixpath "$dir")")
-  same "git $t" "$expect" "$("$OURS" --mode git --algo sha1 --format base16 "$dir")"
-  qc git-dc "$OURS --mode git --algo sha1 $dir"
-  qc git-nodc "$OURS --mode git --algo sha1 --no-collision-detection $dir"
-  qc git-1t "$OURS --mode git --algo sha1 --threads 1 --no-collision-detection $dir"
+  same "git $t" "$expect" "$("$OURS" hash path --mode git --algo sha1 --format base16 "$dir")"
+  qc git-dc "$OURS hash path --mode git --algo sha1 $dir"
+  qc git-nodc "$OURS hash path --mode git --algo sha1 --no-collision-detection $dir"
+  qc git-1t "$OURS hash path --mode git --algo sha1 --threads 1 --no-collision-detection $dir"
   q_nix git "nix hash path --mode git --algo sha1 $(nixpath "$dir")"
   print_commands git-dc git-nodc git-1t
   echo "   nix: scripts/nix-oracle.sh run --nix V nix hash path --mode git --algo sha1 $(nixpath "$dir")"
@@ -211,9 +211,9 @@ if on nar; then
   echo
   echo "== directory -> NAR SHA-256: $t"
   expect=$("$ORACLE" run nix hash path --mode nar --algo sha256 --format base16 "$(nixpath "$dir")")
-  same "nar $t" "$expect" "$("$OURS" --mode nar --algo sha256 --format base16 "$dir")"
-  qc nar "$OURS --mode nar --algo sha256 $dir"
-  qc nar-1t "$OURS --mode nar --algo sha256 --threads 1 $dir"
+  same "nar $t" "$expect" "$("$OURS" hash path --mode nar --algo sha256 --format base16 "$dir")"
+  qc nar "$OURS hash path --mode nar --algo sha256 $dir"
+  qc nar-1t "$OURS hash path --mode nar --algo sha256 --threads 1 $dir"
   q_nix nar "nix hash path --mode nar --algo sha256 $(nixpath "$dir")"
   print_commands nar nar-1t
   echo "   nix: scripts/nix-oracle.sh run --nix V nix hash path --mode nar --algo sha256 $(nixpath "$dir")"
@@ -236,9 +236,9 @@ if on small; then
   echo
   echo "== directory -> git SHA-1: $t ($(describe "$t"))"
   expect=$("$ORACLE" run nix hash path --mode git --algo sha1 --format base16 "$(nixpath "$dir")")
-  same "git $t" "$expect" "$("$OURS" --mode git --algo sha1 --format base16 "$dir")"
-  qc small-dc "$OURS --mode git --algo sha1 $dir"
-  qc small-nodc "$OURS --mode git --algo sha1 --no-collision-detection $dir"
+  same "git $t" "$expect" "$("$OURS" hash path --mode git --algo sha1 --format base16 "$dir")"
+  qc small-dc "$OURS hash path --mode git --algo sha1 $dir"
+  qc small-nodc "$OURS hash path --mode git --algo sha1 --no-collision-detection $dir"
   q_nix small "nix hash path --mode git --algo sha1 $(nixpath "$dir")"
   print_commands small-dc small-nodc
   run_queue
@@ -259,10 +259,10 @@ if on multi; then
   t=usr-share; make_tree $t; dir=$WORK/trees/$t
   echo
   echo "== one pass: git SHA-1 + git SHA-256 + NAR SHA-256 of $t, against three runs of ours"
-  qc one-g1 "$OURS --mode git --algo sha1 $dir"
-  qc one-g256 "$OURS --mode git --algo sha256 $dir"
-  qc one-n256 "$OURS --mode nar --algo sha256 $dir"
-  qc one-multi "$OURS --multi git:sha1,git:sha256,nar:sha256 $dir"
+  qc one-g1 "$OURS hash path --mode git --algo sha1 $dir"
+  qc one-g256 "$OURS hash path --mode git --algo sha256 $dir"
+  qc one-n256 "$OURS hash path --mode nar --algo sha256 $dir"
+  qc one-multi "$OURS hash multi --hash git:sha1,git:sha256,nar:sha256 $dir"
   print_commands one-g1 one-g256 one-n256 one-multi
   run_queue
   if num one-g1 && num one-g256 && num one-n256; then
@@ -274,7 +274,7 @@ if on multi; then
   echo "   three runs $(ms_pair one-sum), one pass $(ms_pair one-multi): $(ratio one-sum one-multi) faster"
   files=$(find "$dir" -type f | wc -l)
   if command -v strace >/dev/null; then
-    opens=$(strace -f -c -e trace=openat -o /dev/stdout "$OURS" --multi git:sha1,git:sha256,nar:sha256 "$dir" |
+    opens=$(strace -f -c -e trace=openat -o /dev/stdout "$OURS" hash multi --hash git:sha1,git:sha256,nar:sha256 "$dir" |
       awk '$NF == "openat" {print $4}')
     dirs=$(find "$dir" -type d | wc -l)
     echo "   files opened by the one pass: $opens openat calls for $files regular files and $dirs directories (each file is opened once)"
@@ -291,10 +291,10 @@ if on stream; then
   bytes=$(stat -c %s "$nar")
   echo
   echo "== NAR on standard input -> git SHA-1: NAR of usr-share ($((bytes / 1048576)) MiB)"
-  same "stream usr-share" "$("$OURS" --mode git --algo sha1 --format base16 "$WORK/trees/usr-share")" \
-    "$("$OURS" --mode git --algo sha1 --format base16 --nar - <"$nar")"
-  qc stream-dc "$OURS --mode git --algo sha1 --nar - < $nar"
-  qc stream-nodc "$OURS --mode git --algo sha1 --no-collision-detection --nar - < $nar"
+  same "stream usr-share" "$("$OURS" hash path --mode git --algo sha1 --format base16 "$WORK/trees/usr-share")" \
+    "$("$OURS" hash path --mode git --algo sha1 --format base16 --nar - <"$nar")"
+  qc stream-dc "$OURS hash path --mode git --algo sha1 --nar - < $nar"
+  qc stream-nodc "$OURS hash path --mode git --algo sha1 --no-collision-detection --nar - < $nar"
   qc stream-openssl "openssl dgst -sha1 < $nar"
   qc stream-sha1sum "sha1sum < $nar"
   print_commands stream-dc stream-nodc stream-openssl stream-sha1sum
@@ -315,15 +315,15 @@ if on memory; then
   echo
   echo "== peak memory (GNU time, maximum resident set)"
   peak() { /usr/bin/time -f %M bash -c "$1" 2>&1 >/dev/null | tail -1; }
-  for args in "--mode git --algo sha1" "--mode nar --algo sha256" "--multi git:sha1,git:sha256,nar:sha256"; do
+  for args in "hash path --mode git --algo sha1" "hash path --mode nar --algo sha256" "hash multi --hash git:sha1,git:sha256,nar:sha256"; do
     c="cat $nar | $OURS $args --nar -"
     kib=$(peak "$c")
     printf '   %6s MiB  %s\n' "$((kib / 1024))" "$c"
-    [ "$args" = "--mode git --algo sha1" ] && row "| peak memory, NAR of $MEMORY_MIB MiB on stdin → git SHA-1 | | $((kib / 1024)) MiB$(nix_pad "") | target ≤ 64 MiB |"
+    [ "$args" = "hash path --mode git --algo sha1" ] && row "| peak memory, NAR of $MEMORY_MIB MiB on stdin → git SHA-1 | | $((kib / 1024)) MiB$(nix_pad "") | target ≤ 64 MiB |"
   done
   for t in usr-share "small-$SMALL_FILES"; do
     [ -d "$WORK/trees/$t" ] || continue
-    for args in "--mode git --algo sha1" "--mode nar --algo sha256" "--multi git:sha1,git:sha256,nar:sha256"; do
+    for args in "hash path --mode git --algo sha1" "hash path --mode nar --algo sha256" "hash multi --hash git:sha1,git:sha256,nar:sha256"; do
       c="$OURS $args $WORK/trees/$t"
       kib=$(peak "$c")
       printf '   %6s MiB  %s\n' "$((kib / 1024))" "$c"

@@ -2,7 +2,7 @@
 //!
 //! Hundreds of random, deliberately nasty trees (fixed seed) are built under `/tmp`, and for
 //! each one the answers of Nix 2.26.3 (through `scripts/nix-oracle.sh`) and of git are compared
-//! with this crate's library and its `hash-path` example:
+//! with this crate's library and its command-line tool `nix-ingest`:
 //!
 //! - `nix hash path` for git SHA-1 and SHA-256 in every format (and MD5/SHA-512), NAR in every
 //!   format and algorithm, flat for file roots (one `nix hash path` call per combination, with
@@ -12,7 +12,7 @@
 //!   in random chunks) must give the same hashes and the same events as the directory walk;
 //! - git tree ids from `git mktree` (any tree, empty directories included) and `git add` +
 //!   `git write-tree` (trees git's index can hold), for both object formats;
-//! - spot checks of the `hash-path` example on every tree, and of `--nar` on Nix's NAR.
+//! - spot checks of `nix-ingest` on every tree, and of `hash path --nar` on Nix's NAR.
 //!
 //! Where Nix refuses something (`refusals`), both answers are printed and ours must refuse too,
 //! naming what is wrong.
@@ -30,6 +30,7 @@
 
 #[path = "differential/oracle.rs"]
 mod oracle;
+mod support;
 #[path = "differential/tree.rs"]
 mod tree;
 
@@ -39,7 +40,6 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use nix_ingest::Limits;
@@ -54,7 +54,6 @@ use nix_ingest::store_path::{References, StoreDir};
 use oracle::{Answer, MkEntry, Task};
 use tree::{Node, Rng, Tree};
 
-const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 const DEFAULT_SEED: u64 = 0x6e69_782d_696e_6765;
 
 fn enabled() -> bool {
@@ -84,46 +83,17 @@ impl Config {
     }
 }
 
-/// The example binary, built once with the same profile as this test.
-fn example() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--example", "hash-path", "--message-format=json"])
-            .current_dir(MANIFEST_DIR)
-            .stderr(Stdio::inherit());
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("cargo build --example hash-path runs");
-        assert!(
-            out.status.success(),
-            "cargo build --example hash-path failed"
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.contains("\"compiler-artifact\"") && l.contains("\"name\":\"hash-path\""))
-            .find_map(|l| {
-                let start = l.find("\"executable\":\"")? + "\"executable\":\"".len();
-                let len = l[start..].find('"')?;
-                Some(PathBuf::from(&l[start..start + len]))
-            })
-            .expect("cargo names the example's executable")
-    })
-}
-
-/// Runs the example: its stdout (trimmed) or `[exit N] <stderr>`.
-fn run_example(args: &[OsString]) -> Answer {
-    let out = Command::new(example())
+/// Runs `nix-ingest`: its stdout (trimmed) or `[exit N] <stderr>`.
+fn run_cli(args: &[OsString]) -> Answer {
+    let out = Command::new(support::bin())
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .expect("the example runs");
+        .expect("nix-ingest runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !stderr.contains("panicked"),
-        "the example panicked on {args:?}: {stderr}"
+        "nix-ingest panicked on {args:?}: {stderr}"
     );
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
@@ -540,7 +510,7 @@ fn differential() {
                 continue;
             };
             if m == FileIngestionMethod::Flat && !t.is_file() {
-                continue; // a symlink root: checked through the example, which follows it
+                continue; // a symlink root: checked through nix-ingest, which follows it
             }
             let mine = ours.get(m, a).map(|h| h.encode(f));
             let cmd = format!(
@@ -730,7 +700,7 @@ fn differential() {
     }
     lap("store paths, NAR bytes, NAR parsing");
 
-    // 7. The example binary, on every tree: a random `nix hash path` combination, a random
+    // 7. The nix-ingest binary, on every tree: a random `nix hash path` combination, a random
     //    `nix store add` task, and `--nar` on Nix's NAR.
     let mut pick = Rng::new(cfg.seed ^ 0xe4a3);
     let all_batches = batches();
@@ -741,44 +711,62 @@ fn differential() {
             .collect();
         let &&(m, a, f) = pick.pick(&usable);
         if let Some(nix) = &nix_hash[&(m, a, f)][i] {
-            let args: Vec<OsString> =
-                ["--mode", m.name(), "--algo", a.name(), "--format", f.name()]
-                    .iter()
-                    .map(OsString::from)
-                    .chain([p.clone().into_os_string()])
-                    .collect();
+            let args: Vec<OsString> = [
+                "hash",
+                "path",
+                "--mode",
+                m.name(),
+                "--algo",
+                a.name(),
+                "--format",
+                f.name(),
+            ]
+            .iter()
+            .map(OsString::from)
+            .chain([p.clone().into_os_string()])
+            .collect();
             let cmd = format!(
-                "hash-path --mode {m} --algo {a} --format {} <tree>",
+                "nix-ingest hash path --mode {m} --algo {a} --format {} <tree>",
                 f.name()
             );
-            report.check(t, p, &cmd, nix, &run_example(&args));
+            report.check(t, p, &cmd, nix, &run_cli(&args));
             if flat_ok[i] && t.is_symlink() {
-                // Nix's flat hash follows a symlink root; so must the example.
-                let args: Vec<OsString> = ["--mode", "flat", "--algo", "sha256", "--format", "sri"]
-                    .iter()
-                    .map(OsString::from)
-                    .chain([p.clone().into_os_string()])
-                    .collect();
+                // Nix's flat hash follows a symlink root; so must nix-ingest.
+                let args: Vec<OsString> = [
+                    "hash", "path", "--mode", "flat", "--algo", "sha256", "--format", "sri",
+                ]
+                .iter()
+                .map(OsString::from)
+                .chain([p.clone().into_os_string()])
+                .collect();
                 let nix = nix_hash[&(FileIngestionMethod::Flat, Algorithm::Sha256, Format::Sri)][i]
                     .clone()
                     .unwrap();
                 report.check(
                     t,
                     p,
-                    "hash-path --mode flat <symlink to a file>",
+                    "nix-ingest hash path --mode flat <symlink to a file>",
                     &nix,
-                    &run_example(&args),
+                    &run_cli(&args),
                 );
             }
         }
         let &(task, mode, algo) = pick.pick(&task_of[i]);
-        let args: Vec<OsString> = ["--store-path", "--mode", mode, "--algo", algo.name()]
-            .iter()
-            .map(OsString::from)
-            .chain([p.clone().into_os_string()])
-            .collect();
-        let cmd = format!("hash-path --store-path --mode {mode} --algo {algo} <tree>");
-        report.check(t, p, &cmd, &answers[task], &run_example(&args));
+        let args: Vec<OsString> = [
+            "store",
+            "add",
+            "--dry-run",
+            "--mode",
+            mode,
+            "--hash-algo",
+            algo.name(),
+        ]
+        .iter()
+        .map(OsString::from)
+        .chain([p.clone().into_os_string()])
+        .collect();
+        let cmd = format!("nix-ingest store add --dry-run --mode {mode} --hash-algo {algo} <tree>");
+        report.check(t, p, &cmd, &answers[task], &run_cli(&args));
 
         let nar_file = nar_dir.join(format!("{}.nar", t.index));
         let (m, a) = *pick.pick(&[
@@ -789,6 +777,8 @@ fn differential() {
         let f = *pick.pick(&FORMATS);
         if let Some(nix) = &nix_hash[&(m, a, f)][i] {
             let args: Vec<OsString> = [
+                "hash",
+                "path",
                 "--nar",
                 "--mode",
                 m.name(),
@@ -802,13 +792,13 @@ fn differential() {
             .chain([nar_file.into_os_string()])
             .collect();
             let cmd = format!(
-                "hash-path --nar --mode {m} --algo {a} --format {} <nix-store --dump of tree>",
+                "nix-ingest hash path --nar --mode {m} --algo {a} --format {} <nix-store --dump of tree>",
                 f.name()
             );
-            report.check(t, p, &cmd, nix, &run_example(&args));
+            report.check(t, p, &cmd, nix, &run_cli(&args));
         }
     }
-    lap("hash-path example");
+    lap("nix-ingest");
 
     let keep = cfg.keep || !report.mismatches.is_empty();
     for &i in &report.failed_trees {
@@ -962,7 +952,7 @@ fn refusals() {
     let ex = |args: &[&str], p: &str| {
         let mut a = s(args);
         a.push(host(p).into_os_string());
-        run_example(&a)
+        run_cli(&a)
     };
     let store = StoreDir::default();
     let lib_store = |ca: ContentAddress, name: &str| {
@@ -1016,22 +1006,22 @@ fn refusals() {
         deviation: false,
     });
     cases.push(Case {
-        what: "flat hash of a dangling symlink (example)".into(),
+        what: "flat hash of a dangling symlink (nix-ingest)".into(),
         nix: with(
             s(&["nix", "hash", "path", "--mode", "flat"]),
             ins("dangling"),
         ),
-        ours: ex(&["--mode", "flat"], "dangling"),
+        ours: ex(&["hash", "path", "--mode", "flat"], "dangling"),
         keyword: "dangling".into(),
         deviation: false,
     });
     cases.push(Case {
-        what: "flat store path of a symlink (example)".into(),
+        what: "flat store path of a symlink (nix-ingest)".into(),
         nix: with(
             s(&["nix", "store", "add", "--dry-run", "--mode", "flat"]),
             ins("link"),
         ),
-        ours: ex(&["--store-path", "--mode", "flat"], "link"),
+        ours: ex(&["store", "add", "--dry-run", "--mode", "flat"], "link"),
         keyword: "symlink".into(),
         deviation: false,
     });

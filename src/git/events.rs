@@ -204,12 +204,19 @@ impl std::fmt::Display for TargetProblem {
 /// A tree entry's kind, from its mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EntryKind {
-    File { executable: bool },
+    File {
+        executable: bool,
+    },
     Symlink,
     Directory,
+    /// A gitlink (mode `160000`), taken only when [`Hooks::submodules`] is not `Refuse`.
+    Submodule,
 }
 
-fn parse_mode(mode: &[u8]) -> Option<EntryKind> {
+fn parse_mode(mode: &[u8], gitlinks: bool) -> Option<EntryKind> {
+    if gitlinks && mode == crate::git::SUBMODULE_MODE {
+        return Some(EntryKind::Submodule);
+    }
     Some(match Mode::from_bytes(mode)? {
         Mode::File => EntryKind::File { executable: false },
         Mode::Executable => EntryKind::File { executable: true },
@@ -291,6 +298,8 @@ struct TreeParser {
     max_entries: u64,
     /// How many entries the whole restore may still take.
     budget: u64,
+    /// Whether gitlinks are entries ([`EntryKind::Submodule`]) rather than unsupported modes.
+    gitlinks: bool,
     field: Field,
     /// The body offset of the next byte.
     offset: usize,
@@ -308,9 +317,10 @@ struct TreeParser {
 }
 
 impl TreeParser {
-    fn new(hash_len: usize, limits: &Limits, budget: u64) -> Self {
+    fn new(hash_len: usize, limits: &Limits, budget: u64, gitlinks: bool) -> Self {
         TreeParser {
             hash_len,
+            gitlinks,
             max_name_len: limits.max_name_len.min(u32::MAX as usize),
             max_entries: limits.max_entries_per_directory,
             budget,
@@ -407,7 +417,7 @@ impl TreeParser {
     fn end_name(&mut self) -> Result<(), Bad> {
         let name = self.arena.get(self.start..).unwrap_or_default();
         let mode = self.mode.get(..self.mode_len).unwrap_or_default();
-        let kind = parse_mode(mode).ok_or_else(|| Bad::Mode {
+        let kind = parse_mode(mode, self.gitlinks).ok_or_else(|| Bad::Mode {
             mode: mode.to_vec(),
             name: name.to_vec(),
         })?;
@@ -511,9 +521,69 @@ fn tree_error(path: &[u8], tree: &Hash, limits: &Limits, bad: Bad) -> Error {
     }
 }
 
-struct Walk<'s, O: ?Sized, S: ?Sized> {
+/// What a walk does with a gitlink (mode `160000`, a submodule's commit).
+pub(crate) enum Submodules<'h> {
+    /// Refuse it: [`Error::UnsupportedMode`].
+    Refuse,
+    /// Emit its tree: called with the entry's path (relative, `/`-separated), name and
+    /// commit id, it sends the submodule's events (a directory of that name) to the sink.
+    #[allow(clippy::type_complexity)]
+    Include(&'h mut dyn FnMut(&[u8], &[u8], &Hash, &mut dyn Sink) -> Result<(), Error>),
+}
+
+/// Which entries a walk leaves out (Nix's `exportIgnore`).
+pub(crate) trait Filter {
+    /// A directory is entered (the root first, with an empty path); `attributes` is the id of
+    /// its `.gitattributes` blob, if it has one.
+    fn enter(
+        &mut self,
+        dir: &[u8],
+        attributes: Option<&Hash>,
+        source: &mut dyn ObjectSource,
+    ) -> Result<(), Error>;
+    /// Whether the entry at `path` (relative, `/`-separated) stays.
+    fn keep(&mut self, path: &[u8], is_dir: bool) -> bool;
+    /// The directory last entered is left.
+    fn leave(&mut self);
+}
+
+/// Hooks that make a walk show the tree Nix's git fetcher sees rather than the raw tree.
+pub(crate) struct Hooks<'h> {
+    pub(crate) submodules: Submodules<'h>,
+    pub(crate) filter: Option<&'h mut dyn Filter>,
+}
+
+impl Default for Hooks<'_> {
+    fn default() -> Self {
+        Hooks {
+            submodules: Submodules::Refuse,
+            filter: None,
+        }
+    }
+}
+
+/// `&mut S` for an unsized `S`, as a `dyn Sink`.
+struct SinkRef<'a, S: ?Sized>(&'a mut S);
+
+impl<S: Sink + ?Sized> Sink for SinkRef<'_, S> {
+    fn event(&mut self, event: Event<'_>) -> Result<(), SinkError> {
+        self.0.event(event)
+    }
+}
+
+/// `&mut O` for an unsized `O`, as a `dyn ObjectSource`.
+struct SourceRef<'a, O: ?Sized>(&'a mut O);
+
+impl<O: ObjectSource + ?Sized> ObjectSource for SourceRef<'_, O> {
+    fn read(&mut self, id: &Hash) -> Result<source::Object<'_>, source::Error> {
+        self.0.read(id)
+    }
+}
+
+struct Walk<'s, 'h, O: ?Sized, S: ?Sized> {
     source: &'s mut O,
     sink: &'s mut S,
+    hooks: Hooks<'h>,
     limits: Limits,
     algorithm: Algorithm,
     path: Vec<u8>,
@@ -523,7 +593,7 @@ struct Walk<'s, O: ?Sized, S: ?Sized> {
     buf: ReadBuffer,
 }
 
-impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
+impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
     fn path(&self) -> String {
         path_string(&self.path)
     }
@@ -569,7 +639,8 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
             .max_entries_per_directory
             .saturating_mul(max_entry);
         let budget = self.limits.max_entries_total.saturating_sub(self.entries);
-        let mut parser = TreeParser::new(hash_len, &self.limits, budget);
+        let gitlinks = !matches!(self.hooks.submodules, Submodules::Refuse);
+        let mut parser = TreeParser::new(hash_len, &self.limits, budget, gitlinks);
         let object = open_object(self.source, &self.path, id, ObjectKind::Tree)?;
         let size = object.size;
         if size > max_size {
@@ -721,6 +792,39 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
         })
     }
 
+    /// Tells the filter, if any, that the directory of `frame` (at `self.path`) is entered.
+    fn enter(&mut self, frame: &Frame) -> Result<(), Error> {
+        let Some(filter) = self.hooks.filter.as_mut() else {
+            return Ok(());
+        };
+        let attributes = frame
+            .entries
+            .iter()
+            .find(|e| {
+                matches!(e.kind, EntryKind::File { .. }) && frame.name(e) == b".gitattributes"
+            })
+            .and_then(|e| {
+                Hash::from_bytes(self.algorithm, frame.raw_id(e, self.algorithm.len())).ok()
+            });
+        let dir = self.path.get(1..).unwrap_or_default();
+        filter.enter(dir, attributes.as_ref(), &mut SourceRef(&mut *self.source))
+    }
+
+    /// Emits the gitlink `id` named `name` (at `self.path`) as the hooks say.
+    fn submodule(&mut self, name: &[u8], id: &Hash) -> Result<(), Error> {
+        match &mut self.hooks.submodules {
+            Submodules::Refuse => Err(Error::UnsupportedMode {
+                path: self.path(),
+                tree: *id,
+                mode: "160000".to_owned(),
+            }),
+            Submodules::Include(include) => {
+                let path = self.path.get(1..).unwrap_or_default();
+                include(path, name, id, &mut SinkRef(&mut *self.sink))
+            }
+        }
+    }
+
     fn run(&mut self, root: &Hash, mode: Mode) -> Result<(), Error> {
         match mode {
             Mode::File => return self.file(None, root, false),
@@ -732,12 +836,16 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
             return Err(self.limit("directory depth", 0));
         }
         let frame = self.read_tree(root)?;
+        self.enter(&frame)?;
         self.emit(Event::DirectoryStart { name: None })?;
         let mut stack = vec![frame];
         while let Some(top) = stack.last_mut() {
             let Some(entry) = top.entries.get(top.next) else {
                 let path_len = top.path_len;
                 stack.pop();
+                if let Some(filter) = self.hooks.filter.as_mut() {
+                    filter.leave();
+                }
                 self.emit(Event::DirectoryEnd)?;
                 self.path.truncate(path_len);
                 continue;
@@ -755,7 +863,18 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
             let kind = entry.kind;
             let path_len = self.path.len();
             push_name(&mut self.path, &name);
+            if let Some(filter) = self.hooks.filter.as_mut() {
+                let is_dir = matches!(kind, EntryKind::Directory | EntryKind::Submodule);
+                if !filter.keep(self.path.get(1..).unwrap_or_default(), is_dir) {
+                    self.path.truncate(path_len);
+                    continue;
+                }
+            }
             match kind {
+                EntryKind::Submodule => {
+                    self.submodule(&name, &id)?;
+                    self.path.truncate(path_len);
+                }
                 EntryKind::File { executable } => {
                     self.file(Some(&name), &id, executable)?;
                     self.path.truncate(path_len);
@@ -770,6 +889,7 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, O, S> {
                     }
                     let mut frame = self.read_tree(&id)?;
                     frame.path_len = path_len;
+                    self.enter(&frame)?;
                     self.emit(Event::DirectoryStart { name: Some(&name) })?;
                     stack.push(frame);
                 }
@@ -844,9 +964,26 @@ where
     O: ObjectSource + ?Sized,
     S: Sink + ?Sized,
 {
+    to_events_with(root, mode, source, sink, limits, Hooks::default())
+}
+
+/// [`to_events`] with [`Hooks`].
+pub(crate) fn to_events_with<O, S>(
+    root: &Hash,
+    mode: Mode,
+    source: &mut O,
+    sink: &mut S,
+    limits: &Limits,
+    hooks: Hooks<'_>,
+) -> Result<(), Error>
+where
+    O: ObjectSource + ?Sized,
+    S: Sink + ?Sized,
+{
     let mut walk = Walk {
         source,
         sink,
+        hooks,
         limits: *limits,
         algorithm: root.algorithm(),
         path: Vec::new(),

@@ -70,6 +70,9 @@ pub use object::{
     tree_order,
 };
 pub mod events;
+#[cfg(feature = "gix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gix")))]
+pub mod fetcher;
 pub mod loose;
 pub mod objects_dir;
 pub mod source;

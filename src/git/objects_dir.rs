@@ -86,6 +86,27 @@ impl ObjectsDir {
     /// (with a `.git` directory, or a `.git` file naming one, as linked work trees and
     /// submodules have) or a bare repository.
     pub fn locate(repo: &Path) -> Result<ObjectsDir, Error> {
+        locate_dirs(repo).map(|dirs| dirs.objects)
+    }
+
+    /// The path of the loose object `id` (`<objects>/xx/yyyy…`).
+    pub fn object_path(&self, id: &Hash) -> PathBuf {
+        object_path(&self.path, id)
+    }
+}
+
+/// A repository's directories: its git directory (`HEAD`), its common directory (refs, config,
+/// `modules/`, `shallow`) and its objects.
+#[derive(Debug, Clone)]
+pub(crate) struct GitDirs {
+    pub(crate) git_dir: PathBuf,
+    pub(crate) common: PathBuf,
+    pub(crate) objects: ObjectsDir,
+}
+
+/// Finds the directories of the repository at `repo` (see [`ObjectsDir::locate`]).
+pub(crate) fn locate_dirs(repo: &Path) -> Result<GitDirs, Error> {
+    {
         let dot_git = repo.join(".git");
         let git_dir = if dot_git.is_dir() {
             dot_git
@@ -121,7 +142,7 @@ impl ObjectsDir {
                 }
                 git_dir.join(target)
             }
-            None => git_dir,
+            None => git_dir.clone(),
         };
         let config = common.join("config");
         let algorithm = match open_regular(&config)? {
@@ -134,12 +155,11 @@ impl ObjectsDir {
                 path: repo.to_owned(),
             });
         }
-        Ok(ObjectsDir { path, algorithm })
-    }
-
-    /// The path of the loose object `id` (`<objects>/xx/yyyy…`).
-    pub fn object_path(&self, id: &Hash) -> PathBuf {
-        object_path(&self.path, id)
+        Ok(GitDirs {
+            git_dir,
+            common,
+            objects: ObjectsDir { path, algorithm },
+        })
     }
 }
 
@@ -176,7 +196,7 @@ fn open_regular(path: &Path) -> Result<Option<File>, Error> {
 }
 
 /// Reads a regular file of at most [`MAX_SMALL_FILE`] bytes whole; `None` if it does not exist.
-fn read_small(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+pub(crate) fn read_small(path: &Path) -> Result<Option<Vec<u8>>, Error> {
     let Some(file) = open_regular(path)? else {
         return Ok(None);
     };

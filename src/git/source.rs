@@ -431,6 +431,30 @@ impl Repository {
         &self.objects.path
     }
 
+    /// The one object whose id starts with the hex digits `prefix` (at least 4):
+    /// `Some(Ok(id))`, `Some(Err(()))` when several do, `None` when none does.
+    #[cfg(feature = "gix")]
+    pub fn lookup_prefix(&self, prefix: &str) -> Result<Option<Result<Hash, ()>>, Error> {
+        let pack_err = |message: String| Error::Corrupt {
+            id: Hash::digest(self.objects.algorithm, prefix.as_bytes()),
+            reason: message,
+        };
+        let prefix = gix_hash::Prefix::from_hex(prefix).map_err(|e| pack_err(e.to_string()))?;
+        let found = self
+            .odb
+            .lookup_prefix(prefix, None)
+            .map_err(|e| pack_err(e.to_string()))?;
+        Ok(match found {
+            None => None,
+            Some(Err(())) => Some(Err(())),
+            Some(Ok(oid)) => Some(
+                Hash::from_bytes(self.objects.algorithm, oid.as_bytes())
+                    .map_err(|e| pack_err(e.to_string())),
+            )
+            .map(|r| r.map_err(|_| ())),
+        })
+    }
+
     fn read_loose(&self, id: &Hash, file: File, path: PathBuf) -> Result<Object<'_>, Error> {
         let mut body = ZlibDecoder::new(file);
         // The header: `<kind> <decimal size>\0`, at most `ObjectHeader::MAX_LEN` bytes.

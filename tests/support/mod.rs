@@ -1,5 +1,8 @@
-//! Building and running the `hash-path` example from the integration tests (shared by
-//! `tests/example_cli.rs` and `tests/example_git.rs`).
+//! Shared by the integration tests: the `nix-ingest` binary runner, the fixture tree and the
+//! golden answers of real Nix (`cli/tests/data/nix-<version>.txt`), and the git runner (`git`).
+//!
+//! The command-line tool's own tests (in `cli/tests/`) include this module by path; the
+//! library's tests (`tests/differential.rs`) use the same runner, which then builds the binary.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -13,60 +16,63 @@ use std::sync::OnceLock;
 
 pub const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
-/// The crate features this test was built with; the example is built with the same ones, so
-/// that `cargo test --features parallel` tests the parallel build of the example.
-pub fn features() -> Vec<&'static str> {
-    let mut features = Vec::new();
-    for (on, name) in [
-        (cfg!(feature = "fs"), "fs"),
-        (cfg!(feature = "parallel"), "parallel"),
-        (cfg!(feature = "tokio"), "tokio"),
-        (cfg!(feature = "gix"), "gix"),
-        (cfg!(feature = "gix-hash"), "gix-hash"),
-        (cfg!(feature = "serde"), "serde"),
-    ] {
-        if on {
-            features.push(name);
-        }
+/// The repository's root (the library's manifest directory; `cli/..` for the tool's tests).
+pub fn repo() -> &'static Path {
+    let manifest = Path::new(MANIFEST_DIR);
+    if manifest.join("cli").is_dir() {
+        manifest
+    } else {
+        manifest.parent().unwrap_or(manifest)
     }
-    features
 }
 
-/// The example binary, built once with the same profile and features as this test.
+/// The `nix-ingest` binary: cargo's own build of it for the tool's tests, else built once
+/// with cargo, with the same profile as this test.
+pub fn bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| match option_env!("CARGO_BIN_EXE_nix-ingest") {
+        Some(exe) => PathBuf::from(exe),
+        None => cargo_build(
+            &["-p", "nix-ingest-cli", "--bin", "nix-ingest"],
+            "nix-ingest",
+        ),
+    })
+}
+
+/// The `hash-path` example, built once with cargo, with the same profile as this test.
 pub fn example() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--example", "hash-path", "--message-format=json"])
-            .arg("--no-default-features")
-            .current_dir(MANIFEST_DIR)
-            .stderr(Stdio::inherit());
-        let features = features();
-        if !features.is_empty() {
-            cmd.arg("--features").arg(features.join(","));
-        }
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("cargo build --example hash-path runs");
-        assert!(
-            out.status.success(),
-            "cargo build --example hash-path failed"
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let exe = stdout
-            .lines()
-            .filter(|l| l.contains("\"compiler-artifact\"") && l.contains("\"name\":\"hash-path\""))
-            .find_map(|l| {
-                let start = l.find("\"executable\":\"")? + "\"executable\":\"".len();
-                let len = l[start..].find('"')?;
-                Some(PathBuf::from(&l[start..start + len]))
-            })
-            .expect("cargo names the example's executable");
-        assert!(exe.exists(), "{} exists", exe.display());
-        exe
-    })
+    BIN.get_or_init(|| cargo_build(&["-p", "nix-ingest", "--example", "hash-path"], "hash-path"))
+}
+
+/// Builds with `cargo build ARGS` and returns the executable of the target `name`.
+fn cargo_build(args: &[&str], name: &str) -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .args(args)
+        .arg("--message-format=json")
+        .current_dir(repo())
+        .stderr(Stdio::inherit());
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let out = cmd.output().expect("cargo build runs");
+    assert!(out.status.success(), "cargo build {args:?} failed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let exe = stdout
+        .lines()
+        .filter(|l| {
+            l.contains("\"compiler-artifact\"") && l.contains(&format!("\"name\":\"{name}\""))
+        })
+        .find_map(|l| {
+            let start = l.find("\"executable\":\"")? + "\"executable\":\"".len();
+            let len = l[start..].find('"')?;
+            Some(PathBuf::from(&l[start..start + len]))
+        })
+        .expect("cargo names the executable");
+    assert!(exe.exists(), "{} exists", exe.display());
+    exe
 }
 
 /// What a run printed.
@@ -93,7 +99,7 @@ pub enum Input<'a> {
 }
 
 pub fn run_raw(args: &[OsString], cwd: &Path, stdin: Input<'_>) -> RawRun {
-    let mut cmd = Command::new(example());
+    let mut cmd = Command::new(bin());
     cmd.args(args).current_dir(cwd);
     cmd.stdin(match stdin {
         Input::Null => Stdio::null(),
@@ -102,13 +108,13 @@ pub fn run_raw(args: &[OsString], cwd: &Path, stdin: Input<'_>) -> RawRun {
     })
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("the example runs");
+    let mut child = cmd.spawn().expect("nix-ingest runs");
     if let Input::Bytes(bytes) = stdin {
         let mut pipe = child.stdin.take().expect("stdin is piped");
-        // The example may stop reading early (and fail): a broken pipe here is its answer.
+        // The binary may stop reading early (and fail): a broken pipe here is its answer.
         let _ = pipe.write_all(bytes);
     }
-    let out = child.wait_with_output().expect("the example ends");
+    let out = child.wait_with_output().expect("nix-ingest ends");
     let run = RawRun {
         status: out.status.code().unwrap_or(-1),
         stdout: out.stdout,
@@ -116,13 +122,13 @@ pub fn run_raw(args: &[OsString], cwd: &Path, stdin: Input<'_>) -> RawRun {
     };
     assert!(
         !run.stderr.contains("panicked"),
-        "the example panicked on {args:?}: {}",
+        "nix-ingest panicked on {args:?}: {}",
         run.stderr
     );
     run
 }
 
-pub fn run_example(args: &[OsString], cwd: &Path, stdin: Option<&Path>) -> Run {
+pub fn run_cli(args: &[OsString], cwd: &Path, stdin: Option<&Path>) -> Run {
     let raw = run_raw(args, cwd, stdin.map_or(Input::Null, Input::File));
     Run {
         status: raw.status,
@@ -137,7 +143,7 @@ pub fn os(args: &[&str]) -> Vec<OsString> {
 }
 
 pub fn sample_nar() -> PathBuf {
-    Path::new(MANIFEST_DIR).join("examples/sample/sample.nar")
+    repo().join("examples/sample/sample.nar")
 }
 
 /// A successful run printed these lines and nothing on standard error.
@@ -160,13 +166,19 @@ pub fn assert_error(run: &Run, what: &str) {
     assert_eq!(run.stderr.trim_end().lines().count(), 1, "{what}: {run:?}");
 }
 
-/// A bad command line: status 2, the usage on standard error.
+/// A bad command line: status 2, one `error:` line and a pointer to `--help`.
 #[track_caller]
 pub fn assert_usage_error(run: &Run, what: &str) {
     assert_eq!(run.status, 2, "{what}: {run:?}");
     assert!(run.stdout.is_empty(), "{what}: {run:?}");
-    assert!(run.stderr.starts_with("error: "), "{what}: {run:?}");
-    assert!(run.stderr.contains("usage: hash-path"), "{what}: {run:?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{what}: {run:?}");
+    assert!(lines[0].starts_with("error: "), "{what}: {run:?}");
+    assert!(
+        lines[1].starts_with("For more information, try 'nix-ingest")
+            && lines[1].ends_with(" --help'."),
+        "{what}: {run:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,12 +238,21 @@ pub fn fixture() -> (tempfile::TempDir, PathBuf) {
     (dir, fixture)
 }
 
-pub const GOLDEN: &str = "tests/data/example_cli.txt";
+/// The golden answers of a Nix version (`2.34` or `2.26`), relative to the repository.
+pub fn golden_file(version: &str) -> PathBuf {
+    PathBuf::from(format!("cli/tests/data/nix-{version}.txt"))
+}
 
-/// The golden answers: Nix command => (exit status, stdout or the first line of stderr).
+/// The golden answers of Nix 2.34, the version followed where Nix versions differ: Nix command
+/// => (exit status, stdout or the first line of stderr).
 pub fn golden() -> BTreeMap<String, (i32, String)> {
-    let text = fs::read_to_string(Path::new(MANIFEST_DIR).join(GOLDEN))
-        .expect("tests/data/example_cli.txt exists (regenerate it, see this file's docs)");
+    golden_of("2.34")
+}
+
+/// The golden answers of a Nix version.
+pub fn golden_of(version: &str) -> BTreeMap<String, (i32, String)> {
+    let text = fs::read_to_string(repo().join(golden_file(version)))
+        .expect("the golden file exists (regenerate it, see cli/tests/nix.rs)");
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| {

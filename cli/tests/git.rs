@@ -1,14 +1,15 @@
-//! The `hash-path` example's git and verification extensions, against real git, the CID spec
-//! and Nix's answers:
+//! `nix-ingest`'s git and verification subcommands, against real git, the CID spec and Nix's
+//! answers:
 //!
-//! - `--cid`: the CIDv1 (codec git-raw) built by hand here from the multiformats spec;
-//! - `--export-git REPO`: real `git fsck`, `git ls-tree` and `git cat-file` read what it wrote;
-//! - `--git-to-nar REPO ID`: gives back `examples/sample/sample.nar` (made by `nix-store --dump`)
-//!   byte for byte, and the NARs Nix hashed in `tests/data/example_cli.txt` for trees real git
+//! - `cid`: the CIDv1 (codec git-raw) built by hand here from the multiformats spec;
+//! - `git export REPO PATH`: real `git fsck`, `git ls-tree` and `git cat-file` read what it wrote;
+//! - `git to-nar REPO ID`: gives back `examples/sample/sample.nar` (made by `nix-store --dump`)
+//!   byte for byte, and the NARs Nix hashed in `cli/tests/data/nix-2.34.txt` for trees real git
 //!   wrote;
-//! - `--verify CA`: accepts the sample with the content addresses Nix gives it, refuses it with
+//! - `verify CA NAR`: accepts the sample with the content addresses Nix gives it, refuses it with
 //!   one byte changed.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::fs;
@@ -18,13 +19,13 @@ use data_encoding::{BASE32_NOPAD, BASE64, HEXLOWER};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use support::{
-    Input, MANIFEST_DIR, assert_error, assert_ok, assert_usage_error, golden, nix_says, os,
-    run_example, run_raw, sample_nar,
+    Input, assert_error, assert_ok, assert_usage_error, golden, nix_says, os, repo, run_cli,
+    run_raw, sample_nar,
 };
 
-#[path = "support/git.rs"]
-mod git_cli;
-use git_cli::{fsck, git, git_text};
+#[path = "../../tests/support/git.rs"]
+mod git_support;
+use git_support::{fsck, git, git_text};
 
 /// Nix's git ids of the sample (`nix hash path --mode git --algo sha1|sha256 --format base16`).
 fn sample_ids() -> [(&'static str, String); 2] {
@@ -93,66 +94,32 @@ fn cid_matches_the_spec() {
         cid_by_hand("sha1", "95296e419bcf7a7e84efe1396925ac55ee22b1f2"),
         "baf4bcfevffxedg6ppj7ij37bhfusllcv5yrld4q"
     );
-    let cwd = Path::new(MANIFEST_DIR);
+    let (_dir, fixture) = support::fixture();
     let [(_, sha1), (_, sha256)] = sample_ids();
     let (cid1, cid256) = (cid_by_hand("sha1", &sha1), cid_by_hand("sha256", &sha256));
-
-    for (algo, id, cid) in [("sha1", &sha1, &cid1), ("sha256", &sha256, &cid256)] {
-        let args = [
-            "--mode", "git", "--algo", algo, "--format", "base16", "--cid",
-        ];
-        let run = run_example(&os(&args), cwd, None);
-        assert_eq!(assert_ok(&run, algo), [id.clone(), cid.clone()]);
-        // The same from the NAR on standard input.
-        let mut args = os(&args);
-        args.extend(os(&["--nar", "-"]));
-        let run = run_example(&args, cwd, Some(&sample_nar()));
-        assert_eq!(assert_ok(&run, algo), [id.clone(), cid.clone()]);
+    let nar = sample_nar();
+    let nar_arg = nar.to_str().unwrap();
+    for (algo, cid) in [("sha1", &cid1), ("sha256", &cid256)] {
+        // The sample tree on disk, its NAR, and the NAR on standard input.
+        for (args, stdin) in [
+            (vec!["cid", "--algo", algo, "sample"], None),
+            (vec!["cid", "--algo", algo, "--nar", nar_arg], None),
+            (
+                vec!["cid", "--nar", "--algo", algo, "-"],
+                Some(nar.as_path()),
+            ),
+        ] {
+            let run = run_cli(&os(&args), &fixture, stdin);
+            assert_eq!(assert_ok(&run, &format!("{args:?}")), [cid.as_str()]);
+        }
     }
-
-    let run = run_example(&os(&["--multi", "--format", "base16", "--cid"]), cwd, None);
-    let lines = assert_ok(&run, "--multi --cid");
-    assert_eq!(
-        lines[..4],
-        [
-            format!("git-sha1 {sha1}"),
-            format!("git-sha1-cid {cid1}"),
-            format!("git-sha256 {sha256}"),
-            format!("git-sha256-cid {cid256}"),
-        ]
-    );
-    assert!(lines[4].starts_with("nar-sha256 "), "{lines:?}");
-
-    let run = run_example(&os(&["--cid"]), cwd, None);
-    let summary = assert_ok(&run, "summary --cid");
-    for (label, cid) in [("git sha1 cid", &cid1), ("git sha256 cid", &cid256)] {
-        assert!(
-            summary
-                .iter()
-                .any(|l| l.starts_with(label) && l.ends_with(cid.as_str())),
-            "{summary:?}"
-        );
-    }
-
-    // Store paths print the CID after the path.
-    let run = run_example(
-        &os(&["--store-path", "--mode", "git", "--algo", "sha1", "--cid"]),
-        cwd,
-        None,
-    );
-    let store_path = nix_says(
-        &golden(),
-        "nix store add --dry-run --mode git --hash-algo sha1 sample",
-    );
-    assert_eq!(assert_ok(&run, "--store-path --cid"), [store_path, cid1]);
-
-    // Git ids of other algorithms have no git-raw CID.
-    let run = run_example(&os(&["--mode", "git", "--algo", "md5", "--cid"]), cwd, None);
-    assert_error(&run, "md5 --cid");
+    // SHA-1 by default.
+    let run = run_cli(&os(&["cid", "sample"]), &fixture, None);
+    assert_eq!(assert_ok(&run, "default"), [cid1]);
 }
 
 // ---------------------------------------------------------------------------------------------
-// --export-git
+// git export
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -167,7 +134,11 @@ fn export_git_is_read_by_real_git() {
         let repo = init_repo(dir.path(), "repo", format);
         let repo_arg = repo.to_str().unwrap();
         // The sample (a NAR) first: every object is new.
-        let run = run_example(&os(&["--export-git", repo_arg]), &fixture, None);
+        let run = run_cli(
+            &os(&["git", "export", repo_arg, "--nar", nar.to_str().unwrap()]),
+            &fixture,
+            None,
+        );
         let lines = assert_ok(&run, format);
         assert_eq!(lines[0], id, "{format}: Nix's git id");
         let objects = object_count(&repo);
@@ -225,23 +196,17 @@ fn export_git_is_read_by_real_git() {
         // id, nothing new to write.
         for (args, stdin) in [
             (
-                vec!["--export-git", repo_arg, "--nar", nar.to_str().unwrap()],
+                vec!["git", "export", repo_arg, "--nar", nar.to_str().unwrap()],
                 None,
             ),
             (
-                vec!["--export-git", repo_arg, "--nar", "-"],
+                vec!["git", "export", "--nar", repo_arg, "-"],
                 Some(nar.as_path()),
             ),
-            (
-                vec!["--export-git", repo_arg, "--mode", "git", "sample"],
-                None,
-            ),
-            (
-                vec!["--export-git", repo_arg, "--algo", format, "sample/"],
-                None,
-            ),
+            (vec!["git", "export", repo_arg, "sample"], None),
+            (vec!["git", "export", repo_arg, "sample/"], None),
         ] {
-            let run = run_example(&os(&args), &fixture, stdin);
+            let run = run_cli(&os(&args), &fixture, stdin);
             assert_eq!(
                 assert_ok(&run, &format!("{args:?}")),
                 [
@@ -257,15 +222,12 @@ fn export_git_is_read_by_real_git() {
             &golden,
             &format!("nix hash path --mode git --algo {format} --format base16 t1"),
         );
-        let run = run_example(
-            &os(&["--export-git", repo_arg, "--cid", "t1"]),
-            &fixture,
-            None,
-        );
+        let run = run_cli(&os(&["git", "export", repo_arg, "t1"]), &fixture, None);
         let lines = assert_ok(&run, "t1");
-        assert_eq!(lines[0], t1);
-        assert!(lines[1].starts_with("baf"), "{lines:?}");
-        assert_eq!(lines[2], "objects: 3 written, 1 already present");
+        assert_eq!(
+            lines,
+            [t1.clone(), "objects: 3 written, 1 already present".into()]
+        );
         assert_eq!(object_count(&repo), 9);
         fsck(&repo);
         assert_eq!(
@@ -291,29 +253,20 @@ fn export_git_is_read_by_real_git() {
             &repo,
             &["--git-dir", git_dir, "--work-tree", work_arg, "write-tree"],
         );
-        let run = run_example(&os(&["--export-git", repo_arg, work_arg]), &fixture, None);
+        let run = run_cli(&os(&["git", "export", repo_arg, work_arg]), &fixture, None);
         assert_eq!(
             assert_ok(&run, "git's own tree"),
             [written, "objects: 0 written, 4 already present".to_owned()]
         );
-
-        // An algorithm other than the repository's is refused.
-        let other = if format == "sha1" { "sha256" } else { "sha1" };
-        let run = run_example(
-            &os(&["--export-git", repo_arg, "--algo", other, "t1"]),
-            &fixture,
-            None,
-        );
-        assert_error(&run, "other algorithm");
     }
 
     // Not a repository.
-    let run = run_example(&os(&["--export-git", "t1", "t1"]), &fixture, None);
+    let run = run_cli(&os(&["git", "export", "t1", "t1"]), &fixture, None);
     assert_error(&run, "not a repository");
 }
 
 // ---------------------------------------------------------------------------------------------
-// --git-to-nar
+// git to-nar
 // ---------------------------------------------------------------------------------------------
 
 fn sha1_hex(bytes: &[u8]) -> String {
@@ -328,11 +281,15 @@ fn git_to_nar_gives_back_what_nix_dumped() {
     for (format, id) in sample_ids() {
         let repo = init_repo(dir.path(), "repo", format);
         let repo_arg = repo.to_str().unwrap();
-        let run = run_example(&os(&["--export-git", repo_arg]), &fixture, None);
+        let run = run_cli(&os(&["git", "export", repo_arg, "sample"]), &fixture, None);
         assert_ok(&run, "export");
 
         // The tree id alone gives back the NAR `nix-store --dump` made, byte for byte.
-        let run = run_raw(&os(&["--git-to-nar", repo_arg, &id]), &fixture, Input::Null);
+        let run = run_raw(
+            &os(&["git", "to-nar", repo_arg, &id]),
+            &fixture,
+            Input::Null,
+        );
         assert_eq!(run.status, 0, "{}", run.stderr);
         assert_eq!(run.stderr, "");
         assert!(
@@ -341,7 +298,8 @@ fn git_to_nar_gives_back_what_nix_dumped() {
         );
         let run = run_raw(
             &os(&[
-                "--git-to-nar",
+                "git",
+                "to-nar",
                 repo_arg,
                 &id.to_uppercase(),
                 "--root-type",
@@ -418,7 +376,7 @@ fn git_to_nar_gives_back_what_nix_dumped() {
             "nix hash path --mode nar --algo sha1 --format base16 t1",
         ),
     ] {
-        let mut args = os(&["--git-to-nar", repo_arg, id]);
+        let mut args = os(&["git", "to-nar", repo_arg, id]);
         if let Some(t) = root_type {
             args.extend(os(&["--root-type", t]));
         }
@@ -432,7 +390,11 @@ fn git_to_nar_gives_back_what_nix_dumped() {
         );
     }
     // SHA-256 of the restored t1, against Nix's.
-    let run = run_raw(&os(&["--git-to-nar", repo_arg, &t1]), &fixture, Input::Null);
+    let run = run_raw(
+        &os(&["git", "to-nar", repo_arg, &t1]),
+        &fixture,
+        Input::Null,
+    );
     assert_eq!(
         HEXLOWER.encode(&Sha256::digest(&run.stdout)),
         nix_says(
@@ -455,7 +417,7 @@ fn git_to_nar_gives_back_what_nix_dumped() {
     .trim()
     .to_owned();
     let run = run_raw(
-        &os(&["--git-to-nar", repo_arg, &broken]),
+        &os(&["git", "to-nar", repo_arg, &broken]),
         &fixture,
         Input::Null,
     );
@@ -476,45 +438,53 @@ fn git_to_nar_gives_back_what_nix_dumped() {
     // Failures: one line, and no NAR on standard output.
     let missing = "0123456789abcdef0123456789abcdef01234567";
     for (what, args) in [
-        ("missing object", vec!["--git-to-nar", repo_arg, missing]),
-        ("short id", vec!["--git-to-nar", repo_arg, "abc"]),
+        ("missing object", vec!["git", "to-nar", repo_arg, missing]),
+        ("short id", vec!["git", "to-nar", repo_arg, "abc"]),
         (
             "sha256-long id",
             vec![
-                "--git-to-nar",
+                "git",
+                "to-nar",
                 repo_arg,
                 &format!("{missing}{missing}")[..64],
             ],
         ),
-        ("not hex", vec!["--git-to-nar", repo_arg, &"g".repeat(40)]),
+        ("not hex", vec!["git", "to-nar", repo_arg, &"g".repeat(40)]),
         (
             "blob as a tree",
-            vec!["--git-to-nar", repo_arg, &hello, "--root-type", "directory"],
+            vec![
+                "git",
+                "to-nar",
+                repo_arg,
+                &hello,
+                "--root-type",
+                "directory",
+            ],
         ),
         (
             "tree as a blob",
-            vec!["--git-to-nar", repo_arg, &t1, "--root-type", "file"],
+            vec!["git", "to-nar", repo_arg, &t1, "--root-type", "file"],
         ),
-        ("not a repository", vec!["--git-to-nar", "fx", &t1]),
+        ("not a repository", vec!["git", "to-nar", "fx", &t1]),
     ] {
-        let run = run_example(&os(&args), dir.path(), None);
+        let run = run_cli(&os(&args), dir.path(), None);
         assert_error(&run, what);
     }
-    let run = run_example(&os(&["--git-to-nar", repo_arg]), dir.path(), None);
+    let run = run_cli(&os(&["git", "to-nar", repo_arg]), dir.path(), None);
     assert_usage_error(&run, "no id");
 }
 
 // ---------------------------------------------------------------------------------------------
-// --verify
+// verify
 // ---------------------------------------------------------------------------------------------
 
 #[test]
 fn verify_accepts_the_sample_and_rejects_a_changed_byte() {
     let golden = golden();
-    let cwd = Path::new(MANIFEST_DIR);
+    let cwd = repo();
     let nar = sample_nar();
     let nar_arg = nar.to_str().unwrap();
-    // Nix's answers for the sample (examples/sample/README.md and tests/data/example_cli.txt).
+    // Nix's answers for the sample (examples/sample/README.md and cli/tests/data/nix-2.34.txt).
     let nar_sha256 = "5683d0f38842af687746321a5ce061ac63b97763716ce8c20b640194d060ae3e";
     let nar_ca = format!("fixed:r:sha256:{nar_sha256}");
     let nar_path = nix_says(
@@ -530,26 +500,27 @@ fn verify_accepts_the_sample_and_rejects_a_changed_byte() {
 
     for (ca, path) in [(&nar_ca, &nar_path), (&git_ca, &git_path)] {
         for (args, stdin) in [
-            (vec!["--verify", ca, "--nar", nar_arg], None),
-            (vec!["--verify", ca], None),
+            (vec!["verify", ca, nar_arg], None),
+            (vec!["verify", "--name", "sample", ca, nar_arg], None),
             (
-                vec!["--verify", ca, "--nar", "-", "--name", "sample"],
+                vec!["verify", ca, "-", "--name", "sample"],
                 Some(nar.as_path()),
             ),
             (
-                vec!["--name", "sample", "--nar", "-", "--verify", ca],
+                vec!["verify", "--name", "sample", ca, "-"],
                 Some(nar.as_path()),
             ),
         ] {
-            let run = run_example(&os(&args), cwd, stdin);
+            let run = run_cli(&os(&args), cwd, stdin);
             assert_eq!(assert_ok(&run, &format!("{args:?}")), [path.as_str()]);
         }
     }
     // The content address in nix32, as Nix prints it, works too.
-    let run = run_example(
+    let run = run_cli(
         &os(&[
-            "--verify",
+            "verify",
             "fixed:r:sha256:0gmfc38980b41g1fhv3icdvvjqxcc7h5q6ij8rvnibs2i3rx10sn",
+            nar_arg,
         ]),
         cwd,
         None,
@@ -569,7 +540,7 @@ fn verify_accepts_the_sample_and_rejects_a_changed_byte() {
         BASE64.encode(&HEXLOWER.decode(nar_sha256.as_bytes()).unwrap())
     );
     let actual_sri = format!("sha256-{}", BASE64.encode(&Sha256::digest(&bad)));
-    let args = os(&["--verify", &nar_ca, "--nar", "-", "--name", "sample"]);
+    let args = os(&["verify", &nar_ca, "-", "--name", "sample"]);
     let run = run_raw(&args, cwd, Input::Bytes(&bad));
     let run = support::Run {
         status: run.status,
@@ -583,7 +554,7 @@ fn verify_accepts_the_sample_and_rejects_a_changed_byte() {
         "{}",
         run.stderr
     );
-    let git_args = os(&["--verify", &git_ca, "--nar", "-", "--name", "sample"]);
+    let git_args = os(&["verify", &git_ca, "-", "--name", "sample"]);
     let run = run_raw(&git_args, cwd, Input::Bytes(&bad));
     assert_eq!(run.status, 1, "{}", run.stderr);
     let expected_git = format!(
@@ -603,15 +574,14 @@ fn verify_accepts_the_sample_and_rejects_a_changed_byte() {
         ("truncated", args.clone(), &good[..good.len() / 2]),
         (
             "bad name",
-            os(&["--verify", &nar_ca, "--nar", "-", "--name", "a b"]),
+            os(&["verify", &nar_ca, "-", "--name", "a b"]),
             &good[..],
         ),
         (
             "flat of a directory",
             os(&[
-                "--verify",
+                "verify",
                 &format!("fixed:sha256:{nar_sha256}"),
-                "--nar",
                 "-",
                 "--name",
                 "sample",

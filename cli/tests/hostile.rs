@@ -1,82 +1,63 @@
-//! The `hash-path` example on hostile NARs on standard input (`--nar -`): lengths of u64::MAX,
-//! 100,000 nested directories, a declared 1 GiB file cut short, garbage. Each must fail the way
-//! the example promises — exit status 1, one line on standard error, nothing on standard output,
-//! no panic — and promptly.
-//!
-//! The example is built by `cargo test` (which builds every example); when only this test is
-//! built (`cargo test --test hostile_example`), it builds the example itself.
+//! `nix-ingest` on hostile NARs on standard input (`--nar -`): lengths of u64::MAX, 100,000
+//! nested directories, a declared 1 GiB file cut short, garbage. Each must fail the way the tool
+//! promises — exit status 1, one line on standard error, nothing on standard output, no panic —
+//! and promptly.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 use std::io::{ErrorKind, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Generous for a debug build on a loaded machine; a release build takes milliseconds.
 const TIME_LIMIT: Duration = Duration::from_secs(30);
 
-/// The example binary next to this test's own profile directory (`target/<profile>/examples`).
-fn example() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        // target/<profile>/deps/hostile_example-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the profile directory");
-        let bin = profile_dir.join("examples").join("hash-path");
-        if !bin.exists() {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--example", "hash-path"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("cargo runs");
-            assert!(status.success(), "building the hash-path example failed");
-        }
-        assert!(bin.exists(), "{} missing", bin.display());
-        bin
-    })
-}
-
-/// Runs the example with `args`, feeding `stdin` from another thread (the example may stop
-/// reading early, so a broken pipe there is expected).
+/// Runs `nix-ingest` with `args`, feeding `stdin` from another thread (it may stop reading
+/// early, so a broken pipe there is expected).
 fn run(args: &[&str], stdin: Vec<u8>) -> (Output, Duration) {
     let start = Instant::now();
-    let mut child = Command::new(example())
+    let mut child = Command::new(support::bin())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("the example starts");
+        .expect("nix-ingest starts");
     let mut input = child.stdin.take().expect("a stdin pipe");
     let writer = std::thread::spawn(move || match input.write_all(&stdin) {
         Err(e) if e.kind() == ErrorKind::BrokenPipe => {}
         other => other.expect("writing the NAR"),
     });
-    let out = child.wait_with_output().expect("the example ends");
+    let out = child.wait_with_output().expect("nix-ingest ends");
     writer.join().expect("the writer thread");
     (out, start.elapsed())
 }
 
-/// The modes every hostile input is tried with: the summary (every method at once) and each
-/// single method.
-const MODES: [&[&str]; 4] = [
-    &["--nar", "-"],
-    &["--mode", "nar", "--nar", "-"],
-    &["--mode", "git", "--algo", "sha1", "--nar", "-"],
-    &["--mode", "flat", "--nar", "-"],
+/// The subcommands every hostile input is tried with: several methods at once, each single
+/// method, a store path and a verification.
+const MODES: [&[&str]; 6] = [
+    &["hash", "multi", "--nar", "-"],
+    &["hash", "path", "--mode", "nar", "--nar", "-"],
+    &[
+        "hash", "path", "--mode", "git", "--algo", "sha1", "--nar", "-",
+    ],
+    &["hash", "path", "--mode", "flat", "--nar", "-"],
+    &["store", "add", "--dry-run", "--name", "x", "--nar", "-"],
+    &[
+        "verify",
+        "--name",
+        "x",
+        "fixed:r:sha256:5683d0f38842af687746321a5ce061ac63b97763716ce8c20b640194d060ae3e",
+        "-",
+    ],
 ];
 
 /// The flat method's own refusal of a root that is not a regular file, which comes first when
 /// the archive's root is a directory or a symlink.
 const NOT_A_FILE: &str = "flat hashing takes a single regular file";
 
-/// Asserts the example refuses `nar` in every mode: status 1, one `error:` line naming the
+/// Asserts `nix-ingest` refuses `nar` in every mode: status 1, one `error:` line naming the
 /// NAR's problem (`what`; `flat_what` for `--mode flat`), nothing on standard output, no panic,
 /// within the time limit.
 fn refused(label: &str, nar: &[u8], what: &str, flat_what: &str) {
@@ -255,12 +236,17 @@ fn garbage() {
 /// binary that refuses everything.
 #[test]
 fn a_golden_nar_hashes_as_nix_says() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nar");
+    let dir = support::repo().join("tests/data/nar");
     let golden = std::fs::read_to_string(dir.join("sha256.txt")).unwrap();
     for line in golden.lines() {
         let (file, hex) = line.split_once(' ').unwrap();
         let data = std::fs::read(dir.join(file)).unwrap();
-        let (out, took) = run(&["--mode", "nar", "--format", "base16", "--nar", "-"], data);
+        let (out, took) = run(
+            &[
+                "hash", "path", "--mode", "nar", "--format", "base16", "--nar", "-",
+            ],
+            data,
+        );
         assert_eq!(out.status.code(), Some(0), "{file}: {out:?}");
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), hex, "{file}");
         assert!(took < TIME_LIMIT, "{file}: took {took:?}");

@@ -1,0 +1,97 @@
+//! `git export` and `git to-nar`: git objects in and out.
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use nix_ingest::Limits;
+use nix_ingest::git::loose::LooseObjectWriter;
+use nix_ingest::git::objects_dir::ObjectsDir;
+use nix_ingest::git::source::{ObjectSource, Repository};
+use nix_ingest::git::{GitHasher, Mode as GitMode, ObjectKind};
+use nix_ingest::hash::{Format, Hash};
+use nix_ingest::nar::NarWriter;
+
+use crate::args::{GitExportArgs, GitToNarArgs};
+use crate::input::Input;
+use crate::progress::{Meter, Progress};
+use crate::{CountingWriter, Failure, Settings, chain, fail, is_broken_pipe, refuse_terminal};
+
+/// `git export REPO PATH`: hash with git, writing every object into REPO.
+pub fn export(settings: &Settings, args: &GitExportArgs) -> Result<String, Failure> {
+    let input = Input::new(&args.path, args.source.nar)?;
+    let objects = ObjectsDir::locate(&args.repo).map_err(|e| fail(chain(&e)))?;
+    let algo = objects.algorithm;
+    let writer = LooseObjectWriter::with_objects_dir(objects.path, Some(algo));
+    let mut hasher = GitHasher::with_objects(algo, writer).collision_detection(settings.detect());
+    input.feed(&mut hasher)?;
+    let (id, writer) = hasher
+        .finish_with_objects()
+        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))?;
+    let format: Format = args.format.into();
+    let mut out = format!("{}\n", id.encode(format));
+    let _ = writeln!(
+        out,
+        "objects: {} written, {} already present",
+        writer.written(),
+        writer.already_present()
+    );
+    Ok(out)
+}
+
+/// `git to-nar REPO ID`: the NAR of a git tree or blob, streamed to standard output.
+pub fn to_nar(_settings: &Settings, args: &GitToNarArgs) -> Result<String, Failure> {
+    let repo = &args.repo;
+    let id_text = &args.id;
+    let mut source = Repository::open(repo).map_err(|e| fail(chain(&e)))?;
+    let algo = source.algorithm();
+    let digits = algo.len().saturating_mul(2);
+    if id_text.len() != digits || !id_text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(fail(format!(
+            "{id_text:?} is not a git object id of {repo:?} ({digits} hex digits: the repository uses {algo})"
+        )));
+    }
+    let id = Hash::parse_unprefixed(id_text, algo).map_err(|e| fail(chain(&e)))?;
+    let mode = match args.root_type {
+        Some(root) => root.into(),
+        // A blob is a file unless told otherwise; anything else is read as a tree (and a
+        // missing or bad object is reported below, where it is read again).
+        None => match source.read(&id) {
+            Ok(object) if object.kind == ObjectKind::Blob => GitMode::File,
+            _ => GitMode::Directory,
+        },
+    };
+    refuse_terminal()?;
+    let what = format!("git object {id_text} of {repo:?}");
+    // The NAR writer buffers; count what it hands on, to say how much of a failed NAR went out.
+    let mut out = CountingWriter::new(io::stdout().lock());
+    let mut nar = NarWriter::new(&mut out);
+    let restored = {
+        let mut sink = Progress::new(&mut nar, Meter::on_terminal("restoring", true));
+        nix_ingest::git::events::to_events(&id, mode, &mut source, &mut sink, &Limits::default())
+    };
+    let error: Box<dyn StdError> = match restored {
+        Ok(()) => match nar.finish() {
+            Ok(_) => match out.flush() {
+                Ok(()) => return Ok(String::new()),
+                Err(e) => e.into(),
+            },
+            Err(e) => e.into(),
+        },
+        // What the NAR writer still holds is dropped with it, never written.
+        Err(e) => e.into(),
+    };
+    // The reader of the NAR went away: nothing left to say, as for the other outputs.
+    if is_broken_pipe(&*error) {
+        return Ok(String::new());
+    }
+    let emitted = out.count();
+    let mut msg = format!("cannot restore {what} as a NAR: {}", chain(&*error));
+    if emitted > 0 {
+        let _ = write!(
+            msg,
+            " (the first {emitted} bytes of the NAR were written already: discard them)"
+        );
+    }
+    Err(fail(msg))
+}

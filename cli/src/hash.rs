@@ -1,0 +1,297 @@
+//! `hash path`, `hash multi`, `store add --dry-run`, `cid` and `verify`.
+
+use std::fmt::Write as _;
+
+use nix_ingest::content_address::ContentAddress;
+use nix_ingest::flat::FlatHasher;
+use nix_ingest::git::GitHasher;
+use nix_ingest::hash::{Algorithm, Format, Hash, Hasher};
+use nix_ingest::method::{FileIngestionMethod, HashSink};
+use nix_ingest::nar::NarHasher;
+use nix_ingest::store_path::References;
+
+use crate::args::{CidArgs, HashMultiArgs, HashPathArgs, StoreAddArgs, StoreMode, VerifyArgs};
+use crate::input::{Input, store_dir};
+use crate::progress::{Meter, ProgressReader, with_background_progress};
+use crate::{Failure, Settings, chain, fail, usage};
+
+/// `hash path`: one line per path, as `nix hash path`.
+pub fn path(settings: &Settings, args: &HashPathArgs) -> Result<String, Failure> {
+    let method = args.mode.into();
+    let mut out = String::new();
+    for path in &args.paths {
+        let input = Input::new(path, args.source.nar)?;
+        let hash = hash_one(
+            settings,
+            &input,
+            method,
+            args.algo.into(),
+            FlatSymlink::Follow,
+        )?;
+        let _ = writeln!(out, "{}", hash.encode(args.format.into()));
+    }
+    Ok(out)
+}
+
+/// `hash multi`: one `METHOD-ALGO HASH` line per hash asked for, from one pass.
+pub fn multi(settings: &Settings, args: &HashMultiArgs) -> Result<String, Failure> {
+    use FileIngestionMethod::Git;
+    let input = Input::new(&args.path, args.source.nar)?;
+    let list = &args.hashes;
+    let detect = settings.detect();
+    let hashes = match (&input, settings.parallel_threads()) {
+        (Input::Path { resolved, .. }, Some(threads)) if list.iter().any(|(m, _)| *m == Git) => {
+            // One walk that reads each file once: git ids of the files hashed on every thread
+            // as they are read ahead, the rest (a NAR hash is one sequential stream) in order
+            // on this one.
+            let git_algos: Vec<Algorithm> = list
+                .iter()
+                .filter(|(m, _)| *m == Git)
+                .map(|&(_, a)| a)
+                .collect();
+            let mut others: Vec<Box<dyn HashSink>> = list
+                .iter()
+                .filter(|(m, _)| *m != Git)
+                .map(|&(m, a)| hash_sink(m, a, detect))
+                .collect();
+            let git = with_background_progress(&threads_label(threads), || {
+                parallel_dump(resolved, &mut others, &git_algos, threads, detect)
+            });
+            let rest = others
+                .into_iter()
+                .map(|s| {
+                    s.finish()
+                        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
+                })
+                .collect::<Result<Vec<Hash>, Failure>>();
+            let (mut git, mut rest) = (git?.into_iter(), rest?.into_iter());
+            list.iter()
+                .map(|(m, _)| {
+                    if *m == Git { git.next() } else { rest.next() }
+                        .ok_or_else(|| fail("no result"))
+                })
+                .collect::<Result<Vec<Hash>, Failure>>()?
+        }
+        _ => hash_many(&input, list, detect)?,
+    };
+    let format: Format = args.format.into();
+    let mut out = String::new();
+    for (&(method, algo), hash) in list.iter().zip(&hashes) {
+        let _ = writeln!(out, "{method}-{algo} {}", hash.encode(format));
+    }
+    Ok(out)
+}
+
+/// `store add --dry-run`: the store path, as `nix store add --dry-run`.
+pub fn store_add(settings: &Settings, args: &StoreAddArgs) -> Result<String, Failure> {
+    let store = store_dir(&args.store)?;
+    let input = Input::new(&args.path, args.source.nar)?;
+    let name = input.name(args.name.as_deref())?;
+    let algo: Algorithm = args.hash_algo.into();
+    let ca = match args.mode {
+        StoreMode::Text => {
+            // Check first what Nix 2.26 only asserts (it aborts).
+            if algo != Algorithm::Sha256 {
+                return Err(fail(format!("text hashing must use SHA-256, not {algo}")));
+            }
+            ContentAddress::text(hash_one(
+                settings,
+                &input,
+                FileIngestionMethod::Flat,
+                algo,
+                FlatSymlink::Refuse,
+            )?)
+        }
+        mode => {
+            let method = match mode {
+                StoreMode::Flat => FileIngestionMethod::Flat,
+                StoreMode::Git => FileIngestionMethod::Git,
+                StoreMode::Nar | StoreMode::Text => FileIngestionMethod::Nar,
+            };
+            ContentAddress::fixed(
+                method,
+                hash_one(settings, &input, method, algo, FlatSymlink::Refuse)?,
+            )
+        }
+    };
+    let path = store
+        .make_path_from_ca(&name, &ca, &References::default())
+        .map_err(|e| fail(chain(&e)))?;
+    Ok(format!("{}\n", store.print(&path)))
+}
+
+/// `cid`: the git-raw CIDv1 of the git hash.
+pub fn cid(settings: &Settings, args: &CidArgs) -> Result<String, Failure> {
+    let input = Input::new(&args.path, args.source.nar)?;
+    let id = hash_one(
+        settings,
+        &input,
+        FileIngestionMethod::Git,
+        args.algo.into(),
+        FlatSymlink::Follow,
+    )?;
+    let cid = nix_ingest::cid::git_raw_cid(&id).map_err(|e| fail(chain(&e)))?;
+    Ok(format!("{cid}\n"))
+}
+
+/// `verify CA NAR`: the store path of the NAR, if it has content address `ca`.
+pub fn verify(_settings: &Settings, args: &VerifyArgs) -> Result<String, Failure> {
+    let ca: ContentAddress = args.ca.parse().map_err(|e| usage(chain(&e)))?;
+    let store = store_dir(&args.store)?;
+    let input = Input::new(&args.nar, true)?;
+    let name = input.name(args.name.as_deref())?;
+    let reader = ProgressReader::new(input.open_nar()?, Meter::on_terminal("verifying", false));
+    let path = nix_ingest::verify::verify_nar(reader, &ca, &name, &References::default(), &store)
+        .map_err(|e| {
+        fail(format!(
+            "cannot verify {} as {ca}: {}",
+            input.display(),
+            chain(&e)
+        ))
+    })?;
+    Ok(format!("{}\n", store.print(&path)))
+}
+
+/// The sink hashing by `method` with `algo` (detecting SHA-1 collisions if `detect`).
+pub fn hash_sink(method: FileIngestionMethod, algo: Algorithm, detect: bool) -> Box<dyn HashSink> {
+    match method {
+        FileIngestionMethod::Flat => Box::new(FlatHasher::new(algo).collision_detection(detect)),
+        FileIngestionMethod::Nar => Box::new(NarHasher::from_hasher(
+            Hasher::with_collision_detection(algo, detect),
+        )),
+        _ => Box::new(GitHasher::new(algo).collision_detection(detect)),
+    }
+}
+
+/// What flat hashing does with a symlink root on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlatSymlink {
+    /// Hash the file it points to (`nix hash path --mode flat`).
+    Follow,
+    /// Refuse it (`nix store add --mode flat|text`).
+    Refuse,
+}
+
+/// What flat hashing reads for `input`: a symlink root on disk followed or refused.
+pub fn flat_input(input: &Input, symlink: FlatSymlink) -> Result<Option<Input>, Failure> {
+    let Input::Path { resolved, given } = input else {
+        return Ok(None);
+    };
+    let meta = std::fs::symlink_metadata(resolved)
+        .map_err(|e| fail(format!("cannot read {resolved:?}: {e}")))?;
+    if !meta.file_type().is_symlink() {
+        return Ok(None);
+    }
+    if symlink == FlatSymlink::Refuse {
+        return Err(fail(format!(
+            "path {resolved:?} is a symlink (flat and text hashing take a regular file)"
+        )));
+    }
+    let target = std::fs::canonicalize(resolved)
+        .map_err(|e| fail(format!("cannot follow symlink {resolved:?}: {e}")))?;
+    Ok(Some(Input::Path {
+        resolved: target,
+        given: given.clone(),
+    }))
+}
+
+/// The hash of `input` by one method.
+fn hash_one(
+    settings: &Settings,
+    input: &Input,
+    method: FileIngestionMethod,
+    algo: Algorithm,
+    symlink: FlatSymlink,
+) -> Result<Hash, Failure> {
+    let followed = if method == FileIngestionMethod::Flat {
+        flat_input(input, symlink)?
+    } else {
+        None
+    };
+    let input = followed.as_ref().unwrap_or(input);
+    if method == FileIngestionMethod::Git
+        && let Input::Path { resolved, .. } = input
+        && let Some(threads) = settings.parallel_threads()
+    {
+        let ids = with_background_progress(&threads_label(threads), || {
+            parallel_git(resolved, &[algo], threads, settings.detect())
+        })?;
+        return ids.into_iter().next().ok_or_else(|| fail("no result"));
+    }
+    let mut sink = hash_sink(method, algo, settings.detect());
+    if let Input::Path { resolved, .. } = input
+        && let Some(threads) = settings.parallel_threads()
+    {
+        // Files read ahead on the other threads while this one hashes the stream.
+        with_background_progress(&threads_label(threads), || {
+            parallel_dump(resolved, &mut sink, &[], threads, settings.detect())
+        })?;
+        return sink
+            .finish()
+            .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))));
+    }
+    input.feed(&mut sink)?;
+    sink.finish()
+        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
+}
+
+/// Several hashes of `input` from one pass.
+fn hash_many(
+    input: &Input,
+    list: &[(FileIngestionMethod, Algorithm)],
+    detect: bool,
+) -> Result<Vec<Hash>, Failure> {
+    let mut sinks: Vec<Box<dyn HashSink>> = list
+        .iter()
+        .map(|&(method, algo)| hash_sink(method, algo, detect))
+        .collect();
+    input.feed(&mut sinks)?;
+    sinks
+        .into_iter()
+        .map(|s| {
+            s.finish()
+                .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
+        })
+        .collect()
+}
+
+fn threads_label(threads: usize) -> String {
+    match threads {
+        0 => "hashing (git, one thread per core)".to_owned(),
+        n => format!("hashing (git, {n} threads)"),
+    }
+}
+
+/// Feeds the object at `path` to `sink` with files read ahead on `threads` threads (0: one per
+/// core), returning its git ids under `git` from the same pass.
+fn parallel_dump(
+    path: &std::path::Path,
+    sink: &mut dyn nix_ingest::event::Sink,
+    git: &[Algorithm],
+    threads: usize,
+    detect: bool,
+) -> Result<Vec<Hash>, Failure> {
+    use nix_ingest::parallel::{self, ParallelOptions};
+    let options = ParallelOptions {
+        threads: Some(threads),
+        collision_detection: detect,
+        ..ParallelOptions::default()
+    };
+    parallel::dump_multi(path, sink, git, &options).map_err(|e| fail(chain(&e)))
+}
+
+/// The git ids of the object at `path`, hashed on `threads` threads (0: one per core).
+fn parallel_git(
+    path: &std::path::Path,
+    algos: &[Algorithm],
+    threads: usize,
+    detect: bool,
+) -> Result<Vec<Hash>, Failure> {
+    use nix_ingest::parallel::{self, ParallelOptions};
+    let options = ParallelOptions {
+        threads: Some(threads),
+        collision_detection: detect,
+        ..ParallelOptions::default()
+    };
+    parallel::hash_git_multi(path, algos, &options).map_err(|e| fail(chain(&e)))
+}

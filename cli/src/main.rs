@@ -1,0 +1,267 @@
+//! `nix-ingest`: Nix's file ingestion, content addresses and store paths, without Nix.
+//!
+//! Every subcommand named after a Nix command prints what that command prints; see
+//! `nix-ingest --help`, `nix-ingest man` and the README.
+#![forbid(unsafe_code)]
+
+mod args;
+mod git;
+mod hash;
+mod input;
+mod nar;
+mod path_info;
+mod progress;
+
+use std::error::Error as StdError;
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use args::{Cli, Command, GitCommand, Global, HashCommand, NarCommand, StoreCommand};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(&e),
+    };
+    let settings = Settings::new(&cli.global);
+    let result = match &cli.command {
+        Command::Hash(HashCommand::Path(a)) => hash::path(&settings, a),
+        Command::Hash(HashCommand::Multi(a)) => hash::multi(&settings, a),
+        Command::Store(StoreCommand::Add(a)) => hash::store_add(&settings, a),
+        Command::Nar(NarCommand::Dump(a)) => nar::dump(&settings, a),
+        Command::PathInfo(a) => path_info::path_info(&settings, a),
+        Command::Verify(a) => hash::verify(&settings, a),
+        Command::Git(GitCommand::Export(a)) => git::export(&settings, a),
+        Command::Git(GitCommand::ToNar(a)) => git::to_nar(&settings, a),
+        Command::Cid(a) => hash::cid(&settings, a),
+        Command::Completions(a) => completions(a.shell),
+        Command::Man => man(),
+    };
+    match result {
+        Ok(out) => {
+            let mut stdout = io::stdout().lock();
+            match stdout
+                .write_all(out.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln_safe(&format!("error: cannot write to standard output: {e}"));
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Err(Failure::Usage(msg)) => usage_error(&msg, &command_path_of_args()),
+        Err(Failure::Error(msg)) => {
+            eprintln_safe(&format!("error: {msg}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Help and version go to standard output (status 0); a bad command line prints one line and a
+/// pointer to `--help` (status 2), not clap's usage block.
+fn clap_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+        }
+        _ => {
+            // clap's message up to its usage block, on one line: the first paragraph, then
+            // its tips.
+            let rendered = e.render().to_string();
+            let mut msg = String::new();
+            let mut first_paragraph = true;
+            for line in rendered.lines() {
+                let line = line.trim();
+                if line.starts_with("Usage:") || line.starts_with("For more information") {
+                    break;
+                }
+                if line.is_empty() {
+                    first_paragraph = false;
+                    continue;
+                }
+                if first_paragraph || line.starts_with("tip:") {
+                    if !msg.is_empty() {
+                        msg.push_str(if line.starts_with("tip:") { "; " } else { " " });
+                    }
+                    msg.push_str(line.strip_prefix("error: ").unwrap_or(line));
+                }
+            }
+            usage_error(&msg, &command_path_of_args())
+        }
+    }
+}
+
+/// The subcommands named on the command line (`nix-ingest hash path`), for the pointer to
+/// their `--help`.
+fn command_path_of_args() -> String {
+    let mut cmd = Cli::command();
+    let mut words = vec![cmd.get_name().to_owned()];
+    for arg in std::env::args_os().skip(1) {
+        let Some(arg) = arg.to_str() else { break };
+        if arg.starts_with('-') {
+            continue;
+        }
+        match cmd.find_subcommand(arg) {
+            Some(sub) => {
+                words.push(sub.get_name().to_owned());
+                let sub = sub.clone();
+                cmd = sub;
+            }
+            None => break,
+        }
+    }
+    words.join(" ")
+}
+
+/// `error: MSG` and where to read more, status 2.
+fn usage_error(msg: &str, command: &str) -> ExitCode {
+    eprintln_safe(&format!(
+        "error: {}\nFor more information, try '{command} --help'.",
+        msg.trim_end().replace('\n', "\\n")
+    ));
+    ExitCode::from(2)
+}
+
+/// `completions SHELL`.
+fn completions(shell: clap_complete::Shell) -> Result<String, Failure> {
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "nix-ingest", &mut out);
+    String::from_utf8(out).map_err(|_| fail("the completion script is not UTF-8"))
+}
+
+/// `man`: the roff man page.
+fn man() -> Result<String, Failure> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut out)
+        .map_err(|e| fail(format!("cannot render the man page: {e}")))?;
+    String::from_utf8(out).map_err(|_| fail("the man page is not UTF-8"))
+}
+
+/// Writes to standard error, ignoring failure (there is nowhere left to report it).
+fn eprintln_safe(msg: &str) {
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "{}", msg.trim_end());
+}
+
+/// The global options, as the library takes them.
+pub struct Settings {
+    threads: Option<usize>,
+    collision_detection: bool,
+}
+
+impl Settings {
+    fn new(global: &Global) -> Self {
+        Settings {
+            threads: global.threads,
+            collision_detection: !global.no_collision_detection,
+        }
+    }
+
+    /// Whether SHA-1 hashing detects collision attacks.
+    pub fn detect(&self) -> bool {
+        self.collision_detection
+    }
+
+    /// The threads to hash git ids of a path on: `None` for one streaming pass, `Some(0)` for
+    /// one per core.
+    pub fn parallel_threads(&self) -> Option<usize> {
+        match self.threads {
+            Some(1) => None,
+            Some(n) => Some(n),
+            None => Some(0),
+        }
+    }
+}
+
+/// Why the program failed: a bad command line (status 2) or a failed command (status 1).
+#[derive(Debug)]
+pub enum Failure {
+    Usage(String),
+    Error(String),
+}
+
+pub fn usage(msg: impl Into<String>) -> Failure {
+    Failure::Usage(msg.into())
+}
+
+pub fn fail(msg: impl Into<String>) -> Failure {
+    Failure::Error(msg.into())
+}
+
+/// One line for an error and its causes (each cause only if its text is not already there).
+pub fn chain(e: &dyn StdError) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg.replace('\n', "\\n")
+}
+
+/// Whether `e` or one of its causes is a broken pipe (the reader of our output went away).
+pub fn is_broken_pipe(e: &(dyn StdError + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// Refuses to write a NAR to a terminal.
+pub fn refuse_terminal() -> Result<(), Failure> {
+    if io::stdout().is_terminal() {
+        return Err(fail(
+            "refusing to write a NAR to a terminal: redirect standard output (e.g. > out.nar)",
+        ));
+    }
+    Ok(())
+}
+
+/// A writer that counts the bytes it passes on.
+pub struct CountingWriter<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W> CountingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        CountingWriter { inner, count: 0 }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count = self.count.saturating_add(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

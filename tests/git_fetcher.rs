@@ -1,0 +1,437 @@
+//! `git::fetcher` against real Nix's git fetcher: `nix flake prefetch --json git+file://…` and
+//! `builtins.fetchGit` (Nix 2.34.8 and 2.26.3, through `scripts/nix-oracle.sh`), on generated
+//! repositories with several commits and a merge, lightweight and annotated tags, executables,
+//! symlinks, an empty directory, odd names, export-ignore attributes and a submodule, with loose
+//! and with packed objects.
+//!
+//! The oracle runs only with `NIX_INGEST_ORACLE=1` (as `tests/differential.rs`); without it the
+//! tests check what needs no Nix: revisions resolve to what `git rev-parse` says, ids, times and
+//! counts equal git's, and the tree id gives the content address git hashing names.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nix_ingest::git::fetcher::{Error, Fetch, Fetched};
+use nix_ingest::hash::Format;
+
+const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+fn oracle_enabled() -> bool {
+    std::env::var_os("NIX_INGEST_ORACLE").is_some_and(|v| v == "1")
+}
+
+/// Runs git in `dir` with a fixed identity and the commit date `date` (seconds).
+fn git_at(dir: &Path, date: u64, args: &[&str]) -> String {
+    let stamp = format!("{date} +0100");
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "protocol.file.allow=always",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "A U Thor")
+        .env("GIT_AUTHOR_EMAIL", "author@example.com")
+        .env("GIT_COMMITTER_NAME", "C O Mitter")
+        .env("GIT_COMMITTER_EMAIL", "committer@example.com")
+        .env("GIT_AUTHOR_DATE", &stamp)
+        .env("GIT_COMMITTER_DATE", &stamp)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+}
+
+fn write(path: &Path, text: &str) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// A repository with history, tags, odd names, attributes, an empty directory and (optionally)
+/// a submodule; its objects packed or loose.
+struct Scenario {
+    _dir: tempfile::TempDir,
+    repo: PathBuf,
+}
+
+fn scenario(submodule: bool, packed: bool) -> Scenario {
+    let dir = tempfile::Builder::new()
+        .prefix("nix-ingest-fetch.")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    let g = |date: u64, args: &[&str]| git_at(&repo, date, args);
+    g(1_700_000_000, &["init", "-q"]);
+    write(&repo.join("README"), "hello\n");
+    write(&repo.join("bin/run"), "#!/bin/sh\necho run\n");
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(repo.join("bin/run"))
+            .unwrap()
+            .permissions(),
+        0o755,
+    );
+    std::fs::set_permissions(
+        repo.join("bin/run"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("README", repo.join("link")).unwrap();
+    std::os::unix::fs::symlink("../nowhere", repo.join("bin/dangling")).unwrap();
+    write(&repo.join("odd name \u{e9}\t!"), "odd\n");
+    write(&repo.join("a.b"), "dot\n");
+    write(&repo.join("a/x"), "in a\n");
+    write(&repo.join("notes.log"), "log\n");
+    write(&repo.join("keep.log"), "kept\n");
+    write(&repo.join("secret/inner"), "s\n");
+    write(&repo.join("deep/er/x.tmp"), "tmp\n");
+    write(&repo.join("deep/y"), "y\n");
+    write(
+        &repo.join(".gitattributes"),
+        "*.log export-ignore\nkeep.log -export-ignore\nsecret export-ignore\n\
+         deep/**/*.tmp export-ignore\nREADME export-subst\n",
+    );
+    g(1_700_000_000, &["add", "-A"]);
+    g(1_700_000_000, &["commit", "-q", "-m", "one"]);
+    g(1_700_000_100, &["checkout", "-q", "-b", "feature"]);
+    write(&repo.join("feature.txt"), "feature\n");
+    g(1_700_000_100, &["add", "-A"]);
+    g(1_700_000_100, &["commit", "-q", "-m", "feature"]);
+    g(1_700_000_150, &["tag", "light"]);
+    g(1_700_000_200, &["checkout", "-q", "main"]);
+    write(&repo.join("main.txt"), "main\n");
+    g(1_700_000_200, &["add", "-A"]);
+    g(1_700_000_200, &["commit", "-q", "-m", "main"]);
+    g(
+        1_700_000_300,
+        &["merge", "-q", "--no-ff", "-m", "merge", "feature"],
+    );
+    if submodule {
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        git_at(&sub, 1_600_000_000, &["init", "-q"]);
+        write(&sub.join("inside"), "sub file\n");
+        std::os::unix::fs::symlink("inside", sub.join("l")).unwrap();
+        git_at(&sub, 1_600_000_000, &["add", "-A"]);
+        git_at(&sub, 1_600_000_000, &["commit", "-q", "-m", "sub"]);
+        g(
+            1_700_000_400,
+            &["submodule", "-q", "add", "../sub", "mods/sub"],
+        );
+        g(1_700_000_400, &["commit", "-q", "-m", "submodule"]);
+    }
+    // An empty directory: git's index cannot hold one, its trees can.
+    let empty = g(1_700_000_500, &["mktree"]);
+    let listing = g(1_700_000_500, &["ls-tree", "HEAD"]);
+    let tree = {
+        let mut child = Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .arg("mktree")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let input = format!("{listing}\n040000 tree {empty}\tempty\n");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let commit = g(
+        1_700_000_500,
+        &["commit-tree", &tree, "-p", "HEAD", "-m", "empty dir"],
+    );
+    g(1_700_000_500, &["update-ref", "refs/heads/main", &commit]);
+    g(1_700_000_600, &["tag", "-a", "v1", "-m", "annotated"]);
+    if packed {
+        g(1_700_000_600, &["gc", "-q"]);
+        g(1_700_000_600, &["pack-refs", "--all"]);
+    }
+    Scenario { _dir: dir, repo }
+}
+
+/// The revisions tested, as Nix's URL attribute: (`rev` or `ref`, value).
+fn revisions(repo: &Path) -> Vec<(&'static str, String)> {
+    let p = |r: &str| git_at(repo, 0, &["rev-parse", r]);
+    let merge = git_at(repo, 0, &["rev-list", "--merges", "-1", "main"]);
+    vec![
+        ("rev", p("HEAD")),
+        ("rev", merge.clone()),
+        ("rev", p(&format!("{merge}^2"))),
+        ("rev", p("v1")), // an annotated tag's own id
+        ("ref", "main".to_owned()),
+        ("ref", "feature".to_owned()),
+        ("ref", "light".to_owned()),
+        ("ref", "v1".to_owned()),
+        ("ref", "refs/tags/v1".to_owned()),
+        ("ref", "HEAD".to_owned()),
+    ]
+}
+
+#[test]
+fn revisions_resolve_as_git_does() {
+    for packed in [false, true] {
+        let s = scenario(true, packed);
+        let p = |r: &str| git_at(&s.repo, 0, &["rev-parse", r]);
+        let fetch = Fetch::new();
+        for (kind, value) in revisions(&s.repo) {
+            let f = fetch.fetch(&s.repo, &value).unwrap();
+            let commit = p(&format!("{value}^{{commit}}"));
+            assert_eq!(f.commit.unwrap().encode(Format::Base16), commit);
+            let expected_rev = if kind == "rev" {
+                p(&value)
+            } else {
+                commit.clone()
+            };
+            assert_eq!(f.rev.unwrap().encode(Format::Base16), expected_rev);
+            assert_eq!(
+                f.tree.encode(Format::Base16),
+                p(&format!("{value}^{{tree}}"))
+            );
+            let time = git_at(&s.repo, 0, &["log", "-1", "--format=%ct", &commit]);
+            assert_eq!(f.last_modified.unwrap().to_string(), time);
+            let count = git_at(&s.repo, 0, &["rev-list", "--count", &commit]);
+            assert_eq!(f.rev_count.unwrap().to_string(), count);
+        }
+        // An abbreviated id and a tree id.
+        let head = p("HEAD");
+        let short = fetch.fetch(&s.repo, &head[..10]).unwrap();
+        assert_eq!(short.rev.unwrap().encode(Format::Base16), head);
+        let tree = p("HEAD^{tree}");
+        let t = fetch.fetch(&s.repo, &tree).unwrap();
+        assert_eq!((t.rev, t.rev_count, t.last_modified), (None, None, None));
+        assert_eq!(t.nar_hash, short.nar_hash);
+        // The raw tree holds a gitlink, which Nix shows as an empty directory: no git CA.
+        assert!(t.git_ca.is_none());
+        // The submodule's commit is not in the superproject: a clear error when asked for.
+        let merge = git_at(&s.repo, 0, &["rev-list", "--merges", "-1", "main"]);
+        let err = Fetch::new()
+            .submodules(true)
+            .fetch(&s.repo, &merge)
+            .map(|_| ());
+        assert!(err.is_ok(), "before the submodule: {err:?}");
+        assert!(matches!(
+            fetch.fetch(&s.repo, "no-such-ref"),
+            Err(Error::UnknownRevision(_))
+        ));
+    }
+}
+
+#[test]
+fn missing_submodule_is_named() {
+    let s = scenario(true, false);
+    std::fs::rename(
+        s.repo.join(".git/modules"),
+        s.repo.join(".git/modules-moved"),
+    )
+    .unwrap();
+    let err = Fetch::new()
+        .submodules(true)
+        .fetch(&s.repo, "main")
+        .unwrap_err();
+    assert!(matches!(err, Error::MissingSubmodule { .. }), "{err}");
+    assert!(err.to_string().contains("mods/sub"), "{err}");
+}
+
+/// A tree without gitlinks or ignored paths gives the content address of its own id.
+#[test]
+fn plain_tree_has_git_content_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git_at(repo, 1_000_000_000, &["init", "-q"]);
+    write(&repo.join("f"), "Hello World!\n");
+    git_at(repo, 1_000_000_000, &["add", "-A"]);
+    git_at(repo, 1_000_000_000, &["commit", "-q", "-m", "x"]);
+    let f = Fetch::new().fetch(repo, "HEAD").unwrap();
+    let tree = git_at(repo, 0, &["rev-parse", "HEAD^{tree}"]);
+    assert_eq!(
+        f.git_ca.unwrap().to_string(),
+        format!(
+            "fixed:git:sha1:{}",
+            nix_ingest::hash::Hash::parse_unprefixed(&tree, nix_ingest::hash::Algorithm::Sha1)
+                .unwrap()
+                .encode(Format::Nix32)
+        )
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The oracle
+
+/// Runs `nix ARGS` in the oracle of `version`: stdout, or stderr on failure.
+fn nix(version: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(Path::new(MANIFEST_DIR).join("scripts/nix-oracle.sh"))
+        .args([
+            "run",
+            "--nix",
+            version,
+            "nix",
+            "--extra-experimental-features",
+            "flakes",
+        ])
+        .args(args)
+        .output()
+        .expect("scripts/nix-oracle.sh runs");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
+}
+
+/// The repository's URL inside the oracle (the host's /tmp is /host-tmp there).
+fn url(repo: &Path) -> String {
+    let path = repo.to_str().unwrap();
+    format!("file://{}", path.replacen("/tmp/", "/host-tmp/", 1))
+}
+
+fn ours(repo: &Path, fetch: &Fetch, value: &str) -> Fetched {
+    fetch.fetch(repo, value).unwrap()
+}
+
+#[test]
+fn flake_prefetch_agrees_with_nix() {
+    if !oracle_enabled() {
+        eprintln!("skipped: set NIX_INGEST_ORACLE=1 to compare with real Nix");
+        return;
+    }
+    let registry = tempfile::Builder::new()
+        .prefix("nix-ingest-registry.")
+        .suffix(".json")
+        .tempfile_in("/tmp")
+        .unwrap();
+    std::fs::write(registry.path(), "{\"flakes\":[],\"version\":2}").unwrap();
+    let registry = registry
+        .path()
+        .to_str()
+        .unwrap()
+        .replacen("/tmp/", "/host-tmp/", 1);
+    let mut checked = 0;
+    for (submodule, packed) in [(false, false), (true, true)] {
+        let s = scenario(submodule, packed);
+        let url = url(&s.repo);
+        for submodules in [false, true] {
+            if submodules && !submodule {
+                continue;
+            }
+            let fetch = Fetch::new().submodules(submodules);
+            for (kind, value) in revisions(&s.repo) {
+                let mut query = format!("{kind}={value}");
+                if submodules {
+                    query.push_str("&submodules=1");
+                }
+                let flake_url = format!("git+{url}?{query}");
+                let args = [
+                    "--option",
+                    "flake-registry",
+                    &registry,
+                    "flake",
+                    "prefetch",
+                    "--json",
+                    &flake_url,
+                ];
+                let mine = ours(&s.repo, &fetch, &value);
+                let json = mine.prefetch_json(&url);
+                // Nix 2.34.8: the very same JSON.
+                let nix34 = nix("2.34", &args).unwrap_or_else(|e| panic!("{flake_url}: {e}"));
+                assert_eq!(json, nix34, "{flake_url} (packed {packed})");
+                // Nix 2.26.3: the same hash, store path, times and counts; an annotated tag
+                // given as a ref is recorded as the tag's id.
+                let nix26 = nix("2.26", &args).unwrap_or_else(|e| panic!("{flake_url}: {e}"));
+                let v: serde_json::Value = serde_json::from_str(&nix26).unwrap();
+                assert_eq!(
+                    v["hash"].as_str(),
+                    Some(mine.nar_hash.encode(Format::Sri).as_str())
+                );
+                assert_eq!(
+                    v["storePath"].as_str(),
+                    Some(mine.store_path_string().as_str())
+                );
+                let locked = &v["locked"];
+                assert_eq!(locked["lastModified"].as_i64(), mine.last_modified);
+                assert_eq!(locked["revCount"].as_u64(), mine.rev_count);
+                let tag_id = git_at(&s.repo, 0, &["rev-parse", &value]);
+                let rev26 = if kind == "ref" && value.ends_with("v1") {
+                    tag_id
+                } else {
+                    mine.rev.unwrap().encode(Format::Base16)
+                };
+                assert_eq!(locked["rev"].as_str(), Some(rev26.as_str()), "{flake_url}");
+                checked += 1;
+            }
+        }
+    }
+    eprintln!("{checked} revisions agree with Nix 2.34.8 and 2.26.3");
+}
+
+#[test]
+fn fetch_git_agrees_with_nix() {
+    if !oracle_enabled() {
+        eprintln!("skipped: set NIX_INGEST_ORACLE=1 to compare with real Nix");
+        return;
+    }
+    for (submodule, packed) in [(true, false)] {
+        let s = scenario(submodule, packed);
+        let url = url(&s.repo);
+        for submodules in [false, true] {
+            // builtins.fetchGit: export-ignore by default, unless submodules are asked for.
+            let fetch = Fetch::fetch_git().submodules(submodules);
+            for (kind, value) in revisions(&s.repo) {
+                if kind == "ref" && value == "HEAD" {
+                    continue;
+                }
+                let attr = if kind == "rev" {
+                    format!("rev = \"{value}\"; allRefs = true;")
+                } else {
+                    format!("ref = \"{value}\";")
+                };
+                let expr = format!(
+                    "let r = builtins.fetchGit {{ url = \"{url}\"; {attr} submodules = {submodules}; }}; \
+                     in {{ inherit (r) rev revCount lastModified; narHash = r.narHash or null; path = r.outPath; }}"
+                );
+                let mine = ours(&s.repo, &fetch, &value);
+                for version in ["2.34", "2.26"] {
+                    let out = nix(version, &["eval", "--impure", "--json", "--expr", &expr])
+                        .unwrap_or_else(|e| panic!("{version} {expr}: {e}"));
+                    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+                    // 2.34 no longer returns narHash for git inputs; the store path holds it.
+                    if let Some(nar_hash) = v["narHash"].as_str() {
+                        assert_eq!(
+                            nar_hash,
+                            mine.nar_hash.encode(Format::Sri),
+                            "{version} {expr}"
+                        );
+                    }
+                    assert_eq!(
+                        v["path"].as_str(),
+                        Some(mine.store_path_string().as_str()),
+                        "{version} {expr}"
+                    );
+                    assert_eq!(v["revCount"].as_u64(), mine.rev_count, "{version} {expr}");
+                    assert_eq!(
+                        v["lastModified"].as_i64(),
+                        mine.last_modified,
+                        "{version} {expr}"
+                    );
+                }
+            }
+        }
+    }
+}
