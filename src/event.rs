@@ -162,6 +162,16 @@ pub enum SinkError {
         /// The bytes delivered (so far, when it overflowed).
         actual: u64,
     },
+    /// A NAR sink was given an object [`Limits::max_nar_depth`](crate::Limits::max_nar_depth)
+    /// levels below the root, as Nix 2.34.7 and later refuse to (see
+    /// [NAR nesting](crate::limits#nar-nesting)). The source names the path or byte offset.
+    #[error(
+        "NAR nesting exceeds the maximum depth of {max}: an object {max} levels below the root"
+    )]
+    NarTooDeep {
+        /// The limit, which is also the object's level.
+        max: usize,
+    },
     /// The sink's method cannot take this object (e.g. flat hashing of a directory).
     #[error("{0}")]
     Unsupported(String),

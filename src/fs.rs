@@ -61,7 +61,11 @@
 //! is modifying. Paths longer than `PATH_MAX` (4096 bytes) fail with the operating system's
 //! error, as in Nix.
 //! - [`Limits`] are enforced: nesting depth, name and symlink-target length, entries per
-//!   directory and total content size. Nix has no such limits.
+//!   directory and total content size. Nix has no such limits, except that Nix 2.34.7 and later
+//!   refuse to dump (`nar` method, `nix store add`, `nix-store --dump`) an object 64 levels below
+//!   the root, naming its path; that rule binds the NAR sinks, not the walk, so here too the
+//!   `nar` method refuses (the error names the path) while git hashing goes on (see
+//!   [NAR nesting](crate::limits#nar-nesting)). Nix 2.26.3 dumps any depth.
 //! - There is no recursion: an explicit stack of open directories, bounded by
 //!   [`Limits::max_depth`], so a deep tree cannot overflow the call stack.
 //!

@@ -90,6 +90,7 @@ pub mod method;
 pub mod nar;
 pub mod narinfo;
 pub mod nix32;
+pub mod nix_path;
 #[cfg(feature = "parallel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
 pub mod parallel;

@@ -18,9 +18,12 @@
 //!
 //! Where Nix differs:
 //!
-//! * Git ingestion needs SHA-1 or SHA-256, as since Nix 2.31; Nix 2.26 up to 2.30 refuse SHA-256
-//!   ("Git file ingestion must use SHA-1 hash"). Git store paths also need Nix's `git-hashing`
-//!   experimental feature.
+//! * Git ingestion needs SHA-1 or SHA-256, as since Nix 2.31 (SHA-256 git store paths are
+//!   checked against `nix store add --dry-run --mode git --hash-algo sha256` of Nix 2.34.8);
+//!   Nix 2.26 up to 2.30 refuse SHA-256 ("Git file ingestion must use SHA-1 hash"). Git store
+//!   paths also need Nix's `git-hashing` experimental feature. A store path computed for a tree
+//!   nested 64 levels or more is one current Nix cannot add (see
+//!   [NAR nesting](crate::limits#nar-nesting)).
 //! * A base name must have `-` right after its 32-character hash. Nix only checks the length, so
 //!   it takes `<hash>X<name>` as a store path named `<name>`; here that is an error rather than a
 //!   path that prints back differently.

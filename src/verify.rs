@@ -176,7 +176,7 @@ pub fn verify_nar_with<R: Read>(
             Box::new(FlatHasher::new(algorithm))
         }
         ContentAddressMethod::Fixed(FileIngestionMethod::Nar) => {
-            Box::new(NarHasher::new(algorithm))
+            Box::new(NarHasher::new(algorithm).max_depth(options.limits.max_nar_depth))
         }
         ContentAddressMethod::Fixed(FileIngestionMethod::Git) => {
             Box::new(GitHasher::new(algorithm))

@@ -278,12 +278,27 @@ fn nested(levels: usize) -> (Nar, Vec<u64>) {
     (n, at)
 }
 
-/// 100,000 nested directories: refused at the first one deeper than the limit (4096), without
-/// recursion (this runs on the test thread's ordinary stack).
+/// 100,000 nested directories: with the default limits refused by Nix's NAR nesting rule at the
+/// first object 64 levels down (its `"("`, 16 bytes before its `directory` string), as
+/// `nix-store --restore` of Nix 2.34.8 refuses it.
+#[test]
+fn one_hundred_thousand_nested_directories_are_too_deep_for_nix() {
+    let (n, at) = nested(100_000);
+    let (r, rec) = parse(&n.bytes, &Limits::default());
+    match r {
+        Err(Error::NarTooDeep { offset, max }) => assert_eq!((offset, max), (at[64] - 32, 64)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rec.events.len(), 64);
+}
+
+/// 100,000 nested directories with Nix 2.26's rule (no NAR nesting limit): refused at the first
+/// one deeper than `max_depth` (4096), without recursion (this runs on the test thread's ordinary
+/// stack).
 #[test]
 fn one_hundred_thousand_nested_directories_are_too_deep() {
     let (n, at) = nested(100_000);
-    let (r, rec) = parse(&n.bytes, &Limits::default());
+    let (r, rec) = parse(&n.bytes, &Limits::NIX_2_26);
     match r {
         Err(Error::TooDeep { offset, max }) => assert_eq!((offset, max), (at[4096], 4096)),
         other => panic!("{other:?}"),
@@ -291,7 +306,7 @@ fn one_hundred_thousand_nested_directories_are_too_deep() {
     assert_eq!(rec.events.len(), 4096);
 }
 
-/// Exactly at the limit is fine: 4096 levels, closed, parse.
+/// Exactly at the limit is fine: 4096 levels, closed, parse with Nix 2.26's rule.
 #[test]
 fn nesting_at_the_limit_is_accepted() {
     let (mut n, _) = nested(4096);
@@ -299,16 +314,20 @@ fn nesting_at_the_limit_is_accepted() {
     for _ in 1..4096 {
         n.all(&[b")", b")"]);
     }
-    let (r, rec) = parse(&n.bytes, &Limits::default());
+    let (r, rec) = parse(&n.bytes, &Limits::NIX_2_26);
     assert_eq!(r.ok(), Some(n.len()));
     assert_eq!(rec.events.len(), 2 * 4096);
     // The git hasher and the NAR writer take it too, without recursion.
     let mut git = GitHasher::new(Algorithm::Sha1);
     replay(&rec.events, &mut git).unwrap();
     git.finish().unwrap();
-    let mut w = NarWriter::new(Vec::new());
+    let mut w = NarWriter::new(Vec::new()).max_depth(usize::MAX);
     replay(&rec.events, &mut w).unwrap();
     assert_eq!(w.finish().unwrap(), n.bytes);
+    // The default writer follows Nix 2.34: the directory 64 levels down is refused.
+    let mut w = NarWriter::new(Vec::new());
+    let e = replay(&rec.events, &mut w).unwrap_err();
+    assert!(matches!(e, SinkError::NarTooDeep { max: 64 }), "{e:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -441,6 +460,7 @@ fn fuzz_inputs_keep_their_properties() {
 /// The `nar_parse` target's tight limits.
 const TIGHT: Limits = Limits {
     max_depth: 3,
+    max_nar_depth: 3,
     max_name_len: 8,
     max_target_len: 8,
     max_entries_per_directory: 4,

@@ -597,6 +597,50 @@ fn depth_limit() {
     assert_eq!(ok_with(&link.0, none), link.pos());
 }
 
+/// Nix's NAR nesting rule with the default limits, as `nix-store --restore` of Nix 2.34.8 judges
+/// these archives (`chain-<k>-<leaf>` in `tests/data/hostile_nars/oracle.txt`): an object 64
+/// levels below the root is refused at its `"("`, whatever its type; 63 levels are fine.
+#[test]
+fn nar_depth_limit() {
+    // 63 directories, the innermost holding a symlink at level 63: accepted.
+    let (ok, _) = nested(63);
+    assert_eq!(ok_with(&ok.0, Limits::default()), ok.pos());
+    // 64 directories, the innermost (level 63) holding a symlink at level 64: refused at the
+    // symlink's "(", after the innermost "directory" (24 bytes) and "entry" "(" "name" "l"
+    // "node" (5 × 16).
+    let (deep, dirs) = nested(64);
+    assert!(matches!(
+        err_with(&deep.0, Limits::default()),
+        Error::NarTooDeep { offset, max: 64 } if offset == dirs[63] + 24 + 5 * 16
+    ));
+    // With Nix 2.26's rule it parses.
+    assert_eq!(ok_with(&deep.0, Limits::NIX_2_26), deep.pos());
+    // 64 directories with nothing in the innermost: the deepest object is at level 63.
+    let mut n = Nar::magic();
+    for level in 0..64 {
+        if level > 0 {
+            n.ss(&[b"entry", b"(", b"name", b"d", b"node"]);
+        }
+        n.ss(&[b"(", b"type", b"directory"]);
+    }
+    for level in 0..64 {
+        n.s(b")");
+        if level < 63 {
+            n.s(b")");
+        }
+    }
+    assert_eq!(ok_with(&n.0, Limits::default()), n.pos());
+    // A root at level 0 is refused only by a limit of 0, right after the magic.
+    let none = Limits {
+        max_nar_depth: 0,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        err_with(&ok.0, none),
+        Error::NarTooDeep { offset: 24, max: 0 }
+    ));
+}
+
 #[test]
 fn name_and_target_limits() {
     let limits = Limits {
@@ -731,11 +775,11 @@ impl Sink for Count {
 }
 
 #[test]
-fn deep_nesting_passes_with_default_limits() {
+fn deep_nesting_passes_with_nix_2_26_limits() {
     let (n, _) = nested(2000);
     let mut count = Count::default();
     assert_eq!(
-        nar::read(&n.0[..], &mut count, &Limits::default()).unwrap(),
+        nar::read(&n.0[..], &mut count, &Limits::NIX_2_26).unwrap(),
         n.pos()
     );
     assert_eq!((count.dirs, count.links), (2000, 1));

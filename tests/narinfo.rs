@@ -104,3 +104,69 @@ fn defaults_follow_nix() {
     assert_eq!(info.deriver, None);
     assert_eq!(info.ca, None);
 }
+
+/// `nix path-info --json` in every format both versions print: read back and written again
+/// byte for byte; a binary cache's entries are the narinfos of that cache.
+#[cfg(feature = "serde")]
+#[test]
+fn path_info_json_as_nix_prints_it() {
+    use nix_ingest::narinfo::json::{Format, PathInfoJson};
+    let cases = [
+        ("2.26", "path-info.json", Format::Nix226, None),
+        (
+            "2.26",
+            "path-info-cache-none.json",
+            Format::Nix226,
+            Some("none"),
+        ),
+        (
+            "2.26",
+            "path-info-cache-xz.json",
+            Format::Nix226,
+            Some("xz"),
+        ),
+        ("2.34", "path-info.json", Format::V1, None),
+        ("2.34", "path-info-format-1.json", Format::V1, None),
+        ("2.34", "path-info-format-2.json", Format::V2, None),
+        (
+            "2.34",
+            "path-info-cache-none.json",
+            Format::V1,
+            Some("none"),
+        ),
+        ("2.34", "path-info-cache-xz.json", Format::V1, Some("xz")),
+        (
+            "2.34",
+            "path-info-cache-none-format-1.json",
+            Format::V1,
+            Some("none"),
+        ),
+        (
+            "2.34",
+            "path-info-cache-none-format-2.json",
+            Format::V2,
+            Some("none"),
+        ),
+    ];
+    for (version, file, format, cache) in cases {
+        let text = fs::read_to_string(data().join(version).join(file)).unwrap();
+        let doc: PathInfoJson = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc.format, format, "{version}/{file}");
+        // The four paths of paths.txt (not their reference `a`).
+        assert_eq!(doc.entries.len(), 4, "{version}/{file}");
+        assert_eq!(
+            serde_json::to_string(&doc).unwrap(),
+            text.trim_end(),
+            "{version}/{file}"
+        );
+        if let Some(compression) = cache {
+            let dir = data().join(version).join(format!("cache-{compression}"));
+            for entry in &doc.entries {
+                let narinfo = fs::read_to_string(dir.join(entry.info.file_name())).unwrap();
+                let parsed = NarInfo::parse(&narinfo, &StoreDir::default()).unwrap();
+                assert_eq!(entry.info, parsed, "{version}/{file}");
+                assert_eq!(entry.registration_time, None);
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! `hash path`, `hash multi`, `store add --dry-run`, `cid` and `verify`.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::flat::FlatHasher;
@@ -11,7 +12,7 @@ use nix_ingest::nar::NarHasher;
 use nix_ingest::store_path::References;
 
 use crate::args::{CidArgs, HashMultiArgs, HashPathArgs, StoreAddArgs, StoreMode, VerifyArgs};
-use crate::input::{Input, store_dir};
+use crate::input::{Input, dump_path, store_dir};
 use crate::progress::{Meter, ProgressReader, with_background_progress};
 use crate::{Failure, Settings, chain, fail, usage};
 
@@ -40,7 +41,8 @@ pub fn multi(settings: &Settings, args: &HashMultiArgs) -> Result<String, Failur
     let list = &args.hashes;
     let detect = settings.detect();
     let hashes = match (&input, settings.parallel_threads()) {
-        (Input::Path { resolved, .. }, Some(threads)) if list.iter().any(|(m, _)| *m == Git) => {
+        (Input::Path(_), Some(threads)) if list.iter().any(|(m, _)| *m == Git) => {
+            let resolved = &input.path()?.unwrap_or_default();
             // One walk that reads each file once: git ids of the files hashed on every thread
             // as they are read ahead, the rest (a NAR hash is one sequential stream) in order
             // on this one.
@@ -172,27 +174,32 @@ pub enum FlatSymlink {
     Refuse,
 }
 
-/// What flat hashing reads for `input`: a symlink root on disk followed or refused.
-pub fn flat_input(input: &Input, symlink: FlatSymlink) -> Result<Option<Input>, Failure> {
-    let Input::Path { resolved, given } = input else {
+/// The file flat hashing reads for a path on disk: what the operating system opens for the path
+/// as given (`nix hash path --mode flat`), or Nix's path, refused if it is a symlink
+/// (`nix store add --mode flat|text`). `None` for a NAR.
+pub fn flat_path(input: &Input, symlink: FlatSymlink) -> Result<Option<PathBuf>, Failure> {
+    let Input::Path(p) = input else {
         return Ok(None);
     };
-    let meta = std::fs::symlink_metadata(resolved)
-        .map_err(|e| fail(format!("cannot read {resolved:?}: {e}")))?;
-    if !meta.file_type().is_symlink() {
-        return Ok(None);
+    match symlink {
+        FlatSymlink::Follow => {
+            let given = p.flat_hash_path();
+            std::fs::canonicalize(given)
+                .map(Some)
+                .map_err(|e| fail(format!("cannot open {:?}: {e}", p.given())))
+        }
+        FlatSymlink::Refuse => {
+            let path = input.path()?.unwrap_or_default();
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(|e| fail(format!("cannot read {path:?}: {e}")))?;
+            if meta.file_type().is_symlink() {
+                return Err(fail(format!(
+                    "path {path:?} is a symlink (flat and text hashing take a regular file)"
+                )));
+            }
+            Ok(Some(path))
+        }
     }
-    if symlink == FlatSymlink::Refuse {
-        return Err(fail(format!(
-            "path {resolved:?} is a symlink (flat and text hashing take a regular file)"
-        )));
-    }
-    let target = std::fs::canonicalize(resolved)
-        .map_err(|e| fail(format!("cannot follow symlink {resolved:?}: {e}")))?;
-    Ok(Some(Input::Path {
-        resolved: target,
-        given: given.clone(),
-    }))
 }
 
 /// The hash of `input` by one method.
@@ -203,34 +210,30 @@ fn hash_one(
     algo: Algorithm,
     symlink: FlatSymlink,
 ) -> Result<Hash, Failure> {
-    let followed = if method == FileIngestionMethod::Flat {
-        flat_input(input, symlink)?
-    } else {
-        None
-    };
-    let input = followed.as_ref().unwrap_or(input);
-    if method == FileIngestionMethod::Git
-        && let Input::Path { resolved, .. } = input
+    let mut sink = hash_sink(method, algo, settings.detect());
+    if method == FileIngestionMethod::Flat
+        && let Some(path) = flat_path(input, symlink)?
+    {
+        dump_path(&path, &mut sink)?;
+    } else if method == FileIngestionMethod::Git
+        && let Some(path) = input.path()?
         && let Some(threads) = settings.parallel_threads()
     {
         let ids = with_background_progress(&threads_label(threads), || {
-            parallel_git(resolved, &[algo], threads, settings.detect())
+            parallel_git(&path, &[algo], threads, settings.detect())
         })?;
         return ids.into_iter().next().ok_or_else(|| fail("no result"));
-    }
-    let mut sink = hash_sink(method, algo, settings.detect());
-    if let Input::Path { resolved, .. } = input
+    } else if method == FileIngestionMethod::Nar
+        && let Some(path) = input.path()?
         && let Some(threads) = settings.parallel_threads()
     {
         // Files read ahead on the other threads while this one hashes the stream.
         with_background_progress(&threads_label(threads), || {
-            parallel_dump(resolved, &mut sink, &[], threads, settings.detect())
+            parallel_dump(&path, &mut sink, &[], threads, settings.detect())
         })?;
-        return sink
-            .finish()
-            .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))));
+    } else {
+        input.feed(&mut sink)?;
     }
-    input.feed(&mut sink)?;
     sink.finish()
         .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
 }

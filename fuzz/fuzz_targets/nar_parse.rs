@@ -13,6 +13,7 @@ use nix_ingest::nar::{self, Error, Parser};
 /// Small enough that short inputs cross every limit.
 const TIGHT: Limits = Limits {
     max_depth: 3,
+    max_nar_depth: 3,
     max_name_len: 8,
     max_target_len: 8,
     max_entries_per_directory: 4,

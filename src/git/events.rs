@@ -1007,7 +1007,7 @@ where
     O: ObjectSource + ?Sized,
     W: Write,
 {
-    let mut nar = NarWriter::new(writer);
+    let mut nar = NarWriter::new(writer).max_depth(limits.max_nar_depth);
     to_events(root, mode, source, &mut nar, limits)?;
     nar.finish().map_err(|source| Error::Sink {
         path: "/".to_owned(),

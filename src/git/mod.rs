@@ -56,6 +56,13 @@
 //! - **SHA-1 collisions**: git detects collision attacks (sha1dc); Nix does not. [`GitHasher`]
 //!   detects them by default ([`GitHasher::collision_detection`]); [`blob_id`] and [`tree_id`]
 //!   do not.
+//! - **Depth**: git hashing is not bound by Nix's NAR nesting limit: `nix hash path --mode git`
+//!   of a directory whose entries lie 64 or more levels below it answers (Nix 2.34.8 as 2.26.3),
+//!   and so does [`GitHasher`]. Such an object **cannot be added to a current Nix store**: Nix
+//!   2.34.7 and later print its store path with `nix store add --dry-run --mode git`, then fail
+//!   `nix store add --mode git` ("exceeds maximum NAR directory depth of 64"), since the store
+//!   keeps every path as a NAR; the `nar` method refuses it here too (see
+//!   [NAR nesting](crate::limits#nar-nesting)).
 //! - **Names**: git's fsck refuses entry names that are empty, `.`, `..`, or hold `/` or NUL;
 //!   [`GitHasher`] refuses them as a broken event stream (no valid source produces them).
 
@@ -74,5 +81,6 @@ pub mod events;
 #[cfg_attr(docsrs, doc(cfg(feature = "gix")))]
 pub mod fetcher;
 pub mod loose;
+pub mod names;
 pub mod objects_dir;
 pub mod source;

@@ -52,17 +52,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Where this differs from Nix (2.26)
+//! # Where this differs from Nix
 //!
 //! The parser accepts exactly the archives `nix-store --dump` can produce and refuses the rest.
-//! It is stricter than Nix's own parser where Nix would restore something other than what the
-//! archive says, or where a limit applies:
+//! Where Nix 2.26.3 and Nix 2.34.8 judge an archive differently, it follows 2.34 (whose parser
+//! is stricter, and bounds what it reads); the table lists what `nix-store --restore` of each
+//! does (checked by `tests/hostile_nars.rs` against both, see `tests/data/hostile_nars/`):
 //!
-//! - a symlink target containing NUL is refused (Nix silently cuts the target at the NUL), and an
-//!   empty target is refused up front (Nix fails only when the OS refuses to create it);
-//! - [`read`] refuses bytes after the archive (`nix-store --restore` ignores them);
-//! - names, targets, depth, entries per directory and total size are bounded by [`Limits`];
-//! - the case hack Nix uses on macOS (`~nix~case~hack~`) is not applied: names are raw bytes.
+//! | archive | Nix 2.26.3 | Nix 2.34.8 | here |
+//! |---|---|---|---|
+//! | an object 64 levels below the root | restores it | refuses ("NAR directory nesting exceeds maximum depth of 64") | refuses ([`Error::NarTooDeep`]; [`Limits::NIX_2_26`] takes it) |
+//! | a symlink target containing NUL | restores the target cut at the NUL | refuses ("invalid symlink target") | refuses |
+//! | an empty symlink target | fails creating the link | refuses ("invalid symlink target") | refuses |
+//! | a name over 255 bytes, a target over 4095 | fails creating it (the file system refuses) | refuses unread ("string is too long") | refuses unread ([`Limits`]) |
+//! | a keyword over 32 bytes | reads it whole, then refuses | refuses unread ("string is too long") | refuses unread |
+//! | `regular` with a tag other than `executable`/`contents` | takes any tag, an empty file | refuses ("expected tag 'contents'") | refuses |
+//! | bytes after the archive | ignores them | ignores them | [`read`] refuses them |
+//!
+//! It is also stricter than both where a limit applies: depth, entries per directory and total
+//! size are bounded by [`Limits`]. The case hack Nix uses on macOS (`~nix~case~hack~`) is not
+//! applied: names are raw bytes.
 //!
 //! # Error offsets
 //!
@@ -230,6 +239,18 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// An object [`Limits::max_nar_depth`] levels below the root (64 by default): Nix 2.34.7
+    /// and later refuse such a NAR ("NAR directory nesting exceeds maximum depth of 64"). See
+    /// [NAR nesting](crate::limits#nar-nesting).
+    #[error(
+        "NAR nesting exceeds the maximum depth of {max}: the object at byte {offset} lies {max} levels below the root"
+    )]
+    NarTooDeep {
+        /// Where the object starts (its `"("`, right after the `node` string of its entry).
+        offset: u64,
+        /// The limit ([`Limits::max_nar_depth`]), which is also the object's level.
+        max: usize,
+    },
     /// A directory with more than [`Limits::max_entries_per_directory`] entries.
     #[error("NAR directory has more than {max} entries (at byte {offset})")]
     TooManyEntries {
@@ -301,6 +322,7 @@ impl Error {
             | Error::NameTooLong { offset, .. }
             | Error::TargetTooLong { offset, .. }
             | Error::TooDeep { offset, .. }
+            | Error::NarTooDeep { offset, .. }
             | Error::TooManyEntries { offset, .. }
             | Error::TotalSizeExceeded { offset, .. }
             | Error::TrailingData { offset }

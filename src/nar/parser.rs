@@ -427,6 +427,19 @@ impl Parser {
         Ok(())
     }
 
+    /// A node starts at the current offset, one level below the innermost open directory: Nix's
+    /// NAR nesting rule ([`Limits::max_nar_depth`]), checked before its first byte as Nix does.
+    fn check_nar_depth(&self) -> Result<(), Error> {
+        let max = self.limits.max_nar_depth;
+        if self.dirs.len() >= max {
+            return Err(Error::NarTooDeep {
+                offset: self.offset,
+                max,
+            });
+        }
+        Ok(())
+    }
+
     /// The node just closed: the archive ends, or the entry holding it must close.
     fn close_node(&mut self) {
         self.state = if self.dirs.is_empty() {
@@ -463,6 +476,7 @@ impl Parser {
                     return Err(Error::BadMagic { offset });
                 }
                 self.state = State::NodeOpen;
+                self.check_nar_depth()?;
             }
             State::NodeOpen => self.expect(b"(", State::TypeTag)?,
             State::TypeTag => self.expect(b"type", State::TypeValue)?,
@@ -577,7 +591,10 @@ impl Parser {
                 mem::swap(&mut dir.last, &mut self.tok);
                 self.state = State::NodeTag;
             }
-            State::NodeTag => self.expect(b"node", State::NodeOpen)?,
+            State::NodeTag => {
+                self.expect(b"node", State::NodeOpen)?;
+                self.check_nar_depth()?;
+            }
             State::EntryClose => self.expect(b")", State::DirItem)?,
             State::ContentsLen | State::Contents | State::Done | State::Failed => {
                 return Err(self.unexpected());

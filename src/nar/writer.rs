@@ -5,6 +5,7 @@ use std::io::Write;
 use super::MAGIC;
 use crate::event::{Event, Sink, SinkError};
 use crate::hash::{self, Algorithm, Hash, Hasher};
+use crate::limits::Limits;
 
 /// Small strings are gathered in a buffer of this size; larger file data goes straight through.
 const BUFFER_SIZE: usize = 8 * 1024;
@@ -35,6 +36,10 @@ struct Dir {
 /// data must add up to the size announced ([`SinkError::SizeMismatch`]). After a refused event
 /// every later call fails too, so a broken stream never yields an archive.
 ///
+/// Like Nix (2.34.7 and later), it refuses an object nested
+/// [`Limits::max_nar_depth`](crate::Limits::max_nar_depth) levels below the root, 64 by default
+/// ([`SinkError::NarTooDeep`]); [`max_depth`](NarWriter::max_depth) changes that.
+///
 /// Keywords, names and small chunks go through an 8 KiB buffer; large chunks of file data are
 /// written straight to `W`.
 ///
@@ -58,6 +63,8 @@ pub struct NarWriter<W: Write> {
     /// The open file: announced size and bytes so far.
     file: Option<(u64, u64)>,
     written: u64,
+    /// Objects this many levels below the root are refused.
+    max_depth: usize,
 }
 
 fn protocol(msg: &'static str) -> SinkError {
@@ -85,7 +92,29 @@ impl<W: Write> NarWriter<W> {
             dirs: Vec::new(),
             file: None,
             written: 0,
+            max_depth: Limits::DEFAULT.max_nar_depth,
         }
+    }
+
+    /// Refuses objects `max_depth` or more levels below the root (the root is level 0) with
+    /// [`SinkError::NarTooDeep`]. The default is [`Limits::DEFAULT`]'s
+    /// [`max_nar_depth`](Limits::max_nar_depth), 64, as Nix 2.34.7 and later; `usize::MAX`
+    /// writes any depth, as Nix 2.26 does.
+    ///
+    /// ```
+    /// use nix_ingest::event::{Event, Sink, SinkError};
+    /// use nix_ingest::nar::NarWriter;
+    ///
+    /// let mut w = NarWriter::new(Vec::new()).max_depth(2);
+    /// w.event(Event::DirectoryStart { name: None })?; // the root: level 0
+    /// w.event(Event::DirectoryStart { name: Some(b"a") })?; // level 1
+    /// let e = w.event(Event::DirectoryStart { name: Some(b"b") }).unwrap_err(); // level 2
+    /// assert!(matches!(e, SinkError::NarTooDeep { max: 2 }));
+    /// # Ok::<(), SinkError>(())
+    /// ```
+    pub fn max_depth(mut self, max_depth: usize) -> Self {
+        self.max_depth = max_depth;
+        self
     }
 
     /// The number of archive bytes produced so far (the NAR size, once finished).
@@ -137,6 +166,11 @@ impl<W: Write> NarWriter<W> {
 
     /// Starts an object: the magic for the root, the entry header for a named one.
     fn open(&mut self, name: Option<&[u8]>) -> Result<(), SinkError> {
+        if self.dirs.len() >= self.max_depth && matches!(self.state, State::Start | State::Open) {
+            return Err(SinkError::NarTooDeep {
+                max: self.max_depth,
+            });
+        }
         match (self.state, name) {
             (State::Start, None) => {
                 self.state = State::Open;
@@ -316,6 +350,13 @@ impl NarHasher {
         NarHasher {
             writer: NarWriter::new(hasher),
         }
+    }
+
+    /// Refuses objects `max_depth` or more levels below the root: see
+    /// [`NarWriter::max_depth`] (default 64, as Nix 2.34.7 and later).
+    pub fn max_depth(mut self, max_depth: usize) -> Self {
+        self.writer = self.writer.max_depth(max_depth);
+        self
     }
 
     /// The hash of the archive.

@@ -24,8 +24,8 @@ printf 'hello\n' > "$T/src/hello"
 chmod -R go-w "$T/src"
 
 gen() {
-  local ver=$1 dir=$2
-  local O=(env NIX_ORACLE_DIR="$dir" scripts/nix-oracle.sh run)
+  local ver=$1
+  local O=(scripts/nix-oracle.sh run --nix "$ver")
   local D=$OUT/$ver
   rm -rf "$D"; mkdir -p "$D"
   local paths=()
@@ -51,5 +51,5 @@ gen() {
   "${O[@]}" nix --version > "$D/nix-version.txt"
 }
 
-gen 2.26 /var/cache/nix-ingest/oracle-trixie
-gen 2.34 /var/cache/nix-ingest/oracle-sid
+gen 2.26
+gen 2.34

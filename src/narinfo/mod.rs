@@ -78,6 +78,10 @@
 //! - A `FileSize` without `FileHash` or the other way round is kept as given; Nix's writer
 //!   asserts both are there, this one writes what is set.
 
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub mod json;
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
