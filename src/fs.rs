@@ -303,6 +303,15 @@ impl FileRef<'_> {
     }
 }
 
+/// Opens the regular file at `path` (never through a symlink) and `fstat`s it; `lstat`, if
+/// given, is what the walk saw there: the file opened must be that very file.
+pub(crate) fn open_path(path: &Path, lstat: Option<&stdfs::Metadata>) -> Result<OpenFile, Error> {
+    open_file(
+        At::Path(path.as_os_str().as_bytes()),
+        lstat.map(|m| (m.dev(), m.ino())),
+    )
+}
+
 /// What the walk reports; `walk` guarantees NAR order and the limits on names, targets, depth and
 /// entry counts. Regular files are handed over unopened.
 pub(crate) trait Visitor {
