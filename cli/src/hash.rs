@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use nix_ingest::cache::{HashCache, LoadStatus, SaveStatus};
 use nix_ingest::content_address::ContentAddress;
+use nix_ingest::event::Sink;
 use nix_ingest::flat::FlatHasher;
 use nix_ingest::git::GitHasher;
 use nix_ingest::hash::{Algorithm, Format, Hash, Hasher};
@@ -40,7 +42,40 @@ pub fn multi(settings: &Settings, args: &HashMultiArgs) -> Result<String, Failur
     let input = Input::new(&args.path, args.source.nar)?;
     let list = &args.hashes;
     let detect = settings.detect();
+    let cache = settings.cache();
     let hashes = match (&input, settings.parallel_threads()) {
+        (Input::Path(_), _)
+            if let Some(cache) = &cache
+                && list.iter().any(|(m, _)| *m == Git) =>
+        {
+            // Git ids from the cache, the others from the same pass.
+            let path = input.path()?.unwrap_or_default();
+            let git_algos: Vec<Algorithm> = list
+                .iter()
+                .filter(|(m, _)| *m == Git)
+                .map(|&(_, a)| a)
+                .collect();
+            let mut others: Vec<Box<dyn HashSink>> = list
+                .iter()
+                .filter(|(m, _)| *m != Git)
+                .map(|&(m, a)| hash_sink(m, a, detect))
+                .collect();
+            let git = cached_git(cache, &path, &git_algos, Some(&mut others))?;
+            let mut rest = others.into_iter().map(|s| {
+                s.finish()
+                    .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
+            });
+            let mut git = git.into_iter();
+            list.iter()
+                .map(|(m, _)| {
+                    if *m == Git {
+                        git.next().ok_or_else(|| fail("no result"))
+                    } else {
+                        rest.next().unwrap_or_else(|| Err(fail("no result")))
+                    }
+                })
+                .collect::<Result<Vec<Hash>, Failure>>()?
+        }
         (Input::Path(_), Some(threads)) if list.iter().any(|(m, _)| *m == Git) => {
             let resolved = &input.path()?.unwrap_or_default();
             // One walk that reads each file once: git ids of the files hashed on every thread
@@ -217,6 +252,14 @@ fn hash_one(
         dump_path(&path, &mut sink)?;
     } else if method == FileIngestionMethod::Git
         && let Some(path) = input.path()?
+        && let Some(cache) = settings.cache()
+    {
+        let outcome = with_background_progress("hashing (git, cached)", || {
+            cached_git(&cache, &path, &[algo], None)
+        })?;
+        return outcome.into_iter().next().ok_or_else(|| fail("no result"));
+    } else if method == FileIngestionMethod::Git
+        && let Some(path) = input.path()?
         && let Some(threads) = settings.parallel_threads()
     {
         let ids = with_background_progress(&threads_label(threads), || {
@@ -256,6 +299,40 @@ fn hash_many(
                 .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
         })
         .collect()
+}
+
+/// The git ids of `path` through the hash cache (streaming the object into `sink` too, if
+/// given); a cache that could not be used or saved is said on standard error.
+fn cached_git(
+    cache: &HashCache,
+    path: &std::path::Path,
+    algos: &[Algorithm],
+    sink: Option<&mut dyn Sink>,
+) -> Result<Vec<Hash>, Failure> {
+    let outcome = match sink {
+        Some(sink) => cache.hash_git_with_sink(path, algos, sink),
+        None => cache.hash_git(path, algos),
+    }
+    .map_err(|e| fail(chain(&e)))?;
+    let file = cache.path();
+    match &outcome.loaded {
+        LoadStatus::Rebuilt(why) => crate::warn(&format!(
+            "cache file {file:?} was not trusted ({}); rebuilt",
+            chain(why)
+        )),
+        LoadStatus::Unreadable(e) => {
+            crate::warn(&format!("cannot read cache file {file:?} ({e}); rebuilt"))
+        }
+        _ => {}
+    }
+    match &outcome.saved {
+        SaveStatus::Failed(e) => crate::warn(&format!("cannot write cache file {file:?}: {e}")),
+        SaveStatus::TooLarge { size, max } => crate::warn(&format!(
+            "cache file {file:?} not written: {size} bytes, over the cap of {max}"
+        )),
+        _ => {}
+    }
+    Ok(outcome.ids)
 }
 
 fn threads_label(threads: usize) -> String {
