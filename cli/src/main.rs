@@ -105,10 +105,28 @@ fn clap_error(e: &clap::Error) -> ExitCode {
 /// their `--help`.
 fn command_path_of_args() -> String {
     let mut cmd = Cli::command();
+    cmd.build();
     let mut words = vec![cmd.get_name().to_owned()];
-    for arg in std::env::args_os().skip(1) {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
         let Some(arg) = arg.to_str() else { break };
-        if arg.starts_with('-') {
+        if let Some(flag) = arg.strip_prefix('-') {
+            // Skip the value of an option that takes one (`--threads 2`, `-j 2`).
+            let takes_value = |a: &clap::Arg| a.get_action().takes_values();
+            let option = match flag.strip_prefix('-') {
+                Some(long) if !long.contains('=') => {
+                    cmd.get_arguments().find(|a| a.get_long() == Some(long))
+                }
+                Some(_) => None,
+                None => flag
+                    .chars()
+                    .last()
+                    .filter(|_| flag.chars().count() == 1)
+                    .and_then(|c| cmd.get_arguments().find(|a| a.get_short() == Some(c))),
+            };
+            if option.is_some_and(takes_value) {
+                args.next();
+            }
             continue;
         }
         match cmd.find_subcommand(arg) {

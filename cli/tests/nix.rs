@@ -378,6 +378,25 @@ fn usage_errors_exit_2() {
         let run = run_cli(&os(args), cwd, None);
         assert_usage_error(&run, &format!("{args:?}"));
     }
+    // The pointer names the subcommand's own help.
+    for (args, help) in [
+        (
+            &["--threads", "two", "hash", "path", "x"][..],
+            "nix-ingest hash path",
+        ),
+        (&["-j", "2", "store", "add", "x"], "nix-ingest store add"),
+        (&["git", "to-nar", "r"], "nix-ingest git to-nar"),
+        (&["hash"], "nix-ingest hash"),
+        (&["--bogus", "hash"], "nix-ingest hash"),
+    ] {
+        let run = run_cli(&os(args), cwd, None);
+        assert!(
+            run.stderr
+                .ends_with(&format!("For more information, try '{help} --help'.\n")),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
     for args in [
         &["--help"][..],
         &["hash", "path", "--help"],
