@@ -167,8 +167,8 @@ impl Options {
     /// `nix hash path --mode <method> --algo <algorithm>` prints it (see the
     /// [`ingest`](crate::ingest) module for where Nix differs).
     ///
-    /// With the `parallel` feature, git hashing of a directory uses
-    /// [`threads`](Options::threads) threads (every core by default).
+    /// With the `parallel` feature, hashing a directory uses [`threads`](Options::threads)
+    /// threads (every core by default): see [`hash_path_multi`](Options::hash_path_multi).
     #[cfg(feature = "fs")]
     pub fn hash_path<M: IngestionMethod>(
         &self,
@@ -176,22 +176,29 @@ impl Options {
         method: M,
         algorithm: Algorithm,
     ) -> Result<Hash, Error> {
-        let path = path.as_ref();
         #[cfg(feature = "parallel")]
-        if self.parallel_git(&[(&method, algorithm)]).is_some() {
-            return Ok(crate::parallel::hash_git(path, algorithm, self)?);
+        if self.threads != 1 {
+            let hashes = self.hash_path_multi(path, &[(&method, algorithm)])?;
+            return match hashes.first() {
+                Some(hash) => Ok(*hash),
+                None => unreachable!("one (method, algorithm) pair gives one hash"),
+            };
         }
         let mut sink = self.sink(&method, algorithm)?;
-        fs::dump(path, &mut sink, self)?;
+        fs::dump(path.as_ref(), &mut sink, self)?;
         sink.finish().map_err(Error::Sink)
     }
 
     /// Several hashes of the object at `path` from one walk: one per `(method, algorithm)`
     /// pair, in the same order. Every file is read once, whatever the number of answers.
     ///
-    /// With the `parallel` feature, when every pair is a git id (Nix's
-    /// [`FileIngestionMethod::Git`](crate::method::FileIngestionMethod::Git)), files are
-    /// hashed on [`threads`](Options::threads) threads (every core by default).
+    /// With the `parallel` feature and more than one [thread](Options::threads) (every core by
+    /// default): when every pair is a git id (Nix's
+    /// [`FileIngestionMethod::Git`](crate::method::FileIngestionMethod::Git)), the tree is
+    /// hashed on every thread ([`parallel::hash_git_multi`](crate::parallel::hash_git_multi));
+    /// otherwise the sinks take the events on the calling thread while other threads read the
+    /// next files ahead, computing the git ids asked for in the same pass
+    /// ([`parallel::dump_multi`](crate::parallel::dump_multi)).
     #[cfg(feature = "fs")]
     pub fn hash_path_multi(
         &self,
@@ -200,8 +207,8 @@ impl Options {
     ) -> Result<Vec<Hash>, Error> {
         let path = path.as_ref();
         #[cfg(feature = "parallel")]
-        if let Some(algorithms) = self.parallel_git(methods) {
-            return Ok(crate::parallel::hash_git_multi(path, &algorithms, self)?);
+        if self.threads != 1 && !methods.is_empty() {
+            return self.hash_path_parallel(path, methods);
         }
         let mut sinks = self.sinks(methods)?;
         fs::dump(path, &mut sinks, self)?;
@@ -289,23 +296,50 @@ impl Options {
 }
 
 impl Options {
-    /// The algorithms, when the parallel git hasher can answer for `methods`: more than one
-    /// thread allowed, and every pair Nix's git method.
+    /// [`hash_path_multi`](Options::hash_path_multi) on several threads.
     #[cfg(feature = "parallel")]
-    fn parallel_git(
+    fn hash_path_parallel(
         &self,
+        path: &Path,
         methods: &[(&dyn IngestionMethod, Algorithm)],
-    ) -> Option<Vec<Algorithm>> {
+    ) -> Result<Vec<Hash>, Error> {
         use crate::method::FileIngestionMethod;
-        if self.threads == 1 || methods.is_empty() {
-            return None;
+        use crate::parallel;
+        let git =
+            |m: &dyn IngestionMethod| m.file_ingestion_method() == Some(FileIngestionMethod::Git);
+        if methods.iter().all(|&(m, _)| git(m)) {
+            let algorithms: Vec<Algorithm> = methods.iter().map(|&(_, a)| a).collect();
+            return Ok(parallel::hash_git_multi(path, &algorithms, self)?);
         }
-        methods
+        // Git ids come from the read-ahead pass itself, unless strict mode needs the git
+        // hasher's checks of the root.
+        let from_pass = |m: &dyn IngestionMethod| git(m) && !self.strict_root;
+        let algorithms: Vec<Algorithm> = methods
             .iter()
-            .map(|(m, a)| {
-                (m.file_ingestion_method() == Some(FileIngestionMethod::Git)).then_some(*a)
+            .filter(|&&(m, _)| from_pass(m))
+            .map(|&(_, a)| a)
+            .collect();
+        let mut sinks = methods
+            .iter()
+            .filter(|&&(m, _)| !from_pass(m))
+            .map(|&(m, a)| self.sink(m, a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids = parallel::dump_multi(path, &mut sinks, &algorithms, self)?;
+        let (mut ids, mut others) = (ids.into_iter(), finish_all(sinks)?.into_iter());
+        let hashes: Option<Vec<Hash>> = methods
+            .iter()
+            .map(|&(m, _)| {
+                if from_pass(m) {
+                    ids.next()
+                } else {
+                    others.next()
+                }
             })
-            .collect()
+            .collect();
+        match hashes {
+            Some(hashes) => Ok(hashes),
+            None => unreachable!("one hash per (method, algorithm) pair"),
+        }
     }
 }
 

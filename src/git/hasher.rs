@@ -175,13 +175,13 @@ impl Entry {
 
 /// A root object strict mode refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RootKind {
+enum RootKind {
     Executable,
     Symlink,
 }
 
-/// The error strict mode gives for an ambiguous root (also used by the parallel hasher).
-pub(crate) fn strict_root_error(kind: RootKind) -> SinkError {
+/// The error strict mode gives for an ambiguous root.
+fn strict_root_error(kind: RootKind) -> SinkError {
     SinkError::Unsupported(
         match kind {
             RootKind::Executable => {

@@ -71,8 +71,6 @@ mod object;
 
 pub use events::{to_events, to_nar};
 pub use hasher::{GitHasher, ObjectSink};
-#[cfg(feature = "parallel")]
-pub(crate) use hasher::{RootKind, strict_root_error};
 pub use object::{
     HeaderError, Mode, ObjectHeader, ObjectKind, SUBMODULE_MODE, TreeEntry, TreeEntryRef,
     TreeError, TreeErrorKind, TreeRefIter, blob_id, encode_tree, object_hasher, object_id, tree_id,
