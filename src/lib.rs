@@ -72,6 +72,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod buffer;
+#[cfg(feature = "fs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
+pub mod cache;
 pub mod cid;
 pub mod content_address;
 pub mod event;

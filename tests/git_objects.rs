@@ -911,3 +911,79 @@ proptest! {
         prop_assert_eq!(decoded, entries);
     }
 }
+
+/// `git::names::fsck_name` says what `git fsck --strict` says of a tree holding one entry of
+/// each name and mode: rejected (or warned about) exactly when flagged.
+#[test]
+fn fsck_names_agree_with_git_fsck() {
+    use nix_ingest::git::names::fsck_name;
+    let names = [
+        ".git",
+        ".GIT",
+        ".Git",
+        ".git.",
+        ".git ",
+        ".git. .",
+        ".git:x",
+        "git~1",
+        "GIT~1 ",
+        "git~2",
+        ".g\u{200c}it",
+        "\u{feff}.git",
+        ".gitx",
+        "x.git",
+        "..git",
+        ".gi",
+        "git",
+        ".gitmodules",
+        ".GITMODULES",
+        ".gitmodules.",
+        "gitmod~1",
+        "gitmod~5",
+        "gi7eba~9",
+        ".gitattributes",
+        "gitatt~1",
+        "gi7d29~1",
+        ".gitignore",
+        ".GITIGNORE",
+        "gi250a~1",
+        ".mailmap",
+        "maba30~2",
+        "mailma~1",
+        ".gitmodulesx",
+        "a",
+    ];
+    for name in names {
+        for mode in [Mode::File, Mode::Symlink, Mode::Directory] {
+            let dir = repo(Algorithm::Sha1);
+            let (kind, id) = if mode == Mode::Directory {
+                ("tree", trim(git(dir.path(), &["mktree"], b"")))
+            } else {
+                (
+                    "blob",
+                    trim(git(dir.path(), &["hash-object", "-w", "--stdin"], b"")),
+                )
+            };
+            let line = format!(
+                "{} {kind} {id}\t{name}\n",
+                String::from_utf8_lossy(mode.as_bytes())
+            );
+            git(dir.path(), &["mktree"], line.as_bytes());
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(dir.path())
+                .args(["fsck", "--strict"])
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&out.stderr);
+            let flagged = said.contains("error in tree") || said.contains("warning in tree");
+            assert_eq!(
+                fsck_name(name.as_bytes(), mode).is_some(),
+                flagged,
+                "{name:?} as {mode}: git fsck says {said:?}"
+            );
+        }
+    }
+}

@@ -33,6 +33,10 @@ pub struct Global {
     /// Hash SHA-1 without detecting collision attacks (as Nix does; faster).
     #[arg(long, global = true)]
     pub no_collision_detection: bool,
+    /// Keep git ids of a path on disk in FILE and reuse them for files whose stat data has not
+    /// changed (always the answer a fresh hash gives; NAR and flat hashes read everything).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cache: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +92,9 @@ pub enum GitCommand {
     Export(GitExportArgs),
     /// Write the NAR of a git tree or blob to standard output (the inverse of `git export`).
     ToNar(GitToNarArgs),
+    /// What Nix's git fetcher records for a revision of a local repository: the JSON
+    /// `nix flake prefetch --json 'git+file://REPO?rev=…'` prints (`?ref=…` for a ref name).
+    Prefetch(GitPrefetchArgs),
 }
 
 /// Where the object comes from: a path on disk, or a NAR.
@@ -175,6 +182,9 @@ pub struct PathInfoArgs {
     /// Print what `nix path-info --json --store file://CACHE PATH` prints instead.
     #[arg(long)]
     pub json: bool,
+    /// The JSON shape, as Nix 2.34's `--json-format`.
+    #[arg(long, value_enum, default_value_t = JsonFormat::V1, requires = "json")]
+    pub json_format: JsonFormat,
     /// How the path is added: flat, nar, git or text (its content address).
     #[arg(long, value_enum, default_value_t = StoreMode::Nar)]
     pub mode: StoreMode,
@@ -220,8 +230,46 @@ pub struct GitExportArgs {
     /// The output format of the id.
     #[arg(long, value_enum, default_value_t = HashFormat::Base16)]
     pub format: HashFormat,
+    /// Refuse entries `git fsck --strict` rejects (`.git` in any spelling, a `.gitmodules`
+    /// symlink, …) instead of warning about them.
+    #[arg(long)]
+    pub refuse_fsck_names: bool,
     #[command(flatten)]
     pub source: Source,
+}
+
+#[derive(Debug, Args)]
+pub struct GitPrefetchArgs {
+    /// The git repository (a work tree or a bare repository; loose and packed objects).
+    pub repo: PathBuf,
+    /// A full or abbreviated commit, tag or tree id, or a ref name (branch, tag, `HEAD`).
+    #[arg(default_value = "HEAD")]
+    pub revision: String,
+    /// Include submodules (Nix's `submodules = true`), read from the repository's modules
+    /// directory; without it a submodule is an empty directory, as in Nix.
+    #[arg(long)]
+    pub submodules: bool,
+    /// Leave out what `.gitattributes` marks `export-ignore` (Nix's `exportIgnore`).
+    #[arg(long)]
+    pub export_ignore: bool,
+    /// `builtins.fetchGit`'s defaults: export-ignore unless --submodules.
+    #[arg(long)]
+    pub fetch_git: bool,
+    /// Accept a shallow repository (Nix's `shallow`), leaving revCount out.
+    #[arg(long)]
+    pub shallow: bool,
+    /// The store path name.
+    #[arg(long, short = 'n', default_value = "source")]
+    pub name: String,
+    /// The repository URL to print in `locked` and `original` (default: file:// and the
+    /// absolute path of REPO).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Print the git-hashing content address and store path of the tree instead (two lines).
+    #[arg(long)]
+    pub git_ca: bool,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Args)]
@@ -250,6 +298,15 @@ pub struct CidArgs {
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+/// `--json-format` of `nix path-info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JsonFormat {
+    #[value(name = "1")]
+    V1,
+    #[value(name = "2")]
+    V2,
 }
 
 /// `--mode` of `nix hash path`.

@@ -12,7 +12,11 @@ use nix_ingest::git::{GitHasher, Mode as GitMode, ObjectKind};
 use nix_ingest::hash::{Format, Hash};
 use nix_ingest::nar::NarWriter;
 
-use crate::args::{GitExportArgs, GitToNarArgs};
+use nix_ingest::event::Tee;
+use nix_ingest::git::fetcher::Fetch;
+use nix_ingest::git::names::FsckNames;
+
+use crate::args::{GitExportArgs, GitPrefetchArgs, GitToNarArgs};
 use crate::input::Input;
 use crate::progress::{Meter, Progress};
 use crate::{CountingWriter, Failure, Settings, chain, fail, is_broken_pipe, refuse_terminal};
@@ -23,11 +27,23 @@ pub fn export(settings: &Settings, args: &GitExportArgs) -> Result<String, Failu
     let objects = ObjectsDir::locate(&args.repo).map_err(|e| fail(chain(&e)))?;
     let algo = objects.algorithm;
     let writer = LooseObjectWriter::with_objects_dir(objects.path, Some(algo));
-    let mut hasher = GitHasher::with_objects(algo, writer).collision_detection(settings.detect());
-    input.feed(&mut hasher)?;
+    let hasher = GitHasher::with_objects(algo, writer).collision_detection(settings.detect());
+    let names = FsckNames::new().refuse(args.refuse_fsck_names);
+    let mut tee = Tee::new(names, hasher);
+    input.feed(&mut tee)?;
+    let (names, hasher) = tee.into_inner();
     let (id, writer) = hasher
         .finish_with_objects()
         .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))?;
+    for (path, problem) in names.found() {
+        crate::eprintln_safe(&format!(
+            "warning: '{path}' is {problem}: git fsck --strict (and a push to a remote that checks objects) rejects the tree holding it"
+        ));
+    }
+    let more = names.count().saturating_sub(names.found().len() as u64);
+    if more > 0 {
+        crate::eprintln_safe(&format!("warning: {more} more such entries"));
+    }
     let format: Format = args.format.into();
     let mut out = format!("{}\n", id.encode(format));
     let _ = writeln!(
@@ -94,4 +110,46 @@ pub fn to_nar(_settings: &Settings, args: &GitToNarArgs) -> Result<String, Failu
         );
     }
     Err(fail(msg))
+}
+
+/// `git prefetch REPO [REVISION]`: what Nix's git fetcher records, as `nix flake prefetch --json`.
+pub fn prefetch(settings: &Settings, args: &GitPrefetchArgs) -> Result<String, Failure> {
+    let mut fetch = if args.fetch_git {
+        Fetch::fetch_git()
+    } else {
+        Fetch::new()
+    };
+    fetch = fetch
+        .collision_detection(settings.detect())
+        .threads(settings.parallel_threads().unwrap_or(1))
+        .submodules(args.submodules)
+        .shallow(args.shallow)
+        .name(args.name.clone())
+        .store_dir(crate::input::store_dir(&args.store)?);
+    if args.export_ignore {
+        fetch = fetch.export_ignore(true);
+    }
+    let fetched = fetch
+        .fetch(&args.repo, &args.revision)
+        .map_err(|e| fail(format!("{:?}: {}", args.repo, chain(&e))))?;
+    if args.git_ca {
+        return match (&fetched.git_ca, &fetched.git_store_path) {
+            (Some(ca), Some(path)) => Ok(format!(
+                "{ca}\n{}\n",
+                crate::input::store_dir(&args.store)?.print(path)
+            )),
+            _ => Err(fail(
+                "the tree Nix sees differs from the revision's git tree (a submodule or an export-ignored path), so it has no git content address",
+            )),
+        };
+    }
+    let url = match &args.url {
+        Some(url) => url.clone(),
+        None => {
+            let path = std::fs::canonicalize(&args.repo)
+                .map_err(|e| fail(format!("{:?}: {e}", args.repo)))?;
+            format!("file://{}", path.display())
+        }
+    };
+    Ok(format!("{}\n", fetched.prefetch_json(&url)))
 }

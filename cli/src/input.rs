@@ -1,11 +1,12 @@
 //! What a subcommand reads: a path on disk (resolved as Nix resolves it) or a NAR stream.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::io::{self, Read};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use nix_ingest::Limits;
 use nix_ingest::event::Sink;
+use nix_ingest::nix_path::{self, NixPath};
 use nix_ingest::store_path::StoreDir;
 
 use crate::args::StoreOpts;
@@ -14,8 +15,8 @@ use crate::{Failure, chain, fail, usage};
 
 /// A path on disk or a NAR.
 pub enum Input {
-    /// A path as Nix resolves it (see [`nix_path`]), with the path as given.
-    Path { resolved: PathBuf, given: OsString },
+    /// A path given on the command line, as Nix reads it.
+    Path(NixPath),
     /// A NAR file, or standard input for `None`.
     Nar(Option<PathBuf>),
 }
@@ -27,48 +28,56 @@ impl Input {
             (p, true) if p == "-" => Ok(Input::Nar(None)),
             (p, true) => Ok(Input::Nar(Some(PathBuf::from(p)))),
             (p, false) if p == "-" => Err(usage("'-' (standard input) needs --nar")),
-            (p, false) => Ok(Input::Path {
-                resolved: nix_path(Path::new(p))?,
-                given: p.to_owned(),
-            }),
+            (p, false) => nix_path::resolve(Path::new(p))
+                .map(Input::Path)
+                .map_err(|e| fail(chain(&e))),
         }
     }
 
     /// What to call the input in messages.
     pub fn display(&self) -> String {
         match self {
-            Input::Path { given, .. } => format!("{:?}", Path::new(given)),
+            Input::Path(p) => format!("{:?}", Path::new(p.given())),
             Input::Nar(Some(p)) => format!("NAR {p:?}"),
             Input::Nar(None) => "the NAR on standard input".to_owned(),
         }
     }
 
-    /// The default store path name: the text after the last `/` of the path as given (as Nix
-    /// 2.34; empty for `dir/`), or the base name of the NAR file without `.nar`; none for
-    /// standard input.
-    pub fn default_name(&self) -> Option<String> {
+    /// The object on disk Nix reads for a path: its directory resolved, its last component not
+    /// followed.
+    pub fn path(&self) -> Result<Option<PathBuf>, Failure> {
         match self {
-            Input::Path { given, .. } => {
-                let bytes = given.as_encoded_bytes();
-                let start = bytes
-                    .iter()
-                    .rposition(|&b| b == b'/')
-                    .map_or(0, |i| i.saturating_add(1));
-                Some(String::from_utf8_lossy(bytes.get(start..).unwrap_or_default()).into_owned())
-            }
-            Input::Nar(Some(p)) => {
-                let base = base_name_of(p.as_os_str());
-                Some(base.strip_suffix(".nar").map(str::to_owned).unwrap_or(base))
-            }
-            Input::Nar(None) => None,
+            Input::Path(p) => p.path().map(Some).map_err(|e| fail(chain(&e))),
+            Input::Nar(_) => Ok(None),
         }
     }
 
-    /// The store path name: `name`, or the default one.
+    /// The store path name: `name`, else Nix's default (the text after the last `/` of the path
+    /// as given, as Nix 2.34), or the base name of the NAR file without `.nar`; standard input
+    /// needs a name.
     pub fn name(&self, name: Option<&str>) -> Result<String, Failure> {
-        name.map(str::to_owned)
-            .or_else(|| self.default_name())
-            .ok_or_else(|| usage("a NAR on standard input needs --name for its store path"))
+        if let Some(name) = name {
+            return Ok(name.to_owned());
+        }
+        match self {
+            Input::Path(p) => p.default_name().map_err(|e| {
+                fail(format!(
+                    "{}: no store path name (give --name): {}",
+                    self.display(),
+                    chain(&e)
+                ))
+            }),
+            Input::Nar(Some(p)) => {
+                let base = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Ok(base.strip_suffix(".nar").map(str::to_owned).unwrap_or(base))
+            }
+            Input::Nar(None) => Err(usage(
+                "a NAR on standard input needs --name for its store path",
+            )),
+        }
     }
 
     /// The NAR to read (read straight into the parser's own buffer: no `BufReader`).
@@ -80,75 +89,33 @@ impl Input {
                 Ok(Box::new(file))
             }
             Input::Nar(None) => Ok(Box::new(io::stdin().lock())),
-            Input::Path { given, .. } => Err(fail(format!(
-                "{:?} is not a NAR (give --nar)",
-                Path::new(given)
+            Input::Path(_) => Err(fail(format!(
+                "{} is not a NAR (give --nar)",
+                self.display()
             ))),
         }
     }
 
     /// Streams the object into `sink`, showing progress on a terminal.
     pub fn feed(&self, sink: &mut dyn Sink) -> Result<(), Failure> {
-        let mut sink = Progress::new(sink, Meter::on_terminal("hashing", true));
-        match self {
-            Input::Path { resolved, .. } => {
-                nix_ingest::fs::dump(resolved, &mut sink, &nix_ingest::fs::Options::default())
-                    .map_err(|e| fail(chain(&e)))
+        match self.path()? {
+            Some(path) => dump_path(&path, sink),
+            None => {
+                let mut sink = Progress::new(sink, Meter::on_terminal("hashing", true));
+                nix_ingest::nar::read(self.open_nar()?, &mut sink, &Limits::default())
+                    .map(drop)
+                    .map_err(|e| fail(format!("{}: {}", self.display(), chain(&e))))
             }
-            Input::Nar(_) => nix_ingest::nar::read(self.open_nar()?, &mut sink, &Limits::default())
-                .map(drop)
-                .map_err(|e| fail(format!("{}: {}", self.display(), chain(&e)))),
         }
     }
 }
 
-/// Nix's `baseNameOf`: the last component, ignoring trailing slashes (`""` for `/`).
-fn base_name_of(path: &OsStr) -> String {
-    let bytes = path.as_encoded_bytes();
-    let end = bytes
-        .iter()
-        .rposition(|&b| b != b'/')
-        .map_or(0, |i| i.saturating_add(1));
-    let trimmed = bytes.get(..end).unwrap_or_default();
-    let start = trimmed
-        .iter()
-        .rposition(|&b| b == b'/')
-        .map_or(0, |i| i.saturating_add(1));
-    String::from_utf8_lossy(trimmed.get(start..).unwrap_or_default()).into_owned()
-}
-
-/// The path Nix hashes for `path` (its `makeParentCanonical`): made absolute, `.` and `..`
-/// removed as text, the parent resolved through symlinks, the last component kept as is.
-fn nix_path(path: &Path) -> Result<PathBuf, Failure> {
-    let abs = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map_err(|e| fail(format!("cannot find the current directory: {e}")))?
-            .join(path)
-    };
-    let mut clean = PathBuf::from("/");
-    for c in abs.components() {
-        match c {
-            Component::ParentDir => {
-                clean.pop();
-            }
-            Component::Normal(n) => clean.push(n),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    match (clean.parent(), clean.file_name()) {
-        (Some(parent), Some(name)) => {
-            let parent = std::fs::canonicalize(parent).map_err(|e| {
-                fail(format!(
-                    "cannot resolve the directory of {:?}: {e}",
-                    clean.display()
-                ))
-            })?;
-            Ok(parent.join(name))
-        }
-        _ => Ok(clean),
-    }
+/// Streams the object at `path` (not following a symlink there) into `sink`, showing progress
+/// on a terminal.
+pub fn dump_path(path: &Path, sink: &mut dyn Sink) -> Result<(), Failure> {
+    let mut sink = Progress::new(sink, Meter::on_terminal("hashing", true));
+    nix_ingest::fs::dump(path, &mut sink, &nix_ingest::fs::Options::default())
+        .map_err(|e| fail(chain(&e)))
 }
 
 /// The store directory named by `--store URL` (its `store=` parameter) or `--store-dir DIR`.

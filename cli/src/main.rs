@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => hash::verify(&settings, a),
         Command::Git(GitCommand::Export(a)) => git::export(&settings, a),
         Command::Git(GitCommand::ToNar(a)) => git::to_nar(&settings, a),
+        Command::Git(GitCommand::Prefetch(a)) => git::prefetch(&settings, a),
         Command::Cid(a) => hash::cid(&settings, a),
         Command::Completions(a) => completions(a.shell),
         Command::Man => man(),
@@ -104,10 +105,28 @@ fn clap_error(e: &clap::Error) -> ExitCode {
 /// their `--help`.
 fn command_path_of_args() -> String {
     let mut cmd = Cli::command();
+    cmd.build();
     let mut words = vec![cmd.get_name().to_owned()];
-    for arg in std::env::args_os().skip(1) {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
         let Some(arg) = arg.to_str() else { break };
-        if arg.starts_with('-') {
+        if let Some(flag) = arg.strip_prefix('-') {
+            // Skip the value of an option that takes one (`--threads 2`, `-j 2`).
+            let takes_value = |a: &clap::Arg| a.get_action().takes_values();
+            let option = match flag.strip_prefix('-') {
+                Some(long) if !long.contains('=') => {
+                    cmd.get_arguments().find(|a| a.get_long() == Some(long))
+                }
+                Some(_) => None,
+                None => flag
+                    .chars()
+                    .last()
+                    .filter(|_| flag.chars().count() == 1)
+                    .and_then(|c| cmd.get_arguments().find(|a| a.get_short() == Some(c))),
+            };
+            if option.is_some_and(takes_value) {
+                args.next();
+            }
             continue;
         }
         match cmd.find_subcommand(arg) {
@@ -148,8 +167,13 @@ fn man() -> Result<String, Failure> {
     String::from_utf8(out).map_err(|_| fail("the man page is not UTF-8"))
 }
 
+/// `warning: MSG` on standard error.
+pub fn warn(msg: &str) {
+    eprintln_safe(&format!("warning: {}", msg.replace('\n', "\\n")));
+}
+
 /// Writes to standard error, ignoring failure (there is nowhere left to report it).
-fn eprintln_safe(msg: &str) {
+pub fn eprintln_safe(msg: &str) {
     let mut stderr = io::stderr().lock();
     let _ = writeln!(stderr, "{}", msg.trim_end());
 }
@@ -158,6 +182,7 @@ fn eprintln_safe(msg: &str) {
 pub struct Settings {
     threads: Option<usize>,
     collision_detection: bool,
+    cache: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -165,7 +190,13 @@ impl Settings {
         Settings {
             threads: global.threads,
             collision_detection: !global.no_collision_detection,
+            cache: global.cache.clone(),
         }
+    }
+
+    /// The git hash cache, if `--cache FILE` was given.
+    pub fn cache(&self) -> Option<nix_ingest::cache::HashCache> {
+        self.cache.as_ref().map(nix_ingest::cache::HashCache::new)
     }
 
     /// Whether SHA-1 hashing detects collision attacks.

@@ -1,19 +1,16 @@
 //! `path-info`: the narinfo (or `nix path-info --json`) a binary cache holds for a path, as
 //! `nix copy --to file://…?compression=none` writes it.
 
-use std::collections::BTreeMap;
-
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::event::Tee;
 use nix_ingest::hash::{Algorithm, Format};
 use nix_ingest::method::FileIngestionMethod;
 use nix_ingest::nar::NarHasher;
-use nix_ingest::narinfo::NarInfo;
+use nix_ingest::narinfo::{NarInfo, json};
 use nix_ingest::store_path::References;
-use serde_json::{Value, json};
 
-use crate::args::{PathInfoArgs, StoreMode};
-use crate::hash::{FlatSymlink, flat_input, hash_sink};
+use crate::args::{JsonFormat, PathInfoArgs, StoreMode};
+use crate::hash::{FlatSymlink, flat_path, hash_sink};
 use crate::input::{Input, store_dir};
 use crate::{Failure, Settings, chain, fail};
 
@@ -32,7 +29,7 @@ pub fn path_info(settings: &Settings, args: &PathInfoArgs) -> Result<String, Fai
         return Err(fail(format!("text hashing must use SHA-256, not {algo}")));
     }
     if method == FileIngestionMethod::Flat {
-        flat_input(&input, FlatSymlink::Refuse)?;
+        flat_path(&input, FlatSymlink::Refuse)?;
     }
     let mut nar = NarHasher::new(Algorithm::Sha256);
     let mut ca_sink = hash_sink(method, algo, settings.detect());
@@ -59,25 +56,12 @@ pub fn path_info(settings: &Settings, args: &PathInfoArgs) -> Result<String, Fai
     if !args.json {
         return Ok(info.to_string());
     }
-    // `nix path-info --json --store file://…` (format 1): keys sorted, no spaces.
-    let sri = |h: &nix_ingest::hash::Hash| h.encode(Format::Sri);
-    let entry: BTreeMap<&str, Value> = BTreeMap::from([
-        ("ca", json!(info.ca.as_ref().map(ToString::to_string))),
-        ("compression", json!(info.compression)),
-        ("deriver", Value::Null),
-        ("downloadHash", json!(sri(&nar_hash))),
-        ("downloadSize", json!(nar_size)),
-        ("narHash", json!(sri(&nar_hash))),
-        ("narSize", json!(nar_size)),
-        ("references", json!([])),
-        ("registrationTime", Value::Null),
-        ("signatures", json!([])),
-        ("storeDir", json!(store.as_str())),
-        ("ultimate", json!(false)),
-        ("url", json!(info.url)),
-        ("version", json!(1)),
-    ]);
-    let all = BTreeMap::from([(store.print(&info.store_path), entry)]);
-    let text = serde_json::to_string(&all).map_err(|e| fail(e.to_string()))?;
+    // `nix path-info --json [--json-format N] --store file://…`.
+    let format = match args.json_format {
+        JsonFormat::V1 => json::Format::V1,
+        JsonFormat::V2 => json::Format::V2,
+    };
+    let doc = json::PathInfoJson::new(vec![json::Entry::new(info)], format);
+    let text = serde_json::to_string(&doc).map_err(|e| fail(e.to_string()))?;
     Ok(format!("{text}\n"))
 }

@@ -598,3 +598,123 @@ fn verify_accepts_the_sample_and_rejects_a_changed_byte() {
         assert_error(&run, what);
     }
 }
+
+/// `git export` warns about entries `git fsck --strict` rejects, naming each path, and
+/// `--refuse-fsck-names` refuses them; real `git fsck --strict` agrees that the exported tree
+/// is rejected.
+#[test]
+fn git_export_warns_about_names_fsck_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init_repo(dir.path(), "names", "sha1");
+    let tree = dir.path().join("tree");
+    fs::create_dir_all(tree.join("sub")).unwrap();
+    fs::write(tree.join("sub/.GIT"), "x").unwrap();
+    fs::write(tree.join("ok"), "y").unwrap();
+    std::os::unix::fs::symlink("ok", tree.join(".gitmodules")).unwrap();
+    let args = |extra: &[&str]| {
+        let mut a = vec!["git", "export"];
+        a.extend_from_slice(extra);
+        a.extend([repo.to_str().unwrap(), tree.to_str().unwrap()]);
+        os(&a)
+    };
+    let run = run_cli(&args(&[]), dir.path(), None);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("'sub/.GIT'"), "{}", run.stderr);
+    assert!(run.stderr.contains("'.gitmodules'"), "{}", run.stderr);
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["fsck", "--strict"])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("hasDotgit") && said.contains("gitmodulesSymlink"),
+        "{said}"
+    );
+
+    let strict = init_repo(dir.path(), "strict", "sha1");
+    let mut a = os(&["git", "export", "--refuse-fsck-names"]);
+    a.extend([
+        strict.clone().into_os_string(),
+        tree.clone().into_os_string(),
+    ]);
+    let run = run_cli(&a, dir.path(), None);
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("git fsck --strict rejects"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `git prefetch` prints Nix's JSON for a revision; its rev, lastModified and revCount are
+/// git's (`git rev-parse`, `git log --format=%ct`, `git rev-list --count`), its hash the NAR hash
+/// of the checked-out tree (`nix-ingest hash path`, itself held to Nix elsewhere).
+#[test]
+fn git_prefetch_prints_what_git_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init_repo(dir.path(), "pf", "sha1");
+    fs::write(repo.join("f"), "one\n").unwrap();
+    git(&repo, &["add", "f"], b"");
+    let commit = |msg: &str| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["commit", "-q", "-m", msg])
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "a")
+            .env("GIT_AUTHOR_EMAIL", "a@b")
+            .env("GIT_COMMITTER_NAME", "c")
+            .env("GIT_COMMITTER_EMAIL", "c@d")
+            .env("GIT_COMMITTER_DATE", "1234567890 +0200")
+            .status()
+            .unwrap()
+    };
+    assert!(commit("one").success());
+    fs::write(repo.join("g"), "two\n").unwrap();
+    git(&repo, &["add", "g"], b"");
+    assert!(commit("two").success());
+    let head = git_text(&repo, &["rev-parse", "HEAD"]);
+    let run = run_cli(
+        &os(&[
+            "git",
+            "prefetch",
+            "--url",
+            "file:///r",
+            repo.to_str().unwrap(),
+            &head,
+        ]),
+        dir.path(),
+        None,
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    // The tree of HEAD, as files on disk (the work tree also holds .git).
+    let copy = dir.path().join("copy");
+    fs::create_dir(&copy).unwrap();
+    fs::write(copy.join("f"), "one\n").unwrap();
+    fs::write(copy.join("g"), "two\n").unwrap();
+    let hash = run_cli(
+        &os(&["hash", "path", "--mode", "nar", copy.to_str().unwrap()]),
+        dir.path(),
+        None,
+    );
+    let expected = format!(
+        "{{\"hash\":\"{}\",\"locked\":{{\"lastModified\":1234567890,\"ref\":\"refs/heads/{}\",\"rev\":\"{head}\",\"revCount\":2,\"type\":\"git\",\"url\":\"file:///r\"}},\"original\":{{\"rev\":\"{head}\",\"type\":\"git\",\"url\":\"file:///r\"}},\"storePath\":",
+        hash.stdout.trim(),
+        git_text(&repo, &["branch", "--show-current"]),
+    );
+    assert!(
+        run.stdout.starts_with(&expected),
+        "{}\n{expected}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.trim_end().ends_with("-source\"}"),
+        "{}",
+        run.stdout
+    );
+}

@@ -53,9 +53,6 @@ fn narinfo_and_json_are_what_nix_wrote() {
     objects(dir.path());
     for version in ["2.34", "2.26"] {
         let data = repo().join("tests/data/narinfo").join(version);
-        let json: serde_json::Value =
-            serde_json::from_slice(&fs::read(data.join("path-info-cache-none.json")).unwrap())
-                .unwrap();
         for (args, hash_part) in CASES {
             let narinfo =
                 fs::read_to_string(data.join("cache-none").join(format!("{hash_part}.narinfo")))
@@ -87,15 +84,36 @@ fn narinfo_and_json_are_what_nix_wrote() {
                 "{from_nar:?}"
             );
 
-            // `nix path-info --json` of the cache: this path's entry, as Nix 2.34 prints it.
+            // `nix path-info --json` of the cache: this path's entry, as Nix 2.34 prints it
+            // (format 1 by default; format 2 keyed by base name, under `info`).
             if version == "2.34" {
-                ours.insert(1, "--json".into());
-                let run = run_cli(&ours, dir.path(), None);
-                let lines = assert_ok(&run, &format!("{ours:?}"));
                 let store_path = format!("/nix/store/{hash_part}-{name}");
-                let ours: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
-                assert_eq!(ours[&store_path], json[&store_path], "{store_path}");
-                assert_eq!(ours.as_object().unwrap().len(), 1);
+                let base = format!("{hash_part}-{name}");
+                for (format, file) in [
+                    (None, "path-info-cache-none.json"),
+                    (Some("1"), "path-info-cache-none-format-1.json"),
+                    (Some("2"), "path-info-cache-none-format-2.json"),
+                ] {
+                    let nix: serde_json::Value =
+                        serde_json::from_slice(&fs::read(data.join(file)).unwrap()).unwrap();
+                    let mut args = ours.clone();
+                    args.insert(1, "--json".into());
+                    if let Some(f) = format {
+                        args.insert(2, "--json-format".into());
+                        args.insert(3, f.into());
+                    }
+                    let run = run_cli(&args, dir.path(), None);
+                    let lines = assert_ok(&run, &format!("{args:?}"));
+                    let ours: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+                    if format == Some("2") {
+                        assert_eq!(ours["info"][&base], nix["info"][&base], "{args:?}");
+                        assert_eq!(ours["storeDir"], nix["storeDir"]);
+                        assert_eq!(ours["version"], nix["version"]);
+                    } else {
+                        assert_eq!(ours[&store_path], nix[&store_path], "{args:?}");
+                        assert_eq!(ours.as_object().unwrap().len(), 1);
+                    }
+                }
             }
         }
     }

@@ -81,5 +81,6 @@ pub mod events;
 #[cfg_attr(docsrs, doc(cfg(feature = "gix")))]
 pub mod fetcher;
 pub mod loose;
+pub mod names;
 pub mod objects_dir;
 pub mod source;

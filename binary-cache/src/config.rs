@@ -1,0 +1,142 @@
+//! How the service runs: where it keeps objects, whom it trusts, and its bounds.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix_ingest::Limits;
+use nix_ingest::store_path::StoreDir;
+
+use crate::signature::{PublicKey, TrustedKeys};
+
+/// The service's settings, built as `Config::new(root).max_nar_size(…)…`.
+///
+/// The defaults suit a cache on the loopback or behind a proxy: 64 requests at once, 4
+/// verifications at once, NAR files up to 8 GiB, 16 GiB of staged NARs kept for an hour.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) root: PathBuf,
+    pub(crate) store_dir: StoreDir,
+    pub(crate) trusted_keys: TrustedKeys,
+    pub(crate) limits: Limits,
+    pub(crate) max_nar_size: u64,
+    pub(crate) max_narinfo_size: usize,
+    pub(crate) max_staged_bytes: u64,
+    pub(crate) staging_ttl: Duration,
+    pub(crate) max_requests: usize,
+    pub(crate) max_verifications: usize,
+    pub(crate) body_timeout: Duration,
+    pub(crate) xz_memory_limit: u64,
+    pub(crate) priority: u32,
+}
+
+impl Config {
+    /// A cache kept in the directory `root` (created if missing), with the default settings.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Config {
+            root: root.into(),
+            store_dir: StoreDir::default(),
+            trusted_keys: TrustedKeys::default(),
+            limits: Limits {
+                // Verifying a git address holds a directory's entries until it ends: bound it.
+                max_entries_per_directory: 1 << 18,
+                ..Limits::default()
+            },
+            max_nar_size: 8 << 30,
+            max_narinfo_size: 64 << 10,
+            max_staged_bytes: 16 << 30,
+            staging_ttl: Duration::from_secs(3600),
+            max_requests: 64,
+            max_verifications: 4,
+            body_timeout: Duration::from_secs(60),
+            xz_memory_limit: 256 << 20,
+            priority: 40,
+        }
+    }
+
+    /// The store directory paths must be in (default `/nix/store`); the cache's
+    /// `nix-cache-info` announces it.
+    pub fn store_dir(mut self, dir: StoreDir) -> Self {
+        self.store_dir = dir;
+        self
+    }
+
+    /// Trusts `key` (Nix's `name:base64` public key) to sign paths that carry no content
+    /// address. Without any, such paths are refused.
+    pub fn trust(mut self, key: PublicKey) -> Self {
+        self.trusted_keys.insert(key);
+        self
+    }
+
+    /// Bounds on each NAR's structure (depth, names, entries, content size).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The largest NAR accepted, in bytes, both as uploaded (compressed) and as unpacked
+    /// (`NarSize`).
+    pub fn max_nar_size(mut self, bytes: u64) -> Self {
+        self.max_nar_size = bytes;
+        self
+    }
+
+    /// The largest narinfo accepted, in bytes.
+    pub fn max_narinfo_size(mut self, bytes: usize) -> Self {
+        self.max_narinfo_size = bytes;
+        self
+    }
+
+    /// How many bytes of NARs may wait (on disk) for their narinfo at once, counting uploads in
+    /// flight; further NAR uploads are answered 507 until some are published or expire.
+    pub fn max_staged_bytes(mut self, bytes: u64) -> Self {
+        self.max_staged_bytes = bytes;
+        self
+    }
+
+    /// How long an uploaded NAR waits for its narinfo before it is deleted.
+    pub fn staging_ttl(mut self, ttl: Duration) -> Self {
+        self.staging_ttl = ttl;
+        self
+    }
+
+    /// How many requests are served at once; more wait.
+    pub fn max_requests(mut self, n: usize) -> Self {
+        self.max_requests = n.max(1);
+        self
+    }
+
+    /// How many narinfo uploads are verified at once (each reads its whole NAR back).
+    pub fn max_verifications(mut self, n: usize) -> Self {
+        self.max_verifications = n.max(1);
+        self
+    }
+
+    /// How long an upload's body may stay silent before the request is refused (408).
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// The most memory the xz decoder of one NAR may use (the dictionary size the uploader
+    /// chose); files that need more are refused.
+    pub fn xz_memory_limit(mut self, bytes: u64) -> Self {
+        self.xz_memory_limit = bytes;
+        self
+    }
+
+    /// The `Priority` the cache announces in `nix-cache-info` (lower is preferred).
+    pub fn priority(mut self, priority: u32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The directory objects are kept in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The store directory.
+    pub fn get_store_dir(&self) -> &StoreDir {
+        &self.store_dir
+    }
+}

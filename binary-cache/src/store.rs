@@ -1,0 +1,145 @@
+//! Accepted objects on disk, laid out as a `file://` binary cache that Nix itself can read:
+//!
+//! ```text
+//! <root>/nix-cache-info
+//! <root>/<hash part>.narinfo
+//! <root>/nar/<file hash>.nar[.xz|.bz2|.zst]
+//! <root>/.staging/…   NARs waiting for their narinfo (see `staging`)
+//! <root>/.tmp/…       narinfos being written
+//! ```
+//!
+//! Every file appears by `rename` of a complete, synced temporary file in the same file system,
+//! and a narinfo only after its NAR: a reader (or a crash) sees an object whole or not at all.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use nix_ingest::store_path::StoreDir;
+
+use crate::names::NarFile;
+
+/// The published objects.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    nar: PathBuf,
+    tmp: PathBuf,
+    cache_info: String,
+}
+
+impl Store {
+    /// Opens (creating) the cache in `root`, writes its `nix-cache-info`, and removes the
+    /// temporary files of an earlier run.
+    pub fn open(root: &Path, store_dir: &StoreDir, priority: u32) -> io::Result<Store> {
+        let nar = root.join("nar");
+        let tmp = root.join(".tmp");
+        std::fs::create_dir_all(&nar)?;
+        match std::fs::remove_dir_all(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        std::fs::create_dir_all(&tmp)?;
+        let store = Store {
+            root: root.to_owned(),
+            nar,
+            tmp,
+            cache_info: format!(
+                "StoreDir: {}\nWantMassQuery: 1\nPriority: {priority}\n",
+                store_dir.as_str()
+            ),
+        };
+        store.write_atomically(&root.join("nix-cache-info"), store.cache_info.as_bytes())?;
+        Ok(store)
+    }
+
+    /// The `nix-cache-info` the cache serves.
+    pub fn cache_info(&self) -> &str {
+        &self.cache_info
+    }
+
+    /// Where the narinfo of the store path with `hash_part` is kept.
+    pub fn narinfo_path(&self, hash_part: &str) -> PathBuf {
+        self.root.join(format!("{hash_part}.narinfo"))
+    }
+
+    /// Where a NAR file is kept.
+    pub fn nar_path(&self, file: &NarFile) -> PathBuf {
+        self.nar.join(file.file_name())
+    }
+
+    /// Whether the narinfo of `hash_part` is published.
+    pub fn has_narinfo(&self, hash_part: &str) -> bool {
+        self.narinfo_path(hash_part).is_file()
+    }
+
+    /// Publishes a verified path: first its NAR (`staged`, a synced file in the same file
+    /// system, renamed into place unless that NAR file is already published), then its
+    /// narinfo. Returns `false`, publishing nothing, if the narinfo was already there.
+    pub fn publish(
+        &self,
+        staged: Option<tempfile::TempPath>,
+        file: &NarFile,
+        hash_part: &str,
+        narinfo: &str,
+    ) -> io::Result<bool> {
+        let narinfo_path = self.narinfo_path(hash_part);
+        if narinfo_path.exists() {
+            return Ok(false);
+        }
+        let nar_path = self.nar_path(file);
+        if let Some(staged) = staged
+            && !nar_path.exists()
+        {
+            staged.persist(&nar_path).map_err(|e| e.error)?;
+            sync_dir(&self.nar)?;
+        }
+        self.write_atomically(&narinfo_path, narinfo.as_bytes())?;
+        Ok(true)
+    }
+
+    fn write_atomically(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp)?;
+        tmp.write_all(data)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        sync_dir(&self.root)
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::Compression;
+    use nix_ingest::hash::{Algorithm, Hash};
+
+    #[test]
+    fn a_narinfo_is_published_after_its_nar_and_once() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path(), &StoreDir::default(), 40).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.path().join("nix-cache-info")).unwrap(),
+            "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n"
+        );
+        let file = NarFile::new(Hash::digest(Algorithm::Sha256, b"n"), Compression::None).unwrap();
+        let staged = tempfile::NamedTempFile::new_in(root.path()).unwrap();
+        std::fs::write(staged.path(), b"n").unwrap();
+        let hash = "9662cgnnyvgqjpjfkbljw002r27yyg64";
+        assert!(!store.has_narinfo(hash));
+        assert!(
+            store
+                .publish(Some(staged.into_temp_path()), &file, hash, "StorePath: …\n")
+                .unwrap()
+        );
+        assert!(store.has_narinfo(hash));
+        assert_eq!(std::fs::read(store.nar_path(&file)).unwrap(), b"n");
+        assert!(!store.publish(None, &file, hash, "other\n").unwrap());
+        assert_eq!(
+            std::fs::read_to_string(store.narinfo_path(hash)).unwrap(),
+            "StorePath: …\n"
+        );
+    }
+}

@@ -1,0 +1,668 @@
+//! The service in process, driven through its router with what real Nix uploads (golden binary
+//! caches written by `nix copy --to file://…`, see tests/data/make.sh) and with forgeries of it.
+//! Every refusal must leave nothing published and nothing staged.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use nix_ingest::hash::{Algorithm, Format, Hash};
+use nix_ingest_binary_cache::{Config, Service};
+use tower::ServiceExt;
+
+const TREE: &str = "cc432xp6lgry29razhhyx93fm9jvs4ky";
+const USER: &str = "yzn8r68yrggrggjz7cz0fx9sysqlh9ix";
+
+fn data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// One golden cache: narinfo texts by hash part, NAR files by name.
+struct Golden {
+    narinfos: BTreeMap<String, String>,
+    nars: BTreeMap<String, Vec<u8>>,
+}
+
+impl Golden {
+    fn load(compression: &str) -> Golden {
+        let dir = data().join(compression);
+        let mut narinfos = BTreeMap::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            if let Some(hash) = name.strip_suffix(".narinfo") {
+                narinfos.insert(hash.to_owned(), std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        let mut nars = BTreeMap::new();
+        for entry in std::fs::read_dir(dir.join("nar")).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            nars.insert(name, std::fs::read(&path).unwrap());
+        }
+        Golden { narinfos, nars }
+    }
+
+    fn narinfo(&self, hash: &str) -> &str {
+        &self.narinfos[hash]
+    }
+
+    /// The NAR file a narinfo names: (name, bytes).
+    fn nar_of(&self, hash: &str) -> (String, Vec<u8>) {
+        let url = field(self.narinfo(hash), "URL");
+        let name = url.strip_prefix("nar/").unwrap().to_owned();
+        let bytes = self.nars[&name].clone();
+        (name, bytes)
+    }
+}
+
+fn field<'a>(narinfo: &'a str, name: &str) -> &'a str {
+    narinfo
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+        .unwrap_or_else(|| panic!("no {name} in {narinfo}"))
+}
+
+fn set_field(narinfo: &str, name: &str, value: &str) -> String {
+    narinfo
+        .lines()
+        .map(
+            |l| match l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")) {
+                Some(_) => format!("{name}: {value}\n"),
+                None => format!("{l}\n"),
+            },
+        )
+        .collect()
+}
+
+fn without_field(narinfo: &str, name: &str) -> String {
+    narinfo
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{name}:")))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn sha256_nix32(data: &[u8]) -> String {
+    Hash::digest(Algorithm::Sha256, data).encode(Format::Nix32)
+}
+
+struct Cache {
+    dir: tempfile::TempDir,
+    service: Service,
+}
+
+impl Cache {
+    fn new() -> Cache {
+        Cache::with(|c| c)
+    }
+
+    fn with(configure: impl FnOnce(Config) -> Config) -> Cache {
+        let dir = tempfile::tempdir().unwrap();
+        let service = Service::open(configure(Config::new(dir.path().join("cache")))).unwrap();
+        Cache { dir, service }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    async fn request(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
+        let response = self.service.router().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, body.to_vec())
+    }
+
+    async fn put(&self, uri: &str, body: impl Into<Vec<u8>>) -> (StatusCode, String) {
+        let body = body.into();
+        let request = Request::put(uri)
+            .header("content-length", body.len())
+            .body(Body::from(body))
+            .unwrap();
+        let (status, body) = self.request(request).await;
+        (status, String::from_utf8(body).unwrap())
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, Vec<u8>) {
+        self.request(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    /// Uploads a path as `nix copy` does: its NAR file, then its narinfo.
+    async fn upload(&self, golden: &Golden, hash: &str) -> (StatusCode, String) {
+        let (name, nar) = golden.nar_of(hash);
+        let (status, text) = self.put(&format!("/nar/{name}"), nar).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        self.put(&format!("/{hash}.narinfo"), golden.narinfo(hash))
+            .await
+    }
+
+    /// The files published: every file under the root but nix-cache-info and the staging and
+    /// temporary directories.
+    fn published(&self) -> Vec<String> {
+        files(&self.root())
+            .into_iter()
+            .filter(|f| {
+                f != "nix-cache-info" && !f.starts_with(".staging/") && !f.starts_with(".tmp/")
+            })
+            .collect()
+    }
+
+    fn staged(&self) -> Vec<String> {
+        files(&self.root().join(".staging"))
+    }
+
+    fn assert_nothing_published(&self) {
+        assert_eq!(self.published(), Vec::<String>::new());
+    }
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).unwrap().to_str().unwrap().to_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn assert_refused(got: (StatusCode, String), status: StatusCode, needle: &str) {
+    assert_eq!(got.0, status, "{}", got.1);
+    assert!(got.1.contains(needle), "{needle:?} not in {:?}", got.1);
+}
+
+#[tokio::test]
+async fn accepts_and_serves_what_nix_copy_uploads_with_every_compression() {
+    for compression in ["none", "xz", "bzip2", "zstd"] {
+        let golden = Golden::load(compression);
+        let cache = Cache::new();
+        let (status, text) = cache.put("/nix-cache-info", "StoreDir: /nix/store\n").await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let (status, info) = cache.get("/nix-cache-info").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            String::from_utf8(info)
+                .unwrap()
+                .starts_with("StoreDir: /nix/store\n")
+        );
+
+        for hash in [TREE, USER] {
+            let (status, text) = cache.upload(&golden, hash).await;
+            assert_eq!(status, StatusCode::OK, "{compression} {hash}: {text}");
+            assert!(text.contains("verified"), "{text}");
+        }
+        for hash in [TREE, USER] {
+            // Served back byte for byte as Nix wrote them.
+            let (status, narinfo) = cache.get(&format!("/{hash}.narinfo")).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(String::from_utf8(narinfo).unwrap(), golden.narinfo(hash));
+            let (name, nar) = golden.nar_of(hash);
+            assert_eq!(
+                cache.get(&format!("/nar/{name}")).await,
+                (StatusCode::OK, nar)
+            );
+        }
+        // The directory is itself a file:// cache: Nix's layout, nothing left in staging.
+        let mut expected: Vec<String> = golden
+            .narinfos
+            .keys()
+            .map(|h| format!("{h}.narinfo"))
+            .chain(golden.nars.keys().map(|n| format!("nar/{n}")))
+            .collect();
+        expected.sort();
+        assert_eq!(cache.published(), expected);
+        assert_eq!(cache.staged(), Vec::<String>::new());
+        // A second upload of a path already there changes nothing.
+        let (status, text) = cache.upload(&golden, TREE).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(text.contains("already"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_narinfo_needs_its_nar_and_its_references_first() {
+    let golden = Golden::load("xz");
+    let cache = Cache::new();
+    assert_refused(
+        cache
+            .put(&format!("/{TREE}.narinfo"), golden.narinfo(TREE))
+            .await,
+        StatusCode::CONFLICT,
+        "has not been uploaded",
+    );
+    let (name, nar) = golden.nar_of(USER);
+    cache.put(&format!("/nar/{name}"), nar).await;
+    assert_refused(
+        cache
+            .put(&format!("/{USER}.narinfo"), golden.narinfo(USER))
+            .await,
+        StatusCode::CONFLICT,
+        "cc432xp6lgry29razhhyx93fm9jvs4ky-tree, which is not in this cache",
+    );
+    cache.assert_nothing_published();
+    // Once the reference is there, the staged NAR is still waiting and is taken.
+    assert_eq!(cache.upload(&golden, TREE).await.0, StatusCode::OK);
+    let (status, text) = cache
+        .put(&format!("/{USER}.narinfo"), golden.narinfo(USER))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+}
+
+/// A forger who alters the NAR and recomputes every hash the narinfo has (FileHash, URL,
+/// NarHash) but cannot change the content address without changing the store path.
+#[tokio::test]
+async fn a_tampered_nar_is_refused_even_with_consistent_hashes() {
+    let golden = Golden::load("none");
+    let (_, mut nar) = golden.nar_of(TREE);
+    let at = nar.windows(5).position(|w| w == b"Hello").unwrap();
+    nar[at] = b'J';
+    let hash = sha256_nix32(&nar);
+    let mut narinfo = golden.narinfo(TREE).to_owned();
+    narinfo = set_field(&narinfo, "URL", &format!("nar/{hash}.nar"));
+    narinfo = set_field(&narinfo, "FileHash", &format!("sha256:{hash}"));
+    narinfo = set_field(&narinfo, "NarHash", &format!("sha256:{hash}"));
+
+    let cache = Cache::new();
+    let (status, text) = cache.put(&format!("/nar/{hash}.nar"), nar).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_refused(
+        cache.put(&format!("/{TREE}.narinfo"), narinfo).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "content address mismatch",
+    );
+    cache.assert_nothing_published();
+}
+
+#[tokio::test]
+async fn mismatched_nar_hash_and_sizes_are_refused() {
+    let golden = Golden::load("xz");
+    let original = golden.narinfo(TREE);
+    let other = Hash::digest(Algorithm::Sha256, b"another NAR").to_prefixed(Format::Nix32);
+    let nar_size: u64 = field(original, "NarSize").parse().unwrap();
+    let file_size: u64 = field(original, "FileSize").parse().unwrap();
+    for (narinfo, status, needle) in [
+        (
+            set_field(original, "NarHash", &other),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "NAR hash mismatch",
+        ),
+        (
+            set_field(original, "NarSize", &(nar_size + 8).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "size mismatch",
+        ),
+        (
+            set_field(original, "NarSize", &(nar_size - 8).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "longer than NarSize",
+        ),
+        (
+            set_field(original, "FileSize", &(file_size + 1).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "FileSize",
+        ),
+    ] {
+        let cache = Cache::new();
+        let (name, nar) = golden.nar_of(TREE);
+        cache.put(&format!("/nar/{name}"), nar).await;
+        assert_refused(
+            cache.put(&format!("/{TREE}.narinfo"), narinfo).await,
+            status,
+            needle,
+        );
+        cache.assert_nothing_published();
+    }
+}
+
+#[tokio::test]
+async fn a_content_address_must_make_the_store_path_it_is_uploaded_for() {
+    let golden = Golden::load("zstd");
+    let tree = golden.narinfo(TREE);
+    let wrong_ca =
+        "fixed:git:sha1:".to_owned() + &Hash::digest(Algorithm::Sha1, b"x").encode(Format::Nix32);
+    // Another path's CA; the same CA under another name; a CA with a method Nix never gave it.
+    let renamed = set_field(tree, "StorePath", &format!("/nix/store/{TREE}-other"));
+    let recursive = set_field(tree, "CA", "fixed:r:sha1:la3lfhi53bg1wbnrla7ijbyxyx3nvvwy");
+    let elsewhere = "0000000000000000000000000000000f";
+    let moved = set_field(tree, "StorePath", &format!("/nix/store/{elsewhere}-tree"));
+    let cases = [
+        (TREE, set_field(tree, "CA", &wrong_ca), "is the address of"),
+        (TREE, renamed, "is the address of"),
+        (TREE, recursive, "is the address of"),
+        (
+            elsewhere,
+            moved,
+            "/nix/store/cc432xp6lgry29razhhyx93fm9jvs4ky-tree, not of",
+        ),
+    ];
+    for (hash, narinfo, needle) in cases {
+        let cache = Cache::new();
+        let (name, nar) = golden.nar_of(TREE);
+        cache.put(&format!("/nar/{name}"), nar).await;
+        assert_refused(
+            cache.put(&format!("/{hash}.narinfo"), narinfo).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            needle,
+        );
+        cache.assert_nothing_published();
+    }
+}
+
+#[tokio::test]
+async fn malformed_or_misnamed_narinfos_are_refused() {
+    let golden = Golden::load("none");
+    let tree = golden.narinfo(TREE);
+    let cases = [
+        (TREE, tree.replace("NarSize: ", "NarSize: x"), "NarSize"),
+        (TREE, tree.replace("\n", "\r\n"), "narinfo"),
+        (TREE, without_field(tree, "FileHash"), "no FileHash"),
+        (TREE, set_field(tree, "Compression", "br"), "not supported"),
+        (TREE, set_field(tree, "Compression", "xz"), "URL"),
+        (TREE, set_field(tree, "URL", "nar/../../etc/passwd"), "URL"),
+        (USER, tree.to_owned(), "uploaded as"),
+        (TREE, "\u{0}\u{ff}".to_owned(), "narinfo"),
+    ];
+    for (hash, narinfo, needle) in cases {
+        let cache = Cache::new();
+        let (name, nar) = golden.nar_of(TREE);
+        cache.put(&format!("/nar/{name}"), nar).await;
+        assert_refused(
+            cache.put(&format!("/{hash}.narinfo"), narinfo).await,
+            StatusCode::BAD_REQUEST,
+            needle,
+        );
+        cache.assert_nothing_published();
+    }
+}
+
+#[tokio::test]
+async fn a_path_without_content_address_needs_a_trusted_signature() {
+    let golden = Golden::load("xz");
+    // Nix signed these narinfos (tests/data/make.sh); the signature does not cover the CA, so
+    // without it they are what a signed input-addressed path looks like.
+    let key = std::fs::read_to_string(data().join("key.pub")).unwrap();
+    let unaddressed = |hash: &str| without_field(golden.narinfo(hash), "CA");
+    let other_key = "other-1:".to_owned() + &"A".repeat(43) + "=";
+
+    let untrusting = Cache::new();
+    let (name, nar) = golden.nar_of(TREE);
+    untrusting.put(&format!("/nar/{name}"), nar.clone()).await;
+    assert_refused(
+        untrusting
+            .put(&format!("/{TREE}.narinfo"), unaddressed(TREE))
+            .await,
+        StatusCode::FORBIDDEN,
+        "it trusts none",
+    );
+    untrusting.assert_nothing_published();
+
+    let trusting = Cache::with(|c| {
+        c.trust(key.parse().unwrap())
+            .trust(other_key.parse().unwrap())
+    });
+    // Unsigned, or signed over other data: refused.
+    trusting.put(&format!("/nar/{name}"), nar.clone()).await;
+    assert_refused(
+        trusting
+            .put(
+                &format!("/{TREE}.narinfo"),
+                without_field(&unaddressed(TREE), "Sig"),
+            )
+            .await,
+        StatusCode::FORBIDDEN,
+        "no valid signature",
+    );
+    let forged_size = set_field(&unaddressed(TREE), "NarSize", "904");
+    assert_refused(
+        trusting.put(&format!("/{TREE}.narinfo"), forged_size).await,
+        StatusCode::FORBIDDEN,
+        "no valid signature",
+    );
+    trusting.assert_nothing_published();
+    // Signed by the trusted key: accepted, references and all.
+    let (status, text) = trusting
+        .put(&format!("/{TREE}.narinfo"), unaddressed(TREE))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("signed by nix-ingest-test-1"), "{text}");
+    let (name, nar) = golden.nar_of(USER);
+    trusting.put(&format!("/nar/{name}"), nar).await;
+    let (status, text) = trusting
+        .put(&format!("/{USER}.narinfo"), unaddressed(USER))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+}
+
+#[tokio::test]
+async fn a_signed_path_must_still_match_its_nar() {
+    let golden = Golden::load("none");
+    let key = std::fs::read_to_string(data().join("key.pub")).unwrap();
+    let cache = Cache::with(|c| c.trust(key.parse().unwrap()));
+    // The USER NAR under the TREE narinfo's claims (URL and FileHash rewritten to it).
+    let (name, nar) = golden.nar_of(USER);
+    let hash = name.strip_suffix(".nar").unwrap();
+    let mut narinfo = without_field(golden.narinfo(TREE), "CA");
+    narinfo = set_field(&narinfo, "URL", &format!("nar/{name}"));
+    narinfo = set_field(&narinfo, "FileHash", &format!("sha256:{hash}"));
+    narinfo = set_field(&narinfo, "FileSize", &nar.len().to_string());
+    cache.put(&format!("/nar/{name}"), nar).await;
+    let got = cache.put(&format!("/{TREE}.narinfo"), narinfo).await;
+    assert_eq!(got.0, StatusCode::UNPROCESSABLE_ENTITY, "{}", got.1);
+    cache.assert_nothing_published();
+}
+
+#[tokio::test]
+async fn bad_nar_uploads_are_refused_and_leave_no_trace() {
+    let golden = Golden::load("none");
+    let (name, nar) = golden.nar_of(TREE);
+    let cache = Cache::with(|c| c.max_nar_size(nar.len() as u64));
+
+    // Bytes that are not what the name says.
+    let mut flipped = nar.clone();
+    flipped[100] ^= 1;
+    assert_refused(
+        cache.put(&format!("/nar/{name}"), flipped).await,
+        StatusCode::BAD_REQUEST,
+        "not the",
+    );
+    // Over the limit, announced or not.
+    let mut longer = nar.clone();
+    longer.push(0);
+    let long_name = format!("{}.nar", sha256_nix32(&longer));
+    assert_refused(
+        cache
+            .put(&format!("/nar/{long_name}"), longer.clone())
+            .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "limit",
+    );
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        longer.chunks(100).map(|c| Ok(c.to_vec())).collect();
+    let request = Request::put(format!("/nar/{long_name}"))
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .unwrap();
+    assert_eq!(
+        cache.request(request).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    // Cut short: the body fails half-way (a client killed mid-upload), or has fewer bytes than
+    // its Content-Length.
+    let half: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+        Ok(nar[..400].to_vec()),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "gone",
+        )),
+    ];
+    let request = Request::put(format!("/nar/{name}"))
+        .body(Body::from_stream(futures_util::stream::iter(half)))
+        .unwrap();
+    let (status, text) = cache.request(request).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+    let unlimited = Cache::new();
+    let request = Request::put(format!("/nar/{name}"))
+        .header("content-length", nar.len() + 10)
+        .body(Body::from(nar.clone()))
+        .unwrap();
+    assert_eq!(unlimited.request(request).await.0, StatusCode::BAD_REQUEST);
+    unlimited.assert_nothing_published();
+    assert_eq!(unlimited.staged(), Vec::<String>::new());
+    // Encoded bodies.
+    let request = Request::put(format!("/nar/{name}"))
+        .header("content-encoding", "gzip")
+        .body(Body::from(nar.clone()))
+        .unwrap();
+    assert_eq!(
+        cache.request(request).await.0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+
+    cache.assert_nothing_published();
+    assert_eq!(cache.staged(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn odd_names_are_refused() {
+    let golden = Golden::load("none");
+    let (name, nar) = golden.nar_of(TREE);
+    let cache = Cache::new();
+    for uri in [
+        "/nar/..%2F..%2Fetc%2Fpasswd".to_owned(),
+        "/nar/%2e%2e".to_owned(),
+        format!("/nar/{name}.gz"),
+        format!("/nar/{}", name.to_uppercase()),
+        format!("/nar/{name}/x"),
+        format!("/nar/..%2F{name}"),
+        "/..%2Fnix-cache-info".to_owned(),
+        format!("/{TREE}.narinfo%00"),
+        format!("/x/{TREE}.narinfo"),
+        "/log/x".to_owned(),
+        "/realisations/x.doi".to_owned(),
+        format!("/{TREE}.ls"),
+    ] {
+        let (status, text) = cache.put(&uri, nar.clone()).await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND,
+            "{uri}: {status} {text}"
+        );
+        let (status, _) = cache.get(&uri).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+    }
+    cache.assert_nothing_published();
+    assert_eq!(cache.staged(), Vec::<String>::new());
+    // Unknown names are 404 to GET, as Nix expects of a missing narinfo.
+    assert_eq!(
+        cache.get(&format!("/{TREE}.narinfo")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        cache.get(&format!("/nar/{name}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_nix_cache_info_for_another_store_is_refused() {
+    let cache = Cache::new();
+    assert_refused(
+        cache.put("/nix-cache-info", "StoreDir: /gnu/store\n").await,
+        StatusCode::CONFLICT,
+        "/gnu/store",
+    );
+}
+
+/// An xz file whose NAR goes on past NarSize (a decompression bomb) is cut off there.
+#[tokio::test]
+async fn decompression_stops_at_nar_size() {
+    use tokio::io::AsyncWriteExt;
+    let golden = Golden::load("none");
+    let (_, nar) = golden.nar_of(TREE);
+    let mut long = nar.clone();
+    long.extend(std::iter::repeat_n(0u8, 8 << 20));
+    let mut encoder = async_compression::tokio::write::XzEncoder::new(Vec::new());
+    encoder.write_all(&long).await.unwrap();
+    encoder.shutdown().await.unwrap();
+    let xz = encoder.into_inner();
+    assert!(xz.len() < 1 << 20);
+    let hash = sha256_nix32(&xz);
+    let mut narinfo = golden.narinfo(TREE).to_owned();
+    narinfo = set_field(&narinfo, "URL", &format!("nar/{hash}.nar.xz"));
+    narinfo = set_field(&narinfo, "Compression", "xz");
+    narinfo = set_field(&narinfo, "FileHash", &format!("sha256:{hash}"));
+    narinfo = set_field(&narinfo, "FileSize", &xz.len().to_string());
+    let cache = Cache::new();
+    cache.put(&format!("/nar/{hash}.nar.xz"), xz).await;
+    assert_refused(
+        cache.put(&format!("/{TREE}.narinfo"), narinfo).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "longer than NarSize",
+    );
+    cache.assert_nothing_published();
+}
+
+#[tokio::test]
+async fn staged_nars_expire() {
+    let golden = Golden::load("none");
+    let cache = Cache::with(|c| c.staging_ttl(Duration::ZERO));
+    let (name, nar) = golden.nar_of(TREE);
+    cache.put(&format!("/nar/{name}"), nar).await;
+    assert_eq!(cache.staged().len(), 1);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(cache.service.expire_staged(), 1);
+    assert_eq!(cache.staged(), Vec::<String>::new());
+    assert_refused(
+        cache
+            .put(&format!("/{TREE}.narinfo"), golden.narinfo(TREE))
+            .await,
+        StatusCode::CONFLICT,
+        "has not been uploaded",
+    );
+}
+
+#[tokio::test]
+async fn the_staging_area_is_bounded() {
+    let golden = Golden::load("none");
+    let (tree_name, tree_nar) = golden.nar_of(TREE);
+    let (user_name, user_nar) = golden.nar_of(USER);
+    let cache = Cache::with(|c| c.max_staged_bytes(tree_nar.len() as u64 + 10));
+    assert_eq!(
+        cache.put(&format!("/nar/{tree_name}"), tree_nar).await.0,
+        StatusCode::OK
+    );
+    assert_refused(
+        cache
+            .put(&format!("/nar/{user_name}"), user_nar.clone())
+            .await,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "full",
+    );
+    // Publishing frees the space.
+    let (status, text) = cache
+        .put(&format!("/{TREE}.narinfo"), golden.narinfo(TREE))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(
+        cache.put(&format!("/nar/{user_name}"), user_nar).await.0,
+        StatusCode::OK
+    );
+}

@@ -1,0 +1,724 @@
+//! One cached scan of a tree: walk it, reuse what the old cache vouches for, read the rest, and
+//! assemble the tree ids bottom-up while building the next cache.
+//!
+//! 1. **walk** ([`fs::walk`], the same walk and checks as every other route): each directory is
+//!    listed and merged by name with its entry in the old cache; each regular file is `lstat`ed
+//!    and its blob ids reused when its stat data equals the cached one and is old enough to be
+//!    trusted; symlinks are read (as cheap as the `lstat` that could vouch for them) and hashed.
+//!    With a sink (another method's hasher, e.g. NAR) every file is read and streamed to it in
+//!    NAR order, and only the git hashing of unchanged files is saved.
+//! 2. **files** not reused are read and hashed, on several threads with the `parallel` feature.
+//! 3. **trees**, last node first (so children before parents): a directory whose entries have
+//!    the same names, modes and ids as in the old cache keeps its cached tree ids; any other is
+//!    encoded and hashed.
+
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
+
+use crate::buffer::ReadBuffer;
+use crate::event::{Event, Sink, SinkError};
+use crate::fs::{self, ErrorKind, Visitor};
+use crate::git::{ObjectKind, TreeEntry, encode_tree};
+use crate::hash::{self, Algorithm, Hash, Hasher};
+
+use super::format::{Kind, Stat, Table, Timestamp};
+use super::{Error, Settings, Stats};
+
+/// No node.
+const NONE: usize = usize::MAX;
+
+/// How a node of the new table relates to the old one.
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    /// The node of the old table at the same path, or [`NONE`].
+    old: usize,
+    /// The node has the same kind and ids as `old` (for a directory: the same entries, all of
+    /// them the same, recursively).
+    same: bool,
+    /// A directory's listing has exactly the names the old one had.
+    exact: bool,
+}
+
+/// A directory being walked.
+#[derive(Debug)]
+struct Frame {
+    /// Its node in the new table.
+    node: usize,
+    /// The next unmatched entry of its old node, and the end of the old node's subtree.
+    cursor: usize,
+    end: usize,
+    /// No entry was added or removed so far.
+    exact: bool,
+}
+
+/// A regular file to check against the old cache, and to read and hash if it cannot vouch for
+/// it.
+struct Job {
+    node: usize,
+    /// Its node in the old table, or [`NONE`].
+    old: usize,
+    path: PathBuf,
+    /// The walk's `lstat` of the root file.
+    lstat: Option<Metadata>,
+}
+
+/// What checking (and maybe reading) a file gave.
+struct Read {
+    ids: Vec<u8>,
+    stat: Stat,
+    executable: bool,
+    /// Whether the ids came from the old cache.
+    reused: bool,
+    /// Whether the stat data matched but was too recent to trust.
+    racy: bool,
+}
+
+/// The old cache, when one was loaded.
+pub(super) struct Old<'a> {
+    pub(super) table: &'a Table,
+    pub(super) scan: Timestamp,
+}
+
+/// The walk's visitor and the state of phases 2 and 3.
+pub(super) struct Scan<'a, 's> {
+    settings: &'a Settings,
+    algorithms: &'a [Algorithm],
+    old: Option<Old<'a>>,
+    new: Table,
+    links: Vec<Link>,
+    frames: Vec<Frame>,
+    jobs: Vec<Job>,
+    /// The path of every directory node, for errors found when its tree is hashed.
+    dir_paths: Vec<(usize, PathBuf)>,
+    /// Where every event goes, when another method is hashed in the same pass.
+    sink: Option<&'s mut (dyn Sink + 's)>,
+    buf: Option<ReadBuffer>,
+    /// File and symlink bytes counted towards `Limits::max_total_size`.
+    total: u64,
+    stats: Stats,
+}
+
+/// The result of a scan.
+pub(super) struct Done {
+    pub(super) ids: Vec<Hash>,
+    pub(super) table: Table,
+    pub(super) stats: Stats,
+    /// Whether the new table differs from the old one (or there was none), so that writing it
+    /// is worth it.
+    pub(super) changed: bool,
+}
+
+impl<'a, 's> Scan<'a, 's> {
+    pub(super) fn new(
+        settings: &'a Settings,
+        algorithms: &'a [Algorithm],
+        old: Option<Old<'a>>,
+        sink: Option<&'s mut (dyn Sink + 's)>,
+    ) -> Self {
+        let buf = sink
+            .is_some()
+            .then(|| ReadBuffer::new(buffer_size(settings)));
+        Scan {
+            settings,
+            algorithms,
+            old,
+            new: Table::new(algorithms),
+            links: Vec::new(),
+            frames: Vec::new(),
+            jobs: Vec::new(),
+            dir_paths: Vec::new(),
+            sink,
+            buf,
+            total: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The old node at the path of the entry `name` of the directory being walked (the root for
+    /// `None`), moving past the old entries that sort before it (removed ones).
+    fn lookup(&mut self, name: Option<&[u8]>) -> usize {
+        let Some(old) = &self.old else {
+            return NONE;
+        };
+        let table = old.table;
+        let (Some(name), Some(frame)) = (name, self.frames.last_mut()) else {
+            return if name.is_none() && !table.nodes.is_empty() {
+                0
+            } else {
+                NONE
+            };
+        };
+        while let Some(node) = table
+            .nodes
+            .get(frame.cursor)
+            .filter(|_| frame.cursor < frame.end)
+        {
+            let index = frame.cursor;
+            match table.name(node).cmp(name) {
+                std::cmp::Ordering::Less => {
+                    // An entry that is gone.
+                    frame.exact = false;
+                    frame.cursor = node.end.max(index + 1);
+                }
+                std::cmp::Ordering::Equal => {
+                    frame.cursor = node.end.max(index + 1);
+                    return index;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        // A new entry.
+        frame.exact = false;
+        NONE
+    }
+
+    fn push(&mut self, kind: Kind, name: Option<&[u8]>, stat: Option<&Stat>, old: usize) -> usize {
+        let index = self.new.push(kind, name.unwrap_or_default(), stat);
+        self.links.push(Link {
+            old,
+            same: false,
+            exact: false,
+        });
+        index
+    }
+
+    fn old_node(&self, index: usize) -> Option<(&Table, super::format::Node, Timestamp)> {
+        let old = self.old.as_ref()?;
+        let node = *old.table.nodes.get(index)?;
+        Some((old.table, node, old.scan))
+    }
+
+    /// The old ids of a regular file whose stat data is `stat` now, when the old cache vouches
+    /// for them; counts racily clean entries.
+    fn reusable(&mut self, old: usize, stat: &Stat) -> Option<Vec<u8>> {
+        let (table, node, scan) = self.old_node(old)?;
+        if table.stat(&node)? != *stat {
+            return None;
+        }
+        if !stat.trusted(scan) {
+            self.stats.files_racy += 1;
+            return None;
+        }
+        Some(table.ids(&node).to_vec())
+    }
+
+    /// Records a node's ids and whether it equals its old node.
+    fn set_ids(&mut self, index: usize, ids: &[u8]) {
+        if let Some(dst) = self.new.ids_mut(index).get_mut(..ids.len()) {
+            dst.copy_from_slice(ids);
+        }
+        let kind = self.new.nodes.get(index).map(|n| n.kind);
+        let same = self.links.get(index).is_some_and(|link| {
+            self.old_node(link.old)
+                .is_some_and(|(table, node, _)| Some(node.kind) == kind && table.ids(&node) == ids)
+        });
+        if let Some(link) = self.links.get_mut(index) {
+            link.same = same;
+        }
+    }
+
+    fn count(&mut self, bytes: u64, path: &Path) -> Result<(), fs::Error> {
+        let max = self.settings.limits.max_total_size;
+        match self.total.checked_add(bytes) {
+            Some(t) if t <= max => {
+                self.total = t;
+                Ok(())
+            }
+            _ => Err(fs::Error::new(path, ErrorKind::TooLarge { max })),
+        }
+    }
+
+    fn emit(&mut self, event: Event<'_>, path: &Path) -> Result<(), fs::Error> {
+        match self.sink.as_mut() {
+            Some(sink) => sink
+                .event(event)
+                .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e))),
+            None => Ok(()),
+        }
+    }
+
+    /// Streaming mode: opens and reads a regular file, feeding the sink every byte and hashing
+    /// it only when the old cache cannot vouch for its ids.
+    fn stream_file(
+        &mut self,
+        name: Option<&[u8]>,
+        path: &Path,
+        file: fs::FileRef<'_>,
+    ) -> Result<(), fs::Error> {
+        let fs::OpenFile {
+            mut file,
+            size,
+            executable,
+        } = file.open()?;
+        let meta = file.metadata().map_err(|source| {
+            fs::Error::new(
+                path,
+                ErrorKind::Io {
+                    op: "stat file",
+                    source,
+                },
+            )
+        })?;
+        let stat = Stat::of(&meta);
+        let old = self.lookup(name);
+        let reused = self.reusable(old, &stat);
+        self.count(size, path)?;
+        self.emit(
+            Event::FileStart {
+                name,
+                executable,
+                size,
+            },
+            path,
+        )?;
+        let mut hashers = match reused {
+            Some(_) => Vec::new(),
+            None => blob_hashers(self.algorithms, self.settings.collision_detection, size),
+        };
+        let mut buf = self
+            .buf
+            .take()
+            .unwrap_or_else(|| ReadBuffer::new(buffer_size(self.settings)));
+        let result = match self.sink.as_mut() {
+            Some(sink) => fs::read_file(
+                &mut file,
+                size,
+                &mut buf,
+                || path.to_path_buf(),
+                |data| {
+                    hashers.iter_mut().for_each(|h| h.update(data));
+                    sink.event(Event::FileData(data))
+                },
+            ),
+            None => fs::read_file(
+                &mut file,
+                size,
+                &mut buf,
+                || path.to_path_buf(),
+                |data| {
+                    hashers.iter_mut().for_each(|h| h.update(data));
+                    Ok(())
+                },
+            ),
+        };
+        self.buf = Some(buf);
+        result?;
+        self.emit(Event::FileEnd, path)?;
+        let kind = if executable {
+            Kind::Executable
+        } else {
+            Kind::File
+        };
+        let index = self.push(kind, name, Some(&stat), old);
+        let ids = match reused {
+            Some(ids) => {
+                self.stats.files_reused += 1;
+                ids
+            }
+            None => {
+                self.stats.files_hashed += 1;
+                self.stats.bytes_hashed += size;
+                finish(hashers, path, ObjectKind::Blob)?
+            }
+        };
+        self.set_ids(index, &ids);
+        Ok(())
+    }
+
+    /// Phases 2 and 3: reads the files not reused, then assembles the trees. Returns the
+    /// root's ids (one per algorithm) and the new table.
+    pub(super) fn finish(mut self, root: &Path) -> Result<Done, Error> {
+        let jobs = std::mem::take(&mut self.jobs);
+        let reads = self.read_all(&jobs)?;
+        for (job, read) in jobs.iter().zip(reads) {
+            self.count(read.stat.size, &job.path)?;
+            let kind = if read.executable {
+                Kind::Executable
+            } else {
+                Kind::File
+            };
+            self.new.set_file(job.node, kind, &read.stat);
+            self.set_ids(job.node, &read.ids);
+            if read.reused {
+                self.stats.files_reused += 1;
+            } else {
+                self.stats.files_hashed += 1;
+                self.stats.bytes_hashed += read.stat.size;
+            }
+            self.stats.files_racy += u64::from(read.racy);
+        }
+
+        // Trees, children before parents.
+        let mut paths = std::mem::take(&mut self.dir_paths);
+        for index in (0..self.new.nodes.len()).rev() {
+            let Some(node) = self.new.nodes.get(index).copied() else {
+                continue;
+            };
+            if node.kind != Kind::Directory {
+                continue;
+            }
+            let path = match paths.pop() {
+                Some((i, path)) if i == index => path,
+                _ => root.to_path_buf(),
+            };
+            self.tree(index, node.end, &path)?;
+        }
+
+        let root_node = self.new.nodes.first().copied();
+        if self.settings.strict_root
+            && let Some(node) = root_node
+            && matches!(node.kind, Kind::Executable | Kind::Symlink)
+        {
+            let what = if node.kind == Kind::Symlink {
+                "git hashing refuses a symlink as the root object in strict mode: its id is the \
+                 blob id of the target text, which equals the id of a regular file holding \
+                 those bytes"
+            } else {
+                "git hashing refuses an executable file as the root object in strict mode: a \
+                 blob id does not record the mode, so it would equal the id of a regular file \
+                 with the same bytes"
+            };
+            return Err(
+                fs::Error::new(root, ErrorKind::Sink(SinkError::Unsupported(what.into()))).into(),
+            );
+        }
+        let ids = match root_node {
+            Some(node) => split_ids(self.algorithms, self.new.ids(&node)),
+            None => unreachable!("a successful walk visits a root"),
+        };
+        let changed = !self.links.first().is_some_and(|l| l.same) || self.stats.files_hashed > 0;
+        Ok(Done {
+            ids,
+            table: self.new,
+            stats: self.stats,
+            changed,
+        })
+    }
+
+    /// Phase 3 for one directory.
+    fn tree(&mut self, index: usize, end: usize, path: &Path) -> Result<(), fs::Error> {
+        let link = self.links.get(index).copied().unwrap_or(Link {
+            old: NONE,
+            same: false,
+            exact: false,
+        });
+        let mut children = Vec::new();
+        let mut child = index + 1;
+        while let Some(node) = self.new.nodes.get(child).filter(|_| child < end) {
+            children.push(child);
+            child = node.end.max(child + 1);
+        }
+        let unchanged = link.exact
+            && children
+                .iter()
+                .all(|&c| self.links.get(c).is_some_and(|l| l.same));
+        if unchanged && let Some((table, node, _)) = self.old_node(link.old) {
+            let ids = table.ids(&node).to_vec();
+            self.set_ids(index, &ids);
+            self.stats.trees_reused += 1;
+            return Ok(());
+        }
+        let mut ids = Vec::with_capacity(self.algorithms.len() * 64);
+        let mut offset = 0;
+        for &algorithm in self.algorithms {
+            let len = algorithm.len();
+            let mut entries = Vec::with_capacity(children.len());
+            for &c in &children {
+                let Some(node) = self.new.nodes.get(c) else {
+                    continue;
+                };
+                let raw = self
+                    .new
+                    .ids(node)
+                    .get(offset..offset + len)
+                    .unwrap_or_default();
+                let id = Hash::from_bytes(algorithm, raw).map_err(|e| {
+                    fs::Error::new(path, ErrorKind::Sink(SinkError::Other(Box::new(e))))
+                })?;
+                entries.push(TreeEntry {
+                    mode: node.kind.mode(),
+                    name: self.new.name(node).to_vec(),
+                    id,
+                });
+            }
+            let body = encode_tree(&mut entries);
+            let mut h =
+                Hasher::with_collision_detection(algorithm, self.settings.collision_detection);
+            h.update(ObjectKind::Tree.header(body.len() as u64).as_bytes());
+            h.update(&body);
+            let id = h
+                .finalize()
+                .map_err(|e| fs::Error::new(path, ErrorKind::Sink(collision(e, "tree"))))?;
+            ids.extend_from_slice(id.as_bytes());
+            offset += len;
+        }
+        self.set_ids(index, &ids);
+        self.stats.trees_hashed += 1;
+        Ok(())
+    }
+
+    /// Phase 2: checks every file against the old cache, and reads and hashes those it cannot
+    /// vouch for, on several threads where allowed (`lstat` is most of the work of a tree
+    /// that did not change).
+    fn read_all(&self, jobs: &[Job]) -> Result<Vec<Read>, Error> {
+        let reader = Reader {
+            algorithms: self.algorithms,
+            detect: self.settings.collision_detection,
+            buffer_size: buffer_size(self.settings),
+            old: self.old.as_ref(),
+        };
+        #[cfg(feature = "parallel")]
+        if jobs.len() > 1 && self.settings.threads != 1 {
+            use rayon::prelude::*;
+            let all = || {
+                jobs.par_iter()
+                    .with_max_len(64)
+                    .map_init(
+                        || None,
+                        |buf: &mut Option<ReadBuffer>, job| reader.check(job, buf),
+                    )
+                    .collect::<Result<Vec<_>, fs::Error>>()
+            };
+            return match self.settings.threads {
+                0 => Ok(all()?),
+                n => Ok(rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(Error::ThreadPool)?
+                    .install(all)?),
+            };
+        }
+        let mut buf = None;
+        Ok(jobs
+            .iter()
+            .map(|job| reader.check(job, &mut buf))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+impl Visitor for Scan<'_, '_> {
+    fn directory_start(&mut self, name: Option<&[u8]>, path: &Path) -> Result<(), fs::Error> {
+        let mut old = self.lookup(name);
+        let old_dir = self
+            .old_node(old)
+            .filter(|(_, n, _)| n.kind == Kind::Directory);
+        let (cursor, end) = match old_dir {
+            Some((_, node, _)) => (old + 1, node.end),
+            None => {
+                old = NONE;
+                (0, 0)
+            }
+        };
+        let node = self.push(Kind::Directory, name, None, old);
+        self.frames.push(Frame {
+            node,
+            cursor,
+            end,
+            exact: old != NONE,
+        });
+        self.dir_paths.push((node, path.to_path_buf()));
+        self.emit(Event::DirectoryStart { name }, path)
+    }
+
+    fn directory_end(&mut self, path: &Path) -> Result<(), fs::Error> {
+        if let Some(frame) = self.frames.pop() {
+            self.new.close_directory(frame.node);
+            if let Some(link) = self.links.get_mut(frame.node) {
+                // Entries left over in the old listing are gone.
+                link.exact = frame.exact && frame.cursor >= frame.end;
+            }
+        }
+        self.emit(Event::DirectoryEnd, path)
+    }
+
+    fn symlink(
+        &mut self,
+        name: Option<&[u8]>,
+        target: &[u8],
+        path: &Path,
+    ) -> Result<(), fs::Error> {
+        self.count(target.len() as u64, path)?;
+        let old = self.lookup(name);
+        let mut hashers = blob_hashers(
+            self.algorithms,
+            self.settings.collision_detection,
+            target.len() as u64,
+        );
+        hashers.iter_mut().for_each(|h| h.update(target));
+        let ids = finish(hashers, path, ObjectKind::Blob)?;
+        let index = self.push(Kind::Symlink, name, None, old);
+        self.set_ids(index, &ids);
+        self.stats.symlinks += 1;
+        self.emit(Event::Symlink { name, target }, path)
+    }
+
+    fn file(
+        &mut self,
+        name: Option<&[u8]>,
+        path: &Path,
+        file: fs::FileRef<'_>,
+    ) -> Result<(), fs::Error> {
+        if self.sink.is_some() {
+            return self.stream_file(name, path, file);
+        }
+        let old = self.lookup(name);
+        // Checked (and maybe read) in phase 2; kind and stat are set then.
+        let node = self.push(Kind::File, name, None, old);
+        self.jobs.push(Job {
+            node,
+            old,
+            path: path.to_path_buf(),
+            // Taken again in phase 2 (the walk `lstat`s only a root file).
+            lstat: None,
+        });
+        Ok(())
+    }
+}
+
+/// Checks, reads and hashes files (phase 2); shared by the threads.
+struct Reader<'a> {
+    algorithms: &'a [Algorithm],
+    detect: bool,
+    buffer_size: usize,
+    old: Option<&'a Old<'a>>,
+}
+
+impl Reader<'_> {
+    /// The old ids of a regular file whose stat data is `stat` now, if the old cache vouches
+    /// for them; and whether it would have but for the racy rule.
+    fn reusable(&self, old: usize, stat: &Stat) -> (Option<Vec<u8>>, bool) {
+        let Some((table, node)) = self
+            .old
+            .and_then(|o| Some((o.table, *o.table.nodes.get(old)?)))
+        else {
+            return (None, false);
+        };
+        if table.stat(&node) != Some(*stat) {
+            return (None, false);
+        }
+        if self.old.is_some_and(|o| !stat.trusted(o.scan)) {
+            return (None, true);
+        }
+        (Some(table.ids(&node).to_vec()), false)
+    }
+
+    fn check(&self, job: &Job, buf: &mut Option<ReadBuffer>) -> Result<Read, fs::Error> {
+        let meta = match &job.lstat {
+            Some(m) => m.clone(),
+            None => std::fs::symlink_metadata(&job.path).map_err(|source| {
+                fs::Error::new(&job.path, ErrorKind::Io { op: "stat", source })
+            })?,
+        };
+        let mut racy = false;
+        if meta.is_file() {
+            let stat = Stat::of(&meta);
+            let (ids, was_racy) = self.reusable(job.old, &stat);
+            racy = was_racy;
+            if let Some(ids) = ids {
+                return Ok(Read {
+                    ids,
+                    stat,
+                    executable: stat.mode & 0o100 != 0,
+                    reused: true,
+                    racy: false,
+                });
+            }
+        }
+        // Anything else (even what is no longer a regular file: `open_file` says what it is).
+        let buf = buf.get_or_insert_with(|| ReadBuffer::new(self.buffer_size));
+        let mut read = self.read(&job.path, &meta, buf)?;
+        read.racy = racy;
+        Ok(read)
+    }
+
+    fn read(&self, path: &Path, lstat: &Metadata, buf: &mut [u8]) -> Result<Read, fs::Error> {
+        let fs::OpenFile {
+            mut file,
+            size,
+            executable,
+        } = fs::open_path(path, Some(lstat))?;
+        // What was opened, not what was listed: a file changed in between is recorded as it
+        // is read.
+        let meta = file.metadata().map_err(|source| {
+            fs::Error::new(
+                path,
+                ErrorKind::Io {
+                    op: "stat file",
+                    source,
+                },
+            )
+        })?;
+        let mut stat = Stat::of(&meta);
+        // `open_file` took the size and mode from its own `fstat`; keep the record consistent
+        // with the bytes hashed (a file changed in between gets recent timestamps, so it is
+        // not trusted next time anyway).
+        stat.size = size;
+        let mut hashers = blob_hashers(self.algorithms, self.detect, size);
+        fs::read_file(
+            &mut file,
+            size,
+            buf,
+            || path.to_path_buf(),
+            |data| {
+                hashers.iter_mut().for_each(|h| h.update(data));
+                Ok(())
+            },
+        )?;
+        Ok(Read {
+            ids: finish(hashers, path, ObjectKind::Blob)?,
+            stat,
+            executable,
+            reused: false,
+            racy: false,
+        })
+    }
+}
+
+fn buffer_size(settings: &Settings) -> usize {
+    settings.buffer_size.max(4 * 1024)
+}
+
+/// One blob hasher per algorithm, each fed the header of a blob of `size` bytes.
+fn blob_hashers(algorithms: &[Algorithm], detect: bool, size: u64) -> Vec<Hasher> {
+    let header = ObjectKind::Blob.header(size);
+    algorithms
+        .iter()
+        .map(|&a| {
+            let mut h = Hasher::with_collision_detection(a, detect);
+            h.update(header.as_bytes());
+            h
+        })
+        .collect()
+}
+
+/// The concatenated digests of `hashers`, or the path's error for a detected SHA-1 collision.
+fn finish(hashers: Vec<Hasher>, path: &Path, kind: ObjectKind) -> Result<Vec<u8>, fs::Error> {
+    let mut ids = Vec::with_capacity(hashers.len() * 32);
+    for h in hashers {
+        let id = h
+            .finalize()
+            .map_err(|e| fs::Error::new(path, ErrorKind::Sink(collision(e, kind.name()))))?;
+        ids.extend_from_slice(id.as_bytes());
+    }
+    Ok(ids)
+}
+
+fn collision(e: hash::Error, object: &'static str) -> SinkError {
+    match e {
+        hash::Error::Sha1Collision(digest) => SinkError::Sha1Collision { object, digest },
+        other => SinkError::Other(Box::new(other)),
+    }
+}
+
+/// Splits a node's concatenated ids into one hash per algorithm.
+fn split_ids(algorithms: &[Algorithm], raw: &[u8]) -> Vec<Hash> {
+    let mut offset = 0;
+    algorithms
+        .iter()
+        .filter_map(|&a| {
+            let id = raw.get(offset..offset + a.len())?;
+            offset += a.len();
+            Hash::from_bytes(a, id).ok()
+        })
+        .collect()
+}
