@@ -82,12 +82,12 @@
 //! Memory is bounded by the [`Limits`]: the names of the entries not yet visited in each open
 //! directory, plus one read buffer of [`Options::buffer_size`] bytes.
 
-use std::ffi::OsStr;
 use std::fmt;
-use std::fs::{self as stdfs, File, FileType, Metadata};
+use std::fs::{self as stdfs, File, FileType};
 use std::io::{self, Read};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::buffer::ReadBuffer;
@@ -229,6 +229,13 @@ pub enum ErrorKind {
         /// The limit.
         max: u64,
     },
+    /// The tree holds more than [`Limits::max_entries_total`] entries (checked by the parallel
+    /// walks, which hold the listings of the directories they are working on).
+    #[error("tree has more than the limit of {max} entries")]
+    TooManyEntriesTotal {
+        /// The limit.
+        max: u64,
+    },
     /// Files and symlink targets add up to more than [`Limits::max_total_size`] bytes.
     #[error("content exceeds the total size limit of {max} bytes")]
     TooLarge {
@@ -270,8 +277,40 @@ pub fn dump<S: Sink + ?Sized>(path: &Path, sink: &mut S, options: &Options) -> R
 }
 
 // ---------------------------------------------------------------------------------------------
-// The walk, shared by `dump` and the parallel hasher.
+// The walk, shared by `dump` and the parallel hashers.
 // ---------------------------------------------------------------------------------------------
+
+mod sys;
+pub(crate) use sys::{
+    At, DirBuffer, Kind, Listing, OpenFile, PATH_MAX, as_path, list, open_dir, open_file,
+    read_target,
+};
+#[cfg(feature = "parallel")]
+pub(crate) use sys::{join, join_bytes};
+
+/// A regular file the walk found, not yet opened: where it is, and for the root the device and
+/// inode `lstat` saw (what is opened must be that very file).
+#[derive(Clone, Copy)]
+pub(crate) struct FileRef<'a> {
+    pub(crate) at: At<'a>,
+    pub(crate) expect: Option<(u64, u64)>,
+}
+
+impl FileRef<'_> {
+    /// Opens and `fstat`s the file.
+    pub(crate) fn open(&self) -> Result<OpenFile, Error> {
+        open_file(self.at, self.expect)
+    }
+}
+
+/// Opens the regular file at `path` (never through a symlink) and `fstat`s it; `lstat`, if
+/// given, is what the walk saw there: the file opened must be that very file.
+pub(crate) fn open_path(path: &Path, lstat: Option<&stdfs::Metadata>) -> Result<OpenFile, Error> {
+    open_file(
+        At::Path(path.as_os_str().as_bytes()),
+        lstat.map(|m| (m.dev(), m.ino())),
+    )
+}
 
 /// What the walk reports; `walk` guarantees NAR order and the limits on names, targets, depth and
 /// entry counts. Regular files are handed over unopened.
@@ -282,36 +321,8 @@ pub(crate) trait Visitor {
     fn directory_end(&mut self, path: &Path) -> Result<(), Error>;
     /// A symlink (target length already checked).
     fn symlink(&mut self, name: Option<&[u8]>, target: &[u8], path: &Path) -> Result<(), Error>;
-    /// A regular file, with its `lstat` metadata when the walk has it (the root).
-    fn file(
-        &mut self,
-        name: Option<&[u8]>,
-        path: &Path,
-        lstat: Option<&Metadata>,
-    ) -> Result<(), Error>;
-}
-
-/// The kind of a listed directory entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Directory,
-    File,
-    Symlink,
-    Other(&'static str),
-}
-
-impl Kind {
-    fn of(ft: FileType) -> Kind {
-        if ft.is_dir() {
-            Kind::Directory
-        } else if ft.is_file() {
-            Kind::File
-        } else if ft.is_symlink() {
-            Kind::Symlink
-        } else {
-            Kind::Other(type_name(ft))
-        }
-    }
+    /// A regular file at `path`, to be opened with `file`.
+    fn file(&mut self, name: Option<&[u8]>, path: &Path, file: FileRef<'_>) -> Result<(), Error>;
 }
 
 /// A human name for a file type, for errors.
@@ -335,24 +346,29 @@ pub(crate) fn type_name(ft: FileType) -> &'static str {
     }
 }
 
-struct Entry {
-    name: Vec<u8>,
-    kind: Kind,
-}
+/// How deep the walk keeps directories open (deeper ones are reached by their full path), so a
+/// deep tree cannot run out of file descriptors.
+const OPEN_DEPTH: usize = 128;
 
-/// A directory being walked: its entries not yet visited, sorted in *descending* byte order so
-/// that `pop` yields them in NAR order; and the length of the path buffer for the directory.
+/// A directory being walked: its listing, the next entry to visit, the length of the path buffer
+/// for the directory and, near the root, the directory itself, open.
 struct Frame {
-    entries: Vec<Entry>,
+    listing: Listing,
+    next: usize,
     path_len: usize,
+    fd: Option<OwnedFd>,
 }
 
-fn as_path(buf: &[u8]) -> &Path {
-    Path::new(OsStr::from_bytes(buf))
-}
-
-fn io_err<'a>(path: &'a [u8], op: &'static str) -> impl FnOnce(io::Error) -> Error + 'a {
-    move |source| Error::new(as_path(path), ErrorKind::Io { op, source })
+/// Where the entry at `path` (in the directory of `frame`, named `name`) is.
+fn entry_at<'a>(frame: &'a Frame, path: &'a [u8], name: &'a [u8]) -> At<'a> {
+    match &frame.fd {
+        Some(fd) if path.len() < PATH_MAX => At::Dir {
+            dir: fd.as_fd(),
+            dir_path: path.get(..frame.path_len).unwrap_or(path),
+            name,
+        },
+        _ => At::Path(path),
+    }
 }
 
 /// Walks the object at `root`, reporting it to `visitor` in NAR order.
@@ -363,12 +379,17 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
 ) -> Result<(), Error> {
     let meta = stdfs::symlink_metadata(root)
         .map_err(|source| Error::new(root, ErrorKind::Io { op: "stat", source }))?;
+    let root_bytes = root.as_os_str().as_bytes();
     let ft = meta.file_type();
     if ft.is_file() {
-        return visitor.file(None, root, Some(&meta));
+        let file = FileRef {
+            at: At::Path(root_bytes),
+            expect: Some((meta.dev(), meta.ino())),
+        };
+        return visitor.file(None, root, file);
     }
     if ft.is_symlink() {
-        let target = read_target(root.as_os_str().as_bytes(), limits)?;
+        let target = read_target(At::Path(root_bytes), limits)?;
         return visitor.symlink(None, &target, root);
     }
     if !ft.is_dir() {
@@ -382,32 +403,40 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
 
     // A directory: walk it with an explicit stack. `path` always holds the path of the entry
     // being visited; each frame remembers the length of its directory's path.
-    let mut path: Vec<u8> = root.as_os_str().as_bytes().to_vec();
+    let mut path: Vec<u8> = root_bytes.to_vec();
     if limits.max_depth == 0 {
         return Err(Error::new(root, ErrorKind::TooDeep { max: 0 }));
     }
+    let mut dirbuf = DirBuffer::new();
     visitor.directory_start(None, root)?;
+    let fd = open_dir(At::Path(&path))?;
     let mut stack: Vec<Frame> = vec![Frame {
-        entries: list(&path, limits)?,
+        listing: list(fd.as_fd(), &path, limits, &mut dirbuf)?,
+        next: 0,
         path_len: path.len(),
+        fd: Some(fd),
     }];
-    while let Some(frame) = stack.last_mut() {
+    loop {
+        let depth = stack.len();
+        let Some(frame) = stack.last_mut() else {
+            break;
+        };
         let dir_len = frame.path_len;
-        let Some(entry) = frame.entries.pop() else {
-            path.truncate(dir_len);
+        path.truncate(dir_len);
+        let Some((name, kind)) = frame.listing.get(frame.next) else {
             stack.pop();
             visitor.directory_end(as_path(&path))?;
             continue;
         };
-        path.truncate(dir_len);
+        frame.next += 1;
         if path.last() != Some(&b'/') {
             path.push(b'/');
         }
-        path.extend_from_slice(&entry.name);
-        let name = Some(entry.name.as_slice());
-        match entry.kind {
+        path.extend_from_slice(name);
+        let frame = &*frame;
+        match kind {
             Kind::Directory => {
-                if stack.len() >= limits.max_depth {
+                if depth >= limits.max_depth {
                     return Err(Error::new(
                         as_path(&path),
                         ErrorKind::TooDeep {
@@ -415,17 +444,27 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
                         },
                     ));
                 }
-                visitor.directory_start(name, as_path(&path))?;
-                let entries = list(&path, limits)?;
+                visitor.directory_start(Some(name), as_path(&path))?;
+                let fd = open_dir(entry_at(frame, &path, name))?;
+                let listing = list(fd.as_fd(), &path, limits, &mut dirbuf)?;
+                let keep = depth < OPEN_DEPTH;
                 stack.push(Frame {
-                    entries,
+                    listing,
+                    next: 0,
                     path_len: path.len(),
+                    fd: keep.then_some(fd),
                 });
             }
-            Kind::File => visitor.file(name, as_path(&path), None)?,
+            Kind::File => {
+                let file = FileRef {
+                    at: entry_at(frame, &path, name),
+                    expect: None,
+                };
+                visitor.file(Some(name), as_path(&path), file)?;
+            }
             Kind::Symlink => {
-                let target = read_target(&path, limits)?;
-                visitor.symlink(name, &target, as_path(&path))?;
+                let target = read_target(entry_at(frame, &path, name), limits)?;
+                visitor.symlink(Some(name), &target, as_path(&path))?;
             }
             Kind::Other(file_type) => {
                 return Err(Error::new(
@@ -438,139 +477,40 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
     Ok(())
 }
 
-/// Lists the directory at `path`, checking names and the entry count, sorted descending.
-fn list(path: &[u8], limits: &Limits) -> Result<Vec<Entry>, Error> {
-    let dir = stdfs::read_dir(as_path(path)).map_err(io_err(path, "open directory"))?;
-    let mut entries = Vec::new();
-    let mut count: u64 = 0;
-    for entry in dir {
-        let entry = entry.map_err(io_err(path, "read directory"))?;
-        count = count.saturating_add(1);
-        if count > limits.max_entries_per_directory {
-            return Err(Error::new(
-                as_path(path),
-                ErrorKind::TooManyEntries {
-                    max: limits.max_entries_per_directory,
-                },
-            ));
-        }
-        let name = entry.file_name().into_vec();
-        if name.len() > limits.max_name_len {
-            return Err(Error::new(
-                entry.path(),
-                ErrorKind::NameTooLong {
-                    len: name.len(),
-                    max: limits.max_name_len,
-                },
-            ));
-        }
-        // From `readdir`'s d_type; std falls back to `lstat` when the file system gives none.
-        let ft = entry
-            .file_type()
-            .map_err(|source| Error::new(entry.path(), ErrorKind::Io { op: "stat", source }))?;
-        entries.push(Entry {
-            name,
-            kind: Kind::of(ft),
-        });
-    }
-    // Names in one directory are unique, so an unstable sort is deterministic.
-    entries.sort_unstable_by(|a, b| b.name.cmp(&a.name));
-    Ok(entries)
-}
-
-/// Reads a symlink's target as bytes and checks its length.
-fn read_target(path: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
-    let target = stdfs::read_link(as_path(path))
-        .map_err(io_err(path, "read symlink"))?
-        .into_os_string()
-        .into_vec();
-    if target.len() > limits.max_target_len {
-        return Err(Error::new(
-            as_path(path),
-            ErrorKind::TargetTooLong {
-                len: target.len(),
-                max: limits.max_target_len,
-            },
-        ));
-    }
-    Ok(target)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Opening and reading regular files.
-// ---------------------------------------------------------------------------------------------
-
-/// A regular file opened for reading, with the size and mode of what was actually opened.
-pub(crate) struct OpenFile {
-    pub(crate) file: File,
-    pub(crate) size: u64,
-    pub(crate) executable: bool,
-}
-
-/// Opens a regular file and `fstat`s it. `lstat` is the metadata the walk saw, if any: the file
-/// opened must be that same file (device and inode), which catches a swap in between.
-pub(crate) fn open_file(path: &Path, lstat: Option<&Metadata>) -> Result<OpenFile, Error> {
-    let err = |op, source| Error::new(path, ErrorKind::Io { op, source });
-    // Never through a symlink (an entry swapped for one since it was listed fails with ELOOP),
-    // and never blocking (a FIFO swapped in opens at once and is refused below).
-    let file = stdfs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => Error::new(
-                path,
-                ErrorKind::Changed {
-                    expected: "regular file",
-                    found: "symlink",
-                },
-            ),
-            _ => err("open file", e),
-        })?;
-    let meta = file.metadata().map_err(|e| err("stat file", e))?;
-    let ft = meta.file_type();
-    if !ft.is_file() {
-        return Err(Error::new(
-            path,
-            ErrorKind::Changed {
-                expected: "regular file",
-                found: type_name(ft),
-            },
-        ));
-    }
-    if lstat.is_some_and(|l| (l.dev(), l.ino()) != (meta.dev(), meta.ino())) {
-        return Err(Error::new(
-            path,
-            ErrorKind::Changed {
-                expected: "regular file",
-                found: "different file",
-            },
-        ));
-    }
-    Ok(OpenFile {
-        file,
-        size: meta.len(),
-        executable: meta.mode() & 0o100 != 0,
-    })
-}
-
 /// Reads exactly `size` bytes from `file` in chunks of at most `buf.len()` and hands each chunk
 /// to `deliver`, or fails with [`ErrorKind::FileChanged`] if the file ends early or holds more.
 ///
 /// Every read asks for up to one byte more than is left of the announced size, so for a file
 /// that fits the buffer one `read` both fetches the content and (by coming up short) shows the
 /// end of the file. No byte beyond the announced size is ever delivered.
-pub(crate) fn read_file<F>(
+pub(crate) fn read_file<F, P>(
     file: &mut File,
     size: u64,
     buf: &mut [u8],
-    path: &Path,
+    path: P,
+    deliver: F,
+) -> Result<(), Error>
+where
+    F: FnMut(&[u8]) -> Result<(), SinkError>,
+    P: Fn() -> PathBuf,
+{
+    read_file_from(file, size, 0, buf, path, deliver)
+}
+
+/// [`read_file`] for a file of which the first `start` bytes have been read already.
+pub(crate) fn read_file_from<F, P>(
+    file: &mut File,
+    size: u64,
+    start: u64,
+    buf: &mut [u8],
+    path: P,
     mut deliver: F,
 ) -> Result<(), Error>
 where
     F: FnMut(&[u8]) -> Result<(), SinkError>,
+    P: Fn() -> PathBuf,
 {
-    let mut remaining = size;
+    let mut remaining = size.saturating_sub(start);
     loop {
         let want = usize::try_from(remaining.saturating_add(1))
             .unwrap_or(usize::MAX)
@@ -581,7 +521,7 @@ where
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(source) => {
                 return Err(Error::new(
-                    path,
+                    path(),
                     ErrorKind::Io {
                         op: "read file",
                         source,
@@ -595,7 +535,7 @@ where
                 return Ok(());
             }
             return Err(Error::new(
-                path,
+                path(),
                 ErrorKind::FileChanged {
                     declared: size,
                     actual: read,
@@ -605,7 +545,7 @@ where
         let n64 = n as u64;
         if n64 > remaining {
             return Err(Error::new(
-                path,
+                path(),
                 ErrorKind::FileChanged {
                     declared: size,
                     actual: read.saturating_add(n64),
@@ -614,13 +554,73 @@ where
         }
         // `Read::read` never reports more than the buffer it was given, so `n <= want`.
         let data = chunk.get(..n).unwrap_or(chunk);
-        deliver(data).map_err(|e| Error::new(path, ErrorKind::Sink(e)))?;
+        deliver(data).map_err(|e| Error::new(path(), ErrorKind::Sink(e)))?;
         remaining -= n64;
         if remaining == 0 && n < want {
             // A short read that ends exactly at the announced size: the end of the file.
             return Ok(());
         }
     }
+}
+
+/// Reads the first `min(size, buf.len())` bytes of `file` into `buf` and returns how many; when
+/// the whole file fits (`size < buf.len()`) also checks that it ends there, as [`read_file`]
+/// does. Fails with [`ErrorKind::FileChanged`] if the file ends early or holds more.
+#[cfg(feature = "parallel")]
+pub(crate) fn read_prefix<P>(
+    file: &mut File,
+    size: u64,
+    buf: &mut [u8],
+    path: P,
+) -> Result<usize, Error>
+where
+    P: Fn() -> PathBuf,
+{
+    let whole = size < buf.len() as u64;
+    // `size < buf.len()` here, so it fits a usize.
+    let target = if whole { size as usize } else { buf.len() };
+    // Ask for one byte more than a whole file holds: a short read then shows its end.
+    let ask = if whole { target + 1 } else { target };
+    let mut filled = 0usize;
+    while let Some(chunk) = buf.get_mut(filled..ask) {
+        let want = chunk.len();
+        let n = match file.read(chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(Error::new(
+                    path(),
+                    ErrorKind::Io {
+                        op: "read file",
+                        source,
+                    },
+                ));
+            }
+        };
+        filled += n;
+        if filled > target {
+            return Err(Error::new(
+                path(),
+                ErrorKind::FileChanged {
+                    declared: size,
+                    actual: filled as u64,
+                },
+            ));
+        }
+        if n == 0 || (filled == target && (!whole || n < want)) {
+            break;
+        }
+    }
+    if filled < target {
+        return Err(Error::new(
+            path(),
+            ErrorKind::FileChanged {
+                declared: size,
+                actual: filled as u64,
+            },
+        ));
+    }
+    Ok(filled)
 }
 
 /// The visitor behind [`dump`]: events into a sink.
@@ -668,17 +668,12 @@ impl<S: Sink + ?Sized> Visitor for DumpVisitor<'_, S> {
         self.emit(Event::Symlink { name, target }, path)
     }
 
-    fn file(
-        &mut self,
-        name: Option<&[u8]>,
-        path: &Path,
-        lstat: Option<&Metadata>,
-    ) -> Result<(), Error> {
+    fn file(&mut self, name: Option<&[u8]>, path: &Path, file: FileRef<'_>) -> Result<(), Error> {
         let OpenFile {
             mut file,
             size,
             executable,
-        } = open_file(path, lstat)?;
+        } = file.open()?;
         self.count(size, path)?;
         self.emit(
             Event::FileStart {
@@ -689,9 +684,13 @@ impl<S: Sink + ?Sized> Visitor for DumpVisitor<'_, S> {
             path,
         )?;
         let sink = &mut *self.sink;
-        read_file(&mut file, size, &mut self.buf, path, |data| {
-            sink.event(Event::FileData(data))
-        })?;
+        read_file(
+            &mut file,
+            size,
+            &mut self.buf,
+            || path.to_path_buf(),
+            |data| sink.event(Event::FileData(data)),
+        )?;
         self.emit(Event::FileEnd, path)
     }
 }
@@ -716,7 +715,9 @@ mod tests {
                 .success()
         );
         for (path, found) in [(&link, "symlink"), (&fifo, "FIFO")] {
-            let e = open_file(path, None).err().expect("refused");
+            let e = open_file(At::Path(path.as_os_str().as_bytes()), None)
+                .err()
+                .expect("refused");
             assert_eq!(&e.path, path);
             match e.kind {
                 ErrorKind::Changed { expected, found: f } => {
@@ -725,7 +726,12 @@ mod tests {
                 other => panic!("{found}: {other}"),
             }
         }
-        assert_eq!(open_file(&target, None).map(|f| f.size).ok(), Some(1));
+        assert_eq!(
+            open_file(At::Path(target.as_os_str().as_bytes()), None)
+                .map(|f| f.size)
+                .ok(),
+            Some(1)
+        );
     }
 
     use super::*;
@@ -742,10 +748,16 @@ mod tests {
             let mut f = File::open(&p).unwrap();
             let mut buf = vec![0u8; 4096];
             let mut got = Vec::new();
-            read_file(&mut f, len as u64, &mut buf, &p, |d| {
-                got.extend_from_slice(d);
-                Ok(())
-            })
+            read_file(
+                &mut f,
+                len as u64,
+                &mut buf,
+                || p.clone(),
+                |d| {
+                    got.extend_from_slice(d);
+                    Ok(())
+                },
+            )
             .unwrap();
             assert_eq!(got, data);
             // Announcing one byte less must fail (the file "grew"); one more must fail (shrank).
@@ -758,10 +770,16 @@ mod tests {
             {
                 let mut f = File::open(&p).unwrap();
                 let mut delivered = 0u64;
-                let e = read_file(&mut f, declared, &mut buf, &p, |d| {
-                    delivered += d.len() as u64;
-                    Ok(())
-                })
+                let e = read_file(
+                    &mut f,
+                    declared,
+                    &mut buf,
+                    || p.clone(),
+                    |d| {
+                        delivered += d.len() as u64;
+                        Ok(())
+                    },
+                )
                 .unwrap_err();
                 assert!(delivered <= declared, "delivered beyond announced size");
                 match e.kind {

@@ -1,21 +1,23 @@
-//! Git hashing of a directory tree on several threads (feature `parallel`).
+//! Hashing a directory tree on every core (feature `parallel`, on by default).
 //!
-//! The git id of a tree (Nix's `git` ingestion method, `nix hash path --mode git`) is a Merkle
-//! tree: every file's blob id is independent of every other's, so the expensive part — reading
-//! and hashing file contents — parallelises perfectly. [`hash_git`] does it in three phases:
+//! Two engines, both giving exactly what the sequential walk ([`fs::dump`]) gives:
 //!
-//! 1. **walk** (one thread): the same directory walk as [`fs::dump`], with the
-//!    same checks (symlinks never followed, names as bytes, unsupported types, [`Limits`](crate::Limits)),
-//!    recording the tree's shape and the path of every regular file;
-//! 2. **blobs** (many threads, [rayon]): each regular file is opened, `fstat`ed, read in chunks
-//!    and hashed as a git blob — with every requested algorithm in the same read — checking that
-//!    the bytes read match the size announced, exactly as the sequential walk does;
-//! 3. **trees** (one thread): directories are assembled bottom-up with
-//!    [`git::encode_tree`] and hashed.
-//!
-//! The answer is the same as streaming [`fs::dump`] into a
-//! [`GitHasher`](crate::git::GitHasher): the same ids for the same tree, with SHA-1 collision
-//! detection on by default as there.
+//! - [`hash_git`] / [`hash_git_multi`]: the git id of a tree (Nix's `git` method) is a Merkle
+//!   tree, so everything parallelises. Every directory is a task on a [rayon] pool: it is
+//!   opened, listed (`getdents64`) and sorted on whichever thread takes it, and its
+//!   subdirectories become tasks at once, so directories are listed on several threads while
+//!   files are being hashed. Its regular files are opened relative to the directory (`openat`),
+//!   `fstat`ed, read and hashed as git blobs in chunks of 32 (the first chunk by the task that
+//!   listed the directory, the others as tasks of their own); a file of 1 MiB or more gets a task
+//!   of its own. When the last entry of a directory has its id, the thread that supplied it
+//!   encodes the directory's tree and passes its id to the parent. No phase waits for the whole
+//!   tree.
+//! - [`dump_multi`]: the walk in NAR order into any [`Sink`](crate::event::Sink) (a NAR hasher,
+//!   a flat hasher, several through a `Vec` of sinks), on the calling thread, while a lister
+//!   thread walks ahead and reader threads open, `fstat` and read the next files (up to 128
+//!   entries and 128 KiB of each file ahead). Reader threads also hash what they read as git
+//!   blobs when git ids are asked for, so the git and NAR hashes of one directory come from one
+//!   pass that reads every file once.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,29 +44,40 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Memory
+//!
+//! - [`hash_git`]: each directory's listing is held from when it is listed until its id is
+//!   known: its names plus at most 112 bytes per entry for one algorithm (72 more per further
+//!   algorithm). In the worst case every directory of the tree is listed before any finishes, so
+//!   the walk counts entries against [`Limits::max_entries_total`](crate::Limits::max_entries_total)
+//!   and fails with [`fs::ErrorKind::TooManyEntriesTotal`] beyond it: memory is at most that limit
+//!   times (`112 + max_name_len`) bytes, and in practice a few hundred bytes per entry of the
+//!   tree (measured by `benches/compare.sh`). Open descriptors: one directory per running task,
+//!   and at most 64 large files waiting for a thread. Each thread has one read buffer of
+//!   `buffer_size` bytes.
+//! - [`dump_multi`]: what [`fs::dump`] holds (the listings of the open directories), plus at most
+//!   128 entries in flight with up to 128 KiB of each: at most about 16 MiB, and at most 256 open
+//!   files.
+//!
 //! # Differences from the sequential path
 //!
-//! - **Memory**: the walk records the whole tree (every name, and every regular file's path)
-//!   before hashing, about a hundred bytes per entry; the streaming hasher holds only the open
-//!   directories. Bound it with [`Limits`](crate::Limits) in [`ParallelOptions::fs`].
-//! - **Which error**: when several entries are bad (unreadable, changed while read…), the
-//!   sequential walk reports the first in NAR order; this one may report another. Errors found
-//!   by the walk itself (types, names, depth, entry counts, symlink targets) come first, in NAR
-//!   order, before any file is read.
-//! - [`Limits::max_total_size`](crate::Limits::max_total_size) is checked once all sizes are
-//!   known, after the files have been read.
-//! - A single large file is still hashed by one thread: git's blob id is one sequential hash.
+//! - **Which error**: when several entries are bad, the sequential walk and [`dump_multi`]
+//!   report the first in NAR order; [`hash_git`] reports the first in NAR order among the errors
+//!   it met before it stopped, which may be another.
+//! - [`hash_git`] checks [`Limits::max_total_size`](crate::Limits::max_total_size) as files are
+//!   opened, in whatever order the threads take them, and
+//!   [`Limits::max_entries_total`](crate::Limits::max_entries_total) as directories are listed.
+//! - A single large file is still hashed by one thread: a blob id is one sequential hash.
+//! - `threads: Some(1)` is the sequential walk itself.
 
-use std::fs::Metadata;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rayon::prelude::*;
+use crate::fs::{self, ErrorKind};
+use crate::git::GitHasher;
+use crate::hash::{Algorithm, Hash};
 
-use crate::buffer::ReadBuffer;
-use crate::event::SinkError;
-use crate::fs::{self, ErrorKind, Visitor};
-use crate::git::{self, Mode, ObjectKind, TreeEntry, encode_tree};
-use crate::hash::{self, Algorithm, Hash, Hasher};
+mod ahead;
+mod git;
 
 /// How [`hash_git`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,8 +87,8 @@ pub struct ParallelOptions {
     /// `Some(n)` builds a pool of `n` threads for this call.
     pub threads: Option<usize>,
     /// Detect SHA-1 collision attacks, as git does (on by default, as for
-    /// [`GitHasher`](crate::git::GitHasher)); a detected attack fails with
-    /// [`SinkError::Sha1Collision`] at the path of the object.
+    /// [`GitHasher`]); a detected attack fails with
+    /// [`SinkError::Sha1Collision`](crate::event::SinkError::Sha1Collision) at the path of the object.
     pub collision_detection: bool,
     /// The walk's limits and read buffer size.
     pub fs: fs::Options,
@@ -126,291 +139,73 @@ pub fn hash_git_multi(
     algorithms: &[Algorithm],
     options: &ParallelOptions,
 ) -> Result<Vec<Hash>, Error> {
-    // Phase 1: the walk.
-    let mut plan = Plan::default();
-    fs::walk(path, &options.fs.limits, &mut plan)?;
-    let mut total = plan.symlink_bytes;
-
-    // Phase 2: the blobs.
-    let hasher = BlobHasher {
+    let cfg = git::Config {
         algorithms,
         detect: options.collision_detection,
+        limits: options.fs.limits,
         buffer_size: options.fs.buffer_size.max(fs::Options::MIN_BUFFER_SIZE),
     };
-    let blobs: Vec<Blob> = match options.threads {
-        Some(1) => {
-            let mut buf = hasher.buffer();
-            plan.files
-                .iter()
-                .map(|job| hasher.hash(job, &mut buf))
-                .collect::<Result<_, _>>()?
-        }
-        None | Some(0) => hasher.hash_all(&plan.files)?,
+    // Only a directory has work to share out.
+    let meta = std::fs::symlink_metadata(path)
+        .map_err(|source| fs::Error::new(path, ErrorKind::Io { op: "stat", source }))?;
+    if !meta.is_dir() || options.threads == Some(1) {
+        return Ok(sequential_git(path, &cfg)?);
+    }
+    if options.fs.limits.max_depth == 0 {
+        return Err(fs::Error::new(path, ErrorKind::TooDeep { max: 0 }).into());
+    }
+    Ok(match options.threads {
+        None | Some(0) => git::hash_directory(path, &cfg)?,
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()?
-            .install(|| hasher.hash_all(&plan.files))?,
+            .install(|| git::hash_directory(path, &cfg))?,
+    })
+}
+
+/// Feeds the object at `path` to `sink` as [`fs::dump`] does — the same events in the same
+/// order, the same checks — while other threads open, `fstat` and read the next files ahead of
+/// the sink (see the [module docs](self) for the memory this takes). Returns the git ids of the
+/// object under `git` (none if empty), computed in the same pass: each file is read once.
+pub fn dump_multi<S: crate::event::Sink + ?Sized>(
+    path: &Path,
+    sink: &mut S,
+    git: &[Algorithm],
+    options: &ParallelOptions,
+) -> Result<Vec<Hash>, Error> {
+    let readers = match options.threads {
+        None | Some(0) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Some(n) => n,
     };
-    for (job, blob) in plan.files.iter().zip(&blobs) {
-        total = match total.checked_add(blob.size) {
-            Some(t) if t <= options.fs.limits.max_total_size => t,
-            _ => {
-                return Err(fs::Error::new(
-                    job.path.clone(),
-                    ErrorKind::TooLarge {
-                        max: options.fs.limits.max_total_size,
-                    },
-                )
-                .into());
-            }
-        };
-    }
-
-    // Phase 3: the trees, bottom-up.
-    let mut stack: Vec<Vec<Child>> = Vec::new();
-    let mut root: Option<Vec<Hash>> = None;
-    let blob_ids = |blob: &Blob| blob.ids.clone();
-    for node in plan.nodes {
-        let (name, mode, ids) = match node {
-            Node::DirectoryStart => {
-                stack.push(Vec::new());
-                continue;
-            }
-            Node::DirectoryEnd { name, path } => {
-                let children = stack.pop().unwrap_or_default();
-                let ids = algorithms
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &algorithm)| {
-                        let mut entries: Vec<TreeEntry> = children
-                            .iter()
-                            .filter_map(|c| {
-                                Some(TreeEntry {
-                                    mode: c.mode,
-                                    name: c.name.clone(),
-                                    id: *c.ids.get(i)?,
-                                })
-                            })
-                            .collect();
-                        let body = encode_tree(&mut entries);
-                        object_id(algorithm, ObjectKind::Tree, &body, hasher.detect)
-                            .map_err(|e| fs::Error::new(path.clone(), ErrorKind::Sink(e)))
-                    })
-                    .collect::<Result<Vec<Hash>, fs::Error>>()?;
-                (name, Mode::Directory, ids)
-            }
-            Node::File { name, index } => {
-                let Some(blob) = blobs.get(index) else {
-                    unreachable!("one blob per recorded file");
-                };
-                let mode = if blob.executable {
-                    Mode::Executable
-                } else {
-                    Mode::File
-                };
-                (name, mode, blob_ids(blob))
-            }
-            Node::Symlink { name, target, path } => {
-                let ids = algorithms
-                    .iter()
-                    .map(|&algorithm| {
-                        object_id(algorithm, ObjectKind::Blob, &target, hasher.detect)
-                            .map_err(|e| fs::Error::new(path.clone(), ErrorKind::Sink(e)))
-                    })
-                    .collect::<Result<Vec<Hash>, fs::Error>>()?;
-                (name, Mode::Symlink, ids)
-            }
-        };
-        match (name, stack.last_mut()) {
-            (Some(name), Some(parent)) => parent.push(Child { mode, name, ids }),
-            _ => root = Some(ids),
-        }
-    }
-    match root {
-        Some(ids) => Ok(ids),
-        None => unreachable!("a successful walk visits a root"),
-    }
+    let cfg = ahead::Config {
+        git,
+        detect: options.collision_detection,
+        limits: options.fs.limits,
+        buffer_size: options.fs.buffer_size.max(fs::Options::MIN_BUFFER_SIZE),
+        readers: readers.saturating_sub(1).max(1),
+    };
+    Ok(ahead::dump(path, sink, &cfg)?)
 }
 
-/// What the walk recorded, in NAR order.
-#[derive(Default)]
-struct Plan {
-    nodes: Vec<Node>,
-    files: Vec<FileJob>,
-    symlink_bytes: u64,
-    /// The names of the open directories, innermost last.
-    open: Vec<Option<Vec<u8>>>,
-}
-
-enum Node {
-    DirectoryStart,
-    DirectoryEnd {
-        name: Option<Vec<u8>>,
-        path: PathBuf,
-    },
-    File {
-        name: Option<Vec<u8>>,
-        index: usize,
-    },
-    Symlink {
-        name: Option<Vec<u8>>,
-        target: Vec<u8>,
-        path: PathBuf,
-    },
-}
-
-struct FileJob {
-    path: PathBuf,
-    lstat: Option<Metadata>,
-}
-
-/// An entry of a directory being assembled.
-struct Child {
-    mode: Mode,
-    name: Vec<u8>,
-    ids: Vec<Hash>,
-}
-
-impl Visitor for Plan {
-    fn directory_start(&mut self, name: Option<&[u8]>, _path: &Path) -> Result<(), fs::Error> {
-        // The name goes with the end node, where the directory's id becomes known.
-        self.nodes.push(Node::DirectoryStart);
-        self.open.push(name.map(<[u8]>::to_vec));
-        Ok(())
-    }
-
-    fn directory_end(&mut self, path: &Path) -> Result<(), fs::Error> {
-        let name = self.open.pop().flatten();
-        self.nodes.push(Node::DirectoryEnd {
-            name,
-            path: path.to_path_buf(),
-        });
-        Ok(())
-    }
-
-    fn symlink(
-        &mut self,
-        name: Option<&[u8]>,
-        target: &[u8],
-        path: &Path,
-    ) -> Result<(), fs::Error> {
-        self.symlink_bytes = self.symlink_bytes.saturating_add(target.len() as u64);
-        self.nodes.push(Node::Symlink {
-            name: name.map(<[u8]>::to_vec),
-            target: target.to_vec(),
-            path: path.to_path_buf(),
-        });
-        Ok(())
-    }
-
-    fn file(
-        &mut self,
-        name: Option<&[u8]>,
-        path: &Path,
-        lstat: Option<&Metadata>,
-    ) -> Result<(), fs::Error> {
-        self.nodes.push(Node::File {
-            name: name.map(<[u8]>::to_vec),
-            index: self.files.len(),
-        });
-        self.files.push(FileJob {
-            path: path.to_path_buf(),
-            lstat: lstat.cloned(),
-        });
-        Ok(())
-    }
-}
-
-/// The result of hashing one regular file.
-struct Blob {
-    executable: bool,
-    size: u64,
-    ids: Vec<Hash>,
-}
-
-struct BlobHasher<'a> {
-    algorithms: &'a [Algorithm],
-    detect: bool,
-    buffer_size: usize,
-}
-
-impl BlobHasher<'_> {
-    fn buffer(&self) -> ReadBuffer {
-        ReadBuffer::new(self.buffer_size)
-    }
-
-    fn hash_all(&self, files: &[FileJob]) -> Result<Vec<Blob>, fs::Error> {
-        // Largest files first, one file per task: a big file that started last would leave the
-        // other threads idle while it is hashed alone.
-        let size = |i: &usize| {
-            files
-                .get(*i)
-                .and_then(|f| f.lstat.as_ref())
-                .map_or(0, Metadata::len)
-        };
-        let mut order: Vec<usize> = (0..files.len()).collect();
-        order.sort_by_key(|i| std::cmp::Reverse(size(i)));
-        let mut hashed = order
-            .par_iter()
-            .with_max_len(1)
-            .filter_map(|&i| files.get(i).map(|job| (i, job)))
-            .map_init(
-                || self.buffer(),
-                |buf, (i, job)| self.hash(job, buf).map(|blob| (i, blob)),
-            )
-            .collect::<Result<Vec<_>, _>>()?;
-        hashed.sort_unstable_by_key(|&(i, _)| i);
-        Ok(hashed.into_iter().map(|(_, blob)| blob).collect())
-    }
-
-    fn hash(&self, job: &FileJob, buf: &mut [u8]) -> Result<Blob, fs::Error> {
-        let fs::OpenFile {
-            mut file,
-            size,
-            executable,
-        } = fs::open_file(&job.path, job.lstat.as_ref())?;
-        let mut hashers: Vec<Hasher> = self
-            .algorithms
-            .iter()
-            .map(|&a| git::object_hasher(a, ObjectKind::Blob, size, self.detect))
-            .collect();
-        fs::read_file(&mut file, size, buf, &job.path, |data| {
-            hashers.iter_mut().for_each(|h| h.update(data));
-            Ok(())
-        })?;
-        let ids = hashers
-            .into_iter()
-            .map(|h| {
-                h.finalize().map_err(|e| {
-                    fs::Error::new(job.path.clone(), ErrorKind::Sink(collision(e, "blob")))
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Blob {
-            executable,
-            size,
-            ids,
+/// One streaming pass on the calling thread: the walk into one git hasher per algorithm.
+fn sequential_git(path: &Path, cfg: &git::Config<'_>) -> Result<Vec<Hash>, fs::Error> {
+    let mut hashers: Vec<GitHasher> = cfg
+        .algorithms
+        .iter()
+        .map(|&a| GitHasher::new(a).collision_detection(cfg.detect))
+        .collect();
+    let options = fs::Options {
+        limits: cfg.limits,
+        buffer_size: cfg.buffer_size,
+    };
+    fs::dump(path, &mut hashers, &options)?;
+    hashers
+        .into_iter()
+        .map(|h| {
+            h.finish()
+                .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))
         })
-    }
-}
-
-/// The id of an object, failing on a detected SHA-1 collision.
-fn object_id(
-    algorithm: Algorithm,
-    kind: ObjectKind,
-    body: &[u8],
-    detect: bool,
-) -> Result<Hash, SinkError> {
-    let mut h = git::object_hasher(algorithm, kind, body.len() as u64, detect);
-    h.update(body);
-    h.finalize().map_err(|e| collision(e, kind.name()))
-}
-
-fn collision(e: hash::Error, object: &'static str) -> SinkError {
-    match e {
-        hash::Error::Sha1Collision(digest) => SinkError::Sha1Collision { object, digest },
-        other => SinkError::Other(Box::new(other)),
-    }
+        .collect()
 }
 
 #[cfg(test)]
@@ -538,6 +333,89 @@ mod tests {
             counts.iter().all(|&c| c >= 20),
             "trees too small: {counts:?}"
         );
+    }
+
+    /// The read-ahead walk gives the sink exactly the events of the sequential walk, and the
+    /// git ids of the same pass equal the sequential ones.
+    #[test]
+    fn read_ahead_equals_sequential_on_random_trees() {
+        let algorithms = [Algorithm::Sha1, Algorithm::Sha256];
+        for seed in 1..=16u64 {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("root");
+            std::fs::create_dir(&root).unwrap();
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            random_tree(&mut rng, &root, 1);
+            let mut expected = crate::event::Recorder::default();
+            fs::dump(&root, &mut expected, &fs::Options::default()).unwrap();
+            let ids: Vec<Hash> = algorithms.iter().map(|&a| sequential(&root, a)).collect();
+            for threads in [Some(2), Some(3), None] {
+                let options = ParallelOptions {
+                    threads,
+                    ..ParallelOptions::default()
+                };
+                let mut got = crate::event::Recorder::default();
+                let got_ids = dump_multi(&root, &mut got, &algorithms, &options).unwrap();
+                assert_eq!(got.events, expected.events, "seed {seed}");
+                assert_eq!(got_ids, ids, "seed {seed}");
+                let mut got = crate::event::Recorder::default();
+                assert!(
+                    dump_multi(&root, &mut got, &[], &options)
+                        .unwrap()
+                        .is_empty()
+                );
+                assert_eq!(got.events, expected.events, "seed {seed}");
+            }
+        }
+    }
+
+    /// Of several bad entries, the read-ahead walk reports the first in NAR order, as the
+    /// sequential walk does; so does the parallel git walk.
+    #[test]
+    fn first_error_in_nar_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["a", "c", "e"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+            for f in 0..50 {
+                std::fs::write(dir.path().join(d).join(format!("f{f}")), "x").unwrap();
+            }
+        }
+        let socks: Vec<_> = ["b", "d", "c/zz"]
+            .iter()
+            .map(|n| std::os::unix::net::UnixListener::bind(dir.path().join(n)).unwrap())
+            .collect();
+        let first = dir.path().join("b");
+        let seq = fs::dump(
+            dir.path(),
+            &mut crate::event::Recorder::default(),
+            &fs::Options::default(),
+        )
+        .unwrap_err();
+        assert_eq!(seq.path, first);
+        for threads in [Some(2), None] {
+            let options = ParallelOptions {
+                threads,
+                ..ParallelOptions::default()
+            };
+            let mut rec = crate::event::Recorder::default();
+            match dump_multi(dir.path(), &mut rec, &[Algorithm::Sha1], &options).unwrap_err() {
+                Error::Fs(e) => assert_eq!(e.path, first),
+                other => panic!("{other}"),
+            }
+            match hash_git(dir.path(), Algorithm::Sha1, &options).unwrap_err() {
+                Error::Fs(e) => assert!(
+                    [
+                        dir.path().join("b"),
+                        dir.path().join("d"),
+                        dir.path().join("c/zz")
+                    ]
+                    .contains(&e.path),
+                    "{e}"
+                ),
+                other => panic!("{other}"),
+            }
+        }
+        drop(socks);
     }
 
     #[test]

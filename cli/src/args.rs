@@ -33,6 +33,10 @@ pub struct Global {
     /// Hash SHA-1 without detecting collision attacks (as Nix does; faster).
     #[arg(long, global = true)]
     pub no_collision_detection: bool,
+    /// Keep git ids of a path on disk in FILE and reuse them for files whose stat data has not
+    /// changed (always the answer a fresh hash gives; NAR and flat hashes read everything).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cache: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use nix_ingest::cache::{HashCache, LoadStatus, SaveStatus};
 use nix_ingest::content_address::ContentAddress;
+use nix_ingest::event::Sink;
 use nix_ingest::flat::FlatHasher;
 use nix_ingest::git::GitHasher;
 use nix_ingest::hash::{Algorithm, Format, Hash, Hasher};
@@ -40,38 +42,65 @@ pub fn multi(settings: &Settings, args: &HashMultiArgs) -> Result<String, Failur
     let input = Input::new(&args.path, args.source.nar)?;
     let list = &args.hashes;
     let detect = settings.detect();
+    let cache = settings.cache();
     let hashes = match (&input, settings.parallel_threads()) {
-        (Input::Path(_), Some(threads)) if list.iter().any(|(m, _)| *m == Git) => {
-            let resolved = &input.path()?.unwrap_or_default();
-            // Git ids on every thread but one, the rest (a NAR hash is one sequential stream)
-            // on a thread of its own, at the same time.
+        (Input::Path(_), _)
+            if let Some(cache) = &cache
+                && list.iter().any(|(m, _)| *m == Git) =>
+        {
+            // Git ids from the cache, the others from the same pass.
+            let path = input.path()?.unwrap_or_default();
             let git_algos: Vec<Algorithm> = list
                 .iter()
                 .filter(|(m, _)| *m == Git)
                 .map(|&(_, a)| a)
                 .collect();
-            let others: Vec<(FileIngestionMethod, Algorithm)> =
-                list.iter().filter(|(m, _)| *m != Git).copied().collect();
-            let (git, rest) = with_background_progress(&threads_label(threads), || {
-                std::thread::scope(|scope| {
-                    let spawned = if others.is_empty() {
-                        None
-                    } else {
-                        std::thread::Builder::new()
-                            .spawn_scoped(scope, || hash_many(&input, &others, detect))
-                            .ok()
-                    };
-                    let git = parallel_git(resolved, &git_algos, threads, detect);
-                    let rest = match spawned {
-                        Some(thread) => thread
-                            .join()
-                            .unwrap_or_else(|_| Err(fail("the hashing thread failed"))),
-                        None if others.is_empty() => Ok(Vec::new()),
-                        None => hash_many(&input, &others, detect),
-                    };
-                    (git, rest)
-                })
+            let mut others: Vec<Box<dyn HashSink>> = list
+                .iter()
+                .filter(|(m, _)| *m != Git)
+                .map(|&(m, a)| hash_sink(m, a, detect))
+                .collect();
+            let git = cached_git(cache, &path, &git_algos, Some(&mut others))?;
+            let mut rest = others.into_iter().map(|s| {
+                s.finish()
+                    .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
             });
+            let mut git = git.into_iter();
+            list.iter()
+                .map(|(m, _)| {
+                    if *m == Git {
+                        git.next().ok_or_else(|| fail("no result"))
+                    } else {
+                        rest.next().unwrap_or_else(|| Err(fail("no result")))
+                    }
+                })
+                .collect::<Result<Vec<Hash>, Failure>>()?
+        }
+        (Input::Path(_), Some(threads)) if list.iter().any(|(m, _)| *m == Git) => {
+            let resolved = &input.path()?.unwrap_or_default();
+            // One walk that reads each file once: git ids of the files hashed on every thread
+            // as they are read ahead, the rest (a NAR hash is one sequential stream) in order
+            // on this one.
+            let git_algos: Vec<Algorithm> = list
+                .iter()
+                .filter(|(m, _)| *m == Git)
+                .map(|&(_, a)| a)
+                .collect();
+            let mut others: Vec<Box<dyn HashSink>> = list
+                .iter()
+                .filter(|(m, _)| *m != Git)
+                .map(|&(m, a)| hash_sink(m, a, detect))
+                .collect();
+            let git = with_background_progress(&threads_label(threads), || {
+                parallel_dump(resolved, &mut others, &git_algos, threads, detect)
+            });
+            let rest = others
+                .into_iter()
+                .map(|s| {
+                    s.finish()
+                        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
+                })
+                .collect::<Result<Vec<Hash>, Failure>>();
             let (mut git, mut rest) = (git?.into_iter(), rest?.into_iter());
             list.iter()
                 .map(|(m, _)| {
@@ -223,12 +252,28 @@ fn hash_one(
         dump_path(&path, &mut sink)?;
     } else if method == FileIngestionMethod::Git
         && let Some(path) = input.path()?
+        && let Some(cache) = settings.cache()
+    {
+        let outcome = with_background_progress("hashing (git, cached)", || {
+            cached_git(&cache, &path, &[algo], None)
+        })?;
+        return outcome.into_iter().next().ok_or_else(|| fail("no result"));
+    } else if method == FileIngestionMethod::Git
+        && let Some(path) = input.path()?
         && let Some(threads) = settings.parallel_threads()
     {
         let ids = with_background_progress(&threads_label(threads), || {
             parallel_git(&path, &[algo], threads, settings.detect())
         })?;
         return ids.into_iter().next().ok_or_else(|| fail("no result"));
+    } else if method == FileIngestionMethod::Nar
+        && let Some(path) = input.path()?
+        && let Some(threads) = settings.parallel_threads()
+    {
+        // Files read ahead on the other threads while this one hashes the stream.
+        with_background_progress(&threads_label(threads), || {
+            parallel_dump(&path, &mut sink, &[], threads, settings.detect())
+        })?;
     } else {
         input.feed(&mut sink)?;
     }
@@ -256,11 +301,63 @@ fn hash_many(
         .collect()
 }
 
+/// The git ids of `path` through the hash cache (streaming the object into `sink` too, if
+/// given); a cache that could not be used or saved is said on standard error.
+fn cached_git(
+    cache: &HashCache,
+    path: &std::path::Path,
+    algos: &[Algorithm],
+    sink: Option<&mut dyn Sink>,
+) -> Result<Vec<Hash>, Failure> {
+    let outcome = match sink {
+        Some(sink) => cache.hash_git_with_sink(path, algos, sink),
+        None => cache.hash_git(path, algos),
+    }
+    .map_err(|e| fail(chain(&e)))?;
+    let file = cache.path();
+    match &outcome.loaded {
+        LoadStatus::Rebuilt(why) => crate::warn(&format!(
+            "cache file {file:?} was not trusted ({}); rebuilt",
+            chain(why)
+        )),
+        LoadStatus::Unreadable(e) => {
+            crate::warn(&format!("cannot read cache file {file:?} ({e}); rebuilt"))
+        }
+        _ => {}
+    }
+    match &outcome.saved {
+        SaveStatus::Failed(e) => crate::warn(&format!("cannot write cache file {file:?}: {e}")),
+        SaveStatus::TooLarge { size, max } => crate::warn(&format!(
+            "cache file {file:?} not written: {size} bytes, over the cap of {max}"
+        )),
+        _ => {}
+    }
+    Ok(outcome.ids)
+}
+
 fn threads_label(threads: usize) -> String {
     match threads {
         0 => "hashing (git, one thread per core)".to_owned(),
         n => format!("hashing (git, {n} threads)"),
     }
+}
+
+/// Feeds the object at `path` to `sink` with files read ahead on `threads` threads (0: one per
+/// core), returning its git ids under `git` from the same pass.
+fn parallel_dump(
+    path: &std::path::Path,
+    sink: &mut dyn nix_ingest::event::Sink,
+    git: &[Algorithm],
+    threads: usize,
+    detect: bool,
+) -> Result<Vec<Hash>, Failure> {
+    use nix_ingest::parallel::{self, ParallelOptions};
+    let options = ParallelOptions {
+        threads: Some(threads),
+        collision_detection: detect,
+        ..ParallelOptions::default()
+    };
+    parallel::dump_multi(path, sink, git, &options).map_err(|e| fail(chain(&e)))
 }
 
 /// The git ids of the object at `path`, hashed on `threads` threads (0: one per core).

@@ -167,6 +167,11 @@ fn man() -> Result<String, Failure> {
     String::from_utf8(out).map_err(|_| fail("the man page is not UTF-8"))
 }
 
+/// `warning: MSG` on standard error.
+pub fn warn(msg: &str) {
+    eprintln_safe(&format!("warning: {}", msg.replace('\n', "\\n")));
+}
+
 /// Writes to standard error, ignoring failure (there is nowhere left to report it).
 pub fn eprintln_safe(msg: &str) {
     let mut stderr = io::stderr().lock();
@@ -177,6 +182,7 @@ pub fn eprintln_safe(msg: &str) {
 pub struct Settings {
     threads: Option<usize>,
     collision_detection: bool,
+    cache: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -184,7 +190,13 @@ impl Settings {
         Settings {
             threads: global.threads,
             collision_detection: !global.no_collision_detection,
+            cache: global.cache.clone(),
         }
+    }
+
+    /// The git hash cache, if `--cache FILE` was given.
+    pub fn cache(&self) -> Option<nix_ingest::cache::HashCache> {
+        self.cache.as_ref().map(nix_ingest::cache::HashCache::new)
     }
 
     /// Whether SHA-1 hashing detects collision attacks.

@@ -446,9 +446,9 @@ fn bad_nars_fail_with_one_line() {
 // Threads, collision detection and one-pass hashing give Nix's answers
 // ---------------------------------------------------------------------------------------------
 
-/// Every git case of `matches_nix` on a path on disk, again with `--threads 1` (one streaming
-/// pass), `--threads 2` and `--threads 0` and `--no-collision-detection`: the same answers as
-/// Nix.
+/// Every git, NAR and flat case of `matches_nix` on a path on disk (git ids on every core, NAR
+/// and flat hashes with files read ahead), again with `--threads 1` (one streaming pass),
+/// `--threads 2` and `--threads 0` and `--no-collision-detection`: the same answers as Nix.
 #[test]
 fn threads_and_collision_detection_match_nix() {
     let golden = golden();
@@ -457,11 +457,10 @@ fn threads_and_collision_detection_match_nix() {
     let mut checked = 0;
     for case in cases() {
         let on_disk = case.stdin.is_none() && !case.ours.iter().any(|a| a == "--nar");
-        let git = case
-            .ours
-            .windows(2)
-            .any(|w| w[0] == "--mode" && w[1] == "git");
-        if !(on_disk && git) {
+        let hashed = case.ours.windows(2).any(|w| {
+            w[0] == "--mode" && ["git", "nar", "flat"].contains(&w[1].to_str().unwrap_or(""))
+        });
+        if !(on_disk && hashed) {
             continue;
         }
         let (status, expected) = &golden[&case.nix];
@@ -962,4 +961,110 @@ fn completions_and_man_page() {
     for word in ["hash", "store", "verify", "completions", "Exit status"] {
         assert!(man.stdout.contains(word), "the man page lacks {word}");
     }
+}
+
+/// `--cache FILE`: every git case of `matches_nix` on a path on disk, with a new cache and
+/// again with the cache it wrote, gives Nix's answer; a cache file that cannot be trusted is
+/// said once on standard error and rebuilt, the answer unchanged.
+#[test]
+fn cache_gives_nix_answers() {
+    let golden = golden();
+    let (dir, fixture) = support::fixture();
+    let mut checked = 0;
+    for (i, case) in cases().into_iter().enumerate() {
+        let on_disk = case.stdin.is_none() && !case.ours.iter().any(|a| a == "--nar");
+        let git = case
+            .ours
+            .windows(2)
+            .any(|w| w[0] == "--mode" && w[1] == "git");
+        if !(on_disk && git) {
+            continue;
+        }
+        let (status, expected) = &golden[&case.nix];
+        let cache = dir.path().join(format!("cache-{i}"));
+        for round in ["new cache", "reused cache"] {
+            let mut args = os(&["--cache", cache.to_str().unwrap()]);
+            args.extend(case.ours.iter().cloned());
+            let run = run_cli(&args, &fixture, None);
+            if *status == 0 {
+                assert_eq!(run.status, 0, "{round} {args:?}: {}", run.stderr);
+                assert_eq!(run.stderr, "", "{round} {args:?}");
+                assert_eq!(run.stdout.trim_end(), expected, "{round} {args:?}");
+            } else {
+                assert_error(&run, &format!("{round} {args:?}"));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} runs");
+
+    // Several hashes in one pass, git ones from the cache.
+    let cache = dir.path().join("multi-cache");
+    let t1 = [
+        format!(
+            "git-sha1 {}",
+            nix_says(
+                &golden,
+                "nix hash path --mode git --algo sha1 --format sri t1"
+            )
+        ),
+        format!(
+            "nar-sha256 {}",
+            nix_says(
+                &golden,
+                "nix hash path --mode nar --algo sha256 --format sri t1"
+            )
+        ),
+    ];
+    for _ in 0..2 {
+        let run = run_cli(
+            &os(&[
+                "hash",
+                "multi",
+                "--cache",
+                cache.to_str().unwrap(),
+                "--hash",
+                "git:sha1,nar:sha256",
+                "t1",
+            ]),
+            &fixture,
+            None,
+        );
+        assert_eq!(assert_ok(&run, "multi with a cache"), t1);
+    }
+
+    // A damaged cache: a warning, and still Nix's answer.
+    let cache = dir.path().join("damaged");
+    fs::write(&cache, b"not a cache at all").unwrap();
+    let run = run_cli(
+        &os(&[
+            "--cache",
+            cache.to_str().unwrap(),
+            "hash",
+            "path",
+            "--mode",
+            "git",
+            "--algo",
+            "sha1",
+            "--format",
+            "sri",
+            "t1",
+        ]),
+        &fixture,
+        None,
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout.trim_end(),
+        nix_says(
+            &golden,
+            "nix hash path --mode git --algo sha1 --format sri t1"
+        )
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("warning: cache file ") && run.stderr.contains("rebuilt"),
+        "{}",
+        run.stderr
+    );
 }

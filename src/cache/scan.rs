@@ -243,13 +243,13 @@ impl<'a, 's> Scan<'a, 's> {
         &mut self,
         name: Option<&[u8]>,
         path: &Path,
-        lstat: Option<&Metadata>,
+        file: fs::FileRef<'_>,
     ) -> Result<(), fs::Error> {
         let fs::OpenFile {
             mut file,
             size,
             executable,
-        } = fs::open_file(path, lstat)?;
+        } = file.open()?;
         let meta = file.metadata().map_err(|source| {
             fs::Error::new(
                 path,
@@ -280,14 +280,26 @@ impl<'a, 's> Scan<'a, 's> {
             .take()
             .unwrap_or_else(|| ReadBuffer::new(buffer_size(self.settings)));
         let result = match self.sink.as_mut() {
-            Some(sink) => fs::read_file(&mut file, size, &mut buf, path, |data| {
-                hashers.iter_mut().for_each(|h| h.update(data));
-                sink.event(Event::FileData(data))
-            }),
-            None => fs::read_file(&mut file, size, &mut buf, path, |data| {
-                hashers.iter_mut().for_each(|h| h.update(data));
-                Ok(())
-            }),
+            Some(sink) => fs::read_file(
+                &mut file,
+                size,
+                &mut buf,
+                || path.to_path_buf(),
+                |data| {
+                    hashers.iter_mut().for_each(|h| h.update(data));
+                    sink.event(Event::FileData(data))
+                },
+            ),
+            None => fs::read_file(
+                &mut file,
+                size,
+                &mut buf,
+                || path.to_path_buf(),
+                |data| {
+                    hashers.iter_mut().for_each(|h| h.update(data));
+                    Ok(())
+                },
+            ),
         };
         self.buf = Some(buf);
         result?;
@@ -544,10 +556,10 @@ impl Visitor for Scan<'_, '_> {
         &mut self,
         name: Option<&[u8]>,
         path: &Path,
-        lstat: Option<&Metadata>,
+        file: fs::FileRef<'_>,
     ) -> Result<(), fs::Error> {
         if self.sink.is_some() {
-            return self.stream_file(name, path, lstat);
+            return self.stream_file(name, path, file);
         }
         let old = self.lookup(name);
         // Checked (and maybe read) in phase 2; kind and stat are set then.
@@ -556,7 +568,8 @@ impl Visitor for Scan<'_, '_> {
             node,
             old,
             path: path.to_path_buf(),
-            lstat: lstat.cloned(),
+            // Taken again in phase 2 (the walk `lstat`s only a root file).
+            lstat: None,
         });
         Ok(())
     }
@@ -623,7 +636,7 @@ impl Reader<'_> {
             mut file,
             size,
             executable,
-        } = fs::open_file(path, Some(lstat))?;
+        } = fs::open_path(path, Some(lstat))?;
         // What was opened, not what was listed: a file changed in between is recorded as it
         // is read.
         let meta = file.metadata().map_err(|source| {
@@ -641,10 +654,16 @@ impl Reader<'_> {
         // not trusted next time anyway).
         stat.size = size;
         let mut hashers = blob_hashers(self.algorithms, self.detect, size);
-        fs::read_file(&mut file, size, buf, path, |data| {
-            hashers.iter_mut().for_each(|h| h.update(data));
-            Ok(())
-        })?;
+        fs::read_file(
+            &mut file,
+            size,
+            buf,
+            || path.to_path_buf(),
+            |data| {
+                hashers.iter_mut().for_each(|h| h.update(data));
+                Ok(())
+            },
+        )?;
         Ok(Read {
             ids: finish(hashers, path, ObjectKind::Blob)?,
             stat,
