@@ -1,67 +1,117 @@
-//! A NAR token encoder for building archives by hand, well-formed or hostile: each string is
-//! its 64-bit little-endian length, its bytes and zero padding to 8 bytes.
+//! A NAR token encoder for tests: archives built string by string, valid or not, remembering
+//! where each string starts (the offsets errors must name).
 #![allow(dead_code)]
 
-/// An archive being built.
+/// An archive under construction.
 #[derive(Debug, Clone, Default)]
-pub struct Nar(pub Vec<u8>);
+pub struct Nar {
+    pub bytes: Vec<u8>,
+}
 
 impl Nar {
-    /// Nothing yet.
-    pub fn new() -> Self {
-        Nar(Vec::new())
+    /// Nothing yet, not even the magic.
+    pub fn empty() -> Self {
+        Nar::default()
     }
 
-    /// Starts with the magic string `nix-archive-1`.
+    /// Just the magic string `nix-archive-1`.
     pub fn magic() -> Self {
-        let mut n = Nar::new();
+        let mut n = Nar::default();
         n.s(b"nix-archive-1");
         n
     }
 
-    /// Appends one string.
-    pub fn s(&mut self, s: &[u8]) -> &mut Self {
-        self.0.extend_from_slice(&(s.len() as u64).to_le_bytes());
-        self.0.extend_from_slice(s);
-        self.0.resize(self.0.len().div_ceil(8) * 8, 0);
-        self
+    /// The offset of the next byte.
+    pub fn pos(&self) -> u64 {
+        self.bytes.len() as u64
     }
 
-    /// Appends several strings.
-    pub fn ss(&mut self, strings: &[&[u8]]) -> &mut Self {
+    /// Appends a string (64-bit little-endian length, bytes, zero padding to 8) and returns
+    /// where it starts.
+    pub fn s(&mut self, s: &[u8]) -> u64 {
+        let at = self.pos();
+        self.bytes
+            .extend_from_slice(&(s.len() as u64).to_le_bytes());
+        self.bytes.extend_from_slice(s);
+        self.bytes.resize(self.bytes.len().next_multiple_of(8), 0);
+        at
+    }
+
+    /// Appends several strings and returns where the first starts.
+    pub fn ss(&mut self, strings: &[&[u8]]) -> u64 {
+        let at = self.pos();
         for s in strings {
             self.s(s);
         }
-        self
+        at
     }
 
-    /// Appends raw bytes (a bare length, bad padding, garbage).
-    pub fn raw(&mut self, bytes: &[u8]) -> &mut Self {
-        self.0.extend_from_slice(bytes);
-        self
+    /// Appends a bare length field and returns where it starts.
+    pub fn len_field(&mut self, len: u64) -> u64 {
+        let at = self.pos();
+        self.bytes.extend_from_slice(&len.to_le_bytes());
+        at
     }
 
-    /// `entry ( name NAME node` — the caller appends the node and `)` `)`.
-    pub fn entry(&mut self, name: &[u8]) -> &mut Self {
-        self.ss(&[b"entry", b"(", b"name", name, b"node"])
+    /// Appends raw bytes and returns where they start.
+    pub fn raw(&mut self, bytes: &[u8]) -> u64 {
+        let at = self.pos();
+        self.bytes.extend_from_slice(bytes);
+        at
     }
 
-    /// A regular file node.
-    pub fn file(&mut self, contents: &[u8], executable: bool) -> &mut Self {
+    /// A regular file node `( type regular [executable ""] contents <data> )`.
+    pub fn file(&mut self, executable: bool, data: &[u8]) -> &mut Self {
         self.ss(&[b"(", b"type", b"regular"]);
         if executable {
             self.ss(&[b"executable", b""]);
         }
-        self.ss(&[b"contents", contents, b")"])
+        self.ss(&[b"contents", data, b")"]);
+        self
     }
 
-    /// A symlink node.
+    /// A symlink node `( type symlink target <target> )`.
     pub fn symlink(&mut self, target: &[u8]) -> &mut Self {
-        self.ss(&[b"(", b"type", b"symlink", b"target", target, b")"])
+        self.ss(&[b"(", b"type", b"symlink", b"target", target, b")"]);
+        self
     }
 
-    /// The bytes.
-    pub fn bytes(&self) -> Vec<u8> {
-        self.0.clone()
+    /// Opens a directory node: `( type directory`.
+    pub fn dir_open(&mut self) -> &mut Self {
+        self.ss(&[b"(", b"type", b"directory"]);
+        self
+    }
+
+    /// Opens an entry: `entry ( name <name> node`; its node follows.
+    pub fn entry(&mut self, name: &[u8]) -> &mut Self {
+        self.ss(&[b"entry", b"(", b"name", name, b"node"]);
+        self
+    }
+
+    /// `)`: closes a node or an entry.
+    pub fn close(&mut self) -> &mut Self {
+        self.s(b")");
+        self
+    }
+
+    /// `levels` directories nested as the single entry `d` of their parent (the root counts),
+    /// the innermost holding `leaf` (written by the closure as the innermost's entries, if any),
+    /// all closed.
+    pub fn chain(levels: usize, leaf: impl FnOnce(&mut Nar)) -> Nar {
+        let mut n = Nar::magic();
+        for level in 0..levels {
+            if level > 0 {
+                n.entry(b"d");
+            }
+            n.dir_open();
+        }
+        leaf(&mut n);
+        for level in 0..levels {
+            n.close();
+            if level + 1 < levels {
+                n.close();
+            }
+        }
+        n
     }
 }
