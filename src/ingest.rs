@@ -50,7 +50,7 @@
 //!   [`fs`] and [`nar`].
 //! - **Nesting**: as Nix 2.34.7 and later, the `nar` method refuses an object 64 levels below
 //!   the root, naming its path or byte offset, while the `git` method hashes it (and so does
-//!   `nix hash path --mode git`); Nix 2.26.3 takes any depth ([`Limits::NIX_2_26`]). See
+//!   `nix hash path --mode git`); Nix 2.26.3 takes any depth ([`Limits::NIX_2_26`](crate::Limits::NIX_2_26)). See
 //!   [NAR nesting](crate::limits#nar-nesting).
 
 use std::io::Read;
