@@ -435,3 +435,37 @@ fn fetch_git_agrees_with_nix() {
         }
     }
 }
+
+/// A blob whose bytes do not hash to its id is refused, naming its path, whether the NAR is
+/// hashed on the calling thread or on a second one.
+#[test]
+fn corrupt_blob_is_refused_on_one_thread_and_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git_at(repo, 1_000_000_000, &["init", "-q"]);
+    write(&repo.join("d/f"), "hello\n");
+    git_at(repo, 1_000_000_000, &["add", "-A"]);
+    git_at(repo, 1_000_000_000, &["commit", "-q", "-m", "x"]);
+    let blob = git_at(repo, 0, &["rev-parse", "HEAD:d/f"]);
+    let path = repo.join(".git/objects").join(&blob[..2]).join(&blob[2..]);
+    let mut forged = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut forged, b"blob 6\0HELLO\n").unwrap();
+    let forged = forged.finish().unwrap();
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&path, perms).unwrap();
+    std::fs::write(&path, forged).unwrap();
+    for threads in [1, 2] {
+        let err = Fetch::new()
+            .threads(threads)
+            .fetch(repo, "HEAD")
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Tree(_)), "{threads}: {text}");
+        assert!(
+            text.contains("/d/f") && text.contains(&blob),
+            "{threads}: {text}"
+        );
+    }
+}

@@ -113,13 +113,15 @@ pub fn to_nar(_settings: &Settings, args: &GitToNarArgs) -> Result<String, Failu
 }
 
 /// `git prefetch REPO [REVISION]`: what Nix's git fetcher records, as `nix flake prefetch --json`.
-pub fn prefetch(_settings: &Settings, args: &GitPrefetchArgs) -> Result<String, Failure> {
+pub fn prefetch(settings: &Settings, args: &GitPrefetchArgs) -> Result<String, Failure> {
     let mut fetch = if args.fetch_git {
         Fetch::fetch_git()
     } else {
         Fetch::new()
     };
     fetch = fetch
+        .collision_detection(settings.detect())
+        .threads(settings.parallel_threads().unwrap_or(1))
         .submodules(args.submodules)
         .shallow(args.shallow)
         .name(args.name.clone())

@@ -551,6 +551,9 @@ pub(crate) trait Filter {
 pub(crate) struct Hooks<'h> {
     pub(crate) submodules: Submodules<'h>,
     pub(crate) filter: Option<&'h mut dyn Filter>,
+    /// When set, regular files' blobs are not checked here: the id of each is put in the cell
+    /// just before its [`Event::FileStart`], and the sink must check the bytes it is sent.
+    pub(crate) deferred_blob: Option<&'h std::cell::Cell<Option<Hash>>>,
 }
 
 impl Default for Hooks<'_> {
@@ -558,6 +561,7 @@ impl Default for Hooks<'_> {
         Hooks {
             submodules: Submodules::Refuse,
             filter: None,
+            deferred_blob: None,
         }
     }
 }
@@ -711,6 +715,8 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
             path: path_string(path),
             source,
         };
+        // A deferring sink checks the blob's id itself, from the bytes it is sent.
+        let deferred = self.hooks.deferred_blob.map(|cell| cell.set(Some(*id)));
         self.sink
             .event(Event::FileStart {
                 name,
@@ -718,7 +724,9 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
                 size,
             })
             .map_err(|e| at(&self.path, e))?;
-        let mut verifier = Verifier::new(id, ObjectKind::Blob, size);
+        let mut verifier = deferred
+            .is_none()
+            .then(|| Verifier::new(id, ObjectKind::Blob, size));
         let mut body = object.body;
         let mut seen: u64 = 0;
         loop {
@@ -742,15 +750,30 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
                     },
                 ));
             }
-            verifier.update(chunk);
+            if let Some(verifier) = verifier.as_mut() {
+                verifier.update(chunk);
+            }
             self.sink
                 .event(Event::FileData(chunk))
                 .map_err(|e| at(&self.path, e))?;
         }
         drop(body);
-        verifier
-            .finish(seen)
-            .map_err(|e| object_err(&self.path, e))?;
+        match verifier {
+            Some(verifier) => verifier
+                .finish(seen)
+                .map_err(|e| object_err(&self.path, e))?,
+            None if seen != size => {
+                return Err(object_err(
+                    &self.path,
+                    source::Error::SizeMismatch {
+                        id: *id,
+                        declared: size,
+                        actual: seen,
+                    },
+                ));
+            }
+            None => {}
+        }
         self.sink
             .event(Event::FileEnd)
             .map_err(|e| at(&self.path, e))
