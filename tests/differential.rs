@@ -1,13 +1,17 @@
 //! Differential tests against real Nix and real git.
 //!
 //! Hundreds of random, deliberately nasty trees (fixed seed) are built under `/tmp`, and for
-//! each one the answers of Nix 2.26.3 (through `scripts/nix-oracle.sh`) and of git are compared
-//! with this crate's library and its command-line tool `nix-ingest`:
+//! each one the answers of real Nix (through `scripts/nix-oracle.sh`: Nix 2.34.8, or Nix 2.26.3
+//! with `NIX_ORACLE_VERSION=2.26`; `scripts/differential.sh` runs both) and of git are compared
+//! with this crate's library and its command-line tool `nix-ingest`. Our limits follow the
+//! oracle's NAR rule ([`Limits::DEFAULT`] for 2.34, [`Limits::NIX_2_26`] for 2.26), so a tree
+//! nested 64 levels deep is refused by the `nar` method with 2.34 and hashed with 2.26:
 //!
 //! - `nix hash path` for git SHA-1 and SHA-256 in every format (and MD5/SHA-512), NAR in every
 //!   format and algorithm, flat for file roots (one `nix hash path` call per combination, with
 //!   every tree's path as arguments);
-//! - `nix store add --dry-run` for git SHA-1, NAR SHA-1 and SHA-256, flat and text (file roots);
+//! - `nix store add --dry-run` for git SHA-1 (and SHA-256 with Nix 2.31 and later), NAR SHA-1
+//!   and SHA-256, flat and text (file roots);
 //! - `nix-store --dump`: our NAR writer must produce the same bytes, and our NAR parser (whole and
 //!   in random chunks) must give the same hashes and the same events as the directory walk;
 //! - git tree ids from `git mktree` (any tree, empty directories included) and `git add` +
@@ -42,7 +46,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use nix_ingest::Limits;
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::event::Recorder;
 use nix_ingest::hash::{Algorithm, Format, Hash};
@@ -50,6 +53,7 @@ use nix_ingest::ingest;
 use nix_ingest::method::{FileIngestionMethod, IngestionMethod};
 use nix_ingest::nar::{NarWriter, Parser};
 use nix_ingest::store_path::{References, StoreDir};
+use nix_ingest::{Limits, Options};
 
 use oracle::{Answer, MkEntry, Task};
 use tree::{Node, Rng, Tree};
@@ -209,22 +213,61 @@ struct Ours {
     hashes: HashMap<(FileIngestionMethod, Algorithm), Result<Hash, String>>,
 }
 
+/// The pairs as trait objects, for the routes of `Options`.
+fn dyn_pairs(pairs: &[(FileIngestionMethod, Algorithm)]) -> Vec<(&dyn IngestionMethod, Algorithm)> {
+    pairs
+        .iter()
+        .map(|(m, a)| (m as &dyn IngestionMethod, *a))
+        .collect()
+}
+
+/// One walk of `path` into the sinks of `pairs` (under the limits of the oracle's Nix).
+fn hash_path_multi(
+    path: &Path,
+    pairs: &[(FileIngestionMethod, Algorithm)],
+    limits: &Limits,
+) -> Result<Vec<Hash>, String> {
+    Options::new()
+        .limits(*limits)
+        .hash_path_multi(path, &dyn_pairs(pairs))
+        .map_err(|e| err_text(&e))
+}
+
+/// One read of a NAR into the sinks of `pairs` (under the limits of the oracle's Nix).
+fn hash_nar_multi(
+    nar: &[u8],
+    pairs: &[(FileIngestionMethod, Algorithm)],
+    limits: &Limits,
+) -> Result<Vec<Hash>, String> {
+    Options::new()
+        .limits(*limits)
+        .hash_nar_multi(nar, &dyn_pairs(pairs))
+        .map_err(|e| err_text(&e))
+}
+
+/// The limits that follow the rule of Nix `version`: Nix 2.34's NAR nesting limit, or none.
+fn limits_for(version: &str) -> Limits {
+    if oracle::at_least(version, 2, 34) {
+        Limits::DEFAULT
+    } else {
+        Limits::NIX_2_26
+    }
+}
+
 impl Ours {
-    fn compute(tree: &Tree, path: &Path) -> Ours {
+    fn compute(tree: &Tree, path: &Path, limits: &Limits) -> Ours {
         let mut hashes = HashMap::new();
-        let pairs: Vec<(&dyn IngestionMethod, Algorithm)> = OURS
-            .iter()
-            .map(|(m, a)| (m as &dyn IngestionMethod, *a))
-            .collect();
-        match ingest::hash_path_multi(path, &pairs) {
+        match hash_path_multi(path, &OURS, limits) {
             Ok(hs) => {
                 for (k, h) in OURS.iter().zip(hs) {
                     hashes.insert(*k, Ok(h));
                 }
             }
-            Err(e) => {
+            // One method's refusal (a NAR nested too deep) must not hide the others' answers.
+            Err(_) => {
                 for k in OURS {
-                    hashes.insert(k, Err(err_text(&e)));
+                    let r = hash_path_multi(path, &[k], limits).map(|mut h| h.remove(0));
+                    hashes.insert(k, r);
                 }
             }
         }
@@ -258,7 +301,7 @@ fn our_store_path(tree: &Tree, ours: &Ours, mode: &str, algo: Algorithm) -> Answ
     };
     store
         .make_path_from_ca(&tree.name, &ca, &References::default())
-        .map(|p| store.print(&p))
+        .map(|p| store.display_path(&p))
         .map_err(|e| err_text(&e))
 }
 
@@ -349,10 +392,13 @@ fn differential() {
         );
         phase = Instant::now();
     };
-    let ready = oracle::oracle(["nix", "--version"]);
-    assert!(
-        ready.status.success(),
-        "the Nix oracle answers (scripts/nix-oracle.sh setup)"
+    let version =
+        oracle::nix_version(None).expect("the Nix oracle answers (scripts/nix-oracle.sh setup)");
+    let limits = limits_for(&version);
+    eprintln!(
+        "[differential] the oracle is Nix {version} (NIX_ORACLE_VERSION={}); our limits follow its NAR rule (max_nar_depth {})",
+        std::env::var("NIX_ORACLE_VERSION").unwrap_or_default(),
+        limits.max_nar_depth
     );
 
     let work = tempfile::Builder::new()
@@ -393,8 +439,10 @@ fn differential() {
     // 2. In the background: `nix store add --dry-run` and `nix-store --dump`, per tree.
     let mut tasks = Vec::new();
     let mut task_of: Vec<Vec<(usize, &'static str, Algorithm)>> = Vec::new();
+    let mut dump_of: Vec<usize> = Vec::new();
     for (t, p) in &trees {
         let mut mine = Vec::new();
+        dump_of.push(tasks.len());
         tasks.push(Task::Dump {
             path: p.clone(),
             out: nar_dir.join(format!("{}.nar", t.index)),
@@ -404,6 +452,10 @@ fn differential() {
             ("nar", Algorithm::Sha1),
             ("nar", Algorithm::Sha256),
         ];
+        if oracle::at_least(&version, 2, 31) {
+            // SHA-256 git store paths: Nix 2.31 and later (2.26 refuses them).
+            adds.push(("git", Algorithm::Sha256));
+        }
         if t.is_file() || t.is_symlink() || t.index % 10 == 0 {
             adds.push(("flat", Algorithm::Sha256));
         }
@@ -504,7 +556,7 @@ fn differential() {
     };
     let mut ours_all = Vec::new();
     for (i, (t, p)) in trees.iter().enumerate() {
-        let ours = Ours::compute(t, p);
+        let ours = Ours::compute(t, p, &limits);
         for (m, a, f) in batches() {
             let Some(nix) = &nix_hash[&(m, a, f)][i] else {
                 continue;
@@ -588,20 +640,31 @@ fn differential() {
         }
 
         let nar_file = nar_dir.join(format!("{}.nar", t.index));
+        // Our NAR writer, byte for byte.
+        let mut writer = NarWriter::new(Vec::new()).max_depth(limits.max_nar_depth);
+        let mut fs_events = Recorder::default();
+        let walked = nix_ingest::fs::dump(
+            p,
+            &mut nix_ingest::event::Tee::new(&mut writer, &mut fs_events),
+            &Options::new().limits(limits),
+        );
+        if let Err(e) = &answers[dump_of[i]] {
+            // Nix refuses to dump the tree (2.34: nested 64 levels or more): so must we.
+            let ours = walked.map_err(|e| err_text(&e)).and_then(|()| {
+                writer
+                    .finish()
+                    .map(|_| "a NAR".to_owned())
+                    .map_err(|e| err_text(&e))
+            });
+            report.check(t, p, "nix-store --dump <tree>", &Err(e.clone()), &ours);
+            continue;
+        }
         let nix_nar = fs::read(&nar_file);
         nar_bytes += nix_nar.as_ref().map_or(0, Vec::len);
         let Ok(nix_nar) = nix_nar else {
             report.mismatch(t, p, "nix-store --dump <tree>", "no NAR", "-");
             continue;
         };
-        // Our NAR writer, byte for byte.
-        let mut writer = NarWriter::new(Vec::new());
-        let mut fs_events = Recorder::default();
-        let walked = nix_ingest::fs::dump(
-            p,
-            &mut nix_ingest::event::Tee::new(&mut writer, &mut fs_events),
-            &Default::default(),
-        );
         match walked
             .map_err(|e| err_text(&e))
             .and_then(|()| writer.finish().map_err(|e| err_text(&e)))
@@ -623,30 +686,29 @@ fn differential() {
             ),
         }
         // Nix's NAR through our parser: the same hashes as Nix gives for the tree.
-        let mut pairs: Vec<(&dyn IngestionMethod, Algorithm)> = vec![
-            (&FileIngestionMethod::Git, Algorithm::Sha1),
-            (&FileIngestionMethod::Git, Algorithm::Sha256),
-            (&FileIngestionMethod::Nar, Algorithm::Sha256),
-            (&FileIngestionMethod::Nar, Algorithm::Sha1),
+        let mut pairs: Vec<(FileIngestionMethod, Algorithm)> = vec![
+            (FileIngestionMethod::Git, Algorithm::Sha1),
+            (FileIngestionMethod::Git, Algorithm::Sha256),
+            (FileIngestionMethod::Nar, Algorithm::Sha256),
+            (FileIngestionMethod::Nar, Algorithm::Sha1),
         ];
         if t.is_file() {
-            pairs.push((&FileIngestionMethod::Flat, Algorithm::Sha256));
+            pairs.push((FileIngestionMethod::Flat, Algorithm::Sha256));
         }
-        let from_nar = ingest::hash_nar_multi(&nix_nar[..], &pairs, &Limits::default());
-        for (k, (m, a)) in pairs.iter().enumerate() {
-            let m: FileIngestionMethod = m.name().parse().unwrap();
+        let from_nar = hash_nar_multi(&nix_nar[..], &pairs, &limits);
+        for (k, &(m, a)) in pairs.iter().enumerate() {
             let f = if m == FileIngestionMethod::Flat {
                 Format::Sri
             } else {
                 Format::Base16
             };
             let nix = nix_hash
-                .get(&(m, *a, f))
+                .get(&(m, a, f))
                 .and_then(|v| v[i].clone())
                 .unwrap_or_else(|| Err("no nix answer".into()));
             let mine = match &from_nar {
                 Ok(hs) => Ok(hs[k].encode(f)),
-                Err(e) => Err(err_text(e)),
+                Err(e) => Err(e.clone()),
             };
             let cmd = format!(
                 "nix hash path --mode {m} --algo {a} --format {} <tree> vs our hash of nix-store --dump's NAR",
@@ -655,7 +717,7 @@ fn differential() {
             report.check(t, p, &cmd, &nix, &mine);
         }
         // The same NAR pushed in random chunks gives the walk's events.
-        let mut parser = Parser::new(Limits::default());
+        let mut parser = Parser::new(limits);
         let mut nar_events = Recorder::default();
         let mut rest = &nix_nar[..];
         let mut failure = None;
@@ -704,7 +766,15 @@ fn differential() {
     //    `nix store add` task, and `--nar` on Nix's NAR.
     let mut pick = Rng::new(cfg.seed ^ 0xe4a3);
     let all_batches = batches();
+    // The binary follows Nix 2.34's NAR nesting rule; an older oracle nests deeper.
+    let mut skipped_deep = 0usize;
     for (i, (t, p)) in trees.iter().enumerate() {
+        if t.nar_depth() >= Limits::DEFAULT.max_nar_depth
+            && limits.max_nar_depth > Limits::DEFAULT.max_nar_depth
+        {
+            skipped_deep += 1;
+            continue;
+        }
         let usable: Vec<_> = all_batches
             .iter()
             .filter(|(m, _, _)| *m != FileIngestionMethod::Flat || flat_ok[i])
@@ -775,6 +845,9 @@ fn differential() {
             (FileIngestionMethod::Nar, Algorithm::Sha256),
         ]);
         let f = *pick.pick(&FORMATS);
+        if answers[dump_of[i]].is_err() {
+            continue; // Nix made no NAR of it
+        }
         if let Some(nix) = &nix_hash[&(m, a, f)][i] {
             let args: Vec<OsString> = [
                 "hash",
@@ -797,6 +870,11 @@ fn differential() {
             );
             report.check(t, p, &cmd, nix, &run_cli(&args));
         }
+    }
+    if skipped_deep > 0 {
+        eprintln!(
+            "[differential] {skipped_deep} trees nested 64 levels or more not given to nix-ingest: it follows Nix 2.34's NAR rule, Nix {version} nests deeper"
+        );
     }
     lap("nix-ingest");
 
@@ -902,6 +980,9 @@ fn refusals() {
     let w = work.path();
     let host = |p: &str| w.join(p);
     let ins = |p: &str| oracle::inside(&w.join(p)).into_os_string();
+    let version = oracle::nix_version(None).expect("the Nix oracle answers");
+    let limits = limits_for(&version);
+    eprintln!("[refusals] Nix {version}");
 
     // The objects.
     fs::create_dir(host("fifo-in-dir")).unwrap();
@@ -958,7 +1039,7 @@ fn refusals() {
     let lib_store = |ca: ContentAddress, name: &str| {
         store
             .make_path_from_ca(name, &ca, &References::default())
-            .map(|p| store.print(&p))
+            .map(|p| store.display_path(&p))
             .map_err(|e| err_text(&e))
     };
     let file_hash = |a| ingest::hash_path(host("file"), FileIngestionMethod::Flat, a).unwrap();
@@ -1096,7 +1177,7 @@ fn refusals() {
             "file",
         ),
         keyword: String::new(),
-        deviation: true,
+        deviation: !oracle::at_least(&version, 2, 31),
     });
     for (p, kw) in [
         ("a b", "a b"),
@@ -1110,7 +1191,7 @@ fn refusals() {
                 if p.len() > 20 { "x…x (212 bytes)" } else { p }
             ),
             nix: with(s(&["nix", "store", "add", "--dry-run"]), ins(p)),
-            ours: ex(&["--store-path"], p),
+            ours: ex(&["store", "add", "--dry-run"], p),
             keyword: kw.into(),
             deviation: false,
         });
@@ -1118,10 +1199,116 @@ fn refusals() {
     cases.push(Case {
         what: "a path that does not exist".into(),
         nix: with(s(&["nix", "hash", "path"]), ins("nonexistent")),
-        ours: ex(&["--mode", "nar"], "nonexistent"),
+        ours: ex(&["hash", "path", "--mode", "nar"], "nonexistent"),
         keyword: "nonexistent".into(),
         deviation: false,
     });
+
+    // Nesting: a file 64 levels below the root (63 directories under it). Nix 2.34 refuses the
+    // NAR routes and answers git hashing; Nix 2.26 answers all.
+    let mut deep = String::from("deep64");
+    for _ in 0..63 {
+        deep.push_str("/d");
+    }
+    fs::create_dir_all(host(&deep)).unwrap();
+    fs::write(host(&format!("{deep}/f")), "x").unwrap();
+    let lib_limits = |p: &str, m: FileIngestionMethod, a: Algorithm| {
+        hash_path_multi(&host(p), &[(m, a)], &limits).map(|mut h| h.remove(0))
+    };
+    cases.push(Case {
+        what: "nesting: nar hash of a tree with a file 64 levels down".into(),
+        nix: with(s(&["nix", "hash", "path", "--mode", "nar"]), ins("deep64")),
+        ours: lib_limits("deep64", FileIngestionMethod::Nar, Algorithm::Sha256)
+            .map(|h| h.to_string()),
+        keyword: "/d/d/f".into(),
+        deviation: false,
+    });
+    cases.push(Case {
+        what: "nesting: git hash of a tree with a file 64 levels down".into(),
+        nix: with(s(&["nix", "hash", "path", "--mode", "git"]), ins("deep64")),
+        ours: lib_limits("deep64", FileIngestionMethod::Git, Algorithm::Sha256)
+            .map(|h| h.to_string()),
+        keyword: String::new(),
+        deviation: false,
+    });
+    cases.push(Case {
+        what:
+            "nesting: git store path of a tree with a file 64 levels down (Nix 2.34 cannot add it)"
+                .into(),
+        nix: with(
+            s(&[
+                "nix",
+                "store",
+                "add",
+                "--dry-run",
+                "--mode",
+                "git",
+                "--hash-algo",
+                "sha1",
+            ]),
+            ins("deep64"),
+        ),
+        ours: lib_limits("deep64", FileIngestionMethod::Git, Algorithm::Sha1)
+            .and_then(|h| lib_store(ContentAddress::fixed(FileIngestionMethod::Git, h), "deep64")),
+        keyword: String::new(),
+        deviation: false,
+    });
+    for (what, levels, leaf) in [
+        ("nesting: NAR with a file 64 levels down", 64, true),
+        (
+            "nesting: NAR of 64 empty directories, the last 63 levels down",
+            64,
+            false,
+        ),
+    ] {
+        let mut t: Vec<&[u8]> = vec![b"nix-archive-1"];
+        for level in 0..levels {
+            if level > 0 {
+                t.extend_from_slice(&[b"entry", b"(", b"name", b"d", b"node"]);
+            }
+            t.extend_from_slice(&[b"(", b"type", b"directory"]);
+        }
+        if leaf {
+            t.extend_from_slice(&[
+                b"entry",
+                b"(",
+                b"name",
+                b"f",
+                b"node",
+                b"(",
+                b"type",
+                b"regular",
+                b"contents",
+                b"x",
+                b")",
+                b")",
+            ]);
+        }
+        for level in 0..levels {
+            t.push(b")");
+            if level + 1 < levels {
+                t.push(b")");
+            }
+        }
+        let bytes = nar_of(&t);
+        let f = host(&format!("deep-{levels}-{leaf}.nar"));
+        fs::write(&f, &bytes).unwrap();
+        let cmd = format!(
+            "nix-store --restore '{}' < '{}'",
+            oracle::inside(&host(&format!("restored-deep-{levels}-{leaf}"))).display(),
+            oracle::inside(&f).display()
+        );
+        let mut rec = nix_ingest::event::Recorder::default();
+        cases.push(Case {
+            what: what.into(),
+            nix: s(&["sh", "-c", &cmd]),
+            ours: nix_ingest::nar::read(&bytes[..], &mut rec, &limits)
+                .map(|_| String::new())
+                .map_err(|e| err_text(&e)),
+            keyword: "64".into(),
+            deviation: false,
+        });
+    }
 
     // Malformed NARs: `nix-store --restore` against our parser.
     let good = dir_nar(&[b"a", b"b"]);
@@ -1235,6 +1422,7 @@ fn refusals() {
                 }
             }
             (Err(_), Ok(_)) if c.deviation => {}
+            (Ok(a), Ok(b)) if a == b && !c.what.starts_with("NAR") => {}
             (Ok(_), Ok(_)) if c.what.starts_with("NAR") => failures.push(format!(
                 "{}: both accept it (not a refusal case any more?)",
                 c.what

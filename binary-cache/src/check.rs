@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::shim::{self as verify, Claim, Display as _, Options};
+use crate::shim::{self as verify, Claim, Options};
 use axum::http::StatusCode;
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::hash::Algorithm;

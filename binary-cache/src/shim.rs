@@ -3,7 +3,7 @@
 
 use nix_ingest::content_address::{ContentAddress, ContentAddressMethod};
 use nix_ingest::hash::{Hash, Hasher};
-use nix_ingest::method::{FileIngestionMethod, IngestionMethod};
+use nix_ingest::method::FileIngestionMethod;
 use nix_ingest::store_path::{References, StoreDir, StorePath};
 use nix_ingest::{Limits, nar};
 use tokio::io::AsyncRead;
@@ -13,7 +13,7 @@ pub trait Display {
 }
 impl Display for StoreDir {
     fn display_path(&self, p: &StorePath) -> String {
-        self.print(p)
+        StoreDir::display_path(self, p)
     }
 }
 
@@ -103,7 +103,9 @@ pub async fn verify_nar_async<R: AsyncRead + Unpin>(
         ContentAddressMethod::Text => FileIngestionMethod::Flat,
         ContentAddressMethod::Fixed(m) => m,
     };
-    let mut sink = method.hash_sink(claim.ca.hash().algorithm()).unwrap();
+    let mut sink = nix_ingest::Options::default()
+        .sink(&method, claim.ca.hash().algorithm())
+        .unwrap();
     let mut raw = Raw {
         inner: reader,
         hasher: Hasher::new(claim.nar_hash.unwrap().algorithm()),

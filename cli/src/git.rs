@@ -136,7 +136,7 @@ pub fn prefetch(settings: &Settings, args: &GitPrefetchArgs) -> Result<String, F
         return match (&fetched.git_ca, &fetched.git_store_path) {
             (Some(ca), Some(path)) => Ok(format!(
                 "{ca}\n{}\n",
-                crate::input::store_dir(&args.store)?.print(path)
+                crate::input::store_dir(&args.store)?.display_path(path)
             )),
             _ => Err(fail(
                 "the tree Nix sees differs from the revision's git tree (a submodule or an export-ignored path), so it has no git content address",

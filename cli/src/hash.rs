@@ -6,11 +6,8 @@ use std::path::PathBuf;
 use nix_ingest::cache::{HashCache, LoadStatus, SaveStatus};
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::event::Sink;
-use nix_ingest::flat::FlatHasher;
-use nix_ingest::git::GitHasher;
-use nix_ingest::hash::{Algorithm, Format, Hash, Hasher};
+use nix_ingest::hash::{Algorithm, Format, Hash};
 use nix_ingest::method::{FileIngestionMethod, HashSink};
-use nix_ingest::nar::NarHasher;
 use nix_ingest::store_path::References;
 
 use crate::args::{CidArgs, HashMultiArgs, HashPathArgs, StoreAddArgs, StoreMode, VerifyArgs};
@@ -154,7 +151,7 @@ pub fn store_add(settings: &Settings, args: &StoreAddArgs) -> Result<String, Fai
     let path = store
         .make_path_from_ca(&name, &ca, &References::default())
         .map_err(|e| fail(chain(&e)))?;
-    Ok(format!("{}\n", store.print(&path)))
+    Ok(format!("{}\n", store.display_path(&path)))
 }
 
 /// `cid`: the git-raw CIDv1 of the git hash.
@@ -178,25 +175,25 @@ pub fn verify(_settings: &Settings, args: &VerifyArgs) -> Result<String, Failure
     let input = Input::new(&args.nar, true)?;
     let name = input.name(args.name.as_deref())?;
     let reader = ProgressReader::new(input.open_nar()?, Meter::on_terminal("verifying", false));
-    let path = nix_ingest::verify::verify_nar(reader, &ca, &name, &References::default(), &store)
+    let claim = nix_ingest::verify::Claim::new(&name, ca);
+    let verified = nix_ingest::verify::verify_nar(reader, &claim, &store, &Default::default())
         .map_err(|e| {
-        fail(format!(
-            "cannot verify {} as {ca}: {}",
-            input.display(),
-            chain(&e)
-        ))
-    })?;
-    Ok(format!("{}\n", store.print(&path)))
+            fail(format!(
+                "cannot verify {} as {ca}: {}",
+                input.display(),
+                chain(&e)
+            ))
+        })?;
+    Ok(format!("{}\n", store.display_path(&verified.path)))
 }
 
 /// The sink hashing by `method` with `algo` (detecting SHA-1 collisions if `detect`).
 pub fn hash_sink(method: FileIngestionMethod, algo: Algorithm, detect: bool) -> Box<dyn HashSink> {
-    match method {
-        FileIngestionMethod::Flat => Box::new(FlatHasher::new(algo).collision_detection(detect)),
-        FileIngestionMethod::Nar => Box::new(NarHasher::from_hasher(
-            Hasher::with_collision_detection(algo, detect),
-        )),
-        _ => Box::new(GitHasher::new(algo).collision_detection(detect)),
+    let options = nix_ingest::Options::new().collision_detection(detect);
+    match options.sink(&method, algo) {
+        Ok(sink) => sink,
+        // Nix's methods take every algorithm.
+        Err(e) => unreachable!("{e}"),
     }
 }
 
@@ -351,12 +348,10 @@ fn parallel_dump(
     threads: usize,
     detect: bool,
 ) -> Result<Vec<Hash>, Failure> {
-    use nix_ingest::parallel::{self, ParallelOptions};
-    let options = ParallelOptions {
-        threads: Some(threads),
-        collision_detection: detect,
-        ..ParallelOptions::default()
-    };
+    use nix_ingest::parallel;
+    let options = nix_ingest::Options::new()
+        .threads(threads)
+        .collision_detection(detect);
     parallel::dump_multi(path, sink, git, &options).map_err(|e| fail(chain(&e)))
 }
 
@@ -367,11 +362,9 @@ fn parallel_git(
     threads: usize,
     detect: bool,
 ) -> Result<Vec<Hash>, Failure> {
-    use nix_ingest::parallel::{self, ParallelOptions};
-    let options = ParallelOptions {
-        threads: Some(threads),
-        collision_detection: detect,
-        ..ParallelOptions::default()
-    };
+    use nix_ingest::parallel;
+    let options = nix_ingest::Options::new()
+        .threads(threads)
+        .collision_detection(detect);
     parallel::hash_git_multi(path, algos, &options).map_err(|e| fail(chain(&e)))
 }

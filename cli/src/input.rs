@@ -114,7 +114,7 @@ impl Input {
 /// on a terminal.
 pub fn dump_path(path: &Path, sink: &mut dyn Sink) -> Result<(), Failure> {
     let mut sink = Progress::new(sink, Meter::on_terminal("hashing", true));
-    nix_ingest::fs::dump(path, &mut sink, &nix_ingest::fs::Options::default())
+    nix_ingest::fs::dump(path, &mut sink, &nix_ingest::Options::default())
         .map_err(|e| fail(chain(&e)))
 }
 

@@ -21,7 +21,7 @@ pub fn dump(_settings: &Settings, args: &NarDumpArgs) -> Result<String, Failure>
     let mut nar = NarWriter::new(&mut out);
     let dumped = {
         let mut sink = Progress::new(&mut nar, Meter::on_terminal("dumping", true));
-        nix_ingest::fs::dump(&resolved, &mut sink, &nix_ingest::fs::Options::default())
+        nix_ingest::fs::dump(&resolved, &mut sink, &nix_ingest::Options::default())
     };
     let error: Box<dyn StdError> = match dumped {
         Ok(()) => match nar.finish() {

@@ -8,9 +8,10 @@
 //! header  := "nix-ingest-cache" version:u32 flags:u32 scan_sec:i64 scan_nsec:u32
 //!            root_dev:u64 root_ino:u64 n_algorithms:u8 algorithm:u8{n}
 //!            root_len:u32 root_path:[u8; root_len] node_count:u64
-//! node    := kind:u8 name_len:u16 name:[u8; name_len] body ids
-//! body    := stat (kind 1 file, 2 executable) | descendants:u64 (kind 4 directory) | ε (kind 3 symlink)
+//! node    := kind:u8 name_len:u16 name:[u8; name_len] stat descendants ids
 //! stat    := dev:u64 ino:u64 size:u64 mode:u32 mtime_sec:i64 mtime_nsec:u32 ctime_sec:i64 ctime_nsec:u32
+//!            (all zero when unknown)
+//! descendants := count:u64 (kind 4 directory only: the nodes of its subtree after it)
 //! ids     := one id per algorithm, in the header's order, each as long as its digest
 //! file    := header node{node_count} sha256(header node*)
 //! ```
@@ -232,7 +233,7 @@ pub(super) struct Node {
     /// Offset of the name (the root's is empty).
     name: usize,
     name_len: usize,
-    /// Offset of the stat data (files) or of the descendant count (directories).
+    /// Offset of the stat data (a directory's descendant count follows it).
     body: usize,
     /// Offset of the ids.
     ids: usize,
@@ -282,12 +283,12 @@ impl Table {
         self.bytes.get_mut(range).unwrap_or_default()
     }
 
-    /// The stat data of a file node.
+    /// The stat data recorded for a node, if any (a mode of zero means none was).
     pub(super) fn stat(&self, node: &Node) -> Option<Stat> {
-        if !node.kind.is_file() {
-            return None;
-        }
-        self.bytes.get(node.body..).map(Stat::decode)
+        self.bytes
+            .get(node.body..)
+            .map(Stat::decode)
+            .filter(|s| s.mode != 0)
     }
 
     /// Appends a node (its ids zeroed, a directory's subtree empty); returns its index.
@@ -303,12 +304,9 @@ impl Table {
         self.bytes
             .extend_from_slice(name.get(..usize::from(name_len)).unwrap_or(name));
         let body = self.bytes.len();
-        match kind {
-            Kind::File | Kind::Executable => {
-                stat.copied().unwrap_or_default().encode(&mut self.bytes)
-            }
-            Kind::Directory => self.bytes.extend_from_slice(&0u64.to_le_bytes()),
-            Kind::Symlink => {}
+        stat.copied().unwrap_or_default().encode(&mut self.bytes);
+        if kind == Kind::Directory {
+            self.bytes.extend_from_slice(&0u64.to_le_bytes());
         }
         let ids = self.bytes.len();
         self.bytes.resize(ids + self.ids_len, 0);
@@ -352,7 +350,8 @@ impl Table {
         };
         node.end = end;
         let descendants = (end - index - 1) as u64;
-        if let Some(dst) = self.bytes.get_mut(node.body..node.body + 8) {
+        let at = node.body + STAT_LEN;
+        if let Some(dst) = self.bytes.get_mut(at..at + 8) {
             dst.copy_from_slice(&descendants.to_le_bytes());
         }
     }
@@ -567,9 +566,9 @@ pub(super) fn parse(
     let records = r.pos;
 
     let ids_len: usize = algorithms.iter().map(|a| a.len()).sum();
-    // Every record takes at least a kind, a name length and its ids: a count the bytes cannot
+    // Every record takes at least a kind, a name length, stat data and its ids: a count the bytes cannot
     // hold is refused before anything is allocated for it.
-    let min_record = 3 + ids_len;
+    let min_record = 3 + STAT_LEN + ids_len;
     let count = usize::try_from(count)
         .ok()
         .filter(|&c| c.saturating_mul(min_record) <= body.len().saturating_sub(r.pos))
@@ -627,12 +626,12 @@ pub(super) fn parse(
             }
         }
         let node_body = r.pos;
+        r.take(STAT_LEN)?;
         let mut end = index + 1;
         match kind {
-            Kind::File | Kind::Executable => {
-                r.take(STAT_LEN)?;
-            }
+            Kind::File | Kind::Executable | Kind::Symlink => {}
             Kind::Directory => {
+                let at = r.pos;
                 let descendants = r.u64()?;
                 let parent_end = open.last().map_or(count, |&(e, _)| e);
                 end = usize::try_from(descendants)
@@ -640,7 +639,7 @@ pub(super) fn parse(
                     .and_then(|d| d.checked_add(index + 1))
                     .filter(|&e| e <= parent_end)
                     .ok_or(InvalidCache::Malformed {
-                        offset: node_body,
+                        offset: at,
                         what: "subtree larger than its parent",
                     })?;
                 if open.len() >= max_depth {
@@ -650,7 +649,6 @@ pub(super) fn parse(
                     });
                 }
             }
-            Kind::Symlink => {}
         }
         let ids = r.pos;
         r.take(ids_len)?;

@@ -22,7 +22,9 @@ use crate::git::{ObjectKind, TreeEntry, encode_tree};
 use crate::hash::{self, Algorithm, Hash, Hasher};
 
 use super::format::{Kind, Stat, Table, Timestamp};
+use super::walk::{Listed, What};
 use super::{Error, Settings, Stats};
+use std::os::unix::ffi::OsStrExt;
 
 /// No node.
 const NONE: usize = usize::MAX;
@@ -60,6 +62,8 @@ struct Job {
     path: PathBuf,
     /// The walk's `lstat` of the root file.
     lstat: Option<Metadata>,
+    /// Whether to `lstat` it and ask the old cache first (`false`: it is known to need reading).
+    check: bool,
 }
 
 /// What checking (and maybe reading) a file gave.
@@ -132,6 +136,11 @@ impl<'a, 's> Scan<'a, 's> {
             total: 0,
             stats: Stats::default(),
         }
+    }
+
+    /// Whether every event goes to a sink (so the walk must be [`fs::walk`], in NAR order).
+    pub(super) fn streaming(&self) -> bool {
+        self.sink.is_some()
     }
 
     /// The old node at the path of the entry `name` of the directory being walked (the root for
@@ -325,6 +334,94 @@ impl<'a, 's> Scan<'a, 's> {
         Ok(())
     }
 
+    /// Phase 1 from a [listing](super::walk::list_tree) of a directory tree: the new table in
+    /// NAR order, reused ids copied, symlinks hashed, files to read queued.
+    pub(super) fn add_listing(&mut self, listing: Vec<Listed>) -> Result<(), fs::Error> {
+        let Some(root) = listing.first() else {
+            return Ok(());
+        };
+        self.stats.files_racy += listing.iter().map(|l| l.racy).sum::<u64>();
+        let node = self.push(Kind::Directory, None, Some(&root.stat), root.old);
+        self.dir_paths.push((node, root.path.clone()));
+        // (listing index, next child, node)
+        let mut stack = vec![(0usize, 0usize, node)];
+        while let Some((d, pos, node)) = stack.last_mut() {
+            let Some(dir) = listing.get(*d) else {
+                break;
+            };
+            let Some(child) = dir.children.get(*pos) else {
+                self.new.close_directory(*node);
+                if let Some(link) = self.links.get_mut(*node) {
+                    link.exact = dir.exact;
+                }
+                stack.pop();
+                continue;
+            };
+            *pos += 1;
+            let name = Some(child.name.as_slice());
+            let child_path = || dir.path.join(std::ffi::OsStr::from_bytes(&child.name));
+            let old_ids = || {
+                self.old_node(child.old)
+                    .map(|(table, node, _)| table.ids(&node).to_vec())
+                    .unwrap_or_default()
+            };
+            match &child.what {
+                What::File(true) => {
+                    let ids = old_ids();
+                    self.count(child.stat.size, &child_path())?;
+                    let kind = if child.stat.mode & 0o100 != 0 {
+                        Kind::Executable
+                    } else {
+                        Kind::File
+                    };
+                    let index = self.push(kind, name, Some(&child.stat), child.old);
+                    self.set_ids(index, &ids);
+                    self.stats.files_reused += 1;
+                }
+                What::File(false) => {
+                    let index = self.push(Kind::File, name, None, child.old);
+                    self.jobs.push(Job {
+                        node: index,
+                        old: child.old,
+                        path: child_path(),
+                        lstat: None,
+                        check: false,
+                    });
+                }
+                What::Symlink(None) => {
+                    let ids = old_ids();
+                    self.count(child.stat.size, &child_path())?;
+                    let index = self.push(Kind::Symlink, name, Some(&child.stat), child.old);
+                    self.set_ids(index, &ids);
+                    self.stats.symlinks_reused += 1;
+                }
+                What::Symlink(Some(target)) => {
+                    let path = child_path();
+                    self.count(target.len() as u64, &path)?;
+                    let mut hashers = blob_hashers(
+                        self.algorithms,
+                        self.settings.collision_detection,
+                        target.len() as u64,
+                    );
+                    hashers.iter_mut().for_each(|h| h.update(target));
+                    let ids = finish(hashers, &path, ObjectKind::Blob)?;
+                    let index = self.push(Kind::Symlink, name, Some(&child.stat), child.old);
+                    self.set_ids(index, &ids);
+                    self.stats.symlinks += 1;
+                }
+                What::Directory(i) => {
+                    let Some(sub) = listing.get(*i) else {
+                        continue;
+                    };
+                    let index = self.push(Kind::Directory, name, Some(&sub.stat), sub.old);
+                    self.dir_paths.push((index, sub.path.clone()));
+                    stack.push((*i, 0, index));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Phases 2 and 3: reads the files not reused, then assembles the trees. Returns the
     /// root's ids (one per algorithm) and the new table.
     pub(super) fn finish(mut self, root: &Path) -> Result<Done, Error> {
@@ -479,14 +576,8 @@ impl<'a, 's> Scan<'a, 's> {
                     )
                     .collect::<Result<Vec<_>, fs::Error>>()
             };
-            return match self.settings.threads {
-                0 => Ok(all()?),
-                n => Ok(rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .build()
-                    .map_err(Error::ThreadPool)?
-                    .install(all)?),
-            };
+            // On the pool the whole scan runs in (see `HashCache::run`).
+            return Ok(all()?);
         }
         let mut buf = None;
         Ok(jobs
@@ -570,6 +661,7 @@ impl Visitor for Scan<'_, '_> {
             path: path.to_path_buf(),
             // Taken again in phase 2 (the walk `lstat`s only a root file).
             lstat: None,
+            check: true,
         });
         Ok(())
     }
@@ -603,6 +695,10 @@ impl Reader<'_> {
     }
 
     fn check(&self, job: &Job, buf: &mut Option<ReadBuffer>) -> Result<Read, fs::Error> {
+        if !job.check {
+            let buf = buf.get_or_insert_with(|| ReadBuffer::new(self.buffer_size));
+            return self.read(&job.path, None, buf);
+        }
         let meta = match &job.lstat {
             Some(m) => m.clone(),
             None => std::fs::symlink_metadata(&job.path).map_err(|source| {
@@ -626,17 +722,22 @@ impl Reader<'_> {
         }
         // Anything else (even what is no longer a regular file: `open_file` says what it is).
         let buf = buf.get_or_insert_with(|| ReadBuffer::new(self.buffer_size));
-        let mut read = self.read(&job.path, &meta, buf)?;
+        let mut read = self.read(&job.path, Some(&meta), buf)?;
         read.racy = racy;
         Ok(read)
     }
 
-    fn read(&self, path: &Path, lstat: &Metadata, buf: &mut [u8]) -> Result<Read, fs::Error> {
+    fn read(
+        &self,
+        path: &Path,
+        lstat: Option<&Metadata>,
+        buf: &mut [u8],
+    ) -> Result<Read, fs::Error> {
         let fs::OpenFile {
             mut file,
             size,
             executable,
-        } = fs::open_path(path, Some(lstat))?;
+        } = fs::open_path(path, lstat)?;
         // What was opened, not what was listed: a file changed in between is recorded as it
         // is read.
         let meta = file.metadata().map_err(|source| {

@@ -94,7 +94,11 @@ fn reuse_after_aging_and_stats() {
     // Just written: every file is too recent to be trusted, and is read again.
     let second = cache.hash_git(&root, &ALGOS).unwrap();
     assert_eq!(second.ids, first.ids);
-    assert!(matches!(second.loaded, LoadStatus::Used));
+    assert!(
+        matches!(second.loaded, LoadStatus::Used),
+        "{:?}",
+        second.loaded
+    );
     assert_eq!(second.stats.files_racy, 5);
     assert_eq!(second.stats.files_reused, 0);
 

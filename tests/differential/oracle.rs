@@ -34,6 +34,45 @@ where
         .expect("scripts/nix-oracle.sh runs")
 }
 
+/// [`oracle`] with the Nix of `version` (`2.34`, `2.26`, as `scripts/nix-oracle.sh --nix`
+/// takes), whatever `NIX_ORACLE_VERSION` says.
+pub fn oracle_at<I, S>(version: &str, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(Path::new(MANIFEST_DIR).join("scripts/nix-oracle.sh"))
+        .args(["run", "--nix", version])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("scripts/nix-oracle.sh runs")
+}
+
+/// The versions `scripts/nix-oracle.sh` provides, newest first (`2.34`, `2.26`).
+#[allow(dead_code)] // used by tests/hostile_nars.rs
+pub const VERSIONS: [&str; 2] = ["2.34", "2.26"];
+
+/// The full version (e.g. `2.34.8`) of the Nix [`oracle`] runs (`NIX_ORACLE_VERSION`, default
+/// the newest), or of `version`; `None` if it does not answer.
+pub fn nix_version(version: Option<&str>) -> Option<String> {
+    let out = match version {
+        Some(v) => oracle_at(v, ["nix", "--version"]),
+        None => oracle(["nix", "--version"]),
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `nix (Nix) 2.34.8`
+    let v = text.split_whitespace().last()?;
+    (out.status.success() && v.starts_with("2.")).then(|| v.to_owned())
+}
+
+/// Whether `version` (e.g. `2.34.8`) is at least `major.minor`.
+pub fn at_least(version: &str, major: u32, minor: u32) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
 /// Nix's answer for one command: stdout (trimmed) or the first line of its error.
 pub type Answer = Result<String, String>;
 
@@ -48,35 +87,39 @@ fn first_error_line(stderr: &[u8], status: Option<i32>) -> String {
 }
 
 /// `nix hash path --mode M --algo A --format F P1 P2 …`: one answer per path. One call for all
-/// paths; if it fails, each path alone (to tell which one Nix refuses).
+/// paths; Nix stops at the first path it refuses, having printed the answers before it, so that
+/// path is asked alone (for its error) and the rest in one call again.
 pub fn hash_path_batch(mode: &str, algo: &str, format: &str, paths: &[PathBuf]) -> Vec<Answer> {
-    if paths.is_empty() {
-        return Vec::new();
-    }
     let base = [
         "nix", "hash", "path", "--mode", mode, "--algo", algo, "--format", format,
     ];
-    let mut args: Vec<OsString> = base.iter().map(OsString::from).collect();
-    args.extend(paths.iter().map(|p| inside(p).into_os_string()));
-    let out = oracle(&args);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    if out.status.success() && lines.len() == paths.len() {
-        return lines.into_iter().map(|l| Ok(l.to_owned())).collect();
+    let ask = |paths: &[PathBuf]| {
+        let mut args: Vec<OsString> = base.iter().map(OsString::from).collect();
+        args.extend(paths.iter().map(|p| inside(p).into_os_string()));
+        oracle(&args)
+    };
+    let mut answers = Vec::with_capacity(paths.len());
+    let mut rest = paths;
+    while !rest.is_empty() {
+        let out = ask(rest);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        if out.status.success() && lines.len() == rest.len() {
+            answers.extend(lines.into_iter().map(|l| Ok(l.to_owned())));
+            break;
+        }
+        // The answers printed before the refusal, then the refused path alone.
+        let done = lines.len().min(rest.len() - 1);
+        answers.extend(lines[..done].iter().map(|l| Ok((*l).to_owned())));
+        let alone = ask(&rest[done..=done]);
+        answers.push(if alone.status.success() {
+            Ok(String::from_utf8_lossy(&alone.stdout).trim_end().to_owned())
+        } else {
+            Err(first_error_line(&alone.stderr, alone.status.code()))
+        });
+        rest = &rest[done + 1..];
     }
-    paths
-        .iter()
-        .map(|p| {
-            let mut args: Vec<OsString> = base.iter().map(OsString::from).collect();
-            args.push(inside(p).into_os_string());
-            let out = oracle(&args);
-            if out.status.success() {
-                Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
-            } else {
-                Err(first_error_line(&out.stderr, out.status.code()))
-            }
-        })
-        .collect()
+    answers
 }
 
 /// A task for the task runner inside the oracle.

@@ -647,6 +647,21 @@ impl Tree {
         self.is_dir() && ok(&self.root)
     }
 
+    /// How many levels below the root its deepest object lies (Nix 2.34's NAR rule refuses 64).
+    pub fn nar_depth(&self) -> usize {
+        fn walk(n: &Node, depth: usize) -> usize {
+            match n {
+                Node::Dir { entries, .. } => entries
+                    .values()
+                    .map(|e| walk(e, depth + 1))
+                    .max()
+                    .unwrap_or(depth),
+                _ => depth,
+            }
+        }
+        walk(&self.root, 0)
+    }
+
     /// A one-line description for mismatch reports.
     pub fn describe(&self) -> String {
         #[derive(Default)]

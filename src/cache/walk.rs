@@ -1,0 +1,398 @@
+//! Phase 1 of a scan that only asks for git ids: the tree listed and `stat`ed one level at a
+//! time, the directories of a level on several threads (feature `parallel`), every entry
+//! `statx`ed relative to its open directory.
+//!
+//! This is the walk of [`fs`](crate::fs) (same order, checks, limits and errors) written for the
+//! case where almost nothing changed, where its cost is all system calls:
+//!
+//! - a directory whose own stat data equals the cached one (and is trusted by the racy rule)
+//!   has the names it had: any entry created, removed or renamed in it changes its mtime and
+//!   ctime. Its listing is not read again; only its entries are `statx`ed;
+//! - a regular file or symlink whose stat data equals the cached one keeps its ids, without
+//!   being opened or its target read;
+//! - lookups are relative to the open directory (`openat`, `statx`, `readlinkat`), never a
+//!   walk of the whole path.
+//!
+//! Files that must be read are left to phase 2 by path.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Mode as OpenMode, OFlags, StatxFlags};
+
+use crate::fs::{self, ErrorKind};
+use crate::limits::Limits;
+
+use super::format::{Stat, Table, Timestamp};
+
+/// No node.
+pub(super) const NONE: usize = usize::MAX;
+
+/// A directory listed, with its entries in NAR order.
+pub(super) struct Listed {
+    pub(super) path: PathBuf,
+    /// Its stat data, taken before its listing was read (or found unchanged).
+    pub(super) stat: Stat,
+    /// Its node in the old table, or [`NONE`].
+    pub(super) old: usize,
+    /// It has exactly the names its old node had.
+    pub(super) exact: bool,
+    pub(super) children: Vec<Child>,
+    /// Files whose stat data matched but was too recent to trust.
+    pub(super) racy: u64,
+}
+
+pub(super) struct Child {
+    pub(super) name: Vec<u8>,
+    pub(super) stat: Stat,
+    /// Its node in the old table, or [`NONE`].
+    pub(super) old: usize,
+    pub(super) what: What,
+}
+
+pub(super) enum What {
+    /// A regular file; `true` when the old cache vouches for its ids.
+    File(bool),
+    /// A symlink: its target, or `None` when the old cache vouches for its ids.
+    Symlink(Option<Vec<u8>>),
+    /// A directory: its index in the listing.
+    Directory(usize),
+}
+
+/// The old cache as the walk needs it.
+#[derive(Clone, Copy)]
+pub(super) struct OldRef<'a> {
+    pub(super) table: &'a Table,
+    pub(super) scan: Timestamp,
+}
+
+impl OldRef<'_> {
+    /// Whether the old node `index` has exactly this stat data, trusted by the racy rule; and
+    /// whether it had this stat data but too recent to trust.
+    fn vouches(&self, index: usize, stat: &Stat) -> (bool, bool) {
+        let Some(node) = self.table.nodes.get(index) else {
+            return (false, false);
+        };
+        if self.table.stat(node) != Some(*stat) {
+            return (false, false);
+        }
+        let trusted = stat.trusted(self.scan);
+        (trusted, !trusted)
+    }
+}
+
+fn io<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(rustix::io::Errno) -> fs::Error + 'a {
+    move |e| {
+        fs::Error::new(
+            path,
+            ErrorKind::Io {
+                op,
+                source: e.into(),
+            },
+        )
+    }
+}
+
+const WANTED: StatxFlags = StatxFlags::TYPE
+    .union(StatxFlags::MODE)
+    .union(StatxFlags::INO)
+    .union(StatxFlags::SIZE)
+    .union(StatxFlags::MTIME)
+    .union(StatxFlags::CTIME);
+
+fn stat_of(x: &rustix::fs::Statx) -> Stat {
+    Stat {
+        dev: rustix::fs::makedev(x.stx_dev_major, x.stx_dev_minor),
+        ino: x.stx_ino,
+        size: x.stx_size,
+        mode: u32::from(x.stx_mode),
+        mtime: Timestamp {
+            sec: x.stx_mtime.tv_sec,
+            nsec: x.stx_mtime.tv_nsec,
+        },
+        ctime: Timestamp {
+            sec: x.stx_ctime.tv_sec,
+            nsec: x.stx_ctime.tv_nsec,
+        },
+    }
+}
+
+fn file_type(mode: u32) -> u32 {
+    mode & 0o170_000
+}
+
+const S_IFDIR: u32 = 0o040_000;
+const S_IFREG: u32 = 0o100_000;
+const S_IFLNK: u32 = 0o120_000;
+
+fn type_name(mode: u32) -> &'static str {
+    match file_type(mode) {
+        0o140_000 => "socket",
+        0o010_000 => "FIFO",
+        0o020_000 => "character device",
+        0o060_000 => "block device",
+        _ => "unknown",
+    }
+}
+
+/// Lists the directory tree under `root` (a directory whose old node is `old_root`), one level
+/// at a time. `listing[0]` is the root.
+pub(super) fn list_tree(
+    root: &Path,
+    old_root: usize,
+    old: Option<OldRef<'_>>,
+    limits: &Limits,
+    parallel: bool,
+) -> Result<Vec<Listed>, fs::Error> {
+    if limits.max_depth == 0 {
+        return Err(fs::Error::new(root, ErrorKind::TooDeep { max: 0 }));
+    }
+    let mut listing = vec![Listed {
+        path: root.to_path_buf(),
+        stat: Stat::default(),
+        old: old_root,
+        exact: false,
+        children: Vec::new(),
+        racy: 0,
+    }];
+    let mut level = vec![0usize];
+    let mut depth = 1;
+    while !level.is_empty() {
+        let list = |&i: &usize| {
+            let dir = listing.get(i).map(|d| (d.path.as_path(), d.old));
+            match dir {
+                Some((path, old_dir)) => list_dir(path, old_dir, old, limits),
+                None => unreachable!("levels name listed directories"),
+            }
+        };
+        #[cfg(feature = "parallel")]
+        let results: Vec<Result<Listed, fs::Error>> = if parallel && level.len() > 1 {
+            use rayon::prelude::*;
+            level.par_iter().map(list).collect()
+        } else {
+            level.iter().map(list).collect()
+        };
+        #[cfg(not(feature = "parallel"))]
+        let results: Vec<Result<Listed, fs::Error>> = {
+            let _ = parallel;
+            level.iter().map(list).collect()
+        };
+        let mut next = Vec::new();
+        for (&i, result) in level.iter().zip(results) {
+            let mut listed = result?;
+            for child in &mut listed.children {
+                if let What::Directory(index) = &mut child.what {
+                    if depth >= limits.max_depth {
+                        return Err(fs::Error::new(
+                            listed.path.join(std::ffi::OsStr::from_bytes(&child.name)),
+                            ErrorKind::TooDeep {
+                                max: limits.max_depth,
+                            },
+                        ));
+                    }
+                    *index = listing.len() + next.len();
+                    next.push(Listed {
+                        path: listed.path.join(std::ffi::OsStr::from_bytes(&child.name)),
+                        stat: Stat::default(),
+                        old: child.old,
+                        exact: false,
+                        children: Vec::new(),
+                        racy: 0,
+                    });
+                }
+            }
+            if let Some(slot) = listing.get_mut(i) {
+                *slot = listed;
+            }
+        }
+        let first = listing.len();
+        listing.extend(next);
+        level = (first..listing.len()).collect();
+        depth += 1;
+    }
+    Ok(listing)
+}
+
+use std::os::unix::ffi::OsStrExt;
+
+/// Lists one directory: its stat data, and each entry's stat data (and symlink target, when
+/// the old cache does not vouch for it).
+fn list_dir(
+    path: &Path,
+    old_dir: usize,
+    old: Option<OldRef<'_>>,
+    limits: &Limits,
+) -> Result<Listed, fs::Error> {
+    let fd: OwnedFd = rustix::fs::openat(
+        rustix::fs::CWD,
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        OpenMode::empty(),
+    )
+    .map_err(io(path, "open directory"))?;
+    let stat = stat_of(
+        &rustix::fs::statx(fd.as_fd(), "", AtFlags::EMPTY_PATH, WANTED)
+            .map_err(io(path, "stat directory"))?,
+    );
+    // The old node's entries: `(index, end)` of its subtree.
+    let old_range = old.and_then(|o| {
+        let node = o.table.nodes.get(old_dir)?;
+        (node.kind == super::format::Kind::Directory).then_some((o, old_dir + 1, node.end))
+    });
+    let unchanged = old_range.is_some_and(|(o, _, _)| o.vouches(old_dir, &stat).0);
+    if unchanged && let Some((o, start, end)) = old_range {
+        let mut names = Vec::new();
+        let mut i = start;
+        while let Some(node) = o.table.nodes.get(i).filter(|_| i < end) {
+            names.push((o.table.name(node).to_vec(), i));
+            i = node.end.max(i + 1);
+        }
+        // A name gone although the directory's stat data says nothing changed: the file
+        // system broke its promise; read the listing after all.
+        if let Ok(listed) = entries(path, &fd, stat, old_dir, names, Some(o), limits, true) {
+            return Ok(listed);
+        }
+    }
+    // Read the listing.
+    let mut names = Vec::new();
+    let dup = fd.try_clone().map_err(|source| {
+        fs::Error::new(
+            path,
+            ErrorKind::Io {
+                op: "open directory",
+                source,
+            },
+        )
+    })?;
+    let mut dir = rustix::fs::Dir::new(dup).map_err(io(path, "open directory"))?;
+    let mut count: u64 = 0;
+    while let Some(entry) = dir.read() {
+        let entry = entry.map_err(io(path, "read directory"))?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        count += 1;
+        if count > limits.max_entries_per_directory {
+            return Err(fs::Error::new(
+                path,
+                ErrorKind::TooManyEntries {
+                    max: limits.max_entries_per_directory,
+                },
+            ));
+        }
+        if name.len() > limits.max_name_len {
+            return Err(fs::Error::new(
+                path.join(std::ffi::OsStr::from_bytes(name)),
+                ErrorKind::NameTooLong {
+                    len: name.len(),
+                    max: limits.max_name_len,
+                },
+            ));
+        }
+        names.push((name.to_vec(), NONE));
+    }
+    names.sort_unstable();
+    // Match the names with the old entries (both sorted by bytes).
+    let mut exact = old_range.is_some();
+    if let Some((o, start, end)) = old_range {
+        let mut i = start;
+        for (name, slot) in &mut names {
+            while let Some(node) = o.table.nodes.get(i).filter(|_| i < end) {
+                match o.table.name(node).cmp(name.as_slice()) {
+                    std::cmp::Ordering::Less => {
+                        exact = false;
+                        i = node.end.max(i + 1);
+                    }
+                    std::cmp::Ordering::Equal => {
+                        *slot = i;
+                        i = node.end.max(i + 1);
+                        break;
+                    }
+                    std::cmp::Ordering::Greater => break,
+                }
+            }
+            if *slot == NONE {
+                exact = false;
+            }
+        }
+        if i < end {
+            exact = false;
+        }
+    }
+    entries(path, &fd, stat, old_dir, names, old, limits, exact)
+}
+
+/// `statx`es each named entry of the open directory `fd` (names sorted, each with its old node
+/// or [`NONE`]).
+#[allow(clippy::too_many_arguments)]
+fn entries(
+    path: &Path,
+    fd: &OwnedFd,
+    stat: Stat,
+    old_dir: usize,
+    names: Vec<(Vec<u8>, usize)>,
+    old: Option<OldRef<'_>>,
+    limits: &Limits,
+    exact: bool,
+) -> Result<Listed, fs::Error> {
+    let mut children = Vec::with_capacity(names.len());
+    let mut racy = 0;
+    for (name, old_index) in names {
+        let child_path = || path.join(std::ffi::OsStr::from_bytes(&name));
+        let x = rustix::fs::statx(
+            fd.as_fd(),
+            name.as_slice(),
+            AtFlags::SYMLINK_NOFOLLOW,
+            WANTED,
+        )
+        .map_err(|e| io(&child_path(), "stat")(e))?;
+        let stat = stat_of(&x);
+        let (vouched, was_racy) = old.map_or((false, false), |o| o.vouches(old_index, &stat));
+        let what = match file_type(stat.mode) {
+            S_IFREG => {
+                racy += u64::from(was_racy);
+                What::File(vouched)
+            }
+            S_IFLNK if vouched => What::Symlink(None),
+            S_IFLNK => {
+                let target = rustix::fs::readlinkat(fd.as_fd(), name.as_slice(), Vec::new())
+                    .map_err(|e| io(&child_path(), "read symlink")(e))?
+                    .into_bytes();
+                if target.len() > limits.max_target_len {
+                    return Err(fs::Error::new(
+                        child_path(),
+                        ErrorKind::TargetTooLong {
+                            len: target.len(),
+                            max: limits.max_target_len,
+                        },
+                    ));
+                }
+                What::Symlink(Some(target))
+            }
+            S_IFDIR => What::Directory(NONE),
+            other => {
+                return Err(fs::Error::new(
+                    child_path(),
+                    ErrorKind::UnsupportedType {
+                        file_type: type_name(other),
+                    },
+                ));
+            }
+        };
+        children.push(Child {
+            name,
+            stat,
+            old: old_index,
+            what,
+        });
+    }
+    Ok(Listed {
+        path: path.to_path_buf(),
+        stat,
+        old: old_dir,
+        exact,
+        children,
+        racy,
+    })
+}
