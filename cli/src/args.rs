@@ -47,7 +47,7 @@ pub enum Command {
     /// Compute store paths (`nix store add --dry-run`).
     #[command(subcommand, arg_required_else_help = false)]
     Store(StoreCommand),
-    /// Write NARs (`nix-store --dump`).
+    /// Write and read NARs (`nix-store --dump`, `nix-store --restore`).
     #[command(subcommand, arg_required_else_help = false)]
     Nar(NarCommand),
     /// Print the narinfo a binary cache holds for a path (`nix path-info`, `.narinfo`).
@@ -83,6 +83,9 @@ pub enum StoreCommand {
 pub enum NarCommand {
     /// Write the NAR of a path to standard output (`nix-store --dump PATH`).
     Dump(NarDumpArgs),
+    /// Unpack a NAR into a new path (`nix-store --restore PATH < NAR`); a failed unpack leaves
+    /// nothing behind.
+    Restore(NarRestoreArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +203,15 @@ pub struct PathInfoArgs {
     pub source: Source,
     /// The path (with --nar: a NAR file, or `-`).
     pub path: std::ffi::OsString,
+}
+
+#[derive(Debug, Args)]
+pub struct NarRestoreArgs {
+    /// Where to create the object (it must not exist).
+    pub path: PathBuf,
+    /// The NAR file (default `-`: standard input).
+    #[arg(default_value = "-")]
+    pub nar: std::ffi::OsString,
 }
 
 #[derive(Debug, Args)]

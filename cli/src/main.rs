@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         Command::Hash(HashCommand::Multi(a)) => hash::multi(&settings, a),
         Command::Store(StoreCommand::Add(a)) => hash::store_add(&settings, a),
         Command::Nar(NarCommand::Dump(a)) => nar::dump(&settings, a),
+        Command::Nar(NarCommand::Restore(a)) => nar::restore(&settings, a),
         Command::PathInfo(a) => path_info::path_info(&settings, a),
         Command::Verify(a) => hash::verify(&settings, a),
         Command::Git(GitCommand::Export(a)) => git::export(&settings, a),

@@ -1,13 +1,13 @@
-//! `nar dump` (`nix-store --dump`).
+//! `nar dump` (`nix-store --dump`) and `nar restore` (`nix-store --restore`).
 
 use std::error::Error as StdError;
 use std::io::{self, Write};
 
 use nix_ingest::nar::NarWriter;
 
-use crate::args::NarDumpArgs;
+use crate::args::{NarDumpArgs, NarRestoreArgs};
 use crate::input::Input;
-use crate::progress::{Meter, Progress};
+use crate::progress::{Meter, Progress, ProgressReader};
 use crate::{CountingWriter, Failure, Settings, chain, fail, is_broken_pipe, refuse_terminal};
 
 /// `nar dump PATH`: the NAR of PATH on standard output.
@@ -44,4 +44,13 @@ pub fn dump(settings: &Settings, args: &NarDumpArgs) -> Result<String, Failure> 
         ));
     }
     Err(fail(msg))
+}
+
+/// `nar restore PATH [NAR]`: the object a NAR holds, created at PATH.
+pub fn restore(settings: &Settings, args: &NarRestoreArgs) -> Result<String, Failure> {
+    let input = Input::new(&args.nar, true)?;
+    let reader = ProgressReader::new(input.open_nar()?, Meter::on_terminal("restoring", false));
+    nix_ingest::nar::unpack(reader, &args.path, settings.options())
+        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))?;
+    Ok(String::new())
 }

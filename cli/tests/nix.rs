@@ -1068,3 +1068,72 @@ fn cache_gives_nix_answers() {
         run.stderr
     );
 }
+
+/// `nar restore PATH [NAR]` unpacks what `nix-store --restore` unpacks: the sample NAR (made by
+/// `nix-store --dump` of the sample tree) gives a tree with Nix's hashes whose NAR is the same
+/// bytes; an existing target or a bad NAR is refused with one line, and nothing is left.
+#[test]
+fn nar_restore_gives_back_the_tree() {
+    let golden = golden();
+    let dir = tempfile::tempdir().unwrap();
+    let nar = sample_nar();
+    let nar_arg = nar.to_str().unwrap();
+    let nar_bytes = fs::read(&nar).unwrap();
+    for (args, stdin) in [
+        (vec!["nar", "restore", "from-file", nar_arg], None),
+        (vec!["nar", "restore", "from-stdin"], Some(nar.as_path())),
+        (
+            vec!["nar", "restore", "from-dash", "-"],
+            Some(nar.as_path()),
+        ),
+    ] {
+        let run = run_cli(&os(&args), dir.path(), stdin);
+        assert_eq!(run.status, 0, "{args:?}: {}", run.stderr);
+        assert_eq!(
+            (run.stdout.as_str(), run.stderr.as_str()),
+            ("", ""),
+            "{args:?}"
+        );
+        let target = args[2];
+        let dumped = support::run_raw(
+            &os(&["nar", "dump", target]),
+            dir.path(),
+            support::Input::Null,
+        );
+        assert!(
+            dumped.stdout == nar_bytes,
+            "{args:?}: the NAR of the restored tree differs"
+        );
+        let run = run_cli(
+            &os(&[
+                "hash", "path", "--mode", "git", "--algo", "sha1", "--format", "base16", target,
+            ]),
+            dir.path(),
+            None,
+        );
+        assert_eq!(
+            assert_ok(&run, target),
+            [nix_says(
+                &golden,
+                "nix hash path --mode git --algo sha1 --format base16 sample"
+            )]
+        );
+    }
+    // The target exists: refused, unchanged.
+    let run = run_cli(
+        &os(&["nar", "restore", "from-file", nar_arg]),
+        dir.path(),
+        None,
+    );
+    assert_error(&run, "existing target");
+    // A truncated NAR: refused, nothing left.
+    let bad = dir.path().join("bad.nar");
+    fs::write(&bad, &nar_bytes[..nar_bytes.len() / 2]).unwrap();
+    let run = run_cli(
+        &os(&["nar", "restore", "half", bad.to_str().unwrap()]),
+        dir.path(),
+        None,
+    );
+    assert_error(&run, "truncated NAR");
+    assert!(!dir.path().join("half").exists());
+}
