@@ -16,7 +16,7 @@
 #                 /host-tmp (default /tmp/nix-ingest-bench)
 #   RUNS          timed runs of every command, interleaved, after one warm-up (default 9); the
 #                 minimum is the figure, the median is printed beside it
-#   SECTIONS      any of: git nar small multi stream memory (default: all)
+#   SECTIONS      any of: git nar small multi stream memory cache (default: all)
 #   NIX_VERSIONS  the Nix versions of scripts/nix-oracle.sh to time (default "2.34 2.26")
 #   SMALL_FILES   files in the generated small-files tree (default 100000)
 #   MEMORY_MIB    size of the file whose NAR is piped through for peak memory (default 4096)
@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 . benches/lib.sh
 
 WORK=${WORK:-/tmp/nix-ingest-bench}
-SECTIONS=${SECTIONS:-"git nar small multi stream memory"}
+SECTIONS=${SECTIONS:-"git nar small multi stream memory cache"}
 NIX_VERSIONS=${NIX_VERSIONS:-"2.34 2.26"}
 SMALL_FILES=${SMALL_FILES:-100000}
 MEMORY_MIB=${MEMORY_MIB:-4096}
@@ -117,6 +117,7 @@ if ((PREPARE_ONLY)); then
   on small && make_tree "small-$SMALL_FILES"
   on stream && make_nar usr-share
   on memory && make_nar "data-$MEMORY_MIB"
+  on cache && make_tree usr-share && copy_tree usr-share-cache "$WORK/trees/usr-share"
   log "inputs ready under $WORK"
   exit 0
 fi
@@ -330,6 +331,61 @@ if on memory; then
     done
   done
   echo "   target: <= 64 MiB for the NAR"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Re-hashing with the hash cache (--cache): unchanged, and with 1% of the files changed
+# ---------------------------------------------------------------------------------------------
+if on cache; then
+  # A copy of the /usr/share copy of its own, since files are changed in it.
+  t=usr-share; make_tree $t
+  c=usr-share-cache; copy_tree $c "$WORK/trees/$t"; dir=$WORK/trees/$c
+  cache=$WORK/results/$c.hashcache
+  index=$WORK/results/$c.git-index
+  changed=$WORK/results/$c.one-percent
+  # Every 100th regular file (in a fixed order) is the 1% that changes.
+  [ -s "$changed" ] || (cd "$dir" && find . -type f | LC_ALL=C sort | awk 'NR % 100 == 0' >"$changed")
+  echo
+  echo "== re-hash with --cache, directory -> git SHA-1: $c ($(describe $t)); $(wc -l <"$changed") files change in the 1% runs"
+  if [ ! -s "$index" ]; then
+    log "git index of $dir (git add -A -f)"
+    GIT_DIR=$WORK/results/$c.git GIT_INDEX_FILE=$index GIT_WORK_TREE=$dir git init -q "$WORK/results/$c.git"
+    GIT_DIR=$WORK/results/$c.git GIT_INDEX_FILE=$index GIT_WORK_TREE=$dir git add -A -f
+  fi
+  # The cache trusts stat data at least two whole seconds older than the scan that records it.
+  sleep 3
+  expect=$("$ORACLE" run nix hash path --mode git --algo sha1 --format base16 "$(nixpath "$dir")")
+  rm -f "$cache"
+  same "git $c, cache built" "$expect" "$("$OURS" hash path --mode git --algo sha1 --format base16 --cache "$cache" "$dir")"
+  same "git $c, from the cache" "$expect" "$("$OURS" hash path --mode git --algo sha1 --format base16 --cache "$cache" "$dir")"
+  hit="$OURS hash path --mode git --algo sha1 --cache $cache $dir"
+  refresh="GIT_DIR=$WORK/results/$c.git GIT_INDEX_FILE=$index GIT_WORK_TREE=$dir git update-index -q --refresh"
+  qc cache-hit "$hit"
+  qc cache-git "$refresh"
+  q_nix cache "nix hash path --mode git --algo sha1 $(nixpath "$dir")"
+  print_commands cache-hit cache-git
+  echo "   nix: scripts/nix-oracle.sh run --nix V nix hash path --mode git --algo sha1 $(nixpath "$dir")"
+  run_queue
+  nix_cells cache
+  printf '   unchanged  %s | vs Nix (adjusted, faster): %s min, %s median | git update-index --refresh %s: ours takes %s of its time\n' \
+    "$(ms_pair cache-hit)" "$(ratio cache-nix cache-hit)" "$(ratio cache-nix cache-hit med)" \
+    "$(ms_pair cache-git)" "$(ratio cache-hit cache-git)"
+  # 1% changed: before every run (untimed), one byte is appended to each of those files.
+  touch_pct="cd $dir && while IFS= read -r f; do printf x >>\"\$f\"; done <$changed"
+  bash -c "$touch_pct"
+  expect=$("$ORACLE" run nix hash path --mode git --algo sha1 --format base16 "$(nixpath "$dir")")
+  same "git $c, 1% changed" "$expect" "$("$OURS" hash path --mode git --algo sha1 --format base16 --cache "$cache" "$dir")"
+  qc cache-pct "$hit" "$touch_pct"
+  q_nix cachepct "nix hash path --mode git --algo sha1 $(nixpath "$dir")"
+  print_commands cache-pct
+  echo "   untimed before each run: $touch_pct"
+  run_queue
+  nix_cells cachepct
+  printf '   1%% changed %s | vs Nix (adjusted, faster): %s min, %s median\n' \
+    "$(ms_pair cache-pct)" "$(ratio cachepct-nix cache-pct)" "$(ratio cachepct-nix cache-pct med)"
+  row "| re-hash with \`--cache\`, nothing changed (\`git update-index --refresh\`: $(ms_pair cache-git)) | \`/usr/share\` copy ($(describe $t)) | $(ms_pair cache-hit)$(nix_columns cache) | **$(ratio cache-nix cache-hit)** |"
+  row "| re-hash with \`--cache\`, 1% of the files changed | | $(ms_pair cache-pct)$(nix_columns cachepct) | **$(ratio cachepct-nix cache-pct)** |"
+  echo "   targets: unchanged >= 15x Nix and within 2x of git update-index --refresh; 1% changed >= 8x"
 fi
 
 echo

@@ -117,7 +117,7 @@ fn push_nar<S: Sink>(nar_bytes: &[u8], sink: &mut S) -> u64 {
 
 fn nar_of(path: &Path) -> Vec<u8> {
     let mut writer = NarWriter::new(Vec::new());
-    fs::dump(path, &mut writer, &fs::Options::default()).expect("dump the generated tree");
+    fs::dump(path, &mut writer, &nix_ingest::Options::default()).expect("dump the generated tree");
     writer.finish().expect("a complete NAR")
 }
 
@@ -212,19 +212,16 @@ fn deep_tree(root: &Path, depth: usize, files: usize) -> (u64, u64) {
 
 fn git_sequential(path: &Path, detect: bool) -> Hash {
     let mut git = GitHasher::new(Algorithm::Sha1).collision_detection(detect);
-    fs::dump(path, &mut git, &fs::Options::default()).expect("walk the tree");
+    fs::dump(path, &mut git, &nix_ingest::Options::default()).expect("walk the tree");
     git.finish().expect("a git id")
 }
 
 #[cfg(feature = "parallel")]
-fn git_parallel(path: &Path, threads: Option<usize>, detect: bool) -> Hash {
-    use nix_ingest::parallel::{self, ParallelOptions};
-    let options = ParallelOptions {
-        threads,
-        collision_detection: detect,
-        ..ParallelOptions::default()
-    };
-    parallel::hash_git(path, Algorithm::Sha1, &options).expect("walk the tree")
+fn git_parallel(path: &Path, threads: usize, detect: bool) -> Hash {
+    let options = nix_ingest::Options::new()
+        .threads(threads)
+        .collision_detection(detect);
+    nix_ingest::parallel::hash_git(path, Algorithm::Sha1, &options).expect("walk the tree")
 }
 
 fn dir(c: &mut Criterion) {
@@ -255,13 +252,13 @@ fn dir(c: &mut Criterion) {
         #[cfg(feature = "parallel")]
         {
             group.bench_with_input(BenchmarkId::new("git-sha1-par1", label), path, |b, p| {
-                b.iter(|| git_parallel(p, Some(1), false))
+                b.iter(|| git_parallel(p, 1, false))
             });
             group.bench_with_input(BenchmarkId::new("git-sha1-par", label), path, |b, p| {
-                b.iter(|| git_parallel(p, None, false))
+                b.iter(|| git_parallel(p, 0, false))
             });
             group.bench_with_input(BenchmarkId::new("git-sha1-dc-par", label), path, |b, p| {
-                b.iter(|| git_parallel(p, None, true))
+                b.iter(|| git_parallel(p, 0, true))
             });
         }
     }

@@ -15,12 +15,9 @@ use std::error::Error;
 use std::fs::File;
 use std::path::PathBuf;
 
-use nix_ingest::Limits;
-use nix_ingest::content_address::ContentAddress;
-use nix_ingest::hash::{Algorithm, Format, Hash};
-use nix_ingest::ingest::{hash_nar_multi, hash_path_multi};
-use nix_ingest::method::{FileIngestionMethod, IngestionMethod};
-use nix_ingest::store_path::{References, StoreDir};
+use nix_ingest::method::IngestionMethod;
+use nix_ingest::store_path::References;
+use nix_ingest::{Algorithm, ContentAddress, FileIngestionMethod, Format, Hash, Options, StoreDir};
 
 /// The sample store object and the name Nix gives its store path (`nix store add sample`).
 const SAMPLE_NAR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample/sample.nar");
@@ -50,10 +47,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         (&Git, Algorithm::Sha256),
         (&Nar, Algorithm::Sha256),
     ];
+    let options = Options::new();
     let hashes: Vec<Hash> = if is_nar {
-        hash_nar_multi(File::open(&path)?, &methods, &Limits::default())?
+        options.hash_nar_multi(File::open(&path)?, &methods)?
     } else {
-        hash_path_multi(&path, &methods)?
+        options.hash_path_multi(&path, &methods)?
     };
     let [git_sha1, git_sha256, nar_sha256] = [&hashes[0], &hashes[1], &hashes[2]];
 
@@ -84,7 +82,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("  content address  {ca}");
         println!(
             "  nix store add --dry-run {flags:<28} {}",
-            store.print(&store_path)
+            store.display_path(&store_path)
         );
     }
     Ok(())

@@ -180,6 +180,30 @@ pub enum SinkError {
     Other(Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl SinkError {
+    /// The error a sink reports when its [`Hasher`](crate::hash::Hasher) cannot finish: a
+    /// detected SHA-1 collision in `object` (e.g. `"blob"`, `"NAR"`) becomes
+    /// [`SinkError::Sha1Collision`], exactly as the crate's own sinks report it; anything else
+    /// becomes [`SinkError::Other`]. For sinks of your own, so that a collision in them is the
+    /// same error as in Nix's methods.
+    ///
+    /// ```
+    /// use nix_ingest::event::SinkError;
+    /// use nix_ingest::hash;
+    ///
+    /// let e = SinkError::from_hash(hash::Error::Sha1Collision("38762cf7…".into()), "NAR");
+    /// assert!(matches!(e, SinkError::Sha1Collision { object: "NAR", .. }));
+    /// ```
+    pub fn from_hash(error: crate::hash::Error, object: &'static str) -> SinkError {
+        match error {
+            crate::hash::Error::Sha1Collision(digest) => {
+                SinkError::Sha1Collision { object, digest }
+            }
+            other => SinkError::Other(Box::new(other)),
+        }
+    }
+}
+
 /// Consumes [`Event`]s. Implemented by every hasher and writer in this crate, and by `&mut S`.
 ///
 /// Sinks return their result from an inherent `finish` method once the stream is complete.

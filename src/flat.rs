@@ -33,7 +33,7 @@
 //!   ([`FlatHasher::collision_detection`]).
 
 use crate::event::{Event, Sink, SinkError};
-use crate::hash::{self, Algorithm, Hash, Hasher};
+use crate::hash::{Algorithm, Hash, Hasher};
 
 /// A [`Sink`] computing the flat hash of a root regular file. See the [module docs](self).
 #[derive(Debug)]
@@ -172,13 +172,9 @@ impl FlatHasher {
                 else {
                     return Err(SinkError::Protocol("file end outside a file"));
                 };
-                let hash = hasher.finalize().map_err(|e| match e {
-                    hash::Error::Sha1Collision(digest) => SinkError::Sha1Collision {
-                        object: "file",
-                        digest,
-                    },
-                    other => SinkError::Other(Box::new(other)),
-                })?;
+                let hash = hasher
+                    .finalize()
+                    .map_err(|e| SinkError::from_hash(e, "file"))?;
                 self.state = State::Done(hash);
                 Ok(())
             }

@@ -16,7 +16,7 @@
 //! std::os::unix::fs::symlink("b", dir.path().join("a"))?;
 //!
 //! let mut rec = Recorder::default();
-//! fs::dump(dir.path(), &mut rec, &fs::Options::default())?;
+//! fs::dump(dir.path(), &mut rec, &nix_ingest::Options::default())?;
 //! assert_eq!(rec.events, [
 //!     OwnedEvent::DirectoryStart { name: None },
 //!     OwnedEvent::Symlink { name: Some(b"a".to_vec()), target: b"b".to_vec() },
@@ -93,41 +93,7 @@ use std::path::{Path, PathBuf};
 use crate::buffer::ReadBuffer;
 use crate::event::{Event, Sink, SinkError};
 use crate::limits::Limits;
-
-/// How [`dump`] walks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options {
-    /// Bounds on what the walk accepts (depth, name and target length, entries, total size).
-    pub limits: Limits,
-    /// The size of the read buffer, in bytes (the largest [`Event::FileData`] chunk). Values
-    /// below 4 KiB are raised to 4 KiB.
-    pub buffer_size: usize,
-}
-
-impl Options {
-    /// The default read buffer: 128 KiB.
-    pub const DEFAULT_BUFFER_SIZE: usize = 128 * 1024;
-
-    /// The smallest read buffer used, whatever [`Options::buffer_size`] says.
-    pub const MIN_BUFFER_SIZE: usize = 4 * 1024;
-
-    /// Default options with these limits.
-    pub fn with_limits(limits: Limits) -> Self {
-        Options {
-            limits,
-            ..Options::default()
-        }
-    }
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            limits: Limits::DEFAULT,
-            buffer_size: Options::DEFAULT_BUFFER_SIZE,
-        }
-    }
-}
+use crate::options::Options;
 
 /// Why a walk failed, and at which path.
 ///
@@ -266,6 +232,10 @@ impl fmt::Display for ActualSize {
 /// The root's name is `None`. Symlinks are never followed, not even at the root. Errors name the
 /// path where they happened; when the sink refuses an event the error is
 /// [`ErrorKind::Sink`] at the path of the object being emitted.
+///
+/// Of the [`Options`], the walk uses the [limits](Options::limits) and the
+/// [read buffer size](Options::buffer_size); the others are the sink's business (make it with
+/// [`Options::sink`]).
 pub fn dump<S: Sink + ?Sized>(path: &Path, sink: &mut S, options: &Options) -> Result<(), Error> {
     let mut visitor = DumpVisitor {
         sink,

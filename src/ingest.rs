@@ -1,23 +1,26 @@
-//! One-call helpers: the hash of a path on disk or of a NAR, by any ingestion method.
+//! The hashing routes: the hash of a path on disk or of a NAR, by any ingestion method.
 //!
 //! These are what `nix hash path --mode flat|nar|git --algo …` computes (the hash part of a
 //! content address): a source ([directory walk](crate::fs) or [NAR parser](crate::nar)) streams
-//! the object into the method's [`HashSink`], in one pass and bounded memory.
+//! the object into the sinks [`Options::sink`] makes, in one pass and bounded memory. The routes
+//! are methods of [`Options`] ([`Options::hash_path`], [`Options::hash_path_multi`],
+//! [`Options::hash_nar`], [`Options::hash_nar_multi`], and with the `tokio` feature
+//! `Options::hash_nar_async` and `Options::hash_nar_multi_async`); [`hash_path`] and
+//! [`hash_nar`] (also at the crate root) use the default options.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use nix_ingest::hash::{Algorithm, Format};
-//! use nix_ingest::ingest;
-//! use nix_ingest::method::{FileIngestionMethod, IngestionMethod};
+//! use nix_ingest::{Algorithm, FileIngestionMethod, Options};
 //!
 //! let dir = tempfile::tempdir()?;
 //! std::fs::write(dir.path().join("foo"), "Hello World!\n")?;
 //!
 //! // One method…
-//! let git = ingest::hash_path(dir.path(), FileIngestionMethod::Git, Algorithm::Sha1)?;
+//! let git = nix_ingest::hash_path(dir.path(), FileIngestionMethod::Git, Algorithm::Sha1)?;
 //!
 //! // …or several answers from one walk of the tree.
-//! let hashes = ingest::hash_path_multi(
+//! let options = Options::new();
+//! let hashes = options.hash_path_multi(
 //!     dir.path(),
 //!     &[
 //!         (&FileIngestionMethod::Git, Algorithm::Sha1),
@@ -29,9 +32,9 @@
 //!
 //! // The NAR of the same tree gives the same answers.
 //! let mut nar = nix_ingest::nar::NarWriter::new(Vec::new());
-//! nix_ingest::fs::dump(dir.path(), &mut nar, &Default::default())?;
+//! nix_ingest::fs::dump(dir.path(), &mut nar, &options)?;
 //! let nar = nar.finish()?;
-//! let from_nar = ingest::hash_nar(&nar[..], FileIngestionMethod::Git, Algorithm::Sha256)?;
+//! let from_nar = options.hash_nar(&nar[..], FileIngestionMethod::Git, Algorithm::Sha256)?;
 //! assert_eq!(from_nar, hashes[1]);
 //! # Ok(()) }
 //! ```
@@ -43,7 +46,7 @@
 //!   file the link points to, while `nix store add --mode flat` refuses the path ("is a
 //!   symlink"); here flat hashing of a symlink fails like the latter. To hash the target, resolve
 //!   the link first (e.g. [`std::fs::canonicalize`]).
-//! - Files that change while being read, and inputs beyond [`Limits`], are errors; see
+//! - Files that change while being read, and inputs beyond [`Limits`](crate::Limits), are errors; see
 //!   [`fs`] and [`nar`].
 //! - **Nesting**: as Nix 2.34.7 and later, the `nar` method refuses an object 64 levels below
 //!   the root, naming its path or byte offset, while the `git` method hashes it (and so does
@@ -58,11 +61,11 @@ use crate::event::SinkError;
 #[cfg(feature = "fs")]
 use crate::fs;
 use crate::hash::{Algorithm, Hash};
-use crate::limits::Limits;
 use crate::method::{self, HashSink, IngestionMethod};
 use crate::nar;
+use crate::options::Options;
 
-/// Why a one-call hash failed.
+/// Why a hashing route failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -77,24 +80,38 @@ pub enum Error {
     Nar(#[from] nar::Error),
     /// The sink could not produce a digest once the object was complete (e.g. a SHA-1 collision
     /// attack was detected in the last object).
-    #[error("cannot finish hash: {0}")]
-    Sink(#[from] SinkError),
+    #[error("cannot finish hash")]
+    Sink(#[source] SinkError),
     /// The method could not make a sink (e.g. it does not support the algorithm).
     #[error(transparent)]
     Method(#[from] method::Error),
+    /// The threads asked for by [`Options::threads`] could not be started.
+    #[cfg(feature = "parallel")]
+    #[error("cannot start hashing threads")]
+    ThreadPool(#[source] rayon::ThreadPoolBuildError),
+}
+
+#[cfg(feature = "parallel")]
+impl From<crate::parallel::Error> for Error {
+    fn from(e: crate::parallel::Error) -> Self {
+        match e {
+            crate::parallel::Error::Fs(e) => Error::Fs(e),
+            crate::parallel::Error::ThreadPool(e) => Error::ThreadPool(e),
+        }
+    }
 }
 
 /// The hash of the file system object at `path` by `method` with `algorithm`, as
-/// `nix hash path --mode <method> --algo <algorithm>` prints it. Walks with the default
-/// [`fs::Options`].
+/// `nix hash path --mode <method> --algo <algorithm>` prints it, with the default [`Options`]
+/// (with the `parallel` feature, git hashing uses every core). Same as
+/// [`Options::hash_path`] on [`Options::default`].
 ///
 /// `method` is a [`FileIngestionMethod`](crate::method::FileIngestionMethod), a reference to
 /// one, or any other [`IngestionMethod`] (also as `&dyn IngestionMethod`).
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use nix_ingest::hash::{Algorithm, Format};
-/// use nix_ingest::method::FileIngestionMethod;
+/// use nix_ingest::{Algorithm, FileIngestionMethod, Format};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let file = dir.path().join("foo");
@@ -113,31 +130,18 @@ pub fn hash_path<M: IngestionMethod>(
     method: M,
     algorithm: Algorithm,
 ) -> Result<Hash, Error> {
-    hash_path_with(path, method, algorithm, &fs::Options::default())
-}
-
-/// [`hash_path`] with explicit walk [`fs::Options`] (limits, read buffer size).
-#[cfg(feature = "fs")]
-pub fn hash_path_with<M: IngestionMethod>(
-    path: impl AsRef<Path>,
-    method: M,
-    algorithm: Algorithm,
-    options: &fs::Options,
-) -> Result<Hash, Error> {
-    let mut sink = method.hash_sink(algorithm)?;
-    fs::dump(path.as_ref(), &mut sink, options)?;
-    Ok(sink.finish()?)
+    Options::default().hash_path(path, method, algorithm)
 }
 
 /// The hash by `method` with `algorithm` of the file system object the NAR from `reader` holds,
-/// with the default [`Limits`]. The reader must end where the archive does.
+/// with the default [`Options`]. The reader must end where the archive does. Same as
+/// [`Options::hash_nar`] on [`Options::default`].
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use nix_ingest::event::{Event, Sink};
-/// use nix_ingest::hash::{Algorithm, Format};
-/// use nix_ingest::method::FileIngestionMethod;
 /// use nix_ingest::nar::NarWriter;
+/// use nix_ingest::{Algorithm, FileIngestionMethod, Format};
 ///
 /// let mut nar = NarWriter::new(Vec::new());
 /// nar.event(Event::FileStart { name: None, executable: false, size: 13 })?;
@@ -155,67 +159,193 @@ pub fn hash_nar<R: Read, M: IngestionMethod>(
     method: M,
     algorithm: Algorithm,
 ) -> Result<Hash, Error> {
-    hash_nar_with(reader, method, algorithm, &Limits::default())
+    Options::default().hash_nar(reader, method, algorithm)
 }
 
-/// [`hash_nar`] with explicit [`Limits`].
-pub fn hash_nar_with<R: Read, M: IngestionMethod>(
-    reader: R,
-    method: M,
-    algorithm: Algorithm,
-    limits: &Limits,
-) -> Result<Hash, Error> {
-    let mut sink = method.hash_sink(algorithm)?;
-    nar::read(reader, &mut sink, limits)?;
-    Ok(sink.finish()?)
+impl Options {
+    /// The hash of the file system object at `path` by `method` with `algorithm`, as
+    /// `nix hash path --mode <method> --algo <algorithm>` prints it (see the
+    /// [`ingest`](crate::ingest) module for where Nix differs).
+    ///
+    /// With the `parallel` feature, hashing a directory uses [`threads`](Options::threads)
+    /// threads (every core by default): see [`hash_path_multi`](Options::hash_path_multi).
+    #[cfg(feature = "fs")]
+    pub fn hash_path<M: IngestionMethod>(
+        &self,
+        path: impl AsRef<Path>,
+        method: M,
+        algorithm: Algorithm,
+    ) -> Result<Hash, Error> {
+        #[cfg(feature = "parallel")]
+        if self.threads != 1 {
+            let hashes = self.hash_path_multi(path, &[(&method, algorithm)])?;
+            return match hashes.first() {
+                Some(hash) => Ok(*hash),
+                None => unreachable!("one (method, algorithm) pair gives one hash"),
+            };
+        }
+        let mut sink = self.sink(&method, algorithm)?;
+        fs::dump(path.as_ref(), &mut sink, self)?;
+        sink.finish().map_err(Error::Sink)
+    }
+
+    /// Several hashes of the object at `path` from one walk: one per `(method, algorithm)`
+    /// pair, in the same order. Every file is read once, whatever the number of answers.
+    ///
+    /// With the `parallel` feature and more than one [thread](Options::threads) (every core by
+    /// default): when every pair is a git id (Nix's
+    /// [`FileIngestionMethod::Git`](crate::method::FileIngestionMethod::Git)), the tree is
+    /// hashed on every thread ([`parallel::hash_git_multi`](crate::parallel::hash_git_multi));
+    /// otherwise the sinks take the events on the calling thread while other threads read the
+    /// next files ahead, computing the git ids asked for in the same pass
+    /// ([`parallel::dump_multi`](crate::parallel::dump_multi)).
+    #[cfg(feature = "fs")]
+    pub fn hash_path_multi(
+        &self,
+        path: impl AsRef<Path>,
+        methods: &[(&dyn IngestionMethod, Algorithm)],
+    ) -> Result<Vec<Hash>, Error> {
+        let path = path.as_ref();
+        #[cfg(feature = "parallel")]
+        if self.threads != 1 && !methods.is_empty() {
+            return self.hash_path_parallel(path, methods);
+        }
+        let mut sinks = self.sinks(methods)?;
+        fs::dump(path, &mut sinks, self)?;
+        finish_all(sinks)
+    }
+
+    /// The hash by `method` with `algorithm` of the file system object the NAR from `reader`
+    /// holds. The reader must end where the archive does.
+    pub fn hash_nar<R: Read, M: IngestionMethod>(
+        &self,
+        reader: R,
+        method: M,
+        algorithm: Algorithm,
+    ) -> Result<Hash, Error> {
+        let mut sink = self.sink(&method, algorithm)?;
+        nar::read(reader, &mut sink, &self.limits)?;
+        sink.finish().map_err(Error::Sink)
+    }
+
+    /// Several hashes of the object a NAR holds from one read: one per `(method, algorithm)`
+    /// pair, in the same order.
+    pub fn hash_nar_multi<R: Read>(
+        &self,
+        reader: R,
+        methods: &[(&dyn IngestionMethod, Algorithm)],
+    ) -> Result<Vec<Hash>, Error> {
+        let mut sinks = self.sinks(methods)?;
+        nar::read(reader, &mut sinks, &self.limits)?;
+        finish_all(sinks)
+    }
+
+    /// [`hash_nar`](Options::hash_nar) from tokio's `AsyncRead` (feature `tokio`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use nix_ingest::event::{Event, Sink};
+    /// use nix_ingest::nar::NarWriter;
+    /// use nix_ingest::{Algorithm, FileIngestionMethod, Format, Options};
+    ///
+    /// let mut nar = NarWriter::new(Vec::new());
+    /// nar.event(Event::FileStart { name: None, executable: false, size: 13 })?;
+    /// nar.event(Event::FileData(b"Hello World!\n"))?;
+    /// nar.event(Event::FileEnd)?;
+    /// let nar = nar.finish()?;
+    ///
+    /// let options = Options::new();
+    /// let hash = options.hash_nar_async(&nar[..], FileIngestionMethod::Git, Algorithm::Sha1).await?;
+    /// // `git hash-object` of the same bytes:
+    /// assert_eq!(hash.encode(Format::Base16), "980a0d5f19a64b4b30a87d4206aade58726b60e3");
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub async fn hash_nar_async<R, M>(
+        &self,
+        reader: R,
+        method: M,
+        algorithm: Algorithm,
+    ) -> Result<Hash, Error>
+    where
+        R: ::tokio::io::AsyncRead + Unpin,
+        M: IngestionMethod,
+    {
+        let mut sink = self.sink(&method, algorithm)?;
+        nar::tokio::read(reader, &mut sink, &self.limits).await?;
+        sink.finish().map_err(Error::Sink)
+    }
+
+    /// [`hash_nar_multi`](Options::hash_nar_multi) from tokio's `AsyncRead` (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub async fn hash_nar_multi_async<R>(
+        &self,
+        reader: R,
+        methods: &[(&dyn IngestionMethod, Algorithm)],
+    ) -> Result<Vec<Hash>, Error>
+    where
+        R: ::tokio::io::AsyncRead + Unpin,
+    {
+        let mut sinks = self.sinks(methods)?;
+        nar::tokio::read(reader, &mut sinks, &self.limits).await?;
+        finish_all(sinks)
+    }
 }
 
-/// Several hashes of the object at `path` from one walk: one per `(method, algorithm)` pair, in
-/// the same order. Every file is read once, whatever the number of answers.
-#[cfg(feature = "fs")]
-pub fn hash_path_multi(
-    path: impl AsRef<Path>,
-    methods: &[(&dyn IngestionMethod, Algorithm)],
-) -> Result<Vec<Hash>, Error> {
-    hash_path_multi_with(path, methods, &fs::Options::default())
-}
-
-/// [`hash_path_multi`] with explicit walk [`fs::Options`].
-#[cfg(feature = "fs")]
-pub fn hash_path_multi_with(
-    path: impl AsRef<Path>,
-    methods: &[(&dyn IngestionMethod, Algorithm)],
-    options: &fs::Options,
-) -> Result<Vec<Hash>, Error> {
-    let mut sinks = make_sinks(methods)?;
-    fs::dump(path.as_ref(), &mut sinks, options)?;
-    finish_all(sinks)
-}
-
-/// Several hashes of the object a NAR holds from one read: one per `(method, algorithm)` pair,
-/// in the same order.
-pub fn hash_nar_multi<R: Read>(
-    reader: R,
-    methods: &[(&dyn IngestionMethod, Algorithm)],
-    limits: &Limits,
-) -> Result<Vec<Hash>, Error> {
-    let mut sinks = make_sinks(methods)?;
-    nar::read(reader, &mut sinks, limits)?;
-    finish_all(sinks)
-}
-
-fn make_sinks(
-    methods: &[(&dyn IngestionMethod, Algorithm)],
-) -> Result<Vec<Box<dyn HashSink>>, Error> {
-    methods
-        .iter()
-        .map(|(method, algorithm)| method.hash_sink(*algorithm).map_err(Error::from))
-        .collect()
+impl Options {
+    /// [`hash_path_multi`](Options::hash_path_multi) on several threads.
+    #[cfg(feature = "parallel")]
+    fn hash_path_parallel(
+        &self,
+        path: &Path,
+        methods: &[(&dyn IngestionMethod, Algorithm)],
+    ) -> Result<Vec<Hash>, Error> {
+        use crate::method::FileIngestionMethod;
+        use crate::parallel;
+        let git =
+            |m: &dyn IngestionMethod| m.file_ingestion_method() == Some(FileIngestionMethod::Git);
+        if methods.iter().all(|&(m, _)| git(m)) {
+            let algorithms: Vec<Algorithm> = methods.iter().map(|&(_, a)| a).collect();
+            return Ok(parallel::hash_git_multi(path, &algorithms, self)?);
+        }
+        // Git ids come from the read-ahead pass itself, unless strict mode needs the git
+        // hasher's checks of the root.
+        let from_pass = |m: &dyn IngestionMethod| git(m) && !self.strict_root;
+        let algorithms: Vec<Algorithm> = methods
+            .iter()
+            .filter(|&&(m, _)| from_pass(m))
+            .map(|&(_, a)| a)
+            .collect();
+        let mut sinks = methods
+            .iter()
+            .filter(|&&(m, _)| !from_pass(m))
+            .map(|&(m, a)| self.sink(m, a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids = parallel::dump_multi(path, &mut sinks, &algorithms, self)?;
+        let (mut ids, mut others) = (ids.into_iter(), finish_all(sinks)?.into_iter());
+        let hashes: Option<Vec<Hash>> = methods
+            .iter()
+            .map(|&(m, _)| {
+                if from_pass(m) {
+                    ids.next()
+                } else {
+                    others.next()
+                }
+            })
+            .collect();
+        match hashes {
+            Some(hashes) => Ok(hashes),
+            None => unreachable!("one hash per (method, algorithm) pair"),
+        }
+    }
 }
 
 fn finish_all(sinks: Vec<Box<dyn HashSink>>) -> Result<Vec<Hash>, Error> {
     sinks
         .into_iter()
-        .map(|s| s.finish().map_err(Error::from))
+        .map(|s| s.finish().map_err(Error::Sink))
         .collect()
 }

@@ -1,12 +1,17 @@
 //! Nix's file ingestion methods — **flat**, **NAR** (recursive) and **git** — as exact, fast, pure
 //! functions, with the content addresses and store paths Nix derives from them.
 //!
+//! # The front door
+//!
+//! [`hash_path`] and [`hash_nar`] answer what `nix hash path` answers; [`Options`] says how
+//! (threads, SHA-1 collision detection, strict git roots, [`Limits`]) and every route is one of
+//! its methods: several hashes in one pass, a NAR from a reader or (feature `tokio`) an
+//! `AsyncRead`, and methods of your own beside Nix's. The everyday types are here at the root.
+//!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use nix_ingest::hash::{Algorithm, Format};
-//! use nix_ingest::method::FileIngestionMethod;
-//! use nix_ingest::content_address::ContentAddress;
-//! use nix_ingest::store_path::{References, StoreDir};
+//! use nix_ingest::store_path::References;
+//! use nix_ingest::{Algorithm, ContentAddress, FileIngestionMethod, Format, Options, StoreDir};
 //!
 //! // The tree from Nix's own tests: `bla/` (empty), `foo` = "Hello World!\n", `bar -> foo`.
 //! let dir = tempfile::tempdir()?;
@@ -14,15 +19,32 @@
 //! std::fs::write(dir.path().join("foo"), "Hello World!\n")?;
 //! std::os::unix::fs::symlink("foo", dir.path().join("bar"))?;
 //!
+//! // `nix hash path --mode git --algo sha1 --base16`:
 //! let hash = nix_ingest::hash_path(dir.path(), FileIngestionMethod::Git, Algorithm::Sha1)?;
 //! assert_eq!(hash.encode(Format::Base16), "cd44baf36915d5dec8374232ea7e2057f3b4494e");
 //!
+//! // Its content address and store path, as `nix store add --mode git` makes them:
 //! let ca = ContentAddress::fixed(FileIngestionMethod::Git, hash);
 //! assert_eq!(ca.to_string(), "fixed:git:sha1:9r4v9wsp41zflcj26z4dxm8md7rvli6d");
-//!
 //! let store = StoreDir::default();
 //! let path = store.make_path_from_ca("fixed", &ca, &References::default())?;
-//! assert_eq!(store.print(&path), "/nix/store/9662cgnnyvgqjpjfkbljw002r27yyg64-fixed");
+//! assert_eq!(
+//!     store.display_path(&path),
+//!     "/nix/store/9662cgnnyvgqjpjfkbljw002r27yyg64-fixed"
+//! );
+//!
+//! // Several answers from one walk, exactly as Nix (no collision detection), on one thread:
+//! let options = Options::new().collision_detection(false).threads(1);
+//! let hashes = options.hash_path_multi(
+//!     dir.path(),
+//!     &[(&FileIngestionMethod::Git, Algorithm::Sha256), (&FileIngestionMethod::Nar, Algorithm::Sha256)],
+//! )?;
+//! // `nix hash path --mode git --algo sha256` and `nix hash path` (NAR, SHA-256):
+//! assert_eq!(
+//!     hashes[0].encode(Format::Base16),
+//!     "3c957653f90c34c0a8badf343b61393936cddf4a2ca93f64b21f02303ddedcc2"
+//! );
+//! assert_eq!(hashes[1].to_string(), "sha256-Myrs0BElpKWUWJP6CziDc+HbXROi1Jiuj+wkMZo3ucc=");
 //! # Ok(()) }
 //! ```
 //!
@@ -45,8 +67,9 @@
 //! - Sinks: [`git`] (and its object sinks, e.g. loose objects in a repository), [`nar`]'s writer
 //!   and hasher, [`flat`]. [`event::Tee`] feeds several in one pass.
 //! - [`method::IngestionMethod`] names a method and makes its sink, for flat, NAR, git or a
-//!   method of your own; [`hash_path`] and [`hash_nar`] (module [`ingest`]) run a whole pass in
-//!   one call, and `parallel` hashes a directory's blobs on every core.
+//!   method of your own; [`Options::sink`] is the one factory every route makes its sinks with;
+//!   [`hash_path`] and [`hash_nar`] and the routes of [`Options`] (module [`ingest`]) run a
+//!   whole pass in one call, and `parallel` hashes a directory's blobs on every core.
 //! - [`content_address`] and [`store_path`] turn the digest into what Nix prints and stores;
 //!   [`verify`] checks an upload against a claimed content address in one pass; [`cid`] gives
 //!   the IPFS CID of a git object.
@@ -60,7 +83,7 @@
 //! follow Nix 2.31 (2.26 refuses them); `nix hash path --mode git --algo md5` is matched, though
 //! git itself knows only SHA-1 and SHA-256. Like Nix, a regular file, an executable and a symlink
 //! whose target equals the file's bytes get the same git hash as a root;
-//! [`git::GitHasher::strict_root`] refuses the ambiguous roots instead.
+//! [`Options::strict_root`] refuses the ambiguous roots instead.
 //!
 //! # Features
 //!
@@ -94,6 +117,7 @@ pub mod nar;
 pub mod narinfo;
 pub mod nix32;
 pub mod nix_path;
+pub mod options;
 #[cfg(feature = "parallel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
 pub mod parallel;
@@ -103,11 +127,16 @@ pub mod serde_impls;
 pub mod store_path;
 pub mod verify;
 
+pub use content_address::ContentAddress;
+pub use hash::{Algorithm, Format, Hash};
 pub use ingest::hash_nar;
 #[cfg(feature = "fs")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
 pub use ingest::hash_path;
 pub use limits::Limits;
+pub use method::FileIngestionMethod;
+pub use options::Options;
+pub use store_path::{StoreDir, StorePath};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -127,12 +127,13 @@ use crate::flat::FlatHasher;
 use crate::git::{GitHasher, ObjectSink};
 use crate::hash::{Algorithm, Hash};
 use crate::nar::NarHasher;
+use crate::options::Options;
 
 /// A [`Sink`] that ends in a digest: what an [`IngestionMethod`] makes.
 ///
 /// `finish` takes the sink boxed, so that sinks of different types can be chosen at run time and
 /// finished through `Box<dyn HashSink>`. A `Vec<Box<dyn HashSink>>` is itself a sink, feeding
-/// every event to each (see [`ingest::hash_path_multi`](crate::ingest::hash_path_multi)).
+/// every event to each (see [`Options::hash_path_multi`]).
 ///
 /// Hash sinks are `Send`, so an async caller can hold one across `.await` points.
 pub trait HashSink: Sink + Send {
@@ -162,15 +163,17 @@ impl HashSink for FlatHasher {
 /// A way of hashing a file system object: Nix's three [`FileIngestionMethod`]s, or one of your
 /// own. Object safe, so methods can be chosen at run time as `&dyn IngestionMethod`.
 ///
-/// Every source ([directory walk](crate::fs), [NAR parser](crate::nar)) and every helper in
-/// [`ingest`](crate::ingest) works with any method. A method of your own only has to turn
-/// [`Event`](crate::event::Event)s into a digest:
+/// Every source ([directory walk](crate::fs), [NAR parser](crate::nar)) and every route of
+/// [`Options`] works with any method: routes make their sinks through [`Options::sink`], which
+/// calls [`hash_sink`](IngestionMethod::hash_sink) with the options, so a method of your own
+/// honours them as Nix's do. It only has to turn [`Event`](crate::event::Event)s into a digest:
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use nix_ingest::event::{Event, Sink, SinkError};
 /// use nix_ingest::hash::{Algorithm, Hash, Hasher};
 /// use nix_ingest::method::{self, FileIngestionMethod, HashSink, IngestionMethod};
+/// use nix_ingest::Options;
 ///
 /// /// A toy method: the hash of all file contents in NAR order, ignoring names and modes.
 /// struct Contents;
@@ -196,8 +199,13 @@ impl HashSink for FlatHasher {
 ///     fn name(&self) -> &str {
 ///         "contents"
 ///     }
-///     fn hash_sink(&self, algorithm: Algorithm) -> Result<Box<dyn HashSink>, method::Error> {
-///         Ok(Box::new(ContentsSink(Hasher::new(algorithm))))
+///     fn hash_sink(
+///         &self,
+///         algorithm: Algorithm,
+///         options: &Options,
+///     ) -> Result<Box<dyn HashSink>, method::Error> {
+///         let hasher = Hasher::with_collision_detection(algorithm, options.get_collision_detection());
+///         Ok(Box::new(ContentsSink(hasher)))
 ///     }
 /// }
 ///
@@ -209,7 +217,7 @@ impl HashSink for FlatHasher {
 /// assert_eq!(hash, Hash::digest(Algorithm::Sha256, b"Hello World!\n"));
 ///
 /// // Mixed with Nix's methods in one walk:
-/// let both = nix_ingest::ingest::hash_path_multi(
+/// let both = Options::new().hash_path_multi(
 ///     dir.path(),
 ///     &[(&Contents, Algorithm::Sha256), (&FileIngestionMethod::Git, Algorithm::Sha1)],
 /// )?;
@@ -220,24 +228,42 @@ pub trait IngestionMethod {
     /// The method's name, e.g. `flat`, `nar` or `git`.
     fn name(&self) -> &str;
 
-    /// A fresh sink computing this method's hash with `algorithm`.
-    fn hash_sink(&self, algorithm: Algorithm) -> Result<Box<dyn HashSink>, Error>;
+    /// A fresh sink computing this method's hash with `algorithm`, honouring `options` where
+    /// they apply (e.g. [`Options::get_collision_detection`]). Called by [`Options::sink`];
+    /// call that rather than this.
+    fn hash_sink(
+        &self,
+        algorithm: Algorithm,
+        options: &Options,
+    ) -> Result<Box<dyn HashSink>, Error>;
+
+    /// The Nix method this one computes exactly, if any (`None` by default). Nix's own
+    /// [`FileIngestionMethod`]s answer themselves; routes use the answer to take faster paths
+    /// (e.g. git hashing on several threads with the `parallel` feature), so answer `Some` only
+    /// for a method whose every hash equals that method's.
+    fn file_ingestion_method(&self) -> Option<FileIngestionMethod> {
+        None
+    }
 }
 
-/// [`FlatHasher`], [`NarHasher`] or [`GitHasher`] (each with its default settings: SHA-1
-/// collision detection on for git, as git does). Every algorithm works with every method, as in
-/// `nix hash path`; only store paths restrict git hashing to SHA-1 and SHA-256.
+/// [`FlatHasher`], [`NarHasher`] or [`GitHasher`], with the options' collision detection (and,
+/// for git, strict root). Every algorithm works with every method, as in `nix hash path`; only
+/// store paths restrict git hashing to SHA-1 and SHA-256.
 impl IngestionMethod for FileIngestionMethod {
     fn name(&self) -> &str {
         FileIngestionMethod::name(*self)
     }
 
-    fn hash_sink(&self, algorithm: Algorithm) -> Result<Box<dyn HashSink>, Error> {
-        Ok(match self {
-            FileIngestionMethod::Flat => Box::new(FlatHasher::new(algorithm)),
-            FileIngestionMethod::Nar => Box::new(NarHasher::new(algorithm)),
-            FileIngestionMethod::Git => Box::new(GitHasher::new(algorithm)),
-        })
+    fn hash_sink(
+        &self,
+        algorithm: Algorithm,
+        options: &Options,
+    ) -> Result<Box<dyn HashSink>, Error> {
+        Ok(options.builtin_sink(*self, algorithm))
+    }
+
+    fn file_ingestion_method(&self) -> Option<FileIngestionMethod> {
+        Some(*self)
     }
 }
 
@@ -246,8 +272,16 @@ impl<T: IngestionMethod + ?Sized> IngestionMethod for &T {
         (**self).name()
     }
 
-    fn hash_sink(&self, algorithm: Algorithm) -> Result<Box<dyn HashSink>, Error> {
-        (**self).hash_sink(algorithm)
+    fn hash_sink(
+        &self,
+        algorithm: Algorithm,
+        options: &Options,
+    ) -> Result<Box<dyn HashSink>, Error> {
+        (**self).hash_sink(algorithm, options)
+    }
+
+    fn file_ingestion_method(&self) -> Option<FileIngestionMethod> {
+        (**self).file_ingestion_method()
     }
 }
 
@@ -256,8 +290,16 @@ impl<T: IngestionMethod + ?Sized> IngestionMethod for Box<T> {
         (**self).name()
     }
 
-    fn hash_sink(&self, algorithm: Algorithm) -> Result<Box<dyn HashSink>, Error> {
-        (**self).hash_sink(algorithm)
+    fn hash_sink(
+        &self,
+        algorithm: Algorithm,
+        options: &Options,
+    ) -> Result<Box<dyn HashSink>, Error> {
+        (**self).hash_sink(algorithm, options)
+    }
+
+    fn file_ingestion_method(&self) -> Option<FileIngestionMethod> {
+        (**self).file_ingestion_method()
     }
 }
 
@@ -302,12 +344,14 @@ mod ingestion_method_tests {
                 "3c957653f90c34c0a8badf343b61393936cddf4a2ca93f64b21f02303ddedcc2",
             ),
         ] {
-            let mut sink = method.hash_sink(algorithm).unwrap();
+            let mut sink = Options::new().sink(method, algorithm).unwrap();
             feed(&mut *sink);
             assert_eq!(sink.finish().unwrap().encode(Format::Base16), expected);
         }
         // `nix hash path --mode git --algo md5` prints md5-QA6eU7/h/nmxJj2tubVmLw==
-        let mut sink = FileIngestionMethod::Git.hash_sink(Algorithm::Md5).unwrap();
+        let mut sink = Options::new()
+            .sink(&FileIngestionMethod::Git, Algorithm::Md5)
+            .unwrap();
         feed(&mut *sink);
         assert_eq!(
             sink.finish().unwrap().to_string(),
@@ -317,8 +361,8 @@ mod ingestion_method_tests {
 
     #[test]
     fn flat_sink_refuses_directories() {
-        let mut sink = FileIngestionMethod::Flat
-            .hash_sink(Algorithm::Sha256)
+        let mut sink = Options::new()
+            .sink(&FileIngestionMethod::Flat, Algorithm::Sha256)
             .unwrap();
         assert!(matches!(
             sink.event(Event::DirectoryStart { name: None }),

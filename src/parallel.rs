@@ -22,7 +22,7 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use nix_ingest::hash::{Algorithm, Format};
-//! use nix_ingest::parallel::{self, ParallelOptions};
+//! use nix_ingest::{parallel, Options};
 //!
 //! // The tree from Nix's own tests: `bla/` (empty), `foo` = "Hello World!\n", `bar -> foo`.
 //! let dir = tempfile::tempdir()?;
@@ -30,7 +30,7 @@
 //! std::fs::write(dir.path().join("foo"), "Hello World!\n")?;
 //! std::os::unix::fs::symlink("foo", dir.path().join("bar"))?;
 //!
-//! let options = ParallelOptions { threads: Some(2), ..ParallelOptions::default() };
+//! let options = Options::new().threads(2);
 //! let [sha1, sha256] = parallel::hash_git_multi(
 //!     dir.path(),
 //!     &[Algorithm::Sha1, Algorithm::Sha256],
@@ -68,62 +68,40 @@
 //!   opened, in whatever order the threads take them, and
 //!   [`Limits::max_entries_total`](crate::Limits::max_entries_total) as directories are listed.
 //! - A single large file is still hashed by one thread: a blob id is one sequential hash.
-//! - `threads: Some(1)` is the sequential walk itself.
+//! - [`Options::threads`]`(1)` is the sequential walk itself.
+//!
+//! [`Options::hash_path`] and [`Options::hash_path_multi`] take these routes unless
+//! [`Options::threads`] is 1, under the same [`Options`] (threads, SHA-1 collision detection,
+//! strict root, limits, read buffer size): call those; these functions are the routes
+//! themselves.
 
 use std::path::Path;
 
 use crate::fs::{self, ErrorKind};
 use crate::git::GitHasher;
 use crate::hash::{Algorithm, Hash};
+use crate::options::Options;
 
 mod ahead;
 mod git;
 
-/// How [`hash_git`] runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParallelOptions {
-    /// How many threads hash file contents: `None` (or `Some(0)`) uses rayon's global pool
-    /// (one thread per core by default); `Some(1)` hashes on the calling thread without rayon;
-    /// `Some(n)` builds a pool of `n` threads for this call.
-    pub threads: Option<usize>,
-    /// Detect SHA-1 collision attacks, as git does (on by default, as for
-    /// [`GitHasher`]); a detected attack fails with
-    /// [`SinkError::Sha1Collision`](crate::event::SinkError::Sha1Collision) at the path of the object.
-    pub collision_detection: bool,
-    /// The walk's limits and read buffer size.
-    pub fs: fs::Options,
-}
-
-impl Default for ParallelOptions {
-    fn default() -> Self {
-        ParallelOptions {
-            threads: None,
-            collision_detection: true,
-            fs: fs::Options::default(),
-        }
-    }
-}
-
 /// Why a parallel hash failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// Walking or reading the tree failed, or a digest was refused (SHA-1 collision); the error
-    /// names the path.
+    /// Walking or reading the tree failed, or a digest was refused (SHA-1 collision, strict
+    /// root); the error names the path.
     #[error(transparent)]
     Fs(#[from] fs::Error),
     /// The thread pool could not be built.
-    #[error("cannot start hashing threads: {0}")]
+    #[error("cannot start hashing threads")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),
 }
 
 /// The git id of the file system object at `path` (a directory tree, a regular file or a
-/// symlink), computed on several threads. Equal to
-/// [`hash_path`](crate::ingest::hash_path) with [`FileIngestionMethod::Git`](crate::method::FileIngestionMethod::Git).
-pub fn hash_git(
-    path: &Path,
-    algorithm: Algorithm,
-    options: &ParallelOptions,
-) -> Result<Hash, Error> {
+/// symlink), computed on [`Options::threads`] threads. Equal to [`Options::hash_path`] with
+/// [`FileIngestionMethod::Git`](crate::method::FileIngestionMethod::Git).
+pub fn hash_git(path: &Path, algorithm: Algorithm, options: &Options) -> Result<Hash, Error> {
     let ids = hash_git_multi(path, &[algorithm], options)?;
     match ids.first() {
         Some(id) => Ok(*id),
@@ -137,26 +115,27 @@ pub fn hash_git(
 pub fn hash_git_multi(
     path: &Path,
     algorithms: &[Algorithm],
-    options: &ParallelOptions,
+    options: &Options,
 ) -> Result<Vec<Hash>, Error> {
     let cfg = git::Config {
         algorithms,
         detect: options.collision_detection,
-        limits: options.fs.limits,
-        buffer_size: options.fs.buffer_size.max(fs::Options::MIN_BUFFER_SIZE),
+        limits: options.limits,
+        buffer_size: options.buffer_size.max(Options::MIN_BUFFER_SIZE),
     };
-    // Only a directory has work to share out.
+    // Only a directory has work to share out (and only a root that is not a directory can be
+    // refused by strict mode, which the sequential hasher does).
     let meta = std::fs::symlink_metadata(path)
         .map_err(|source| fs::Error::new(path, ErrorKind::Io { op: "stat", source }))?;
-    if !meta.is_dir() || options.threads == Some(1) {
-        return Ok(sequential_git(path, &cfg)?);
+    if !meta.is_dir() || options.threads == 1 {
+        return Ok(sequential_git(path, algorithms, options)?);
     }
-    if options.fs.limits.max_depth == 0 {
+    if options.limits.max_depth == 0 {
         return Err(fs::Error::new(path, ErrorKind::TooDeep { max: 0 }).into());
     }
     Ok(match options.threads {
-        None | Some(0) => git::hash_directory(path, &cfg)?,
-        Some(n) => rayon::ThreadPoolBuilder::new()
+        0 => git::hash_directory(path, &cfg)?,
+        n => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()?
             .install(|| git::hash_directory(path, &cfg))?,
@@ -171,34 +150,37 @@ pub fn dump_multi<S: crate::event::Sink + ?Sized>(
     path: &Path,
     sink: &mut S,
     git: &[Algorithm],
-    options: &ParallelOptions,
+    options: &Options,
 ) -> Result<Vec<Hash>, Error> {
     let readers = match options.threads {
-        None | Some(0) => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        Some(n) => n,
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
     };
     let cfg = ahead::Config {
         git,
         detect: options.collision_detection,
-        limits: options.fs.limits,
-        buffer_size: options.fs.buffer_size.max(fs::Options::MIN_BUFFER_SIZE),
+        limits: options.limits,
+        buffer_size: options.buffer_size.max(Options::MIN_BUFFER_SIZE),
         readers: readers.saturating_sub(1).max(1),
     };
     Ok(ahead::dump(path, sink, &cfg)?)
 }
 
 /// One streaming pass on the calling thread: the walk into one git hasher per algorithm.
-fn sequential_git(path: &Path, cfg: &git::Config<'_>) -> Result<Vec<Hash>, fs::Error> {
-    let mut hashers: Vec<GitHasher> = cfg
-        .algorithms
+fn sequential_git(
+    path: &Path,
+    algorithms: &[Algorithm],
+    options: &Options,
+) -> Result<Vec<Hash>, fs::Error> {
+    let mut hashers: Vec<GitHasher> = algorithms
         .iter()
-        .map(|&a| GitHasher::new(a).collision_detection(cfg.detect))
+        .map(|&a| {
+            GitHasher::new(a)
+                .collision_detection(options.collision_detection)
+                .strict_root(options.strict_root)
+        })
         .collect();
-    let options = fs::Options {
-        limits: cfg.limits,
-        buffer_size: cfg.buffer_size,
-    };
-    fs::dump(path, &mut hashers, &options)?;
+    fs::dump(path, &mut hashers, options)?;
     hashers
         .into_iter()
         .map(|h| {
@@ -285,7 +267,7 @@ mod tests {
 
     fn sequential(path: &Path, algorithm: Algorithm) -> Hash {
         let mut git = GitHasher::new(algorithm);
-        fs::dump(path, &mut git, &fs::Options::default()).unwrap();
+        fs::dump(path, &mut git, &Options::default()).unwrap();
         git.finish().unwrap()
     }
 
@@ -303,7 +285,7 @@ mod tests {
             random_tree(&mut rng, &root, 1);
             let expected: Vec<Hash> = algorithms.iter().map(|&a| sequential(&root, a)).collect();
             let mut rec = crate::event::Recorder::default();
-            fs::dump(&root, &mut rec, &fs::Options::default()).unwrap();
+            fs::dump(&root, &mut rec, &Options::default()).unwrap();
             for e in &rec.events {
                 match e {
                     crate::event::OwnedEvent::FileStart { .. } => counts[0] += 1,
@@ -312,15 +294,8 @@ mod tests {
                     _ => {}
                 }
             }
-            for threads in [Some(1), Some(2), Some(3), None] {
-                let options = ParallelOptions {
-                    threads,
-                    fs: fs::Options {
-                        buffer_size: 4096,
-                        ..fs::Options::default()
-                    },
-                    ..ParallelOptions::default()
-                };
+            for threads in [1, 2, 3, 0] {
+                let options = Options::new().threads(threads).buffer_size(4096);
                 let got = hash_git_multi(&root, &algorithms, &options).unwrap();
                 assert_eq!(got, expected, "seed {seed}, threads {threads:?}");
                 assert_eq!(
@@ -347,13 +322,10 @@ mod tests {
             let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             random_tree(&mut rng, &root, 1);
             let mut expected = crate::event::Recorder::default();
-            fs::dump(&root, &mut expected, &fs::Options::default()).unwrap();
+            fs::dump(&root, &mut expected, &Options::default()).unwrap();
             let ids: Vec<Hash> = algorithms.iter().map(|&a| sequential(&root, a)).collect();
-            for threads in [Some(2), Some(3), None] {
-                let options = ParallelOptions {
-                    threads,
-                    ..ParallelOptions::default()
-                };
+            for threads in [2, 3, 0] {
+                let options = Options::new().threads(threads);
                 let mut got = crate::event::Recorder::default();
                 let got_ids = dump_multi(&root, &mut got, &algorithms, &options).unwrap();
                 assert_eq!(got.events, expected.events, "seed {seed}");
@@ -388,15 +360,12 @@ mod tests {
         let seq = fs::dump(
             dir.path(),
             &mut crate::event::Recorder::default(),
-            &fs::Options::default(),
+            &Options::default(),
         )
         .unwrap_err();
         assert_eq!(seq.path, first);
-        for threads in [Some(2), None] {
-            let options = ParallelOptions {
-                threads,
-                ..ParallelOptions::default()
-            };
+        for threads in [2, 0] {
+            let options = Options::new().threads(threads);
             let mut rec = crate::event::Recorder::default();
             match dump_multi(dir.path(), &mut rec, &[Algorithm::Sha1], &options).unwrap_err() {
                 Error::Fs(e) => assert_eq!(e.path, first),
@@ -429,14 +398,14 @@ mod tests {
         for path in [&file, &link] {
             for algorithm in [Algorithm::Sha1, Algorithm::Sha256] {
                 assert_eq!(
-                    hash_git(path, algorithm, &ParallelOptions::default()).unwrap(),
+                    hash_git(path, algorithm, &Options::default()).unwrap(),
                     sequential(path, algorithm)
                 );
             }
         }
         // `git hash-object` of "Hello World!\n" (an executable root hashes as its blob).
         assert_eq!(
-            hash_git(&file, Algorithm::Sha1, &ParallelOptions::default())
+            hash_git(&file, Algorithm::Sha1, &Options::default())
                 .unwrap()
                 .encode(crate::hash::Format::Base16),
             "980a0d5f19a64b4b30a87d4206aade58726b60e3"
@@ -449,7 +418,7 @@ mod tests {
         std::fs::write(dir.path().join("ok"), "x").unwrap();
         let sock = dir.path().join("sock");
         let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-        let err = hash_git(dir.path(), Algorithm::Sha1, &ParallelOptions::default()).unwrap_err();
+        let err = hash_git(dir.path(), Algorithm::Sha1, &Options::default()).unwrap_err();
         match err {
             Error::Fs(e) => {
                 assert_eq!(e.path, sock);
@@ -469,10 +438,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a"), "12345").unwrap();
         std::fs::write(dir.path().join("b"), "12345").unwrap();
-        let mut options = ParallelOptions::default();
-        options.fs.limits.max_total_size = 10;
+        let limits = |max_total_size| crate::Limits {
+            max_total_size,
+            ..crate::Limits::default()
+        };
+        let options = Options::new().limits(limits(10));
         assert!(hash_git(dir.path(), Algorithm::Sha1, &options).is_ok());
-        options.fs.limits.max_total_size = 9;
+        let options = Options::new().limits(limits(9));
         let err = hash_git(dir.path(), Algorithm::Sha1, &options).unwrap_err();
         assert!(
             matches!(&err, Error::Fs(e) if matches!(e.kind, ErrorKind::TooLarge { max: 9 })),

@@ -564,7 +564,7 @@ pub mod full_path {
 
     /// Writes `/nix/store/<base name>`.
     pub fn serialize<S: Serializer>(path: &StorePath, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&StoreDir::default().print(path))
+        serializer.serialize_str(&StoreDir::default().display_path(path))
     }
 
     /// Reads `/nix/store/<base name>`.

@@ -39,7 +39,7 @@
 //! // `nix path-info --json` of `builtins.toFile "hello.txt" "hi\n"` (Nix 2.26.3).
 //! let ca: ContentAddress = "text:sha256:1r3v22qkypccqifzbww5lrn6hf1chi23m6zzkyvb8bvg457nxslq".parse()?;
 //! let path = store.make_path_from_ca("hello.txt", &ca, &References::default())?;
-//! assert_eq!(store.print(&path), "/nix/store/0n8rj1cflhzhh0min74l7ml0ck57hkcc-hello.txt");
+//! assert_eq!(store.display_path(&path), "/nix/store/0n8rj1cflhzhh0min74l7ml0ck57hkcc-hello.txt");
 //!
 //! let parsed = store.parse_path("/nix/store/0n8rj1cflhzhh0min74l7ml0ck57hkcc-hello.txt")?;
 //! assert_eq!(parsed, path);
@@ -454,8 +454,19 @@ impl StoreDir {
         &self.0
     }
 
-    /// The full path of `path` in this store: `<store dir>/<base name>`.
-    pub fn print(&self, path: &StorePath) -> String {
+    /// The full path of `path` in this store, `<store dir>/<base name>`, as Nix's
+    /// `printStorePath` (the inverse of [`parse_path`](StoreDir::parse_path)). A
+    /// [`StorePath`] alone displays as its base name.
+    ///
+    /// ```
+    /// use nix_ingest::{StoreDir, StorePath};
+    /// let path: StorePath = "9662cgnnyvgqjpjfkbljw002r27yyg64-fixed".parse().unwrap();
+    /// assert_eq!(
+    ///     StoreDir::default().display_path(&path),
+    ///     "/nix/store/9662cgnnyvgqjpjfkbljw002r27yyg64-fixed"
+    /// );
+    /// ```
+    pub fn display_path(&self, path: &StorePath) -> String {
         format!("{}/{}", self.0, path)
     }
 
@@ -600,7 +611,7 @@ impl StoreDir {
         let mut s = type_.to_owned();
         for r in &references.others {
             s.push(':');
-            s.push_str(&self.print(r));
+            s.push_str(&self.display_path(r));
         }
         if references.self_ref {
             s.push_str(":self");
@@ -885,7 +896,7 @@ mod tests {
             prop_assert_eq!(&s[..32], p.hash_part());
             prop_assert_eq!(StorePath::from_base_name(&s), Ok(p.clone()));
             let store = StoreDir::default();
-            prop_assert_eq!(store.parse_path(&store.print(&p)), Ok(p));
+            prop_assert_eq!(store.parse_path(&store.display_path(&p)), Ok(p));
         }
 
         #[test]

@@ -3,10 +3,11 @@
 //!
 //! [`verify_nar`] parses the NAR ([`nar::read`], so malformed archives fail
 //! with the byte offset), feeds the events to the hasher the content address calls for (flat,
-//! NAR or git; text addresses hash the single file like flat), and, when asked
-//! ([`Options::nar_hash`]), hashes the raw NAR bytes at the same time. Only when every digest
-//! matches does it return the [`StorePath`] the content address, name and references make; a
-//! mismatch is [`Error::HashMismatch`], carrying the expected and the actual hash.
+//! NAR or git, made by [`Options::sink`]; text addresses hash the single file like flat), and,
+//! when the [`Claim`] names them ([`Claim::nar_hash`], [`Claim::nar_size`]), hashes and counts
+//! the raw NAR bytes at the same time. Only when every digest matches does it return the
+//! [`StorePath`] the content address, name and references make; a mismatch is
+//! [`Error::HashMismatch`], carrying the expected and the actual hash.
 //!
 //! Nix does the same when it adds a content-addressed path from a NAR (`LocalStore::addToStore`
 //! recomputes the content address and refuses a mismatch). Differences: self-referencing
@@ -16,11 +17,10 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use nix_ingest::content_address::ContentAddress;
 //! use nix_ingest::event::{Event, Sink};
 //! use nix_ingest::nar::NarWriter;
-//! use nix_ingest::store_path::{References, StoreDir};
-//! use nix_ingest::verify::{self, verify_nar};
+//! use nix_ingest::verify::{self, Claim, verify_nar};
+//! use nix_ingest::{ContentAddress, Options, StoreDir};
 //!
 //! // A NAR of the tree from Nix's tests: `bar -> foo`, `bla/`, `foo` = "Hello World!\n".
 //! let mut w = NarWriter::new(Vec::new());
@@ -40,14 +40,18 @@
 //!
 //! let ca: ContentAddress = "fixed:git:sha1:9r4v9wsp41zflcj26z4dxm8md7rvli6d".parse()?;
 //! let store = StoreDir::default();
-//! let path = verify_nar(&nar[..], &ca, "fixed", &References::default(), &store)?;
-//! assert_eq!(store.print(&path), "/nix/store/9662cgnnyvgqjpjfkbljw002r27yyg64-fixed");
+//! let claim = Claim::new("fixed", ca);
+//! let verified = verify_nar(&nar[..], &claim, &store, &Options::new())?;
+//! assert_eq!(
+//!     store.display_path(&verified.path),
+//!     "/nix/store/9662cgnnyvgqjpjfkbljw002r27yyg64-fixed"
+//! );
 //!
 //! // One flipped bit in the file's content, and the upload is refused.
 //! let mut bad = nar.clone();
 //! let at = bad.windows(5).position(|w| w == b"Hello").unwrap();
 //! bad[at] ^= 1;
-//! let err = verify_nar(&bad[..], &ca, "fixed", &References::default(), &store).unwrap_err();
+//! let err = verify_nar(&bad[..], &claim, &store, &Options::new()).unwrap_err();
 //! assert!(matches!(err, verify::Error::HashMismatch { .. }));
 //! # Ok(()) }
 //! ```
@@ -56,20 +60,19 @@ use std::io::{self, Read};
 
 use crate::content_address::{ContentAddress, ContentAddressMethod};
 use crate::event::SinkError;
-use crate::flat::FlatHasher;
-use crate::git::GitHasher;
 use crate::hash::{Hash, Hasher};
-use crate::limits::Limits;
 use crate::method::{FileIngestionMethod, HashSink};
-use crate::nar::{self, NarHasher};
+use crate::nar;
+use crate::options::Options;
 use crate::store_path::{self, References, StoreDir, StorePath};
 
 /// Which digest did not match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Digest {
     /// The content address's hash (over the file, the NAR or the git object, per its method).
     ContentAddress,
-    /// The hash of the NAR bytes ([`Options::nar_hash`]).
+    /// The hash of the NAR bytes ([`Claim::nar_hash`]).
     Nar,
 }
 
@@ -84,21 +87,22 @@ impl std::fmt::Display for Digest {
 
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The name, content address and references make no valid store path (e.g. a bad name, a
     /// method that allows no references, an algorithm a method does not allow).
-    #[error("invalid store object: {0}")]
+    #[error("invalid store object")]
     StorePath(#[from] store_path::Error),
     /// Self-references are not supported (Nix hashes such objects modulo their own hash part).
     #[error("cannot verify a self-referencing content-addressed object")]
     SelfReference,
     /// The NAR is malformed or breaks a limit; the error carries the byte offset. A hasher's
     /// refusal (e.g. a flat address for a directory) also arrives here, as a sink error.
-    #[error("invalid NAR: {0}")]
+    #[error("invalid NAR")]
     Nar(#[from] nar::Error),
     /// The stream ended in a state a hasher refused (e.g. a SHA-1 collision attack).
-    #[error("cannot hash the NAR's contents: {0}")]
-    Hash(SinkError),
+    #[error("cannot hash the NAR's contents")]
+    Hash(#[source] SinkError),
     /// A digest differs from what was claimed.
     #[error("{what} mismatch: expected {expected}, got {actual}")]
     HashMismatch {
@@ -119,112 +123,214 @@ pub enum Error {
     },
 }
 
-/// What else to check, and the limits of the NAR parser.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// Bounds on the NAR (see [`Limits`]).
-    pub limits: Limits,
-    /// The expected hash of the NAR bytes (a narinfo's `NarHash`), checked in the same pass.
-    pub nar_hash: Option<Hash>,
-    /// The expected length of the NAR in bytes (a narinfo's `NarSize`).
-    pub nar_size: Option<u64>,
+/// What an upload claims to be: a name and a content address, and optionally references, the
+/// hash of the NAR bytes and their length (a narinfo's `References`, `NarHash` and `NarSize`).
+///
+/// ```
+/// use nix_ingest::verify::Claim;
+/// use nix_ingest::{Algorithm, ContentAddress, Hash};
+///
+/// let ca: ContentAddress = "fixed:git:sha1:9r4v9wsp41zflcj26z4dxm8md7rvli6d".parse().unwrap();
+/// let claim = Claim::new("fixed", ca).nar_size(344);
+/// assert_eq!(claim.name(), "fixed");
+/// assert_eq!(claim.get_nar_size(), Some(344));
+/// assert_eq!(claim.get_nar_hash(), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    name: String,
+    ca: ContentAddress,
+    references: References,
+    nar_hash: Option<Hash>,
+    nar_size: Option<u64>,
+}
+
+impl Claim {
+    /// A store object named `name` with content address `ca`, no references, and no claim
+    /// about the NAR's hash or size.
+    pub fn new(name: impl Into<String>, ca: ContentAddress) -> Self {
+        Claim {
+            name: name.into(),
+            ca,
+            references: References::default(),
+            nar_hash: None,
+            nar_size: None,
+        }
+    }
+
+    /// The store paths the object refers to (they go into its store path).
+    pub fn references(mut self, references: References) -> Self {
+        self.references = references;
+        self
+    }
+
+    /// The hash of the NAR bytes, checked in the same pass (any algorithm).
+    pub fn nar_hash(mut self, hash: Hash) -> Self {
+        self.nar_hash = Some(hash);
+        self
+    }
+
+    /// The length of the NAR in bytes.
+    pub fn nar_size(mut self, bytes: u64) -> Self {
+        self.nar_size = Some(bytes);
+        self
+    }
+
+    /// The store object's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The content address.
+    pub fn content_address(&self) -> &ContentAddress {
+        &self.ca
+    }
+
+    /// The references.
+    pub fn get_references(&self) -> &References {
+        &self.references
+    }
+
+    /// The claimed NAR hash, if any.
+    pub fn get_nar_hash(&self) -> Option<Hash> {
+        self.nar_hash
+    }
+
+    /// The claimed NAR size, if any.
+    pub fn get_nar_size(&self) -> Option<u64> {
+        self.nar_size
+    }
 }
 
 /// What a successful verification established.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Verified {
     /// The store path the content address, name and references make.
     pub path: StorePath,
     /// The NAR's length in bytes.
     pub nar_size: u64,
-    /// The hash of the NAR bytes, when [`Options::nar_hash`] asked for one (same algorithm).
+    /// The hash of the NAR bytes, when the claim named one (same algorithm).
     pub nar_hash: Option<Hash>,
 }
 
-/// Verifies in one pass that the NAR read from `reader` has content address `ca`, and returns
-/// the store path of `name` with that content address and `references`.
+/// Verifies in one pass that the NAR read from `reader` is what `claim` says, and returns the
+/// store path it makes in `store`. See the [module docs](self).
 ///
-/// See the [module docs](self). Equivalent to [`verify_nar_with`] with default [`Options`].
+/// Of the [`Options`], the NAR parser takes the [limits](Options::limits) and the hashers the
+/// [collision detection](Options::collision_detection) and [strict root](Options::strict_root).
 pub fn verify_nar<R: Read>(
     reader: R,
-    ca: &ContentAddress,
-    name: &str,
-    references: &References,
-    store: &StoreDir,
-) -> Result<StorePath, Error> {
-    verify_nar_with(reader, ca, name, references, store, &Options::default()).map(|v| v.path)
-}
-
-/// [`verify_nar`], also checking the NAR's hash and size when `options` name them.
-pub fn verify_nar_with<R: Read>(
-    reader: R,
-    ca: &ContentAddress,
-    name: &str,
-    references: &References,
+    claim: &Claim,
     store: &StoreDir,
     options: &Options,
 ) -> Result<Verified, Error> {
-    if references.self_ref {
-        return Err(Error::SelfReference);
-    }
-    // Refuse what can have no store path before reading a byte.
-    let path = store.make_path_from_ca(name, ca, references)?;
-    let expected = *ca.hash();
-    let algorithm = expected.algorithm();
-    let mut sink: Box<dyn HashSink> = match ca.method() {
-        ContentAddressMethod::Text | ContentAddressMethod::Fixed(FileIngestionMethod::Flat) => {
-            Box::new(FlatHasher::new(algorithm))
-        }
-        ContentAddressMethod::Fixed(FileIngestionMethod::Nar) => {
-            Box::new(NarHasher::new(algorithm).max_depth(options.limits.max_nar_depth))
-        }
-        ContentAddressMethod::Fixed(FileIngestionMethod::Git) => {
-            Box::new(GitHasher::new(algorithm))
-        }
-    };
+    let mut check = Check::start(claim, store, options)?;
     let mut raw = HashingReader {
         inner: reader,
-        hasher: options.nar_hash.map(|h| Hasher::new(h.algorithm())),
+        hasher: check.nar_hasher.take(),
         size: 0,
     };
-    nar::read(&mut raw, &mut *sink, &options.limits)?;
-    let actual = sink.finish().map_err(Error::Hash)?;
-    if actual != expected {
-        return Err(Error::HashMismatch {
-            what: Digest::ContentAddress,
-            expected: Box::new(expected),
-            actual: Box::new(actual),
-        });
-    }
-    if let Some(expected) = options.nar_size
-        && expected != raw.size
-    {
-        return Err(Error::SizeMismatch {
-            expected,
-            actual: raw.size,
-        });
-    }
-    let nar_hash = match (options.nar_hash, raw.hasher) {
-        (Some(expected), Some(hasher)) => {
-            let actual = hasher
-                .finalize()
-                .map_err(|e| Error::Hash(SinkError::Other(Box::new(e))))?;
-            if actual != expected {
-                return Err(Error::HashMismatch {
-                    what: Digest::Nar,
-                    expected: Box::new(expected),
-                    actual: Box::new(actual),
-                });
-            }
-            Some(actual)
-        }
-        _ => None,
+    nar::read(&mut raw, &mut *check.sink, &options.limits)?;
+    check.nar_hasher = raw.hasher;
+    check.end(claim, raw.size)
+}
+
+/// [`verify_nar`] from tokio's `AsyncRead` (feature `tokio`).
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub async fn verify_nar_async<R>(
+    reader: R,
+    claim: &Claim,
+    store: &StoreDir,
+    options: &Options,
+) -> Result<Verified, Error>
+where
+    R: ::tokio::io::AsyncRead + Unpin,
+{
+    let mut check = Check::start(claim, store, options)?;
+    let mut raw = AsyncHashingReader {
+        inner: reader,
+        hasher: check.nar_hasher.take(),
+        size: 0,
     };
-    Ok(Verified {
-        path,
-        nar_size: raw.size,
-        nar_hash,
-    })
+    nar::tokio::read(&mut raw, &mut *check.sink, &options.limits).await?;
+    check.nar_hasher = raw.hasher;
+    check.end(claim, raw.size)
+}
+
+/// A verification in progress.
+struct Check {
+    path: StorePath,
+    expected: Hash,
+    sink: Box<dyn HashSink>,
+    nar_hasher: Option<Hasher>,
+}
+
+impl Check {
+    /// Refuses what can have no store path before reading a byte, and makes the hashers.
+    fn start(claim: &Claim, store: &StoreDir, options: &Options) -> Result<Check, Error> {
+        if claim.references.self_ref {
+            return Err(Error::SelfReference);
+        }
+        let path = store.make_path_from_ca(&claim.name, &claim.ca, &claim.references)?;
+        let expected = *claim.ca.hash();
+        let method = match claim.ca.method() {
+            ContentAddressMethod::Text => FileIngestionMethod::Flat,
+            ContentAddressMethod::Fixed(method) => method,
+        };
+        let sink = options.builtin_sink(method, expected.algorithm());
+        let nar_hasher = claim
+            .nar_hash
+            .map(|h| Hasher::with_collision_detection(h.algorithm(), options.collision_detection));
+        Ok(Check {
+            path,
+            expected,
+            sink,
+            nar_hasher,
+        })
+    }
+
+    /// Compares every digest once the NAR has been read.
+    fn end(self, claim: &Claim, size: u64) -> Result<Verified, Error> {
+        let actual = self.sink.finish().map_err(Error::Hash)?;
+        if actual != self.expected {
+            return Err(Error::HashMismatch {
+                what: Digest::ContentAddress,
+                expected: Box::new(self.expected),
+                actual: Box::new(actual),
+            });
+        }
+        if let Some(expected) = claim.nar_size
+            && expected != size
+        {
+            return Err(Error::SizeMismatch {
+                expected,
+                actual: size,
+            });
+        }
+        let nar_hash = match (claim.nar_hash, self.nar_hasher) {
+            (Some(expected), Some(hasher)) => {
+                let actual = hasher
+                    .finalize()
+                    .map_err(|e| Error::Hash(SinkError::from_hash(e, "NAR")))?;
+                if actual != expected {
+                    return Err(Error::HashMismatch {
+                        what: Digest::Nar,
+                        expected: Box::new(expected),
+                        actual: Box::new(actual),
+                    });
+                }
+                Some(actual)
+            }
+            _ => None,
+        };
+        Ok(Verified {
+            path: self.path,
+            nar_size: size,
+            nar_hash,
+        })
+    }
 }
 
 /// Counts and (optionally) hashes the bytes read through it.
@@ -234,14 +340,40 @@ struct HashingReader<R> {
     size: u64,
 }
 
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let data = buf.get(..n).unwrap_or_default();
+impl<R> HashingReader<R> {
+    fn saw(&mut self, data: &[u8]) {
         if let Some(h) = &mut self.hasher {
             h.update(data);
         }
-        self.size = self.size.saturating_add(n as u64);
+        self.size = self.size.saturating_add(data.len() as u64);
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.saw(buf.get(..n).unwrap_or_default());
         Ok(n)
+    }
+}
+
+/// [`HashingReader`] for tokio.
+#[cfg(feature = "tokio")]
+type AsyncHashingReader<R> = HashingReader<R>;
+
+#[cfg(feature = "tokio")]
+impl<R: ::tokio::io::AsyncRead + Unpin> ::tokio::io::AsyncRead for HashingReader<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ::tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = poll {
+            let data = buf.filled().get(before..).unwrap_or_default();
+            self.saw(data);
+        }
+        poll
     }
 }

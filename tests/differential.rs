@@ -46,14 +46,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use nix_ingest::Limits;
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::event::Recorder;
 use nix_ingest::hash::{Algorithm, Format, Hash};
 use nix_ingest::ingest;
-use nix_ingest::method::{FileIngestionMethod, HashSink, IngestionMethod};
-use nix_ingest::nar::{NarHasher, NarWriter, Parser};
+use nix_ingest::method::{FileIngestionMethod, IngestionMethod};
+use nix_ingest::nar::{NarWriter, Parser};
 use nix_ingest::store_path::{References, StoreDir};
+use nix_ingest::{Limits, Options};
 
 use oracle::{Answer, MkEntry, Task};
 use tree::{Node, Rng, Tree};
@@ -213,24 +213,11 @@ struct Ours {
     hashes: HashMap<(FileIngestionMethod, Algorithm), Result<Hash, String>>,
 }
 
-/// The sinks for `pairs` under `limits`: the NAR ones follow `limits.max_nar_depth`.
-fn sinks(pairs: &[(FileIngestionMethod, Algorithm)], limits: &Limits) -> Vec<Box<dyn HashSink>> {
+/// The pairs as trait objects, for the routes of `Options`.
+fn dyn_pairs(pairs: &[(FileIngestionMethod, Algorithm)]) -> Vec<(&dyn IngestionMethod, Algorithm)> {
     pairs
         .iter()
-        .map(|&(m, a)| -> Box<dyn HashSink> {
-            if m == FileIngestionMethod::Nar {
-                Box::new(NarHasher::new(a).max_depth(limits.max_nar_depth))
-            } else {
-                m.hash_sink(a).unwrap()
-            }
-        })
-        .collect()
-}
-
-fn finish(sinks: Vec<Box<dyn HashSink>>) -> Result<Vec<Hash>, String> {
-    sinks
-        .into_iter()
-        .map(|s| s.finish().map_err(|e| err_text(&e)))
+        .map(|(m, a)| (m as &dyn IngestionMethod, *a))
         .collect()
 }
 
@@ -240,10 +227,10 @@ fn hash_path_multi(
     pairs: &[(FileIngestionMethod, Algorithm)],
     limits: &Limits,
 ) -> Result<Vec<Hash>, String> {
-    let mut s = sinks(pairs, limits);
-    nix_ingest::fs::dump(path, &mut s, &nix_ingest::fs::Options::with_limits(*limits))
-        .map_err(|e| err_text(&e))?;
-    finish(s)
+    Options::new()
+        .limits(*limits)
+        .hash_path_multi(path, &dyn_pairs(pairs))
+        .map_err(|e| err_text(&e))
 }
 
 /// One read of a NAR into the sinks of `pairs` (under the limits of the oracle's Nix).
@@ -252,9 +239,10 @@ fn hash_nar_multi(
     pairs: &[(FileIngestionMethod, Algorithm)],
     limits: &Limits,
 ) -> Result<Vec<Hash>, String> {
-    let mut s = sinks(pairs, limits);
-    nix_ingest::nar::read(nar, &mut s, limits).map_err(|e| err_text(&e))?;
-    finish(s)
+    Options::new()
+        .limits(*limits)
+        .hash_nar_multi(nar, &dyn_pairs(pairs))
+        .map_err(|e| err_text(&e))
 }
 
 /// The limits that follow the rule of Nix `version`: Nix 2.34's NAR nesting limit, or none.
@@ -313,7 +301,7 @@ fn our_store_path(tree: &Tree, ours: &Ours, mode: &str, algo: Algorithm) -> Answ
     };
     store
         .make_path_from_ca(&tree.name, &ca, &References::default())
-        .map(|p| store.print(&p))
+        .map(|p| store.display_path(&p))
         .map_err(|e| err_text(&e))
 }
 
@@ -658,7 +646,7 @@ fn differential() {
         let walked = nix_ingest::fs::dump(
             p,
             &mut nix_ingest::event::Tee::new(&mut writer, &mut fs_events),
-            &nix_ingest::fs::Options::with_limits(limits),
+            &Options::new().limits(limits),
         );
         if let Err(e) = &answers[dump_of[i]] {
             // Nix refuses to dump the tree (2.34: nested 64 levels or more): so must we.
@@ -1051,7 +1039,7 @@ fn refusals() {
     let lib_store = |ca: ContentAddress, name: &str| {
         store
             .make_path_from_ca(name, &ca, &References::default())
-            .map(|p| store.print(&p))
+            .map(|p| store.display_path(&p))
             .map_err(|e| err_text(&e))
     };
     let file_hash = |a| ingest::hash_path(host("file"), FileIngestionMethod::Flat, a).unwrap();

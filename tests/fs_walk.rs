@@ -12,8 +12,9 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use nix_ingest::Limits;
+use nix_ingest::Options;
 use nix_ingest::event::{Event, OwnedEvent, Recorder, Sink, SinkError};
-use nix_ingest::fs::{self, ErrorKind, Options};
+use nix_ingest::fs::{self, ErrorKind};
 
 fn p(dir: &Path, name: &[u8]) -> PathBuf {
     dir.join(OsStr::from_bytes(name))
@@ -265,10 +266,7 @@ fn large_files_arrive_whole_in_chunks() {
     }
     for buffer_size in [0, 4096, 65536, Options::DEFAULT_BUFFER_SIZE, 4 << 20] {
         let mut sink = Chunks::default();
-        let options = Options {
-            buffer_size,
-            ..Options::default()
-        };
+        let options = Options::new().buffer_size(buffer_size);
         fs::dump(&f, &mut sink, &options).unwrap();
         assert_eq!(sink.1, data);
         let max = buffer_size.max(Options::MIN_BUFFER_SIZE);
@@ -486,7 +484,7 @@ fn limits_are_enforced() {
     symlink("0123456789", d.join("s")).unwrap();
     let ok = |limits: Limits| {
         let mut rec = Recorder::default();
-        fs::dump(d, &mut rec, &Options::with_limits(limits))
+        fs::dump(d, &mut rec, &Options::new().limits(limits))
     };
     let exact = Limits {
         max_depth: 4,

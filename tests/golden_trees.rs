@@ -15,8 +15,9 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use nix_ingest::Options;
 use nix_ingest::event::{Event, Recorder, Sink};
-use nix_ingest::fs::{self, Options};
+use nix_ingest::fs;
 use nix_ingest::git::GitHasher;
 use nix_ingest::hash::{Algorithm, Format, Hash};
 use nix_ingest::ingest;
@@ -215,22 +216,15 @@ fn trees_hash_as_nix_and_git_say() {
             let from_nar = ingest::hash_nar(&nar[..], method, algorithm).unwrap();
             assert_eq!(from_nar, got, "{}: {key} via NAR", t.name);
 
-            // …and on several threads.
-            #[cfg(feature = "parallel")]
-            if method == FileIngestionMethod::Git {
-                use nix_ingest::parallel::{self, ParallelOptions};
-                for threads in [Some(1), Some(2)] {
-                    let opts = ParallelOptions {
-                        threads,
-                        ..ParallelOptions::default()
-                    };
-                    assert_eq!(
-                        parallel::hash_git(&root, algorithm, &opts).unwrap(),
-                        got,
-                        "{}: {key} parallel",
-                        t.name
-                    );
-                }
+            // …and on one thread or several (with the `parallel` feature).
+            for threads in [1, 2] {
+                let options = Options::new().threads(threads);
+                assert_eq!(
+                    options.hash_path(&root, method, algorithm).unwrap(),
+                    got,
+                    "{}: {key} on {threads} threads",
+                    t.name
+                );
             }
         }
 
@@ -241,7 +235,7 @@ fn trees_hash_as_nix_and_git_say() {
             .iter()
             .map(|(m, a)| (m as &dyn IngestionMethod, *a))
             .collect();
-        let all = ingest::hash_path_multi(&root, &dyn_pairs).unwrap();
+        let all = Options::new().hash_path_multi(&root, &dyn_pairs).unwrap();
         for ((key, expected), got) in t.expect.iter().zip(&all) {
             assert_eq!(
                 got.encode(Format::Base16),
@@ -484,7 +478,7 @@ mod roundtrip {
             make(&tree, &root);
 
             let mut w = NarWriter::new(Vec::new());
-            let options = Options { buffer_size: 4096, ..Options::default() };
+            let options = Options::new().buffer_size(4096);
             fs::dump(&root, &mut w, &options).unwrap();
             let nar = w.finish().unwrap();
 

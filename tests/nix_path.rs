@@ -58,7 +58,7 @@ fn answers(w: &Path, p: &str, nix_2_26: bool) -> [String; 4] {
         let path = store
             .make_path_from_ca(&name, &ca, &References::default())
             .map_err(|e| e.to_string())?;
-        Ok::<_, String>(store.print(&path))
+        Ok::<_, String>(store.display_path(&path))
     };
     [
         show(hash_nar),

@@ -109,7 +109,7 @@ fn store_paths_of_added_objects() {
         let ours = store.make_path_from_ca(name, &ca, &References::default());
         if result.starts_with("/nix/store/") {
             assert_eq!(
-                ours.map(|p| store.print(&p)).as_deref(),
+                ours.map(|p| store.display_path(&p)).as_deref(),
                 Ok(result),
                 "{f:?}"
             );
@@ -126,7 +126,7 @@ fn store_paths_of_added_objects() {
             if algorithm == Algorithm::Sha256 {
                 // Nix 2.26 refuses what Nix 2.31 allows; check against the formula instead.
                 let expected = git_sha256_path_by_hand(hex, name);
-                assert_eq!(ours.map(|p| store.print(&p)), Ok(expected), "{f:?}");
+                assert_eq!(ours.map(|p| store.display_path(&p)), Ok(expected), "{f:?}");
                 git_sha256 += 1;
             } else {
                 assert_eq!(
@@ -181,13 +181,13 @@ fn content_addresses_and_references() {
         let ordered: Vec<String> = references
             .others
             .iter()
-            .map(|p| store.print(p))
-            .chain(references.self_ref.then(|| store.print(&path)))
+            .map(|p| store.display_path(p))
+            .chain(references.self_ref.then(|| store.display_path(&path)))
             .collect();
         let mut nix_order: Vec<String> = listed.iter().map(|s| s.to_string()).collect();
         if references.self_ref {
             // Put the self reference last, as `ordered` does, keeping the others in Nix's order.
-            let me = store.print(&path);
+            let me = store.display_path(&path);
             nix_order.retain(|p| *p != me);
             nix_order.push(me);
         }
@@ -221,7 +221,7 @@ fn the_golden_example_from_nix() {
         .make_path_from_ca("fixed", &ca, &References::default())
         .unwrap();
     assert_eq!(
-        store.print(&path),
+        store.display_path(&path),
         "/nix/store/9662cgnnyvgqjpjfkbljw002r27yyg64-fixed"
     );
     // Its git SHA-256 hash (from Nix's tests and `nix hash path`), by the 2.31 rule.
@@ -233,7 +233,10 @@ fn the_golden_example_from_nix() {
     let path = store
         .make_path_from_ca("fixed", &ca, &References::default())
         .unwrap();
-    assert_eq!(store.print(&path), git_sha256_path_by_hand(hex, "fixed"));
+    assert_eq!(
+        store.display_path(&path),
+        git_sha256_path_by_hand(hex, "fixed")
+    );
 }
 
 /// Splits `name NAME RESULT` where NAME may contain spaces but RESULT starts with `error: ` or
@@ -265,7 +268,7 @@ fn names() {
         let ours = store.make_path_from_ca(name, &ca, &References::default());
         if result.starts_with("/nix/store/") {
             assert_eq!(check_name(name), Ok(()));
-            assert_eq!(ours.map(|p| store.print(&p)).as_deref(), Ok(result));
+            assert_eq!(ours.map(|p| store.display_path(&p)).as_deref(), Ok(result));
             continue;
         }
         let err = check_name(name).unwrap_err();
@@ -304,7 +307,7 @@ fn parsing_store_paths() {
                 ));
                 continue;
             }
-            assert_eq!(ours.map(|p| store.print(&p)).as_deref(), Ok(path));
+            assert_eq!(ours.map(|p| store.display_path(&p)).as_deref(), Ok(path));
             continue;
         }
         let err = ours.unwrap_err();

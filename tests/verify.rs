@@ -6,12 +6,13 @@ use std::fs;
 use std::path::Path;
 
 use nix_ingest::Limits;
+use nix_ingest::Options;
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::event::{Event, Sink};
 use nix_ingest::hash::{Algorithm, Hash};
 use nix_ingest::nar::NarWriter;
 use nix_ingest::store_path::{References, StoreDir, StorePath};
-use nix_ingest::verify::{self, Digest, Options, verify_nar, verify_nar_with};
+use nix_ingest::verify::{self, Claim, Digest, verify_nar};
 
 struct Added {
     nar: Vec<u8>,
@@ -50,7 +51,13 @@ fn added() -> Vec<Added> {
 }
 
 fn verify(nar: &[u8], ca: &ContentAddress, name: &str) -> Result<StorePath, verify::Error> {
-    verify_nar(nar, ca, name, &References::default(), &StoreDir::default())
+    verify_nar(
+        nar,
+        &Claim::new(name, *ca),
+        &StoreDir::default(),
+        &Options::default(),
+    )
+    .map(|v| v.path)
 }
 
 #[test]
@@ -59,7 +66,7 @@ fn genuine_nars_give_the_store_paths_nix_gives() {
         let path = verify(&a.nar, &a.ca, &a.name)
             .unwrap_or_else(|e| panic!("{} {}: {e}", a.nar_file, a.ca));
         assert_eq!(
-            StoreDir::default().print(&path),
+            StoreDir::default().display_path(&path),
             a.path,
             "{} {}",
             a.nar_file,
@@ -91,7 +98,7 @@ fn text_content_addresses_hash_the_file() {
     .unwrap();
     let path = verify(&nar, &ContentAddress::text(hash), "hello.txt").unwrap();
     assert_eq!(
-        StoreDir::default().print(&path),
+        StoreDir::default().display_path(&path),
         "/nix/store/qa1w9gdfrba6jl2r57mb3c43863gqywp-hello.txt"
     );
 }
@@ -174,67 +181,39 @@ fn nar_hash_and_size_are_checked_in_the_same_pass() {
         .find(|a| a.nar_file == "t1.nar")
         .unwrap();
     let store = StoreDir::default();
-    let good = Options {
-        nar_hash: Some(nar_hash),
-        nar_size: Some(t1.nar.len() as u64),
-        ..Options::default()
-    };
-    let v = verify_nar_with(
-        &t1.nar[..],
-        &t1.ca,
-        &t1.name,
-        &References::default(),
-        &store,
-        &good,
-    )
-    .unwrap();
-    assert_eq!(store.print(&v.path), t1.path);
+    let options = Options::default();
+    let claim = Claim::new(&t1.name, t1.ca);
+    let good = claim
+        .clone()
+        .nar_hash(nar_hash)
+        .nar_size(t1.nar.len() as u64);
+    let v = verify_nar(&t1.nar[..], &good, &store, &options).unwrap();
+    assert_eq!(store.display_path(&v.path), t1.path);
     assert_eq!(v.nar_hash, Some(nar_hash));
     assert_eq!(v.nar_size, 4760);
 
-    let wrong_hash = Options {
-        nar_hash: Some(Hash::digest(Algorithm::Sha256, b"not it")),
-        ..Options::default()
-    };
+    let wrong_hash = claim
+        .clone()
+        .nar_hash(Hash::digest(Algorithm::Sha256, b"not it"));
     assert!(matches!(
-        verify_nar_with(&t1.nar[..], &t1.ca, &t1.name, &References::default(), &store, &wrong_hash),
+        verify_nar(&t1.nar[..], &wrong_hash, &store, &options),
         Err(verify::Error::HashMismatch { what: Digest::Nar, actual, .. }) if *actual == nar_hash
     ));
-    let wrong_size = Options {
-        nar_size: Some(4761),
-        ..Options::default()
-    };
+    let wrong_size = claim.clone().nar_size(4761);
     assert!(matches!(
-        verify_nar_with(
-            &t1.nar[..],
-            &t1.ca,
-            &t1.name,
-            &References::default(),
-            &store,
-            &wrong_size
-        ),
+        verify_nar(&t1.nar[..], &wrong_size, &store, &options),
         Err(verify::Error::SizeMismatch {
             expected: 4761,
             actual: 4760
         })
     ));
     // Limits apply to the parse.
-    let tight = Options {
-        limits: Limits {
-            max_total_size: 10,
-            ..Limits::default()
-        },
-        ..Options::default()
-    };
+    let tight = Options::new().limits(Limits {
+        max_total_size: 10,
+        ..Limits::default()
+    });
     assert!(matches!(
-        verify_nar_with(
-            &t1.nar[..],
-            &t1.ca,
-            &t1.name,
-            &References::default(),
-            &store,
-            &tight
-        ),
+        verify_nar(&t1.nar[..], &claim, &store, &tight),
         Err(verify::Error::Nar(_))
     ));
 }
@@ -270,10 +249,9 @@ fn what_can_have_no_store_path_is_refused_before_reading() {
     assert!(matches!(
         verify_nar(
             &t1_nar.nar[..],
-            &t1_nar.ca,
-            "t1",
-            &self_ref,
-            &StoreDir::default()
+            &Claim::new("t1", t1_nar.ca).references(self_ref),
+            &StoreDir::default(),
+            &Options::default()
         ),
         Err(verify::Error::SelfReference)
     ));
@@ -286,10 +264,9 @@ fn what_can_have_no_store_path_is_refused_before_reading() {
     assert!(matches!(
         verify_nar(
             &t1_git.nar[..],
-            &t1_git.ca,
-            "t1",
-            &refs,
-            &StoreDir::default()
+            &Claim::new("t1", t1_git.ca).references(refs),
+            &StoreDir::default(),
+            &Options::default()
         ),
         Err(verify::Error::StorePath(_))
     ));

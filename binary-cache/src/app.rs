@@ -22,7 +22,6 @@ use crate::check::{self, Plan};
 use crate::config::Config;
 use crate::names::{self, NarFile};
 use crate::refusal::{Refusal, chain};
-use crate::shim::Display as _;
 use crate::staging::Staging;
 use crate::store::Store;
 

@@ -8,12 +8,13 @@
 
 use std::path::Path;
 
-use crate::shim::{self as verify, Claim, Display as _, Options};
 use axum::http::StatusCode;
+use nix_ingest::Options;
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::hash::Algorithm;
 use nix_ingest::narinfo::NarInfo;
 use nix_ingest::store_path::{References, StorePath};
+use nix_ingest::verify::{self, Claim};
 use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
 
 use crate::config::Config;

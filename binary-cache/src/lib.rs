@@ -34,7 +34,6 @@ mod check;
 mod config;
 pub mod names;
 mod refusal;
-mod shim;
 pub mod signature;
 mod staging;
 mod store;

@@ -194,12 +194,12 @@ pub fn fingerprint(
     nar_size: u64,
     references: &[StorePath],
 ) -> String {
-    let mut refs: Vec<String> = references.iter().map(|r| store.print(r)).collect();
+    let mut refs: Vec<String> = references.iter().map(|r| store.display_path(r)).collect();
     refs.sort();
     refs.dedup();
     format!(
         "1;{};{};{};{}",
-        store.print(path),
+        store.display_path(path),
         nar_hash.to_prefixed(Format::Nix32),
         nar_size,
         refs.join(",")

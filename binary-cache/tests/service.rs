@@ -666,3 +666,43 @@ async fn the_staging_area_is_bounded() {
         StatusCode::OK
     );
 }
+
+/// Nix asks (HEAD) whether a NAR file is there before uploading it, and skips the upload if so:
+/// a staged NAR is not there yet, a published one is, and a second path with the same NAR (the
+/// same tree under another name) is verified against the published file.
+#[tokio::test]
+async fn a_published_nar_serves_a_second_path_and_a_staged_one_is_not_announced() {
+    use nix_ingest::store_path::{References, StoreDir};
+    let golden = Golden::load("xz");
+    let cache = Cache::new();
+    let (name, nar) = golden.nar_of(TREE);
+    let head = |uri: String| Request::head(uri).body(Body::empty()).unwrap();
+    cache.put(&format!("/nar/{name}"), nar).await;
+    assert_eq!(
+        cache.request(head(format!("/nar/{name}"))).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(cache.upload(&golden, TREE).await.0, StatusCode::OK);
+    assert_eq!(
+        cache.request(head(format!("/nar/{name}"))).await.0,
+        StatusCode::OK
+    );
+
+    let ca = field(golden.narinfo(TREE), "CA").parse().unwrap();
+    let store = StoreDir::default();
+    let copy = store
+        .make_path_from_ca("tree-copy", &ca, &References::default())
+        .unwrap();
+    let narinfo = set_field(
+        golden.narinfo(TREE),
+        "StorePath",
+        &format!("/nix/store/{copy}"),
+    );
+    let (status, text) = cache
+        .put(&format!("/{}.narinfo", copy.hash_part()), narinfo)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("verified"), "{text}");
+    // One NAR file, two narinfos.
+    assert_eq!(cache.published().len(), 3, "{:?}", cache.published());
+}

@@ -47,7 +47,7 @@ pub enum Command {
     /// Compute store paths (`nix store add --dry-run`).
     #[command(subcommand, arg_required_else_help = false)]
     Store(StoreCommand),
-    /// Write and read NARs (`nix-store --dump`, `nix-store --restore`).
+    /// Write NARs (`nix-store --dump`).
     #[command(subcommand, arg_required_else_help = false)]
     Nar(NarCommand),
     /// Print the narinfo a binary cache holds for a path (`nix path-info`, `.narinfo`).

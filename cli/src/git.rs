@@ -4,7 +4,6 @@ use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use nix_ingest::Limits;
 use nix_ingest::git::loose::LooseObjectWriter;
 use nix_ingest::git::objects_dir::ObjectsDir;
 use nix_ingest::git::source::{ObjectSource, Repository};
@@ -27,10 +26,11 @@ pub fn export(settings: &Settings, args: &GitExportArgs) -> Result<String, Failu
     let objects = ObjectsDir::locate(&args.repo).map_err(|e| fail(chain(&e)))?;
     let algo = objects.algorithm;
     let writer = LooseObjectWriter::with_objects_dir(objects.path, Some(algo));
-    let hasher = GitHasher::with_objects(algo, writer).collision_detection(settings.detect());
+    let hasher = GitHasher::with_objects(algo, writer)
+        .collision_detection(settings.options().get_collision_detection());
     let names = FsckNames::new().refuse(args.refuse_fsck_names);
     let mut tee = Tee::new(names, hasher);
-    input.feed(&mut tee)?;
+    input.feed(&mut tee, settings.options())?;
     let (names, hasher) = tee.into_inner();
     let (id, writer) = hasher
         .finish_with_objects()
@@ -56,7 +56,7 @@ pub fn export(settings: &Settings, args: &GitExportArgs) -> Result<String, Failu
 }
 
 /// `git to-nar REPO ID`: the NAR of a git tree or blob, streamed to standard output.
-pub fn to_nar(_settings: &Settings, args: &GitToNarArgs) -> Result<String, Failure> {
+pub fn to_nar(settings: &Settings, args: &GitToNarArgs) -> Result<String, Failure> {
     let repo = &args.repo;
     let id_text = &args.id;
     let mut source = Repository::open(repo).map_err(|e| fail(chain(&e)))?;
@@ -84,7 +84,13 @@ pub fn to_nar(_settings: &Settings, args: &GitToNarArgs) -> Result<String, Failu
     let mut nar = NarWriter::new(&mut out);
     let restored = {
         let mut sink = Progress::new(&mut nar, Meter::on_terminal("restoring", true));
-        nix_ingest::git::events::to_events(&id, mode, &mut source, &mut sink, &Limits::default())
+        nix_ingest::git::events::to_events(
+            &id,
+            mode,
+            &mut source,
+            &mut sink,
+            settings.options().get_limits(),
+        )
     };
     let error: Box<dyn StdError> = match restored {
         Ok(()) => match nar.finish() {
@@ -120,8 +126,8 @@ pub fn prefetch(settings: &Settings, args: &GitPrefetchArgs) -> Result<String, F
         Fetch::new()
     };
     fetch = fetch
-        .collision_detection(settings.detect())
-        .threads(settings.parallel_threads().unwrap_or(1))
+        .collision_detection(settings.options().get_collision_detection())
+        .threads(settings.options().get_threads())
         .submodules(args.submodules)
         .shallow(args.shallow)
         .name(args.name.clone())
@@ -136,7 +142,7 @@ pub fn prefetch(settings: &Settings, args: &GitPrefetchArgs) -> Result<String, F
         return match (&fetched.git_ca, &fetched.git_store_path) {
             (Some(ca), Some(path)) => Ok(format!(
                 "{ca}\n{}\n",
-                crate::input::store_dir(&args.store)?.print(path)
+                crate::input::store_dir(&args.store)?.display_path(path)
             )),
             _ => Err(fail(
                 "the tree Nix sees differs from the revision's git tree (a submodule or an export-ignored path), so it has no git content address",

@@ -3,18 +3,16 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use nix_ingest::Options;
 use nix_ingest::cache::{HashCache, LoadStatus, SaveStatus};
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::event::Sink;
-use nix_ingest::flat::FlatHasher;
-use nix_ingest::git::GitHasher;
-use nix_ingest::hash::{Algorithm, Format, Hash, Hasher};
-use nix_ingest::method::{FileIngestionMethod, HashSink};
-use nix_ingest::nar::NarHasher;
+use nix_ingest::hash::{Algorithm, Format, Hash};
+use nix_ingest::method::{FileIngestionMethod, HashSink, IngestionMethod};
 use nix_ingest::store_path::References;
 
 use crate::args::{CidArgs, HashMultiArgs, HashPathArgs, StoreAddArgs, StoreMode, VerifyArgs};
-use crate::input::{Input, dump_path, store_dir};
+use crate::input::{Input, store_dir};
 use crate::progress::{Meter, ProgressReader, with_background_progress};
 use crate::{Failure, Settings, chain, fail, usage};
 
@@ -41,30 +39,22 @@ pub fn multi(settings: &Settings, args: &HashMultiArgs) -> Result<String, Failur
     use FileIngestionMethod::Git;
     let input = Input::new(&args.path, args.source.nar)?;
     let list = &args.hashes;
-    let detect = settings.detect();
-    let cache = settings.cache();
-    let hashes = match (&input, settings.parallel_threads()) {
-        (Input::Path(_), _)
-            if let Some(cache) = &cache
-                && list.iter().any(|(m, _)| *m == Git) =>
-        {
+    let options = settings.options();
+    let hashes = match (input.path()?, settings.cache()) {
+        (Some(path), Some(cache)) if list.iter().any(|(m, _)| *m == Git) => {
             // Git ids from the cache, the others from the same pass.
-            let path = input.path()?.unwrap_or_default();
             let git_algos: Vec<Algorithm> = list
                 .iter()
                 .filter(|(m, _)| *m == Git)
                 .map(|&(_, a)| a)
                 .collect();
-            let mut others: Vec<Box<dyn HashSink>> = list
+            let mut others = list
                 .iter()
                 .filter(|(m, _)| *m != Git)
-                .map(|&(m, a)| hash_sink(m, a, detect))
-                .collect();
-            let git = cached_git(cache, &path, &git_algos, Some(&mut others))?;
-            let mut rest = others.into_iter().map(|s| {
-                s.finish()
-                    .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
-            });
+                .map(|&(m, a)| sink(options, m, a))
+                .collect::<Result<Vec<Box<dyn HashSink>>, Failure>>()?;
+            let git = cached_git(&cache, &path, &git_algos, Some(&mut others))?;
+            let mut rest = others.into_iter().map(|s| finish(&input, s));
             let mut git = git.into_iter();
             list.iter()
                 .map(|(m, _)| {
@@ -76,40 +66,25 @@ pub fn multi(settings: &Settings, args: &HashMultiArgs) -> Result<String, Failur
                 })
                 .collect::<Result<Vec<Hash>, Failure>>()?
         }
-        (Input::Path(_), Some(threads)) if list.iter().any(|(m, _)| *m == Git) => {
-            let resolved = &input.path()?.unwrap_or_default();
-            // One walk that reads each file once: git ids of the files hashed on every thread
-            // as they are read ahead, the rest (a NAR hash is one sequential stream) in order
-            // on this one.
-            let git_algos: Vec<Algorithm> = list
+        (Some(path), _) => {
+            let methods: Vec<(&dyn IngestionMethod, Algorithm)> = list
                 .iter()
-                .filter(|(m, _)| *m == Git)
-                .map(|&(_, a)| a)
+                .map(|(m, a)| (m as &dyn IngestionMethod, *a))
                 .collect();
-            let mut others: Vec<Box<dyn HashSink>> = list
+            with_background_progress("hashing", || options.hash_path_multi(&path, &methods))
+                .map_err(|e| ingest_error(&input, &e))?
+        }
+        (None, _) => {
+            let mut sinks = list
                 .iter()
-                .filter(|(m, _)| *m != Git)
-                .map(|&(m, a)| hash_sink(m, a, detect))
-                .collect();
-            let git = with_background_progress(&threads_label(threads), || {
-                parallel_dump(resolved, &mut others, &git_algos, threads, detect)
-            });
-            let rest = others
+                .map(|&(m, a)| sink(options, m, a))
+                .collect::<Result<Vec<Box<dyn HashSink>>, Failure>>()?;
+            input.feed(&mut sinks, options)?;
+            sinks
                 .into_iter()
-                .map(|s| {
-                    s.finish()
-                        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
-                })
-                .collect::<Result<Vec<Hash>, Failure>>();
-            let (mut git, mut rest) = (git?.into_iter(), rest?.into_iter());
-            list.iter()
-                .map(|(m, _)| {
-                    if *m == Git { git.next() } else { rest.next() }
-                        .ok_or_else(|| fail("no result"))
-                })
+                .map(|s| finish(&input, s))
                 .collect::<Result<Vec<Hash>, Failure>>()?
         }
-        _ => hash_many(&input, list, detect)?,
     };
     let format: Format = args.format.into();
     let mut out = String::new();
@@ -154,7 +129,7 @@ pub fn store_add(settings: &Settings, args: &StoreAddArgs) -> Result<String, Fai
     let path = store
         .make_path_from_ca(&name, &ca, &References::default())
         .map_err(|e| fail(chain(&e)))?;
-    Ok(format!("{}\n", store.print(&path)))
+    Ok(format!("{}\n", store.display_path(&path)))
 }
 
 /// `cid`: the git-raw CIDv1 of the git hash.
@@ -172,31 +147,44 @@ pub fn cid(settings: &Settings, args: &CidArgs) -> Result<String, Failure> {
 }
 
 /// `verify CA NAR`: the store path of the NAR, if it has content address `ca`.
-pub fn verify(_settings: &Settings, args: &VerifyArgs) -> Result<String, Failure> {
+pub fn verify(settings: &Settings, args: &VerifyArgs) -> Result<String, Failure> {
     let ca: ContentAddress = args.ca.parse().map_err(|e| usage(chain(&e)))?;
     let store = store_dir(&args.store)?;
     let input = Input::new(&args.nar, true)?;
     let name = input.name(args.name.as_deref())?;
     let reader = ProgressReader::new(input.open_nar()?, Meter::on_terminal("verifying", false));
-    let path = nix_ingest::verify::verify_nar(reader, &ca, &name, &References::default(), &store)
+    let claim = nix_ingest::verify::Claim::new(&name, ca);
+    let verified = nix_ingest::verify::verify_nar(reader, &claim, &store, settings.options())
         .map_err(|e| {
-        fail(format!(
-            "cannot verify {} as {ca}: {}",
-            input.display(),
-            chain(&e)
-        ))
-    })?;
-    Ok(format!("{}\n", store.print(&path)))
+            fail(format!(
+                "cannot verify {} as {ca}: {}",
+                input.display(),
+                chain(&e)
+            ))
+        })?;
+    Ok(format!("{}\n", store.display_path(&verified.path)))
 }
 
-/// The sink hashing by `method` with `algo` (detecting SHA-1 collisions if `detect`).
-pub fn hash_sink(method: FileIngestionMethod, algo: Algorithm, detect: bool) -> Box<dyn HashSink> {
-    match method {
-        FileIngestionMethod::Flat => Box::new(FlatHasher::new(algo).collision_detection(detect)),
-        FileIngestionMethod::Nar => Box::new(NarHasher::from_hasher(
-            Hasher::with_collision_detection(algo, detect),
-        )),
-        _ => Box::new(GitHasher::new(algo).collision_detection(detect)),
+/// The sink hashing by `method` with `algo`, from the one factory of the options.
+pub fn sink(
+    options: &Options,
+    method: FileIngestionMethod,
+    algo: Algorithm,
+) -> Result<Box<dyn HashSink>, Failure> {
+    options.sink(&method, algo).map_err(|e| fail(chain(&e)))
+}
+
+/// The hash a sink computed for `input`.
+fn finish(input: &Input, sink: Box<dyn HashSink>) -> Result<Hash, Failure> {
+    sink.finish()
+        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
+}
+
+/// A failed hash of `input`: errors of the walk name the path themselves.
+fn ingest_error(input: &Input, e: &nix_ingest::ingest::Error) -> Failure {
+    match e {
+        nix_ingest::ingest::Error::Fs(_) => fail(chain(e)),
+        _ => fail(format!("{}: {}", input.display(), chain(e))),
     }
 }
 
@@ -245,60 +233,29 @@ fn hash_one(
     algo: Algorithm,
     symlink: FlatSymlink,
 ) -> Result<Hash, Failure> {
-    let mut sink = hash_sink(method, algo, settings.detect());
-    if method == FileIngestionMethod::Flat
-        && let Some(path) = flat_path(input, symlink)?
-    {
-        dump_path(&path, &mut sink)?;
-    } else if method == FileIngestionMethod::Git
-        && let Some(path) = input.path()?
-        && let Some(cache) = settings.cache()
-    {
-        let outcome = with_background_progress("hashing (git, cached)", || {
-            cached_git(&cache, &path, &[algo], None)
-        })?;
-        return outcome.into_iter().next().ok_or_else(|| fail("no result"));
-    } else if method == FileIngestionMethod::Git
-        && let Some(path) = input.path()?
-        && let Some(threads) = settings.parallel_threads()
-    {
-        let ids = with_background_progress(&threads_label(threads), || {
-            parallel_git(&path, &[algo], threads, settings.detect())
-        })?;
-        return ids.into_iter().next().ok_or_else(|| fail("no result"));
-    } else if method == FileIngestionMethod::Nar
-        && let Some(path) = input.path()?
-        && let Some(threads) = settings.parallel_threads()
-    {
-        // Files read ahead on the other threads while this one hashes the stream.
-        with_background_progress(&threads_label(threads), || {
-            parallel_dump(&path, &mut sink, &[], threads, settings.detect())
-        })?;
+    let options = settings.options();
+    let path = if method == FileIngestionMethod::Flat {
+        flat_path(input, symlink)?
     } else {
-        input.feed(&mut sink)?;
+        input.path()?
+    };
+    match (path, settings.cache()) {
+        (Some(path), Some(cache)) if method == FileIngestionMethod::Git => {
+            let ids = with_background_progress("hashing (git, cached)", || {
+                cached_git(&cache, &path, &[algo], None)
+            })?;
+            ids.into_iter().next().ok_or_else(|| fail("no result"))
+        }
+        (Some(path), _) => {
+            with_background_progress("hashing", || options.hash_path(&path, method, algo))
+                .map_err(|e| ingest_error(input, &e))
+        }
+        (None, _) => {
+            let mut sink = sink(options, method, algo)?;
+            input.feed(&mut sink, options)?;
+            finish(input, sink)
+        }
     }
-    sink.finish()
-        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
-}
-
-/// Several hashes of `input` from one pass.
-fn hash_many(
-    input: &Input,
-    list: &[(FileIngestionMethod, Algorithm)],
-    detect: bool,
-) -> Result<Vec<Hash>, Failure> {
-    let mut sinks: Vec<Box<dyn HashSink>> = list
-        .iter()
-        .map(|&(method, algo)| hash_sink(method, algo, detect))
-        .collect();
-    input.feed(&mut sinks)?;
-    sinks
-        .into_iter()
-        .map(|s| {
-            s.finish()
-                .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
-        })
-        .collect()
 }
 
 /// The git ids of `path` through the hash cache (streaming the object into `sink` too, if
@@ -333,45 +290,4 @@ fn cached_git(
         _ => {}
     }
     Ok(outcome.ids)
-}
-
-fn threads_label(threads: usize) -> String {
-    match threads {
-        0 => "hashing (git, one thread per core)".to_owned(),
-        n => format!("hashing (git, {n} threads)"),
-    }
-}
-
-/// Feeds the object at `path` to `sink` with files read ahead on `threads` threads (0: one per
-/// core), returning its git ids under `git` from the same pass.
-fn parallel_dump(
-    path: &std::path::Path,
-    sink: &mut dyn nix_ingest::event::Sink,
-    git: &[Algorithm],
-    threads: usize,
-    detect: bool,
-) -> Result<Vec<Hash>, Failure> {
-    use nix_ingest::parallel::{self, ParallelOptions};
-    let options = ParallelOptions {
-        threads: Some(threads),
-        collision_detection: detect,
-        ..ParallelOptions::default()
-    };
-    parallel::dump_multi(path, sink, git, &options).map_err(|e| fail(chain(&e)))
-}
-
-/// The git ids of the object at `path`, hashed on `threads` threads (0: one per core).
-fn parallel_git(
-    path: &std::path::Path,
-    algos: &[Algorithm],
-    threads: usize,
-    detect: bool,
-) -> Result<Vec<Hash>, Failure> {
-    use nix_ingest::parallel::{self, ParallelOptions};
-    let options = ParallelOptions {
-        threads: Some(threads),
-        collision_detection: detect,
-        ..ParallelOptions::default()
-    };
-    parallel::hash_git_multi(path, algos, &options).map_err(|e| fail(chain(&e)))
 }

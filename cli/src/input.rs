@@ -4,7 +4,7 @@ use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use nix_ingest::Limits;
+use nix_ingest::Options;
 use nix_ingest::event::Sink;
 use nix_ingest::nix_path::{self, NixPath};
 use nix_ingest::store_path::StoreDir;
@@ -97,25 +97,17 @@ impl Input {
     }
 
     /// Streams the object into `sink`, showing progress on a terminal.
-    pub fn feed(&self, sink: &mut dyn Sink) -> Result<(), Failure> {
+    pub fn feed(&self, sink: &mut dyn Sink, options: &Options) -> Result<(), Failure> {
+        let mut sink = Progress::new(sink, Meter::on_terminal("hashing", true));
         match self.path()? {
-            Some(path) => dump_path(&path, sink),
-            None => {
-                let mut sink = Progress::new(sink, Meter::on_terminal("hashing", true));
-                nix_ingest::nar::read(self.open_nar()?, &mut sink, &Limits::default())
-                    .map(drop)
-                    .map_err(|e| fail(format!("{}: {}", self.display(), chain(&e))))
+            Some(path) => {
+                nix_ingest::fs::dump(&path, &mut sink, options).map_err(|e| fail(chain(&e)))
             }
+            None => nix_ingest::nar::read(self.open_nar()?, &mut sink, options.get_limits())
+                .map(drop)
+                .map_err(|e| fail(format!("{}: {}", self.display(), chain(&e)))),
         }
     }
-}
-
-/// Streams the object at `path` (not following a symlink there) into `sink`, showing progress
-/// on a terminal.
-pub fn dump_path(path: &Path, sink: &mut dyn Sink) -> Result<(), Failure> {
-    let mut sink = Progress::new(sink, Meter::on_terminal("hashing", true));
-    nix_ingest::fs::dump(path, &mut sink, &nix_ingest::fs::Options::default())
-        .map_err(|e| fail(chain(&e)))
 }
 
 /// The store directory named by `--store URL` (its `store=` parameter) or `--store-dir DIR`.

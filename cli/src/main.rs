@@ -180,38 +180,31 @@ pub fn eprintln_safe(msg: &str) {
 
 /// The global options, as the library takes them.
 pub struct Settings {
-    threads: Option<usize>,
-    collision_detection: bool,
+    options: nix_ingest::Options,
     cache: Option<std::path::PathBuf>,
 }
 
 impl Settings {
     fn new(global: &Global) -> Self {
+        let mut options =
+            nix_ingest::Options::new().collision_detection(!global.no_collision_detection);
+        if let Some(threads) = global.threads {
+            options = options.threads(threads);
+        }
         Settings {
-            threads: global.threads,
-            collision_detection: !global.no_collision_detection,
+            options,
             cache: global.cache.clone(),
         }
+    }
+
+    /// Threads, collision detection and the defaults of everything else.
+    pub fn options(&self) -> &nix_ingest::Options {
+        &self.options
     }
 
     /// The git hash cache, if `--cache FILE` was given.
     pub fn cache(&self) -> Option<nix_ingest::cache::HashCache> {
         self.cache.as_ref().map(nix_ingest::cache::HashCache::new)
-    }
-
-    /// Whether SHA-1 hashing detects collision attacks.
-    pub fn detect(&self) -> bool {
-        self.collision_detection
-    }
-
-    /// The threads to hash git ids of a path on: `None` for one streaming pass, `Some(0)` for
-    /// one per core.
-    pub fn parallel_threads(&self) -> Option<usize> {
-        match self.threads {
-            Some(1) => None,
-            Some(n) => Some(n),
-            None => Some(0),
-        }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::progress::{Meter, Progress};
 use crate::{CountingWriter, Failure, Settings, chain, fail, is_broken_pipe, refuse_terminal};
 
 /// `nar dump PATH`: the NAR of PATH on standard output.
-pub fn dump(_settings: &Settings, args: &NarDumpArgs) -> Result<String, Failure> {
+pub fn dump(settings: &Settings, args: &NarDumpArgs) -> Result<String, Failure> {
     let input = Input::new(&args.path, false)?;
     let Some(resolved) = input.path()? else {
         return Err(fail("no path to dump"));
@@ -21,7 +21,7 @@ pub fn dump(_settings: &Settings, args: &NarDumpArgs) -> Result<String, Failure>
     let mut nar = NarWriter::new(&mut out);
     let dumped = {
         let mut sink = Progress::new(&mut nar, Meter::on_terminal("dumping", true));
-        nix_ingest::fs::dump(&resolved, &mut sink, &nix_ingest::fs::Options::default())
+        nix_ingest::fs::dump(&resolved, &mut sink, settings.options())
     };
     let error: Box<dyn StdError> = match dumped {
         Ok(()) => match nar.finish() {

@@ -10,7 +10,7 @@ use nix_ingest::narinfo::{NarInfo, json};
 use nix_ingest::store_path::References;
 
 use crate::args::{JsonFormat, PathInfoArgs, StoreMode};
-use crate::hash::{FlatSymlink, flat_path, hash_sink};
+use crate::hash::{FlatSymlink, flat_path, sink};
 use crate::input::{Input, store_dir};
 use crate::{Failure, Settings, chain, fail};
 
@@ -32,10 +32,10 @@ pub fn path_info(settings: &Settings, args: &PathInfoArgs) -> Result<String, Fai
         flat_path(&input, FlatSymlink::Refuse)?;
     }
     let mut nar = NarHasher::new(Algorithm::Sha256);
-    let mut ca_sink = hash_sink(method, algo, settings.detect());
+    let mut ca_sink = sink(settings.options(), method, algo)?;
     {
         let mut both = Tee::new(&mut nar, &mut ca_sink);
-        input.feed(&mut both)?;
+        input.feed(&mut both, settings.options())?;
     }
     let what = |e: &dyn std::error::Error| fail(format!("{}: {}", input.display(), chain(e)));
     let (nar_hash, nar_size) = nar.finish_with_size().map_err(|e| what(&e))?;

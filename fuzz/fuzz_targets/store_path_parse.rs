@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let store = StoreDir::default();
     if let Ok(p) = store.parse_path(s) {
-        assert_eq!(store.print(&p), s);
+        assert_eq!(store.display_path(&p), s);
         assert_eq!(
             StorePath::from_base_name(&p.to_string()).ok(),
             Some(p.clone())
@@ -29,6 +29,6 @@ fuzz_target!(|data: &[u8]| {
     );
     if let Ok(dir) = StoreDir::new(s) {
         let p = StorePath::new([0; 20], "x").expect("a valid name");
-        assert_eq!(dir.parse_path(&dir.print(&p)).ok(), Some(p));
+        assert_eq!(dir.parse_path(&dir.display_path(&p)).ok(), Some(p));
     }
 });

@@ -4,13 +4,13 @@
 //! the matching error.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use nix_ingest::Limits;
+use nix_ingest::Options;
 use nix_ingest::content_address::{ContentAddress, ContentAddressMethod};
 use nix_ingest::hash::{Algorithm, Hash};
 use nix_ingest::ingest;
 use nix_ingest::method::FileIngestionMethod;
 use nix_ingest::store_path::{References, StoreDir};
-use nix_ingest::verify::{self, Digest, Options, verify_nar_with};
+use nix_ingest::verify::{self, Claim, Digest, verify_nar};
 
 const CLAIMS: [(ContentAddressMethod, Algorithm); 6] = [
     (ContentAddressMethod::Text, Algorithm::Sha256),
@@ -47,18 +47,15 @@ fuzz_target!(|data: &[u8]| {
     let refs = References::default();
     let nar_hash = Hash::digest(Algorithm::Sha256, data);
     let nar_size = data.len() as u64;
-    let honest = Options {
-        limits: Limits::default(),
-        nar_hash: Some(nar_hash),
-        nar_size: Some(nar_size),
-    };
+    let options = Options::default();
+    let honest = |ca| Claim::new("x", ca).nar_hash(nar_hash).nar_size(nar_size);
 
     for (method, algorithm) in CLAIMS {
         let hashed = ingest::hash_nar(data, method.file_ingestion_method(), algorithm);
         let Ok(hash) = hashed else {
             // Whatever the claim, a NAR that cannot be hashed this way is refused as a NAR.
             let any = ContentAddress::new(method, Hash::digest(algorithm, b""));
-            let err = verify_nar_with(data, &any, "x", &refs, &store, &honest).unwrap_err();
+            let err = verify_nar(data, &honest(any), &store, &options).unwrap_err();
             assert!(
                 matches!(err, verify::Error::Nar(_)),
                 "{err:?} for {hashed:?}"
@@ -66,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         let ca = ContentAddress::new(method, hash);
-        let ok = verify_nar_with(data, &ca, "x", &refs, &store, &honest).expect("honest claim");
+        let ok = verify_nar(data, &honest(ca), &store, &options).expect("honest claim");
         assert_eq!(
             ok.path,
             store.make_path_from_ca("x", &ca, &refs).expect("a path")
@@ -75,7 +72,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(ok.nar_hash, Some(nar_hash));
 
         let forged = ContentAddress::new(method, flip(&hash));
-        match verify_nar_with(data, &forged, "x", &refs, &store, &honest) {
+        match verify_nar(data, &honest(forged), &store, &options) {
             Err(verify::Error::HashMismatch {
                 what: Digest::ContentAddress,
                 expected,
@@ -85,20 +82,14 @@ fuzz_target!(|data: &[u8]| {
             }
             other => panic!("forged content address: {other:?}"),
         }
-        let wrong_size = Options {
-            nar_size: Some(nar_size ^ 8),
-            ..honest.clone()
-        };
+        let wrong_size = honest(ca).nar_size(nar_size ^ 8);
         assert!(matches!(
-            verify_nar_with(data, &ca, "x", &refs, &store, &wrong_size),
+            verify_nar(data, &wrong_size, &store, &options),
             Err(verify::Error::SizeMismatch { .. })
         ));
-        let wrong_hash = Options {
-            nar_hash: Some(flip(&nar_hash)),
-            ..honest.clone()
-        };
+        let wrong_hash = honest(ca).nar_hash(flip(&nar_hash));
         assert!(matches!(
-            verify_nar_with(data, &ca, "x", &refs, &store, &wrong_hash),
+            verify_nar(data, &wrong_hash, &store, &options),
             Err(verify::Error::HashMismatch {
                 what: Digest::Nar,
                 ..

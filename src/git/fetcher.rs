@@ -432,7 +432,7 @@ impl Fetch {
 impl Fetched {
     /// The store path, printed in full.
     pub fn store_path_string(&self) -> String {
-        self.store_dir.print(&self.store_path)
+        self.store_dir.display_path(&self.store_path)
     }
 
     /// What `nix flake prefetch --json 'git+<url>?rev=…'` (or `?ref=…`) prints (Nix 2.34):

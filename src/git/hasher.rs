@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 
 use crate::event::{Event, Sink, SinkError};
-use crate::hash::{self, Algorithm, Hash, Hasher};
+use crate::hash::{Algorithm, Hash, Hasher};
 
 use super::object::{Mode, ObjectKind, object_hasher, push_entry, tree_order};
 
@@ -173,6 +173,32 @@ impl Entry {
     }
 }
 
+/// A root object strict mode refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RootKind {
+    Executable,
+    Symlink,
+}
+
+/// The error strict mode gives for an ambiguous root.
+fn strict_root_error(kind: RootKind) -> SinkError {
+    SinkError::Unsupported(
+        match kind {
+            RootKind::Executable => {
+                "git hashing refuses an executable file as the root object in strict mode: a \
+                 blob id does not record the mode, so it would equal the id of a regular file \
+                 with the same bytes"
+            }
+            RootKind::Symlink => {
+                "git hashing refuses a symlink as the root object in strict mode: its id is the \
+                 blob id of the target text, which equals the id of a regular file holding \
+                 those bytes"
+            }
+        }
+        .into(),
+    )
+}
+
 impl GitHasher<()> {
     /// A hasher for `algorithm`, detecting SHA-1 collision attacks (see
     /// [`collision_detection`](GitHasher::collision_detection)).
@@ -290,12 +316,7 @@ impl<O: ObjectSink> GitHasher<O> {
             } => {
                 let slot = self.begin(name)?;
                 if executable && self.strict_root && matches!(slot, Slot::Root) {
-                    return Err(SinkError::Unsupported(
-                        "git hashing refuses an executable file as the root object in strict \
-                         mode: a blob id does not record the mode, so it would equal the id of \
-                         a regular file with the same bytes"
-                            .into(),
-                    ));
+                    return Err(strict_root_error(RootKind::Executable));
                 }
                 self.objects.begin_blob(size)?;
                 self.file = Some(OpenFile {
@@ -314,12 +335,7 @@ impl<O: ObjectSink> GitHasher<O> {
             Event::Symlink { name, target } => {
                 let slot = self.begin(name)?;
                 if self.strict_root && matches!(slot, Slot::Root) {
-                    return Err(SinkError::Unsupported(
-                        "git hashing refuses a symlink as the root object in strict mode: its \
-                         id is the blob id of the target text, which equals the id of a regular \
-                         file holding those bytes"
-                            .into(),
-                    ));
+                    return Err(strict_root_error(RootKind::Symlink));
                 }
                 let mut hasher = self.hasher(ObjectKind::Blob, target.len() as u64);
                 hasher.update(target);
@@ -464,13 +480,9 @@ fn check_name(name: &[u8]) -> Result<(), SinkError> {
 
 /// Finishes an object's hash, turning a detected SHA-1 collision into a [`SinkError`].
 pub(crate) fn finalize(hasher: Hasher, kind: ObjectKind) -> Result<Hash, SinkError> {
-    hasher.finalize().map_err(|e| match e {
-        hash::Error::Sha1Collision(digest) => SinkError::Sha1Collision {
-            object: kind.name(),
-            digest,
-        },
-        other => SinkError::Other(Box::new(other)),
-    })
+    hasher
+        .finalize()
+        .map_err(|e| SinkError::from_hash(e, kind.name()))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use super::MAGIC;
 use crate::event::{Event, Sink, SinkError};
-use crate::hash::{self, Algorithm, Hash, Hasher};
+use crate::hash::{Algorithm, Hash, Hasher};
 use crate::limits::Limits;
 
 /// Small strings are gathered in a buffer of this size; larger file data goes straight through.
@@ -352,6 +352,18 @@ impl NarHasher {
         }
     }
 
+    /// Whether to detect SHA-1 collision attacks in the archive's bytes (default `true`, as
+    /// [`Hasher::new`]; set before the first event, after which it changes nothing). With
+    /// detection an attack fails [`finish`](NarHasher::finish) with
+    /// [`SinkError::Sha1Collision`]; Nix does not detect, and other algorithms are unaffected.
+    pub fn collision_detection(mut self, detect: bool) -> Self {
+        if self.writer.written == 0 && self.writer.buf.is_empty() {
+            let algorithm = self.writer.out.algorithm();
+            self.writer.out = Hasher::with_collision_detection(algorithm, detect);
+        }
+        self
+    }
+
     /// Refuses objects `max_depth` or more levels below the root: see
     /// [`NarWriter::max_depth`] (default 64, as Nix 2.34.7 and later).
     pub fn max_depth(mut self, max_depth: usize) -> Self {
@@ -368,14 +380,10 @@ impl NarHasher {
     pub fn finish_with_size(self) -> Result<(Hash, u64), SinkError> {
         let size = self.writer.bytes_written();
         let hasher = self.writer.finish()?;
-        match hasher.finalize() {
-            Ok(hash) => Ok((hash, size)),
-            Err(hash::Error::Sha1Collision(digest)) => Err(SinkError::Sha1Collision {
-                object: "NAR",
-                digest,
-            }),
-            Err(e) => Err(SinkError::Other(Box::new(e))),
-        }
+        let hash = hasher
+            .finalize()
+            .map_err(|e| SinkError::from_hash(e, "NAR"))?;
+        Ok((hash, size))
     }
 }
 

@@ -139,7 +139,7 @@ fn to_raw<Ca>(entry: &Entry, format: Format, ca: Option<Ca>) -> Raw<Ca> {
     let dir = &info.store_dir;
     let path = |p: &StorePath| match format {
         Format::V2 => p.to_string(),
-        Format::V1 | Format::Nix226 => dir.print(p),
+        Format::V1 | Format::Nix226 => dir.display_path(p),
     };
     let cache = !info.url.is_empty();
     Raw {
@@ -168,7 +168,7 @@ impl Serialize for PathInfoJson {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let key = |e: &Entry| match self.format {
             Format::V2 => e.info.store_path.to_string(),
-            Format::V1 | Format::Nix226 => e.info.store_dir.print(&e.info.store_path),
+            Format::V1 | Format::Nix226 => e.info.store_dir.display_path(&e.info.store_path),
         };
         let sorted: BTreeMap<String, &Entry> = self.entries.iter().map(|e| (key(e), e)).collect();
         match self.format {

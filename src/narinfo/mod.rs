@@ -314,7 +314,11 @@ impl FromStr for NarInfo {
 impl fmt::Display for NarInfo {
     /// The `.narinfo` text, as Nix's `NarInfo::to_string` writes it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "StorePath: {}", self.store_dir.print(&self.store_path))?;
+        writeln!(
+            f,
+            "StorePath: {}",
+            self.store_dir.display_path(&self.store_path)
+        )?;
         writeln!(f, "URL: {}", self.url)?;
         writeln!(f, "Compression: {}", self.compression)?;
         if let Some(hash) = &self.file_hash {
