@@ -50,7 +50,7 @@
 //!   [`fs`] and [`nar`].
 //! - **Nesting**: as Nix 2.34.7 and later, the `nar` method refuses an object 64 levels below
 //!   the root, naming its path or byte offset, while the `git` method hashes it (and so does
-//!   `nix hash path --mode git`); Nix 2.26.3 takes any depth ([`Limits::NIX_2_26`]). See
+//!   `nix hash path --mode git`); Nix 2.26.3 takes any depth ([`Limits::NIX_2_26`](crate::Limits::NIX_2_26)). See
 //!   [NAR nesting](crate::limits#nar-nesting).
 
 use std::io::Read;
@@ -89,6 +89,21 @@ pub enum Error {
     #[cfg(feature = "parallel")]
     #[error("cannot start hashing threads")]
     ThreadPool(#[source] rayon::ThreadPoolBuildError),
+    /// The hash cache ([`Options::cache`]) failed: the walk (naming the path), or a cache file
+    /// refused in strict mode.
+    #[cfg(feature = "fs")]
+    #[error(transparent)]
+    Cache(crate::cache::Error),
+}
+
+#[cfg(feature = "fs")]
+impl From<crate::cache::Error> for Error {
+    fn from(e: crate::cache::Error) -> Self {
+        match e {
+            crate::cache::Error::Fs(e) => Error::Fs(e),
+            other => Error::Cache(other),
+        }
+    }
 }
 
 #[cfg(feature = "parallel")]
@@ -176,8 +191,11 @@ impl Options {
         method: M,
         algorithm: Algorithm,
     ) -> Result<Hash, Error> {
+        let cached = self.cache.is_some()
+            && method.file_ingestion_method() == Some(crate::method::FileIngestionMethod::Git);
         #[cfg(feature = "parallel")]
-        if self.threads != 1 {
+        let cached = cached || self.threads != 1;
+        if cached {
             let hashes = self.hash_path_multi(path, &[(&method, algorithm)])?;
             return match hashes.first() {
                 Some(hash) => Ok(*hash),
@@ -206,6 +224,13 @@ impl Options {
         methods: &[(&dyn IngestionMethod, Algorithm)],
     ) -> Result<Vec<Hash>, Error> {
         let path = path.as_ref();
+        if let Some(cache) = &self.cache
+            && methods.iter().any(|&(m, _)| {
+                m.file_ingestion_method() == Some(crate::method::FileIngestionMethod::Git)
+            })
+        {
+            return self.hash_path_cached(path, methods, cache);
+        }
         #[cfg(feature = "parallel")]
         if self.threads != 1 && !methods.is_empty() {
             return self.hash_path_parallel(path, methods);
@@ -296,6 +321,50 @@ impl Options {
 }
 
 impl Options {
+    /// [`hash_path_multi`](Options::hash_path_multi) with the hash cache: git ids from the
+    /// cache, the other methods' hashes streamed in the same pass.
+    #[cfg(feature = "fs")]
+    fn hash_path_cached(
+        &self,
+        path: &Path,
+        methods: &[(&dyn IngestionMethod, Algorithm)],
+        cache: &crate::cache::HashCache,
+    ) -> Result<Vec<Hash>, Error> {
+        let git = |m: &dyn IngestionMethod| {
+            m.file_ingestion_method() == Some(crate::method::FileIngestionMethod::Git)
+        };
+        let algorithms: Vec<Algorithm> = methods
+            .iter()
+            .filter(|&&(m, _)| git(m))
+            .map(|&(_, a)| a)
+            .collect();
+        let others: Vec<(&dyn IngestionMethod, Algorithm)> =
+            methods.iter().filter(|&&(m, _)| !git(m)).copied().collect();
+        let settings = crate::cache::Settings::from(self);
+        let (ids, rest) = if others.is_empty() {
+            (
+                cache.run(path, &algorithms, &settings, None)?.ids,
+                Vec::new(),
+            )
+        } else {
+            let mut sinks = self.sinks(&others)?;
+            let ids = cache
+                .run(path, &algorithms, &settings, Some(&mut sinks))?
+                .ids;
+            (ids, finish_all(sinks)?)
+        };
+        let (mut ids, mut rest) = (ids.into_iter(), rest.into_iter());
+        methods
+            .iter()
+            .map(|&(m, _)| if git(m) { ids.next() } else { rest.next() })
+            .map(|h| {
+                h.ok_or(Error::Sink(SinkError::Protocol(
+                    "a cached pass gave too few hashes",
+                )))
+            })
+            .collect()
+    }
+
     /// [`hash_path_multi`](Options::hash_path_multi) on several threads.
     #[cfg(feature = "parallel")]
     fn hash_path_parallel(

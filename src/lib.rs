@@ -121,6 +121,7 @@ pub mod options;
 #[cfg(feature = "parallel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
 pub mod parallel;
+pub mod path_info;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod serde_impls;
@@ -135,7 +136,9 @@ pub use ingest::hash_nar;
 pub use ingest::hash_path;
 pub use limits::Limits;
 pub use method::FileIngestionMethod;
+pub use narinfo::NarInfo;
 pub use options::Options;
+pub use path_info::PathInfo;
 pub use store_path::{StoreDir, StorePath};
 
 /// The README's examples, compiled and run as doctests.

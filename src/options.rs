@@ -70,6 +70,9 @@ pub struct Options {
     pub(crate) strict_root: bool,
     pub(crate) limits: Limits,
     pub(crate) buffer_size: usize,
+    /// The git hash cache ([`Options::cache`]).
+    #[cfg(feature = "fs")]
+    pub(crate) cache: Option<crate::cache::HashCache>,
 }
 
 impl Default for Options {
@@ -80,6 +83,8 @@ impl Default for Options {
             strict_root: false,
             limits: Limits::DEFAULT,
             buffer_size: Options::DEFAULT_BUFFER_SIZE,
+            #[cfg(feature = "fs")]
+            cache: None,
         }
     }
 }
@@ -145,6 +150,44 @@ impl Options {
     pub fn buffer_size(mut self, bytes: usize) -> Self {
         self.buffer_size = bytes.max(Options::MIN_BUFFER_SIZE);
         self
+    }
+
+    /// A persistent hash cache for git ids (default none; feature `fs`): with it,
+    /// [`hash_path`](Options::hash_path) and [`hash_path_multi`](Options::hash_path_multi)
+    /// reuse the git ids of files and directories whose stat data did not change since the
+    /// cache was written, and update the cache. The answers are always those of a fresh hash.
+    /// A NAR or flat hash cannot reuse parts: asked for together with git ids, it reads every
+    /// file in the same pass. A cache file that cannot be trusted is rebuilt, and one that
+    /// cannot be written is left as it is (use [`HashCache::hash_git`](crate::cache::HashCache)
+    /// to be told). See the [`cache`](crate::cache) module.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use nix_ingest::cache::HashCache;
+    /// use nix_ingest::{Algorithm, FileIngestionMethod, Format, Options};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let tree = dir.path().join("tree");
+    /// std::fs::create_dir(&tree)?;
+    /// std::fs::write(tree.join("foo"), "Hello World!\n")?;
+    /// let options = Options::new().cache(HashCache::new(dir.path().join("tree.cache")));
+    /// for _ in 0..2 {
+    ///     let id = options.hash_path(&tree, FileIngestionMethod::Git, Algorithm::Sha1)?;
+    ///     // `git write-tree` of the same tree:
+    ///     assert_eq!(id.encode(Format::Base16), "6fc242ca27b60d870ed6a71eeebcacb1da1fcb97");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "fs")]
+    pub fn cache(mut self, cache: crate::cache::HashCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The hash cache, if any.
+    #[cfg(feature = "fs")]
+    pub fn get_cache(&self) -> Option<&crate::cache::HashCache> {
+        self.cache.as_ref()
     }
 
     /// The number of threads (see [`threads`](Options::threads)).

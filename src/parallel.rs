@@ -14,10 +14,10 @@
 //!   tree.
 //! - [`dump_multi`]: the walk in NAR order into any [`Sink`](crate::event::Sink) (a NAR hasher,
 //!   a flat hasher, several through a `Vec` of sinks), on the calling thread, while a lister
-//!   thread walks ahead and reader threads open, `fstat` and read the next files (up to 128
-//!   entries and 128 KiB of each file ahead). Reader threads also hash what they read as git
-//!   blobs when git ids are asked for, so the git and NAR hashes of one directory come from one
-//!   pass that reads every file once.
+//!   thread walks ahead (opening and `fstat`ing files) and reader threads read the next files,
+//!   in batches of up to 64 entries and 2 MiB of contents, 8 batches ahead at most. Reader
+//!   threads also hash what they read as git blobs when git ids are asked for, so the git and
+//!   NAR hashes of one directory come from one pass that reads every file once.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -56,8 +56,8 @@
 //!   and at most 64 large files waiting for a thread. Each thread has one read buffer of
 //!   `buffer_size` bytes.
 //! - [`dump_multi`]: what [`fs::dump`] holds (the listings of the open directories), plus at most
-//!   128 entries in flight with up to 128 KiB of each: at most about 16 MiB, and at most 256 open
-//!   files.
+//!   8 batches in flight, each with up to 2 MiB of file contents and 64 entries: at most 16 MiB
+//!   read ahead, and at most 512 open files.
 //!
 //! # Differences from the sequential path
 //!
@@ -161,7 +161,13 @@ pub fn dump_multi<S: crate::event::Sink + ?Sized>(
         detect: options.collision_detection,
         limits: options.limits,
         buffer_size: options.buffer_size.max(Options::MIN_BUFFER_SIZE),
-        readers: readers.saturating_sub(1).max(1),
+        // The calling thread hashes the stream; readers that also hash git blobs have as much
+        // to do as it has, so they get every core.
+        readers: if git.is_empty() {
+            readers.saturating_sub(1).max(1)
+        } else {
+            readers.max(1)
+        },
     };
     Ok(ahead::dump(path, sink, &cfg)?)
 }
@@ -339,6 +345,38 @@ mod tests {
                 assert_eq!(got.events, expected.events, "seed {seed}");
             }
         }
+    }
+
+    /// Files larger than a read-ahead arena (read partly ahead, the rest by the caller), files
+    /// of exactly an arena and one byte less, and more entries than a batch holds.
+    #[test]
+    fn read_ahead_large_files_and_many_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut rng = Rng(7);
+        let arena = ahead::ARENA;
+        for (name, len) in [
+            ("big", 2 * arena + 5),
+            ("exact", arena),
+            ("less", arena - 1),
+            ("more", arena + 1),
+        ] {
+            let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            std::fs::write(root.join(name), data).unwrap();
+        }
+        std::fs::create_dir(root.join("many")).unwrap();
+        for i in 0..(ahead::BATCH_ENTRIES * 2 + 3) {
+            std::fs::write(root.join("many").join(format!("f{i}")), i.to_string()).unwrap();
+        }
+        let algorithms = [Algorithm::Sha1];
+        let mut expected = crate::event::Recorder::default();
+        fs::dump(root, &mut expected, &Options::default()).unwrap();
+        let ids = vec![sequential(root, Algorithm::Sha1)];
+        let options = Options::new().threads(3);
+        let mut got = crate::event::Recorder::default();
+        let got_ids = dump_multi(root, &mut got, &algorithms, &options).unwrap();
+        assert!(got.events == expected.events, "events differ");
+        assert_eq!(got_ids, ids);
     }
 
     /// Of several bad entries, the read-ahead walk reports the first in NAR order, as the

@@ -382,3 +382,36 @@ fn check_oracle(steps: &[(&'static str, Vec<Hash>, PathBuf)]) {
         fs::write(Path::new(MANIFEST_DIR).join(GOLDEN), text).unwrap();
     }
 }
+
+/// The front door: `Options::cache` gives the same answers through `hash_path` and
+/// `hash_path_multi`, git ids with a NAR hash in one pass, on one thread or several.
+#[test]
+fn through_options() {
+    use nix_ingest::Options;
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("tree");
+    build(&root);
+    let nar = nix_ingest::hash_path(&root, FileIngestionMethod::Nar, Algorithm::Sha256).unwrap();
+    for threads in [1, 0] {
+        let cache = HashCache::new(work.path().join(format!("cache-{threads}")));
+        let options = Options::new().threads(threads).cache(cache.clone());
+        for _ in 0..2 {
+            let id = options
+                .hash_path(&root, FileIngestionMethod::Git, Algorithm::Sha1)
+                .unwrap();
+            assert_eq!(id, fresh(&root)[0]);
+            let all = options
+                .hash_path_multi(
+                    &root,
+                    &[
+                        (&FileIngestionMethod::Nar, Algorithm::Sha256),
+                        (&FileIngestionMethod::Git, Algorithm::Sha256),
+                        (&FileIngestionMethod::Git, Algorithm::Sha1),
+                    ],
+                )
+                .unwrap();
+            assert_eq!(all, [nar, fresh(&root)[1], fresh(&root)[0]]);
+        }
+        assert!(cache.path().exists());
+    }
+}

@@ -402,6 +402,18 @@ pub(crate) struct Settings {
     pub(crate) buffer_size: usize,
 }
 
+impl From<&crate::Options> for Settings {
+    fn from(o: &crate::Options) -> Self {
+        Settings {
+            threads: o.threads,
+            collision_detection: o.collision_detection,
+            strict_root: o.strict_root,
+            limits: o.limits,
+            buffer_size: o.buffer_size,
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
