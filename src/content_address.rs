@@ -46,13 +46,13 @@ use crate::method::FileIngestionMethod;
 #[non_exhaustive]
 pub enum Error {
     /// No `:` at all.
-    #[error("'{input}' is not a content address: it is not of the form '<prefix>:<rest>'")]
+    #[error("{input:?} is not a content address: it is not of the form '<prefix>:<rest>'")]
     MissingPrefix {
         /// The whole input.
         input: String,
     },
     /// A prefix other than `text` or `fixed`.
-    #[error("content address '{input}' has unknown prefix '{prefix}' (expected 'text' or 'fixed')")]
+    #[error("content address {input:?} has unknown prefix {prefix:?} (expected 'text' or 'fixed')")]
     UnknownPrefix {
         /// The prefix found.
         prefix: String,
@@ -60,13 +60,13 @@ pub enum Error {
         input: String,
     },
     /// The algorithm is not followed by `:`.
-    #[error("content address '{input}' must end in '<algo>:<hash>'")]
+    #[error("content address {input:?} must end in '<algo>:<hash>'")]
     MissingAlgorithm {
         /// The whole input.
         input: String,
     },
     /// The algorithm name or the digest is bad.
-    #[error("content address '{input}': {source}")]
+    #[error("invalid content address {input:?}{hint}", hint = address_hint(input))]
     Hash {
         /// The whole input.
         input: String,
@@ -75,14 +75,35 @@ pub enum Error {
         source: hash::Error,
     },
     /// Text after `<method>:<algo>` where nothing may follow.
-    #[error("content address method '{input}' has text after the algorithm")]
+    #[error("content address method {input:?} has text after the algorithm")]
     TrailingText {
         /// The whole input.
         input: String,
     },
     /// A method name that is neither `text` nor a file ingestion method.
-    #[error("unknown content address method '{0}' (expected text, flat, nar or git)")]
+    #[error("unknown content address method {0:?} (expected text, flat, nar or git){hint}", hint = method_hint(.0))]
     UnknownMethod(String),
+}
+
+/// A hint for a method name a user likely meant as another.
+fn method_hint(method: &str) -> &'static str {
+    match method {
+        "recursive" => {
+            "; a NAR hash is written with the method prefix 'r:', as in 'fixed:r:sha256:<hash>'"
+        }
+        _ => "",
+    }
+}
+
+/// A hint for a content address a user likely meant as another.
+fn address_hint(input: &str) -> &'static str {
+    match input
+        .strip_prefix("fixed:")
+        .and_then(|r| r.split(':').next())
+    {
+        Some(method) => method_hint(method),
+        None => "",
+    }
 }
 
 /// How the hash in a content address was computed.

@@ -141,7 +141,7 @@ impl OwnedEvent {
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// Writing the sink's output failed.
-    #[error("write failed: {0}")]
+    #[error("write failed")]
     Io(#[from] io::Error),
     /// The SHA-1 collision detector found an attack in an object's bytes.
     #[error("SHA-1 collision attack detected in {object} (digest {digest})")]

@@ -134,7 +134,7 @@ impl Error {
 #[non_exhaustive]
 pub enum ErrorKind {
     /// A system call failed (permission denied, vanished, I/O error…).
-    #[error("cannot {op}: {source}")]
+    #[error("cannot {op}")]
     Io {
         /// What was being done, e.g. `open file` or `read directory`.
         op: &'static str,
@@ -209,7 +209,7 @@ pub enum ErrorKind {
         max: u64,
     },
     /// The sink refused an event.
-    #[error("sink failed: {0}")]
+    #[error("sink failed")]
     Sink(#[source] SinkError),
 }
 

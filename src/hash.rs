@@ -140,13 +140,13 @@ impl FromStr for Format {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// An algorithm name Nix does not know.
-    #[error("unknown hash algorithm '{0}' (expected md5, sha1, sha256 or sha512)")]
+    #[error("unknown hash algorithm {0:?} (expected md5, sha1, sha256 or sha512)")]
     UnknownAlgorithm(String),
     /// A format name Nix does not know.
-    #[error("unknown hash format '{0}' (expected base16, nix32, base64 or sri)")]
+    #[error("unknown hash format {0:?} (expected base16, nix32, base64 or sri)")]
     UnknownFormat(String),
     /// A digest string whose length fits no encoding of the algorithm.
-    #[error("hash '{hash}' has wrong length for hash algorithm '{algorithm}'")]
+    #[error("hash {hash:?} has wrong length for hash algorithm '{algorithm}'")]
     WrongLength {
         /// The digest text.
         hash: String,
@@ -154,7 +154,7 @@ pub enum Error {
         algorithm: Algorithm,
     },
     /// A digest string that is not valid in the encoding its length implies.
-    #[error("invalid {format} in hash '{hash}'")]
+    #[error("invalid {format} in hash {hash:?}")]
     InvalidEncoding {
         /// The digest text.
         hash: String,
@@ -162,7 +162,7 @@ pub enum Error {
         format: &'static str,
     },
     /// A prefixed hash whose algorithm is not the one the context requires.
-    #[error("hash '{hash}' should have type '{expected}'")]
+    #[error("hash {hash:?} should have type '{expected}'")]
     AlgorithmMismatch {
         /// The whole hash text.
         hash: String,
@@ -170,7 +170,7 @@ pub enum Error {
         expected: Algorithm,
     },
     /// A string with no algorithm where one is needed.
-    #[error("hash '{0}' does not include a type (expected '<algo>:<hash>' or '<algo>-<base64>')")]
+    #[error("hash {0:?} does not include a type (expected '<algo>:<hash>' or '<algo>-<base64>')")]
     MissingAlgorithm(String),
     /// Raw digest bytes of the wrong length.
     #[error("{algorithm} digest must be {} bytes, got {got}", .algorithm.len())]
@@ -616,7 +616,7 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            format!("hash '{s}' should have type 'sha256'")
+            format!("hash {s:?} should have type 'sha256'")
         );
         assert!(
             Hash::parse_any("sha1-2jmj7l5rSw0yVb/vlWAYkK/YBwk=", Some(Algorithm::Md5)).is_err()

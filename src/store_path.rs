@@ -138,7 +138,7 @@ pub enum Error {
         found: char,
     },
     /// A store path whose base name is invalid (the source says why).
-    #[error("path '{path}' is not a valid store path: {source}")]
+    #[error("path {path:?} is not a valid store path")]
     InvalidPath {
         /// The whole path.
         path: String,
@@ -804,10 +804,10 @@ mod tests {
         let err = store.parse_path(&format!("/nix/store/{f}-.")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!(
-                "path '/nix/store/{f}-.' is not a valid store path: store path name '.' is not valid"
-            )
+            format!("path \"/nix/store/{f}-.\" is not a valid store path")
         );
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("store path name '.' is not valid"));
     }
 
     #[test]

@@ -461,11 +461,22 @@ fn corrupt_blob_is_refused_on_one_thread_and_two() {
             .threads(threads)
             .fetch(repo, "HEAD")
             .unwrap_err();
-        let text = err.to_string();
+        let text = chain(&err);
         assert!(matches!(err, Error::Tree(_)), "{threads}: {text}");
         assert!(
             text.contains("/d/f") && text.contains(&blob),
             "{threads}: {text}"
         );
     }
+}
+
+/// An error and its causes, as `anyhow`'s `{:#}` prints them.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text += &format!(": {c}");
+        cause = c.source();
+    }
+    text
 }

@@ -854,7 +854,7 @@ fn corrupt_objects_are_named_by_id() {
             other => panic!("unexpected {other}"),
         }
         assert!(
-            err.to_string().contains(&victim.encode(Format::Base16)),
+            chain(&err).contains(&victim.encode(Format::Base16)),
             "{err}"
         );
     }
@@ -936,7 +936,7 @@ fn corrupt_loose_objects_are_named_by_id() {
         } else {
             assert!(matches!(err, events::Error::Object { .. }), "{what}: {err}");
         }
-        assert!(err.to_string().contains(&blob_hex), "{what}: {err}");
+        assert!(chain(&err).contains(&blob_hex), "{what}: {err}");
     }
 }
 
@@ -1336,4 +1336,15 @@ fn packed_objects_are_refused_by_size_before_they_are_inflated() {
     // Inflating it finds the damage.
     let err = source::read_verified(&mut source, &id, 1 << 20).unwrap_err();
     assert!(!matches!(err, source::Error::TooLarge { .. }), "{err}");
+}
+
+/// An error and its causes, as `anyhow`'s `{:#}` prints them.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text += &format!(": {c}");
+        cause = c.source();
+    }
+    text
 }

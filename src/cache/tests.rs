@@ -496,7 +496,13 @@ fn roots_that_are_not_directories() {
             ..Settings::default()
         };
         let e = cache.run(root, &ALGOS, &strict, None).unwrap_err();
-        assert!(e.to_string().contains("strict"), "{e}");
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text += &format!(": {c}");
+            cause = c.source();
+        }
+        assert!(text.contains("strict"), "{text}");
         fs::remove_file(cache.path()).unwrap();
     }
 }

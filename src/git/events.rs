@@ -93,7 +93,7 @@ use crate::nar::NarWriter;
 pub enum Error {
     /// An object could not be read, or its bytes do not match its id (the source error names
     /// the object).
-    #[error("at '{path}': {source}")]
+    #[error("at '{path}'")]
     Object {
         /// Where in the tree the object sits (`/` for the root).
         path: String,
@@ -157,7 +157,7 @@ pub enum Error {
         limit: u64,
     },
     /// The sink refused an event.
-    #[error("at '{path}': {source}")]
+    #[error("at '{path}'")]
     Sink {
         /// Where.
         path: String,

@@ -31,7 +31,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// A repository file could not be read.
-    #[error("cannot read '{}': {source}", .path.display())]
+    #[error("cannot read '{}'", .path.display())]
     Io {
         /// The file.
         path: PathBuf,

@@ -46,7 +46,7 @@ pub enum Error {
         hint: &'static str,
     },
     /// Reading the object failed.
-    #[error("cannot read git object {} from '{}': {source}", hex(.id), .path.display())]
+    #[error("cannot read git object {} from '{}'", hex(.id), .path.display())]
     Io {
         /// The object id.
         id: Hash,
@@ -56,7 +56,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Reading the object's body failed.
-    #[error("cannot read git object {}: {source}", hex(.id))]
+    #[error("cannot read git object {}", hex(.id))]
     Read {
         /// The object id.
         id: Hash,

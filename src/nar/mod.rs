@@ -284,7 +284,7 @@ pub enum Error {
     /// `directory` type string for `DirectoryStart`, the closing `")"` for `DirectoryEnd`, the
     /// contents' length field for `FileStart`, the chunk's first byte for `FileData`, the end of
     /// the contents and their padding for `FileEnd`, the target string for `Symlink`.
-    #[error("sink failed at NAR byte {offset}: {source}")]
+    #[error("sink failed at NAR byte {offset}")]
     Sink {
         /// Where the input behind the refused event starts.
         offset: u64,
@@ -292,7 +292,7 @@ pub enum Error {
         source: SinkError,
     },
     /// Reading the input failed. `offset` is the number of bytes parsed so far.
-    #[error("reading NAR failed at byte {offset}: {source}")]
+    #[error("reading NAR failed at byte {offset}")]
     Io {
         /// The number of bytes parsed so far.
         offset: u64,

@@ -1,0 +1,112 @@
+//! Honest errors: no error's `Display` repeats its `source()`, so `anyhow`'s `{:#}` prints every
+//! cause once; echoed input is escaped; hints where a user likely erred.
+#![cfg(feature = "fs")]
+
+use std::error::Error as StdError;
+use std::io::{self, Read};
+
+use nix_ingest::event::Recorder;
+use nix_ingest::verify::{self, Claim};
+use nix_ingest::{Algorithm, ContentAddress, FileIngestionMethod, Options, StoreDir, nar};
+
+/// Checks the property on every link of `e`'s chain, and that `{:#}` through anyhow prints each
+/// cause's own text exactly once.
+fn check(e: anyhow::Error) -> String {
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(e.as_ref());
+    let mut links = Vec::new();
+    while let Some(c) = cause {
+        if let Some(s) = c.source() {
+            let (outer, inner) = (c.to_string(), s.to_string());
+            assert!(
+                !outer.contains(&inner),
+                "{outer:?} repeats its source {inner:?}"
+            );
+        }
+        links.push(c.to_string());
+        cause = c.source();
+    }
+    let all = format!("{e:#}");
+    for link in &links {
+        assert_eq!(all.matches(link.as_str()).count(), 1, "{link:?} in {all:?}");
+    }
+    all
+}
+
+struct Failing;
+
+impl Read for Failing {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::Error::other("the disk is on fire"))
+    }
+}
+
+#[test]
+fn every_cause_once() {
+    let missing = std::path::Path::new("/nonexistent/nix-ingest-test");
+    for threads in [0, 1] {
+        let e = Options::new()
+            .threads(threads)
+            .hash_path(missing, FileIngestionMethod::Git, Algorithm::Sha1)
+            .unwrap_err();
+        let text = check(e.into());
+        assert_eq!(
+            text.matches("No such file or directory").count(),
+            1,
+            "{text}"
+        );
+    }
+    let e =
+        nix_ingest::fs::dump(missing, &mut Recorder::default(), &Options::default()).unwrap_err();
+    check(e.into());
+
+    let e = nar::read(
+        Failing,
+        &mut Recorder::default(),
+        &Options::default().get_limits().clone(),
+    )
+    .unwrap_err();
+    let text = check(e.into());
+    assert!(text.contains("the disk is on fire"), "{text}");
+    let e = nix_ingest::hash_nar(Failing, FileIngestionMethod::Nar, Algorithm::Sha256).unwrap_err();
+    check(e.into());
+
+    let ca: ContentAddress = "fixed:r:sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s"
+        .parse()
+        .unwrap();
+    let e = verify::verify_nar(
+        &b"nix-archive-1"[..],
+        &Claim::new("x", ca),
+        &StoreDir::default(),
+        &Options::default(),
+    )
+    .unwrap_err();
+    check(e.into());
+
+    let e = "fixed:sha256:not-a-hash"
+        .parse::<ContentAddress>()
+        .unwrap_err();
+    check(e.into());
+    let e = StoreDir::default()
+        .parse_path("/nix/store/tooshort")
+        .unwrap_err();
+    check(e.into());
+}
+
+#[test]
+fn echoed_input_is_escaped() {
+    let e = "fixed:git:sha1:abc\n"
+        .parse::<ContentAddress>()
+        .unwrap_err();
+    let text = check(e.into());
+    assert!(text.contains("\\n"), "{text}");
+    assert!(!text.contains('\n'), "{text}");
+}
+
+#[test]
+fn recursive_names_the_prefix() {
+    let e = "fixed:recursive:sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s"
+        .parse::<ContentAddress>()
+        .unwrap_err();
+    let text = check(e.into());
+    assert!(text.contains("'r:'"), "{text}");
+}
