@@ -1,6 +1,9 @@
 //! Store paths and content addresses against golden data from real Nix 2.26.3
-//! (`tests/data/store_paths.txt`, made by `tests/data/store_paths.gen.sh`; its header explains
-//! every line). The test needs no Nix: it reads the hashes Nix printed and recomputes the paths.
+//! (`tests/data/store_paths.txt`) and Nix 2.34.8 (`tests/data/store_paths-2.34.txt`), made by
+//! `tests/data/store_paths.gen.sh` (its header explains every line). The test needs no Nix: it
+//! reads the hashes Nix printed and recomputes the paths. Every check runs on both files; the
+//! SHA-256 git store paths 2.26 refuses are checked against the formula, those 2.34 made (and
+//! added to its store) directly.
 
 use std::collections::BTreeSet;
 
@@ -12,12 +15,17 @@ use nix_ingest::nix32;
 use nix_ingest::store_path::{self, References, StoreDir, StorePath, check_name};
 use sha2::{Digest, Sha256};
 
-const DATA: &str = include_str!("data/store_paths.txt");
+const DATA: [&str; 2] = [
+    include_str!("data/store_paths.txt"),
+    include_str!("data/store_paths-2.34.txt"),
+];
 
-/// The lines of one kind, split into `fields` fields (the last takes the rest of the line).
+/// The lines of one kind (from both files), split into `fields` fields (the last takes the rest
+/// of the line).
 fn lines(kind: &str, fields: usize) -> Vec<Vec<&'static str>> {
     let found: Vec<Vec<&str>> = DATA
-        .lines()
+        .iter()
+        .flat_map(|d| d.lines())
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.strip_prefix(kind)?.strip_prefix(' '))
         .map(|rest| rest.splitn(fields, ' ').collect::<Vec<_>>())
@@ -87,6 +95,7 @@ fn store_paths_of_added_objects() {
     let store = StoreDir::default();
     let mut paths = 0;
     let mut git_sha256 = 0;
+    let mut git_sha256_by_nix = 0;
     for f in lines("add", 6) {
         let [_tree, mode, algo, name, hex, result] = [f[0], f[1], f[2], f[3], f[4], f[5]];
         if hex == "-" {
@@ -105,6 +114,14 @@ fn store_paths_of_added_objects() {
                 "{f:?}"
             );
             paths += 1;
+            git_sha256_by_nix += usize::from(mode == "git" && algorithm == Algorithm::Sha256);
+        } else if result.starts_with("error: Git file ingestion must use SHA-1 or SHA-256 hash") {
+            // Nix 2.31 and later.
+            assert_eq!(
+                ours,
+                Err(store_path::Error::GitAlgorithm { algorithm }),
+                "{f:?}"
+            );
         } else if result == "error: Git file ingestion must use SHA-1 hash" {
             if algorithm == Algorithm::Sha256 {
                 // Nix 2.26 refuses what Nix 2.31 allows; check against the formula instead.
@@ -128,7 +145,11 @@ fn store_paths_of_added_objects() {
     assert!(paths >= 90, "only {paths} store paths checked");
     assert!(
         git_sha256 >= 9,
-        "only {git_sha256} git SHA-256 paths checked"
+        "only {git_sha256} git SHA-256 paths checked against the formula"
+    );
+    assert!(
+        git_sha256_by_nix >= 9,
+        "only {git_sha256_by_nix} git SHA-256 paths checked against Nix 2.34"
     );
 }
 
@@ -222,7 +243,8 @@ fn the_golden_example_from_nix() {
 /// `/nix/store/`.
 fn name_lines() -> Vec<(&'static str, &'static str)> {
     let found: Vec<_> = DATA
-        .lines()
+        .iter()
+        .flat_map(|d| d.lines())
         .filter_map(|l| l.strip_prefix("name "))
         .map(|rest| {
             let at = rest
