@@ -21,8 +21,10 @@
 set -euo pipefail
 
 ROOT=${NIX_ORACLE_ROOT:-/var/cache/nix-ingest}
+# $NIX_ORACLE_EXTRA_CONFIG is appended (e.g. "extra-experimental-features = blake3-hashes").
 export NIX_CONFIG="experimental-features = nix-command git-hashing
-build-users-group = "
+build-users-group = 
+${NIX_ORACLE_EXTRA_CONFIG:-}"
 
 die() { echo "nix-oracle.sh: $*" >&2; exit 2; }
 

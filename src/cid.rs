@@ -36,6 +36,7 @@ pub const MULTIHASH_SHA2_256: u8 = 0x12;
 
 /// Why a CID could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Git objects are named by SHA-1 or SHA-256 only.
     #[error("no git-raw CID for a {0} hash: git object ids are sha1 or sha256")]

@@ -108,6 +108,7 @@ fn address_hint(input: &str) -> &'static str {
 
 /// How the hash in a content address was computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum ContentAddressMethod {
     /// Flat hashing of a file that may refer to other store paths, but not to itself: what
     /// `builtins.toFile` and derivation files use. Store paths need SHA-256.

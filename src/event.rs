@@ -139,6 +139,7 @@ impl OwnedEvent {
 
 /// Why a sink refused an event.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SinkError {
     /// Writing the sink's output failed.
     #[error("write failed")]

@@ -1,6 +1,7 @@
 //! Hash algorithms, digests and their textual forms, as Nix reads and prints them.
 //!
-//! Nix knows four algorithms ([`Algorithm`]) and four ways to print a digest ([`Format`]):
+//! Nix knows four algorithms ([`Algorithm`]; Nix 2.34 adds BLAKE3 behind its experimental
+//! `blake3-hashes` feature) and four ways to print a digest ([`Format`]):
 //! base16 (lower-case hex), [nix32], base64 and SRI (`sha256-<base64>`). When it
 //! parses a digest without an SRI prefix it tells the encoding apart by length alone, which is
 //! what [`Hash::parse`] and [`Hash::parse_unprefixed`] do.
@@ -32,7 +33,11 @@ use sha1::Digest as _;
 use crate::nix32;
 
 /// A hash algorithm Nix supports.
+///
+/// Non-exhaustive: Nix adds algorithms (BLAKE3 came in as the experimental `blake3-hashes`
+/// feature), and so will this enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Algorithm {
     /// MD5 (16 bytes). Nix still accepts it for flat and NAR hashes.
     Md5,
@@ -42,10 +47,16 @@ pub enum Algorithm {
     Sha256,
     /// SHA-512 (64 bytes).
     Sha512,
+    /// BLAKE3 (32 bytes), as Nix 2.34's experimental `blake3-hashes` feature computes it (Nix
+    /// 2.26 does not know it). Works with every method in `nix hash path`, and in flat and NAR
+    /// store paths; git store paths refuse it, as Nix does (only SHA-1 and SHA-256 name git
+    /// objects). Not in [`Algorithm::ALL`], which lists what every Nix accepts.
+    Blake3,
 }
 
 impl Algorithm {
-    /// Every algorithm, in Nix's order.
+    /// The algorithms every Nix version accepts, in Nix's order ([`Algorithm::Blake3`] needs an
+    /// experimental feature of Nix 2.34 and is not among them).
     pub const ALL: [Algorithm; 4] = [
         Algorithm::Md5,
         Algorithm::Sha1,
@@ -53,13 +64,14 @@ impl Algorithm {
         Algorithm::Sha512,
     ];
 
-    /// The name Nix uses: `md5`, `sha1`, `sha256` or `sha512`.
+    /// The name Nix uses: `md5`, `sha1`, `sha256`, `sha512` or `blake3`.
     pub const fn name(self) -> &'static str {
         match self {
             Algorithm::Md5 => "md5",
             Algorithm::Sha1 => "sha1",
             Algorithm::Sha256 => "sha256",
             Algorithm::Sha512 => "sha512",
+            Algorithm::Blake3 => "blake3",
         }
     }
 
@@ -70,7 +82,7 @@ impl Algorithm {
         match self {
             Algorithm::Md5 => 16,
             Algorithm::Sha1 => 20,
-            Algorithm::Sha256 => 32,
+            Algorithm::Sha256 | Algorithm::Blake3 => 32,
             Algorithm::Sha512 => 64,
         }
     }
@@ -79,6 +91,7 @@ impl Algorithm {
     pub fn from_name(name: &str) -> Result<Self, Error> {
         Algorithm::ALL
             .into_iter()
+            .chain([Algorithm::Blake3])
             .find(|a| a.name() == name)
             .ok_or_else(|| Error::UnknownAlgorithm(name.to_owned()))
     }
@@ -99,6 +112,7 @@ impl FromStr for Algorithm {
 
 /// How a digest is written out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Format {
     /// Lower-case hexadecimal.
     Base16,
@@ -138,9 +152,10 @@ impl FromStr for Format {
 
 /// Why a hash could not be parsed, built or finished.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// An algorithm name Nix does not know.
-    #[error("unknown hash algorithm {0:?} (expected md5, sha1, sha256 or sha512)")]
+    #[error("unknown hash algorithm {0:?} (expected md5, sha1, sha256, sha512 or blake3)")]
     UnknownAlgorithm(String),
     /// A format name Nix does not know.
     #[error("unknown hash format {0:?} (expected base16, nix32, base64 or sri)")]
@@ -152,6 +167,19 @@ pub enum Error {
         hash: String,
         /// The algorithm it was read as.
         algorithm: Algorithm,
+    },
+    /// A nix32 digest with a character outside nix32's alphabet (which has no `e`, `o`, `u` or
+    /// `t`).
+    #[error(
+        "invalid character {character:?} at position {position} of nix32 hash {hash:?} (nix32 digits are 0-9 and a-z without e, o, u and t)"
+    )]
+    InvalidNix32Character {
+        /// The digest text.
+        hash: String,
+        /// The offending character.
+        character: char,
+        /// Its position in the digest text, counting characters from 0.
+        position: usize,
     },
     /// A digest string that is not valid in the encoding its length implies.
     #[error("invalid {format} in hash {hash:?}")]
@@ -291,7 +319,22 @@ impl Hash {
                 .decode(s.as_bytes())
                 .map_err(|_| invalid("base16"))?
         } else if s.len() == nix32::encoded_len(n) {
-            nix32::decode(s).map_err(|_| invalid("nix32"))?
+            nix32::decode(s).map_err(|e| match e {
+                nix32::Error::InvalidCharacter { index, .. } => {
+                    // The index is a byte index; name the character that starts there (or
+                    // contains it) and count characters, not bytes.
+                    let start = (0..=index)
+                        .rev()
+                        .find(|&i| s.is_char_boundary(i))
+                        .unwrap_or(0);
+                    Error::InvalidNix32Character {
+                        hash: s.to_owned(),
+                        character: s[start..].chars().next().unwrap_or('\u{fffd}'),
+                        position: s[..start].chars().count(),
+                    }
+                }
+                _ => invalid("nix32"),
+            })?
         } else if s.len() == BASE64.encode_len(n) {
             return Self::parse_base64(s, algorithm);
         } else {
@@ -373,6 +416,7 @@ enum Inner {
     Sha1Checked(sha1dc::Hasher),
     Sha256(sha2::Sha256),
     Sha512(sha2::Sha512),
+    Blake3(Box<blake3::Hasher>),
 }
 
 impl Hasher {
@@ -391,6 +435,7 @@ impl Hasher {
             Algorithm::Sha1 => Inner::Sha1(sha1::Sha1::new()),
             Algorithm::Sha256 => Inner::Sha256(sha2::Sha256::new()),
             Algorithm::Sha512 => Inner::Sha512(sha2::Sha512::new()),
+            Algorithm::Blake3 => Inner::Blake3(Box::new(blake3::Hasher::new())),
         })
     }
 
@@ -410,6 +455,7 @@ impl Hasher {
             Inner::Sha1(_) | Inner::Sha1Checked(_) => Algorithm::Sha1,
             Inner::Sha256(_) => Algorithm::Sha256,
             Inner::Sha512(_) => Algorithm::Sha512,
+            Inner::Blake3(_) => Algorithm::Blake3,
         }
     }
 
@@ -422,6 +468,9 @@ impl Hasher {
             Inner::Sha1Checked(h) => h.update(data),
             Inner::Sha256(h) => h.update(data),
             Inner::Sha512(h) => h.update(data),
+            Inner::Blake3(h) => {
+                h.update(data);
+            }
         }
     }
 
@@ -453,6 +502,7 @@ impl Hasher {
             }
             Inner::Sha256(h) => bytes[..n].copy_from_slice(&h.finalize()),
             Inner::Sha512(h) => bytes[..n].copy_from_slice(&h.finalize()),
+            Inner::Blake3(h) => bytes[..n].copy_from_slice(h.finalize().as_bytes()),
         }
         (Hash { algorithm, bytes }, collision)
     }
@@ -486,6 +536,47 @@ mod tests {
     }
 
     // Each expectation below is what `nix hash convert --to base16 HASH` answers in Nix 2.26.3.
+
+    #[test]
+    fn blake3_as_nix_2_34_prints_it() {
+        // `nix --extra-experimental-features blake3-hashes hash path --mode flat --algo blake3`
+        // of a file holding "Hello World!\n" (Nix 2.34.8; Nix 2.26.3 answers "unknown hash
+        // algorithm 'blake3'").
+        let h = Hash::digest(Algorithm::Blake3, b"Hello World!\n");
+        assert_eq!(
+            h.to_string(),
+            "blake3-ktzG4ueKNX2s4wAJ5O3WEvs+YMJNyTGHJKPAI/0euf4="
+        );
+        assert_eq!(Hash::parse(&h.to_string()), Ok(h));
+        assert_eq!(Hash::parse(&h.to_prefixed(Format::Nix32)), Ok(h));
+        assert_eq!("blake3".parse(), Ok(Algorithm::Blake3));
+    }
+
+    #[test]
+    fn a_bad_nix32_character_is_named_with_its_position() {
+        let e = Hash::parse("sha1:0000e00000000000000000000000000e").unwrap_err();
+        assert_eq!(
+            e,
+            Error::InvalidNix32Character {
+                hash: "0000e00000000000000000000000000e".into(),
+                character: 'e',
+                position: 4,
+            }
+        );
+        let text = e.to_string();
+        assert!(text.contains("'e' at position 4"), "{text}");
+        // Positions count characters, not bytes ("é" is two bytes: 32 bytes in all).
+        let digest = format!("00é{}", "0".repeat(28));
+        let e = Hash::parse(&format!("sha1:{digest}")).unwrap_err();
+        assert_eq!(
+            e,
+            Error::InvalidNix32Character {
+                hash: digest,
+                character: 'é',
+                position: 2,
+            }
+        );
+    }
 
     #[test]
     fn upper_case_base16_is_accepted() {
@@ -587,10 +678,11 @@ mod tests {
 
     #[test]
     fn algorithm_names_are_exact() {
-        // Nix: "unknown hash algorithm 'SHA256'", "... 'blake3'", "... 'foo-bar'".
+        // Nix: "unknown hash algorithm 'SHA256'", "... 'blake2b'", "... 'foo-bar'". (`blake3`
+        // Nix 2.26 did not know either; Nix 2.34 does, behind `blake3-hashes`, and so do we.)
         let cases = [
             (format!("SHA256:{EMPTY_SHA256}"), "SHA256"),
-            ("blake3-abc".to_owned(), "blake3"),
+            ("blake2b-abc".to_owned(), "blake2b"),
             (format!("foo-bar:{EMPTY_SHA256}"), "foo-bar"),
         ];
         for (s, algo) in cases {

@@ -4,9 +4,12 @@
 //! # The front door
 //!
 //! [`hash_path`] and [`hash_nar`] answer what `nix hash path` answers; [`Options`] says how
-//! (threads, SHA-1 collision detection, strict git roots, [`Limits`]) and every route is one of
-//! its methods: several hashes in one pass, a NAR from a reader or (feature `tokio`) an
-//! `AsyncRead`, and methods of your own beside Nix's. The everyday types are here at the root.
+//! (threads, SHA-1 collision detection, strict git roots, [`Limits`], a hash cache) and every
+//! route is one of its methods: several hashes in one pass, a NAR from a reader or (feature
+//! `tokio`) an `AsyncRead`, and methods of your own beside Nix's. [`path_info::Request`] gives
+//! everything a binary cache records (content address, store path, NAR hash and size, a
+//! narinfo) from one pass, and [`verify::verify_nar`] checks an upload. The everyday types are
+//! here at the root.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -51,6 +51,7 @@ pub enum Error {
 
 /// One of Nix's three ways to ingest a file system object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum FileIngestionMethod {
     /// The contents of a single regular file, hashed as they are.
     Flat,

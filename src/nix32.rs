@@ -17,9 +17,10 @@ pub const ALPHABET: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
 
 /// Why a string is not valid nix32.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// A character outside [`ALPHABET`].
-    #[error("invalid nix32 character {byte:#04x} at index {index}")]
+    /// A character outside [`ALPHABET`] (which has no `e`, `o`, `u` or `t`).
+    #[error("invalid nix32 character {} at byte {index} (nix32 digits are 0-9 and a-z without e, o, u and t)", show_byte(*.byte))]
     InvalidCharacter {
         /// The offending byte.
         byte: u8,
@@ -32,6 +33,15 @@ pub enum Error {
         /// The decoded length in bytes.
         len: usize,
     },
+}
+
+/// `'x'` for printable ASCII, `0x..` for anything else.
+fn show_byte(byte: u8) -> String {
+    if byte.is_ascii_graphic() {
+        format!("{:?}", byte as char)
+    } else {
+        format!("{byte:#04x}")
+    }
 }
 
 /// The number of characters that encode `len` bytes.

@@ -57,31 +57,36 @@
 //! ```
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use crate::content_address::{ContentAddress, ContentAddressMethod};
 use crate::event::SinkError;
 use crate::hash::{Hash, Hasher};
-use crate::method::{FileIngestionMethod, HashSink};
+use crate::method::{FileIngestionMethod, HashSink, IngestionMethod};
 use crate::nar;
 use crate::options::Options;
 use crate::store_path::{self, References, StoreDir, StorePath};
 
 /// Which digest did not match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Digest {
     /// The content address's hash (over the file, the NAR or the git object, per its method).
     ContentAddress,
     /// The hash of the NAR bytes ([`Claim::nar_hash`]).
     Nar,
+    /// A digest of another method, e.g. one of your own ([`Claim::digest`]), named by the
+    /// method's [`name`](IngestionMethod::name).
+    Method(String),
 }
 
 impl std::fmt::Display for Digest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Digest::ContentAddress => "content address",
-            Digest::Nar => "NAR hash",
-        })
+        match self {
+            Digest::ContentAddress => f.write_str("content address"),
+            Digest::Nar => f.write_str("NAR hash"),
+            Digest::Method(name) => write!(f, "{} digest", name.escape_debug()),
+        }
     }
 }
 
@@ -96,6 +101,9 @@ pub enum Error {
     /// Self-references are not supported (Nix hashes such objects modulo their own hash part).
     #[error("cannot verify a self-referencing content-addressed object")]
     SelfReference,
+    /// A [claimed digest](Claim::digest)'s method could not make its hasher.
+    #[error("cannot start a claimed digest's hasher")]
+    Method(#[from] crate::method::Error),
     /// The NAR is malformed or breaks a limit; the error carries the byte offset. A hasher's
     /// refusal (e.g. a flat address for a directory) also arrives here, as a sink error.
     #[error("invalid NAR")]
@@ -143,7 +151,30 @@ pub struct Claim {
     references: References,
     nar_hash: Option<Hash>,
     nar_size: Option<u64>,
+    digests: Vec<MethodDigest>,
 }
+
+/// A digest of any [`IngestionMethod`] that a [`Claim`] also makes ([`Claim::digest`]).
+#[derive(Clone)]
+struct MethodDigest {
+    method: Arc<dyn IngestionMethod + Send + Sync>,
+    expected: Hash,
+}
+
+impl std::fmt::Debug for MethodDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{:?}", self.method.name(), self.expected)
+    }
+}
+
+/// Two claimed digests are equal when their methods' names and their hashes are.
+impl PartialEq for MethodDigest {
+    fn eq(&self, other: &Self) -> bool {
+        self.method.name() == other.method.name() && self.expected == other.expected
+    }
+}
+
+impl Eq for MethodDigest {}
 
 impl Claim {
     /// A store object named `name` with content address `ca`, no references, and no claim
@@ -155,6 +186,7 @@ impl Claim {
             references: References::default(),
             nar_hash: None,
             nar_size: None,
+            digests: Vec::new(),
         }
     }
 
@@ -173,6 +205,51 @@ impl Claim {
     /// The length of the NAR in bytes.
     pub fn nar_size(mut self, bytes: u64) -> Self {
         self.nar_size = Some(bytes);
+        self
+    }
+
+    /// One more digest to check in the same pass: what `method` (one of Nix's, or one of your
+    /// own) computes with `expected`'s algorithm. A mismatch is [`Error::HashMismatch`] with
+    /// [`Digest::Method`] naming the method. Any number can be added.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use nix_ingest::event::{Event, Sink};
+    /// use nix_ingest::nar::NarWriter;
+    /// use nix_ingest::verify::{self, Claim, Digest, verify_nar};
+    /// use nix_ingest::{Algorithm, ContentAddress, FileIngestionMethod, Hash, Options, StoreDir};
+    ///
+    /// let mut w = NarWriter::new(Vec::new());
+    /// for event in [
+    ///     Event::FileStart { name: None, executable: false, size: 6 },
+    ///     Event::FileData(b"hello\n"),
+    ///     Event::FileEnd,
+    /// ] {
+    ///     w.event(event)?;
+    /// }
+    /// let nar = w.finish()?;
+    ///
+    /// // The git blob id as content address, and the BLAKE3 of the NAR beside it.
+    /// let ca: ContentAddress = "fixed:git:sha1:ce013625030ba8dba906f756967f9e9ca394464a".parse()?;
+    /// let blake3 = Hash::digest(Algorithm::Blake3, &nar);
+    /// let claim = Claim::new("hello", ca.clone()).digest(FileIngestionMethod::Nar, blake3);
+    /// verify_nar(&nar[..], &claim, &StoreDir::default(), &Options::new())?;
+    ///
+    /// let wrong = Hash::digest(Algorithm::Blake3, b"");
+    /// let claim = Claim::new("hello", ca).digest(FileIngestionMethod::Nar, wrong);
+    /// let err = verify_nar(&nar[..], &claim, &StoreDir::default(), &Options::new()).unwrap_err();
+    /// assert!(matches!(err, verify::Error::HashMismatch { what: Digest::Method(m), .. } if m == "nar"));
+    /// # Ok(()) }
+    /// ```
+    pub fn digest(
+        mut self,
+        method: impl IngestionMethod + Send + Sync + 'static,
+        expected: Hash,
+    ) -> Self {
+        self.digests.push(MethodDigest {
+            method: Arc::new(method),
+            expected,
+        });
         self
     }
 
@@ -217,7 +294,8 @@ pub struct Verified {
 /// Verifies in one pass that the NAR read from `reader` is what `claim` says, and returns the
 /// store path it makes in `store`. See the [module docs](self).
 ///
-/// Of the [`Options`], the NAR parser takes the [limits](Options::limits) and the hashers the
+/// Of the [`Options`], the NAR parser takes the [limits](Options::limits) and the hashers (made by
+/// [`Options::sink`], also for the claim's [other digests](Claim::digest)) the
 /// [collision detection](Options::collision_detection) and [strict root](Options::strict_root).
 pub fn verify_nar<R: Read>(
     reader: R,
@@ -231,7 +309,7 @@ pub fn verify_nar<R: Read>(
         hasher: check.nar_hasher.take(),
         size: 0,
     };
-    nar::read(&mut raw, &mut *check.sink, &options.limits)?;
+    nar::read(&mut raw, &mut check.sinks, &options.limits)?;
     check.nar_hasher = raw.hasher;
     check.end(claim, raw.size)
 }
@@ -254,7 +332,7 @@ where
         hasher: check.nar_hasher.take(),
         size: 0,
     };
-    nar::tokio::read(&mut raw, &mut *check.sink, &options.limits).await?;
+    nar::tokio::read(&mut raw, &mut check.sinks, &options.limits).await?;
     check.nar_hasher = raw.hasher;
     check.end(claim, raw.size)
 }
@@ -262,8 +340,8 @@ where
 /// A verification in progress.
 struct Check {
     path: StorePath,
-    expected: Hash,
-    sink: Box<dyn HashSink>,
+    /// The content address's sink first, then one per [`Claim::digest`], in order.
+    sinks: Vec<Box<dyn HashSink>>,
     nar_hasher: Option<Hasher>,
 }
 
@@ -274,32 +352,41 @@ impl Check {
             return Err(Error::SelfReference);
         }
         let path = store.make_path_from_ca(&claim.name, &claim.ca, &claim.references)?;
-        let expected = *claim.ca.hash();
         let method = match claim.ca.method() {
             ContentAddressMethod::Text => FileIngestionMethod::Flat,
             ContentAddressMethod::Fixed(method) => method,
         };
-        let sink = options.builtin_sink(method, expected.algorithm());
+        let mut sinks = vec![options.builtin_sink(method, claim.ca.hash().algorithm())];
+        for d in &claim.digests {
+            sinks.push(options.sink(&*d.method, d.expected.algorithm())?);
+        }
         let nar_hasher = claim
             .nar_hash
             .map(|h| Hasher::with_collision_detection(h.algorithm(), options.collision_detection));
         Ok(Check {
             path,
-            expected,
-            sink,
+            sinks,
             nar_hasher,
         })
     }
 
     /// Compares every digest once the NAR has been read.
     fn end(self, claim: &Claim, size: u64) -> Result<Verified, Error> {
-        let actual = self.sink.finish().map_err(Error::Hash)?;
-        if actual != self.expected {
-            return Err(Error::HashMismatch {
-                what: Digest::ContentAddress,
-                expected: Box::new(self.expected),
-                actual: Box::new(actual),
-            });
+        let claimed = std::iter::once((Digest::ContentAddress, *claim.ca.hash())).chain(
+            claim
+                .digests
+                .iter()
+                .map(|d| (Digest::Method(d.method.name().to_owned()), d.expected)),
+        );
+        for (sink, (what, expected)) in self.sinks.into_iter().zip(claimed) {
+            let actual = sink.finish().map_err(Error::Hash)?;
+            if actual != expected {
+                return Err(Error::HashMismatch {
+                    what,
+                    expected: Box::new(expected),
+                    actual: Box::new(actual),
+                });
+            }
         }
         if let Some(expected) = claim.nar_size
             && expected != size

@@ -294,9 +294,10 @@ fn has_empty_dir(t: &TreeFile) -> bool {
 
 /// Rewrites the `expect` lines of every tree description from the oracles:
 ///
-/// - `nix-<mode>-<algo>`: `scripts/nix-oracle.sh run nix hash path --mode <mode> --algo <algo>
-///   --format base16 /host-tmp/…` (real Nix 2.26.3, the host's temporary directory mounted at
-///   `/host-tmp`); `flat` only for a regular file as the root;
+/// - `nix-<mode>-<algo>`: `scripts/nix-oracle.sh run --nix 2.26 nix hash path --mode <mode>
+///   --algo <algo> --format base16 /host-tmp/…` (real Nix 2.26.3, the host's temporary directory
+///   mounted at `/host-tmp`); `flat` only for a regular file as the root; for `blake3`, which
+///   only Nix 2.34 knows, `--nix 2.34` and `--extra-experimental-features blake3-hashes`;
 /// - `git-<algo>`: real git, in repositories made by `git init --object-format=<algo>`: for a
 ///   directory `git add -A` and `git write-tree`, for a regular file `git hash-object`; skipped
 ///   for trees with an empty directory (git's index cannot hold one) and for a root symlink.
@@ -327,13 +328,25 @@ fn regenerate() {
             modes.push(("flat", "sha256"));
             modes.push(("flat", "sha1"));
         }
-        for (mode, algo) in modes {
-            let hash = run(Command::new(&oracle)
-                .args([
-                    "run", "nix", "hash", "path", "--mode", mode, "--algo", algo, "--format",
-                    "base16",
-                ])
-                .arg(&in_oracle));
+        // BLAKE3 only Nix 2.34 knows, behind an experimental feature.
+        let mut blake3 = vec![("git", "blake3"), ("nar", "blake3")];
+        if meta.file_type().is_file() {
+            blake3.push(("flat", "blake3"));
+        }
+        let runs = modes
+            .into_iter()
+            .map(|m| ("2.26", m))
+            .chain(blake3.into_iter().map(|m| ("2.34", m)));
+        for (nix, (mode, algo)) in runs {
+            let mut cmd = Command::new(&oracle);
+            cmd.args(["run", "--nix", nix, "nix"]);
+            if algo == "blake3" {
+                cmd.args(["--extra-experimental-features", "blake3-hashes"]);
+            }
+            cmd.args([
+                "hash", "path", "--mode", mode, "--algo", algo, "--format", "base16",
+            ]);
+            let hash = run(cmd.arg(&in_oracle));
             expect.push((format!("nix-{mode}-{algo}"), hash));
         }
 

@@ -389,12 +389,14 @@ fn algorithm_code(a: Algorithm) -> u8 {
         Algorithm::Sha1 => 2,
         Algorithm::Sha256 => 3,
         Algorithm::Sha512 => 4,
+        Algorithm::Blake3 => 5,
     }
 }
 
 fn algorithm_of(code: u8) -> Option<Algorithm> {
     Algorithm::ALL
         .into_iter()
+        .chain([Algorithm::Blake3])
         .find(|&a| algorithm_code(a) == code)
 }
 

@@ -90,6 +90,7 @@ use crate::nar::NarWriter;
 
 /// Why a git tree could not be restored.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// An object could not be read, or its bytes do not match its id (the source error names
     /// the object).
@@ -168,6 +169,7 @@ pub enum Error {
 
 /// Why a blob cannot be a symlink's target ([`Error::BadSymlinkTarget`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TargetProblem {
     /// The blob is empty: no file system stores an empty symlink target.
     Empty,

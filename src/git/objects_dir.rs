@@ -23,6 +23,7 @@ use crate::hash::{Algorithm, Format, Hash};
 
 /// Why a repository could not be opened for writing or reading objects.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Neither a work tree with `.git`, nor a bare repository (`HEAD` and `objects/`).
     #[error("'{}' is not a git repository (no .git, and no HEAD and objects/)", .path.display())]

@@ -36,6 +36,7 @@ use crate::hash::{Algorithm, Format, Hash, Hasher};
 
 /// Why an object could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The source does not hold the object.
     #[error("git object {} not found{hint}", hex(.id))]

@@ -11,6 +11,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 O=(scripts/nix-oracle.sh run)
+# Nix 2.34 also knows BLAKE3, behind an experimental feature; 2.26 does not.
+EXTRA_ALGOS=()
+if [ "${NIX_ORACLE_VERSION:-2.34}" = 2.34 ]; then
+  export NIX_ORACLE_EXTRA_CONFIG="extra-experimental-features = blake3-hashes"
+  EXTRA_ALGOS=(blake3)
+fi
 T=$(mktemp -d /tmp/nix-ingest-sp.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 H=/host-tmp/${T#/tmp/}
@@ -32,7 +38,7 @@ chmod -R go-w "$T"
 
 TREES=(empty hello exec big link emptydir nixtest mixed binary)
 MODES=(flat nar git)
-ALGOS=(md5 sha1 sha256 sha512)
+ALGOS=(md5 sha1 sha256 sha512 "${EXTRA_ALGOS[@]}")
 
 # First line of the answer, with the temporary directory's name replaced by TMP.
 oracle() { "${O[@]}" "$@" 2>&1 | head -n 1 | sed -E 's#/*host-tmp/nix-ingest-sp\.[A-Za-z0-9]+#TMP#g' || true; }
