@@ -110,3 +110,62 @@ fn recursive_names_the_prefix() {
     let text = check(e.into());
     assert!(text.contains("'r:'"), "{text}");
 }
+
+/// The error types of the other modules, each triggered once and formatted through anyhow.
+#[test]
+fn every_module_s_errors_print_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+
+    // A narinfo line that is not a store path names the line.
+    let e =
+        nix_ingest::NarInfo::parse("StorePath: not-a-path\n", &StoreDir::default()).unwrap_err();
+    let text = check(e.into());
+    assert!(text.contains("line 1"), "{text}");
+
+    // A nix32 digest with a character nix32 lacks names it and its position.
+    let e = nix_ingest::Hash::parse("sha1:0000e000000000000000000000000000").unwrap_err();
+    let text = check(e.into());
+    assert!(text.contains("'e' at position 4"), "{text}");
+
+    // Unpacking a NAR from a failing reader, and into a target that exists.
+    let e = nar::unpack(Failing, &missing, &Options::default()).unwrap_err();
+    let text = check(e.into());
+    assert!(text.contains("the disk is on fire"), "{text}");
+    let e = nar::unpack(&b""[..], dir.path(), &Options::default()).unwrap_err();
+    check(e.into());
+
+    // Path info of a NAR that fails half-way, and of a path that is not there.
+    let request =
+        nix_ingest::path_info::Request::new("x", FileIngestionMethod::Git, Algorithm::Sha1);
+    let e = request.from_nar(Failing, &Options::default()).unwrap_err();
+    check(e.into());
+    let e = request
+        .from_path(&missing, &Options::default())
+        .unwrap_err();
+    let text = check(e.into());
+    assert_eq!(
+        text.matches("No such file or directory").count(),
+        1,
+        "{text}"
+    );
+
+    // A Nix command-line path under a missing directory.
+    let resolved = nix_ingest::nix_path::resolve(&missing.join("x/")).unwrap();
+    let e = resolved.path().unwrap_err();
+    check(e.into());
+
+    // The hash cache: a missing tree.
+    let cache = nix_ingest::cache::HashCache::new(dir.path().join("cache"));
+    let e = cache.hash_git(&missing, &[Algorithm::Sha1]).unwrap_err();
+    let text = check(e.into());
+    assert_eq!(
+        text.matches("No such file or directory").count(),
+        1,
+        "{text}"
+    );
+
+    // A CID that is not one.
+    let e = nix_ingest::cid::parse_git_raw_cid("bnot-a-cid").unwrap_err();
+    check(e.into());
+}
