@@ -77,7 +77,7 @@ pub enum Error {
     /// text hash of something other than a regular file).
     #[error("cannot compute the {what}")]
     Digest {
-        /// `content address`, `NAR hash` or `digest N` (N counted from 0).
+        /// `content address`, `NAR hash`, or `<method name> digest` for an extra digest.
         what: String,
         /// Why.
         #[source]
@@ -184,7 +184,11 @@ impl<'a> Request<'a> {
         let digests = extra
             .into_iter()
             .enumerate()
-            .map(|(i, s)| s.finish().map_err(digest(format!("digest {i}"))))
+            .map(|(i, s)| {
+                let name = self.digests.get(i).map_or("extra", |(m, _)| m.name());
+                s.finish()
+                    .map_err(digest(format!("{} digest", name.escape_debug())))
+            })
             .collect::<Result<_, _>>()?;
         let store_path = self
             .store_dir
