@@ -1,15 +1,12 @@
 //! `git export` and `git to-nar`: git objects in and out.
 
-use std::error::Error as StdError;
 use std::fmt::Write as _;
-use std::io::{self, Write};
 
 use nix_ingest::git::loose::LooseObjectWriter;
 use nix_ingest::git::objects_dir::ObjectsDir;
 use nix_ingest::git::source::{ObjectSource, Repository};
 use nix_ingest::git::{GitHasher, Mode as GitMode, ObjectKind};
 use nix_ingest::hash::{Format, Hash};
-use nix_ingest::nar::NarWriter;
 
 use nix_ingest::event::Tee;
 use nix_ingest::git::fetcher::Fetch;
@@ -17,8 +14,7 @@ use nix_ingest::git::names::FsckNames;
 
 use crate::args::{GitExportArgs, GitPrefetchArgs, GitToNarArgs};
 use crate::input::Input;
-use crate::progress::{Meter, Progress};
-use crate::{CountingWriter, Failure, Settings, chain, fail, is_broken_pipe, refuse_terminal};
+use crate::{Failure, Settings, chain, fail, refuse_terminal};
 
 /// `git export REPO PATH`: hash with git, writing every object into REPO.
 pub fn export(settings: &Settings, args: &GitExportArgs) -> Result<String, Failure> {
@@ -78,44 +74,16 @@ pub fn to_nar(settings: &Settings, args: &GitToNarArgs) -> Result<String, Failur
         },
     };
     refuse_terminal()?;
-    let what = format!("git object {id_text} of {repo:?}");
-    // The NAR writer buffers; count what it hands on, to say how much of a failed NAR went out.
-    let mut out = CountingWriter::new(io::stdout().lock());
-    let mut nar = NarWriter::new(&mut out);
-    let restored = {
-        let mut sink = Progress::new(&mut nar, Meter::on_terminal("restoring", true));
+    let what = format!("cannot restore git object {id_text} of {repo:?} as a NAR");
+    crate::nar::to_stdout("restoring", &what, |sink| {
         nix_ingest::git::events::to_events(
             &id,
             mode,
             &mut source,
-            &mut sink,
+            sink,
             settings.options().get_limits(),
         )
-    };
-    let error: Box<dyn StdError> = match restored {
-        Ok(()) => match nar.finish() {
-            Ok(_) => match out.flush() {
-                Ok(()) => return Ok(String::new()),
-                Err(e) => e.into(),
-            },
-            Err(e) => e.into(),
-        },
-        // What the NAR writer still holds is dropped with it, never written.
-        Err(e) => e.into(),
-    };
-    // The reader of the NAR went away: nothing left to say, as for the other outputs.
-    if is_broken_pipe(&*error) {
-        return Ok(String::new());
-    }
-    let emitted = out.count();
-    let mut msg = format!("cannot restore {what} as a NAR: {}", chain(&*error));
-    if emitted > 0 {
-        let _ = write!(
-            msg,
-            " (the first {emitted} bytes of the NAR were written already: discard them)"
-        );
-    }
-    Err(fail(msg))
+    })
 }
 
 /// `git prefetch REPO [REVISION]`: what Nix's git fetcher records, as `nix flake prefetch --json`.

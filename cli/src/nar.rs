@@ -3,6 +3,7 @@
 use std::error::Error as StdError;
 use std::io::{self, Write};
 
+use nix_ingest::event::Sink;
 use nix_ingest::nar::NarWriter;
 
 use crate::args::{NarDumpArgs, NarRestoreArgs};
@@ -17,13 +18,29 @@ pub fn dump(settings: &Settings, args: &NarDumpArgs) -> Result<String, Failure> 
         return Err(fail("no path to dump"));
     };
     refuse_terminal()?;
+    to_stdout(
+        "dumping",
+        &format!("cannot dump {}", input.display()),
+        |sink| nix_ingest::fs::dump(&resolved, sink, settings.options()),
+    )
+}
+
+/// Writes the NAR of the events `produce` emits to standard output, with progress on a
+/// terminal. A reader that goes away ends it quietly; any other failure is `what: cause`, and
+/// says how many bytes of the NAR went out already.
+pub fn to_stdout<E: Into<Box<dyn StdError>>>(
+    label: &str,
+    what: &str,
+    produce: impl FnOnce(&mut dyn Sink) -> Result<(), E>,
+) -> Result<String, Failure> {
+    // The NAR writer buffers; count what it hands on, to say how much of a failed NAR went out.
     let mut out = CountingWriter::new(io::stdout().lock());
     let mut nar = NarWriter::new(&mut out);
-    let dumped = {
-        let mut sink = Progress::new(&mut nar, Meter::on_terminal("dumping", true));
-        nix_ingest::fs::dump(&resolved, &mut sink, settings.options())
+    let produced = {
+        let mut sink = Progress::new(&mut nar, Meter::on_terminal(label, true));
+        produce(&mut sink)
     };
-    let error: Box<dyn StdError> = match dumped {
+    let error: Box<dyn StdError> = match produced {
         Ok(()) => match nar.finish() {
             Ok(_) => match out.flush() {
                 Ok(()) => return Ok(String::new()),
@@ -31,12 +48,14 @@ pub fn dump(settings: &Settings, args: &NarDumpArgs) -> Result<String, Failure> 
             },
             Err(e) => e.into(),
         },
+        // What the NAR writer still holds is dropped with it, never written.
         Err(e) => e.into(),
     };
+    // The reader of the NAR went away: nothing left to say, as for the other outputs.
     if is_broken_pipe(&*error) {
         return Ok(String::new());
     }
-    let mut msg = format!("cannot dump {}: {}", input.display(), chain(&*error));
+    let mut msg = format!("{what}: {}", chain(&*error));
     if out.count() > 0 {
         msg.push_str(&format!(
             " (the first {} bytes of the NAR were written already: discard them)",
