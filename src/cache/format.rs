@@ -263,6 +263,18 @@ impl Table {
         }
     }
 
+    /// Room for `nodes` more nodes and `bytes` more bytes of records, so that building a table
+    /// as large as the last one does not copy it as it grows.
+    pub(super) fn reserve(&mut self, nodes: usize, bytes: usize) {
+        self.nodes.reserve(nodes);
+        self.bytes.reserve(bytes);
+    }
+
+    /// The bytes of its node records.
+    pub(super) fn records_len(&self) -> usize {
+        self.bytes.len().saturating_sub(self.records)
+    }
+
     pub(super) fn name(&self, node: &Node) -> &[u8] {
         self.bytes
             .get(node.name..node.name.saturating_add(node.name_len))

@@ -227,13 +227,30 @@ impl<'a, 's> Scan<'a, 's> {
     }
 
     fn count(&mut self, bytes: u64, path: &Path) -> Result<(), fs::Error> {
+        self.count_at(bytes, || path.to_path_buf())
+    }
+
+    /// [`count`](Self::count), making the path only for the error: most entries of a tree
+    /// that did not change are counted without ever needing theirs.
+    fn count_at(&mut self, bytes: u64, path: impl FnOnce() -> PathBuf) -> Result<(), fs::Error> {
         let max = self.settings.limits.max_total_size;
         match self.total.checked_add(bytes) {
             Some(t) if t <= max => {
                 self.total = t;
                 Ok(())
             }
-            _ => Err(fs::Error::new(path, ErrorKind::TooLarge { max })),
+            _ => Err(fs::Error::new(path(), ErrorKind::TooLarge { max })),
+        }
+    }
+
+    /// Records a node's ids copied from its old node (when the old cache vouched for them).
+    fn reuse_ids(&mut self, index: usize, old: usize) {
+        let Some(o) = self.old.as_ref() else {
+            return;
+        };
+        let table: &'a Table = o.table;
+        if let Some(node) = table.nodes.get(old) {
+            self.set_ids(index, table.ids(node));
         }
     }
 
@@ -341,6 +358,13 @@ impl<'a, 's> Scan<'a, 's> {
             return Ok(());
         };
         self.stats.files_racy += listing.iter().map(|l| l.racy).sum::<u64>();
+        let nodes = 1 + listing.iter().map(|l| l.children.len()).sum::<usize>();
+        let bytes = match &self.old {
+            Some(old) => old.table.records_len(),
+            None => nodes.saturating_mul(64),
+        };
+        self.new.reserve(nodes, bytes);
+        self.links.reserve(nodes);
         let node = self.push(Kind::Directory, None, Some(&root.stat), root.old);
         self.dir_paths.push((node, root.path.clone()));
         // (listing index, next child, node)
@@ -360,22 +384,16 @@ impl<'a, 's> Scan<'a, 's> {
             *pos += 1;
             let name = Some(child.name.as_slice());
             let child_path = || dir.path.join(std::ffi::OsStr::from_bytes(&child.name));
-            let old_ids = || {
-                self.old_node(child.old)
-                    .map(|(table, node, _)| table.ids(&node).to_vec())
-                    .unwrap_or_default()
-            };
             match &child.what {
                 What::File(true) => {
-                    let ids = old_ids();
-                    self.count(child.stat.size, &child_path())?;
+                    self.count_at(child.stat.size, child_path)?;
                     let kind = if child.stat.mode & 0o100 != 0 {
                         Kind::Executable
                     } else {
                         Kind::File
                     };
                     let index = self.push(kind, name, Some(&child.stat), child.old);
-                    self.set_ids(index, &ids);
+                    self.reuse_ids(index, child.old);
                     self.stats.files_reused += 1;
                 }
                 What::File(false) => {
@@ -389,10 +407,9 @@ impl<'a, 's> Scan<'a, 's> {
                     });
                 }
                 What::Symlink(None) => {
-                    let ids = old_ids();
-                    self.count(child.stat.size, &child_path())?;
+                    self.count_at(child.stat.size, child_path)?;
                     let index = self.push(Kind::Symlink, name, Some(&child.stat), child.old);
-                    self.set_ids(index, &ids);
+                    self.reuse_ids(index, child.old);
                     self.stats.symlinks_reused += 1;
                 }
                 What::Symlink(Some(target)) => {

@@ -128,6 +128,47 @@ fn reuse_after_aging_and_stats() {
     assert!(matches!(fourth.saved, SaveStatus::Written));
 }
 
+/// A directory with more entries than `walk::PARALLEL_ENTRIES` has them `statx`ed on several
+/// threads: the same answers, stats and first error as on one.
+#[test]
+fn large_directories_on_several_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("t");
+    let big = root.join("big");
+    fs::create_dir_all(&big).unwrap();
+    let n = super::walk::PARALLEL_ENTRIES + 500;
+    for i in 0..n {
+        write(
+            &big.join(format!("f{i:05}")),
+            format!("{i}\n").as_bytes(),
+            0o644,
+        );
+    }
+    symlink("f00000", big.join("link")).unwrap();
+    fs::create_dir(big.join("sub")).unwrap();
+    for threads in [0, 1] {
+        let settings = Settings {
+            threads,
+            ..Settings::default()
+        };
+        let cache = HashCache::new(dir.path().join(format!("c{threads}")));
+        let first = cache.run(&root, &ALGOS, &settings, None).unwrap();
+        assert_eq!(first.ids, fresh(&root));
+        shift_scan_time(cache.path(), 10);
+        let reused = cache.run(&root, &ALGOS, &settings, None).unwrap();
+        assert_eq!(reused.ids, first.ids);
+        assert_eq!(reused.stats.files_reused, n as u64);
+        assert_eq!(reused.stats.files_hashed, 0);
+    }
+    // One change among them is found, whichever thread stats it.
+    settle();
+    write(&big.join("f01234"), b"changed\n", 0o644);
+    let cache = HashCache::new(dir.path().join("c0"));
+    let after = cache.hash_git(&root, &ALGOS).unwrap();
+    assert_eq!(after.ids, fresh(&root));
+    assert_eq!(after.stats.files_hashed, 1);
+}
+
 /// A change within the same timestamp tick leaves stat data as it was recorded. Forge exactly
 /// that: the cache records the stat data the file has *after* the change, with the ids of the
 /// content before it.

@@ -161,7 +161,7 @@ pub(super) fn list_tree(
         let list = |&i: &usize| {
             let dir = listing.get(i).map(|d| (d.path.as_path(), d.old));
             match dir {
-                Some((path, old_dir)) => list_dir(path, old_dir, old, limits),
+                Some((path, old_dir)) => list_dir(path, old_dir, old, limits, parallel),
                 None => unreachable!("levels name listed directories"),
             }
         };
@@ -222,6 +222,7 @@ fn list_dir(
     old_dir: usize,
     old: Option<OldRef<'_>>,
     limits: &Limits,
+    parallel: bool,
 ) -> Result<Listed, fs::Error> {
     let fd: OwnedFd = rustix::fs::openat(
         rustix::fs::CWD,
@@ -249,7 +250,13 @@ fn list_dir(
         }
         // A name gone although the directory's stat data says nothing changed: the file
         // system broke its promise; read the listing after all.
-        if let Ok(listed) = entries(path, &fd, stat, old_dir, names, Some(o), limits, true) {
+        let dir = Dir {
+            path,
+            fd: &fd,
+            stat,
+            old_dir,
+        };
+        if let Ok(listed) = entries(&dir, names, Some(o), limits, true, parallel) {
             return Ok(listed);
         }
     }
@@ -320,79 +327,136 @@ fn list_dir(
             exact = false;
         }
     }
-    entries(path, &fd, stat, old_dir, names, old, limits, exact)
+    let dir = Dir {
+        path,
+        fd: &fd,
+        stat,
+        old_dir,
+    };
+    entries(&dir, names, old, limits, exact, parallel)
 }
 
-/// `statx`es each named entry of the open directory `fd` (names sorted, each with its old node
-/// or [`NONE`]).
-#[allow(clippy::too_many_arguments)]
-fn entries(
-    path: &Path,
-    fd: &OwnedFd,
+/// An open directory being listed.
+struct Dir<'a> {
+    path: &'a Path,
+    fd: &'a OwnedFd,
+    /// Its stat data.
     stat: Stat,
+    /// Its node in the old table, or [`NONE`].
     old_dir: usize,
+}
+
+/// Entries of one directory from which on its entries are `statx`ed on several threads (with
+/// `parallel`): a directory that large would otherwise keep one thread busy while the others
+/// have finished the rest of its level (`/usr/share/man/man1` has about 18,000 entries).
+pub(super) const PARALLEL_ENTRIES: usize = 2048;
+
+/// `statx`es each named entry of the open directory (names sorted, each with its old node or
+/// [`NONE`]); a large directory's entries on several threads when `parallel`, the first error in
+/// name order reported either way.
+fn entries(
+    dir: &Dir<'_>,
     names: Vec<(Vec<u8>, usize)>,
     old: Option<OldRef<'_>>,
     limits: &Limits,
     exact: bool,
+    parallel: bool,
 ) -> Result<Listed, fs::Error> {
-    let mut children = Vec::with_capacity(names.len());
-    let mut racy = 0;
-    for (name, old_index) in names {
-        let child_path = || path.join(std::ffi::OsStr::from_bytes(&name));
-        let x = rustix::fs::statx(
-            fd.as_fd(),
-            name.as_slice(),
-            AtFlags::SYMLINK_NOFOLLOW,
-            WANTED,
-        )
-        .map_err(|e| io(&child_path(), "stat")(e))?;
-        let stat = stat_of(&x);
-        let (vouched, was_racy) = old.map_or((false, false), |o| o.vouches(old_index, &stat));
-        let what = match file_type(stat.mode) {
-            S_IFREG => {
-                racy += u64::from(was_racy);
-                What::File(vouched)
-            }
-            S_IFLNK if vouched => What::Symlink(None),
-            S_IFLNK => {
-                let target = rustix::fs::readlinkat(fd.as_fd(), name.as_slice(), Vec::new())
-                    .map_err(|e| io(&child_path(), "read symlink")(e))?
-                    .into_bytes();
-                if target.len() > limits.max_target_len {
-                    return Err(fs::Error::new(
-                        child_path(),
-                        ErrorKind::TargetTooLong {
-                            len: target.len(),
-                            max: limits.max_target_len,
-                        },
-                    ));
-                }
-                What::Symlink(Some(target))
-            }
-            S_IFDIR => What::Directory(NONE),
-            other => {
-                return Err(fs::Error::new(
-                    child_path(),
-                    ErrorKind::UnsupportedType {
-                        file_type: type_name(other),
-                    },
-                ));
-            }
+    let _ = parallel;
+    #[cfg(feature = "parallel")]
+    let results: Vec<Result<(Child, bool), fs::Error>> =
+        if parallel && names.len() >= PARALLEL_ENTRIES {
+            use rayon::prelude::*;
+            names
+                .into_par_iter()
+                .with_min_len(256)
+                .map(|(name, index)| entry(dir, name, index, old, limits))
+                .collect()
+        } else {
+            names
+                .into_iter()
+                .map(|(name, index)| entry(dir, name, index, old, limits))
+                .collect()
         };
-        children.push(Child {
-            name,
-            stat,
-            old: old_index,
-            what,
-        });
+    #[cfg(not(feature = "parallel"))]
+    let results: Vec<Result<(Child, bool), fs::Error>> = names
+        .into_iter()
+        .map(|(name, index)| entry(dir, name, index, old, limits))
+        .collect();
+    let mut children = Vec::with_capacity(results.len());
+    let mut racy = 0;
+    for result in results {
+        let (child, was_racy) = result?;
+        racy += u64::from(was_racy);
+        children.push(child);
     }
     Ok(Listed {
-        path: path.to_path_buf(),
-        stat,
-        old: old_dir,
+        path: dir.path.to_path_buf(),
+        stat: dir.stat,
+        old: dir.old_dir,
         exact,
         children,
         racy,
     })
+}
+
+/// One entry of an open directory, and whether it was a racily clean regular file.
+fn entry(
+    dir: &Dir<'_>,
+    name: Vec<u8>,
+    old_index: usize,
+    old: Option<OldRef<'_>>,
+    limits: &Limits,
+) -> Result<(Child, bool), fs::Error> {
+    let child_path = || dir.path.join(std::ffi::OsStr::from_bytes(&name));
+    let x = rustix::fs::statx(
+        dir.fd.as_fd(),
+        name.as_slice(),
+        AtFlags::SYMLINK_NOFOLLOW,
+        WANTED,
+    )
+    .map_err(|e| io(&child_path(), "stat")(e))?;
+    let stat = stat_of(&x);
+    let (vouched, was_racy) = old.map_or((false, false), |o| o.vouches(old_index, &stat));
+    let mut racy = false;
+    let what = match file_type(stat.mode) {
+        S_IFREG => {
+            racy = was_racy;
+            What::File(vouched)
+        }
+        S_IFLNK if vouched => What::Symlink(None),
+        S_IFLNK => {
+            let target = rustix::fs::readlinkat(dir.fd.as_fd(), name.as_slice(), Vec::new())
+                .map_err(|e| io(&child_path(), "read symlink")(e))?
+                .into_bytes();
+            if target.len() > limits.max_target_len {
+                return Err(fs::Error::new(
+                    child_path(),
+                    ErrorKind::TargetTooLong {
+                        len: target.len(),
+                        max: limits.max_target_len,
+                    },
+                ));
+            }
+            What::Symlink(Some(target))
+        }
+        S_IFDIR => What::Directory(NONE),
+        other => {
+            return Err(fs::Error::new(
+                child_path(),
+                ErrorKind::UnsupportedType {
+                    file_type: type_name(other),
+                },
+            ));
+        }
+    };
+    Ok((
+        Child {
+            name,
+            stat,
+            old: old_index,
+            what,
+        },
+        racy,
+    ))
 }
