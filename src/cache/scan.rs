@@ -353,7 +353,7 @@ impl<'a, 's> Scan<'a, 's> {
 
     /// Phase 1 from a [listing](super::walk::list_tree) of a directory tree: the new table in
     /// NAR order, reused ids copied, symlinks hashed, files to read queued.
-    pub(super) fn add_listing(&mut self, listing: Vec<Listed>) -> Result<(), fs::Error> {
+    pub(super) fn add_listing(&mut self, listing: Vec<Listed<'_>>) -> Result<(), fs::Error> {
         let Some(root) = listing.first() else {
             return Ok(());
         };
@@ -382,7 +382,7 @@ impl<'a, 's> Scan<'a, 's> {
                 continue;
             };
             *pos += 1;
-            let name = Some(child.name.as_slice());
+            let name = Some(&*child.name);
             let child_path = || dir.path.join(std::ffi::OsStr::from_bytes(&child.name));
             match &child.what {
                 What::File(true) => {

@@ -15,6 +15,7 @@
 //!
 //! Files that must be read are left to phase 2 by path.
 
+use std::borrow::Cow;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -29,7 +30,7 @@ use super::format::{Stat, Table, Timestamp};
 pub(super) const NONE: usize = usize::MAX;
 
 /// A directory listed, with its entries in NAR order.
-pub(super) struct Listed {
+pub(super) struct Listed<'a> {
     pub(super) path: PathBuf,
     /// Its stat data, taken before its listing was read (or found unchanged).
     pub(super) stat: Stat,
@@ -37,13 +38,14 @@ pub(super) struct Listed {
     pub(super) old: usize,
     /// It has exactly the names its old node had.
     pub(super) exact: bool,
-    pub(super) children: Vec<Child>,
+    pub(super) children: Vec<Child<'a>>,
     /// Files whose stat data matched but was too recent to trust.
     pub(super) racy: u64,
 }
 
-pub(super) struct Child {
-    pub(super) name: Vec<u8>,
+pub(super) struct Child<'a> {
+    /// Borrowed from the old table when the directory is unchanged (most of a tree).
+    pub(super) name: Cow<'a, [u8]>,
     pub(super) stat: Stat,
     /// Its node in the old table, or [`NONE`].
     pub(super) old: usize,
@@ -137,13 +139,13 @@ fn type_name(mode: u32) -> &'static str {
 
 /// Lists the directory tree under `root` (a directory whose old node is `old_root`), one level
 /// at a time. `listing[0]` is the root.
-pub(super) fn list_tree(
+pub(super) fn list_tree<'a>(
     root: &Path,
     old_root: usize,
-    old: Option<OldRef<'_>>,
+    old: Option<OldRef<'a>>,
     limits: &Limits,
     parallel: bool,
-) -> Result<Vec<Listed>, fs::Error> {
+) -> Result<Vec<Listed<'a>>, fs::Error> {
     if limits.max_depth == 0 {
         return Err(fs::Error::new(root, ErrorKind::TooDeep { max: 0 }));
     }
@@ -166,14 +168,14 @@ pub(super) fn list_tree(
             }
         };
         #[cfg(feature = "parallel")]
-        let results: Vec<Result<Listed, fs::Error>> = if parallel && level.len() > 1 {
+        let results: Vec<Result<Listed<'a>, fs::Error>> = if parallel && level.len() > 1 {
             use rayon::prelude::*;
             level.par_iter().map(list).collect()
         } else {
             level.iter().map(list).collect()
         };
         #[cfg(not(feature = "parallel"))]
-        let results: Vec<Result<Listed, fs::Error>> = {
+        let results: Vec<Result<Listed<'a>, fs::Error>> = {
             let _ = parallel;
             level.iter().map(list).collect()
         };
@@ -217,13 +219,13 @@ use std::os::unix::ffi::OsStrExt;
 
 /// Lists one directory: its stat data, and each entry's stat data (and symlink target, when
 /// the old cache does not vouch for it).
-fn list_dir(
+fn list_dir<'a>(
     path: &Path,
     old_dir: usize,
-    old: Option<OldRef<'_>>,
+    old: Option<OldRef<'a>>,
     limits: &Limits,
     parallel: bool,
-) -> Result<Listed, fs::Error> {
+) -> Result<Listed<'a>, fs::Error> {
     let fd: OwnedFd = rustix::fs::openat(
         rustix::fs::CWD,
         path,
@@ -245,7 +247,7 @@ fn list_dir(
         let mut names = Vec::new();
         let mut i = start;
         while let Some(node) = o.table.nodes.get(i).filter(|_| i < end) {
-            names.push((o.table.name(node).to_vec(), i));
+            names.push((Cow::Borrowed(o.table.name(node)), i));
             i = node.end.max(i + 1);
         }
         // A name gone although the directory's stat data says nothing changed: the file
@@ -297,7 +299,7 @@ fn list_dir(
                 },
             ));
         }
-        names.push((name.to_vec(), NONE));
+        names.push((Cow::Owned(name.to_vec()), NONE));
     }
     names.sort_unstable();
     // Match the names with the old entries (both sorted by bytes).
@@ -306,7 +308,7 @@ fn list_dir(
         let mut i = start;
         for (name, slot) in &mut names {
             while let Some(node) = o.table.nodes.get(i).filter(|_| i < end) {
-                match o.table.name(node).cmp(name.as_slice()) {
+                match o.table.name(node).cmp(name) {
                     std::cmp::Ordering::Less => {
                         exact = false;
                         i = node.end.max(i + 1);
@@ -354,17 +356,17 @@ pub(super) const PARALLEL_ENTRIES: usize = 2048;
 /// `statx`es each named entry of the open directory (names sorted, each with its old node or
 /// [`NONE`]); a large directory's entries on several threads when `parallel`, the first error in
 /// name order reported either way.
-fn entries(
+fn entries<'a>(
     dir: &Dir<'_>,
-    names: Vec<(Vec<u8>, usize)>,
-    old: Option<OldRef<'_>>,
+    names: Vec<(Cow<'a, [u8]>, usize)>,
+    old: Option<OldRef<'a>>,
     limits: &Limits,
     exact: bool,
     parallel: bool,
-) -> Result<Listed, fs::Error> {
+) -> Result<Listed<'a>, fs::Error> {
     let _ = parallel;
     #[cfg(feature = "parallel")]
-    let results: Vec<Result<(Child, bool), fs::Error>> =
+    let results: Vec<Result<(Child<'a>, bool), fs::Error>> =
         if parallel && names.len() >= PARALLEL_ENTRIES {
             use rayon::prelude::*;
             names
@@ -379,7 +381,7 @@ fn entries(
                 .collect()
         };
     #[cfg(not(feature = "parallel"))]
-    let results: Vec<Result<(Child, bool), fs::Error>> = names
+    let results: Vec<Result<(Child<'a>, bool), fs::Error>> = names
         .into_iter()
         .map(|(name, index)| entry(dir, name, index, old, limits))
         .collect();
@@ -401,21 +403,16 @@ fn entries(
 }
 
 /// One entry of an open directory, and whether it was a racily clean regular file.
-fn entry(
+fn entry<'a>(
     dir: &Dir<'_>,
-    name: Vec<u8>,
+    name: Cow<'a, [u8]>,
     old_index: usize,
-    old: Option<OldRef<'_>>,
+    old: Option<OldRef<'a>>,
     limits: &Limits,
-) -> Result<(Child, bool), fs::Error> {
+) -> Result<(Child<'a>, bool), fs::Error> {
     let child_path = || dir.path.join(std::ffi::OsStr::from_bytes(&name));
-    let x = rustix::fs::statx(
-        dir.fd.as_fd(),
-        name.as_slice(),
-        AtFlags::SYMLINK_NOFOLLOW,
-        WANTED,
-    )
-    .map_err(|e| io(&child_path(), "stat")(e))?;
+    let x = rustix::fs::statx(dir.fd.as_fd(), &*name, AtFlags::SYMLINK_NOFOLLOW, WANTED)
+        .map_err(|e| io(&child_path(), "stat")(e))?;
     let stat = stat_of(&x);
     let (vouched, was_racy) = old.map_or((false, false), |o| o.vouches(old_index, &stat));
     let mut racy = false;
@@ -426,7 +423,7 @@ fn entry(
         }
         S_IFLNK if vouched => What::Symlink(None),
         S_IFLNK => {
-            let target = rustix::fs::readlinkat(dir.fd.as_fd(), name.as_slice(), Vec::new())
+            let target = rustix::fs::readlinkat(dir.fd.as_fd(), &*name, Vec::new())
                 .map_err(|e| io(&child_path(), "read symlink")(e))?
                 .into_bytes();
             if target.len() > limits.max_target_len {
