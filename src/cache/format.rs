@@ -475,6 +475,7 @@ pub(super) fn load(
     identity: &Identity,
     max_size: u64,
     max_depth: usize,
+    parallel: bool,
 ) -> Result<Loaded, LoadError> {
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -500,7 +501,7 @@ pub(super) fn load(
         }));
     }
     let bytes = read_bounded(file, meta.len(), max_size).map_err(LoadError::Io)?;
-    parse(bytes, identity, max_depth).map_err(LoadError::Invalid)
+    parse(bytes, identity, max_depth, parallel).map_err(LoadError::Invalid)
 }
 
 /// Reads the whole file, but never more than `max` bytes (the file may grow after `fstat`).
@@ -515,6 +516,7 @@ pub(super) fn parse(
     bytes: Vec<u8>,
     identity: &Identity,
     max_depth: usize,
+    parallel: bool,
 ) -> Result<Loaded, InvalidCache> {
     if bytes.len() < MAGIC.len() + 4 || bytes.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
         return Err(InvalidCache::Magic);
@@ -532,10 +534,43 @@ pub(super) fn parse(
         return Err(InvalidCache::Checksum);
     };
     let (body, sum) = bytes.split_at(body_len);
-    if sha2::Sha256::digest(body).as_slice() != sum {
+    // The checksum and the structure are checked at once (on two threads when `parallel`); a
+    // checksum mismatch is the answer whatever the structure holds.
+    let checksum = || sha2::Sha256::digest(body).as_slice() == sum;
+    let structure = || parse_body(body, identity, max_depth);
+    #[cfg(feature = "parallel")]
+    let (sound, parsed) = if parallel {
+        rayon::join(checksum, structure)
+    } else {
+        (checksum(), structure())
+    };
+    #[cfg(not(feature = "parallel"))]
+    let (sound, parsed) = {
+        let _ = parallel;
+        (checksum(), structure())
+    };
+    if !sound {
         return Err(InvalidCache::Checksum);
     }
+    let (scan, records, nodes, ids_len) = parsed?;
+    Ok(Loaded {
+        scan,
+        table: Table {
+            bytes,
+            records,
+            nodes,
+            ids_len,
+        },
+    })
+}
 
+/// The nodes of a cache file's body, and its scan time, record offset and id length; the
+/// identity the file was written for must be `identity`.
+fn parse_body(
+    body: &[u8],
+    identity: &Identity,
+    max_depth: usize,
+) -> Result<(Timestamp, usize, Vec<Node>, usize), InvalidCache> {
     let mut r = Cursor {
         bytes: body,
         pos: MAGIC.len() + 4,
@@ -688,15 +723,7 @@ pub(super) fn parse(
     if r.pos != body.len() {
         return Err(r.malformed("bytes after the last node"));
     }
-    Ok(Loaded {
-        scan,
-        table: Table {
-            bytes,
-            records,
-            nodes,
-            ids_len,
-        },
-    })
+    Ok((scan, records, nodes, ids_len))
 }
 
 /// Names a tree can hold: git's fsck and the walk refuse the others.

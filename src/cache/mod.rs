@@ -286,6 +286,7 @@ impl HashCache {
             &identity,
             self.max_size,
             settings.limits.max_depth,
+            settings.threads != 1,
         ) {
             Ok(file) => (Some(file), LoadStatus::Used),
             Err(LoadError::Missing) => (None, LoadStatus::Missing),

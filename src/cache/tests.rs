@@ -186,7 +186,7 @@ fn racily_clean_entries_are_read_again() {
     let stat_now = Stat::of(&fs::symlink_metadata(root.join("a")).unwrap());
 
     let identity = identity_of(&root);
-    let loaded = format::load(cache.path(), &identity, u64::MAX, 100).unwrap();
+    let loaded = format::load(cache.path(), &identity, u64::MAX, 100, true).unwrap();
     let mut table = loaded.table;
     let a = (0..table.nodes.len())
         .find(|&i| table.name(&table.nodes[i]) == b"a")
@@ -407,7 +407,7 @@ fn parsing_hostile_bytes_is_bounded() {
     cache.hash_git(&root, &ALGOS).unwrap();
     let identity = identity_of(&root);
     let good = fs::read(cache.path()).unwrap();
-    assert!(format::parse(good.clone(), &identity, 100).is_ok());
+    assert!(format::parse(good.clone(), &identity, 100, true).is_ok());
     let sealed = |mut b: Vec<u8>| {
         let body = b.len() - 32;
         let sum = sha2::Sha256::digest(&b[..body]);
@@ -432,7 +432,7 @@ fn parsing_hostile_bytes_is_bounded() {
                 _ => bad[i] = 0,
             }
         }
-        if format::parse(sealed(bad), &identity, 100).is_ok() {
+        if format::parse(sealed(bad), &identity, 100, false).is_ok() {
             accepted += 1;
         }
     }
@@ -444,7 +444,7 @@ fn parsing_hostile_bytes_is_bounded() {
         format::MAGIC.len() + 4 + 4 + 12 + 16 + 1 + ALGOS.len() + 4 + identity.root.len();
     let mut bad = good.clone();
     bad[count_at..count_at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
-    match format::parse(sealed(bad), &identity, 100) {
+    match format::parse(sealed(bad), &identity, 100, false) {
         Err(InvalidCache::Malformed { offset, what }) => {
             assert_eq!(
                 (offset, what),
