@@ -351,6 +351,7 @@ struct Dir<'a> {
 /// Entries of one directory from which on its entries are `statx`ed on several threads (with
 /// `parallel`): a directory that large would otherwise keep one thread busy while the others
 /// have finished the rest of its level (`/usr/share/man/man1` has about 18,000 entries).
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
 pub(super) const PARALLEL_ENTRIES: usize = 2048;
 
 /// `statx`es each named entry of the open directory (names sorted, each with its old node or

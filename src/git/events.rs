@@ -530,6 +530,8 @@ pub(crate) enum Submodules<'h> {
     /// Emit its tree: called with the entry's path (relative, `/`-separated), name and
     /// commit id, it sends the submodule's events (a directory of that name) to the sink.
     #[allow(clippy::type_complexity)]
+    // Built by the fetcher (feature `gix`) only.
+    #[cfg_attr(not(feature = "gix"), allow(dead_code))]
     Include(&'h mut dyn FnMut(&[u8], &[u8], &Hash, &mut dyn Sink) -> Result<(), Error>),
 }
 

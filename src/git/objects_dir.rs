@@ -100,7 +100,10 @@ impl ObjectsDir {
 /// `modules/`, `shallow`) and its objects.
 #[derive(Debug, Clone)]
 pub(crate) struct GitDirs {
+    // Read by the fetcher (feature `gix`) only.
+    #[cfg_attr(not(feature = "gix"), allow(dead_code))]
     pub(crate) git_dir: PathBuf,
+    #[cfg_attr(not(feature = "gix"), allow(dead_code))]
     pub(crate) common: PathBuf,
     pub(crate) objects: ObjectsDir,
 }
