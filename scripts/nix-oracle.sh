@@ -7,9 +7,12 @@
 #   scripts/nix-oracle.sh run [--nix 2.34|2.26] CMD ARGS…   # run CMD inside one, git hashing enabled
 #   scripts/nix-oracle.sh dir [--nix 2.34|2.26]              # print its chroot directory
 #   scripts/nix-oracle.sh versions                           # the versions `setup all` builds
+#   scripts/nix-oracle.sh unmount                            # remove mounts older versions left
 #
 # Without `--nix`, $NIX_ORACLE_VERSION chooses (default 2.34). Inside a chroot the host's /tmp is
-# /host-tmp, so trees made by tests are judged in place.
+# /host-tmp, so trees made by tests are judged in place. That mount, and /proc, exist only in the
+# private mount namespace of the one command that runs: nothing stays mounted on the host, and a
+# chroot directory is safe to delete at any time (`rm -rf --one-file-system` to be doubly sure).
 #
 # The chroots live in /var/cache/nix-ingest/oracle-<suite> ($NIX_ORACLE_ROOT overrides the parent
 # directory; $NIX_ORACLE_DIR overrides the directory of the chosen version). Setup is idempotent: once
@@ -21,6 +24,7 @@
 set -euo pipefail
 
 ROOT=${NIX_ORACLE_ROOT:-/var/cache/nix-ingest}
+SELF=$(readlink -f "$0")
 # $NIX_ORACLE_EXTRA_CONFIG is appended (e.g. "extra-experimental-features = blake3-hashes").
 export NIX_CONFIG="experimental-features = nix-command git-hashing
 build-users-group = 
@@ -82,18 +86,42 @@ mirror() {
   echo "${uri%/}"
 }
 
-mount_all() {
+# Mounts never outlive the command that needs them: every command runs in a private mount
+# namespace (`unshare --mount`) where /proc and the host's /tmp (as /host-tmp) are mounted, and the
+# kernel drops both when the command ends. Nothing is left mounted under $ROOT, so removing it can
+# never reach the host's /tmp.
+in_chroot() {
   local dir=$1
-  mounted "$dir/proc" || as_root mount -t proc proc "$dir/proc"
-  as_root mkdir -p "$dir/host-tmp"
-  mounted "$dir/host-tmp" || as_root mount --bind /tmp "$dir/host-tmp"
+  shift
+  as_root mkdir -p "$dir/host-tmp" "$dir/proc"
+  as_root unshare --mount --propagation private -- "$SELF" __inside "$dir" "$@"
+}
+
+# Mounts left by older versions of this script (which mounted on the host) are a trap: refuse to
+# go on over them, and say how to remove them.
+refuse_stale() {
+  local dir=$1 stale
+  stale=$(awk -v d="$dir/" 'index($2 "/", d) == 1 { print $2 }' /proc/mounts)
+  if [ -n "$stale" ]; then
+    echo "nix-oracle.sh: mounts left inside $dir:" >&2
+    echo "$stale" | sed 's/^/  /' >&2
+    die "refusing to use it; remove them with: $0 unmount"
+  fi
+}
+
+# Unmounts whatever is mounted below $ROOT (deepest first), never deleting anything.
+unmount_stale() {
+  local m
+  awk -v d="$ROOT/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
+    as_root umount -l "$m" && echo "unmounted $m"
+  done
 }
 
 setup_suite() {
   local suite=$1 dir
   dir=$(dir_of "$suite")
+  refuse_stale "$dir"
   if [ -x "$dir/usr/bin/nix" ] && [ -f "$dir/.nix-ingest-ready" ]; then
-    mount_all "$dir"
     return 0
   fi
   command -v debootstrap >/dev/null || {
@@ -111,9 +139,8 @@ setup_suite() {
     echo 'Acquire::Check-Valid-Until "false";' |
       as_root tee "$dir/etc/apt/apt.conf.d/99nix-ingest-valid-until" >/dev/null
   fi
-  mount_all "$dir"
-  as_root chroot "$dir" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root chroot "$dir" env DEBIAN_FRONTEND=noninteractive \
+  in_chroot "$dir" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  in_chroot "$dir" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq --no-install-recommends nix-bin git ca-certificates >/dev/null
   # A private store inside the chroot; nothing is built, only hashed and added.
   as_root mkdir -p "$dir/nix/store" "$dir/nix/var/nix"
@@ -125,8 +152,8 @@ run_in() {
   dir=$(dir_of "$(suite_of "$1")")
   shift
   [ -x "$dir/usr/bin/nix" ] || die "no Nix in $dir; run: $0 setup"
-  mount_all "$dir"
-  as_root chroot "$dir" env NIX_CONFIG="$NIX_CONFIG" HOME=/root "$@"
+  refuse_stale "$dir"
+  in_chroot "$dir" env NIX_CONFIG="$NIX_CONFIG" HOME=/root "$@"
 }
 
 # [--nix V] prefix -> $version, remaining args in "${rest[@]}"
@@ -145,6 +172,17 @@ parse_nix() {
 }
 
 case "${1:-}" in
+  __inside)
+    # Inside the private mount namespace made by in_chroot (not for direct use).
+    dir=$2
+    shift 2
+    mount -t proc proc "$dir/proc"
+    mount --bind /tmp "$dir/host-tmp"
+    exec chroot "$dir" "$@"
+    ;;
+  unmount)
+    unmount_stale
+    ;;
   setup)
     which=${2:-all}
     if [ "$which" = all ]; then
@@ -170,7 +208,7 @@ case "${1:-}" in
     ;;
   versions) echo "2.34 2.26" ;;
   *)
-    echo "usage: $0 setup [2.34|2.26|all] | run [--nix 2.34|2.26] CMD [ARGS…] | dir [--nix V] | versions" >&2
+    echo "usage: $0 setup [2.34|2.26|all] | unmount | run [--nix 2.34|2.26] CMD [ARGS…] | dir [--nix V] | versions" >&2
     exit 2
     ;;
 esac
