@@ -117,7 +117,7 @@ fn push_nar<S: Sink>(nar_bytes: &[u8], sink: &mut S) -> u64 {
 
 fn nar_of(path: &Path) -> Vec<u8> {
     let mut writer = NarWriter::new(Vec::new());
-    fs::dump(path, &mut writer, &nix_ingest::Options::default()).expect("dump the generated tree");
+    fs::dump(path, &mut writer, &nix_ingest::Settings::default()).expect("dump the generated tree");
     writer.finish().expect("a complete NAR")
 }
 
@@ -212,7 +212,7 @@ fn deep_tree(root: &Path, depth: usize, files: usize) -> (u64, u64) {
 
 fn git_sequential(path: &Path, detect: bool) -> Hash {
     let mut git = GitHasher::new(Algorithm::Sha1).collision_detection(detect);
-    fs::dump(path, &mut git, &nix_ingest::Options::default()).expect("walk the tree");
+    fs::dump(path, &mut git, &nix_ingest::Settings::default()).expect("walk the tree");
     git.finish().expect("a git id")
 }
 
@@ -221,7 +221,9 @@ fn git_parallel(path: &Path, threads: usize, detect: bool) -> Hash {
     let options = nix_ingest::Options::new()
         .threads(threads)
         .collision_detection(detect);
-    nix_ingest::parallel::hash_git(path, Algorithm::Sha1, &options).expect("walk the tree")
+    options
+        .hash_path(path, nix_ingest::FileIngestionMethod::Git, Algorithm::Sha1)
+        .expect("walk the tree")
 }
 
 fn dir(c: &mut Criterion) {

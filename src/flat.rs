@@ -269,8 +269,8 @@ mod tests {
         assert!(flat.finish().is_err());
     }
 
-    #[test]
-    fn sizes_must_match() {
+    /// A flat hasher that was told of a 3-byte file and given "ab".
+    fn two_of_three() -> FlatHasher {
         let mut flat = FlatHasher::new(Algorithm::Sha256);
         flat.event(Event::FileStart {
             name: None,
@@ -279,6 +279,12 @@ mod tests {
         })
         .unwrap();
         flat.event(Event::FileData(b"ab")).unwrap();
+        flat
+    }
+
+    #[test]
+    fn sizes_must_match() {
+        let mut flat = two_of_three();
         assert!(matches!(
             flat.event(Event::FileEnd),
             Err(SinkError::SizeMismatch {
@@ -288,14 +294,7 @@ mod tests {
         ));
         assert!(flat.finish().is_err());
 
-        let mut flat = FlatHasher::new(Algorithm::Sha256);
-        flat.event(Event::FileStart {
-            name: None,
-            executable: false,
-            size: 3,
-        })
-        .unwrap();
-        flat.event(Event::FileData(b"ab")).unwrap();
+        let mut flat = two_of_three();
         assert!(matches!(
             flat.event(Event::FileData(b"cd")),
             Err(SinkError::SizeMismatch {

@@ -16,7 +16,7 @@
 //! std::os::unix::fs::symlink("b", dir.path().join("a"))?;
 //!
 //! let mut rec = Recorder::default();
-//! fs::dump(dir.path(), &mut rec, &nix_ingest::Options::default())?;
+//! fs::dump(dir.path(), &mut rec, &nix_ingest::Settings::default())?;
 //! assert_eq!(rec.events, [
 //!     OwnedEvent::DirectoryStart { name: None },
 //!     OwnedEvent::Symlink { name: Some(b"a".to_vec()), target: b"b".to_vec() },
@@ -80,7 +80,7 @@
 //! independent check that this walk visits the same entries in the same order.
 //!
 //! Memory is bounded by the [`Limits`]: the names of the entries not yet visited in each open
-//! directory, plus one read buffer of [`Options::buffer_size`] bytes.
+//! directory, plus one read buffer of [`Settings::buffer_size`] bytes.
 
 use std::fmt;
 use std::fs::{self as stdfs, File, FileType};
@@ -93,7 +93,7 @@ use std::path::{Path, PathBuf};
 use crate::buffer::ReadBuffer;
 use crate::event::{Event, Sink, SinkError};
 use crate::limits::Limits;
-use crate::options::Options;
+use crate::settings::Settings;
 
 /// Why a walk failed, and at which path.
 ///
@@ -233,17 +233,17 @@ impl fmt::Display for ActualSize {
 /// path where they happened; when the sink refuses an event the error is
 /// [`ErrorKind::Sink`] at the path of the object being emitted.
 ///
-/// Of the [`Options`], the walk uses the [limits](Options::limits) and the
-/// [read buffer size](Options::buffer_size); the others are the sink's business (make it with
-/// [`Options::sink`]).
-pub fn dump<S: Sink + ?Sized>(path: &Path, sink: &mut S, options: &Options) -> Result<(), Error> {
+/// Of the [`Settings`], the walk uses the [limits](Settings::limits) and the
+/// [read buffer size](Settings::buffer_size); the others are the sink's business (make it with
+/// [`IngestionMethod::hash_sink`](crate::method::IngestionMethod::hash_sink)).
+pub fn dump<S: Sink + ?Sized>(path: &Path, sink: &mut S, settings: &Settings) -> Result<(), Error> {
     let mut visitor = DumpVisitor {
         sink,
-        buf: ReadBuffer::new(options.buffer_size.max(Options::MIN_BUFFER_SIZE)),
+        buf: ReadBuffer::new(settings.buffer_size()),
         total: 0,
-        max_total: options.limits.max_total_size,
+        max_total: settings.limits.max_total_size,
     };
-    walk(path, &options.limits, &mut visitor)
+    walk(path, &settings.limits, &mut visitor)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -486,19 +486,7 @@ where
             .unwrap_or(usize::MAX)
             .min(buf.len());
         let chunk = &mut buf[..want]; // `want <= buf.len()`
-        let n = match file.read(chunk) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(Error::new(
-                    path(),
-                    ErrorKind::Io {
-                        op: "read file",
-                        source,
-                    },
-                ));
-            }
-        };
+        let n = read_some(file, chunk, &path)?;
         let read = size - remaining;
         if n == 0 {
             if remaining == 0 {
@@ -533,6 +521,29 @@ where
     }
 }
 
+/// One `read` into `chunk`, retried when interrupted: the one place a file's bytes are read.
+fn read_some<P: Fn() -> PathBuf>(
+    file: &mut File,
+    chunk: &mut [u8],
+    path: &P,
+) -> Result<usize, Error> {
+    loop {
+        match file.read(chunk) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(Error::new(
+                    path(),
+                    ErrorKind::Io {
+                        op: "read file",
+                        source,
+                    },
+                ));
+            }
+        }
+    }
+}
+
 /// Reads the first `min(size, buf.len())` bytes of `file` into `buf` and returns how many; when
 /// the whole file fits (`size < buf.len()`) also checks that it ends there, as [`read_file`]
 /// does. Fails with [`ErrorKind::FileChanged`] if the file ends early or holds more.
@@ -554,19 +565,7 @@ where
     let mut filled = 0usize;
     while let Some(chunk) = buf.get_mut(filled..ask) {
         let want = chunk.len();
-        let n = match file.read(chunk) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(Error::new(
-                    path(),
-                    ErrorKind::Io {
-                        op: "read file",
-                        source,
-                    },
-                ));
-            }
-        };
+        let n = read_some(file, chunk, &path)?;
         filled += n;
         if filled > target {
             return Err(Error::new(
@@ -772,7 +771,7 @@ mod tests {
         let f = dir.path().join("f");
         std::fs::write(&f, "x").unwrap();
         let mut rec = Recorder::default();
-        dump(&f, &mut rec, &Options::default()).unwrap();
+        dump(&f, &mut rec, &Settings::default()).unwrap();
         assert_eq!(
             rec.events,
             [
@@ -788,7 +787,7 @@ mod tests {
         let l = dir.path().join("l");
         std::os::unix::fs::symlink("/nowhere", &l).unwrap();
         let mut rec = Recorder::default();
-        dump(&l, &mut rec, &Options::default()).unwrap();
+        dump(&l, &mut rec, &Settings::default()).unwrap();
         assert_eq!(
             rec.events,
             [OwnedEvent::Symlink {

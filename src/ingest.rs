@@ -2,11 +2,11 @@
 //!
 //! These are what `nix hash path --mode flat|nar|git --algo …` computes (the hash part of a
 //! content address): a source ([directory walk](crate::fs) or [NAR parser](crate::nar)) streams
-//! the object into the sinks [`Options::sink`] makes, in one pass and bounded memory. The routes
+//! the object into the sinks [`IngestionMethod::hash_sink`] makes, in one pass and bounded memory. The routes
 //! are methods of [`Options`] ([`Options::hash_path`], [`Options::hash_path_multi`],
-//! [`Options::hash_nar`], [`Options::hash_nar_multi`], and with the `tokio` feature
-//! `Options::hash_nar_async` and `Options::hash_nar_multi_async`); [`hash_path`] and
-//! [`hash_nar`] (also at the crate root) use the default options.
+//! [`Options::hash_path_report`], [`Options::hash_nar`], [`Options::hash_nar_multi`], and with
+//! the `tokio` feature `Options::hash_nar_async` and `Options::hash_nar_multi_async`), beside
+//! NAR dump and restore ([`Options::dump_nar`], [`Options::unpack_nar`]).
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,10 +16,10 @@
 //! std::fs::write(dir.path().join("foo"), "Hello World!\n")?;
 //!
 //! // One method…
-//! let git = nix_ingest::hash_path(dir.path(), FileIngestionMethod::Git, Algorithm::Sha1)?;
+//! let options = Options::new();
+//! let git = options.hash_path(dir.path(), FileIngestionMethod::Git, Algorithm::Sha1)?;
 //!
 //! // …or several answers from one walk of the tree.
-//! let options = Options::new();
 //! let hashes = options.hash_path_multi(
 //!     dir.path(),
 //!     &[
@@ -31,9 +31,8 @@
 //! assert_eq!(hashes[0], git);
 //!
 //! // The NAR of the same tree gives the same answers.
-//! let mut nar = nix_ingest::nar::NarWriter::new(Vec::new());
-//! nix_ingest::fs::dump(dir.path(), &mut nar, &options)?;
-//! let nar = nar.finish()?;
+//! let mut nar = Vec::new();
+//! options.dump_nar(dir.path(), &mut nar)?;
 //! let from_nar = options.hash_nar(&nar[..], FileIngestionMethod::Git, Algorithm::Sha256)?;
 //! assert_eq!(from_nar, hashes[1]);
 //! # Ok(()) }
@@ -116,65 +115,17 @@ impl From<crate::parallel::Error> for Error {
     }
 }
 
-/// The hash of the file system object at `path` by `method` with `algorithm`, as
-/// `nix hash path --mode <method> --algo <algorithm>` prints it, with the default [`Options`]
-/// (with the `parallel` feature, git hashing uses every core). Same as
-/// [`Options::hash_path`] on [`Options::default`].
-///
-/// `method` is a [`FileIngestionMethod`](crate::method::FileIngestionMethod), a reference to
-/// one, or any other [`IngestionMethod`] (also as `&dyn IngestionMethod`).
-///
-/// ```
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use nix_ingest::{Algorithm, FileIngestionMethod, Format};
-///
-/// let dir = tempfile::tempdir()?;
-/// let file = dir.path().join("foo");
-/// std::fs::write(&file, "Hello World!\n")?;
-/// let hash = nix_ingest::hash_path(&file, FileIngestionMethod::Flat, Algorithm::Sha256)?;
-/// // `sha256sum` of the same bytes:
-/// assert_eq!(
-///     hash.encode(Format::Base16),
-///     "03ba204e50d126e4674c005e04d82e84c21366780af1f43bd54a37816b6ab340"
-/// );
-/// # Ok(()) }
-/// ```
+/// The hashes of one pass over a path, and what the hash cache did
+/// ([`Options::hash_path_report`]).
 #[cfg(feature = "fs")]
-pub fn hash_path<M: IngestionMethod>(
-    path: impl AsRef<Path>,
-    method: M,
-    algorithm: Algorithm,
-) -> Result<Hash, Error> {
-    Options::default().hash_path(path, method, algorithm)
-}
-
-/// The hash by `method` with `algorithm` of the file system object the NAR from `reader` holds,
-/// with the default [`Options`]. The reader must end where the archive does. Same as
-/// [`Options::hash_nar`] on [`Options::default`].
-///
-/// ```
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use nix_ingest::event::{Event, Sink};
-/// use nix_ingest::nar::NarWriter;
-/// use nix_ingest::{Algorithm, FileIngestionMethod, Format};
-///
-/// let mut nar = NarWriter::new(Vec::new());
-/// nar.event(Event::FileStart { name: None, executable: false, size: 13 })?;
-/// nar.event(Event::FileData(b"Hello World!\n"))?;
-/// nar.event(Event::FileEnd)?;
-/// let nar = nar.finish()?;
-///
-/// let hash = nix_ingest::hash_nar(&nar[..], FileIngestionMethod::Git, Algorithm::Sha1)?;
-/// // `git hash-object` of the same bytes:
-/// assert_eq!(hash.encode(Format::Base16), "980a0d5f19a64b4b30a87d4206aade58726b60e3");
-/// # Ok(()) }
-/// ```
-pub fn hash_nar<R: Read, M: IngestionMethod>(
-    reader: R,
-    method: M,
-    algorithm: Algorithm,
-) -> Result<Hash, Error> {
-    Options::default().hash_nar(reader, method, algorithm)
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Report {
+    /// One hash per `(method, algorithm)` pair asked for, in the same order.
+    pub hashes: Vec<Hash>,
+    /// What the [hash cache](Options::cache) did: `None` when there is none, or when no git
+    /// id was asked for.
+    pub cache: Option<crate::cache::Outcome>,
 }
 
 impl Options {
@@ -194,7 +145,7 @@ impl Options {
         let cached = self.cache.is_some()
             && method.file_ingestion_method() == Some(crate::method::FileIngestionMethod::Git);
         #[cfg(feature = "parallel")]
-        let cached = cached || self.threads != 1;
+        let cached = cached || self.settings.threads != 1;
         if cached {
             let hashes = self.hash_path_multi(path, &[(&method, algorithm)])?;
             return match hashes.first() {
@@ -202,8 +153,8 @@ impl Options {
                 None => unreachable!("one (method, algorithm) pair gives one hash"),
             };
         }
-        let mut sink = self.sink(&method, algorithm)?;
-        fs::dump(path.as_ref(), &mut sink, self)?;
+        let mut sink = method.hash_sink(algorithm, &self.settings)?;
+        fs::dump(path.as_ref(), &mut sink, &self.settings)?;
         sink.finish().map_err(Error::Sink)
     }
 
@@ -213,16 +164,29 @@ impl Options {
     /// With the `parallel` feature and more than one [thread](Options::threads) (every core by
     /// default): when every pair is a git id (Nix's
     /// [`FileIngestionMethod::Git`](crate::method::FileIngestionMethod::Git)), the tree is
-    /// hashed on every thread ([`parallel::hash_git_multi`](crate::parallel::hash_git_multi));
+    /// hashed on every thread as a Merkle tree;
     /// otherwise the sinks take the events on the calling thread while other threads read the
-    /// next files ahead, computing the git ids asked for in the same pass
-    /// ([`parallel::dump_multi`](crate::parallel::dump_multi)).
+    /// next files ahead, computing the git ids asked for in the same pass.
     #[cfg(feature = "fs")]
     pub fn hash_path_multi(
         &self,
         path: impl AsRef<Path>,
         methods: &[(&dyn IngestionMethod, Algorithm)],
     ) -> Result<Vec<Hash>, Error> {
+        Ok(self.hash_path_report(path, methods)?.hashes)
+    }
+
+    /// [`hash_path_multi`](Options::hash_path_multi), also saying what the
+    /// [hash cache](Options::cache) did: whether the cache file was trusted, what was reused,
+    /// whether the new cache was written. The strategy is chosen here, once: through the cache
+    /// when there is one and a git id is asked for, else on several threads (feature
+    /// `parallel`, unless [`threads`](Options::threads) is 1), else on the calling thread.
+    #[cfg(feature = "fs")]
+    pub fn hash_path_report(
+        &self,
+        path: impl AsRef<Path>,
+        methods: &[(&dyn IngestionMethod, Algorithm)],
+    ) -> Result<Report, Error> {
         let path = path.as_ref();
         if let Some(cache) = &self.cache
             && methods.iter().any(|&(m, _)| {
@@ -232,12 +196,19 @@ impl Options {
             return self.hash_path_cached(path, methods, cache);
         }
         #[cfg(feature = "parallel")]
-        if self.threads != 1 && !methods.is_empty() {
-            return self.hash_path_parallel(path, methods);
+        if self.settings.threads != 1 && !methods.is_empty() {
+            let hashes = self.hash_path_parallel(path, methods)?;
+            return Ok(Report {
+                hashes,
+                cache: None,
+            });
         }
-        let mut sinks = self.sinks(methods)?;
-        fs::dump(path, &mut sinks, self)?;
-        finish_all(sinks)
+        let mut sinks = sinks(methods, &self.settings)?;
+        fs::dump(path, &mut sinks, &self.settings)?;
+        Ok(Report {
+            hashes: finish_all(sinks)?,
+            cache: None,
+        })
     }
 
     /// The hash by `method` with `algorithm` of the file system object the NAR from `reader`
@@ -248,8 +219,8 @@ impl Options {
         method: M,
         algorithm: Algorithm,
     ) -> Result<Hash, Error> {
-        let mut sink = self.sink(&method, algorithm)?;
-        nar::read(reader, &mut sink, &self.limits)?;
+        let mut sink = method.hash_sink(algorithm, &self.settings)?;
+        nar::read(reader, &mut sink, &self.settings.limits)?;
         sink.finish().map_err(Error::Sink)
     }
 
@@ -260,8 +231,8 @@ impl Options {
         reader: R,
         methods: &[(&dyn IngestionMethod, Algorithm)],
     ) -> Result<Vec<Hash>, Error> {
-        let mut sinks = self.sinks(methods)?;
-        nar::read(reader, &mut sinks, &self.limits)?;
+        let mut sinks = sinks(methods, &self.settings)?;
+        nar::read(reader, &mut sinks, &self.settings.limits)?;
         finish_all(sinks)
     }
 
@@ -298,8 +269,8 @@ impl Options {
         R: ::tokio::io::AsyncRead + Unpin,
         M: IngestionMethod,
     {
-        let mut sink = self.sink(&method, algorithm)?;
-        nar::tokio::read(reader, &mut sink, &self.limits).await?;
+        let mut sink = method.hash_sink(algorithm, &self.settings)?;
+        nar::tokio::read(reader, &mut sink, &self.settings.limits).await?;
         sink.finish().map_err(Error::Sink)
     }
 
@@ -314,9 +285,96 @@ impl Options {
     where
         R: ::tokio::io::AsyncRead + Unpin,
     {
-        let mut sinks = self.sinks(methods)?;
-        nar::tokio::read(reader, &mut sinks, &self.limits).await?;
+        let mut sinks = sinks(methods, &self.settings)?;
+        nar::tokio::read(reader, &mut sinks, &self.settings.limits).await?;
         finish_all(sinks)
+    }
+
+    /// Writes the NAR of the file system object at `path` to `out`, exactly as `nix-store --dump`
+    /// does, and returns its length in bytes. Symlinks are never followed, not even at `path`.
+    /// The options' limits bound the walk, with Nix's NAR nesting limit
+    /// ([`Limits::max_nar_depth`](crate::Limits::max_nar_depth)).
+    ///
+    /// ```
+    /// use nix_ingest::Options;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("foo"), "Hello World!\n")?;
+    /// let mut bytes = Vec::new();
+    /// let len = Options::new().dump_nar(dir.path(), &mut bytes)?;
+    /// assert_eq!(len, bytes.len() as u64);
+    /// assert!(bytes.starts_with(b"\x0d\0\0\0\0\0\0\0nix-archive-1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "fs")]
+    pub fn dump_nar<W: std::io::Write>(
+        &self,
+        path: impl AsRef<Path>,
+        out: W,
+    ) -> Result<u64, fs::Error> {
+        let path = path.as_ref();
+        let mut writer = nar::NarWriter::new(out).max_depth(self.settings.limits.max_nar_depth);
+        fs::dump(path, &mut writer, &self.settings)?;
+        let len = writer.bytes_written();
+        writer
+            .finish()
+            .map_err(|e| fs::Error::new(path, fs::ErrorKind::Sink(e)))?;
+        Ok(len)
+    }
+
+    /// Restores the NAR read from `reader` at `target`, as `nix-store --restore` does: regular
+    /// files (executable ones with every execute bit added to what the umask leaves, as Nix does),
+    /// symlinks and directories, empty ones too. Returns the archive's length in bytes.
+    ///
+    /// Safely:
+    ///
+    /// - every entry name is checked by the parser before anything is created for it (never empty,
+    ///   `.` or `..`, no `/` or NUL; entries sorted and unique), so nothing is created outside the
+    ///   object;
+    /// - the object is built in a fresh private directory beside `target` (`.<name>.unpack-…`),
+    ///   every file, directory and symlink created exclusively (nothing existing is followed or
+    ///   overwritten), then renamed to `target` at the end; the rename never replaces anything
+    ///   (`RENAME_NOREPLACE`), so a `target` that exists, even an empty directory, is refused;
+    /// - on any failure (a malformed or hostile archive, a limit, a full disk) the staging directory
+    ///   is removed and nothing is left at `target`.
+    ///
+    /// The options' [limits](Options::limits) bound the archive, and their
+    /// [buffer size](Options::buffer_size) sets the reads.
+    ///
+    /// ```
+    /// use nix_ingest::{nar, Options};
+    ///
+    /// let options = Options::new();
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::create_dir(dir.path().join("src"))?;
+    /// std::fs::write(dir.path().join("src/foo"), "Hello World!\n")?;
+    /// std::os::unix::fs::symlink("foo", dir.path().join("src/bar"))?;
+    /// let mut bytes = Vec::new();
+    /// options.dump_nar(&dir.path().join("src"), &mut bytes)?;
+    ///
+    /// options.unpack_nar(&bytes[..], &dir.path().join("copy"))?;
+    /// assert_eq!(std::fs::read_link(dir.path().join("copy/bar"))?, std::path::Path::new("foo"));
+    /// // A second unpack to the same place is refused and changes nothing.
+    /// let err = options.unpack_nar(&bytes[..], &dir.path().join("copy")).unwrap_err();
+    /// assert!(matches!(err, nar::UnpackError::TargetExists { .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Where Nix differs
+    ///
+    /// `nix-store --restore` (2.26 and 2.34) creates the target as it reads, so a bad archive
+    /// leaves a half tree behind (checked: entries before a bad name stay); this leaves nothing.
+    /// Both refuse a target that exists, even an empty directory. The archive itself is read as by
+    /// [`nar::read`], which refuses a little more than Nix (bytes after the archive, and NUL in a symlink
+    /// target, which Nix 2.26 accepts; see the [module docs](crate::nar#where-this-differs-from-nix-226)).
+    #[cfg(feature = "fs")]
+    pub fn unpack_nar<R: Read>(
+        &self,
+        reader: R,
+        target: impl AsRef<Path>,
+    ) -> Result<u64, nar::UnpackError> {
+        nar::unpack(reader, target.as_ref(), &self.settings)
     }
 }
 
@@ -329,7 +387,7 @@ impl Options {
         path: &Path,
         methods: &[(&dyn IngestionMethod, Algorithm)],
         cache: &crate::cache::HashCache,
-    ) -> Result<Vec<Hash>, Error> {
+    ) -> Result<Report, Error> {
         let git = |m: &dyn IngestionMethod| {
             m.file_ingestion_method() == Some(crate::method::FileIngestionMethod::Git)
         };
@@ -340,21 +398,16 @@ impl Options {
             .collect();
         let others: Vec<(&dyn IngestionMethod, Algorithm)> =
             methods.iter().filter(|&&(m, _)| !git(m)).copied().collect();
-        let settings = crate::cache::Settings::from(self);
-        let (ids, rest) = if others.is_empty() {
-            (
-                cache.run(path, &algorithms, &settings, None)?.ids,
-                Vec::new(),
-            )
+        let settings = &self.settings;
+        let (outcome, rest) = if others.is_empty() {
+            (cache.run(path, &algorithms, settings, None)?, Vec::new())
         } else {
-            let mut sinks = self.sinks(&others)?;
-            let ids = cache
-                .run(path, &algorithms, &settings, Some(&mut sinks))?
-                .ids;
-            (ids, finish_all(sinks)?)
+            let mut sinks = sinks(&others, &self.settings)?;
+            let outcome = cache.run(path, &algorithms, settings, Some(&mut sinks))?;
+            (outcome, finish_all(sinks)?)
         };
-        let (mut ids, mut rest) = (ids.into_iter(), rest.into_iter());
-        methods
+        let (mut ids, mut rest) = (outcome.ids.iter().copied(), rest.into_iter());
+        let hashes = methods
             .iter()
             .map(|&(m, _)| if git(m) { ids.next() } else { rest.next() })
             .map(|h| {
@@ -362,7 +415,11 @@ impl Options {
                     "a cached pass gave too few hashes",
                 )))
             })
-            .collect()
+            .collect::<Result<Vec<Hash>, Error>>()?;
+        Ok(Report {
+            hashes,
+            cache: Some(outcome),
+        })
     }
 
     /// [`hash_path_multi`](Options::hash_path_multi) on several threads.
@@ -378,11 +435,11 @@ impl Options {
             |m: &dyn IngestionMethod| m.file_ingestion_method() == Some(FileIngestionMethod::Git);
         if methods.iter().all(|&(m, _)| git(m)) {
             let algorithms: Vec<Algorithm> = methods.iter().map(|&(_, a)| a).collect();
-            return Ok(parallel::hash_git_multi(path, &algorithms, self)?);
+            return Ok(parallel::hash_git_multi(path, &algorithms, &self.settings)?);
         }
         // Git ids come from the read-ahead pass itself, unless strict mode needs the git
         // hasher's checks of the root.
-        let from_pass = |m: &dyn IngestionMethod| git(m) && !self.strict_root;
+        let from_pass = |m: &dyn IngestionMethod| git(m) && !self.settings.strict_root;
         let algorithms: Vec<Algorithm> = methods
             .iter()
             .filter(|&&(m, _)| from_pass(m))
@@ -391,9 +448,9 @@ impl Options {
         let mut sinks = methods
             .iter()
             .filter(|&&(m, _)| !from_pass(m))
-            .map(|&(m, a)| self.sink(m, a))
+            .map(|&(m, a)| m.hash_sink(a, &self.settings))
             .collect::<Result<Vec<_>, _>>()?;
-        let ids = parallel::dump_multi(path, &mut sinks, &algorithms, self)?;
+        let ids = parallel::dump_multi(path, &mut sinks, &algorithms, &self.settings)?;
         let (mut ids, mut others) = (ids.into_iter(), finish_all(sinks)?.into_iter());
         let hashes: Option<Vec<Hash>> = methods
             .iter()
@@ -410,6 +467,17 @@ impl Options {
             None => unreachable!("one hash per (method, algorithm) pair"),
         }
     }
+}
+
+/// One sink per `(method, algorithm)` pair, in order: what a one-pass route feeds.
+pub(crate) fn sinks(
+    methods: &[(&dyn IngestionMethod, Algorithm)],
+    settings: &crate::Settings,
+) -> Result<Vec<Box<dyn HashSink>>, method::Error> {
+    methods
+        .iter()
+        .map(|&(method, algorithm)| method.hash_sink(algorithm, settings))
+        .collect()
 }
 
 fn finish_all(sinks: Vec<Box<dyn HashSink>>) -> Result<Vec<Hash>, Error> {

@@ -3,13 +3,15 @@
 //!
 //! # The front door
 //!
-//! [`hash_path`] and [`hash_nar`] answer what `nix hash path` answers; [`Options`] says how
-//! (threads, SHA-1 collision detection, strict git roots, [`Limits`], a hash cache) and every
-//! route is one of its methods: several hashes in one pass, a NAR from a reader or (feature
-//! `tokio`) an `AsyncRead`, and methods of your own beside Nix's. [`path_info::Request`] gives
-//! everything a binary cache records (content address, store path, NAR hash and size, a
-//! narinfo) from one pass, and [`verify::verify_nar`] checks an upload. The everyday types are
-//! here at the root.
+//! [`Options`] is the entry point: it says how (threads, SHA-1 collision detection, strict git
+//! roots, [`Limits`], a hash cache) and every route is one of its methods:
+//! [`Options::hash_path`] and [`Options::hash_nar`] answer what `nix hash path` answers, several
+//! hashes come from one pass ([`Options::hash_path_multi`]), a NAR is read from a reader or
+//! (feature `tokio`) an `AsyncRead`, dumped ([`Options::dump_nar`]) and restored
+//! ([`Options::unpack_nar`]), and methods of your own stand beside Nix's.
+//! [`path_info::Request`] gives everything a binary cache records (content address, store path,
+//! NAR hash and size, a narinfo) from one pass, and [`verify::verify_nar`] checks an upload.
+//! The everyday types are here at the root.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,7 +25,7 @@
 //! std::os::unix::fs::symlink("foo", dir.path().join("bar"))?;
 //!
 //! // `nix hash path --mode git --algo sha1 --base16`:
-//! let hash = nix_ingest::hash_path(dir.path(), FileIngestionMethod::Git, Algorithm::Sha1)?;
+//! let hash = Options::new().hash_path(dir.path(), FileIngestionMethod::Git, Algorithm::Sha1)?;
 //! assert_eq!(hash.encode(Format::Base16), "cd44baf36915d5dec8374232ea7e2057f3b4494e");
 //!
 //! // Its content address and store path, as `nix store add --mode git` makes them:
@@ -54,8 +56,9 @@
 //! # Data flow
 //!
 //! Data flows one way: a **source** emits a file system object as a depth-first stream of
-//! [`event::Event`]s in NAR order into a **sink**, which ends in a digest or bytes. No module
-//! reaches back up this chain.
+//! [`event::Event`]s in NAR order into a **sink**, which ends in a digest or bytes. [`Options`]
+//! sits on top and hands the layers below only the plain [`Settings`] they need. No module
+//! imports one above it.
 //!
 //! ```text
 //! fs::dump (directory)   ─┐                  ┌─ git::GitHasher   → git blob/tree id (+ objects)
@@ -69,10 +72,11 @@
 //!   and blobs back, checking every object's id.
 //! - Sinks: [`git`] (and its object sinks, e.g. loose objects in a repository), [`nar`]'s writer
 //!   and hasher, [`flat`]. [`event::Tee`] feeds several in one pass.
-//! - [`method::IngestionMethod`] names a method and makes its sink, for flat, NAR, git or a
-//!   method of your own; [`Options::sink`] is the one factory every route makes its sinks with;
-//!   [`hash_path`] and [`hash_nar`] and the routes of [`Options`] (module [`ingest`]) run a
-//!   whole pass in one call, and `parallel` hashes a directory's blobs on every core.
+//! - [`method::IngestionMethod`] names a method and makes its sink from the [`Settings`], for
+//!   flat, NAR, git or a method of your own: the one factory every route makes its sinks with.
+//! - The routes of [`Options`] (module [`ingest`]) run a whole pass in one call, choosing the
+//!   strategy of a directory walk in one place: on the calling thread, on every core (feature
+//!   `parallel`), or through the persistent git-id [`cache`].
 //! - [`content_address`] and [`store_path`] turn the digest into what Nix prints and stores;
 //!   [`verify`] checks an upload against a claimed content address in one pass; [`cid`] gives
 //!   the IPFS CID of a git object.
@@ -122,26 +126,23 @@ pub mod nix32;
 pub mod nix_path;
 pub mod options;
 #[cfg(feature = "parallel")]
-#[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
-pub mod parallel;
+mod parallel;
 pub mod path_info;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod serde_impls;
+pub mod settings;
 pub mod store_path;
 pub mod verify;
 
 pub use content_address::ContentAddress;
 pub use hash::{Algorithm, Format, Hash};
-pub use ingest::hash_nar;
-#[cfg(feature = "fs")]
-#[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
-pub use ingest::hash_path;
 pub use limits::Limits;
 pub use method::FileIngestionMethod;
 pub use narinfo::NarInfo;
 pub use options::Options;
 pub use path_info::PathInfo;
+pub use settings::Settings;
 pub use store_path::{StoreDir, StorePath};
 
 /// The README's examples, compiled and run as doctests.

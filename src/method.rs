@@ -128,13 +128,13 @@ use crate::flat::FlatHasher;
 use crate::git::{GitHasher, ObjectSink};
 use crate::hash::{Algorithm, Hash};
 use crate::nar::NarHasher;
-use crate::options::Options;
+use crate::settings::Settings;
 
 /// A [`Sink`] that ends in a digest: what an [`IngestionMethod`] makes.
 ///
 /// `finish` takes the sink boxed, so that sinks of different types can be chosen at run time and
 /// finished through `Box<dyn HashSink>`. A `Vec<Box<dyn HashSink>>` is itself a sink, feeding
-/// every event to each (see [`Options::hash_path_multi`]).
+/// every event to each (see [`Options::hash_path_multi`](crate::Options::hash_path_multi)).
 ///
 /// Hash sinks are `Send`, so an async caller can hold one across `.await` points.
 pub trait HashSink: Sink + Send {
@@ -165,16 +165,17 @@ impl HashSink for FlatHasher {
 /// own. Object safe, so methods can be chosen at run time as `&dyn IngestionMethod`.
 ///
 /// Every source ([directory walk](crate::fs), [NAR parser](crate::nar)) and every route of
-/// [`Options`] works with any method: routes make their sinks through [`Options::sink`], which
-/// calls [`hash_sink`](IngestionMethod::hash_sink) with the options, so a method of your own
-/// honours them as Nix's do. It only has to turn [`Event`](crate::event::Event)s into a digest:
+/// [`Options`](crate::Options) works with any method: routes make their sinks through
+/// [`hash_sink`](IngestionMethod::hash_sink) with the options' [`Settings`], so a method of your
+/// own honours them as Nix's do. It only has to turn [`Event`](crate::event::Event)s into a
+/// digest:
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use nix_ingest::event::{Event, Sink, SinkError};
 /// use nix_ingest::hash::{Algorithm, Hash, Hasher};
 /// use nix_ingest::method::{self, FileIngestionMethod, HashSink, IngestionMethod};
-/// use nix_ingest::Options;
+/// use nix_ingest::{Options, Settings};
 ///
 /// /// A toy method: the hash of all file contents in NAR order, ignoring names and modes.
 /// struct Contents;
@@ -203,9 +204,9 @@ impl HashSink for FlatHasher {
 ///     fn hash_sink(
 ///         &self,
 ///         algorithm: Algorithm,
-///         options: &Options,
+///         settings: &Settings,
 ///     ) -> Result<Box<dyn HashSink>, method::Error> {
-///         let hasher = Hasher::with_collision_detection(algorithm, options.get_collision_detection());
+///         let hasher = Hasher::with_collision_detection(algorithm, settings.collision_detection());
 ///         Ok(Box::new(ContentsSink(hasher)))
 ///     }
 /// }
@@ -214,7 +215,7 @@ impl HashSink for FlatHasher {
 /// std::fs::write(dir.path().join("a"), "Hello ")?;
 /// std::fs::write(dir.path().join("b"), "World!\n")?;
 ///
-/// let hash = nix_ingest::hash_path(dir.path(), Contents, Algorithm::Sha256)?;
+/// let hash = nix_ingest::Options::default().hash_path(dir.path(), Contents, Algorithm::Sha256)?;
 /// assert_eq!(hash, Hash::digest(Algorithm::Sha256, b"Hello World!\n"));
 ///
 /// // Mixed with Nix's methods in one walk:
@@ -229,13 +230,13 @@ pub trait IngestionMethod {
     /// The method's name, e.g. `flat`, `nar` or `git`.
     fn name(&self) -> &str;
 
-    /// A fresh sink computing this method's hash with `algorithm`, honouring `options` where
-    /// they apply (e.g. [`Options::get_collision_detection`]). Called by [`Options::sink`];
-    /// call that rather than this.
+    /// A fresh sink computing this method's hash with `algorithm`, honouring `settings` where
+    /// they apply (e.g. [`Settings::collision_detection`]): the one factory every route makes
+    /// its sinks with.
     fn hash_sink(
         &self,
         algorithm: Algorithm,
-        options: &Options,
+        settings: &Settings,
     ) -> Result<Box<dyn HashSink>, Error>;
 
     /// The Nix method this one computes exactly, if any (`None` by default). Nix's own
@@ -247,8 +248,8 @@ pub trait IngestionMethod {
     }
 }
 
-/// [`FlatHasher`], [`NarHasher`] or [`GitHasher`], with the options' collision detection (and,
-/// for git, strict root). Every algorithm works with every method, as in `nix hash path`; only
+/// [`FlatHasher`], [`NarHasher`] or [`GitHasher`], with the settings' collision detection (and,
+/// for git, strict root; for NAR, the NAR nesting limit). Every algorithm works with every method, as in `nix hash path`; only
 /// store paths restrict git hashing to SHA-1 and SHA-256.
 impl IngestionMethod for FileIngestionMethod {
     fn name(&self) -> &str {
@@ -258,9 +259,24 @@ impl IngestionMethod for FileIngestionMethod {
     fn hash_sink(
         &self,
         algorithm: Algorithm,
-        options: &Options,
+        settings: &Settings,
     ) -> Result<Box<dyn HashSink>, Error> {
-        Ok(options.builtin_sink(*self, algorithm))
+        let detect = settings.collision_detection;
+        Ok(match self {
+            FileIngestionMethod::Flat => {
+                Box::new(FlatHasher::new(algorithm).collision_detection(detect))
+            }
+            FileIngestionMethod::Nar => Box::new(
+                NarHasher::new(algorithm)
+                    .collision_detection(detect)
+                    .max_depth(settings.limits.max_nar_depth),
+            ),
+            FileIngestionMethod::Git => Box::new(
+                GitHasher::new(algorithm)
+                    .collision_detection(detect)
+                    .strict_root(settings.strict_root),
+            ),
+        })
     }
 
     fn file_ingestion_method(&self) -> Option<FileIngestionMethod> {
@@ -268,41 +284,30 @@ impl IngestionMethod for FileIngestionMethod {
     }
 }
 
-impl<T: IngestionMethod + ?Sized> IngestionMethod for &T {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
+/// Forwards [`IngestionMethod`] through a pointer type: one body for `&T`, `Box<T>` and `Arc<T>`.
+macro_rules! forward_ingestion_method {
+    ($($pointer:ty),*) => {$(
+        impl<T: IngestionMethod + ?Sized> IngestionMethod for $pointer {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
 
-    fn hash_sink(
-        &self,
-        algorithm: Algorithm,
-        options: &Options,
-    ) -> Result<Box<dyn HashSink>, Error> {
-        (**self).hash_sink(algorithm, options)
-    }
+            fn hash_sink(
+                &self,
+                algorithm: Algorithm,
+                settings: &Settings,
+            ) -> Result<Box<dyn HashSink>, Error> {
+                (**self).hash_sink(algorithm, settings)
+            }
 
-    fn file_ingestion_method(&self) -> Option<FileIngestionMethod> {
-        (**self).file_ingestion_method()
-    }
+            fn file_ingestion_method(&self) -> Option<FileIngestionMethod> {
+                (**self).file_ingestion_method()
+            }
+        }
+    )*};
 }
 
-impl<T: IngestionMethod + ?Sized> IngestionMethod for Box<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-
-    fn hash_sink(
-        &self,
-        algorithm: Algorithm,
-        options: &Options,
-    ) -> Result<Box<dyn HashSink>, Error> {
-        (**self).hash_sink(algorithm, options)
-    }
-
-    fn file_ingestion_method(&self) -> Option<FileIngestionMethod> {
-        (**self).file_ingestion_method()
-    }
-}
+forward_ingestion_method!(&T, Box<T>, std::sync::Arc<T>);
 
 #[cfg(test)]
 mod ingestion_method_tests {
@@ -345,13 +350,13 @@ mod ingestion_method_tests {
                 "3c957653f90c34c0a8badf343b61393936cddf4a2ca93f64b21f02303ddedcc2",
             ),
         ] {
-            let mut sink = Options::new().sink(method, algorithm).unwrap();
+            let mut sink = method.hash_sink(algorithm, &Settings::default()).unwrap();
             feed(&mut *sink);
             assert_eq!(sink.finish().unwrap().encode(Format::Base16), expected);
         }
         // `nix hash path --mode git --algo md5` prints md5-QA6eU7/h/nmxJj2tubVmLw==
-        let mut sink = Options::new()
-            .sink(&FileIngestionMethod::Git, Algorithm::Md5)
+        let mut sink = FileIngestionMethod::Git
+            .hash_sink(Algorithm::Md5, &Settings::default())
             .unwrap();
         feed(&mut *sink);
         assert_eq!(
@@ -362,8 +367,8 @@ mod ingestion_method_tests {
 
     #[test]
     fn flat_sink_refuses_directories() {
-        let mut sink = Options::new()
-            .sink(&FileIngestionMethod::Flat, Algorithm::Sha256)
+        let mut sink = FileIngestionMethod::Flat
+            .hash_sink(Algorithm::Sha256, &Settings::default())
             .unwrap();
         assert!(matches!(
             sink.event(Event::DirectoryStart { name: None }),

@@ -2,7 +2,7 @@
 //!
 //! Two engines, both giving exactly what the sequential walk ([`fs::dump`]) gives:
 //!
-//! - [`hash_git`] / [`hash_git_multi`]: the git id of a tree (Nix's `git` method) is a Merkle
+//! - [`hash_git_multi`]: the git id of a tree (Nix's `git` method) is a Merkle
 //!   tree, so everything parallelises. Every directory is a task on a [rayon] pool: it is
 //!   opened, listed (`getdents64`) and sorted on whichever thread takes it, and its
 //!   subdirectories become tasks at once, so directories are listed on several threads while
@@ -19,34 +19,10 @@
 //!   threads also hash what they read as git blobs when git ids are asked for, so the git and
 //!   NAR hashes of one directory come from one pass that reads every file once.
 //!
-//! ```
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use nix_ingest::hash::{Algorithm, Format};
-//! use nix_ingest::{parallel, Options};
-//!
-//! // The tree from Nix's own tests: `bla/` (empty), `foo` = "Hello World!\n", `bar -> foo`.
-//! let dir = tempfile::tempdir()?;
-//! std::fs::create_dir(dir.path().join("bla"))?;
-//! std::fs::write(dir.path().join("foo"), "Hello World!\n")?;
-//! std::os::unix::fs::symlink("foo", dir.path().join("bar"))?;
-//!
-//! let options = Options::new().threads(2);
-//! let [sha1, sha256] = parallel::hash_git_multi(
-//!     dir.path(),
-//!     &[Algorithm::Sha1, Algorithm::Sha256],
-//!     &options,
-//! )?[..] else { unreachable!() };
-//! assert_eq!(sha1.encode(Format::Base16), "cd44baf36915d5dec8374232ea7e2057f3b4494e");
-//! assert_eq!(
-//!     sha256.encode(Format::Base16),
-//!     "3c957653f90c34c0a8badf343b61393936cddf4a2ca93f64b21f02303ddedcc2"
-//! );
-//! # Ok(()) }
-//! ```
 //!
 //! # Memory
 //!
-//! - [`hash_git`]: each directory's listing is held from when it is listed until its id is
+//! - [`hash_git_multi`]: each directory's listing is held from when it is listed until its id is
 //!   known: its names plus at most 112 bytes per entry for one algorithm (72 more per further
 //!   algorithm). In the worst case every directory of the tree is listed before any finishes, so
 //!   the walk counts entries against [`Limits::max_entries_total`](crate::Limits::max_entries_total)
@@ -62,16 +38,16 @@
 //! # Differences from the sequential path
 //!
 //! - **Which error**: when several entries are bad, the sequential walk and [`dump_multi`]
-//!   report the first in NAR order; [`hash_git`] reports the first in NAR order among the errors
+//!   report the first in NAR order; [`hash_git_multi`] reports the first in NAR order among the errors
 //!   it met before it stopped, which may be another.
-//! - [`hash_git`] checks [`Limits::max_total_size`](crate::Limits::max_total_size) as files are
+//! - [`hash_git_multi`] checks [`Limits::max_total_size`](crate::Limits::max_total_size) as files are
 //!   opened, in whatever order the threads take them, and
 //!   [`Limits::max_entries_total`](crate::Limits::max_entries_total) as directories are listed.
 //! - A single large file is still hashed by one thread: a blob id is one sequential hash.
-//! - [`Options::threads`]`(1)` is the sequential walk itself.
+//! - [`Options::threads`](crate::Options::threads)`(1)` is the sequential walk itself.
 //!
-//! [`Options::hash_path`] and [`Options::hash_path_multi`] take these routes unless
-//! [`Options::threads`] is 1, under the same [`Options`] (threads, SHA-1 collision detection,
+//! [`Options::hash_path`](crate::Options::hash_path) and [`Options::hash_path_multi`](crate::Options::hash_path_multi) take these routes unless
+//! [`Options::threads`](crate::Options::threads) is 1, under the same [`Options`](crate::Options) (threads, SHA-1 collision detection,
 //! strict root, limits, read buffer size): call those; these functions are the routes
 //! themselves.
 
@@ -80,7 +56,7 @@ use std::path::Path;
 use crate::fs::{self, ErrorKind};
 use crate::git::GitHasher;
 use crate::hash::{Algorithm, Hash};
-use crate::options::Options;
+use crate::settings::Settings;
 
 mod ahead;
 mod git;
@@ -98,42 +74,30 @@ pub enum Error {
     ThreadPool(#[from] rayon::ThreadPoolBuildError),
 }
 
-/// The git id of the file system object at `path` (a directory tree, a regular file or a
-/// symlink), computed on [`Options::threads`] threads. Equal to [`Options::hash_path`] with
-/// [`FileIngestionMethod::Git`](crate::method::FileIngestionMethod::Git).
-pub fn hash_git(path: &Path, algorithm: Algorithm, options: &Options) -> Result<Hash, Error> {
-    let ids = hash_git_multi(path, &[algorithm], options)?;
-    match ids.first() {
-        Some(id) => Ok(*id),
-        // `hash_git_multi` returns one id per algorithm.
-        None => unreachable!("one algorithm gives one id"),
-    }
-}
-
 /// The git ids of the object at `path` under each of `algorithms` (e.g. SHA-1 and SHA-256 at
 /// once), in the same order, reading every file once.
 pub fn hash_git_multi(
     path: &Path,
     algorithms: &[Algorithm],
-    options: &Options,
+    settings: &Settings,
 ) -> Result<Vec<Hash>, Error> {
     let cfg = git::Config {
         algorithms,
-        detect: options.collision_detection,
-        limits: options.limits,
-        buffer_size: options.buffer_size.max(Options::MIN_BUFFER_SIZE),
+        detect: settings.collision_detection,
+        limits: settings.limits,
+        buffer_size: settings.buffer_size(),
     };
     // Only a directory has work to share out (and only a root that is not a directory can be
     // refused by strict mode, which the sequential hasher does).
     let meta = std::fs::symlink_metadata(path)
         .map_err(|source| fs::Error::new(path, ErrorKind::Io { op: "stat", source }))?;
-    if !meta.is_dir() || options.threads == 1 {
-        return Ok(sequential_git(path, algorithms, options)?);
+    if !meta.is_dir() || settings.threads == 1 {
+        return Ok(sequential_git(path, algorithms, settings)?);
     }
-    if options.limits.max_depth == 0 {
+    if settings.limits.max_depth == 0 {
         return Err(fs::Error::new(path, ErrorKind::TooDeep { max: 0 }).into());
     }
-    Ok(match options.threads {
+    Ok(match settings.threads {
         0 => git::hash_directory(path, &cfg)?,
         n => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -150,17 +114,17 @@ pub fn dump_multi<S: crate::event::Sink + ?Sized>(
     path: &Path,
     sink: &mut S,
     git: &[Algorithm],
-    options: &Options,
+    settings: &Settings,
 ) -> Result<Vec<Hash>, Error> {
-    let readers = match options.threads {
+    let readers = match settings.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
     let cfg = ahead::Config {
         git,
-        detect: options.collision_detection,
-        limits: options.limits,
-        buffer_size: options.buffer_size.max(Options::MIN_BUFFER_SIZE),
+        detect: settings.collision_detection,
+        limits: settings.limits,
+        buffer_size: settings.buffer_size(),
         // The calling thread hashes the stream; readers that also hash git blobs have as much
         // to do as it has, so they get every core.
         readers: if git.is_empty() {
@@ -176,17 +140,17 @@ pub fn dump_multi<S: crate::event::Sink + ?Sized>(
 fn sequential_git(
     path: &Path,
     algorithms: &[Algorithm],
-    options: &Options,
+    settings: &Settings,
 ) -> Result<Vec<Hash>, fs::Error> {
     let mut hashers: Vec<GitHasher> = algorithms
         .iter()
         .map(|&a| {
             GitHasher::new(a)
-                .collision_detection(options.collision_detection)
-                .strict_root(options.strict_root)
+                .collision_detection(settings.collision_detection)
+                .strict_root(settings.strict_root)
         })
         .collect();
-    fs::dump(path, &mut hashers, options)?;
+    fs::dump(path, &mut hashers, settings)?;
     hashers
         .into_iter()
         .map(|h| {
@@ -198,6 +162,12 @@ fn sequential_git(
 
 #[cfg(test)]
 mod tests {
+    use crate::Options;
+
+    /// One algorithm's id.
+    fn hash_git(path: &Path, algorithm: Algorithm, settings: &Settings) -> Result<Hash, Error> {
+        hash_git_multi(path, &[algorithm], settings).map(|ids| ids[0])
+    }
     use super::*;
     use crate::git::GitHasher;
     use std::os::unix::fs::{PermissionsExt, symlink};
@@ -273,7 +243,7 @@ mod tests {
 
     fn sequential(path: &Path, algorithm: Algorithm) -> Hash {
         let mut git = GitHasher::new(algorithm);
-        fs::dump(path, &mut git, &Options::default()).unwrap();
+        fs::dump(path, &mut git, &Settings::default()).unwrap();
         git.finish().unwrap()
     }
 
@@ -291,7 +261,7 @@ mod tests {
             random_tree(&mut rng, &root, 1);
             let expected: Vec<Hash> = algorithms.iter().map(|&a| sequential(&root, a)).collect();
             let mut rec = crate::event::Recorder::default();
-            fs::dump(&root, &mut rec, &Options::default()).unwrap();
+            fs::dump(&root, &mut rec, &Settings::default()).unwrap();
             for e in &rec.events {
                 match e {
                     crate::event::OwnedEvent::FileStart { .. } => counts[0] += 1,
@@ -301,7 +271,7 @@ mod tests {
                 }
             }
             for threads in [1, 2, 3, 0] {
-                let options = Options::new().threads(threads).buffer_size(4096);
+                let options = *Options::new().threads(threads).buffer_size(4096).settings();
                 let got = hash_git_multi(&root, &algorithms, &options).unwrap();
                 assert_eq!(got, expected, "seed {seed}, threads {threads:?}");
                 assert_eq!(
@@ -328,10 +298,10 @@ mod tests {
             let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             random_tree(&mut rng, &root, 1);
             let mut expected = crate::event::Recorder::default();
-            fs::dump(&root, &mut expected, &Options::default()).unwrap();
+            fs::dump(&root, &mut expected, &Settings::default()).unwrap();
             let ids: Vec<Hash> = algorithms.iter().map(|&a| sequential(&root, a)).collect();
             for threads in [2, 3, 0] {
-                let options = Options::new().threads(threads);
+                let options = *Options::new().threads(threads).settings();
                 let mut got = crate::event::Recorder::default();
                 let got_ids = dump_multi(&root, &mut got, &algorithms, &options).unwrap();
                 assert_eq!(got.events, expected.events, "seed {seed}");
@@ -370,9 +340,9 @@ mod tests {
         }
         let algorithms = [Algorithm::Sha1];
         let mut expected = crate::event::Recorder::default();
-        fs::dump(root, &mut expected, &Options::default()).unwrap();
+        fs::dump(root, &mut expected, &Settings::default()).unwrap();
         let ids = vec![sequential(root, Algorithm::Sha1)];
-        let options = Options::new().threads(3);
+        let options = *Options::new().threads(3).settings();
         let mut got = crate::event::Recorder::default();
         let got_ids = dump_multi(root, &mut got, &algorithms, &options).unwrap();
         assert!(got.events == expected.events, "events differ");
@@ -398,12 +368,12 @@ mod tests {
         let seq = fs::dump(
             dir.path(),
             &mut crate::event::Recorder::default(),
-            &Options::default(),
+            &Settings::default(),
         )
         .unwrap_err();
         assert_eq!(seq.path, first);
         for threads in [2, 0] {
-            let options = Options::new().threads(threads);
+            let options = *Options::new().threads(threads).settings();
             let mut rec = crate::event::Recorder::default();
             match dump_multi(dir.path(), &mut rec, &[Algorithm::Sha1], &options).unwrap_err() {
                 Error::Fs(e) => assert_eq!(e.path, first),
@@ -436,14 +406,14 @@ mod tests {
         for path in [&file, &link] {
             for algorithm in [Algorithm::Sha1, Algorithm::Sha256] {
                 assert_eq!(
-                    hash_git(path, algorithm, &Options::default()).unwrap(),
+                    hash_git(path, algorithm, &Settings::default()).unwrap(),
                     sequential(path, algorithm)
                 );
             }
         }
         // `git hash-object` of "Hello World!\n" (an executable root hashes as its blob).
         assert_eq!(
-            hash_git(&file, Algorithm::Sha1, &Options::default())
+            hash_git(&file, Algorithm::Sha1, &Settings::default())
                 .unwrap()
                 .encode(crate::hash::Format::Base16),
             "980a0d5f19a64b4b30a87d4206aade58726b60e3"
@@ -456,7 +426,7 @@ mod tests {
         std::fs::write(dir.path().join("ok"), "x").unwrap();
         let sock = dir.path().join("sock");
         let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-        let err = hash_git(dir.path(), Algorithm::Sha1, &Options::default()).unwrap_err();
+        let err = hash_git(dir.path(), Algorithm::Sha1, &Settings::default()).unwrap_err();
         match err {
             Error::Fs(e) => {
                 assert_eq!(e.path, sock);
@@ -480,9 +450,9 @@ mod tests {
             max_total_size,
             ..crate::Limits::default()
         };
-        let options = Options::new().limits(limits(10));
+        let options = *Options::new().limits(limits(10)).settings();
         assert!(hash_git(dir.path(), Algorithm::Sha1, &options).is_ok());
-        let options = Options::new().limits(limits(9));
+        let options = *Options::new().limits(limits(9)).settings();
         let err = hash_git(dir.path(), Algorithm::Sha1, &options).unwrap_err();
         assert!(
             matches!(&err, Error::Fs(e) if matches!(e.kind, ErrorKind::TooLarge { max: 9 })),

@@ -164,9 +164,10 @@ impl<'a> Request<'a> {
             ContentAddressMethod::Fixed(m) => m,
             ContentAddressMethod::Text => FileIngestionMethod::Flat,
         };
-        let ca = options.sink(&ca_method, self.algorithm)?;
-        let nar = NarHasher::new(Algorithm::Sha256).max_depth(options.get_limits().max_nar_depth);
-        let extra = options.sinks(&self.digests)?;
+        let settings = options.settings();
+        let ca = ca_method.hash_sink(self.algorithm, settings)?;
+        let nar = NarHasher::new(Algorithm::Sha256).max_depth(settings.limits().max_nar_depth);
+        let extra = crate::ingest::sinks(&self.digests, settings)?;
         Ok(Tee::new(nar, Tee::new(ca, extra)))
     }
 
@@ -216,7 +217,7 @@ impl<'a> Request<'a> {
     #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
     pub fn from_path(&self, path: &Path, options: &Options) -> Result<PathInfo, Error> {
         let mut sinks = self.sinks(options)?;
-        crate::fs::dump(path, &mut sinks, options)?;
+        crate::fs::dump(path, &mut sinks, options.settings())?;
         self.finish(sinks)
     }
 
@@ -224,7 +225,7 @@ impl<'a> Request<'a> {
     /// archive ends).
     pub fn from_nar<R: Read>(&self, reader: R, options: &Options) -> Result<PathInfo, Error> {
         let mut sinks = self.sinks(options)?;
-        nar::read(reader, &mut sinks, options.get_limits())?;
+        nar::read(reader, &mut sinks, options.settings().limits())?;
         self.finish(sinks)
     }
 
@@ -236,7 +237,7 @@ impl<'a> Request<'a> {
         R: ::tokio::io::AsyncRead + Unpin,
     {
         let mut sinks = self.sinks(options)?;
-        nar::tokio::read(reader, &mut sinks, options.get_limits()).await?;
+        nar::tokio::read(reader, &mut sinks, options.settings().limits()).await?;
         self.finish(sinks)
     }
 }

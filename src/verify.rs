@@ -3,7 +3,7 @@
 //!
 //! [`verify_nar`] parses the NAR ([`nar::read`], so malformed archives fail
 //! with the byte offset), feeds the events to the hasher the content address calls for (flat,
-//! NAR or git, made by [`Options::sink`]; text addresses hash the single file like flat), and,
+//! NAR or git, made by [`IngestionMethod::hash_sink`]; text addresses hash the single file like flat), and,
 //! when the [`Claim`] names them ([`Claim::nar_hash`], [`Claim::nar_size`]), hashes and counts
 //! the raw NAR bytes at the same time. Only when every digest matches does it return the
 //! [`StorePath`] the content address, name and references make; a mismatch is
@@ -141,8 +141,8 @@ pub enum Error {
 /// let ca: ContentAddress = "fixed:git:sha1:9r4v9wsp41zflcj26z4dxm8md7rvli6d".parse().unwrap();
 /// let claim = Claim::new("fixed", ca).nar_size(344);
 /// assert_eq!(claim.name(), "fixed");
-/// assert_eq!(claim.get_nar_size(), Some(344));
-/// assert_eq!(claim.get_nar_hash(), None);
+/// assert_eq!(claim.claimed_nar_size(), Some(344));
+/// assert_eq!(claim.claimed_nar_hash(), None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
@@ -264,17 +264,17 @@ impl Claim {
     }
 
     /// The references.
-    pub fn get_references(&self) -> &References {
+    pub fn claimed_references(&self) -> &References {
         &self.references
     }
 
     /// The claimed NAR hash, if any.
-    pub fn get_nar_hash(&self) -> Option<Hash> {
+    pub fn claimed_nar_hash(&self) -> Option<Hash> {
         self.nar_hash
     }
 
     /// The claimed NAR size, if any.
-    pub fn get_nar_size(&self) -> Option<u64> {
+    pub fn claimed_nar_size(&self) -> Option<u64> {
         self.nar_size
     }
 }
@@ -295,7 +295,7 @@ pub struct Verified {
 /// store path it makes in `store`. See the [module docs](self).
 ///
 /// Of the [`Options`], the NAR parser takes the [limits](Options::limits) and the hashers (made by
-/// [`Options::sink`], also for the claim's [other digests](Claim::digest)) the
+/// [`IngestionMethod::hash_sink`], also for the claim's [other digests](Claim::digest)) the
 /// [collision detection](Options::collision_detection) and [strict root](Options::strict_root).
 pub fn verify_nar<R: Read>(
     reader: R,
@@ -309,7 +309,7 @@ pub fn verify_nar<R: Read>(
         hasher: check.nar_hasher.take(),
         size: 0,
     };
-    nar::read(&mut raw, &mut check.sinks, &options.limits)?;
+    nar::read(&mut raw, &mut check.sinks, options.settings().limits())?;
     check.nar_hasher = raw.hasher;
     check.end(claim, raw.size)
 }
@@ -332,7 +332,7 @@ where
         hasher: check.nar_hasher.take(),
         size: 0,
     };
-    nar::tokio::read(&mut raw, &mut check.sinks, &options.limits).await?;
+    nar::tokio::read(&mut raw, &mut check.sinks, options.settings().limits()).await?;
     check.nar_hasher = raw.hasher;
     check.end(claim, raw.size)
 }
@@ -356,13 +356,14 @@ impl Check {
             ContentAddressMethod::Text => FileIngestionMethod::Flat,
             ContentAddressMethod::Fixed(method) => method,
         };
-        let mut sinks = vec![options.builtin_sink(method, claim.ca.hash().algorithm())];
+        let settings = options.settings();
+        let mut sinks = vec![method.hash_sink(claim.ca.hash().algorithm(), settings)?];
         for d in &claim.digests {
-            sinks.push(options.sink(&*d.method, d.expected.algorithm())?);
+            sinks.push(d.method.hash_sink(d.expected.algorithm(), settings)?);
         }
         let nar_hasher = claim
             .nar_hash
-            .map(|h| Hasher::with_collision_detection(h.algorithm(), options.collision_detection));
+            .map(|h| Hasher::with_collision_detection(h.algorithm(), settings.collision_detection));
         Ok(Check {
             path,
             sinks,

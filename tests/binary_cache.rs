@@ -15,7 +15,6 @@ use nix_ingest::Options;
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::hash::{Algorithm, Hash};
 use nix_ingest::method::FileIngestionMethod;
-use nix_ingest::nar;
 use nix_ingest::narinfo::NarInfo;
 use nix_ingest::path_info::{PathInfo, Request};
 use nix_ingest::store_path::StoreDir;
@@ -69,7 +68,7 @@ fn describe(tree: &Path, method: FileIngestionMethod, algorithm: Algorithm) -> (
         .from_path(tree, &options)
         .unwrap();
     let mut bytes = Vec::new();
-    nar::dump_path(tree, &mut bytes, &options).unwrap();
+    options.dump_nar(tree, &mut bytes).unwrap();
     // One pass from the NAR gives the same answers.
     let again = Request::new("tree", method, algorithm)
         .from_nar(&bytes[..], &options)

@@ -37,7 +37,11 @@ fn enabled() -> bool {
 fn fresh(root: &Path) -> Vec<Hash> {
     ALGOS
         .iter()
-        .map(|&a| nix_ingest::hash_path(root, FileIngestionMethod::Git, a).unwrap())
+        .map(|&a| {
+            nix_ingest::Options::default()
+                .hash_path(root, FileIngestionMethod::Git, a)
+                .unwrap()
+        })
         .collect()
 }
 
@@ -110,7 +114,10 @@ struct Suite {
 impl Suite {
     /// Hashes with the cache, checks against a fresh hash, and snapshots the tree.
     fn step(&mut self, name: &'static str) -> Outcome {
-        let out = self.cache.hash_git(&self.root, &ALGOS).unwrap();
+        let out = self
+            .cache
+            .hash_git(&self.root, &ALGOS, &nix_ingest::Settings::default())
+            .unwrap();
         assert_eq!(out.ids, fresh(&self.root), "{name}: cached != fresh");
         let snap = self
             .work
@@ -277,7 +284,9 @@ fn mutations() {
     );
     let other = s.work.path().join("other");
     build(&other);
-    s.cache.hash_git(&other, &ALGOS).unwrap();
+    s.cache
+        .hash_git(&other, &ALGOS, &nix_ingest::Settings::default())
+        .unwrap();
     let out = s.step("cache file from another tree");
     assert!(
         matches!(out.loaded, LoadStatus::Rebuilt(_)),
@@ -391,7 +400,9 @@ fn through_options() {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("tree");
     build(&root);
-    let nar = nix_ingest::hash_path(&root, FileIngestionMethod::Nar, Algorithm::Sha256).unwrap();
+    let nar = nix_ingest::Options::default()
+        .hash_path(&root, FileIngestionMethod::Nar, Algorithm::Sha256)
+        .unwrap();
     for threads in [1, 0] {
         let cache = HashCache::new(work.path().join(format!("cache-{threads}")));
         let options = Options::new().threads(threads).cache(cache.clone());

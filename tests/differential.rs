@@ -49,7 +49,6 @@ use std::time::Instant;
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::event::Recorder;
 use nix_ingest::hash::{Algorithm, Format, Hash};
-use nix_ingest::ingest;
 use nix_ingest::method::{FileIngestionMethod, IngestionMethod};
 use nix_ingest::nar::{NarWriter, Parser};
 use nix_ingest::store_path::{References, StoreDir};
@@ -272,8 +271,9 @@ impl Ours {
             }
         }
         for algo in Algorithm::ALL {
-            let r =
-                ingest::hash_path(path, FileIngestionMethod::Flat, algo).map_err(|e| err_text(&e));
+            let r = nix_ingest::Options::default()
+                .hash_path(path, FileIngestionMethod::Flat, algo)
+                .map_err(|e| err_text(&e));
             if tree.is_file() || algo == Algorithm::Sha256 {
                 hashes.insert((FileIngestionMethod::Flat, algo), r);
             }
@@ -646,7 +646,7 @@ fn differential() {
         let walked = nix_ingest::fs::dump(
             p,
             &mut nix_ingest::event::Tee::new(&mut writer, &mut fs_events),
-            &Options::new().limits(limits),
+            Options::new().limits(limits).settings(),
         );
         if let Err(e) = &answers[dump_of[i]] {
             // Nix refuses to dump the tree (2.34: nested 64 levels or more): so must we.
@@ -1026,7 +1026,8 @@ fn refusals() {
         v
     };
     let lib = |p: &str, m: FileIngestionMethod| {
-        ingest::hash_path(host(p), m, Algorithm::Sha256)
+        nix_ingest::Options::default()
+            .hash_path(host(p), m, Algorithm::Sha256)
             .map(|h| h.to_string())
             .map_err(|e| err_text(&e))
     };
@@ -1042,8 +1043,16 @@ fn refusals() {
             .map(|p| store.display_path(&p))
             .map_err(|e| err_text(&e))
     };
-    let file_hash = |a| ingest::hash_path(host("file"), FileIngestionMethod::Flat, a).unwrap();
-    let git_hash = |a| ingest::hash_path(host("file"), FileIngestionMethod::Git, a).unwrap();
+    let file_hash = |a| {
+        nix_ingest::Options::default()
+            .hash_path(host("file"), FileIngestionMethod::Flat, a)
+            .unwrap()
+    };
+    let git_hash = |a| {
+        nix_ingest::Options::default()
+            .hash_path(host("file"), FileIngestionMethod::Git, a)
+            .unwrap()
+    };
 
     let mut cases = Vec::new();
     for (dir, kw) in [
@@ -1377,7 +1386,8 @@ fn refusals() {
             out.display(),
             oracle::inside(&f).display()
         );
-        let ours = ingest::hash_nar(&bytes[..], FileIngestionMethod::Nar, Algorithm::Sha256)
+        let ours = nix_ingest::Options::default()
+            .hash_nar(&bytes[..], FileIngestionMethod::Nar, Algorithm::Sha256)
             .map(|h| h.to_string())
             .map_err(|e| err_text(&e));
         cases.push(Case {

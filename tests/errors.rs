@@ -55,19 +55,25 @@ fn every_cause_once() {
             "{text}"
         );
     }
-    let e =
-        nix_ingest::fs::dump(missing, &mut Recorder::default(), &Options::default()).unwrap_err();
+    let e = nix_ingest::fs::dump(
+        missing,
+        &mut Recorder::default(),
+        &nix_ingest::Settings::default(),
+    )
+    .unwrap_err();
     check(e.into());
 
     let e = nar::read(
         Failing,
         &mut Recorder::default(),
-        &Options::default().get_limits().clone(),
+        &nix_ingest::Limits::default(),
     )
     .unwrap_err();
     let text = check(e.into());
     assert!(text.contains("the disk is on fire"), "{text}");
-    let e = nix_ingest::hash_nar(Failing, FileIngestionMethod::Nar, Algorithm::Sha256).unwrap_err();
+    let e = nix_ingest::Options::default()
+        .hash_nar(Failing, FileIngestionMethod::Nar, Algorithm::Sha256)
+        .unwrap_err();
     check(e.into());
 
     let ca: ContentAddress = "fixed:r:sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s"
@@ -129,10 +135,14 @@ fn every_module_s_errors_print_each_cause_once() {
     assert!(text.contains("'e' at position 4"), "{text}");
 
     // Unpacking a NAR from a failing reader, and into a target that exists.
-    let e = nar::unpack(Failing, &missing, &Options::default()).unwrap_err();
+    let e = Options::default()
+        .unpack_nar(Failing, &missing)
+        .unwrap_err();
     let text = check(e.into());
     assert!(text.contains("the disk is on fire"), "{text}");
-    let e = nar::unpack(&b""[..], dir.path(), &Options::default()).unwrap_err();
+    let e = Options::default()
+        .unpack_nar(&b""[..], dir.path())
+        .unwrap_err();
     check(e.into());
 
     // Path info of a NAR that fails half-way, and of a path that is not there.
@@ -157,7 +167,13 @@ fn every_module_s_errors_print_each_cause_once() {
 
     // The hash cache: a missing tree.
     let cache = nix_ingest::cache::HashCache::new(dir.path().join("cache"));
-    let e = cache.hash_git(&missing, &[Algorithm::Sha1]).unwrap_err();
+    let e = cache
+        .hash_git(
+            &missing,
+            &[Algorithm::Sha1],
+            &nix_ingest::Settings::default(),
+        )
+        .unwrap_err();
     let text = check(e.into());
     assert_eq!(
         text.matches("No such file or directory").count(),

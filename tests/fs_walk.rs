@@ -27,13 +27,13 @@ fn write(path: &Path, data: &[u8], mode: u32) {
 
 fn record(path: &Path) -> Vec<OwnedEvent> {
     let mut rec = Recorder::default();
-    fs::dump(path, &mut rec, &Options::default()).unwrap();
+    fs::dump(path, &mut rec, &nix_ingest::Settings::default()).unwrap();
     rec.events
 }
 
 fn dump_err(path: &Path, options: &Options) -> fs::Error {
     let mut rec = Recorder::default();
-    fs::dump(path, &mut rec, options).unwrap_err()
+    fs::dump(path, &mut rec, options.settings()).unwrap_err()
 }
 
 fn dir(name: &[u8]) -> OwnedEvent {
@@ -264,12 +264,18 @@ fn large_files_arrive_whole_in_chunks() {
             Ok(())
         }
     }
-    for buffer_size in [0, 4096, 65536, Options::DEFAULT_BUFFER_SIZE, 4 << 20] {
+    for buffer_size in [
+        0,
+        4096,
+        65536,
+        nix_ingest::Settings::DEFAULT_BUFFER_SIZE,
+        4 << 20,
+    ] {
         let mut sink = Chunks::default();
         let options = Options::new().buffer_size(buffer_size);
-        fs::dump(&f, &mut sink, &options).unwrap();
+        fs::dump(&f, &mut sink, options.settings()).unwrap();
         assert_eq!(sink.1, data);
-        let max = buffer_size.max(Options::MIN_BUFFER_SIZE);
+        let max = buffer_size.max(nix_ingest::Settings::MIN_BUFFER_SIZE);
         assert!(sink.0.iter().all(|&n| n <= max), "chunk over {max}");
     }
 }
@@ -433,7 +439,7 @@ fn file_that_grows_or_shrinks_while_read_is_an_error() {
                 sink.target = b"";
             }
             let root = if root_is_file { f.as_path() } else { t.path() };
-            let e = fs::dump(root, &mut sink, &Options::default()).unwrap_err();
+            let e = fs::dump(root, &mut sink, &nix_ingest::Settings::default()).unwrap_err();
             assert_eq!(sink.announced, Some(old_len as u64));
             assert!(
                 sink.received <= old_len as u64,
@@ -468,7 +474,12 @@ fn sink_errors_carry_the_path() {
     let t = tempfile::tempdir().unwrap();
     stdfs::create_dir(t.path().join("d")).unwrap();
     symlink("x", t.path().join("d/l")).unwrap();
-    let e = fs::dump(t.path(), &mut RefuseSymlinks, &Options::default()).unwrap_err();
+    let e = fs::dump(
+        t.path(),
+        &mut RefuseSymlinks,
+        &nix_ingest::Settings::default(),
+    )
+    .unwrap_err();
     assert_eq!(e.path, t.path().join("d/l"));
     assert!(matches!(e.kind, ErrorKind::Sink(SinkError::Unsupported(_))));
     // The cause is the source, not repeated in the message.
@@ -487,7 +498,7 @@ fn limits_are_enforced() {
     symlink("0123456789", d.join("s")).unwrap();
     let ok = |limits: Limits| {
         let mut rec = Recorder::default();
-        fs::dump(d, &mut rec, &Options::new().limits(limits))
+        fs::dump(d, &mut rec, Options::new().limits(limits).settings())
     };
     let exact = Limits {
         max_depth: 4,
@@ -674,7 +685,7 @@ fn entry_swapped_for_a_symlink_or_fifo_during_the_walk_is_never_followed() {
             swap: Some(|b: &Path| make(b)),
             rec: Recorder::default(),
         };
-        let result = fs::dump(t.path(), &mut sink, &Options::default());
+        let result = fs::dump(t.path(), &mut sink, &nix_ingest::Settings::default());
         (t, result, sink.rec.events)
     };
 

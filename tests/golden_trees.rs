@@ -20,7 +20,6 @@ use nix_ingest::event::{Event, Recorder, Sink};
 use nix_ingest::fs;
 use nix_ingest::git::GitHasher;
 use nix_ingest::hash::{Algorithm, Format, Hash};
-use nix_ingest::ingest;
 use nix_ingest::method::{FileIngestionMethod, IngestionMethod};
 use nix_ingest::nar::{self, NarWriter};
 
@@ -201,19 +200,22 @@ fn trees_hash_as_nix_and_git_say() {
         let root = build(&t, tmp.path());
 
         let mut w = NarWriter::new(Vec::new());
-        fs::dump(&root, &mut w, &Options::default()).unwrap();
+        fs::dump(&root, &mut w, &nix_ingest::Settings::default()).unwrap();
         let nar = w.finish().unwrap();
 
         // One call per answer…
         for (key, expected) in &t.expect {
             let (method, algorithm) = method_of(key);
-            let got = nix_ingest::hash_path(&root, method, algorithm)
+            let got = nix_ingest::Options::default()
+                .hash_path(&root, method, algorithm)
                 .unwrap_or_else(|e| panic!("{}: {key}: {e}", t.name));
             assert_eq!(got.encode(Format::Base16), *expected, "{}: {key}", t.name);
             checked += 1;
 
             // …the same through a NAR of the tree…
-            let from_nar = ingest::hash_nar(&nar[..], method, algorithm).unwrap();
+            let from_nar = nix_ingest::Options::default()
+                .hash_nar(&nar[..], method, algorithm)
+                .unwrap();
             assert_eq!(from_nar, got, "{}: {key} via NAR", t.name);
 
             // …and on one thread or several (with the `parallel` feature).
@@ -257,9 +259,17 @@ fn flat_hash_of_a_symlink_is_refused() {
     stdfs::write(tmp.path().join("foo"), "Hello World!\n").unwrap();
     let link = tmp.path().join("lnk");
     symlink("foo", &link).unwrap();
-    let err = nix_ingest::hash_path(&link, FileIngestionMethod::Flat, Algorithm::Sha256);
+    let err = nix_ingest::Options::default().hash_path(
+        &link,
+        FileIngestionMethod::Flat,
+        Algorithm::Sha256,
+    );
     assert!(err.is_err());
-    let err = nix_ingest::hash_path(tmp.path(), FileIngestionMethod::Flat, Algorithm::Sha256);
+    let err = nix_ingest::Options::default().hash_path(
+        tmp.path(),
+        FileIngestionMethod::Flat,
+        Algorithm::Sha256,
+    );
     assert!(err.is_err(), "flat hashing of a directory must fail");
 }
 
@@ -492,25 +502,25 @@ mod roundtrip {
 
             let mut w = NarWriter::new(Vec::new());
             let options = Options::new().buffer_size(4096);
-            fs::dump(&root, &mut w, &options).unwrap();
+            fs::dump(&root, &mut w, options.settings()).unwrap();
             let nar = w.finish().unwrap();
 
             for algorithm in [Algorithm::Sha1, Algorithm::Sha256] {
-                let direct = nix_ingest::hash_path(&root, FileIngestionMethod::Git, algorithm).unwrap();
+                let direct = nix_ingest::Options::default().hash_path(&root, FileIngestionMethod::Git, algorithm).unwrap();
                 prop_assert_eq!(direct, git_of_nar(&nar, algorithm, piece));
                 prop_assert_eq!(
                     direct,
-                    ingest::hash_nar(&nar[..], FileIngestionMethod::Git, algorithm).unwrap()
+                    nix_ingest::Options::default().hash_nar(&nar[..], FileIngestionMethod::Git, algorithm).unwrap()
                 );
             }
             // The NAR hash is the hash of the NAR bytes.
             prop_assert_eq!(
-                nix_ingest::hash_path(&root, FileIngestionMethod::Nar, Algorithm::Sha256).unwrap(),
+                nix_ingest::Options::default().hash_path(&root, FileIngestionMethod::Nar, Algorithm::Sha256).unwrap(),
                 Hash::digest(Algorithm::Sha256, &nar)
             );
             // And the events survive the round trip.
             let mut from_fs = Recorder::default();
-            fs::dump(&root, &mut from_fs, &Options::default()).unwrap();
+            fs::dump(&root, &mut from_fs, &nix_ingest::Settings::default()).unwrap();
             let mut from_nar = Recorder::default();
             parse_in_pieces(&nar, piece, &mut from_nar);
             prop_assert_eq!(from_fs, from_nar);
@@ -530,7 +540,7 @@ mod roundtrip {
             &p,
         );
         let mut rec = Recorder::default();
-        fs::dump(&p, &mut rec, &Options::default()).unwrap();
+        fs::dump(&p, &mut rec, &nix_ingest::Settings::default()).unwrap();
         let mut w = NarWriter::new(Vec::new());
         nix_ingest::event::replay(&rec.events, &mut w).unwrap();
         let nar = w.finish().unwrap();

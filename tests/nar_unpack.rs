@@ -1,4 +1,4 @@
-//! `nar::dump_path` and `nar::unpack`: dump → unpack → dump is byte-identical on random trees;
+//! `Options::dump_nar` and `Options::unpack_nar`: dump → unpack → dump is byte-identical on random trees;
 //! hostile archives are refused with a typed error and leave nothing behind; and (with
 //! `NIX_INGEST_ORACLE=1`) unpacked trees equal what `nix-store --restore` of Nix 2.26.3 and
 //! 2.34.8 makes, and every hostile archive Nix refuses is refused here too.
@@ -14,7 +14,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use nix_ingest::nar::{self, UnpackError};
+use nix_ingest::nar::UnpackError;
 use nix_ingest::{Limits, Options};
 use proptest::prelude::*;
 
@@ -41,7 +41,7 @@ fn options_for(version: &str) -> Options {
 /// The NAR of `path`, however deep (Nix 2.26's limits).
 fn dump(path: &Path) -> Vec<u8> {
     let mut bytes = Vec::new();
-    let len = nar::dump_path(path, &mut bytes, &options_for("2.26")).unwrap();
+    let len = options_for("2.26").dump_nar(path, &mut bytes).unwrap();
     assert_eq!(len, bytes.len() as u64);
     bytes
 }
@@ -98,7 +98,7 @@ proptest! {
         let root = tree.write(t.path()).unwrap();
         let bytes = dump(&root);
         let out = t.path().join("unpacked");
-        let len = nar::unpack(&bytes[..], &out, &options_for("2.26")).unwrap();
+        let len = options_for("2.26").unpack_nar(&bytes[..], &out).unwrap();
         prop_assert_eq!(len, bytes.len() as u64);
         prop_assert_eq!(dump(&out), bytes);
     }
@@ -111,7 +111,7 @@ fn golden_nars_unpack_and_dump_back() {
         let bytes = fs::read(dir.join(format!("{name}.nar"))).unwrap();
         let t = tempfile::tempdir().unwrap();
         let out = t.path().join(name);
-        nar::unpack(&bytes[..], &out, &options()).unwrap();
+        options().unpack_nar(&bytes[..], &out).unwrap();
         assert_eq!(dump(&out), bytes, "{name}");
         assert_only(t.path(), &[name]);
     }
@@ -236,7 +236,7 @@ fn hostile_archives_are_refused_and_leave_nothing() {
     for (label, bytes) in hostile() {
         let t = tempfile::tempdir().unwrap();
         let out = t.path().join("out");
-        let err = nar::unpack(&bytes[..], &out, &options()).unwrap_err();
+        let err = options().unpack_nar(&bytes[..], &out).unwrap_err();
         assert!(matches!(err, UnpackError::Nar(_)), "{label}: {err:?}");
         assert_only(t.path(), &[]);
         // The typed error names where in the archive.
@@ -260,7 +260,9 @@ fn nothing_existing_is_followed_or_replaced() {
     symlink("nowhere", t.path().join("dangling")).unwrap();
     fs::write(t.path().join("file"), "keep me").unwrap();
     for name in ["empty", "link", "dangling", "file", "victim"] {
-        let err = nar::unpack(&nar_bytes[..], &t.path().join(name), &options()).unwrap_err();
+        let err = options()
+            .unpack_nar(&nar_bytes[..], t.path().join(name))
+            .unwrap_err();
         assert!(
             matches!(err, UnpackError::TargetExists { .. }),
             "{name}: {err:?}"
@@ -275,7 +277,9 @@ fn nothing_existing_is_followed_or_replaced() {
         Path::new("nowhere")
     );
     // Into a directory that does not exist: an I/O error naming the target, nothing created.
-    let err = nar::unpack(&nar_bytes[..], &t.path().join("no/such/dir"), &options()).unwrap_err();
+    let err = options()
+        .unpack_nar(&nar_bytes[..], t.path().join("no/such/dir"))
+        .unwrap_err();
     assert!(matches!(err, UnpackError::Io { .. }), "{err:?}");
     assert_only(t.path(), &["dangling", "empty", "file", "link", "victim"]);
 }
@@ -288,7 +292,7 @@ fn executable_bits_as_nix_sets_them() {
     n.entry(b"plain").file(false, b"text").close().close();
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("out");
-    nar::unpack(&n.bytes[..], &out, &options()).unwrap();
+    options().unpack_nar(&n.bytes[..], &out).unwrap();
     let mode = |p: &str| fs::metadata(out.join(p)).unwrap().permissions().mode() & 0o111;
     assert_eq!(mode("exe"), 0o111);
     assert_eq!(mode("plain"), 0);
@@ -381,7 +385,7 @@ fn unpacked_trees_equal_nix_store_restore() {
         for (i, (label, file)) in nars.iter().enumerate() {
             let ours = t.path().join(format!("ours-{version}-{i}"));
             let bytes = fs::read(file).unwrap();
-            let ok = nar::unpack(&bytes[..], &ours, &options_for(version)).is_ok();
+            let ok = options_for(version).unpack_nar(&bytes[..], &ours).is_ok();
             assert_eq!(
                 ok, nix_ok[i],
                 "Nix {version}, {label}: ours ok={ok}, Nix ok={}",
@@ -419,11 +423,8 @@ fn hostile_archives_nix_refuses_are_refused() {
         }
         let nix_ok = nix_restore_all(version, &jobs);
         for (i, (label, bytes)) in cases.iter().enumerate() {
-            let ours = nar::unpack(
-                &bytes[..],
-                &t.path().join(format!("ours-{version}-{i}")),
-                &options_for(version),
-            );
+            let ours = options_for(version)
+                .unpack_nar(&bytes[..], t.path().join(format!("ours-{version}-{i}")));
             let verdict = if nix_ok[i] { "accepts" } else { "refuses" };
             eprintln!("Nix {version}: {label}: Nix {verdict}");
             if !nix_ok[i] {

@@ -38,7 +38,9 @@ fn answers(w: &Path, p: &str, nix_2_26: bool) -> [String; 4] {
     let resolved = nix_path::resolve_in(w, Path::new(p));
     let hash = |r: &NixPath, method| {
         let path = r.path().map_err(|e| e.to_string())?;
-        nix_ingest::hash_path(&path, method, Algorithm::Sha256).map_err(|e| e.to_string())
+        nix_ingest::Options::default()
+            .hash_path(&path, method, Algorithm::Sha256)
+            .map_err(|e| e.to_string())
     };
     let hash_nar = hash(&resolved, FileIngestionMethod::Nar).map(|h| h.to_string());
     // `nix hash path --mode flat` reads the path through the operating system.

@@ -36,7 +36,7 @@ fn shattered() -> (tempfile::TempDir, std::path::PathBuf) {
 /// The NAR `nix-store --dump` gives for `path`.
 fn nar_of(path: &Path) -> Vec<u8> {
     let mut w = NarWriter::new(Vec::new());
-    nix_ingest::fs::dump(path, &mut w, &Options::default()).unwrap();
+    nix_ingest::fs::dump(path, &mut w, &nix_ingest::Settings::default()).unwrap();
     w.finish().unwrap()
 }
 
@@ -263,11 +263,11 @@ impl IngestionMethod for Contents {
     fn hash_sink(
         &self,
         algorithm: Algorithm,
-        options: &Options,
+        settings: &nix_ingest::Settings,
     ) -> Result<Box<dyn HashSink>, method::Error> {
         Ok(Box::new(ContentsSink(Hasher::with_collision_detection(
             algorithm,
-            options.get_collision_detection(),
+            settings.collision_detection(),
         ))))
     }
 }

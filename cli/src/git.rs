@@ -23,7 +23,7 @@ pub fn export(settings: &Settings, args: &GitExportArgs) -> Result<String, Failu
     let algo = objects.algorithm;
     let writer = LooseObjectWriter::with_objects_dir(objects.path, Some(algo));
     let hasher = GitHasher::with_objects(algo, writer)
-        .collision_detection(settings.options().get_collision_detection());
+        .collision_detection(settings.options().settings().collision_detection());
     let names = FsckNames::new().refuse(args.refuse_fsck_names);
     let mut tee = Tee::new(names, hasher);
     input.feed(&mut tee, settings.options())?;
@@ -81,7 +81,7 @@ pub fn to_nar(settings: &Settings, args: &GitToNarArgs) -> Result<String, Failur
             mode,
             &mut source,
             sink,
-            settings.options().get_limits(),
+            settings.options().settings().limits(),
         )
     })
 }
@@ -94,8 +94,8 @@ pub fn prefetch(settings: &Settings, args: &GitPrefetchArgs) -> Result<String, F
         Fetch::new()
     };
     fetch = fetch
-        .collision_detection(settings.options().get_collision_detection())
-        .threads(settings.options().get_threads())
+        .collision_detection(settings.options().settings().collision_detection())
+        .threads(settings.options().settings().threads())
         .submodules(args.submodules)
         .shallow(args.shallow)
         .name(args.name.clone())

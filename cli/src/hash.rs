@@ -3,10 +3,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use nix_ingest::Options;
-use nix_ingest::cache::{HashCache, LoadStatus, SaveStatus};
+use nix_ingest::cache::{HashCache, LoadStatus, Outcome, SaveStatus};
 use nix_ingest::content_address::ContentAddress;
-use nix_ingest::event::Sink;
 use nix_ingest::hash::{Algorithm, Format, Hash};
 use nix_ingest::method::{FileIngestionMethod, HashSink, IngestionMethod};
 use nix_ingest::store_path::References;
@@ -36,56 +34,13 @@ pub fn path(settings: &Settings, args: &HashPathArgs) -> Result<String, Failure>
 
 /// `hash multi`: one `METHOD-ALGO HASH` line per hash asked for, from one pass.
 pub fn multi(settings: &Settings, args: &HashMultiArgs) -> Result<String, Failure> {
-    use FileIngestionMethod::Git;
     let input = Input::new(&args.path, args.source.nar)?;
     let list = &args.hashes;
-    let options = settings.options();
-    let hashes = match (input.path()?, settings.cache()) {
-        (Some(path), Some(cache)) if list.iter().any(|(m, _)| *m == Git) => {
-            // Git ids from the cache, the others from the same pass.
-            let git_algos: Vec<Algorithm> = list
-                .iter()
-                .filter(|(m, _)| *m == Git)
-                .map(|&(_, a)| a)
-                .collect();
-            let mut others = list
-                .iter()
-                .filter(|(m, _)| *m != Git)
-                .map(|&(m, a)| sink(options, m, a))
-                .collect::<Result<Vec<Box<dyn HashSink>>, Failure>>()?;
-            let git = cached_git(&cache, &path, &git_algos, Some(&mut others))?;
-            let mut rest = others.into_iter().map(|s| finish(&input, s));
-            let mut git = git.into_iter();
-            list.iter()
-                .map(|(m, _)| {
-                    if *m == Git {
-                        git.next().ok_or_else(|| fail("no result"))
-                    } else {
-                        rest.next().unwrap_or_else(|| Err(fail("no result")))
-                    }
-                })
-                .collect::<Result<Vec<Hash>, Failure>>()?
-        }
-        (Some(path), _) => {
-            let methods: Vec<(&dyn IngestionMethod, Algorithm)> = list
-                .iter()
-                .map(|(m, a)| (m as &dyn IngestionMethod, *a))
-                .collect();
-            with_background_progress("hashing", || options.hash_path_multi(&path, &methods))
-                .map_err(|e| ingest_error(&input, &e))?
-        }
-        (None, _) => {
-            let mut sinks = list
-                .iter()
-                .map(|&(m, a)| sink(options, m, a))
-                .collect::<Result<Vec<Box<dyn HashSink>>, Failure>>()?;
-            input.feed(&mut sinks, options)?;
-            sinks
-                .into_iter()
-                .map(|s| finish(&input, s))
-                .collect::<Result<Vec<Hash>, Failure>>()?
-        }
-    };
+    let methods: Vec<(&dyn IngestionMethod, Algorithm)> = list
+        .iter()
+        .map(|(m, a)| (m as &dyn IngestionMethod, *a))
+        .collect();
+    let hashes = hash_input(settings, &input, input.path()?, &methods)?;
     let format: Format = args.format.into();
     let mut out = String::new();
     for (&(method, algo), hash) in list.iter().zip(&hashes) {
@@ -165,15 +120,6 @@ pub fn verify(settings: &Settings, args: &VerifyArgs) -> Result<String, Failure>
     Ok(format!("{}\n", store.display_path(&verified.path)))
 }
 
-/// The sink hashing by `method` with `algo`, from the one factory of the options.
-pub fn sink(
-    options: &Options,
-    method: FileIngestionMethod,
-    algo: Algorithm,
-) -> Result<Box<dyn HashSink>, Failure> {
-    options.sink(&method, algo).map_err(|e| fail(chain(&e)))
-}
-
 /// The hash a sink computed for `input`.
 fn finish(input: &Input, sink: Box<dyn HashSink>) -> Result<Hash, Failure> {
     sink.finish()
@@ -233,44 +179,51 @@ fn hash_one(
     algo: Algorithm,
     symlink: FlatSymlink,
 ) -> Result<Hash, Failure> {
-    let options = settings.options();
     let path = if method == FileIngestionMethod::Flat {
         flat_path(input, symlink)?
     } else {
         input.path()?
     };
-    match (path, settings.cache()) {
-        (Some(path), Some(cache)) if method == FileIngestionMethod::Git => {
-            let ids = with_background_progress("hashing (git, cached)", || {
-                cached_git(&cache, &path, &[algo], None)
-            })?;
-            ids.into_iter().next().ok_or_else(|| fail("no result"))
+    let hashes = hash_input(settings, input, path, &[(&method, algo)])?;
+    hashes.into_iter().next().ok_or_else(|| fail("no result"))
+}
+
+/// Several hashes of `input` from one pass: a path on disk through the library's one route
+/// (which chooses the cache, the threads or the calling thread from the options), a NAR through
+/// the parser. What the hash cache did is said on standard error.
+fn hash_input(
+    settings: &Settings,
+    input: &Input,
+    path: Option<PathBuf>,
+    methods: &[(&dyn IngestionMethod, Algorithm)],
+) -> Result<Vec<Hash>, Failure> {
+    let options = settings.options();
+    match path {
+        Some(path) => {
+            let report =
+                with_background_progress("hashing", || options.hash_path_report(&path, methods))
+                    .map_err(|e| ingest_error(input, &e))?;
+            if let (Some(outcome), Some(cache)) = (&report.cache, options.hash_cache()) {
+                warn_cache(cache, outcome);
+            }
+            Ok(report.hashes)
         }
-        (Some(path), _) => {
-            with_background_progress("hashing", || options.hash_path(&path, method, algo))
-                .map_err(|e| ingest_error(input, &e))
-        }
-        (None, _) => {
-            let mut sink = sink(options, method, algo)?;
-            input.feed(&mut sink, options)?;
-            finish(input, sink)
+        None => {
+            let mut sinks = methods
+                .iter()
+                .map(|&(m, a)| {
+                    m.hash_sink(a, options.settings())
+                        .map_err(|e| fail(chain(&e)))
+                })
+                .collect::<Result<Vec<Box<dyn HashSink>>, Failure>>()?;
+            input.feed(&mut sinks, options)?;
+            sinks.into_iter().map(|s| finish(input, s)).collect()
         }
     }
 }
 
-/// The git ids of `path` through the hash cache (streaming the object into `sink` too, if
-/// given); a cache that could not be used or saved is said on standard error.
-fn cached_git(
-    cache: &HashCache,
-    path: &std::path::Path,
-    algos: &[Algorithm],
-    sink: Option<&mut dyn Sink>,
-) -> Result<Vec<Hash>, Failure> {
-    let outcome = match sink {
-        Some(sink) => cache.hash_git_with_sink(path, algos, sink),
-        None => cache.hash_git(path, algos),
-    }
-    .map_err(|e| fail(chain(&e)))?;
+/// Says on standard error when the cache file could not be used or saved.
+fn warn_cache(cache: &HashCache, outcome: &Outcome) {
     let file = cache.path();
     match &outcome.loaded {
         LoadStatus::Rebuilt(why) => crate::warn(&format!(
@@ -289,5 +242,4 @@ fn cached_git(
         )),
         _ => {}
     }
-    Ok(outcome.ids)
 }

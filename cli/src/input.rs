@@ -100,10 +100,9 @@ impl Input {
     pub fn feed(&self, sink: &mut dyn Sink, options: &Options) -> Result<(), Failure> {
         let mut sink = Progress::new(sink, Meter::on_terminal("hashing", true));
         match self.path()? {
-            Some(path) => {
-                nix_ingest::fs::dump(&path, &mut sink, options).map_err(|e| fail(chain(&e)))
-            }
-            None => nix_ingest::nar::read(self.open_nar()?, &mut sink, options.get_limits())
+            Some(path) => nix_ingest::fs::dump(&path, &mut sink, options.settings())
+                .map_err(|e| fail(chain(&e))),
+            None => nix_ingest::nar::read(self.open_nar()?, &mut sink, options.settings().limits())
                 .map(drop)
                 .map_err(|e| fail(format!("{}: {}", self.display(), chain(&e)))),
         }

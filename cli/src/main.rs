@@ -182,7 +182,6 @@ pub fn eprintln_safe(msg: &str) {
 /// The global options, as the library takes them.
 pub struct Settings {
     options: nix_ingest::Options,
-    cache: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -192,20 +191,15 @@ impl Settings {
         if let Some(threads) = global.threads {
             options = options.threads(threads);
         }
-        Settings {
-            options,
-            cache: global.cache.clone(),
+        if let Some(file) = &global.cache {
+            options = options.cache(nix_ingest::cache::HashCache::new(file));
         }
+        Settings { options }
     }
 
     /// Threads, collision detection and the defaults of everything else.
     pub fn options(&self) -> &nix_ingest::Options {
         &self.options
-    }
-
-    /// The git hash cache, if `--cache FILE` was given.
-    pub fn cache(&self) -> Option<nix_ingest::cache::HashCache> {
-        self.cache.as_ref().map(nix_ingest::cache::HashCache::new)
     }
 }
 

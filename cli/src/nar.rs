@@ -21,7 +21,7 @@ pub fn dump(settings: &Settings, args: &NarDumpArgs) -> Result<String, Failure> 
     to_stdout(
         "dumping",
         &format!("cannot dump {}", input.display()),
-        |sink| nix_ingest::fs::dump(&resolved, sink, settings.options()),
+        |sink| nix_ingest::fs::dump(&resolved, sink, settings.options().settings()),
     )
 }
 
@@ -69,7 +69,9 @@ pub fn to_stdout<E: Into<Box<dyn StdError>>>(
 pub fn restore(settings: &Settings, args: &NarRestoreArgs) -> Result<String, Failure> {
     let input = Input::new(&args.nar, true)?;
     let reader = ProgressReader::new(input.open_nar()?, Meter::on_terminal("restoring", false));
-    nix_ingest::nar::unpack(reader, &args.path, settings.options())
+    settings
+        .options()
+        .unpack_nar(reader, &args.path)
         .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))?;
     Ok(String::new())
 }

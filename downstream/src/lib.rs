@@ -10,7 +10,7 @@ use nix_ingest::event::{Event, Sink, SinkError};
 use nix_ingest::hash::Hasher;
 use nix_ingest::method::{self, HashSink, IngestionMethod};
 use nix_ingest::nar::NarWriter;
-use nix_ingest::{Algorithm, Hash, Options};
+use nix_ingest::{Algorithm, Hash, Settings};
 
 /// The hash of an object's NAR with any algorithm, computed by serialising the NAR into a
 /// hasher: what `nix hash path --mode nar` answers, written as a user would write a method of
@@ -44,9 +44,9 @@ impl IngestionMethod for NarOf {
     fn hash_sink(
         &self,
         algorithm: Algorithm,
-        options: &Options,
+        settings: &Settings,
     ) -> Result<Box<dyn HashSink>, method::Error> {
-        let hasher = Hasher::with_collision_detection(algorithm, options.get_collision_detection());
+        let hasher = Hasher::with_collision_detection(algorithm, settings.collision_detection());
         Ok(Box::new(NarOfSink(NarWriter::new(hasher))))
     }
 }
@@ -83,9 +83,9 @@ impl IngestionMethod for Contents {
     fn hash_sink(
         &self,
         algorithm: Algorithm,
-        options: &Options,
+        settings: &Settings,
     ) -> Result<Box<dyn HashSink>, method::Error> {
-        let hasher = Hasher::with_collision_detection(algorithm, options.get_collision_detection());
+        let hasher = Hasher::with_collision_detection(algorithm, settings.collision_detection());
         Ok(Box::new(ContentsSink(hasher)))
     }
 }

@@ -123,7 +123,7 @@ fn a_custom_method_is_used_like_the_built_in_ones() -> anyhow::Result<()> {
     )?;
 
     // One call, printed with its own algorithm's name, as `nix hash path` prints it.
-    let got = nix_ingest::hash_path(&tree, NarOf, Algorithm::Blake3)?;
+    let got = nix_ingest::Options::default().hash_path(&tree, NarOf, Algorithm::Blake3)?;
     assert_eq!(got, blake3);
     assert!(got.to_string().starts_with("blake3-"));
 
@@ -138,7 +138,7 @@ fn a_custom_method_is_used_like_the_built_in_ones() -> anyhow::Result<()> {
     )?;
     assert_eq!(both, [blake3, sha256]);
     let mut nar = Vec::new();
-    nix_ingest::nar::dump_path(&tree, &mut nar, &options)?;
+    options.dump_nar(&tree, &mut nar)?;
     assert_eq!(
         options.hash_nar(&nar[..], NarOf, Algorithm::Blake3)?,
         blake3
@@ -174,9 +174,12 @@ fn a_sha1_collision_in_a_custom_method_is_the_error_nix_methods_give() -> anyhow
             _ => None,
         })
     };
-    let ours = nix_ingest::hash_path(&file, Contents, Algorithm::Sha1).unwrap_err();
-    let builtin =
-        nix_ingest::hash_path(&file, FileIngestionMethod::Flat, Algorithm::Sha1).unwrap_err();
+    let ours = nix_ingest::Options::default()
+        .hash_path(&file, Contents, Algorithm::Sha1)
+        .unwrap_err();
+    let builtin = nix_ingest::Options::default()
+        .hash_path(&file, FileIngestionMethod::Flat, Algorithm::Sha1)
+        .unwrap_err();
     let sha1sum = Some("38762cf7f55934b34d179ae6a4c80cadccbb7f0a".to_owned());
     assert_eq!(
         (collision(ours), collision(builtin)),

@@ -9,7 +9,7 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use nix_ingest::cache::{HashCache, LoadStatus};
-//! use nix_ingest::hash::{Algorithm, Format};
+//! use nix_ingest::{Algorithm, FileIngestionMethod, Format, Options};
 //!
 //! // The tree from Nix's own tests: `bla/` (empty), `foo` = "Hello World!\n", `bar -> foo`.
 //! let dir = tempfile::tempdir()?;
@@ -18,17 +18,19 @@
 //! std::fs::write(tree.join("foo"), "Hello World!\n")?;
 //! std::os::unix::fs::symlink("foo", tree.join("bar"))?;
 //!
-//! let cache = HashCache::new(dir.path().join("tree.cache"));
-//! let first = cache.hash_git(&tree, &[Algorithm::Sha1])?;
-//! assert!(matches!(first.loaded, LoadStatus::Missing));
+//! // The cache is a strategy of the walk, chosen on the options like every other setting.
+//! let options = Options::new().cache(HashCache::new(dir.path().join("tree.cache")));
+//! let git = [(&FileIngestionMethod::Git as _, Algorithm::Sha1)];
+//! let first = options.hash_path_report(&tree, &git)?;
+//! assert!(matches!(first.cache.as_ref().map(|c| &c.loaded), Some(LoadStatus::Missing)));
 //! // `nix hash path --mode git --algo sha1` prints the same.
-//! assert_eq!(first.ids[0].encode(Format::Base16), "cd44baf36915d5dec8374232ea7e2057f3b4494e");
+//! assert_eq!(first.hashes[0].encode(Format::Base16), "cd44baf36915d5dec8374232ea7e2057f3b4494e");
 //!
 //! // A second run uses the cache and gives the same answer. (Files changed in the last two
 //! // seconds are always read again: see "How it stays exact".)
-//! let second = cache.hash_git(&tree, &[Algorithm::Sha1])?;
-//! assert!(matches!(second.loaded, LoadStatus::Used));
-//! assert_eq!(second.ids, first.ids);
+//! let second = options.hash_path_report(&tree, &git)?;
+//! assert!(matches!(second.cache.as_ref().map(|c| &c.loaded), Some(LoadStatus::Used)));
+//! assert_eq!(second.hashes, first.hashes);
 //! # Ok(()) }
 //! ```
 //!
@@ -116,6 +118,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::event::Sink;
 use crate::fs::{self, ErrorKind};
 use crate::hash::{Algorithm, Hash};
+use crate::settings::Settings;
 
 pub use format::InvalidCache;
 use format::{Identity, LoadError, Timestamp};
@@ -174,8 +177,8 @@ impl HashCache {
         &self.path
     }
 
-    /// The size cap.
-    pub fn get_max_size(&self) -> u64 {
+    /// The size cap (see [`max_size`](Self::max_size)).
+    pub fn size_cap(&self) -> u64 {
         self.max_size
     }
 
@@ -191,7 +194,10 @@ impl HashCache {
 
     /// The git ids of the file system object at `root` with each of `algorithms` (in the same
     /// order), as `nix hash path --mode git --algo <algorithm>` prints them, reusing and then
-    /// updating the cache. Default walk settings, SHA-1 collision detection on.
+    /// updating the cache, under `settings` (threads, SHA-1 collision detection, strict root,
+    /// limits, read buffer size: pass [`Options::settings`](crate::Options::settings)). This is
+    /// what [`Options::cache`](crate::Options::cache) routes take, with what became of the cache
+    /// file reported in the [`Outcome`].
     ///
     /// The cache holds ids for exactly the algorithms of one call: ask for SHA-1 and SHA-256
     /// together to keep both.
@@ -199,8 +205,9 @@ impl HashCache {
         &self,
         root: impl AsRef<Path>,
         algorithms: &[Algorithm],
+        settings: &Settings,
     ) -> Result<Outcome, Error> {
-        self.run(root.as_ref(), algorithms, &Settings::default(), None)
+        self.run(root.as_ref(), algorithms, settings, None)
     }
 
     /// [`hash_git`](Self::hash_git), also streaming the whole object as [events](crate::event)
@@ -212,13 +219,14 @@ impl HashCache {
     /// use nix_ingest::cache::HashCache;
     /// use nix_ingest::hash::{Algorithm, Format};
     /// use nix_ingest::nar::NarHasher;
+    /// use nix_ingest::Settings;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let file = dir.path().join("foo");
     /// std::fs::write(&file, "Hello World!\n")?;
     /// let cache = HashCache::new(dir.path().join("cache"));
     /// let mut nar = NarHasher::new(Algorithm::Sha256);
-    /// let git = cache.hash_git_with_sink(&file, &[Algorithm::Sha1], &mut nar)?;
+    /// let git = cache.hash_git_with_sink(&file, &[Algorithm::Sha1], &Settings::default(), &mut nar)?;
     /// // `git hash-object` and `nix hash path --mode nar` (Nix 2.26.3 and 2.34.8) of the same file:
     /// assert_eq!(git.ids[0].encode(Format::Base16), "980a0d5f19a64b4b30a87d4206aade58726b60e3");
     /// assert_eq!(
@@ -231,9 +239,10 @@ impl HashCache {
         &self,
         root: impl AsRef<Path>,
         algorithms: &[Algorithm],
+        settings: &Settings,
         sink: &mut dyn Sink,
     ) -> Result<Outcome, Error> {
-        self.run(root.as_ref(), algorithms, &Settings::default(), Some(sink))
+        self.run(root.as_ref(), algorithms, settings, Some(sink))
     }
 
     /// One cached scan with explicit settings, streaming into `sink` if given.
@@ -388,41 +397,6 @@ impl HashCache {
         match write() {
             Ok(()) => SaveStatus::Written,
             Err(e) => SaveStatus::Failed(e),
-        }
-    }
-}
-
-/// The walk settings a cached scan honours: the crate's front-door options map onto these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Settings {
-    /// 0: every core; 1: the calling thread; n: a pool of n.
-    pub(crate) threads: usize,
-    pub(crate) collision_detection: bool,
-    pub(crate) strict_root: bool,
-    pub(crate) limits: crate::Limits,
-    pub(crate) buffer_size: usize,
-}
-
-impl From<&crate::Options> for Settings {
-    fn from(o: &crate::Options) -> Self {
-        Settings {
-            threads: o.threads,
-            collision_detection: o.collision_detection,
-            strict_root: o.strict_root,
-            limits: o.limits,
-            buffer_size: o.buffer_size,
-        }
-    }
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            threads: 0,
-            collision_detection: true,
-            strict_root: false,
-            limits: crate::Limits::DEFAULT,
-            buffer_size: 128 * 1024,
         }
     }
 }

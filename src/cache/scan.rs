@@ -19,11 +19,12 @@ use crate::buffer::ReadBuffer;
 use crate::event::{Event, Sink, SinkError};
 use crate::fs::{self, ErrorKind, Visitor};
 use crate::git::{ObjectKind, TreeEntry, encode_tree};
-use crate::hash::{self, Algorithm, Hash, Hasher};
+use crate::hash::{Algorithm, Hash, Hasher};
 
 use super::format::{Kind, Stat, Table, Timestamp};
 use super::walk::{Listed, What};
-use super::{Error, Settings, Stats};
+use super::{Error, Stats};
+use crate::settings::Settings;
 use std::os::unix::ffi::OsStrExt;
 
 /// No node.
@@ -121,7 +122,7 @@ impl<'a, 's> Scan<'a, 's> {
     ) -> Self {
         let buf = sink
             .is_some()
-            .then(|| ReadBuffer::new(buffer_size(settings)));
+            .then(|| ReadBuffer::new(settings.buffer_size()));
         Scan {
             settings,
             algorithms,
@@ -276,15 +277,7 @@ impl<'a, 's> Scan<'a, 's> {
             size,
             executable,
         } = file.open()?;
-        let meta = file.metadata().map_err(|source| {
-            fs::Error::new(
-                path,
-                ErrorKind::Io {
-                    op: "stat file",
-                    source,
-                },
-            )
-        })?;
+        let meta = stat_opened(&file, path)?;
         let stat = Stat::of(&meta);
         let old = self.lookup(name);
         let reused = self.reusable(old, &stat);
@@ -304,7 +297,7 @@ impl<'a, 's> Scan<'a, 's> {
         let mut buf = self
             .buf
             .take()
-            .unwrap_or_else(|| ReadBuffer::new(buffer_size(self.settings)));
+            .unwrap_or_else(|| ReadBuffer::new(self.settings.buffer_size()));
         let result = match self.sink.as_mut() {
             Some(sink) => fs::read_file(
                 &mut file,
@@ -556,13 +549,13 @@ impl<'a, 's> Scan<'a, 's> {
                 });
             }
             let body = encode_tree(&mut entries);
-            let mut h =
-                Hasher::with_collision_detection(algorithm, self.settings.collision_detection);
-            h.update(ObjectKind::Tree.header(body.len() as u64).as_bytes());
-            h.update(&body);
-            let id = h
-                .finalize()
-                .map_err(|e| fs::Error::new(path, ErrorKind::Sink(collision(e, "tree"))))?;
+            let id = crate::git::checked_object_id(
+                algorithm,
+                ObjectKind::Tree,
+                &body,
+                self.settings.collision_detection,
+            )
+            .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))?;
             ids.extend_from_slice(id.as_bytes());
             offset += len;
         }
@@ -578,7 +571,7 @@ impl<'a, 's> Scan<'a, 's> {
         let reader = Reader {
             algorithms: self.algorithms,
             detect: self.settings.collision_detection,
-            buffer_size: buffer_size(self.settings),
+            buffer_size: self.settings.buffer_size(),
             old: self.old.as_ref(),
         };
         #[cfg(feature = "parallel")]
@@ -757,15 +750,7 @@ impl Reader<'_> {
         } = fs::open_path(path, lstat)?;
         // What was opened, not what was listed: a file changed in between is recorded as it
         // is read.
-        let meta = file.metadata().map_err(|source| {
-            fs::Error::new(
-                path,
-                ErrorKind::Io {
-                    op: "stat file",
-                    source,
-                },
-            )
-        })?;
+        let meta = stat_opened(&file, path)?;
         let mut stat = Stat::of(&meta);
         // `open_file` took the size and mode from its own `fstat`; keep the record consistent
         // with the bytes hashed (a file changed in between gets recent timestamps, so it is
@@ -792,10 +777,6 @@ impl Reader<'_> {
     }
 }
 
-fn buffer_size(settings: &Settings) -> usize {
-    settings.buffer_size.max(4 * 1024)
-}
-
 /// One blob hasher per algorithm, each fed the header of a blob of `size` bytes.
 fn blob_hashers(algorithms: &[Algorithm], detect: bool, size: u64) -> Vec<Hasher> {
     let header = ObjectKind::Blob.header(size);
@@ -813,19 +794,24 @@ fn blob_hashers(algorithms: &[Algorithm], detect: bool, size: u64) -> Vec<Hasher
 fn finish(hashers: Vec<Hasher>, path: &Path, kind: ObjectKind) -> Result<Vec<u8>, fs::Error> {
     let mut ids = Vec::with_capacity(hashers.len() * 32);
     for h in hashers {
-        let id = h
-            .finalize()
-            .map_err(|e| fs::Error::new(path, ErrorKind::Sink(collision(e, kind.name()))))?;
+        let id = crate::git::finish_object(h, kind)
+            .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))?;
         ids.extend_from_slice(id.as_bytes());
     }
     Ok(ids)
 }
 
-fn collision(e: hash::Error, object: &'static str) -> SinkError {
-    match e {
-        hash::Error::Sha1Collision(digest) => SinkError::Sha1Collision { object, digest },
-        other => SinkError::Other(Box::new(other)),
-    }
+/// The metadata of a file this scan opened (what was opened, not what was listed).
+fn stat_opened(file: &std::fs::File, path: &Path) -> Result<Metadata, fs::Error> {
+    file.metadata().map_err(|source| {
+        fs::Error::new(
+            path,
+            ErrorKind::Io {
+                op: "stat file",
+                source,
+            },
+        )
+    })
 }
 
 /// Splits a node's concatenated ids into one hash per algorithm.

@@ -1,7 +1,7 @@
 //! Unit tests that reach into the cache file: forged same-tick changes, hostile and damaged
 //! files, concurrent writers, and the property test (random trees, random changes).
 //!
-//! The answers are always compared with a fresh hash of the same tree (`ingest::hash_path`, the
+//! The answers are always compared with a fresh hash of the same tree (`Options::hash_path`, the
 //! streaming walk into a `GitHasher`), whose agreement with Nix and git the differential suite
 //! and `tests/cache.rs` check.
 
@@ -15,13 +15,18 @@ use sha2::Digest as _;
 use super::format::{self, Identity, Stat, Timestamp};
 use super::*;
 use crate::method::FileIngestionMethod;
+use crate::settings::Settings;
 
 const ALGOS: [Algorithm; 2] = [Algorithm::Sha1, Algorithm::Sha256];
 
 fn fresh(root: &Path) -> Vec<Hash> {
     ALGOS
         .iter()
-        .map(|&a| crate::ingest::hash_path(root, FileIngestionMethod::Git, a).unwrap())
+        .map(|&a| {
+            crate::Options::default()
+                .hash_path(root, FileIngestionMethod::Git, a)
+                .unwrap()
+        })
         .collect()
 }
 
@@ -83,7 +88,7 @@ fn reuse_after_aging_and_stats() {
     let root = dir.path().join("t");
     small_tree(&root);
     let cache = HashCache::new(dir.path().join("c"));
-    let first = cache.hash_git(&root, &ALGOS).unwrap();
+    let first = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
     assert_eq!(first.ids, fresh(&root));
     assert!(matches!(first.loaded, LoadStatus::Missing));
     assert!(matches!(first.saved, SaveStatus::Written));
@@ -92,7 +97,7 @@ fn reuse_after_aging_and_stats() {
     assert_eq!(first.stats.trees_hashed, 4);
 
     // Just written: every file is too recent to be trusted, and is read again.
-    let second = cache.hash_git(&root, &ALGOS).unwrap();
+    let second = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
     assert_eq!(second.ids, first.ids);
     assert!(
         matches!(second.loaded, LoadStatus::Used),
@@ -104,7 +109,7 @@ fn reuse_after_aging_and_stats() {
 
     // Aged: everything is reused, nothing is read, nothing is written.
     shift_scan_time(cache.path(), 10);
-    let third = cache.hash_git(&root, &ALGOS).unwrap();
+    let third = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
     assert_eq!(third.ids, first.ids);
     assert_eq!(third.stats.files_reused, 5);
     assert_eq!(third.stats.files_hashed, 0);
@@ -115,7 +120,7 @@ fn reuse_after_aging_and_stats() {
     // One change: one file read, its directories hashed again, the rest reused.
     settle();
     fs::write(root.join("sub/b"), b"BETA BETA\n").unwrap();
-    let fourth = cache.hash_git(&root, &ALGOS).unwrap();
+    let fourth = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
     assert_eq!(fourth.ids, fresh(&root));
     assert_ne!(fourth.ids, first.ids);
     assert_eq!((fourth.stats.files_hashed, fourth.stats.files_racy), (1, 0));
@@ -164,7 +169,7 @@ fn large_directories_on_several_threads() {
     settle();
     write(&big.join("f01234"), b"changed\n", 0o644);
     let cache = HashCache::new(dir.path().join("c0"));
-    let after = cache.hash_git(&root, &ALGOS).unwrap();
+    let after = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
     assert_eq!(after.ids, fresh(&root));
     assert_eq!(after.stats.files_hashed, 1);
 }
@@ -178,7 +183,10 @@ fn racily_clean_entries_are_read_again() {
     let root = dir.path().join("t");
     small_tree(&root);
     let cache = HashCache::new(dir.path().join("c"));
-    let before = cache.hash_git(&root, &ALGOS).unwrap().ids;
+    let before = cache
+        .hash_git(&root, &ALGOS, &Settings::default())
+        .unwrap()
+        .ids;
 
     fs::write(root.join("a"), b"ALPHA\n").unwrap(); // same size
     let after = fresh(&root);
@@ -201,7 +209,7 @@ fn racily_clean_entries_are_read_again() {
     // The recorded stat data is as recent as the scan: racily clean, read again (as are the
     // other four files, written just before the scan).
     forge(loaded.scan);
-    let got = cache.hash_git(&root, &ALGOS).unwrap();
+    let got = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
     assert_eq!(got.stats.files_racy, 5);
     assert_eq!(got.ids, after);
 
@@ -211,7 +219,7 @@ fn racily_clean_entries_are_read_again() {
         sec: stat_now.ctime.sec.max(stat_now.mtime.sec) + 3,
         nsec: 0,
     });
-    let trusted = cache.hash_git(&root, &ALGOS).unwrap();
+    let trusted = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
     assert_eq!(trusted.stats.files_racy, 0);
     assert_eq!(trusted.ids, before);
 }
@@ -248,11 +256,14 @@ fn damaged_files_are_rebuilt_or_refused() {
     small_tree(&root);
     let expected = fresh(&root);
     let cache = HashCache::new(dir.path().join("c"));
-    cache.hash_git(&root, &ALGOS).unwrap();
+    cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
     shift_scan_time(cache.path(), 10);
     let good = fs::read(cache.path()).unwrap();
     assert!(matches!(
-        cache.hash_git(&root, &ALGOS).unwrap().loaded,
+        cache
+            .hash_git(&root, &ALGOS, &Settings::default())
+            .unwrap()
+            .loaded,
         LoadStatus::Used
     ));
     let strict = cache.clone().strict(true).read_only(true);
@@ -260,12 +271,14 @@ fn damaged_files_are_rebuilt_or_refused() {
     // Every truncation.
     for len in 0..good.len() {
         fs::write(cache.path(), &good[..len]).unwrap();
-        let e = strict.hash_git(&root, &ALGOS).unwrap_err();
+        let e = strict
+            .hash_git(&root, &ALGOS, &Settings::default())
+            .unwrap_err();
         assert!(matches!(e, Error::Invalid { .. }), "{len}: {e}");
         let out = cache
             .clone()
             .read_only(true)
-            .hash_git(&root, &ALGOS)
+            .hash_git(&root, &ALGOS, &Settings::default())
             .unwrap();
         expect_rebuilt(&out, "truncated");
         assert_eq!(out.ids, expected);
@@ -275,21 +288,29 @@ fn damaged_files_are_rebuilt_or_refused() {
         let mut bad = good.clone();
         bad[i] ^= 1 << (i % 8);
         fs::write(cache.path(), &bad).unwrap();
-        assert!(strict.hash_git(&root, &ALGOS).is_err(), "byte {i}");
+        assert!(
+            strict
+                .hash_git(&root, &ALGOS, &Settings::default())
+                .is_err(),
+            "byte {i}"
+        );
         let out = cache
             .clone()
             .read_only(true)
-            .hash_git(&root, &ALGOS)
+            .hash_git(&root, &ALGOS, &Settings::default())
             .unwrap();
         expect_rebuilt(&out, "bit flip");
         assert_eq!(out.ids, expected);
     }
     // Rebuilt, the cache is whole again.
     fs::write(cache.path(), &good[..good.len() / 2]).unwrap();
-    let out = cache.hash_git(&root, &ALGOS).unwrap();
+    let out = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
     assert!(matches!(out.saved, SaveStatus::Written));
     assert!(matches!(
-        cache.hash_git(&root, &ALGOS).unwrap().loaded,
+        cache
+            .hash_git(&root, &ALGOS, &Settings::default())
+            .unwrap()
+            .loaded,
         LoadStatus::Used
     ));
 }
@@ -302,10 +323,14 @@ fn caches_for_something_else_are_not_trusted() {
     small_tree(&b);
     fs::write(b.join("a"), b"other\n").unwrap();
     let cache = HashCache::new(dir.path().join("c"));
-    cache.hash_git(&a, &ALGOS).unwrap();
+    cache.hash_git(&a, &ALGOS, &Settings::default()).unwrap();
     shift_scan_time(cache.path(), 10);
 
-    let out = cache.clone().read_only(true).hash_git(&b, &ALGOS).unwrap();
+    let out = cache
+        .clone()
+        .read_only(true)
+        .hash_git(&b, &ALGOS, &Settings::default())
+        .unwrap();
     assert_eq!(
         expect_rebuilt(&out, "other root"),
         "written for another root"
@@ -315,7 +340,7 @@ fn caches_for_something_else_are_not_trusted() {
     let out = cache
         .clone()
         .read_only(true)
-        .hash_git(&a, &[Algorithm::Sha1])
+        .hash_git(&a, &[Algorithm::Sha1], &Settings::default())
         .unwrap();
     assert_eq!(
         expect_rebuilt(&out, "algorithms"),
@@ -335,7 +360,11 @@ fn caches_for_something_else_are_not_trusted() {
     fs::write(a.join("new"), "x").unwrap();
     let out = cache.run(&a, &ALGOS, &plain, None).unwrap();
     assert!(matches!(out.saved, SaveStatus::Written));
-    let out = cache.clone().read_only(true).hash_git(&a, &ALGOS).unwrap();
+    let out = cache
+        .clone()
+        .read_only(true)
+        .hash_git(&a, &ALGOS, &Settings::default())
+        .unwrap();
     assert_eq!(
         expect_rebuilt(&out, "detection"),
         "written without SHA-1 collision detection"
@@ -345,7 +374,7 @@ fn caches_for_something_else_are_not_trusted() {
     let mut bytes = fs::read(cache.path()).unwrap();
     bytes[format::MAGIC.len()] = 2;
     fs::write(cache.path(), &bytes).unwrap();
-    let out = cache.hash_git(&a, &ALGOS).unwrap();
+    let out = cache.hash_git(&a, &ALGOS, &Settings::default()).unwrap();
     assert_eq!(
         expect_rebuilt(&out, "version"),
         "layout version 2, expected 1"
@@ -353,7 +382,11 @@ fn caches_for_something_else_are_not_trusted() {
 
     // Writable by others.
     fs::set_permissions(cache.path(), fs::Permissions::from_mode(0o666)).unwrap();
-    let out = cache.clone().read_only(true).hash_git(&a, &ALGOS).unwrap();
+    let out = cache
+        .clone()
+        .read_only(true)
+        .hash_git(&a, &ALGOS, &Settings::default())
+        .unwrap();
     assert_eq!(
         expect_rebuilt(&out, "permissions"),
         "writable by group or others (mode 666)"
@@ -362,7 +395,7 @@ fn caches_for_something_else_are_not_trusted() {
 
     // Over the size cap: neither read nor written.
     let small = cache.clone().max_size(100);
-    let out = small.hash_git(&a, &ALGOS).unwrap();
+    let out = small.hash_git(&a, &ALGOS, &Settings::default()).unwrap();
     assert!(expect_rebuilt(&out, "cap").contains("over the cache size cap of 100 bytes"));
     assert!(matches!(out.saved, SaveStatus::TooLarge { max: 100, .. }));
     assert_eq!(out.ids, fresh(&a));
@@ -370,7 +403,7 @@ fn caches_for_something_else_are_not_trusted() {
     // Not a file: a directory, a FIFO (never blocks).
     let d = HashCache::new(dir.path().join("dir"));
     fs::create_dir(d.path()).unwrap();
-    let out = d.hash_git(&a, &ALGOS).unwrap();
+    let out = d.hash_git(&a, &ALGOS, &Settings::default()).unwrap();
     assert_eq!(expect_rebuilt(&out, "dir"), "not a regular file");
     assert!(matches!(out.saved, SaveStatus::Failed(_)));
     let fifo = dir.path().join("fifo");
@@ -383,7 +416,7 @@ fn caches_for_something_else_are_not_trusted() {
     );
     let out = HashCache::new(&fifo)
         .read_only(true)
-        .hash_git(&a, &ALGOS)
+        .hash_git(&a, &ALGOS, &Settings::default())
         .unwrap();
     assert_eq!(expect_rebuilt(&out, "fifo"), "not a regular file");
     assert_eq!(out.ids, fresh(&a));
@@ -391,7 +424,7 @@ fn caches_for_something_else_are_not_trusted() {
     // Inside the tree it describes.
     let inside = HashCache::new(a.join("sub/cache"));
     assert!(matches!(
-        inside.hash_git(&a, &ALGOS),
+        inside.hash_git(&a, &ALGOS, &Settings::default()),
         Err(Error::InsideTree { .. })
     ));
 }
@@ -404,7 +437,7 @@ fn parsing_hostile_bytes_is_bounded() {
     let root = dir.path().join("t");
     small_tree(&root);
     let cache = HashCache::new(dir.path().join("c"));
-    cache.hash_git(&root, &ALGOS).unwrap();
+    cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
     let identity = identity_of(&root);
     let good = fs::read(cache.path()).unwrap();
     assert!(format::parse(good.clone(), &identity, 100, true).is_ok());
@@ -473,7 +506,7 @@ fn concurrent_writers_leave_a_valid_cache() {
         for _ in 0..4 {
             s.spawn(|| {
                 for _ in 0..15 {
-                    let out = cache.hash_git(&root, &ALGOS).unwrap();
+                    let out = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
                     assert_eq!(out.ids, expected);
                     assert!(
                         matches!(out.loaded, LoadStatus::Used | LoadStatus::Missing),
@@ -486,7 +519,10 @@ fn concurrent_writers_leave_a_valid_cache() {
         }
     });
     assert!(matches!(
-        cache.hash_git(&root, &ALGOS).unwrap().loaded,
+        cache
+            .hash_git(&root, &ALGOS, &Settings::default())
+            .unwrap()
+            .loaded,
         LoadStatus::Used
     ));
     // No temporary file is left behind.
@@ -504,11 +540,14 @@ fn one_pass_with_a_nar_hash() {
     let root = dir.path().join("t");
     small_tree(&root);
     let cache = HashCache::new(dir.path().join("c"));
-    let nar_fresh =
-        crate::ingest::hash_path(&root, FileIngestionMethod::Nar, Algorithm::Sha256).unwrap();
+    let nar_fresh = crate::Options::default()
+        .hash_path(&root, FileIngestionMethod::Nar, Algorithm::Sha256)
+        .unwrap();
     for round in 0..3 {
         let mut nar = NarHasher::new(Algorithm::Sha256);
-        let out = cache.hash_git_with_sink(&root, &ALGOS, &mut nar).unwrap();
+        let out = cache
+            .hash_git_with_sink(&root, &ALGOS, &Settings::default(), &mut nar)
+            .unwrap();
         assert_eq!(out.ids, fresh(&root), "round {round}");
         assert_eq!(nar.finish().unwrap(), nar_fresh, "round {round}");
         if round == 1 {
@@ -528,7 +567,7 @@ fn roots_that_are_not_directories() {
     for root in [&file, &link] {
         let cache = HashCache::new(dir.path().join("c"));
         for _ in 0..2 {
-            let out = cache.hash_git(root, &ALGOS).unwrap();
+            let out = cache.hash_git(root, &ALGOS, &Settings::default()).unwrap();
             assert_eq!(out.ids, fresh(root));
             shift_scan_time(cache.path(), 10);
         }
@@ -753,7 +792,7 @@ proptest! {
         let root = dir.path().join("t");
         build(&root, &Spec::Dir(root_spec));
         let cache = HashCache::new(dir.path().join("c"));
-        let first = cache.hash_git(&root, &ALGOS).unwrap();
+        let first = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
         prop_assert_eq!(&first.ids, &fresh(&root));
         for step in &changes {
             // Trust everything recorded so far, then change the tree after a pause.
@@ -762,7 +801,7 @@ proptest! {
             for c in step {
                 apply(&root, c);
             }
-            let out = cache.hash_git(&root, &ALGOS).unwrap();
+            let out = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
             prop_assert!(matches!(out.loaded, LoadStatus::Used));
             prop_assert_eq!(&out.ids, &fresh(&root), "after {:?}", step);
         }

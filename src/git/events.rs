@@ -663,22 +663,9 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
                 .unwrap_or(usize::MAX)
                 .min(self.buf.len());
             let buf = self.buf.get_mut(..want).unwrap_or_default();
-            let n = match body.read(buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(object_err(&self.path, read_error(id, e))),
-            };
-            seen = seen.saturating_add(n as u64);
-            if seen > size {
-                return Err(object_err(
-                    &self.path,
-                    source::Error::SizeMismatch {
-                        id: *id,
-                        declared: size,
-                        actual: seen,
-                    },
-                ));
+            let n = read_body(&mut body, buf, id, size, &mut seen, &self.path)?;
+            if n == 0 {
+                break;
             }
             let chunk = buf.get(..n).unwrap_or_default();
             verifier.update(chunk);
@@ -734,26 +721,11 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
         let mut body = object.body;
         let mut seen: u64 = 0;
         loop {
-            let n = match body.read(&mut self.buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(object_err(&self.path, read_error(id, e)));
-                }
-            };
-            let chunk = self.buf.get(..n).unwrap_or_default();
-            seen = seen.saturating_add(n as u64);
-            if seen > size {
-                return Err(object_err(
-                    &self.path,
-                    source::Error::SizeMismatch {
-                        id: *id,
-                        declared: size,
-                        actual: seen,
-                    },
-                ));
+            let n = read_body(&mut body, &mut self.buf, id, size, &mut seen, &self.path)?;
+            if n == 0 {
+                break;
             }
+            let chunk = self.buf.get(..n).unwrap_or_default();
             if let Some(verifier) = verifier.as_mut() {
                 verifier.update(chunk);
             }
@@ -948,6 +920,37 @@ fn open_object<'s, O: ObjectSource + ?Sized>(
         });
     }
     Ok(object)
+}
+
+/// One read of an object's body (retried when interrupted), counted into `seen`: more bytes
+/// than the header announced is the object's error. `0` at the end of the body.
+fn read_body(
+    body: &mut dyn Read,
+    buf: &mut [u8],
+    id: &Hash,
+    size: u64,
+    seen: &mut u64,
+    path: &[u8],
+) -> Result<usize, Error> {
+    let n = loop {
+        match body.read(buf) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(object_err(path, read_error(id, e))),
+        }
+    };
+    *seen = seen.saturating_add(n as u64);
+    if *seen > size {
+        return Err(object_err(
+            path,
+            source::Error::SizeMismatch {
+                id: *id,
+                declared: size,
+                actual: *seen,
+            },
+        ));
+    }
+    Ok(n)
 }
 
 fn object_err(path: &[u8], source: source::Error) -> Error {

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use crate::event::{Event, Sink, SinkError};
 use crate::hash::{Algorithm, Hash, Hasher};
 
-use super::object::{Mode, ObjectKind, object_hasher, push_entry, tree_order};
+use super::object::{Mode, ObjectKind, finish_object, object_hasher, push_entry, tree_order};
 
 /// Receives every object a [`GitHasher`] hashes, e.g. to write them to a git object store.
 ///
@@ -43,35 +43,27 @@ pub trait ObjectSink {
 /// Keeps no objects.
 impl ObjectSink for () {}
 
-impl<O: ObjectSink + ?Sized> ObjectSink for &mut O {
-    fn begin_blob(&mut self, size: u64) -> Result<(), SinkError> {
-        (**self).begin_blob(size)
-    }
-    fn blob_data(&mut self, data: &[u8]) -> Result<(), SinkError> {
-        (**self).blob_data(data)
-    }
-    fn end_blob(&mut self, id: &Hash) -> Result<(), SinkError> {
-        (**self).end_blob(id)
-    }
-    fn tree(&mut self, id: &Hash, body: &[u8]) -> Result<(), SinkError> {
-        (**self).tree(id, body)
-    }
+/// Forwards [`ObjectSink`] through a pointer type: one body for `&mut O` and `Box<O>`.
+macro_rules! forward_object_sink {
+    ($($pointer:ty),*) => {$(
+        impl<O: ObjectSink + ?Sized> ObjectSink for $pointer {
+            fn begin_blob(&mut self, size: u64) -> Result<(), SinkError> {
+                (**self).begin_blob(size)
+            }
+            fn blob_data(&mut self, data: &[u8]) -> Result<(), SinkError> {
+                (**self).blob_data(data)
+            }
+            fn end_blob(&mut self, id: &Hash) -> Result<(), SinkError> {
+                (**self).end_blob(id)
+            }
+            fn tree(&mut self, id: &Hash, body: &[u8]) -> Result<(), SinkError> {
+                (**self).tree(id, body)
+            }
+        }
+    )*};
 }
 
-impl<O: ObjectSink + ?Sized> ObjectSink for Box<O> {
-    fn begin_blob(&mut self, size: u64) -> Result<(), SinkError> {
-        (**self).begin_blob(size)
-    }
-    fn blob_data(&mut self, data: &[u8]) -> Result<(), SinkError> {
-        (**self).blob_data(data)
-    }
-    fn end_blob(&mut self, id: &Hash) -> Result<(), SinkError> {
-        (**self).end_blob(id)
-    }
-    fn tree(&mut self, id: &Hash, body: &[u8]) -> Result<(), SinkError> {
-        (**self).tree(id, body)
-    }
-}
+forward_object_sink!(&mut O, Box<O>);
 
 /// A [`Sink`] computing the git id of a file system object, as `nix hash path --mode git` does:
 /// a blob id for a root file or symlink, a tree id for a root directory.
@@ -301,7 +293,7 @@ impl<O: ObjectSink> GitHasher<O> {
                         actual: file.delivered,
                     });
                 }
-                let id = finalize(file.hasher, ObjectKind::Blob)?;
+                let id = finish_object(file.hasher, ObjectKind::Blob)?;
                 self.objects.end_blob(&id)?;
                 self.complete(file.slot, file.mode, &id);
                 Ok(())
@@ -341,7 +333,7 @@ impl<O: ObjectSink> GitHasher<O> {
                 hasher.update(target);
                 self.objects.begin_blob(target.len() as u64)?;
                 self.objects.blob_data(target)?;
-                let id = finalize(hasher, ObjectKind::Blob)?;
+                let id = finish_object(hasher, ObjectKind::Blob)?;
                 self.objects.end_blob(&id)?;
                 self.complete(slot, Mode::Symlink, &id);
                 Ok(())
@@ -385,7 +377,7 @@ impl<O: ObjectSink> GitHasher<O> {
                 }
                 let mut hasher = self.hasher(ObjectKind::Tree, self.scratch.len() as u64);
                 hasher.update(&self.scratch);
-                let id = finalize(hasher, ObjectKind::Tree)?;
+                let id = finish_object(hasher, ObjectKind::Tree)?;
                 self.objects.tree(&id, &self.scratch)?;
                 // Drop the children's names and ids; keep this directory's own name.
                 self.entries.truncate(frame.entries_start);
@@ -476,13 +468,6 @@ fn check_name(name: &[u8]) -> Result<(), SinkError> {
         return Err(SinkError::Protocol("entry name contains '/' or NUL"));
     }
     Ok(())
-}
-
-/// Finishes an object's hash, turning a detected SHA-1 collision into a [`SinkError`].
-pub(crate) fn finalize(hasher: Hasher, kind: ObjectKind) -> Result<Hash, SinkError> {
-    hasher
-        .finalize()
-        .map_err(|e| SinkError::from_hash(e, kind.name()))
 }
 
 #[cfg(test)]
@@ -712,7 +697,7 @@ mod tests {
         for kind in [ObjectKind::Blob, ObjectKind::Tree] {
             let mut h = Hasher::new(Algorithm::Sha1);
             h.update(&pdf);
-            match finalize(h, kind) {
+            match finish_object(h, kind) {
                 Err(SinkError::Sha1Collision { object, digest }) => {
                     assert_eq!(object, kind.name());
                     assert_eq!(digest, "38762cf7f55934b34d179ae6a4c80cadccbb7f0a");
@@ -727,13 +712,13 @@ mod tests {
             let fresh = Hasher::with_collision_detection(Algorithm::Sha1, git.detect_collisions);
             let mut h = fresh.clone();
             h.update(&pdf);
-            assert_eq!(finalize(h, ObjectKind::Blob).is_err(), collides);
+            assert_eq!(finish_object(h, ObjectKind::Blob).is_err(), collides);
             let mut h = git.hasher(ObjectKind::Blob, pdf.len() as u64);
             h.update(&pdf);
             // As a blob (header first) the PDF does not collide: `git hash-object` (which
             // detects) prints ba9aaa14…, and so does Nix.
             assert_eq!(
-                finalize(h, ObjectKind::Blob)
+                finish_object(h, ObjectKind::Blob)
                     .unwrap()
                     .encode(Format::Base16),
                 "ba9aaa145ccd24ef760cf31c74d8f7ca1a2e47b0"

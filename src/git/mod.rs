@@ -76,6 +76,7 @@ pub use object::{
     TreeError, TreeErrorKind, TreeRefIter, blob_id, encode_tree, object_hasher, object_id, tree_id,
     tree_order,
 };
+pub(crate) use object::{checked_object_id, finish_object, push_entry};
 pub mod events;
 #[cfg(feature = "gix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "gix")))]

@@ -578,6 +578,31 @@ pub fn object_hasher(
     hasher
 }
 
+/// Finishes an object's hash started by [`object_hasher`], turning a detected SHA-1 collision
+/// into the [`SinkError`](crate::event::SinkError) every sink of the crate reports: the one
+/// place an object id is finished.
+pub(crate) fn finish_object(
+    hasher: crate::hash::Hasher,
+    kind: ObjectKind,
+) -> Result<Hash, crate::event::SinkError> {
+    hasher
+        .finalize()
+        .map_err(|e| crate::event::SinkError::from_hash(e, kind.name()))
+}
+
+/// The id of the object of `kind` with `body`, with SHA-1 collision detection if `detect`: the
+/// hasher every walk (serial, parallel, cached) uses for a whole object in memory.
+pub(crate) fn checked_object_id(
+    algorithm: Algorithm,
+    kind: ObjectKind,
+    body: &[u8],
+    detect: bool,
+) -> Result<Hash, crate::event::SinkError> {
+    let mut hasher = object_hasher(algorithm, kind, body.len() as u64, detect);
+    hasher.update(body);
+    finish_object(hasher, kind)
+}
+
 /// The id of the object of `kind` with `body`, without SHA-1 collision detection: one call of
 /// [`object_hasher`].
 ///

@@ -399,91 +399,13 @@ pub(crate) fn feed<S: crate::event::Sink + ?Sized>(
     Ok(true)
 }
 
-/// Writes the NAR of the file system object at `path` to `out`, exactly as `nix-store --dump`
-/// does, and returns its length in bytes. Symlinks are never followed, not even at `path`.
-///
-/// ```
-/// use nix_ingest::{nar, Options};
-///
-/// let dir = tempfile::tempdir()?;
-/// std::fs::write(dir.path().join("foo"), "Hello World!\n")?;
-/// let mut bytes = Vec::new();
-/// let len = nar::dump_path(dir.path(), &mut bytes, &Options::default())?;
-/// assert_eq!(len, bytes.len() as u64);
-/// assert!(bytes.starts_with(b"\x0d\0\0\0\0\0\0\0nix-archive-1"));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
+/// Restores the NAR read from `reader` at `target`: the route is
+/// [`Options::unpack_nar`](crate::Options::unpack_nar), which documents it.
 #[cfg(feature = "fs")]
-#[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
-pub fn dump_path<W: io::Write>(
-    path: &std::path::Path,
-    out: W,
-    options: &crate::Options,
-) -> Result<u64, crate::fs::Error> {
-    let mut writer = NarWriter::new(out).max_depth(options.get_limits().max_nar_depth);
-    crate::fs::dump(path, &mut writer, options)?;
-    let len = writer.bytes_written();
-    writer
-        .finish()
-        .map_err(|e| crate::fs::Error::new(path, crate::fs::ErrorKind::Sink(e)))?;
-    Ok(len)
-}
-
-/// Restores the NAR read from `reader` at `target`, as `nix-store --restore` does: regular
-/// files (executable ones with every execute bit added to what the umask leaves, as Nix does),
-/// symlinks and directories, empty ones too. Returns the archive's length in bytes.
-///
-/// Safely:
-///
-/// - every entry name is checked by the parser before anything is created for it (never empty,
-///   `.` or `..`, no `/` or NUL; entries sorted and unique), so nothing is created outside the
-///   object;
-/// - the object is built in a fresh private directory beside `target` (`.<name>.unpack-…`),
-///   every file, directory and symlink created exclusively (nothing existing is followed or
-///   overwritten), then renamed to `target` at the end; the rename never replaces anything
-///   (`RENAME_NOREPLACE`), so a `target` that exists, even an empty directory, is refused;
-/// - on any failure (a malformed or hostile archive, a limit, a full disk) the staging directory
-///   is removed and nothing is left at `target`.
-///
-/// The [`Options`](crate::Options)' [limits](crate::Options::limits) bound the archive, and its
-/// [buffer size](crate::Options::buffer_size) sets the reads.
-///
-/// ```
-/// use nix_ingest::{nar, Options};
-///
-/// let dir = tempfile::tempdir()?;
-/// std::fs::create_dir(dir.path().join("src"))?;
-/// std::fs::write(dir.path().join("src/foo"), "Hello World!\n")?;
-/// std::os::unix::fs::symlink("foo", dir.path().join("src/bar"))?;
-/// let mut bytes = Vec::new();
-/// nar::dump_path(&dir.path().join("src"), &mut bytes, &Options::default())?;
-///
-/// nar::unpack(&bytes[..], &dir.path().join("copy"), &Options::default())?;
-/// assert_eq!(std::fs::read_link(dir.path().join("copy/bar"))?, std::path::Path::new("foo"));
-/// // A second unpack to the same place is refused and changes nothing.
-/// let err = nar::unpack(&bytes[..], &dir.path().join("copy"), &Options::default()).unwrap_err();
-/// assert!(matches!(err, nar::UnpackError::TargetExists { .. }));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-///
-/// # Where Nix differs
-///
-/// `nix-store --restore` (2.26 and 2.34) creates the target as it reads, so a bad archive
-/// leaves a half tree behind (checked: entries before a bad name stay); this leaves nothing.
-/// Both refuse a target that exists, even an empty directory. The archive itself is read as by
-/// [`read`], which refuses a little more than Nix (bytes after the archive, and NUL in a symlink
-/// target, which Nix 2.26 accepts; see the [module docs](self#where-this-differs-from-nix-226)).
-#[cfg(feature = "fs")]
-#[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
-pub fn unpack<R: Read>(
+pub(crate) fn unpack<R: Read>(
     reader: R,
     target: &std::path::Path,
-    options: &crate::Options,
+    settings: &crate::Settings,
 ) -> Result<u64, UnpackError> {
-    unpack::unpack(
-        reader,
-        target,
-        options.get_limits(),
-        options.get_buffer_size(),
-    )
+    unpack::unpack(reader, target, settings.limits(), settings.buffer_size())
 }

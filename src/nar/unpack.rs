@@ -12,7 +12,7 @@ use crate::limits::Limits;
 
 use super::Parser;
 
-/// Why [`unpack`](super::unpack) failed. Nothing is left at the target when it does.
+/// Why [`Options::unpack_nar`](crate::Options::unpack_nar) failed. Nothing is left at the target when it does.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UnpackError {

@@ -34,8 +34,6 @@ use crate::git::{self, Mode, ObjectKind, tree_order};
 use crate::hash::{Algorithm, Hash, Hasher};
 use crate::limits::Limits;
 
-use super::git::{collision, object_id, push_entry};
-
 /// Bytes of file contents a batch holds.
 pub(crate) const ARENA: usize = 2 << 20;
 /// Batches in existence at once.
@@ -339,8 +337,8 @@ fn finish(hashers: Vec<Hasher>, path: &Path) -> Result<Vec<Hash>, fs::Error> {
     hashers
         .into_iter()
         .map(|h| {
-            h.finalize()
-                .map_err(|e| fs::Error::new(path, ErrorKind::Sink(collision(e, "blob"))))
+            git::finish_object(h, ObjectKind::Blob)
+                .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))
         })
         .collect()
 }
@@ -427,7 +425,7 @@ fn consume<S: Sink + ?Sized>(
                         .git
                         .iter()
                         .map(|&a| {
-                            object_id(a, ObjectKind::Blob, &target, cfg.detect)
+                            git::checked_object_id(a, ObjectKind::Blob, &target, cfg.detect)
                                 .map_err(|e| fs::Error::new(&path, ErrorKind::Sink(e)))
                         })
                         .collect::<Result<Vec<_>, _>>()?;
@@ -526,10 +524,10 @@ fn tree_ids(children: &mut [Child], cfg: &Config<'_>, path: &Path) -> Result<Vec
             body.clear();
             for c in children.iter() {
                 if let Some(id) = c.ids.get(j) {
-                    push_entry(&mut body, c.mode, &c.name, id.as_bytes());
+                    git::push_entry(&mut body, c.mode, &c.name, id.as_bytes());
                 }
             }
-            object_id(algorithm, ObjectKind::Tree, &body, cfg.detect)
+            git::checked_object_id(algorithm, ObjectKind::Tree, &body, cfg.detect)
                 .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))
         })
         .collect()

@@ -22,10 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::buffer::ReadBuffer;
-use crate::event::SinkError;
 use crate::fs::{self, At, DirBuffer, ErrorKind, Kind, Listing, OpenFile};
 use crate::git::{self, Mode, ObjectKind, tree_order};
-use crate::hash::{self, Algorithm, Hash, Hasher};
+use crate::hash::{Algorithm, Hash, Hasher};
 use crate::limits::Limits;
 
 /// Files hashed per task.
@@ -397,8 +396,8 @@ impl<'a> Shared<'a> {
         let ids = hashers
             .into_iter()
             .map(|h| {
-                h.finalize()
-                    .map_err(|e| fs::Error::new(path(), ErrorKind::Sink(collision(e, "blob"))))
+                git::finish_object(h, ObjectKind::Blob)
+                    .map_err(|e| fs::Error::new(path(), ErrorKind::Sink(e)))
             })
             .collect::<Result<_, _>>()?;
         let mode = if executable {
@@ -420,7 +419,7 @@ impl<'a> Shared<'a> {
             .algorithms
             .iter()
             .map(|&a| {
-                object_id(a, kind, body, self.cfg.detect)
+                git::checked_object_id(a, kind, body, self.cfg.detect)
                     .map_err(|e| fs::Error::new(path(), ErrorKind::Sink(e)))
             })
             .collect()
@@ -498,32 +497,13 @@ impl<'a> Shared<'a> {
                 let mut body = Vec::new();
                 for &i in &order {
                     if let (Some(mode), Some(Some(id))) = (st.modes.get(i), st.ids.get(i * k + j)) {
-                        push_entry(&mut body, *mode, name(i), id.as_bytes());
+                        git::push_entry(&mut body, *mode, name(i), id.as_bytes());
                     }
                 }
-                object_id(algorithm, ObjectKind::Tree, &body, self.cfg.detect)
+                git::checked_object_id(algorithm, ObjectKind::Tree, &body, self.cfg.detect)
                     .map_err(|e| fs::Error::new(path(), ErrorKind::Sink(e)))
             })
             .collect()
-    }
-}
-
-/// The id of an object, failing on a detected SHA-1 collision.
-pub(crate) fn object_id(
-    algorithm: Algorithm,
-    kind: ObjectKind,
-    body: &[u8],
-    detect: bool,
-) -> Result<Hash, SinkError> {
-    let mut h = git::object_hasher(algorithm, kind, body.len() as u64, detect);
-    h.update(body);
-    h.finalize().map_err(|e| collision(e, kind.name()))
-}
-
-pub(crate) fn collision(e: hash::Error, object: &'static str) -> SinkError {
-    match e {
-        hash::Error::Sha1Collision(digest) => SinkError::Sha1Collision { object, digest },
-        other => SinkError::Other(Box::new(other)),
     }
 }
 
@@ -533,15 +513,6 @@ pub(crate) fn nar_order(a: &Path, b: &Path) -> std::cmp::Ordering {
     a.iter()
         .map(|c| c.as_bytes())
         .cmp(b.iter().map(|c| c.as_bytes()))
-}
-
-/// Appends one encoded tree entry, `<mode> <name>\0<raw id>`, to `out`.
-pub(crate) fn push_entry(out: &mut Vec<u8>, mode: Mode, name: &[u8], id: &[u8]) {
-    out.extend_from_slice(mode.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(name);
-    out.push(0);
-    out.extend_from_slice(id);
 }
 
 // The module docs of `parallel` promise at most 112 bytes per listed entry besides its name for
