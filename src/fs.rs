@@ -665,7 +665,18 @@ impl<S: Sink + ?Sized> Visitor for DumpVisitor<'_, S> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    /// Makes a FIFO at `path` with `mkfifo`.
+    pub(crate) fn make_fifo(path: &Path) {
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(path)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
     /// Opening never follows a symlink and never blocks on a FIFO: what the walk listed as a
     /// regular file and finds swapped is refused as changed, naming what it found.
     #[test]
@@ -676,13 +687,7 @@ mod tests {
         let link = t.path().join("link");
         std::os::unix::fs::symlink(&target, &link).unwrap();
         let fifo = t.path().join("fifo");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
+        make_fifo(&fifo);
         for (path, found) in [(&link, "symlink"), (&fifo, "FIFO")] {
             let e = open_file(At::Path(path.as_os_str().as_bytes()), None)
                 .err()

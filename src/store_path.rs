@@ -449,6 +449,44 @@ impl StoreDir {
         }
     }
 
+    /// The store directory a setting names, canonicalised as Nix canonicalises its `store`
+    /// setting and a store URL's `store=` parameter (`canonPath`): repeated and trailing `/` and
+    /// `.` components dropped, `..` taking away the component before it. What remains must be a
+    /// store directory ([`StoreDir::new`]). Every tool of this project reads `--store-dir`
+    /// through this, so they agree on one spelling.
+    ///
+    /// ```
+    /// use nix_ingest::store_path::StoreDir;
+    /// assert_eq!(StoreDir::canonical("/gnu//store/")?.as_str(), "/gnu/store");
+    /// assert_eq!(StoreDir::canonical("/nix/./var/../store")?.as_str(), "/nix/store");
+    /// assert!(StoreDir::canonical("nix/store").is_err());
+    /// assert!(StoreDir::canonical("/nix/..").is_err());
+    /// # Ok::<(), nix_ingest::store_path::Error>(())
+    /// ```
+    pub fn canonical(dir: &str) -> Result<Self, Error> {
+        if !dir.starts_with('/') {
+            return StoreDir::new(dir);
+        }
+        let mut parts: Vec<&str> = Vec::new();
+        for part in dir.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                part => parts.push(part),
+            }
+        }
+        if parts.is_empty() {
+            return StoreDir::new("/");
+        }
+        StoreDir::new(parts.iter().fold(String::new(), |mut out, part| {
+            out.push('/');
+            out.push_str(part);
+            out
+        }))
+    }
+
     /// The directory.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -19,10 +19,6 @@ use nix_ingest::narinfo::NarInfo;
 use nix_ingest::path_info::{PathInfo, Request};
 use nix_ingest::store_path::StoreDir;
 
-fn oracle_enabled() -> bool {
-    std::env::var_os("NIX_INGEST_ORACLE").is_some_and(|v| v == "1")
-}
-
 /// The oracle's view of a host path under `/tmp`.
 fn inside(host: &Path) -> String {
     let rest = host
@@ -150,8 +146,7 @@ fn the_cache_is_what_nix_would_write() {
 
 #[test]
 fn nix_accepts_the_cache_and_refuses_tampering() {
-    if !oracle_enabled() {
-        eprintln!("skipped: set NIX_INGEST_ORACLE=1 to have real Nix read the cache");
+    if !nix_ingest_test_support::oracle_or_skip("have real Nix read the cache") {
         return;
     }
     for version in ["2.34", "2.26"] {

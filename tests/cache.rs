@@ -30,10 +30,6 @@ const ALGOS: [Algorithm; 2] = [Algorithm::Sha1, Algorithm::Sha256];
 const GOLDEN: &str = "tests/data/cache/mutations.txt";
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
-fn enabled() -> bool {
-    std::env::var_os("NIX_INGEST_ORACLE").is_some_and(|v| v == "1")
-}
-
 fn fresh(root: &Path) -> Vec<Hash> {
     ALGOS
         .iter()
@@ -294,7 +290,7 @@ fn mutations() {
         out.loaded
     );
 
-    if enabled() {
+    if nix_ingest_test_support::oracle_enabled() {
         check_oracle(&s.steps);
     }
     check_golden(&s.steps);

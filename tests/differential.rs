@@ -34,7 +34,7 @@
 
 #[path = "differential/oracle.rs"]
 mod oracle;
-mod support;
+use nix_ingest_test_support as support;
 #[path = "differential/tree.rs"]
 mod tree;
 
@@ -58,10 +58,6 @@ use oracle::{Answer, MkEntry, Task};
 use tree::{Node, Rng, Tree};
 
 const DEFAULT_SEED: u64 = 0x6e69_782d_696e_6765;
-
-fn enabled() -> bool {
-    std::env::var_os("NIX_INGEST_ORACLE").is_some_and(|v| v == "1")
-}
 
 struct Config {
     seed: u64,
@@ -378,8 +374,7 @@ fn first_difference(a: &[u8], b: &[u8]) -> String {
 
 #[test]
 fn differential() {
-    if !enabled() {
-        eprintln!("skipped: set NIX_INGEST_ORACLE=1 to compare with real Nix and git");
+    if !nix_ingest_test_support::oracle_or_skip("compare with real Nix and git") {
         return;
     }
     let cfg = Config::from_env();
@@ -929,19 +924,8 @@ fn differential() {
 // Refusals: what Nix refuses, we must refuse as clearly
 // ---------------------------------------------------------------------------------------------
 
-/// A NAR string: length, bytes, zero padding to 8.
-fn nar_str(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
-    out.extend_from_slice(s);
-    out.resize(out.len().div_ceil(8) * 8, 0);
-}
-
 fn nar_of(tokens: &[&[u8]]) -> Vec<u8> {
-    let mut v = Vec::new();
-    for t in tokens {
-        nar_str(&mut v, t);
-    }
-    v
+    support::NarBytes::of(tokens)
 }
 
 /// A directory NAR with the given entries (each a regular file with `x`), names as given.
@@ -969,8 +953,7 @@ fn dir_nar(names: &[&[u8]]) -> Vec<u8> {
 
 #[test]
 fn refusals() {
-    if !enabled() {
-        eprintln!("skipped: set NIX_INGEST_ORACLE=1 to compare with real Nix");
+    if !nix_ingest_test_support::oracle_or_skip("compare with real Nix") {
         return;
     }
     let work = tempfile::Builder::new()

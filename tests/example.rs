@@ -2,7 +2,7 @@
 //! example hashes the shipped sample store object every way Nix does. The answers are Nix's,
 //! from `examples/sample/README.md` (made with Nix 2.26.3) and `cli/tests/data/nix-2.34.txt`.
 
-mod support;
+use nix_ingest_test_support as support;
 
 use std::process::Command;
 

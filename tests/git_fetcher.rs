@@ -16,10 +16,6 @@ use nix_ingest::hash::Format;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
-fn oracle_enabled() -> bool {
-    std::env::var_os("NIX_INGEST_ORACLE").is_some_and(|v| v == "1")
-}
-
 /// Runs git in `dir` with a fixed identity and the commit date `date` (seconds).
 fn git_at(dir: &Path, date: u64, args: &[&str]) -> String {
     let stamp = format!("{date} +0100");
@@ -308,8 +304,7 @@ fn ours(repo: &Path, fetch: &Fetch, value: &str) -> Fetched {
 
 #[test]
 fn flake_prefetch_agrees_with_nix() {
-    if !oracle_enabled() {
-        eprintln!("skipped: set NIX_INGEST_ORACLE=1 to compare with real Nix");
+    if !nix_ingest_test_support::oracle_or_skip("compare with real Nix") {
         return;
     }
     let registry = tempfile::Builder::new()
@@ -383,8 +378,7 @@ fn flake_prefetch_agrees_with_nix() {
 
 #[test]
 fn fetch_git_agrees_with_nix() {
-    if !oracle_enabled() {
-        eprintln!("skipped: set NIX_INGEST_ORACLE=1 to compare with real Nix");
+    if !nix_ingest_test_support::oracle_or_skip("compare with real Nix") {
         return;
     }
     for (submodule, packed) in [(true, false)] {

@@ -34,10 +34,6 @@ use nar_support::Nar;
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 const GOLDEN: &str = "tests/data/hostile_nars/oracle.txt";
 
-fn enabled() -> bool {
-    std::env::var_os("NIX_INGEST_ORACLE").is_some_and(|v| v == "1")
-}
-
 /// Named archives, each probing one rule of the grammar or one limit.
 fn corpus() -> Vec<(&'static str, Vec<u8>)> {
     let mut v: Vec<(&'static str, Vec<u8>)> = Vec::new();
@@ -449,8 +445,7 @@ fn verdicts_agree_with_both_nix_versions() {
 /// inputs as we do); with `NIX_INGEST_REGENERATE=1`, both versions rewrite the golden file.
 #[test]
 fn oracle() {
-    if !enabled() {
-        eprintln!("skipped: set NIX_INGEST_ORACLE=1 to ask real Nix");
+    if !nix_ingest_test_support::oracle_or_skip("ask real Nix") {
         return;
     }
     let work = tempfile::Builder::new()

@@ -4,64 +4,9 @@
 use nix_ingest::Limits;
 use nix_ingest::event::{Event, Recorder, Sink, SinkError};
 use nix_ingest::nar::{self, Error, Parser};
+use nix_ingest_test_support as support;
 
-/// Builds NAR bytes string by string, so tests can note offsets as they go.
-struct Nar(Vec<u8>);
-
-impl Nar {
-    /// Just the magic string.
-    fn magic() -> Self {
-        let mut n = Nar(Vec::new());
-        n.s(b"nix-archive-1");
-        n
-    }
-
-    /// The offset of the next byte.
-    fn pos(&self) -> u64 {
-        self.0.len() as u64
-    }
-
-    /// A string: length, bytes, zero padding to 8.
-    fn s(&mut self, s: &[u8]) -> &mut Self {
-        self.0.extend_from_slice(&(s.len() as u64).to_le_bytes());
-        self.0.extend_from_slice(s);
-        while !self.0.len().is_multiple_of(8) {
-            self.0.push(0);
-        }
-        self
-    }
-
-    fn ss(&mut self, strings: &[&[u8]]) -> &mut Self {
-        for s in strings {
-            self.s(s);
-        }
-        self
-    }
-
-    /// A bare 64-bit length field.
-    fn n(&mut self, n: u64) -> &mut Self {
-        self.0.extend_from_slice(&n.to_le_bytes());
-        self
-    }
-
-    fn raw(&mut self, bytes: &[u8]) -> &mut Self {
-        self.0.extend_from_slice(bytes);
-        self
-    }
-
-    /// An entry holding a symlink `name -> x`.
-    fn link_entry(&mut self, name: &[u8]) -> &mut Self {
-        self.ss(&[b"entry", b"(", b"name", name, b"node"]);
-        self.ss(&[b"(", b"type", b"symlink", b"target", b"x", b")", b")"])
-    }
-
-    /// The head of a root directory.
-    fn root_dir() -> Self {
-        let mut n = Nar::magic();
-        n.ss(&[b"(", b"type", b"directory"]);
-        n
-    }
-}
+use support::NarBytes as Nar;
 
 /// Pushes `bytes` in chunks of `chunk` bytes; bytes past the archive count as trailing data.
 fn push_in_chunks(bytes: &[u8], chunk: usize, limits: Limits) -> Result<u64, Error> {
@@ -126,28 +71,28 @@ fn truncation_at_every_prefix() {
 
 #[test]
 fn bad_magic() {
-    let mut n = Nar(Vec::new());
+    let mut n = Nar::new();
     n.s(b"nix-archive-2")
         .ss(&[b"(", b"type", b"symlink", b"target", b"x", b")"]);
-    assert!(matches!(err(&n.0), Error::BadMagic { offset: 0 }));
+    assert!(matches!(err(n.bytes()), Error::BadMagic { offset: 0 }));
 
-    let mut n = Nar(Vec::new());
+    let mut n = Nar::new();
     n.s(b"nix-archive-");
-    assert!(matches!(err(&n.0), Error::BadMagic { offset: 0 }));
+    assert!(matches!(err(n.bytes()), Error::BadMagic { offset: 0 }));
 
     // A huge length is refused before anything is read or allocated.
-    let mut n = Nar(Vec::new());
+    let mut n = Nar::new();
     n.n(u64::MAX).raw(b"nix-archive-1");
-    assert!(matches!(err(&n.0), Error::BadMagic { offset: 0 }));
+    assert!(matches!(err(n.bytes()), Error::BadMagic { offset: 0 }));
 
     assert!(matches!(err(b"\x0d\0\0"), Error::Truncated { offset: 3 }));
     assert!(matches!(err(b""), Error::Truncated { offset: 0 }));
 
     // Non-zero padding after the magic: bytes 8..21 are the text, 21..24 the padding.
     let mut n = Nar::magic();
-    n.0[22] = 7;
+    n.bytes_mut()[22] = 7;
     assert!(matches!(
-        err(&n.0),
+        err(n.bytes()),
         Error::NonZeroPadding {
             offset: 22,
             byte: 7
@@ -175,80 +120,80 @@ fn unknown_tags() {
     // "[" where the root node's "(" belongs: right after the 24-byte magic string.
     let mut n = Nar::magic();
     n.s(b"[");
-    assert_unexpected(&n.0, 24, "\"(\"", b"[");
+    assert_unexpected(n.bytes(), 24, "\"(\"", b"[");
 
     let mut n = Nar::magic();
     n.s(b"(");
     let at = n.pos();
     n.ss(&[b"kind", b"regular"]);
-    assert_unexpected(&n.0, at, "\"type\"", b"kind");
+    assert_unexpected(n.bytes(), at, "\"type\"", b"kind");
 
     let mut n = Nar::magic();
     n.ss(&[b"(", b"type", b"regular"]);
     let at = n.pos();
     n.ss(&[b"contentz", b""]);
-    assert_unexpected(&n.0, at, "\"executable\" or \"contents\"", b"contentz");
+    assert_unexpected(n.bytes(), at, "\"executable\" or \"contents\"", b"contentz");
 
     let mut n = Nar::magic();
     n.ss(&[b"(", b"type", b"symlink"]);
     let at = n.pos();
     n.ss(&[b"tarjet", b"x"]);
-    assert_unexpected(&n.0, at, "\"target\"", b"tarjet");
+    assert_unexpected(n.bytes(), at, "\"target\"", b"tarjet");
 
     let mut n = Nar::magic();
     n.ss(&[b"(", b"type", b"symlink", b"target", b"x"]);
     let at = n.pos();
     n.s(b"(");
-    assert_unexpected(&n.0, at, "\")\"", b"(");
+    assert_unexpected(n.bytes(), at, "\")\"", b"(");
 
     // Nix 2.26 refuses the executable marker after the contents too ("expected tag ')'").
     let mut n = Nar::magic();
     n.ss(&[b"(", b"type", b"regular", b"contents", b"hi"]);
     let at = n.pos();
     n.ss(&[b"executable", b"", b")"]);
-    assert_unexpected(&n.0, at, "\")\"", b"executable");
+    assert_unexpected(n.bytes(), at, "\")\"", b"executable");
 
     let mut n = Nar::root_dir();
     let at = n.pos();
     n.s(b"entri");
-    assert_unexpected(&n.0, at, "\"entry\" or \")\"", b"entri");
+    assert_unexpected(n.bytes(), at, "\"entry\" or \")\"", b"entri");
 
     let mut n = Nar::root_dir();
     let at = n.pos();
     n.s(b"contents");
-    assert_unexpected(&n.0, at, "\"entry\" or \")\"", b"contents");
+    assert_unexpected(n.bytes(), at, "\"entry\" or \")\"", b"contents");
 
     let mut n = Nar::root_dir();
     n.s(b"entry");
     let at = n.pos();
     n.s(b"{");
-    assert_unexpected(&n.0, at, "\"(\"", b"{");
+    assert_unexpected(n.bytes(), at, "\"(\"", b"{");
 
     let mut n = Nar::root_dir();
     n.ss(&[b"entry", b"("]);
     let at = n.pos();
     n.s(b"nam");
-    assert_unexpected(&n.0, at, "\"name\"", b"nam");
+    assert_unexpected(n.bytes(), at, "\"name\"", b"nam");
 
     let mut n = Nar::root_dir();
     n.ss(&[b"entry", b"(", b"name", b"a"]);
     let at = n.pos();
     n.s(b"nod");
-    assert_unexpected(&n.0, at, "\"node\"", b"nod");
+    assert_unexpected(n.bytes(), at, "\"node\"", b"nod");
 
     let mut n = Nar::root_dir();
     n.ss(&[b"entry", b"(", b"name", b"a", b"node"]);
     n.ss(&[b"(", b"type", b"symlink", b"target", b"x", b")"]);
     let at = n.pos();
     n.s(b"entry");
-    assert_unexpected(&n.0, at, "\")\"", b"entry");
+    assert_unexpected(n.bytes(), at, "\")\"", b"entry");
 
     // A node's "(" inside an entry.
     let mut n = Nar::root_dir();
     n.ss(&[b"entry", b"(", b"name", b"a", b"node"]);
     let at = n.pos();
     n.s(b")");
-    assert_unexpected(&n.0, at, "\"(\"", b")");
+    assert_unexpected(n.bytes(), at, "\"(\"", b")");
 }
 
 #[test]
@@ -258,7 +203,7 @@ fn unknown_types() {
         n.ss(&[b"(", b"type"]);
         let at = n.pos();
         n.s(ty);
-        match err(&n.0) {
+        match err(n.bytes()) {
             Error::UnknownType { offset, got } => {
                 assert_eq!(offset, at);
                 assert_eq!(got, ty);
@@ -275,7 +220,7 @@ fn overlong_keywords_are_refused_unread() {
         n.s(b"(");
         let at = n.pos();
         n.n(len).raw(b"type\0\0\0\0");
-        match err(&n.0) {
+        match err(n.bytes()) {
             Error::TagTooLong {
                 offset,
                 expected,
@@ -289,7 +234,7 @@ fn overlong_keywords_are_refused_unread() {
         n.ss(&[b"(", b"type"]);
         let at = n.pos();
         n.n(len);
-        assert!(matches!(err(&n.0), Error::TagTooLong { offset, .. } if offset == at));
+        assert!(matches!(err(n.bytes()), Error::TagTooLong { offset, .. } if offset == at));
     }
 }
 
@@ -300,7 +245,7 @@ fn unsorted_and_duplicate_names() {
     n.ss(&[b"entry", b"(", b"name"]);
     let at = n.pos();
     n.s(b"a");
-    match err(&n.0) {
+    match err(n.bytes()) {
         Error::UnsortedEntry {
             offset,
             name,
@@ -319,14 +264,14 @@ fn unsorted_and_duplicate_names() {
     n.ss(&[b"entry", b"(", b"name"]);
     let at = n.pos();
     n.s(b"B");
-    assert!(matches!(err(&n.0), Error::UnsortedEntry { offset, .. } if offset == at));
+    assert!(matches!(err(n.bytes()), Error::UnsortedEntry { offset, .. } if offset == at));
 
     let mut n = Nar::root_dir();
     n.link_entry(b"a").link_entry(b"same");
     n.ss(&[b"entry", b"(", b"name"]);
     let at = n.pos();
     n.s(b"same");
-    match err(&n.0) {
+    match err(n.bytes()) {
         Error::DuplicateEntry { offset, name } => {
             assert_eq!(offset, at);
             assert_eq!(name, b"same");
@@ -349,7 +294,7 @@ fn unsorted_and_duplicate_names() {
     n.link_entry(b"a");
     n.ss(&[b")", b")"]);
     n.s(b")");
-    assert_eq!(ok_with(&n.0, Limits::default()), n.pos());
+    assert_eq!(ok_with(n.bytes(), Limits::default()), n.pos());
 }
 
 #[test]
@@ -360,7 +305,7 @@ fn invalid_names() {
         n.ss(&[b"entry", b"(", b"name"]);
         let at = n.pos();
         n.s(name).s(b"node");
-        match err(&n.0) {
+        match err(n.bytes()) {
             Error::InvalidName { offset, name: got } => {
                 assert_eq!(offset, at);
                 assert_eq!(got, name);
@@ -372,7 +317,7 @@ fn invalid_names() {
     for name in [&b"..."[..], b".a", b"a.", b"\xff", b" ", b"\n"] {
         let mut n = Nar::root_dir();
         n.link_entry(name).s(b")");
-        assert_eq!(ok_with(&n.0, Limits::default()), n.pos(), "{name:?}");
+        assert_eq!(ok_with(n.bytes(), Limits::default()), n.pos(), "{name:?}");
     }
 }
 
@@ -383,9 +328,9 @@ fn non_zero_padding() {
     n.ss(&[b"entry", b"(", b"name"]);
     let text = n.pos() + 8;
     n.s(b"abc");
-    n.0[(text + 3 + 2) as usize] = 0x80;
+    n.bytes_mut()[(text + 3 + 2) as usize] = 0x80;
     n.s(b"node");
-    assert!(matches!(err(&n.0),
+    assert!(matches!(err(n.bytes()),
         Error::NonZeroPadding { offset, byte: 0x80 } if offset == text + 5));
 
     // In file contents: 9 bytes, then 7 padding bytes; spoil the last.
@@ -393,9 +338,9 @@ fn non_zero_padding() {
     n.ss(&[b"(", b"type", b"regular", b"contents"]);
     let data = n.pos() + 8;
     n.s(b"123456789");
-    n.0[(data + 15) as usize] = 1;
+    n.bytes_mut()[(data + 15) as usize] = 1;
     n.s(b")");
-    assert!(matches!(err(&n.0),
+    assert!(matches!(err(n.bytes()),
         Error::NonZeroPadding { offset, byte: 1 } if offset == data + 15));
 
     // In a symlink target: spoil the first padding byte.
@@ -403,9 +348,9 @@ fn non_zero_padding() {
     n.ss(&[b"(", b"type", b"symlink", b"target"]);
     let text = n.pos() + 8;
     n.s(b"target");
-    n.0[(text + 6) as usize] = 0xff;
+    n.bytes_mut()[(text + 6) as usize] = 0xff;
     n.s(b")");
-    assert!(matches!(err(&n.0),
+    assert!(matches!(err(n.bytes()),
         Error::NonZeroPadding { offset, byte: 0xff } if offset == text + 6));
 
     // In a keyword.
@@ -413,8 +358,8 @@ fn non_zero_padding() {
     n.s(b"(");
     let text = n.pos() + 8;
     n.ss(&[b"type", b"symlink"]);
-    n.0[(text + 7) as usize] = b't';
-    assert!(matches!(err(&n.0),
+    n.bytes_mut()[(text + 7) as usize] = b't';
+    assert!(matches!(err(n.bytes()),
         Error::NonZeroPadding { offset, byte: b't' } if offset == text + 7));
 }
 
@@ -425,7 +370,7 @@ fn huge_lengths() {
     n.ss(&[b"entry", b"(", b"name"]);
     let at = n.pos();
     n.n(u64::MAX).raw(&[b'a'; 64]);
-    assert!(matches!(err(&n.0),
+    assert!(matches!(err(n.bytes()),
         Error::NameTooLong { offset, len: u64::MAX, max: 255 } if offset == at));
 
     // Target: refused by the target limit.
@@ -433,7 +378,7 @@ fn huge_lengths() {
     n.ss(&[b"(", b"type", b"symlink", b"target"]);
     let at = n.pos();
     n.n(u64::MAX).raw(b"abc");
-    assert!(matches!(err(&n.0),
+    assert!(matches!(err(n.bytes()),
         Error::TargetTooLong { offset, len: u64::MAX, max: 4095 } if offset == at));
 
     // Executable value.
@@ -441,7 +386,7 @@ fn huge_lengths() {
     n.ss(&[b"(", b"type", b"regular", b"executable"]);
     let at = n.pos();
     n.n(u64::MAX);
-    assert!(matches!(err(&n.0),
+    assert!(matches!(err(n.bytes()),
         Error::ExecutableNotEmpty { offset, len: u64::MAX } if offset == at));
 
     // Contents: with the default (unbounded) total size the parser streams what is there and
@@ -451,13 +396,13 @@ fn huge_lengths() {
     let at = n.pos();
     n.n(u64::MAX).raw(&[7u8; 100]);
     let end = n.pos();
-    assert!(matches!(err(&n.0), Error::Truncated { offset } if offset == end));
+    assert!(matches!(err(n.bytes()), Error::Truncated { offset } if offset == end));
     // …and with a total size limit it is refused at the length field.
     let limits = Limits {
         max_total_size: 1 << 30,
         ..Limits::default()
     };
-    assert!(matches!(err_with(&n.0, limits),
+    assert!(matches!(err_with(n.bytes(), limits),
         Error::TotalSizeExceeded { offset, size: u64::MAX, max } if offset == at && max == 1 << 30));
 
     // Sizes that add up past u64::MAX are refused, not wrapped.
@@ -476,7 +421,7 @@ fn huge_lengths() {
     n.ss(&[b"(", b"type", b"regular", b"contents"]);
     let at = n.pos();
     n.n(u64::MAX - 9);
-    assert!(matches!(err(&n.0),
+    assert!(matches!(err(n.bytes()),
         Error::TotalSizeExceeded { offset, size, max: u64::MAX } if offset == at && size == u64::MAX - 9));
 }
 
@@ -486,20 +431,20 @@ fn executable_marker() {
     n.ss(&[b"(", b"type", b"regular", b"executable", b""]);
     let at = n.pos();
     n.ss(&[b"executable", b"", b"contents", b"hi", b")"]);
-    assert!(matches!(err(&n.0), Error::DuplicateExecutable { offset } if offset == at));
+    assert!(matches!(err(n.bytes()), Error::DuplicateExecutable { offset } if offset == at));
 
     let mut n = Nar::magic();
     n.ss(&[b"(", b"type", b"regular", b"executable"]);
     let at = n.pos();
     n.ss(&[b"1", b"contents", b"hi", b")"]);
-    assert!(matches!(err(&n.0), Error::ExecutableNotEmpty { offset, len: 1 } if offset == at));
+    assert!(matches!(err(n.bytes()), Error::ExecutableNotEmpty { offset, len: 1 } if offset == at));
 
     // A marker with no contents after it.
     let mut n = Nar::magic();
     n.ss(&[b"(", b"type", b"regular", b"executable", b""]);
     let at = n.pos();
     n.s(b")");
-    assert_unexpected(&n.0, at, "\"contents\"", b")");
+    assert_unexpected(n.bytes(), at, "\"contents\"", b")");
 }
 
 #[test]
@@ -508,7 +453,7 @@ fn bad_symlink_targets() {
     n.ss(&[b"(", b"type", b"symlink", b"target"]);
     let at = n.pos();
     n.ss(&[b"", b")"]);
-    assert!(matches!(err(&n.0), Error::EmptyTarget { offset } if offset == at));
+    assert!(matches!(err(n.bytes()), Error::EmptyTarget { offset } if offset == at));
 
     let mut n = Nar::root_dir();
     n.ss(&[
@@ -516,7 +461,7 @@ fn bad_symlink_targets() {
     ]);
     let at = n.pos();
     n.ss(&[b"a\0b", b")", b")", b")"]);
-    match err(&n.0) {
+    match err(n.bytes()) {
         Error::TargetContainsNul { offset, target } => {
             assert_eq!(offset, at);
             assert_eq!(target, b"a\0b");
@@ -530,9 +475,9 @@ fn trailing_bytes() {
     let mut n = Nar::magic();
     n.ss(&[b"(", b"type", b"symlink", b"target", b"x", b")"]);
     let end = n.pos();
-    let archive = n.0.clone();
+    let archive = n.bytes().to_vec();
     n.raw(b"\0");
-    assert!(matches!(err(&n.0), Error::TrailingData { offset } if offset == end));
+    assert!(matches!(err(n.bytes()), Error::TrailingData { offset } if offset == end));
 
     // A second archive glued on.
     let mut twice = archive.clone();
@@ -577,9 +522,9 @@ fn depth_limit() {
         ..Limits::default()
     };
     let (ok, _) = nested(3);
-    assert_eq!(ok_with(&ok.0, limits), ok.pos());
+    assert_eq!(ok_with(ok.bytes(), limits), ok.pos());
     let (deep, dirs) = nested(4);
-    assert!(matches!(err_with(&deep.0, limits),
+    assert!(matches!(err_with(deep.bytes(), limits),
         Error::TooDeep { offset, max: 3 } if offset == dirs[3]));
 
     let none = Limits {
@@ -588,13 +533,13 @@ fn depth_limit() {
     };
     // Root directory: magic (24) + "(" (16) + "type" (16).
     assert!(matches!(
-        err_with(&ok.0, none),
+        err_with(ok.bytes(), none),
         Error::TooDeep { offset: 56, max: 0 }
     ));
     // Files and symlinks are not directories: depth 0 still takes them.
     let mut link = Nar::magic();
     link.ss(&[b"(", b"type", b"symlink", b"target", b"x", b")"]);
-    assert_eq!(ok_with(&link.0, none), link.pos());
+    assert_eq!(ok_with(link.bytes(), none), link.pos());
 }
 
 /// Nix's NAR nesting rule with the default limits, as `nix-store --restore` of Nix 2.34.8 judges
@@ -604,17 +549,17 @@ fn depth_limit() {
 fn nar_depth_limit() {
     // 63 directories, the innermost holding a symlink at level 63: accepted.
     let (ok, _) = nested(63);
-    assert_eq!(ok_with(&ok.0, Limits::default()), ok.pos());
+    assert_eq!(ok_with(ok.bytes(), Limits::default()), ok.pos());
     // 64 directories, the innermost (level 63) holding a symlink at level 64: refused at the
     // symlink's "(", after the innermost "directory" (24 bytes) and "entry" "(" "name" "l"
     // "node" (5 × 16).
     let (deep, dirs) = nested(64);
     assert!(matches!(
-        err_with(&deep.0, Limits::default()),
+        err_with(deep.bytes(), Limits::default()),
         Error::NarTooDeep { offset, max: 64 } if offset == dirs[63] + 24 + 5 * 16
     ));
     // With Nix 2.26's rule it parses.
-    assert_eq!(ok_with(&deep.0, Limits::NIX_2_26), deep.pos());
+    assert_eq!(ok_with(deep.bytes(), Limits::NIX_2_26), deep.pos());
     // 64 directories with nothing in the innermost: the deepest object is at level 63.
     let mut n = Nar::magic();
     for level in 0..64 {
@@ -629,14 +574,14 @@ fn nar_depth_limit() {
             n.s(b")");
         }
     }
-    assert_eq!(ok_with(&n.0, Limits::default()), n.pos());
+    assert_eq!(ok_with(n.bytes(), Limits::default()), n.pos());
     // A root at level 0 is refused only by a limit of 0, right after the magic.
     let none = Limits {
         max_nar_depth: 0,
         ..Limits::default()
     };
     assert!(matches!(
-        err_with(&ok.0, none),
+        err_with(ok.bytes(), none),
         Error::NarTooDeep { offset: 24, max: 0 }
     ));
 }
@@ -653,20 +598,20 @@ fn name_and_target_limits() {
     n.ss(&[
         b"(", b"type", b"symlink", b"target", b"xyz", b")", b")", b")",
     ]);
-    assert_eq!(ok_with(&n.0, limits), n.pos());
+    assert_eq!(ok_with(n.bytes(), limits), n.pos());
 
     let mut n = Nar::root_dir();
     n.ss(&[b"entry", b"(", b"name"]);
     let at = n.pos();
     n.s(b"abcde");
-    assert!(matches!(err_with(&n.0, limits),
+    assert!(matches!(err_with(n.bytes(), limits),
         Error::NameTooLong { offset, len: 5, max: 4 } if offset == at));
 
     let mut n = Nar::magic();
     n.ss(&[b"(", b"type", b"symlink", b"target"]);
     let at = n.pos();
     n.s(b"wxyz");
-    assert!(matches!(err_with(&n.0, limits),
+    assert!(matches!(err_with(n.bytes(), limits),
         Error::TargetTooLong { offset, len: 4, max: 3 } if offset == at));
 
     // The default limits take a 255-byte name and a 4095-byte target, not one byte more.
@@ -684,17 +629,19 @@ fn name_and_target_limits() {
         b")",
         b")",
     ]);
-    assert_eq!(ok_with(&n.0, Limits::default()), n.pos());
+    assert_eq!(ok_with(n.bytes(), Limits::default()), n.pos());
     let mut n = Nar::root_dir();
     n.ss(&[b"entry", b"(", b"name"]);
     let at = n.pos();
     n.s(&[b'n'; 256]);
-    assert!(matches!(err(&n.0), Error::NameTooLong { offset, len: 256, max: 255 } if offset == at));
+    assert!(
+        matches!(err(n.bytes()), Error::NameTooLong { offset, len: 256, max: 255 } if offset == at)
+    );
     let mut n = Nar::magic();
     n.ss(&[b"(", b"type", b"symlink", b"target"]);
     let at = n.pos();
     n.s(&[b't'; 4096]);
-    assert!(matches!(err(&n.0),
+    assert!(matches!(err(n.bytes()),
         Error::TargetTooLong { offset, len: 4096, max: 4095 } if offset == at));
 }
 
@@ -709,12 +656,13 @@ fn entries_limit() {
     let ok_end = n.pos();
     let at = n.pos();
     n.link_entry(b"c").s(b")");
-    assert!(matches!(err_with(&n.0, limits),
+    assert!(matches!(err_with(n.bytes(), limits),
         Error::TooManyEntries { offset, max: 2 } if offset == at));
 
-    let mut two = Nar(n.0[..ok_end as usize].to_vec());
+    let mut two = Nar::new();
+    two.raw(&n.bytes()[..ok_end as usize]);
     two.s(b")");
-    assert_eq!(ok_with(&two.0, limits), two.pos());
+    assert_eq!(ok_with(two.bytes(), limits), two.pos());
 }
 
 #[test]
@@ -739,12 +687,12 @@ fn total_size_limit() {
         b"entry", b"(", b"name", b"l", b"node", b"(", b"type", b"symlink", b"target",
     ]);
     let at = n.pos();
-    let mut ok = Nar(n.0.clone());
+    let mut ok = n.clone();
     ok.ss(&[b"abcd", b")", b")", b")"]);
-    assert_eq!(ok_with(&ok.0, limits), ok.pos());
+    assert_eq!(ok_with(ok.bytes(), limits), ok.pos());
     // 6 + 5 = 11: refused at the target's length field.
     n.ss(&[b"abcde", b")", b")", b")"]);
-    assert!(matches!(err_with(&n.0, limits),
+    assert!(matches!(err_with(n.bytes(), limits),
         Error::TotalSizeExceeded { offset, size: 5, max: 10 } if offset == at));
 
     // A file alone over the limit.
@@ -752,7 +700,7 @@ fn total_size_limit() {
     n.ss(&[b"(", b"type", b"regular", b"contents"]);
     let at = n.pos();
     n.ss(&[b"0123456789A", b")"]);
-    assert!(matches!(err_with(&n.0, limits),
+    assert!(matches!(err_with(n.bytes(), limits),
         Error::TotalSizeExceeded { offset, size: 11, max: 10 } if offset == at));
 }
 
@@ -779,7 +727,7 @@ fn deep_nesting_passes_with_nix_2_26_limits() {
     let (n, _) = nested(2000);
     let mut count = Count::default();
     assert_eq!(
-        nar::read(&n.0[..], &mut count, &Limits::NIX_2_26).unwrap(),
+        nar::read(n.bytes(), &mut count, &Limits::NIX_2_26).unwrap(),
         n.pos()
     );
     assert_eq!((count.dirs, count.links), (2000, 1));
@@ -794,7 +742,7 @@ fn huge_directory_passes_with_default_limits() {
     n.s(b")");
     let mut count = Count::default();
     assert_eq!(
-        nar::read(&n.0[..], &mut count, &Limits::default()).unwrap(),
+        nar::read(n.bytes(), &mut count, &Limits::default()).unwrap(),
         n.pos()
     );
     assert_eq!((count.dirs, count.links), (1, 200_000));
@@ -838,7 +786,7 @@ fn sink_errors_carry_the_offset() {
     n.ss(&[b"x", b")", b")"]);
     let close_at = n.pos();
     n.s(b")");
-    let bytes = n.0;
+    let bytes = n.into_bytes();
 
     type Refuse = fn(&Event<'_>) -> bool;
     let cases: [(Refuse, u64); 5] = [
@@ -880,7 +828,7 @@ fn sink_errors_carry_the_offset() {
 fn errors_name_their_offset() {
     let mut n = Nar::magic();
     n.s(b"[");
-    let e = err(&n.0);
+    let e = err(n.bytes());
     assert_eq!(e.offset(), 24);
     assert!(e.to_string().contains("byte 24"), "{e}");
 }

@@ -302,10 +302,6 @@ fn executable_bits_as_nix_sets_them() {
 // Against real Nix (NIX_INGEST_ORACLE=1)
 // ---------------------------------------------------------------------------------------------
 
-fn oracle_enabled() -> bool {
-    std::env::var_os("NIX_INGEST_ORACLE").is_some_and(|v| v == "1")
-}
-
 /// The oracle's view of a host path under `/tmp`.
 fn inside(host: &Path) -> String {
     let rest = host
@@ -349,8 +345,7 @@ fn scratch() -> tempfile::TempDir {
 
 #[test]
 fn unpacked_trees_equal_nix_store_restore() {
-    if !oracle_enabled() {
-        eprintln!("skipped: set NIX_INGEST_ORACLE=1 to compare with nix-store --restore");
+    if !nix_ingest_test_support::oracle_or_skip("compare with nix-store --restore") {
         return;
     }
     let t = scratch();
@@ -405,8 +400,7 @@ fn unpacked_trees_equal_nix_store_restore() {
 
 #[test]
 fn hostile_archives_nix_refuses_are_refused() {
-    if !oracle_enabled() {
-        eprintln!("skipped: set NIX_INGEST_ORACLE=1 to compare with nix-store --restore");
+    if !nix_ingest_test_support::oracle_or_skip("compare with nix-store --restore") {
         return;
     }
     let t = scratch();

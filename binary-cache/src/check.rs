@@ -65,10 +65,10 @@ pub fn check_narinfo(info: &NarInfo, hash_part: &str, config: &Config) -> Result
             store.display_path(path)
         )));
     }
-    let compression = Compression::from_name(&info.compression).ok_or_else(|| {
+    let compression = Compression::from_name(info.compression.name()).ok_or_else(|| {
         Refusal::bad_request(format!(
             "Compression {:?} is not supported (none, xz, bzip2, zstd)",
-            info.compression
+            info.compression.name()
         ))
     })?;
     let file_hash = info

@@ -76,7 +76,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let store_dir = StoreDir::new(args.store_dir).map_err(|e| e.to_string())?;
+    let store_dir = StoreDir::canonical(&args.store_dir).map_err(|e| e.to_string())?;
     let mut config = Config::new(&args.dir).store_dir(store_dir);
     for key in args.trusted_keys {
         config = config.trust(key);

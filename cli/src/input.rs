@@ -126,15 +126,5 @@ pub fn store_dir(opts: &StoreOpts) -> Result<StoreDir, Failure> {
         (None, None) => return Ok(StoreDir::default()),
     };
     // Nix canonicalises the store directory (`/gnu//store/` is `/gnu/store`).
-    let canon = if dir.starts_with('/') {
-        let mut canon = String::new();
-        for part in dir.split('/').filter(|p| !p.is_empty() && *p != ".") {
-            canon.push('/');
-            canon.push_str(part);
-        }
-        canon
-    } else {
-        dir
-    };
-    StoreDir::new(canon).map_err(|e| usage(chain(&e)))
+    StoreDir::canonical(&dir).map_err(|e| usage(chain(&e)))
 }

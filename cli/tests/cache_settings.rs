@@ -9,8 +9,7 @@
 //! `CLONE_THREAD`). `.ci/run` installs strace and sets `CI`, where the count is required; on a
 //! machine without strace that part is skipped with a message.
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use nix_ingest_test_support as support;
 
 use std::fs;
 use std::path::Path;

@@ -9,8 +9,7 @@
 //! - `verify CA NAR`: accepts the sample with the content addresses Nix gives it, refuses it with
 //!   one byte changed.
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use nix_ingest_test_support as support;
 
 use std::fs;
 use std::path::Path;

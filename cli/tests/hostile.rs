@@ -3,8 +3,7 @@
 //! promises — exit status 1, one line on standard error, nothing on standard output, no panic —
 //! and promptly.
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use nix_ingest_test_support as support;
 
 use std::io::{ErrorKind, Write};
 use std::process::{Command, Output, Stdio};

@@ -11,8 +11,7 @@
 //! NIX_INGEST_ORACLE=1 NIX_ORACLE_VERSION=2.26 cargo test -p nix-ingest-cli --test nix -- --ignored regenerate_golden
 //! ```
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use nix_ingest_test_support as support;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -803,7 +802,7 @@ fn oracle(args: &[&str]) -> std::process::Output {
 #[test]
 #[ignore = "needs the Nix oracle; run with NIX_INGEST_ORACLE=1 and --ignored"]
 fn regenerate_golden() {
-    if std::env::var_os("NIX_INGEST_ORACLE").is_none_or(|v| v != "1") {
+    if !support::oracle_enabled() {
         eprintln!("skipped: set NIX_INGEST_ORACLE=1");
         return;
     }

@@ -3,8 +3,7 @@
 //! file://…`): the same objects, rebuilt here byte for byte as `gen.sh` makes them, must give
 //! the same `.narinfo` files and the same JSON.
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use nix_ingest_test_support as support;
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};

@@ -84,11 +84,9 @@ fn identity_of(root: &Path) -> Identity {
 
 #[test]
 fn reuse_after_aging_and_stats() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("t");
-    small_tree(&root);
+    let (dir, root) = small_tree_in_tempdir();
     let cache = HashCache::new(dir.path().join("c"));
-    let first = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
+    let first = scan(&cache, &root);
     assert_eq!(first.ids, fresh(&root));
     assert!(matches!(first.loaded, LoadStatus::Missing));
     assert!(matches!(first.saved, SaveStatus::Written));
@@ -97,7 +95,7 @@ fn reuse_after_aging_and_stats() {
     assert_eq!(first.stats.trees_hashed, 4);
 
     // Just written: every file is too recent to be trusted, and is read again.
-    let second = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
+    let second = scan(&cache, &root);
     assert_eq!(second.ids, first.ids);
     assert!(
         matches!(second.loaded, LoadStatus::Used),
@@ -109,7 +107,7 @@ fn reuse_after_aging_and_stats() {
 
     // Aged: everything is reused, nothing is read, nothing is written.
     shift_scan_time(cache.path(), 10);
-    let third = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
+    let third = scan(&cache, &root);
     assert_eq!(third.ids, first.ids);
     assert_eq!(third.stats.files_reused, 5);
     assert_eq!(third.stats.files_hashed, 0);
@@ -120,7 +118,7 @@ fn reuse_after_aging_and_stats() {
     // One change: one file read, its directories hashed again, the rest reused.
     settle();
     fs::write(root.join("sub/b"), b"BETA BETA\n").unwrap();
-    let fourth = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
+    let fourth = scan(&cache, &root);
     assert_eq!(fourth.ids, fresh(&root));
     assert_ne!(fourth.ids, first.ids);
     assert_eq!((fourth.stats.files_hashed, fourth.stats.files_racy), (1, 0));
@@ -169,7 +167,7 @@ fn large_directories_on_several_threads() {
     settle();
     write(&big.join("f01234"), b"changed\n", 0o644);
     let cache = HashCache::new(dir.path().join("c0"));
-    let after = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
+    let after = scan(&cache, &root);
     assert_eq!(after.ids, fresh(&root));
     assert_eq!(after.stats.files_hashed, 1);
 }
@@ -179,14 +177,9 @@ fn large_directories_on_several_threads() {
 /// content before it.
 #[test]
 fn racily_clean_entries_are_read_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("t");
-    small_tree(&root);
+    let (dir, root) = small_tree_in_tempdir();
     let cache = HashCache::new(dir.path().join("c"));
-    let before = cache
-        .hash_git(&root, &ALGOS, &Settings::default())
-        .unwrap()
-        .ids;
+    let before = scan(&cache, &root).ids;
 
     fs::write(root.join("a"), b"ALPHA\n").unwrap(); // same size
     let after = fresh(&root);
@@ -209,7 +202,7 @@ fn racily_clean_entries_are_read_again() {
     // The recorded stat data is as recent as the scan: racily clean, read again (as are the
     // other four files, written just before the scan).
     forge(loaded.scan);
-    let got = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
+    let got = scan(&cache, &root);
     assert_eq!(got.stats.files_racy, 5);
     assert_eq!(got.ids, after);
 
@@ -219,7 +212,7 @@ fn racily_clean_entries_are_read_again() {
         sec: stat_now.ctime.sec.max(stat_now.mtime.sec) + 3,
         nsec: 0,
     });
-    let trusted = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
+    let trusted = scan(&cache, &root);
     assert_eq!(trusted.stats.files_racy, 0);
     assert_eq!(trusted.ids, before);
 }
@@ -242,6 +235,19 @@ fn trusted_needs_two_whole_seconds() {
     assert!(!stat(at(i64::MIN, 0), at(i64::MIN, 0)).trusted(at(i64::MIN, 0)));
 }
 
+/// A temporary directory holding [`small_tree`] at `t`.
+fn small_tree_in_tempdir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("t");
+    small_tree(&root);
+    (dir, root)
+}
+
+/// A cached scan of `root` with every algorithm and the default settings.
+fn scan(cache: &HashCache, root: impl AsRef<Path>) -> Outcome {
+    cache.hash_git(root, &ALGOS, &Settings::default()).unwrap()
+}
+
 fn expect_rebuilt(out: &Outcome, what: &str) -> String {
     match &out.loaded {
         LoadStatus::Rebuilt(reason) => reason.to_string(),
@@ -251,21 +257,13 @@ fn expect_rebuilt(out: &Outcome, what: &str) -> String {
 
 #[test]
 fn damaged_files_are_rebuilt_or_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("t");
-    small_tree(&root);
+    let (dir, root) = small_tree_in_tempdir();
     let expected = fresh(&root);
     let cache = HashCache::new(dir.path().join("c"));
-    cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
+    scan(&cache, &root);
     shift_scan_time(cache.path(), 10);
     let good = fs::read(cache.path()).unwrap();
-    assert!(matches!(
-        cache
-            .hash_git(&root, &ALGOS, &Settings::default())
-            .unwrap()
-            .loaded,
-        LoadStatus::Used
-    ));
+    assert!(matches!(scan(&cache, &root).loaded, LoadStatus::Used));
     let strict = cache.clone().strict(true).read_only(true);
 
     // Every truncation.
@@ -275,11 +273,7 @@ fn damaged_files_are_rebuilt_or_refused() {
             .hash_git(&root, &ALGOS, &Settings::default())
             .unwrap_err();
         assert!(matches!(e, Error::Invalid { .. }), "{len}: {e}");
-        let out = cache
-            .clone()
-            .read_only(true)
-            .hash_git(&root, &ALGOS, &Settings::default())
-            .unwrap();
+        let out = scan(&cache.clone().read_only(true), &root);
         expect_rebuilt(&out, "truncated");
         assert_eq!(out.ids, expected);
     }
@@ -294,25 +288,15 @@ fn damaged_files_are_rebuilt_or_refused() {
                 .is_err(),
             "byte {i}"
         );
-        let out = cache
-            .clone()
-            .read_only(true)
-            .hash_git(&root, &ALGOS, &Settings::default())
-            .unwrap();
+        let out = scan(&cache.clone().read_only(true), &root);
         expect_rebuilt(&out, "bit flip");
         assert_eq!(out.ids, expected);
     }
     // Rebuilt, the cache is whole again.
     fs::write(cache.path(), &good[..good.len() / 2]).unwrap();
-    let out = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
+    let out = scan(&cache, &root);
     assert!(matches!(out.saved, SaveStatus::Written));
-    assert!(matches!(
-        cache
-            .hash_git(&root, &ALGOS, &Settings::default())
-            .unwrap()
-            .loaded,
-        LoadStatus::Used
-    ));
+    assert!(matches!(scan(&cache, &root).loaded, LoadStatus::Used));
 }
 
 #[test]
@@ -323,14 +307,10 @@ fn caches_for_something_else_are_not_trusted() {
     small_tree(&b);
     fs::write(b.join("a"), b"other\n").unwrap();
     let cache = HashCache::new(dir.path().join("c"));
-    cache.hash_git(&a, &ALGOS, &Settings::default()).unwrap();
+    scan(&cache, &a);
     shift_scan_time(cache.path(), 10);
 
-    let out = cache
-        .clone()
-        .read_only(true)
-        .hash_git(&b, &ALGOS, &Settings::default())
-        .unwrap();
+    let out = scan(&cache.clone().read_only(true), &b);
     assert_eq!(
         expect_rebuilt(&out, "other root"),
         "written for another root"
@@ -360,11 +340,7 @@ fn caches_for_something_else_are_not_trusted() {
     fs::write(a.join("new"), "x").unwrap();
     let out = cache.run(&a, &ALGOS, &plain, None).unwrap();
     assert!(matches!(out.saved, SaveStatus::Written));
-    let out = cache
-        .clone()
-        .read_only(true)
-        .hash_git(&a, &ALGOS, &Settings::default())
-        .unwrap();
+    let out = scan(&cache.clone().read_only(true), &a);
     assert_eq!(
         expect_rebuilt(&out, "detection"),
         "written without SHA-1 collision detection"
@@ -374,7 +350,7 @@ fn caches_for_something_else_are_not_trusted() {
     let mut bytes = fs::read(cache.path()).unwrap();
     bytes[format::MAGIC.len()] = 2;
     fs::write(cache.path(), &bytes).unwrap();
-    let out = cache.hash_git(&a, &ALGOS, &Settings::default()).unwrap();
+    let out = scan(&cache, &a);
     assert_eq!(
         expect_rebuilt(&out, "version"),
         "layout version 2, expected 1"
@@ -382,11 +358,7 @@ fn caches_for_something_else_are_not_trusted() {
 
     // Writable by others.
     fs::set_permissions(cache.path(), fs::Permissions::from_mode(0o666)).unwrap();
-    let out = cache
-        .clone()
-        .read_only(true)
-        .hash_git(&a, &ALGOS, &Settings::default())
-        .unwrap();
+    let out = scan(&cache.clone().read_only(true), &a);
     assert_eq!(
         expect_rebuilt(&out, "permissions"),
         "writable by group or others (mode 666)"
@@ -395,7 +367,7 @@ fn caches_for_something_else_are_not_trusted() {
 
     // Over the size cap: neither read nor written.
     let small = cache.clone().max_size(100);
-    let out = small.hash_git(&a, &ALGOS, &Settings::default()).unwrap();
+    let out = scan(&small, &a);
     assert!(expect_rebuilt(&out, "cap").contains("over the cache size cap of 100 bytes"));
     assert!(matches!(out.saved, SaveStatus::TooLarge { max: 100, .. }));
     assert_eq!(out.ids, fresh(&a));
@@ -403,17 +375,11 @@ fn caches_for_something_else_are_not_trusted() {
     // Not a file: a directory, a FIFO (never blocks).
     let d = HashCache::new(dir.path().join("dir"));
     fs::create_dir(d.path()).unwrap();
-    let out = d.hash_git(&a, &ALGOS, &Settings::default()).unwrap();
+    let out = scan(&d, &a);
     assert_eq!(expect_rebuilt(&out, "dir"), "not a regular file");
     assert!(matches!(out.saved, SaveStatus::Failed(_)));
     let fifo = dir.path().join("fifo");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    crate::fs::tests::make_fifo(&fifo);
     let out = HashCache::new(&fifo)
         .read_only(true)
         .hash_git(&a, &ALGOS, &Settings::default())
@@ -433,11 +399,9 @@ fn caches_for_something_else_are_not_trusted() {
 /// allocation beyond the file's size.
 #[test]
 fn parsing_hostile_bytes_is_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("t");
-    small_tree(&root);
+    let (dir, root) = small_tree_in_tempdir();
     let cache = HashCache::new(dir.path().join("c"));
-    cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
+    scan(&cache, &root);
     let identity = identity_of(&root);
     let good = fs::read(cache.path()).unwrap();
     assert!(format::parse(good.clone(), &identity, 100, true).is_ok());
@@ -490,9 +454,7 @@ fn parsing_hostile_bytes_is_bounded() {
 
 #[test]
 fn concurrent_writers_leave_a_valid_cache() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("t");
-    small_tree(&root);
+    let (dir, root) = small_tree_in_tempdir();
     for i in 0..50 {
         write(
             &root.join(format!("f{i}")),
@@ -506,7 +468,7 @@ fn concurrent_writers_leave_a_valid_cache() {
         for _ in 0..4 {
             s.spawn(|| {
                 for _ in 0..15 {
-                    let out = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
+                    let out = scan(&cache, &root);
                     assert_eq!(out.ids, expected);
                     assert!(
                         matches!(out.loaded, LoadStatus::Used | LoadStatus::Missing),
@@ -518,13 +480,7 @@ fn concurrent_writers_leave_a_valid_cache() {
             });
         }
     });
-    assert!(matches!(
-        cache
-            .hash_git(&root, &ALGOS, &Settings::default())
-            .unwrap()
-            .loaded,
-        LoadStatus::Used
-    ));
+    assert!(matches!(scan(&cache, &root).loaded, LoadStatus::Used));
     // No temporary file is left behind.
     let names: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
@@ -536,9 +492,7 @@ fn concurrent_writers_leave_a_valid_cache() {
 #[test]
 fn one_pass_with_a_nar_hash() {
     use crate::nar::NarHasher;
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("t");
-    small_tree(&root);
+    let (dir, root) = small_tree_in_tempdir();
     let cache = HashCache::new(dir.path().join("c"));
     let nar_fresh = crate::Options::default()
         .hash_path(&root, FileIngestionMethod::Nar, Algorithm::Sha256)
@@ -567,7 +521,7 @@ fn roots_that_are_not_directories() {
     for root in [&file, &link] {
         let cache = HashCache::new(dir.path().join("c"));
         for _ in 0..2 {
-            let out = cache.hash_git(root, &ALGOS, &Settings::default()).unwrap();
+            let out = scan(&cache, root);
             assert_eq!(out.ids, fresh(root));
             shift_scan_time(cache.path(), 10);
         }
@@ -792,7 +746,7 @@ proptest! {
         let root = dir.path().join("t");
         build(&root, &Spec::Dir(root_spec));
         let cache = HashCache::new(dir.path().join("c"));
-        let first = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
+        let first = scan(&cache, &root);
         prop_assert_eq!(&first.ids, &fresh(&root));
         for step in &changes {
             // Trust everything recorded so far, then change the tree after a pause.
@@ -801,7 +755,7 @@ proptest! {
             for c in step {
                 apply(&root, c);
             }
-            let out = cache.hash_git(&root, &ALGOS, &Settings::default()).unwrap();
+            let out = scan(&cache, &root);
             prop_assert!(matches!(out.loaded, LoadStatus::Used));
             prop_assert_eq!(&out.ids, &fresh(&root), "after {:?}", step);
         }

@@ -43,7 +43,7 @@ use serde::de::{self, Deserializer};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
-use super::NarInfo;
+use super::{Compression, NarInfo};
 use crate::content_address::ContentAddress;
 use crate::hash::Hash;
 use crate::store_path::{StoreDir, StorePath};
@@ -144,7 +144,7 @@ fn to_raw<Ca>(entry: &Entry, format: Format, ca: Option<Ca>) -> Raw<Ca> {
     let cache = !info.url.is_empty();
     Raw {
         ca,
-        compression: cache.then(|| info.compression.clone()),
+        compression: cache.then(|| info.compression.to_string()),
         deriver: info.deriver.as_ref().map(path),
         download_hash: info.file_hash.filter(|_| cache),
         download_size: info.file_size.filter(|&s| cache && s != 0),
@@ -246,7 +246,8 @@ fn from_raw<Ca, E: de::Error>(
         raw.nar_hash,
         raw.nar_size,
     );
-    info.compression = raw.compression.unwrap_or_default();
+    // Absent (a local store's path info): no compression is known, kept as the empty name.
+    info.compression = Compression::from(raw.compression.as_deref().unwrap_or_default());
     info.file_hash = raw.download_hash;
     info.file_size = raw.download_size;
     info.references = raw

@@ -78,9 +78,12 @@
 //! - A `FileSize` without `FileHash` or the other way round is kept as given; Nix's writer
 //!   asserts both are there, this one writes what is set.
 
+mod compression;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod json;
+
+pub use compression::Compression;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -210,8 +213,8 @@ pub struct NarInfo {
     pub store_path: StorePath,
     /// `URL`: where the (compressed) NAR is, relative to the cache (`nar/<file hash>.nar.xz`).
     pub url: String,
-    /// `Compression`: `none`, `xz`, `bzip2`, `zstd`, `br`, `gzip`…
-    pub compression: String,
+    /// `Compression`: `none`, `xz`, `bzip2`, `zstd`, `br`…
+    pub compression: Compression,
     /// `FileHash`: the hash of the file at `url` (SHA-256 when Nix writes it).
     pub file_hash: Option<Hash>,
     /// `FileSize`: the size of the file at `url`.
@@ -260,7 +263,7 @@ impl NarInfo {
             store_dir,
             store_path,
             url: url.into(),
-            compression: "none".to_owned(),
+            compression: Compression::None,
             file_hash: None,
             file_size: None,
             nar_hash,
@@ -271,6 +274,38 @@ impl NarInfo {
             signatures: BTreeSet::new(),
             ca: None,
         }
+    }
+
+    /// What a signature of this path signs, as Nix's `ValidPathInfo::fingerprint`:
+    /// `1;<store path>;<NAR hash, nix32 with its algorithm>;<NAR size>;<references, sorted,
+    /// comma-separated>`.
+    ///
+    /// ```
+    /// use nix_ingest::narinfo::NarInfo;
+    ///
+    /// let info: NarInfo = "StorePath: /nix/store/dz5dmrv0qv9cfdvrz8mm76qqx7zgvcaz-tree
+    /// URL: nar/x.nar
+    /// Compression: none
+    /// NarHash: sha256:0mrfc5kcnmlqx4grk2vd7i09pzb4gmx8jb4k4xk0lr2zml5dw8hy
+    /// NarSize: 16
+    /// References: dz5dmrv0qv9cfdvrz8mm76qqx7zgvcaz-tree
+    /// ".parse()?;
+    /// assert_eq!(
+    ///     info.fingerprint(),
+    ///     "1;/nix/store/dz5dmrv0qv9cfdvrz8mm76qqx7zgvcaz-tree;\
+    ///      sha256:0mrfc5kcnmlqx4grk2vd7i09pzb4gmx8jb4k4xk0lr2zml5dw8hy;16;\
+    ///      /nix/store/dz5dmrv0qv9cfdvrz8mm76qqx7zgvcaz-tree"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fingerprint(&self) -> String {
+        fingerprint(
+            &self.store_dir,
+            &self.store_path,
+            &self.nar_hash,
+            self.nar_size,
+            self.references.iter(),
+        )
     }
 
     /// The name of the file a binary cache keeps this narinfo in: `<hash part>.narinfo`.
@@ -300,6 +335,28 @@ impl NarInfo {
             }
         }
     }
+}
+
+/// What a signature of a store path signs, as Nix's `ValidPathInfo::fingerprint` (see
+/// [`NarInfo::fingerprint`]): references are printed in `store`, sorted and deduplicated.
+pub fn fingerprint<'a>(
+    store: &StoreDir,
+    path: &StorePath,
+    nar_hash: &Hash,
+    nar_size: u64,
+    references: impl IntoIterator<Item = &'a StorePath>,
+) -> String {
+    let refs: BTreeSet<String> = references
+        .into_iter()
+        .map(|r| store.display_path(r))
+        .collect();
+    format!(
+        "1;{};{};{};{}",
+        store.display_path(path),
+        nar_hash.to_prefixed(Format::Nix32),
+        nar_size,
+        refs.into_iter().collect::<Vec<_>>().join(",")
+    )
 }
 
 impl FromStr for NarInfo {
@@ -542,7 +599,7 @@ impl<'a> Parser<'a> {
             compression: self
                 .compression
                 .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| "bzip2".to_owned()),
+                .map_or(Compression::Bzip2, |c| Compression::from(c.as_str())),
             file_hash: self.file_hash,
             file_size: self.file_size,
             nar_hash,

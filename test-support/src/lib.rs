@@ -1,9 +1,16 @@
-//! Shared by the integration tests: the `nix-ingest` binary runner, the fixture tree and the
-//! golden answers of real Nix (`cli/tests/data/nix-<version>.txt`), and the git runner (`git`).
+//! What the test binaries of nix-ingest share, written once: whether the real-Nix oracle is
+//! enabled ([`oracle_enabled`]), the `nix-ingest` binary runner, the fixture tree and the golden
+//! answers of real Nix (`cli/tests/data/nix-<version>.txt`), and NAR byte builders for malformed
+//! and hostile input ([`NarBytes`]).
 //!
-//! The command-line tool's own tests (in `cli/tests/`) include this module by path; the
-//! library's tests (`tests/differential.rs`) use the same runner, which then builds the binary.
-#![allow(dead_code)]
+//! Every test binary of the library (`tests/`), the command-line tool (`cli/tests/`) and the
+//! binary cache uses this crate as `support`; it is not published.
+#![forbid(unsafe_code)]
+#![allow(clippy::missing_panics_doc)]
+
+mod nar_bytes;
+
+pub use nar_bytes::NarBytes;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -14,28 +21,36 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-pub const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
-
-/// The repository's root (the library's manifest directory; `cli/..` for the tool's tests).
+/// The repository's root (this crate lives in `test-support/` beside the library).
 pub fn repo() -> &'static Path {
-    let manifest = Path::new(MANIFEST_DIR);
-    if manifest.join("cli").is_dir() {
-        manifest
-    } else {
-        manifest.parent().unwrap_or(manifest)
-    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest)
 }
 
-/// The `nix-ingest` binary: cargo's own build of it for the tool's tests, else built once
-/// with cargo, with the same profile as this test.
+/// Whether the tests that ask real Nix run: `NIX_INGEST_ORACLE=1` (the oracle chroots of
+/// `scripts/nix-oracle.sh` must be set up; CI's scripts do it).
+pub fn oracle_enabled() -> bool {
+    std::env::var_os("NIX_INGEST_ORACLE").is_some_and(|v| v == "1")
+}
+
+/// [`oracle_enabled`], saying on standard error that `what` was skipped when it is not.
+pub fn oracle_or_skip(what: &str) -> bool {
+    let enabled = oracle_enabled();
+    if !enabled {
+        eprintln!("skipped: set NIX_INGEST_ORACLE=1 to {what}");
+    }
+    enabled
+}
+
+/// The `nix-ingest` binary, built once with cargo with the same profile as this test (cargo
+/// finds it up to date when the tool's own tests run).
 pub fn bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| match option_env!("CARGO_BIN_EXE_nix-ingest") {
-        Some(exe) => PathBuf::from(exe),
-        None => cargo_build(
+    BIN.get_or_init(|| {
+        cargo_build(
             &["-p", "nix-ingest-cli", "--bin", "nix-ingest"],
             "nix-ingest",
-        ),
+        )
     })
 }
 
