@@ -77,9 +77,6 @@ pub use object::{
     tree_order,
 };
 pub mod events;
-#[cfg(feature = "gix")]
-#[cfg_attr(docsrs, doc(cfg(feature = "gix")))]
-pub mod fetcher;
 pub mod loose;
 pub mod names;
 pub mod objects_dir;
