@@ -1,4 +1,4 @@
-//! `git::fetcher` against real Nix's git fetcher: `nix flake prefetch --json git+file://…` and
+//! `fetch` against real Nix's git fetcher: `nix flake prefetch --json git+file://…` and
 //! `builtins.fetchGit` (Nix 2.34.8 and 2.26.3, through `scripts/nix-oracle.sh`), on generated
 //! repositories with several commits and a merge, lightweight and annotated tags, executables,
 //! symlinks, an empty directory, odd names, export-ignore attributes and a submodule, with loose
@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nix_ingest::git::fetcher::{Error, Fetch, Fetched};
+use nix_ingest::fetch::{Error, Fetch, Fetched};
 use nix_ingest::hash::Format;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
