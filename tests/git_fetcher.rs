@@ -480,3 +480,168 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+/// Runs `nix ARGS` in the oracle of `version`: (stdout, stderr), or stderr on failure.
+fn nix_with_stderr(version: &str, args: &[&str]) -> Result<(String, String), String> {
+    let out = Command::new(Path::new(MANIFEST_DIR).join("scripts/nix-oracle.sh"))
+        .args([
+            "run",
+            "--nix",
+            version,
+            "nix",
+            "--extra-experimental-features",
+            "flakes",
+        ])
+        .args(args)
+        .output()
+        .expect("scripts/nix-oracle.sh runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if out.status.success() {
+        Ok((String::from_utf8_lossy(&out.stdout).trim().to_owned(), stderr))
+    } else {
+        Err(stderr)
+    }
+}
+
+/// The work trees tested without a revision: (what, whether git calls it changed), each made
+/// from a fresh scenario by `prepare`.
+type Prepare = fn(&Path);
+
+fn work_trees() -> Vec<(&'static str, Prepare)> {
+    vec![
+        ("clean", |_| {}),
+        ("untracked file only", |repo| {
+            write(&repo.join("untracked"), "not tracked\n");
+        }),
+        ("detached HEAD", |repo| {
+            git_at(repo, 1_700_000_700, &["checkout", "-q", "--detach", "HEAD~1"]);
+        }),
+        ("changed, deleted, staged, mode, link, untracked", |repo| {
+            write(&repo.join("README"), "changed\n");
+            std::fs::remove_file(repo.join("a.b")).unwrap();
+            write(&repo.join("staged/new"), "staged\n");
+            git_at(repo, 1_700_000_700, &["add", "staged/new"]);
+            std::fs::set_permissions(
+                repo.join("bin/run"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o644),
+            )
+            .unwrap();
+            std::fs::remove_file(repo.join("link")).unwrap();
+            std::os::unix::fs::symlink("a/x", repo.join("link")).unwrap();
+            write(&repo.join("untracked"), "not tracked\n");
+        }),
+        ("only a deletion", |repo| {
+            std::fs::remove_file(repo.join("deep/y")).unwrap();
+        }),
+        ("only staged", |repo| {
+            write(&repo.join("main.txt"), "staged change\n");
+            git_at(repo, 1_700_000_700, &["add", "main.txt"]);
+        }),
+    ]
+}
+
+/// Dirty means what `git status --untracked-files=no` says: anything tracked changed.
+#[test]
+fn work_tree_dirty_as_git_status_says() {
+    for (what, prepare) in work_trees() {
+        for (submodule, packed) in [(false, false), (true, true)] {
+            let s = scenario(submodule, packed);
+            prepare(&s.repo);
+            let status = git_at(&s.repo, 0, &["status", "--porcelain", "--untracked-files=no"]);
+            let f = Fetch::new().fetch_work_tree(&s.repo).unwrap();
+            assert_eq!(f.dirty, !status.is_empty(), "{what}: {status}");
+            let head = git_at(&s.repo, 0, &["rev-parse", "HEAD"]);
+            assert_eq!(f.commit.unwrap().encode(Format::Base16), head, "{what}");
+            if !f.dirty {
+                // HEAD's commit, locked on the branch HEAD names (none when detached).
+                let branch = git_at(&s.repo, 0, &["branch", "--show-current"]);
+                let expected = (!branch.is_empty()).then(|| format!("refs/heads/{branch}"));
+                assert_eq!(f.git_ref, expected, "{what}");
+                let at_head = Fetch::new().fetch(&s.repo, &head).unwrap();
+                assert_eq!(f.nar_hash, at_head.nar_hash, "{what}");
+            } else {
+                // The tree of the tracked files as on disk: what git writes with `add -u`
+                // (a submodule, shown as an empty directory, makes it another tree).
+                git_at(&s.repo, 1_700_000_700, &["add", "-u"]);
+                let tree = git_at(&s.repo, 1_700_000_700, &["write-tree"]);
+                if submodule {
+                    assert!(f.git_ca.is_none(), "{what}");
+                } else {
+                    assert_eq!(f.tree.encode(Format::Base16), tree, "{what}");
+                }
+                assert_eq!((f.rev, f.rev_count, f.git_ref.as_ref()), (None, None, None));
+            }
+        }
+    }
+}
+
+#[test]
+fn work_tree_prefetch_agrees_with_nix() {
+    if !oracle_enabled() {
+        eprintln!("skipped: set NIX_INGEST_ORACLE=1 to compare with real Nix");
+        return;
+    }
+    let registry = tempfile::Builder::new()
+        .prefix("nix-ingest-registry.")
+        .suffix(".json")
+        .tempfile_in("/tmp")
+        .unwrap();
+    std::fs::write(registry.path(), "{\"flakes\":[],\"version\":2}").unwrap();
+    let registry = registry
+        .path()
+        .to_str()
+        .unwrap()
+        .replacen("/tmp/", "/host-tmp/", 1);
+    let mut dirty = 0;
+    let mut clean = 0;
+    for (what, prepare) in work_trees() {
+        for (submodule, packed) in [(false, false), (true, true)] {
+            let s = scenario(submodule, packed);
+            prepare(&s.repo);
+            let url = url(&s.repo);
+            let flake_url = format!("git+{url}");
+            let args = [
+                "--option",
+                "flake-registry",
+                &registry,
+                "flake",
+                "prefetch",
+                "--json",
+                &flake_url,
+            ];
+            let mine = Fetch::new().fetch_work_tree(&s.repo).unwrap();
+            let json = mine.prefetch_json(&url);
+            let warning = format!(
+                "warning: Git tree '{}' is dirty",
+                url.strip_prefix("file://").unwrap()
+            );
+            let context = format!("{what} (submodule {submodule}, packed {packed})");
+            // Nix 2.34.8: the very same JSON, and the warning exactly when dirty.
+            let (nix34, stderr34) =
+                nix_with_stderr("2.34", &args).unwrap_or_else(|e| panic!("{context}: {e}"));
+            assert_eq!(json, nix34, "{context}");
+            assert_eq!(stderr34.contains(&warning), mine.dirty, "{context}: {stderr34}");
+            // Nix 2.26.3: the same, plus `__final` and `narHash` in `locked`.
+            let (nix26, stderr26) =
+                nix_with_stderr("2.26", &args).unwrap_or_else(|e| panic!("{context}: {e}"));
+            assert_eq!(stderr26.contains(&warning), mine.dirty, "{context}: {stderr26}");
+            let mut v: serde_json::Value = serde_json::from_str(&nix26).unwrap();
+            let locked = v["locked"].as_object_mut().unwrap();
+            assert_eq!(locked.remove("__final"), Some(serde_json::Value::Bool(true)));
+            assert_eq!(
+                locked.remove("narHash").as_ref().and_then(|h| h.as_str()),
+                Some(mine.nar_hash.encode(Format::Sri).as_str()),
+                "{context}"
+            );
+            let ours: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(v, ours, "{context}");
+            if mine.dirty {
+                dirty += 1;
+            } else {
+                clean += 1;
+            }
+        }
+    }
+    assert!(dirty >= 6 && clean >= 6, "{dirty} dirty, {clean} clean");
+    eprintln!("{clean} clean and {dirty} dirty work trees agree with Nix 2.34.8 and 2.26.3");
+}
