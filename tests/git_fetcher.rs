@@ -497,15 +497,34 @@ fn nix_with_stderr(version: &str, args: &[&str]) -> Result<(String, String), Str
         .expect("scripts/nix-oracle.sh runs");
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
     if out.status.success() {
-        Ok((String::from_utf8_lossy(&out.stdout).trim().to_owned(), stderr))
+        Ok((
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            stderr,
+        ))
     } else {
         Err(stderr)
     }
 }
 
-/// The work trees tested without a revision: (what, whether git calls it changed), each made
-/// from a fresh scenario by `prepare`.
+/// The work trees tested without a revision: (what, how), each made from a fresh scenario by
+/// `prepare`.
 type Prepare = fn(&Path);
+
+/// A scenario whose `HEAD` is a commit no earlier run made: Nix caches what it fetched under
+/// the commit's id, and a work tree's answer differs from a commit's (see `fetch`'s docs).
+fn fresh_scenario(submodule: bool, packed: bool) -> Scenario {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let s = scenario(submodule, packed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    write(&s.repo.join("fresh"), &format!("{now} {n}\n"));
+    git_at(&s.repo, 1_700_000_650, &["add", "fresh"]);
+    git_at(&s.repo, 1_700_000_650, &["commit", "-q", "-m", "fresh"]);
+    s
+}
 
 fn work_trees() -> Vec<(&'static str, Prepare)> {
     vec![
@@ -514,7 +533,11 @@ fn work_trees() -> Vec<(&'static str, Prepare)> {
             write(&repo.join("untracked"), "not tracked\n");
         }),
         ("detached HEAD", |repo| {
-            git_at(repo, 1_700_000_700, &["checkout", "-q", "--detach", "HEAD~1"]);
+            git_at(
+                repo,
+                1_700_000_700,
+                &["checkout", "-q", "--detach", "HEAD~1"],
+            );
         }),
         ("changed, deleted, staged, mode, link, untracked", |repo| {
             write(&repo.join("README"), "changed\n");
@@ -545,31 +568,37 @@ fn work_trees() -> Vec<(&'static str, Prepare)> {
 fn work_tree_dirty_as_git_status_says() {
     for (what, prepare) in work_trees() {
         for (submodule, packed) in [(false, false), (true, true)] {
-            let s = scenario(submodule, packed);
+            let s = fresh_scenario(submodule, packed);
             prepare(&s.repo);
-            let status = git_at(&s.repo, 0, &["status", "--porcelain", "--untracked-files=no"]);
+            let status = git_at(
+                &s.repo,
+                0,
+                &["status", "--porcelain", "--untracked-files=no"],
+            );
             let f = Fetch::new().fetch_work_tree(&s.repo).unwrap();
             assert_eq!(f.dirty, !status.is_empty(), "{what}: {status}");
             let head = git_at(&s.repo, 0, &["rev-parse", "HEAD"]);
             assert_eq!(f.commit.unwrap().encode(Format::Base16), head, "{what}");
-            if !f.dirty {
+            if f.dirty {
+                assert_eq!((f.rev, f.rev_count, f.git_ref.as_ref()), (None, None, None));
+            } else {
                 // HEAD's commit, locked on the branch HEAD names (none when detached).
                 let branch = git_at(&s.repo, 0, &["branch", "--show-current"]);
                 let expected = (!branch.is_empty()).then(|| format!("refs/heads/{branch}"));
                 assert_eq!(f.git_ref, expected, "{what}");
-                let at_head = Fetch::new().fetch(&s.repo, &head).unwrap();
-                assert_eq!(f.nar_hash, at_head.nar_hash, "{what}");
+                assert_eq!(f.rev.unwrap().encode(Format::Base16), head, "{what}");
+                let count = git_at(&s.repo, 0, &["rev-list", "--count", "HEAD"]);
+                assert_eq!(f.rev_count.unwrap().to_string(), count, "{what}");
+            }
+            // The tree of the tracked files as on disk: what git writes after `add -u` (a
+            // submodule, which Nix leaves out, makes it another tree).
+            git_at(&s.repo, 1_700_000_700, &["add", "-u"]);
+            let tree = git_at(&s.repo, 1_700_000_700, &["write-tree"]);
+            if submodule {
+                assert!(f.git_ca.is_none(), "{what}");
             } else {
-                // The tree of the tracked files as on disk: what git writes with `add -u`
-                // (a submodule, shown as an empty directory, makes it another tree).
-                git_at(&s.repo, 1_700_000_700, &["add", "-u"]);
-                let tree = git_at(&s.repo, 1_700_000_700, &["write-tree"]);
-                if submodule {
-                    assert!(f.git_ca.is_none(), "{what}");
-                } else {
-                    assert_eq!(f.tree.encode(Format::Base16), tree, "{what}");
-                }
-                assert_eq!((f.rev, f.rev_count, f.git_ref.as_ref()), (None, None, None));
+                assert_eq!(f.tree.encode(Format::Base16), tree, "{what}");
+                assert!(f.git_ca.is_some(), "{what}");
             }
         }
     }
@@ -596,7 +625,7 @@ fn work_tree_prefetch_agrees_with_nix() {
     let mut clean = 0;
     for (what, prepare) in work_trees() {
         for (submodule, packed) in [(false, false), (true, true)] {
-            let s = scenario(submodule, packed);
+            let s = fresh_scenario(submodule, packed);
             prepare(&s.repo);
             let url = url(&s.repo);
             let flake_url = format!("git+{url}");
@@ -620,14 +649,25 @@ fn work_tree_prefetch_agrees_with_nix() {
             let (nix34, stderr34) =
                 nix_with_stderr("2.34", &args).unwrap_or_else(|e| panic!("{context}: {e}"));
             assert_eq!(json, nix34, "{context}");
-            assert_eq!(stderr34.contains(&warning), mine.dirty, "{context}: {stderr34}");
+            assert_eq!(
+                stderr34.contains(&warning),
+                mine.dirty,
+                "{context}: {stderr34}"
+            );
             // Nix 2.26.3: the same, plus `__final` and `narHash` in `locked`.
             let (nix26, stderr26) =
                 nix_with_stderr("2.26", &args).unwrap_or_else(|e| panic!("{context}: {e}"));
-            assert_eq!(stderr26.contains(&warning), mine.dirty, "{context}: {stderr26}");
+            assert_eq!(
+                stderr26.contains(&warning),
+                mine.dirty,
+                "{context}: {stderr26}"
+            );
             let mut v: serde_json::Value = serde_json::from_str(&nix26).unwrap();
             let locked = v["locked"].as_object_mut().unwrap();
-            assert_eq!(locked.remove("__final"), Some(serde_json::Value::Bool(true)));
+            assert_eq!(
+                locked.remove("__final"),
+                Some(serde_json::Value::Bool(true))
+            );
             assert_eq!(
                 locked.remove("narHash").as_ref().and_then(|h| h.as_str()),
                 Some(mine.nar_hash.encode(Format::Sri).as_str()),

@@ -65,17 +65,22 @@
 //! - `revCount` is the number of commits reachable from the commit (itself included),
 //!   `lastModified` its committer time. A shallow repository is refused unless
 //!   [`Fetch::shallow`] is set, which, as in Nix, leaves `revCount` out.
-//! - **No revision** ([`Fetch::fetch_work_tree`]): a work tree whose tracked files differ from
-//!   `HEAD` (changed, deleted, staged, another mode) is **dirty**: Nix warns
-//!   (`warning: Git tree '…' is dirty`) and answers for the files the index tracks as they are
-//!   on disk (untracked files left out), locking `dirtyRev` (`<HEAD>-dirty`), `dirtyShortRev` and
-//!   `lastModified` (HEAD's committer time), no `rev`, `ref` or `revCount`; [`Fetched::dirty`]
-//!   says so, and printing the warning is the caller's job. A clean work tree (untracked files
-//!   aside) or a bare repository gives `HEAD`'s commit, locked with `"ref": "refs/heads/<branch>"`
-//!   (none when `HEAD` is detached) and an `original` without `ref` or `rev`. Nix 2.34.8 and
-//!   2.26.3 agree on all of this; 2.26 also writes `__final` and `narHash` in `locked`.
-//!   Submodules and export-ignore are applied to commits only here: a dirty work tree with
-//!   either asked for is refused ([`Error::DirtyUnsupported`]).
+//! - **No revision** ([`Fetch::fetch_work_tree`]): Nix answers for the work tree, not the
+//!   commit: the files the index tracks, as they are on disk (untracked files, submodules and
+//!   the directories that held only them left out; a commit's empty directories too). When
+//!   they differ from `HEAD`'s commit (changed, deleted, staged, another mode) the work tree is
+//!   **dirty**: Nix warns (`warning: Git tree '…' is dirty`) and locks `dirtyRev`
+//!   (`<HEAD>-dirty`), `dirtyShortRev` and `lastModified` (HEAD's committer time), no `rev`,
+//!   `ref` or `revCount`; [`Fetched::dirty`] says so, and printing the warning is the caller's
+//!   job. A clean work tree is locked as `HEAD`'s commit with `"ref": "refs/heads/<branch>"`
+//!   (no `ref` when `HEAD` is detached) and an `original` without `ref` or `rev`; a bare
+//!   repository gives `HEAD`'s commit. Nix 2.34.8 and 2.26.3 agree on all of this; 2.26 also
+//!   writes `__final` and `narHash` in `locked`. Nix then caches the answer under the commit's
+//!   id, so a later `?rev=` fetch of that commit gets the work tree's answer (without its
+//!   submodules) from Nix's cache, where a first fetch by id shows them as empty directories.
+//!   Submodules and export-ignore are applied to commits only here: with either asked for, a
+//!   clean work tree is answered by its commit and a dirty one refused
+//!   ([`Error::DirtyUnsupported`]).
 //! - A **tree id** has no commit: only the NAR hash, store path and git content address.
 //! - The git content address is the raw tree's: it is given only when the tree Nix sees is the
 //!   raw tree (no submodule shown differently, nothing export-ignored).
@@ -271,9 +276,10 @@ impl Fetch {
         self.fetch_object(repo, &dirs, &mut source, &refs, target, asked, sink)
     }
 
-    /// What `nix flake prefetch git+file://REPO` (no `ref`, no `rev`) answers: for a work tree
-    /// with uncommitted changes, the tracked files as they are on disk ([`Fetched::dirty`]);
-    /// else `HEAD`'s commit, locked with the branch `HEAD` names.
+    /// What `nix flake prefetch git+file://REPO` (no `ref`, no `rev`) answers. For a work
+    /// tree: the files its index tracks as they are on disk, locked as `HEAD`'s commit on its
+    /// branch when they equal that commit's, else as dirty ([`Fetched::dirty`]). For a bare
+    /// repository: `HEAD`'s commit.
     pub fn fetch_work_tree(&self, repo: &Path) -> Result<Fetched, Error> {
         self.fetch_work_tree_into(repo, &mut Discard)
     }
@@ -287,29 +293,89 @@ impl Fetch {
         let head = refs
             .resolve("HEAD")?
             .ok_or_else(|| Error::UnknownRevision("HEAD".to_owned()))?;
-        if let Some(root) = work_tree_root(repo) {
-            let work_tree = WorkTree::read(
-                &root,
-                &dirs,
-                algorithm,
-                self.collision_detection,
-                &self.limits,
-            )?;
-            let (commit, tree) = peel(&mut source, &head)?;
-            if work_tree.differs_from(&mut source, &tree)? {
-                if self.submodules || self.export_ignore {
-                    return Err(Error::DirtyUnsupported(repo.to_owned()));
-                }
-                let Some(commit) = commit else {
-                    return Err(Error::NoTree {
-                        id: head,
-                        kind: crate::git::ObjectKind::Tree,
-                    });
-                };
-                return self.fetch_dirty(&mut source, &work_tree, commit, sink);
+        let Some(root) = work_tree_root(repo) else {
+            return self.fetch_object(repo, &dirs, &mut source, &refs, head, Asked::WorkTree, sink);
+        };
+        let work_tree = WorkTree::read(
+            &root,
+            &dirs,
+            algorithm,
+            self.collision_detection,
+            &self.limits,
+        )?;
+        let (commit, tree) = peel(&mut source, &head)?;
+        let Some(commit) = commit else {
+            return Err(Error::NoTree {
+                id: head,
+                kind: crate::git::ObjectKind::Tree,
+            });
+        };
+        let dirty = work_tree.differs_from(&mut source, &tree)?;
+        if self.submodules || self.export_ignore {
+            // Applied to commits only: a clean work tree is answered by its commit.
+            if dirty {
+                return Err(Error::DirtyUnsupported(repo.to_owned()));
             }
+            return self.fetch_object(repo, &dirs, &mut source, &refs, head, Asked::WorkTree, sink);
         }
-        self.fetch_object(repo, &dirs, &mut source, &refs, head, Asked::WorkTree, sink)
+        let (rev, rev_count, git_ref) = if dirty {
+            (None, None, None)
+        } else {
+            (
+                Some(commit),
+                self.rev_count(repo, &dirs, &mut source, &commit)?,
+                refs.head_branch()?,
+            )
+        };
+        let last_modified = Some(commit_time(&mut source, &commit)?);
+        let mut git = Some(GitHasher::new(algorithm).collision_detection(self.collision_detection));
+        let (nar_hash, nar_size) = nar_hash(
+            self.threads,
+            self.collision_detection,
+            sink,
+            Box::new(|sink, _| {
+                let hasher = git.take().unwrap_or_else(|| GitHasher::new(algorithm));
+                let mut tee = crate::event::Tee::new(hasher, sink);
+                let sent = work_tree.send(&mut tee);
+                git = Some(tee.into_inner().0);
+                sent
+            }),
+        )?;
+        let tree = git
+            .map(GitHasher::finish)
+            .transpose()
+            .map_err(Error::Nar)?
+            .ok_or(Error::Nar(crate::event::SinkError::Protocol("no git tree")))?;
+        let raw_tree = (!work_tree.has_submodules()).then_some(tree);
+        self.answer(algorithm, nar_hash, nar_size, raw_tree, |f| Fetched {
+            rev,
+            commit: Some(commit),
+            tree,
+            git_ref,
+            last_modified,
+            rev_count,
+            dirty,
+            asked: Asked::WorkTree,
+            ..f
+        })
+    }
+
+    /// Nix's `revCount` of `commit`: `None` when shallow fetches are allowed.
+    fn rev_count(
+        &self,
+        repo: &Path,
+        dirs: &GitDirs,
+        source: &mut Repository,
+        commit: &Hash,
+    ) -> Result<Option<u64>, Error> {
+        if self.shallow {
+            return Ok(None);
+        }
+        let shallow = dirs.common.join("shallow");
+        if read_small(&shallow)?.is_some_and(|s| !s.is_empty()) {
+            return Err(Error::Shallow(repo.to_owned()));
+        }
+        Ok(Some(count_commits(source, commit)?))
     }
 
     /// The answer for object `target` (a commit, tag or tree).
@@ -330,13 +396,7 @@ impl Fetch {
         let mut rev_count = None;
         if let Some(commit) = &commit {
             last_modified = Some(commit_time(source, commit)?);
-            if !self.shallow {
-                let shallow = dirs.common.join("shallow");
-                if read_small(&shallow)?.is_some_and(|s| !s.is_empty()) {
-                    return Err(Error::Shallow(repo.to_owned()));
-                }
-                rev_count = Some(count_commits(source, commit)?);
-            }
+            rev_count = self.rev_count(repo, dirs, source, commit)?;
         }
         // A ref locks the commit it leads to (Nix 2.34); an id locks itself.
         let rev = commit.map(|c| if asked == Asked::Rev { target } else { c });
@@ -372,47 +432,6 @@ impl Fetch {
             rev_count,
             dirty: false,
             asked,
-            ..f
-        })
-    }
-
-    /// The answer for a dirty work tree on top of `commit`.
-    fn fetch_dirty(
-        &self,
-        source: &mut Repository,
-        work_tree: &WorkTree,
-        commit: Hash,
-        sink: &mut dyn Sink,
-    ) -> Result<Fetched, Error> {
-        let algorithm = source.algorithm();
-        let last_modified = Some(commit_time(source, &commit)?);
-        let mut git = Some(GitHasher::new(algorithm).collision_detection(self.collision_detection));
-        let (nar_hash, nar_size) = nar_hash(
-            self.threads,
-            self.collision_detection,
-            sink,
-            Box::new(|sink, _| {
-                let mut tee = crate::event::Tee::new(
-                    git.take().unwrap_or_else(|| GitHasher::new(algorithm)),
-                    sink,
-                );
-                let sent = work_tree.send(&mut tee);
-                git = Some(tee.into_inner().0);
-                sent
-            }),
-        )?;
-        let tree = git
-            .map(GitHasher::finish)
-            .transpose()
-            .map_err(Error::Nar)?
-            .ok_or(Error::Nar(crate::event::SinkError::Protocol("no git tree")))?;
-        let raw_tree = (!work_tree.has_submodules()).then_some(tree);
-        self.answer(algorithm, nar_hash, nar_size, raw_tree, |f| Fetched {
-            commit: Some(commit),
-            tree,
-            last_modified,
-            dirty: true,
-            asked: Asked::WorkTree,
             ..f
         })
     }

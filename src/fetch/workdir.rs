@@ -4,7 +4,8 @@
 //! The work tree is **dirty** when that differs from `HEAD`'s commit: a tracked file changed,
 //! deleted, or of another type or mode, or the index adds or drops a path. Untracked files do
 //! not count and are not part of the tree (as `git status` and Nix say). A gitlink (submodule)
-//! is compared by the commit the index records, and shown as an empty directory.
+//! is compared by the commit the index records, and left out of the tree, as Nix leaves it out
+//! (with the directories that held only it); directories come only from the files they hold.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -111,7 +112,8 @@ impl WorkTree {
                 .any(|(path, entry)| committed.get(path) != Some(entry)))
     }
 
-    /// Whether a submodule is shown (as an empty directory): the tree then differs from git's.
+    /// Whether the index holds a submodule, which the tree leaves out: it then differs from
+    /// git's.
     pub(super) fn has_submodules(&self) -> bool {
         self.entries
             .values()
@@ -122,6 +124,9 @@ impl WorkTree {
     pub(super) fn send(&self, sink: &mut dyn Sink) -> Result<(), Error> {
         let mut root = Dir::default();
         for (path, (kind, _)) in &self.entries {
+            if *kind == Kind::Gitlink {
+                continue; // Nix leaves submodules of a work tree out
+            }
             let mut dir = &mut root;
             let mut parts = path.split(|&b| b == b'/').peekable();
             while let Some(part) = parts.next() {
@@ -191,11 +196,7 @@ impl WorkTree {
             })
         };
         match mode {
-            Kind::Gitlink => {
-                sink.event(Event::DirectoryStart { name: Some(name) })
-                    .map_err(err)?;
-                sink.event(Event::DirectoryEnd).map_err(err)
-            }
+            Kind::Gitlink => Ok(()),
             Kind::Symlink => {
                 let target = std::fs::read_link(&file).map_err(io)?;
                 sink.event(Event::Symlink {
