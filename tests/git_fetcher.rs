@@ -533,11 +533,7 @@ fn work_trees() -> Vec<(&'static str, Prepare)> {
             write(&repo.join("untracked"), "not tracked\n");
         }),
         ("detached HEAD", |repo| {
-            git_at(
-                repo,
-                1_700_000_700,
-                &["checkout", "-q", "--detach", "HEAD~1"],
-            );
+            git_at(repo, 1_700_000_700, &["checkout", "-q", "--detach", "HEAD"]);
         }),
         ("changed, deleted, staged, mode, link, untracked", |repo| {
             write(&repo.join("README"), "changed\n");
