@@ -681,3 +681,26 @@ fn work_tree_prefetch_agrees_with_nix() {
     assert!(dirty >= 6 && clean >= 6, "{dirty} dirty, {clean} clean");
     eprintln!("{clean} clean and {dirty} dirty work trees agree with Nix 2.34.8 and 2.26.3");
 }
+
+/// An abbreviated id resolves in a SHA-256 repository too (to what `git rev-parse` says).
+#[test]
+fn abbreviated_id_in_a_sha256_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git_at(
+        repo,
+        1_000_000_000,
+        &["init", "-q", "--object-format=sha256"],
+    );
+    write(&repo.join("f"), "Hello World!\n");
+    git_at(repo, 1_000_000_000, &["add", "-A"]);
+    git_at(repo, 1_000_000_000, &["commit", "-q", "-m", "x"]);
+    let head = git_at(repo, 0, &["rev-parse", "HEAD"]);
+    assert_eq!(head.len(), 64);
+    let f = Fetch::new().fetch(repo, &head[..9]).unwrap();
+    assert_eq!(f.rev.unwrap().encode(Format::Base16), head);
+    assert!(matches!(
+        Fetch::new().fetch(repo, "0000000"),
+        Err(Error::UnknownRevision(_))
+    ));
+}
