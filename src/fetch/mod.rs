@@ -11,7 +11,7 @@
 //! without a revision, as `nix flake prefetch git+file://REPO` does: its work tree when that has
 //! uncommitted changes, else `HEAD` on its branch. Every object read is checked against its id.
 //!
-//! The modules, one job each: [`rev`](self) resolves revisions, `refs` reads refs (gitoxide's
+//! The parts, one job each: `rev` resolves revisions, `refs` reads refs (gitoxide's
 //! `gix-ref`), `commit` reads commits and tags, `submodules` reads `.gitmodules` (`gix-config`),
 //! `attributes` matches `.gitattributes` (`gix-attributes`, `gix-glob`), `walk` sends the tree
 //! Nix sees, `workdir` reads a work tree and its index (`gix-index`), `pipeline` hashes the NAR
