@@ -678,7 +678,44 @@ fn work_tree_prefetch_agrees_with_nix() {
             }
         }
     }
-    assert!(dirty >= 6 && clean >= 6, "{dirty} dirty, {clean} clean");
+    // An unborn branch: a staged file, no commit yet.
+    let dir = tempfile::Builder::new()
+        .prefix("nix-ingest-fetch.")
+        .tempdir_in("/tmp")
+        .unwrap();
+    git_at(dir.path(), 1_700_000_000, &["init", "-q"]);
+    write(&dir.path().join("staged"), "staged\n");
+    git_at(dir.path(), 1_700_000_000, &["add", "staged"]);
+    let url = url(dir.path());
+    let flake_url = format!("git+{url}");
+    let mine = Fetch::new().fetch_work_tree(dir.path()).unwrap();
+    assert!(mine.dirty && mine.commit.is_none());
+    let json = mine.prefetch_json(&url);
+    for version in ["2.34", "2.26"] {
+        let args = [
+            "--option",
+            "flake-registry",
+            &registry,
+            "flake",
+            "prefetch",
+            "--json",
+            &flake_url,
+        ];
+        let (out, stderr) = nix_with_stderr(version, &args).unwrap();
+        assert!(stderr.contains("is dirty"), "{version}: {stderr}");
+        let mut v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if version == "2.34" {
+            assert_eq!(json, out, "unborn branch");
+        } else {
+            let locked = v["locked"].as_object_mut().unwrap();
+            locked.remove("__final");
+            locked.remove("narHash");
+            let ours: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(v, ours, "{version}: unborn branch");
+        }
+    }
+    dirty += 1;
+    assert!(dirty >= 7 && clean >= 6, "{dirty} dirty, {clean} clean");
     eprintln!("{clean} clean and {dirty} dirty work trees agree with Nix 2.34.8 and 2.26.3");
 }
 
@@ -703,4 +740,124 @@ fn abbreviated_id_in_a_sha256_repository() {
         Fetch::new().fetch(repo, "0000000"),
         Err(Error::UnknownRevision(_))
     ));
+}
+
+/// export-ignore leaves out what `git archive` leaves out, for git's pattern forms (from its
+/// gitattributes and wildmatch documentation), nested `.gitattributes` files and overrides.
+#[test]
+fn export_ignore_as_git_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git_at(repo, 1_000_000_000, &["init", "-q"]);
+    for file in [
+        "a.log",
+        "keep.log",
+        "d/b.log",
+        "ignored",
+        "d/ignored",
+        "dir/x",
+        "d/dir/y",
+        "file-named-dir",
+        "foo",
+        "x/y/foo",
+        "bar/one",
+        "bar/two/three",
+        "axb",
+        "a/b",
+        "bx",
+        "dx",
+        "star*",
+        "valued",
+        "deep/er/x.tmp",
+        "deep/y.tmp",
+        "sub/t.txt",
+        "sub/keep.txt",
+        "sub/inner/u.txt",
+        "t.txt",
+        "mac.bin",
+        "plain",
+    ] {
+        write(&repo.join(file), "x\n");
+    }
+    write(
+        &repo.join(".gitattributes"),
+        "*.log export-ignore\nkeep.log -export-ignore\n/ignored export-ignore\n\
+         dir/ export-ignore\n**/foo export-ignore\nbar/** export-ignore\na?b export-ignore\n\
+         [a-c]x export-ignore\nstar\\* export-ignore\nvalued export-ignore=yes\n\
+         deep/**/*.tmp export-ignore\n[attr]gone export-ignore\n*.bin gone\n",
+    );
+    write(
+        &repo.join("sub/.gitattributes"),
+        "*.txt export-ignore\nkeep.txt !export-ignore\n",
+    );
+    git_at(repo, 1_000_000_000, &["add", "-A"]);
+    git_at(repo, 1_000_000_000, &["commit", "-q", "-m", "x"]);
+    // What git archive writes: its regular files.
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["archive", "--format=tar", "HEAD"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let listing = Command::new("tar")
+        .arg("-t")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut listing = listing;
+    std::io::Write::write_all(listing.stdin.as_mut().unwrap(), &out.stdout).unwrap();
+    drop(listing.stdin.take());
+    let listed = listing.wait_with_output().unwrap();
+    let mut expected: Vec<String> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.ends_with('/') && !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    expected.sort();
+    // What the fetch keeps: the files of the events it sends.
+    let mut recorder = nix_ingest::event::Recorder::default();
+    Fetch::new()
+        .export_ignore(true)
+        .fetch_into(repo, "HEAD", &mut recorder)
+        .unwrap();
+    let mut path: Vec<String> = Vec::new();
+    let mut kept = Vec::new();
+    for event in &recorder.events {
+        use nix_ingest::event::OwnedEvent;
+        match event {
+            OwnedEvent::DirectoryStart { name } => {
+                path.push(String::from_utf8_lossy(name.as_deref().unwrap_or_default()).into())
+            }
+            OwnedEvent::DirectoryEnd => {
+                path.pop();
+            }
+            OwnedEvent::FileStart { name, .. } | OwnedEvent::Symlink { name, .. } => {
+                let mut parts: Vec<String> = path.iter().skip(1).cloned().collect();
+                parts.push(String::from_utf8_lossy(name.as_deref().unwrap_or_default()).into());
+                kept.push(parts.join("/"));
+            }
+            _ => {}
+        }
+    }
+    kept.sort();
+    assert_eq!(kept, expected);
+    // Some of each kind were left out, and some kept.
+    for gone in [
+        "a.log",
+        "ignored",
+        "dir/x",
+        "x/y/foo",
+        "bar/one",
+        "axb",
+        "bx",
+        "sub/t.txt",
+    ] {
+        assert!(!kept.iter().any(|k| k == gone), "{gone}");
+    }
+    for stays in ["keep.log", "d/ignored", "valued", "sub/keep.txt", "plain"] {
+        assert!(kept.iter().any(|k| k == stays), "{stays}");
+    }
 }

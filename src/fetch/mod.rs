@@ -80,7 +80,8 @@
 //!   submodules) from Nix's cache, where a first fetch by id shows them as empty directories.
 //!   Submodules and export-ignore are applied to commits only here: with either asked for, a
 //!   clean work tree is answered by its commit and a dirty one refused
-//!   ([`Error::DirtyUnsupported`]).
+//!   ([`Error::DirtyUnsupported`]). On an unborn branch (no commit yet) the work tree is
+//!   dirty, with `lastModified` 0 and no `dirtyRev` (as both Nix versions say).
 //! - A **tree id** has no commit: only the NAR hash, store path and git content address.
 //! - The git content address is the raw tree's: it is given only when the tree Nix sees is the
 //!   raw tree (no submodule shown differently, nothing export-ignored).
@@ -176,8 +177,8 @@ pub struct Fetched {
     /// The store path of [`Fetched::git_ca`].
     pub git_store_path: Option<StorePath>,
     /// The answer is for a work tree with uncommitted changes ([`Fetch::fetch_work_tree`]):
-    /// [`Fetched::commit`] is `HEAD`'s commit under them, and [`Fetched::tree`] the git tree of
-    /// the work tree's tracked files.
+    /// [`Fetched::commit`] is `HEAD`'s commit under them (`None` on an unborn branch). For any
+    /// work tree, [`Fetched::tree`] is the git tree of its tracked files as they are on disk.
     pub dirty: bool,
     store_dir: StoreDir,
     /// What was asked for.
@@ -290,10 +291,10 @@ impl Fetch {
         let mut source = Repository::from_objects_dir(dirs.objects.clone())?;
         let algorithm = source.algorithm();
         let refs = Refs::open(&dirs, algorithm);
-        let head = refs
-            .resolve("HEAD")?
-            .ok_or_else(|| Error::UnknownRevision("HEAD".to_owned()))?;
+        let head = refs.resolve("HEAD")?;
+        let unborn = || Error::UnknownRevision("HEAD".to_owned());
         let Some(root) = work_tree_root(repo) else {
+            let head = head.ok_or_else(unborn)?;
             return self.fetch_object(repo, &dirs, &mut source, &refs, head, Asked::WorkTree, sink);
         };
         let work_tree = WorkTree::read(
@@ -303,31 +304,46 @@ impl Fetch {
             self.collision_detection,
             &self.limits,
         )?;
-        let (commit, tree) = peel(&mut source, &head)?;
-        let Some(commit) = commit else {
-            return Err(Error::NoTree {
-                id: head,
-                kind: crate::git::ObjectKind::Tree,
-            });
+        // The commit under the work tree; none on an unborn branch, where Nix calls the work
+        // tree dirty and its `lastModified` 0.
+        let (commit, dirty) = match head {
+            Some(head) => {
+                let (commit, tree) = peel(&mut source, &head)?;
+                let commit = commit.ok_or(Error::NoTree {
+                    id: head,
+                    kind: crate::git::ObjectKind::Tree,
+                })?;
+                (Some(commit), work_tree.differs_from(&mut source, &tree)?)
+            }
+            None => (None, true),
         };
-        let dirty = work_tree.differs_from(&mut source, &tree)?;
         if self.submodules || self.export_ignore {
             // Applied to commits only: a clean work tree is answered by its commit.
-            if dirty {
-                return Err(Error::DirtyUnsupported(repo.to_owned()));
-            }
-            return self.fetch_object(repo, &dirs, &mut source, &refs, head, Asked::WorkTree, sink);
+            return match (commit, dirty) {
+                (Some(commit), false) => self.fetch_object(
+                    repo,
+                    &dirs,
+                    &mut source,
+                    &refs,
+                    commit,
+                    Asked::WorkTree,
+                    sink,
+                ),
+                _ => Err(Error::DirtyUnsupported(repo.to_owned())),
+            };
         }
-        let (rev, rev_count, git_ref) = if dirty {
-            (None, None, None)
-        } else {
-            (
+        let (rev, rev_count, git_ref) = match commit {
+            Some(commit) if !dirty => (
                 Some(commit),
                 self.rev_count(repo, &dirs, &mut source, &commit)?,
                 refs.head_branch()?,
-            )
+            ),
+            _ => (None, None, None),
         };
-        let last_modified = Some(commit_time(&mut source, &commit)?);
+        let last_modified = Some(match &commit {
+            Some(commit) => commit_time(&mut source, commit)?,
+            None => 0,
+        });
         let mut git = Some(GitHasher::new(algorithm).collision_detection(self.collision_detection));
         let (nar_hash, nar_size) = nar_hash(
             self.threads,
@@ -349,7 +365,7 @@ impl Fetch {
         let raw_tree = (!work_tree.has_submodules()).then_some(tree);
         self.answer(algorithm, nar_hash, nar_size, raw_tree, |f| Fetched {
             rev,
-            commit: Some(commit),
+            commit,
             tree,
             git_ref,
             last_modified,
@@ -507,9 +523,11 @@ impl Fetched {
         let mut attrs = self.flags(url);
         attrs.last_modified = self.last_modified;
         if self.dirty {
-            let rev = self.commit.as_ref().map(hex).unwrap_or_default();
-            attrs.dirty_short_rev = Some(format!("{}-dirty", rev.get(..7).unwrap_or(&rev)));
-            attrs.dirty_rev = Some(format!("{rev}-dirty"));
+            // On an unborn branch there is no commit to name.
+            if let Some(rev) = self.commit.as_ref().map(hex) {
+                attrs.dirty_short_rev = Some(format!("{}-dirty", rev.get(..7).unwrap_or(&rev)));
+                attrs.dirty_rev = Some(format!("{rev}-dirty"));
+            }
         } else {
             attrs.git_ref = self.git_ref.clone();
             attrs.rev = self.rev.as_ref().map(hex);
