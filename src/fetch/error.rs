@@ -93,6 +93,15 @@ pub enum Error {
         #[source]
         source: gix_error::Error,
     },
+    /// The repository's config (`$GIT_DIR/config`) could not be parsed.
+    #[error("cannot read the git config '{}'", .path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: gix_error::Error,
+    },
     /// A file of a work tree could not be read.
     #[error("cannot read '{}' of the work tree", .path.display())]
     WorkTree {

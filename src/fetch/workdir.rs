@@ -2,7 +2,9 @@
 //! tracks, with their bytes, executable bits and symlink targets as they are on disk now.
 //!
 //! The work tree is **dirty** when that differs from `HEAD`'s commit: a tracked file changed,
-//! deleted, or of another type or mode, or the index adds or drops a path. Untracked files do
+//! deleted, or of another type or mode, or the index adds or drops a path. With
+//! `core.fileMode = false` an executable bit changed on disk does not count (git's status keeps
+//! the index's), but the tree still takes the bit from disk, as Nix does. Untracked files do
 //! not count and are not part of the tree (as `git status` and Nix say). A gitlink (submodule)
 //! is compared by the commit the index records, and left out of the tree, as Nix leaves it out
 //! (with the directories that held only it); directories come only from the files they hold.
@@ -38,10 +40,18 @@ enum Kind {
 /// What one tracked path is, as git records it: its kind and object id.
 type Entry = (Kind, Hash);
 
+/// A tracked path: as git's status sees it, and whether it is executable on disk (Nix takes the
+/// bit from disk even where `core.fileMode = false` makes git ignore it).
+#[derive(Debug, Clone, Copy)]
+struct Tracked {
+    entry: Entry,
+    executable: bool,
+}
+
 /// The tracked paths of a work tree, as they are on disk now.
 pub(super) struct WorkTree {
     root: PathBuf,
-    entries: BTreeMap<Vec<u8>, Entry>,
+    entries: BTreeMap<Vec<u8>, Tracked>,
 }
 
 /// The work tree of `repo`, when `repo` is one (a directory holding `.git`), else `None`.
@@ -71,6 +81,7 @@ impl WorkTree {
             path: path.clone(),
             source,
         })?;
+        let file_mode = file_mode(dirs)?;
         let mut entries = BTreeMap::new();
         for entry in index.entries() {
             if entry.stage_raw() != 0 {
@@ -92,8 +103,26 @@ impl WorkTree {
             } else {
                 disk_entry(&file, algorithm, detect)?
             };
-            if let Some(found) = on_disk {
-                entries.insert(name, found);
+            if let Some((kind, id)) = on_disk {
+                let executable = kind == Kind::Executable;
+                // Without `core.fileMode`, git (and so Nix's status) keeps the index's bit.
+                let kind = match kind {
+                    Kind::File | Kind::Executable if !file_mode => {
+                        if entry.mode == gix_index::entry::Mode::FILE_EXECUTABLE {
+                            Kind::Executable
+                        } else {
+                            Kind::File
+                        }
+                    }
+                    kind => kind,
+                };
+                entries.insert(
+                    name,
+                    Tracked {
+                        entry: (kind, id),
+                        executable,
+                    },
+                );
             }
         }
         Ok(WorkTree {
@@ -109,7 +138,7 @@ impl WorkTree {
             || self
                 .entries
                 .iter()
-                .any(|(path, entry)| committed.get(path) != Some(entry)))
+                .any(|(path, tracked)| committed.get(path) != Some(&tracked.entry)))
     }
 
     /// Whether the index holds a submodule, which the tree leaves out: it then differs from
@@ -117,21 +146,24 @@ impl WorkTree {
     pub(super) fn has_submodules(&self) -> bool {
         self.entries
             .values()
-            .any(|(mode, _)| *mode == Kind::Gitlink)
+            .any(|tracked| tracked.entry.0 == Kind::Gitlink)
     }
 
     /// Sends the tree to `sink`, in NAR order, reading the files again.
     pub(super) fn send(&self, sink: &mut dyn Sink) -> Result<(), Error> {
         let mut root = Dir::default();
-        for (path, (kind, _)) in &self.entries {
-            if *kind == Kind::Gitlink {
-                continue; // Nix leaves submodules of a work tree out
-            }
+        for (path, tracked) in &self.entries {
+            let kind = match tracked.entry.0 {
+                Kind::Gitlink => continue, // Nix leaves submodules of a work tree out
+                Kind::File | Kind::Executable if tracked.executable => Kind::Executable,
+                Kind::File | Kind::Executable => Kind::File,
+                Kind::Symlink => Kind::Symlink,
+            };
             let mut dir = &mut root;
             let mut parts = path.split(|&b| b == b'/').peekable();
             while let Some(part) = parts.next() {
                 if parts.peek().is_none() {
-                    dir.0.insert(part.to_vec(), Node::Leaf(path.clone(), *kind));
+                    dir.0.insert(part.to_vec(), Node::Leaf(path.clone(), kind));
                 } else {
                     let next = dir
                         .0
@@ -235,6 +267,29 @@ impl WorkTree {
             }
         }
     }
+}
+
+/// `core.fileMode` of the repository's config (default true): whether git compares executable
+/// bits.
+fn file_mode(dirs: &GitDirs) -> Result<bool, Error> {
+    let path = dirs.common.join("config");
+    let Some(text) = crate::git::objects_dir::read_small(&path)? else {
+        return Ok(true);
+    };
+    let bad = |source| Error::Config {
+        path: path.clone(),
+        source,
+    };
+    let config = gix_config::File::from_bytes_no_includes(
+        &text,
+        gix_config::file::Metadata::api(),
+        gix_config::file::init::Options::default(),
+    )
+    .map_err(bad)?;
+    Ok(config
+        .boolean("core.fileMode")
+        .map_err(bad)?
+        .unwrap_or(true))
 }
 
 #[derive(Default)]
