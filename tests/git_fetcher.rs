@@ -277,23 +277,7 @@ fn plain_tree_has_git_content_address() {
 
 /// Runs `nix ARGS` in the oracle of `version`: stdout, or stderr on failure.
 fn nix(version: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(Path::new(MANIFEST_DIR).join("scripts/nix-oracle.sh"))
-        .args([
-            "run",
-            "--nix",
-            version,
-            "nix",
-            "--extra-experimental-features",
-            "flakes",
-        ])
-        .args(args)
-        .output()
-        .expect("scripts/nix-oracle.sh runs");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
-    }
+    nix_with_stderr(version, args).map(|(stdout, _)| stdout)
 }
 
 /// The repository's URL inside the oracle (the host's /tmp is /host-tmp there).

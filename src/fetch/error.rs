@@ -8,6 +8,10 @@ use crate::git::{ObjectKind, events, objects_dir};
 use crate::hash::Hash;
 use crate::store_path;
 
+/// The cause of an error from gitoxide (reading refs, the index, git config), boxed so that
+/// gitoxide's types stay out of this crate's API.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a revision could not be fetched.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -36,7 +40,7 @@ pub enum Error {
         git_dir: PathBuf,
         /// What went wrong.
         #[source]
-        source: gix_error::Error,
+        source: Cause,
     },
     /// A commit or tag object git would not parse.
     #[error("git {kind} {} is malformed: {reason}", hex(.id))]
@@ -69,7 +73,7 @@ pub enum Error {
         tree: Hash,
         /// What is wrong.
         #[source]
-        source: gix_error::Error,
+        source: Cause,
     },
     /// A submodule to include whose repository is not in the modules directory.
     #[error(
@@ -91,7 +95,7 @@ pub enum Error {
         path: PathBuf,
         /// What went wrong.
         #[source]
-        source: gix_error::Error,
+        source: Cause,
     },
     /// The repository's config (`$GIT_DIR/config`) could not be parsed.
     #[error("cannot read the git config '{}'", .path.display())]
@@ -100,7 +104,7 @@ pub enum Error {
         path: PathBuf,
         /// What went wrong.
         #[source]
-        source: gix_error::Error,
+        source: Cause,
     },
     /// A file of a work tree could not be read.
     #[error("cannot read '{}' of the work tree", .path.display())]

@@ -109,7 +109,7 @@ mod submodules;
 mod walk;
 mod workdir;
 
-pub use error::Error;
+pub use error::{Cause, Error};
 
 use commit::{commit_time, count_commits, peel};
 use pipeline::{Discard, nar_hash};
@@ -281,6 +281,37 @@ impl Fetch {
     /// tree: the files its index tracks as they are on disk, locked as `HEAD`'s commit on its
     /// branch when they equal that commit's, else as dirty ([`Fetched::dirty`]). For a bare
     /// repository: `HEAD`'s commit.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use std::process::Command;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let git = |args: &[&str]| Command::new("git").current_dir(dir.path())
+    /// #     .env("GIT_CONFIG_GLOBAL", "/dev/null").env("GIT_CONFIG_NOSYSTEM", "1")
+    /// #     .env("GIT_AUTHOR_NAME", "a").env("GIT_AUTHOR_EMAIL", "a@b")
+    /// #     .env("GIT_COMMITTER_NAME", "a").env("GIT_COMMITTER_EMAIL", "a@b")
+    /// #     .env("GIT_COMMITTER_DATE", "1700000000 +0000").args(args).output();
+    /// # git(&["init", "-q", "-b", "main"])?;
+    /// # std::fs::write(dir.path().join("f"), "hi\n")?;
+    /// # git(&["add", "f"])?;
+    /// # git(&["commit", "-q", "-m", "one"])?;
+    /// use nix_ingest::fetch::Fetch;
+    ///
+    /// // A clean work tree on branch `main`: its commit, locked on the branch.
+    /// let clean = Fetch::new().fetch_work_tree(dir.path())?;
+    /// assert!(!clean.dirty);
+    /// assert_eq!(clean.locked("file:///r").git_ref.as_deref(), Some("refs/heads/main"));
+    ///
+    /// // A tracked file changed: dirty, locked by `<commit>-dirty`, no `rev`.
+    /// std::fs::write(dir.path().join("f"), "changed\n")?;
+    /// let dirty = Fetch::new().fetch_work_tree(dir.path())?;
+    /// let locked = dirty.locked("file:///r");
+    /// assert!(dirty.dirty && locked.rev.is_none());
+    /// let head = clean.rev.unwrap().encode(nix_ingest::Format::Base16);
+    /// assert_eq!(locked.dirty_rev, Some(format!("{head}-dirty")));
+    /// assert_ne!(dirty.nar_hash, clean.nar_hash);
+    /// # Ok(()) }
+    /// ```
     pub fn fetch_work_tree(&self, repo: &Path) -> Result<Fetched, Error> {
         self.fetch_work_tree_into(repo, &mut Discard)
     }

@@ -33,11 +33,11 @@ impl Refs {
         }
     }
 
-    fn error(&self, name: &str, source: gix_error::Error) -> Error {
+    fn error(&self, name: &str, source: impl std::error::Error + Send + Sync + 'static) -> Error {
         Error::Ref {
             name: name.to_owned(),
             git_dir: self.git_dir.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 

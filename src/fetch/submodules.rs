@@ -42,12 +42,13 @@ pub(super) fn gitmodules(
 }
 
 /// `submodule.<name>.path` of a `.gitmodules` text: path → name.
-fn parse(text: &[u8]) -> Result<HashMap<String, String>, gix_error::Error> {
+fn parse(text: &[u8]) -> Result<HashMap<String, String>, super::error::Cause> {
     let config = gix_config::File::from_bytes_no_includes(
         text,
         gix_config::file::Metadata::api(),
         gix_config::file::init::Options::default(),
-    )?;
+    )
+    .map_err(Box::new)?;
     let mut map = HashMap::new();
     for section in config.sections_by_name("submodule").into_iter().flatten() {
         let Some(name) = section.header().subsection_name() else {

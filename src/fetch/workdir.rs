@@ -79,7 +79,7 @@ impl WorkTree {
         )
         .map_err(|source| Error::Index {
             path: path.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let file_mode = file_mode(dirs)?;
         let mut entries = BTreeMap::new();
@@ -278,7 +278,7 @@ fn file_mode(dirs: &GitDirs) -> Result<bool, Error> {
     };
     let bad = |source| Error::Config {
         path: path.clone(),
-        source,
+        source: Box::new(source),
     };
     let config = gix_config::File::from_bytes_no_includes(
         &text,
