@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# git::fetcher against real Nix's git fetcher: `nix flake prefetch --json git+file://…` (Nix 2.34.8
+# nix_ingest::fetch against real Nix's git fetcher: `nix flake prefetch --json git+file://…` (Nix 2.34.8
 # byte for byte, 2.26.3 field by field) and `builtins.fetchGit` (both), on generated repositories
 # with merges, tags, executables, symlinks, an empty tree, odd names, export-ignore and a
 # submodule, loose and packed. See tests/git_fetcher.rs. About a minute once built.

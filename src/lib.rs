@@ -108,6 +108,9 @@ pub mod cache;
 pub mod cid;
 pub mod content_address;
 pub mod event;
+#[cfg(feature = "gix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gix")))]
+pub mod fetch;
 pub mod flat;
 #[cfg(feature = "fs")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]

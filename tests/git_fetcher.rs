@@ -1,4 +1,4 @@
-//! `git::fetcher` against real Nix's git fetcher: `nix flake prefetch --json git+file://…` and
+//! `fetch` against real Nix's git fetcher: `nix flake prefetch --json git+file://…` and
 //! `builtins.fetchGit` (Nix 2.34.8 and 2.26.3, through `scripts/nix-oracle.sh`), on generated
 //! repositories with several commits and a merge, lightweight and annotated tags, executables,
 //! symlinks, an empty directory, odd names, export-ignore attributes and a submodule, with loose
@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nix_ingest::git::fetcher::{Error, Fetch, Fetched};
+use nix_ingest::fetch::{Error, Fetch, Fetched};
 use nix_ingest::hash::Format;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -273,23 +273,7 @@ fn plain_tree_has_git_content_address() {
 
 /// Runs `nix ARGS` in the oracle of `version`: stdout, or stderr on failure.
 fn nix(version: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(Path::new(MANIFEST_DIR).join("scripts/nix-oracle.sh"))
-        .args([
-            "run",
-            "--nix",
-            version,
-            "nix",
-            "--extra-experimental-features",
-            "flakes",
-        ])
-        .args(args)
-        .output()
-        .expect("scripts/nix-oracle.sh runs");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
-    }
+    nix_with_stderr(version, args).map(|(stdout, _)| stdout)
 }
 
 /// The repository's URL inside the oracle (the host's /tmp is /host-tmp there).
@@ -473,4 +457,396 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         cause = c.source();
     }
     text
+}
+
+/// Runs `nix ARGS` in the oracle of `version`: (stdout, stderr), or stderr on failure.
+fn nix_with_stderr(version: &str, args: &[&str]) -> Result<(String, String), String> {
+    let out = Command::new(Path::new(MANIFEST_DIR).join("scripts/nix-oracle.sh"))
+        .args([
+            "run",
+            "--nix",
+            version,
+            "nix",
+            "--extra-experimental-features",
+            "flakes",
+        ])
+        .args(args)
+        .output()
+        .expect("scripts/nix-oracle.sh runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if out.status.success() {
+        Ok((
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            stderr,
+        ))
+    } else {
+        Err(stderr)
+    }
+}
+
+/// The work trees tested without a revision: (what, how), each made from a fresh scenario by
+/// `prepare`.
+type Prepare = fn(&Path);
+
+/// A scenario whose `HEAD` is a commit no earlier run made: Nix caches what it fetched under
+/// the commit's id, and a work tree's answer differs from a commit's (see `fetch`'s docs).
+fn fresh_scenario(submodule: bool, packed: bool) -> Scenario {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let s = scenario(submodule, packed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    write(&s.repo.join("fresh"), &format!("{now} {n}\n"));
+    git_at(&s.repo, 1_700_000_650, &["add", "fresh"]);
+    git_at(&s.repo, 1_700_000_650, &["commit", "-q", "-m", "fresh"]);
+    s
+}
+
+fn work_trees() -> Vec<(&'static str, Prepare)> {
+    vec![
+        ("clean", |_| {}),
+        ("untracked file only", |repo| {
+            write(&repo.join("untracked"), "not tracked\n");
+        }),
+        ("detached HEAD", |repo| {
+            git_at(repo, 1_700_000_700, &["checkout", "-q", "--detach", "HEAD"]);
+        }),
+        ("changed, deleted, staged, mode, link, untracked", |repo| {
+            write(&repo.join("README"), "changed\n");
+            std::fs::remove_file(repo.join("a.b")).unwrap();
+            write(&repo.join("staged/new"), "staged\n");
+            git_at(repo, 1_700_000_700, &["add", "staged/new"]);
+            std::fs::set_permissions(
+                repo.join("bin/run"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o644),
+            )
+            .unwrap();
+            std::fs::remove_file(repo.join("link")).unwrap();
+            std::os::unix::fs::symlink("a/x", repo.join("link")).unwrap();
+            write(&repo.join("untracked"), "not tracked\n");
+        }),
+        ("core.fileMode off, an executable bit flipped", |repo| {
+            git_at(repo, 0, &["config", "core.fileMode", "false"]);
+            std::fs::set_permissions(
+                repo.join("README"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+        }),
+        ("only a deletion", |repo| {
+            std::fs::remove_file(repo.join("deep/y")).unwrap();
+        }),
+        ("only staged", |repo| {
+            write(&repo.join("main.txt"), "staged change\n");
+            git_at(repo, 1_700_000_700, &["add", "main.txt"]);
+        }),
+    ]
+}
+
+/// Dirty means what `git status --untracked-files=no` says: anything tracked changed.
+#[test]
+fn work_tree_dirty_as_git_status_says() {
+    for (what, prepare) in work_trees() {
+        for (submodule, packed) in [(false, false), (true, true)] {
+            let s = fresh_scenario(submodule, packed);
+            prepare(&s.repo);
+            let status = git_at(
+                &s.repo,
+                0,
+                &["status", "--porcelain", "--untracked-files=no"],
+            );
+            let f = Fetch::new().fetch_work_tree(&s.repo).unwrap();
+            assert_eq!(f.dirty, !status.is_empty(), "{what}: {status}");
+            let head = git_at(&s.repo, 0, &["rev-parse", "HEAD"]);
+            assert_eq!(f.commit.unwrap().encode(Format::Base16), head, "{what}");
+            if f.dirty {
+                assert_eq!((f.rev, f.rev_count, f.git_ref.as_ref()), (None, None, None));
+            } else {
+                // HEAD's commit, locked on the branch HEAD names (none when detached).
+                let branch = git_at(&s.repo, 0, &["branch", "--show-current"]);
+                let expected = (!branch.is_empty()).then(|| format!("refs/heads/{branch}"));
+                assert_eq!(f.git_ref, expected, "{what}");
+                assert_eq!(f.rev.unwrap().encode(Format::Base16), head, "{what}");
+                let count = git_at(&s.repo, 0, &["rev-list", "--count", "HEAD"]);
+                assert_eq!(f.rev_count.unwrap().to_string(), count, "{what}");
+            }
+            // The tree of the tracked files as on disk: what git writes after `add -u` (a
+            // submodule, which Nix leaves out, makes it another tree).
+            git_at(&s.repo, 1_700_000_700, &["add", "-u"]);
+            let tree = git_at(&s.repo, 1_700_000_700, &["write-tree"]);
+            if submodule {
+                assert!(f.git_ca.is_none(), "{what}");
+            } else if what.starts_with("core.fileMode off") {
+                // git keeps the index's bit; the tree takes the bit on disk, as Nix does.
+                assert_ne!(f.tree.encode(Format::Base16), tree, "{what}");
+            } else {
+                assert_eq!(f.tree.encode(Format::Base16), tree, "{what}");
+                assert!(f.git_ca.is_some(), "{what}");
+            }
+        }
+    }
+}
+
+#[test]
+fn work_tree_prefetch_agrees_with_nix() {
+    if !nix_ingest_test_support::oracle_enabled() {
+        eprintln!("skipped: set NIX_INGEST_ORACLE=1 to compare with real Nix");
+        return;
+    }
+    let registry = tempfile::Builder::new()
+        .prefix("nix-ingest-registry.")
+        .suffix(".json")
+        .tempfile_in("/tmp")
+        .unwrap();
+    std::fs::write(registry.path(), "{\"flakes\":[],\"version\":2}").unwrap();
+    let registry = registry
+        .path()
+        .to_str()
+        .unwrap()
+        .replacen("/tmp/", "/host-tmp/", 1);
+    let mut dirty = 0;
+    let mut clean = 0;
+    for (what, prepare) in work_trees() {
+        for (submodule, packed) in [(false, false), (true, true)] {
+            let s = fresh_scenario(submodule, packed);
+            prepare(&s.repo);
+            let url = url(&s.repo);
+            let flake_url = format!("git+{url}");
+            let args = [
+                "--option",
+                "flake-registry",
+                &registry,
+                "flake",
+                "prefetch",
+                "--json",
+                &flake_url,
+            ];
+            let mine = Fetch::new().fetch_work_tree(&s.repo).unwrap();
+            let json = mine.prefetch_json(&url);
+            let warning = format!(
+                "warning: Git tree '{}' is dirty",
+                url.strip_prefix("file://").unwrap()
+            );
+            let context = format!("{what} (submodule {submodule}, packed {packed})");
+            // Nix 2.34.8: the very same JSON, and the warning exactly when dirty.
+            let (nix34, stderr34) =
+                nix_with_stderr("2.34", &args).unwrap_or_else(|e| panic!("{context}: {e}"));
+            assert_eq!(json, nix34, "{context}");
+            assert_eq!(
+                stderr34.contains(&warning),
+                mine.dirty,
+                "{context}: {stderr34}"
+            );
+            // Nix 2.26.3: the same, plus `__final` and `narHash` in `locked`.
+            let (nix26, stderr26) =
+                nix_with_stderr("2.26", &args).unwrap_or_else(|e| panic!("{context}: {e}"));
+            assert_eq!(
+                stderr26.contains(&warning),
+                mine.dirty,
+                "{context}: {stderr26}"
+            );
+            let mut v: serde_json::Value = serde_json::from_str(&nix26).unwrap();
+            let locked = v["locked"].as_object_mut().unwrap();
+            assert_eq!(
+                locked.remove("__final"),
+                Some(serde_json::Value::Bool(true))
+            );
+            assert_eq!(
+                locked.remove("narHash").as_ref().and_then(|h| h.as_str()),
+                Some(mine.nar_hash.encode(Format::Sri).as_str()),
+                "{context}"
+            );
+            let ours: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(v, ours, "{context}");
+            if mine.dirty {
+                dirty += 1;
+            } else {
+                clean += 1;
+            }
+        }
+    }
+    // An unborn branch: a staged file, no commit yet.
+    let dir = tempfile::Builder::new()
+        .prefix("nix-ingest-fetch.")
+        .tempdir_in("/tmp")
+        .unwrap();
+    git_at(dir.path(), 1_700_000_000, &["init", "-q"]);
+    write(&dir.path().join("staged"), "staged\n");
+    git_at(dir.path(), 1_700_000_000, &["add", "staged"]);
+    let url = url(dir.path());
+    let flake_url = format!("git+{url}");
+    let mine = Fetch::new().fetch_work_tree(dir.path()).unwrap();
+    assert!(mine.dirty && mine.commit.is_none());
+    let json = mine.prefetch_json(&url);
+    for version in ["2.34", "2.26"] {
+        let args = [
+            "--option",
+            "flake-registry",
+            &registry,
+            "flake",
+            "prefetch",
+            "--json",
+            &flake_url,
+        ];
+        let (out, stderr) = nix_with_stderr(version, &args).unwrap();
+        assert!(stderr.contains("is dirty"), "{version}: {stderr}");
+        let mut v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if version == "2.34" {
+            assert_eq!(json, out, "unborn branch");
+        } else {
+            let locked = v["locked"].as_object_mut().unwrap();
+            locked.remove("__final");
+            locked.remove("narHash");
+            let ours: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(v, ours, "{version}: unborn branch");
+        }
+    }
+    dirty += 1;
+    assert!(dirty >= 7 && clean >= 8, "{dirty} dirty, {clean} clean");
+    eprintln!("{clean} clean and {dirty} dirty work trees agree with Nix 2.34.8 and 2.26.3");
+}
+
+/// An abbreviated id resolves in a SHA-256 repository too (to what `git rev-parse` says).
+#[test]
+fn abbreviated_id_in_a_sha256_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git_at(
+        repo,
+        1_000_000_000,
+        &["init", "-q", "--object-format=sha256"],
+    );
+    write(&repo.join("f"), "Hello World!\n");
+    git_at(repo, 1_000_000_000, &["add", "-A"]);
+    git_at(repo, 1_000_000_000, &["commit", "-q", "-m", "x"]);
+    let head = git_at(repo, 0, &["rev-parse", "HEAD"]);
+    assert_eq!(head.len(), 64);
+    let f = Fetch::new().fetch(repo, &head[..9]).unwrap();
+    assert_eq!(f.rev.unwrap().encode(Format::Base16), head);
+    assert!(matches!(
+        Fetch::new().fetch(repo, "0000000"),
+        Err(Error::UnknownRevision(_))
+    ));
+}
+
+/// export-ignore leaves out what `git archive` leaves out, for git's pattern forms (from its
+/// gitattributes and wildmatch documentation), nested `.gitattributes` files and overrides.
+#[test]
+fn export_ignore_as_git_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git_at(repo, 1_000_000_000, &["init", "-q"]);
+    for file in [
+        "a.log",
+        "keep.log",
+        "d/b.log",
+        "ignored",
+        "d/ignored",
+        "dir/x",
+        "d/dir/y",
+        "file-named-dir",
+        "foo",
+        "x/y/foo",
+        "bar/one",
+        "bar/two/three",
+        "axb",
+        "a/b",
+        "bx",
+        "dx",
+        "star*",
+        "valued",
+        "deep/er/x.tmp",
+        "deep/y.tmp",
+        "sub/t.txt",
+        "sub/keep.txt",
+        "sub/inner/u.txt",
+        "t.txt",
+        "mac.bin",
+        "plain",
+    ] {
+        write(&repo.join(file), "x\n");
+    }
+    write(
+        &repo.join(".gitattributes"),
+        "*.log export-ignore\nkeep.log -export-ignore\n/ignored export-ignore\n\
+         dir/ export-ignore\n**/foo export-ignore\nbar/** export-ignore\na?b export-ignore\n\
+         [a-c]x export-ignore\nstar\\* export-ignore\nvalued export-ignore=yes\n\
+         deep/**/*.tmp export-ignore\n[attr]gone export-ignore\n*.bin gone\n",
+    );
+    write(
+        &repo.join("sub/.gitattributes"),
+        "*.txt export-ignore\nkeep.txt !export-ignore\n",
+    );
+    git_at(repo, 1_000_000_000, &["add", "-A"]);
+    git_at(repo, 1_000_000_000, &["commit", "-q", "-m", "x"]);
+    // What git archive writes: its regular files.
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["archive", "--format=tar", "HEAD"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let listing = Command::new("tar")
+        .arg("-t")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut listing = listing;
+    std::io::Write::write_all(listing.stdin.as_mut().unwrap(), &out.stdout).unwrap();
+    drop(listing.stdin.take());
+    let listed = listing.wait_with_output().unwrap();
+    let mut expected: Vec<String> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.ends_with('/') && !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    expected.sort();
+    // What the fetch keeps: the files of the events it sends.
+    let mut recorder = nix_ingest::event::Recorder::default();
+    Fetch::new()
+        .export_ignore(true)
+        .fetch_into(repo, "HEAD", &mut recorder)
+        .unwrap();
+    let mut path: Vec<String> = Vec::new();
+    let mut kept = Vec::new();
+    for event in &recorder.events {
+        use nix_ingest::event::OwnedEvent;
+        match event {
+            OwnedEvent::DirectoryStart { name } => {
+                path.push(String::from_utf8_lossy(name.as_deref().unwrap_or_default()).into())
+            }
+            OwnedEvent::DirectoryEnd => {
+                path.pop();
+            }
+            OwnedEvent::FileStart { name, .. } | OwnedEvent::Symlink { name, .. } => {
+                let mut parts: Vec<String> = path.iter().skip(1).cloned().collect();
+                parts.push(String::from_utf8_lossy(name.as_deref().unwrap_or_default()).into());
+                kept.push(parts.join("/"));
+            }
+            _ => {}
+        }
+    }
+    kept.sort();
+    assert_eq!(kept, expected);
+    // Some of each kind were left out, and some kept.
+    for gone in [
+        "a.log",
+        "ignored",
+        "dir/x",
+        "x/y/foo",
+        "bar/one",
+        "axb",
+        "bx",
+        "sub/t.txt",
+    ] {
+        assert!(!kept.iter().any(|k| k == gone), "{gone}");
+    }
+    for stays in ["keep.log", "d/ignored", "valued", "sub/keep.txt", "plain"] {
+        assert!(kept.iter().any(|k| k == stays), "{stays}");
+    }
 }

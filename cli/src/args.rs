@@ -255,8 +255,10 @@ pub struct GitPrefetchArgs {
     /// The git repository (a work tree or a bare repository; loose and packed objects).
     pub repo: PathBuf,
     /// A full or abbreviated commit, tag or tree id, or a ref name (branch, tag, `HEAD`).
-    #[arg(default_value = "HEAD")]
-    pub revision: String,
+    /// Without it, as `nix flake prefetch git+file://REPO`: a work tree with uncommitted
+    /// changes gives its tracked files as they are on disk (with a warning), else `HEAD` on its
+    /// branch.
+    pub revision: Option<String>,
     /// Include submodules (Nix's `submodules = true`), read from the repository's modules
     /// directory; without it a submodule is an empty directory, as in Nix.
     #[arg(long)]
@@ -288,7 +290,8 @@ pub struct GitPrefetchArgs {
 pub struct GitToNarArgs {
     /// The git repository to read (loose and packed objects).
     pub repo: PathBuf,
-    /// The full id of the tree or blob.
+    /// The id of the tree or blob, full or abbreviated (at least 4 hex digits, naming one
+    /// object).
     pub id: String,
     /// What the object is (default: a directory for a tree, a file for a blob).
     #[arg(long, value_enum)]

@@ -9,7 +9,7 @@ use nix_ingest::git::{GitHasher, Mode as GitMode, ObjectKind};
 use nix_ingest::hash::{Format, Hash};
 
 use nix_ingest::event::Tee;
-use nix_ingest::git::fetcher::Fetch;
+use nix_ingest::fetch::Fetch;
 use nix_ingest::git::names::FsckNames;
 
 use crate::args::{GitExportArgs, GitPrefetchArgs, GitToNarArgs};
@@ -58,12 +58,30 @@ pub fn to_nar(settings: &Settings, args: &GitToNarArgs) -> Result<String, Failur
     let mut source = Repository::open(repo).map_err(|e| fail(chain(&e)))?;
     let algo = source.algorithm();
     let digits = algo.len().saturating_mul(2);
-    if id_text.len() != digits || !id_text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !(4..=digits).contains(&id_text.len()) || !id_text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(fail(format!(
-            "{id_text:?} is not a git object id of {repo:?} ({digits} hex digits: the repository uses {algo})"
+            "{id_text:?} is not a git object id of {repo:?} (4 to {digits} hex digits: the repository uses {algo})"
         )));
     }
-    let id = Hash::parse_unprefixed(id_text, algo).map_err(|e| fail(chain(&e)))?;
+    let id = if id_text.len() == digits {
+        Hash::parse_unprefixed(id_text, algo).map_err(|e| fail(chain(&e)))?
+    } else {
+        // An abbreviation, as `git prefetch` and git take it: exactly one object starts so.
+        match source.lookup_prefix(&id_text.to_ascii_lowercase()) {
+            Ok(Some(Ok(id))) => id,
+            Ok(Some(Err(()))) => {
+                return Err(fail(format!(
+                    "abbreviated id {id_text:?} names several objects of {repo:?}"
+                )));
+            }
+            Ok(None) => {
+                return Err(fail(format!(
+                    "no object of {repo:?} has an id starting {id_text:?}"
+                )));
+            }
+            Err(e) => return Err(fail(format!("{repo:?}: {}", chain(&e)))),
+        }
+    };
     let mode = match args.root_type {
         Some(root) => root.into(),
         // A blob is a file unless told otherwise; anything else is read as a tree (and a
@@ -103,9 +121,16 @@ pub fn prefetch(settings: &Settings, args: &GitPrefetchArgs) -> Result<String, F
     if args.export_ignore {
         fetch = fetch.export_ignore(true);
     }
-    let fetched = fetch
-        .fetch(&args.repo, &args.revision)
-        .map_err(|e| fail(format!("{:?}: {}", args.repo, chain(&e))))?;
+    let fetched = match &args.revision {
+        Some(revision) => fetch.fetch(&args.repo, revision),
+        None => fetch.fetch_work_tree(&args.repo),
+    }
+    .map_err(|e| fail(format!("{:?}: {}", args.repo, chain(&e))))?;
+    if fetched.dirty {
+        // As Nix says it, naming the repository as its URL does.
+        let path = std::fs::canonicalize(&args.repo).unwrap_or_else(|_| args.repo.clone());
+        crate::warn(&format!("Git tree '{}' is dirty", path.display()));
+    }
     if args.git_ca {
         return match (&fetched.git_ca, &fetched.git_store_path) {
             (Some(ca), Some(path)) => Ok(format!(

@@ -308,6 +308,13 @@ fn git_to_nar_gives_back_what_nix_dumped() {
             Input::Null,
         );
         assert!(run.status == 0 && run.stdout == nar, "{}", run.stderr);
+        // An abbreviated id, as `git prefetch` (and git) take one.
+        let run = run_raw(
+            &os(&["git", "to-nar", repo_arg, &id[..8]]),
+            &fixture,
+            Input::Null,
+        );
+        assert!(run.status == 0 && run.stdout == nar, "{}", run.stderr);
     }
 
     // Objects real git wrote: blobs as a file, an executable and a symlink, and Nix's tree t1
@@ -439,6 +446,10 @@ fn git_to_nar_gives_back_what_nix_dumped() {
     for (what, args) in [
         ("missing object", vec!["git", "to-nar", repo_arg, missing]),
         ("short id", vec!["git", "to-nar", repo_arg, "abc"]),
+        (
+            "abbreviation of no object",
+            vec!["git", "to-nar", repo_arg, &missing[..10]],
+        ),
         (
             "sha256-long id",
             vec![
@@ -713,6 +724,124 @@ fn git_prefetch_prints_what_git_says() {
     );
     assert!(
         run.stdout.trim_end().ends_with("-source\"}"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// `git prefetch REPO` without a revision answers as `nix flake prefetch git+file://REPO` (the
+/// shapes below are what Nix 2.34.8 prints; tests/git_fetcher.rs holds the library to Nix itself
+/// on many work trees): a clean work tree is `HEAD` on `refs/heads/<branch>` with an `original`
+/// of type and url only; a dirty one warns as Nix does and answers for the tracked files as they
+/// are on disk, locked by `dirtyRev`.
+#[test]
+fn git_prefetch_without_revision_follows_the_work_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init_repo(dir.path(), "wt", "sha1");
+    fs::write(repo.join("f"), "one\n").unwrap();
+    git(&repo, &["add", "f"], b"");
+    let commit = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["commit", "-q", "-m", "one"])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "a")
+        .env("GIT_AUTHOR_EMAIL", "a@b")
+        .env("GIT_COMMITTER_NAME", "c")
+        .env("GIT_COMMITTER_EMAIL", "c@d")
+        .env("GIT_COMMITTER_DATE", "1234567890 +0200")
+        .status()
+        .unwrap();
+    assert!(commit.success());
+    let head = git_text(&repo, &["rev-parse", "HEAD"]);
+    let branch = git_text(&repo, &["branch", "--show-current"]);
+    let prefetch = || {
+        run_cli(
+            &os(&[
+                "git",
+                "prefetch",
+                "--url",
+                "file:///r",
+                repo.to_str().unwrap(),
+            ]),
+            dir.path(),
+            None,
+        )
+    };
+    // The NAR hash of a copy of the files Nix takes, by `hash path` (held to Nix elsewhere).
+    let nar_hash = |files: &[(&str, &str)]| {
+        let copy = tempfile::tempdir_in(dir.path()).unwrap();
+        for (name, text) in files {
+            fs::write(copy.path().join(name), text).unwrap();
+        }
+        let run = run_cli(
+            &os(&[
+                "hash",
+                "path",
+                "--mode",
+                "nar",
+                copy.path().to_str().unwrap(),
+            ]),
+            dir.path(),
+            None,
+        );
+        run.stdout.trim().to_owned()
+    };
+
+    // Clean (an untracked file does not count, and is not taken).
+    fs::write(repo.join("untracked"), "u\n").unwrap();
+    let run = prefetch();
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.stderr, "");
+    let expected = format!(
+        "{{\"hash\":\"{}\",\"locked\":{{\"lastModified\":1234567890,\"ref\":\"refs/heads/{branch}\",\"rev\":\"{head}\",\"revCount\":1,\"type\":\"git\",\"url\":\"file:///r\"}},\"original\":{{\"type\":\"git\",\"url\":\"file:///r\"}},\"storePath\":",
+        nar_hash(&[("f", "one\n")]),
+    );
+    assert!(
+        run.stdout.starts_with(&expected),
+        "{}\n{expected}",
+        run.stdout
+    );
+
+    // Dirty: a tracked file changed, a new one staged.
+    fs::write(repo.join("f"), "changed\n").unwrap();
+    fs::write(repo.join("g"), "staged\n").unwrap();
+    git(&repo, &["add", "g"], b"");
+    let run = prefetch();
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let canonical = fs::canonicalize(&repo).unwrap();
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!("warning: Git tree '{}' is dirty", canonical.display())
+    );
+    let expected = format!(
+        "{{\"hash\":\"{}\",\"locked\":{{\"dirtyRev\":\"{head}-dirty\",\"dirtyShortRev\":\"{}-dirty\",\"lastModified\":1234567890,\"type\":\"git\",\"url\":\"file:///r\"}},\"original\":{{\"type\":\"git\",\"url\":\"file:///r\"}},\"storePath\":",
+        nar_hash(&[("f", "changed\n"), ("g", "staged\n")]),
+        &head[..7],
+    );
+    assert!(
+        run.stdout.starts_with(&expected),
+        "{}\n{expected}",
+        run.stdout
+    );
+    // Given a revision, the commit as before, dirty or not.
+    let run = run_cli(
+        &os(&[
+            "git",
+            "prefetch",
+            "--url",
+            "file:///r",
+            repo.to_str().unwrap(),
+            &head[..8],
+        ]),
+        dir.path(),
+        None,
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with(&format!("{{\"hash\":\"{}\"", nar_hash(&[("f", "one\n")]))),
         "{}",
         run.stdout
     );

@@ -78,9 +78,6 @@ pub use object::{
 };
 pub(crate) use object::{checked_object_id, finish_object, push_entry};
 pub mod events;
-#[cfg(feature = "gix")]
-#[cfg_attr(docsrs, doc(cfg(feature = "gix")))]
-pub mod fetcher;
 pub mod loose;
 pub mod names;
 pub mod objects_dir;

@@ -440,7 +440,23 @@ impl Repository {
             id: Hash::digest(self.objects.algorithm, prefix.as_bytes()),
             reason: message,
         };
-        let prefix = gix_hash::Prefix::from_hex(prefix).map_err(|e| pack_err(e.to_string()))?;
+        // The prefix of an id of the repository's object format: gitoxide's `Prefix::from_hex`
+        // would take any prefix of 40 digits or fewer as a SHA-1 one.
+        let kind = match self.objects.algorithm {
+            Algorithm::Sha256 => gix_hash::Kind::Sha256,
+            _ => gix_hash::Kind::Sha1,
+        };
+        let digits = kind.len_in_hex();
+        if prefix.len() < 4 || prefix.len() > digits {
+            return Err(pack_err(format!(
+                "an abbreviation has 4 to {digits} hex digits"
+            )));
+        }
+        let padded = format!("{prefix:0<digits$}");
+        let full =
+            gix_hash::ObjectId::from_hex(padded.as_bytes()).map_err(|e| pack_err(e.to_string()))?;
+        let prefix =
+            gix_hash::Prefix::new(&full, prefix.len()).map_err(|e| pack_err(e.to_string()))?;
         let found = self
             .odb
             .lookup_prefix(prefix, None)
