@@ -42,15 +42,17 @@ pub fn oracle_or_skip(what: &str) -> bool {
     enabled
 }
 
-/// The `nix-ingest` binary, built once with cargo with the same profile as this test (cargo
-/// finds it up to date when the tool's own tests run).
+/// The `nix-ingest` binary: the one cargo built for the tool's own tests (cargo names it in
+/// `CARGO_BIN_EXE_nix-ingest` when it runs them), else built once with cargo, with the same
+/// profile as this test.
 pub fn bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        cargo_build(
+    BIN.get_or_init(|| match std::env::var_os("CARGO_BIN_EXE_nix-ingest") {
+        Some(exe) => PathBuf::from(exe),
+        None => cargo_build(
             &["-p", "nix-ingest-cli", "--bin", "nix-ingest"],
             "nix-ingest",
-        )
+        ),
     })
 }
 
