@@ -850,3 +850,38 @@ fn export_ignore_as_git_archive() {
         assert!(kept.iter().any(|k| k == stays), "{stays}");
     }
 }
+
+/// Files the index knows unchanged (stat data recorded, not racy) are taken by the index's id,
+/// as git does; a change after that is still seen.
+#[test]
+fn work_tree_with_settled_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git_at(repo, 1_000_000_000, &["init", "-q"]);
+    write(&repo.join("f"), "one\n");
+    write(&repo.join("d/g"), "two\n");
+    git_at(repo, 1_000_000_000, &["add", "-A"]);
+    git_at(repo, 1_000_000_000, &["commit", "-q", "-m", "x"]);
+    // Files last changed long ago, recorded so in a freshly written index.
+    for file in ["f", "d/g"] {
+        let status = Command::new("touch")
+            .args(["-d", "@1000000000"])
+            .arg(repo.join(file))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    git_at(repo, 1_000_000_000, &["update-index", "--refresh", "-q"]);
+    let clean = Fetch::new().fetch_work_tree(repo).unwrap();
+    assert!(!clean.dirty);
+    assert_eq!(
+        clean.nar_hash,
+        Fetch::new().fetch(repo, "HEAD").unwrap().nar_hash
+    );
+    write(&repo.join("d/g"), "TWO\n");
+    let dirty = Fetch::new().fetch_work_tree(repo).unwrap();
+    assert!(dirty.dirty);
+    git_at(repo, 1_000_000_000, &["add", "-u"]);
+    let tree = git_at(repo, 1_000_000_000, &["write-tree"]);
+    assert_eq!(dirty.tree.encode(Format::Base16), tree);
+}

@@ -92,8 +92,8 @@ use crate::content_address::ContentAddress;
 use crate::event::Sink;
 use crate::git::GitHasher;
 use crate::git::objects_dir::{GitDirs, locate_dirs, read_small};
-use crate::git::source::{Repository, hex};
-use crate::hash::{Algorithm, Format, Hash};
+use crate::git::source::Repository;
+use crate::hash::{Algorithm, Hash};
 use crate::limits::Limits;
 use crate::method::FileIngestionMethod;
 use crate::store_path::{References, StoreDir, StorePath};
@@ -547,58 +547,5 @@ impl Fetched {
     /// The store path, printed in full.
     pub fn store_path_string(&self) -> String {
         self.store_dir.display_path(&self.store_path)
-    }
-
-    /// What Nix locks (`locked`), for the repository at `url` (e.g. `file:///srv/repo`).
-    pub fn locked(&self, url: &str) -> lock::Attrs {
-        let mut attrs = self.flags(url);
-        attrs.last_modified = self.last_modified;
-        if self.dirty {
-            // On an unborn branch there is no commit to name.
-            if let Some(rev) = self.commit.as_ref().map(hex) {
-                attrs.dirty_short_rev = Some(format!("{}-dirty", rev.get(..7).unwrap_or(&rev)));
-                attrs.dirty_rev = Some(format!("{rev}-dirty"));
-            }
-        } else {
-            attrs.git_ref = self.git_ref.clone();
-            attrs.rev = self.rev.as_ref().map(hex);
-            attrs.rev_count = self.rev_count;
-        }
-        attrs
-    }
-
-    /// What was asked for (`original`), for the repository at `url`.
-    pub fn original(&self, url: &str) -> lock::Attrs {
-        let mut attrs = self.flags(url);
-        match &self.asked {
-            Asked::Ref(name) => attrs.git_ref = Some(name.clone()),
-            Asked::Rev => attrs.rev = self.rev.as_ref().map(hex),
-            Asked::WorkTree => {}
-        }
-        attrs
-    }
-
-    fn flags(&self, url: &str) -> lock::Attrs {
-        let mut attrs = lock::Attrs::new(url);
-        attrs.export_ignore = self.export_ignore.then_some(true);
-        attrs.submodules = self.submodules.then_some(true);
-        attrs
-    }
-
-    /// What `nix flake prefetch --json` prints (Nix 2.34), for the repository at `url`.
-    pub fn prefetch(&self, url: &str) -> lock::Prefetch {
-        lock::Prefetch {
-            hash: self.nar_hash.encode(Format::Sri),
-            locked: self.locked(url),
-            original: self.original(url),
-            store_path: self.store_path_string(),
-        }
-    }
-
-    /// What `nix flake prefetch --json 'git+<url>?rev=…'` (or `?ref=…`, or neither) prints
-    /// (Nix 2.34): `hash`, `locked`, `original` and `storePath`, keys sorted. `url` is the
-    /// repository's URL as given to Nix, e.g. `file:///srv/repo`.
-    pub fn prefetch_json(&self, url: &str) -> String {
-        self.prefetch(url).to_json()
     }
 }

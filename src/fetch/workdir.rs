@@ -62,7 +62,8 @@ pub(super) fn work_tree_root(repo: &Path) -> Option<PathBuf> {
 
 impl WorkTree {
     /// Reads the index of `dirs` and the files it tracks under `root`. Blob ids of files are
-    /// computed from their bytes on disk (with SHA-1 collision detection as `detect` says).
+    /// computed from their bytes on disk (with SHA-1 collision detection as `detect` says),
+    /// except where the index's stat data shows a file unchanged (git's own shortcut).
     pub(super) fn read(
         root: &Path,
         dirs: &GitDirs,
@@ -101,7 +102,18 @@ impl WorkTree {
                     .map_err(|_| Error::UnknownRevision(entry.id.to_string()))?;
                 Some((Kind::Gitlink, id))
             } else {
-                disk_entry(&file, algorithm, detect)?
+                // git's shortcut: a file whose stat data the index recorded, unchanged since
+                // and not racy, still has the index's id.
+                let unchanged = || {
+                    let meta = gix_index::fs::Metadata::from_path_no_follow(&file).ok()?;
+                    let stat = gix_index::entry::Stat::from_fs(&meta).ok()?;
+                    let options = gix_index::entry::stat::Options::default();
+                    (entry.stat.matches(&stat, options)
+                        && !entry.stat.is_racy(index.timestamp(), options))
+                    .then(|| Hash::from_bytes(algorithm, entry.id.as_bytes()).ok())
+                    .flatten()
+                };
+                disk_entry(&file, algorithm, detect, unchanged)?
             };
             if let Some((kind, id)) = on_disk {
                 let executable = kind == Kind::Executable;
@@ -302,7 +314,13 @@ enum Node {
 }
 
 /// A tracked path as it is on disk: `None` when it is gone (or is now a directory).
-fn disk_entry(file: &Path, algorithm: Algorithm, detect: bool) -> Result<Option<Entry>, Error> {
+/// `unchanged` gives the id the index holds when the file is known unchanged since.
+fn disk_entry(
+    file: &Path,
+    algorithm: Algorithm,
+    detect: bool,
+    unchanged: impl FnOnce() -> Option<Hash>,
+) -> Result<Option<Entry>, Error> {
     let io = |source| Error::WorkTree {
         path: file.to_owned(),
         source,
@@ -320,6 +338,9 @@ fn disk_entry(file: &Path, algorithm: Algorithm, detect: bool) -> Result<Option<
         Err(e) => return Err(io(e)),
     };
     if meta.file_type().is_symlink() {
+        if let Some(id) = unchanged() {
+            return Ok(Some((Kind::Symlink, id)));
+        }
         let target = std::fs::read_link(file).map_err(io)?;
         let bytes = target.as_os_str().as_bytes();
         let mut hasher = object_hasher(algorithm, ObjectKind::Blob, bytes.len() as u64, detect);
@@ -335,6 +356,9 @@ fn disk_entry(file: &Path, algorithm: Algorithm, detect: bool) -> Result<Option<
     } else {
         Kind::File
     };
+    if let Some(id) = unchanged() {
+        return Ok(Some((mode, id)));
+    }
     let mut f = std::fs::File::open(file).map_err(io)?;
     let size = f.metadata().map_err(io)?.len();
     let mut hasher = object_hasher(algorithm, ObjectKind::Blob, size, detect);
