@@ -1,0 +1,294 @@
+//! The data formats Nix caches and tools exchange, against what real Nix 2.34.8 and 2.26.3 wrote
+//! (tests/data/formats, made by its gen.sh): path info JSON in every format, whole and one entry
+//! at a time, pure and impure.
+//!
+//! Format 3 (Nix's development branch after 2.34) is written by no Nix we can run: its expected
+//! values here are written by hand from the documented format (upstream NixOS/nix at commit
+//! 88b09c64fbea076a0376830d98e5331f70ed31a3: `doc/manual/source/protocols/json/store-object-info.md`,
+//! `…/schema/store-object-info-v3.yaml`, `…/schema/signature-v2.yaml`, and the shapes of
+//! `src/libstore-tests/data/path-info/json-3/` and `src/libstore-tests/data/nar-info/json-3/`),
+//! with this crate's own store objects (those Nix wrote in formats 1 and 2).
+#![cfg(feature = "serde")]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use nix_ingest::narinfo::NarInfo;
+use nix_ingest::narinfo::json::{Format, Info, PathInfoJson};
+use nix_ingest::store_path::{StoreDir, StorePath};
+use serde_json::Value;
+
+fn data(version: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/formats")
+        .join(version)
+}
+
+fn read(version: &str, file: &str) -> String {
+    let text = fs::read_to_string(data(version).join(file)).unwrap();
+    text.trim_end_matches('\n').to_owned()
+}
+
+/// Every `nix path-info --json` document Nix wrote: (version, file, format, from a cache).
+const DOCS: &[(&str, &str, Format, bool)] = &[
+    ("2.34", "path-info-format-1.json", Format::V1, false),
+    ("2.34", "path-info-format-2.json", Format::V2, false),
+    ("2.34", "path-info-cache-format-1.json", Format::V1, true),
+    ("2.34", "path-info-cache-format-2.json", Format::V2, true),
+    ("2.26", "path-info.json", Format::Nix226, false),
+    ("2.26", "path-info-cache.json", Format::Nix226, true),
+];
+
+/// The members Nix leaves out of the pure form (`includeImpureInfo = false`).
+const IMPURE: &[&str] = &[
+    "deriver",
+    "registrationTime",
+    "signatures",
+    "ultimate",
+    "url",
+    "compression",
+    "downloadHash",
+    "downloadSize",
+];
+
+/// The entries of a document as JSON values, keyed as Nix keys them.
+fn entries_of(doc: &Value) -> Vec<(String, Value)> {
+    let map = match doc.get("info") {
+        Some(info) => info.as_object().unwrap(),
+        None => doc.as_object().unwrap(),
+    };
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+#[test]
+fn documents_read_and_written_back_byte_for_byte() {
+    for &(version, file, format, cache) in DOCS {
+        let text = read(version, file);
+        let doc: PathInfoJson = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc.format, format, "{version}/{file}");
+        assert_eq!(doc.entries.len(), 4, "{version}/{file}");
+        assert_eq!(serde_json::to_string(&doc).unwrap(), text, "{version}/{file}");
+        let paths = read(version, "paths.txt");
+        for entry in &doc.entries {
+            let full = entry.info.store_dir.display_path(&entry.info.store_path);
+            assert!(paths.lines().any(|l| l == full), "{full}");
+            // Every object was signed by the test key (built ones at build time, the others
+            // by `nix store sign`).
+            assert_eq!(entry.info.signatures.len(), 1, "{full}");
+            assert!(
+                entry
+                    .info
+                    .signatures
+                    .iter()
+                    .all(|s| s.starts_with("nix-ingest-test-1:"))
+            );
+            if cache {
+                // A binary cache's entries are its narinfos.
+                let narinfo =
+                    read(version, &format!("cache/{}", entry.info.file_name())) + "\n";
+                let parsed = NarInfo::parse(&narinfo, &StoreDir::default()).unwrap();
+                assert_eq!(entry.info, parsed, "{version}/{file}");
+                assert_eq!(entry.registration_time, None);
+                assert!(!entry.ultimate);
+            } else {
+                assert!(entry.registration_time.is_some());
+                // Only the derivation's output was built here.
+                assert_eq!(entry.ultimate, full.ends_with("-ca-out"), "{full}");
+                assert_eq!(entry.info.deriver.is_some(), full.ends_with("-ca-out"));
+            }
+        }
+    }
+}
+
+#[test]
+fn format_1_and_2_of_the_same_store_convert_into_each_other() {
+    for (one, two) in [
+        ("path-info-format-1.json", "path-info-format-2.json"),
+        (
+            "path-info-cache-format-1.json",
+            "path-info-cache-format-2.json",
+        ),
+    ] {
+        let (one, two) = (read("2.34", one), read("2.34", two));
+        let mut doc: PathInfoJson = serde_json::from_str(&one).unwrap();
+        doc.format = Format::V2;
+        assert_eq!(serde_json::to_string(&doc).unwrap(), two);
+        let mut doc: PathInfoJson = serde_json::from_str(&two).unwrap();
+        doc.format = Format::V1;
+        assert_eq!(serde_json::to_string(&doc).unwrap(), one);
+    }
+}
+
+/// Each entry alone (the object without its key, as Nix's `UnkeyedNarInfo` JSON), impure as
+/// Nix wrote it and pure (the same without the impure members, as Nix's `toJSON` leaves them
+/// out): read and written back, and keyed again into the document's entry.
+#[test]
+fn single_entries_pure_and_impure() {
+    for &(version, file, format, _) in DOCS {
+        let text = read(version, file);
+        let doc: PathInfoJson = serde_json::from_str(&text).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        for (key, impure) in entries_of(&value) {
+            let json = serde_json::to_string(&impure).unwrap();
+            let info: Info = serde_json::from_str(&json).unwrap();
+            assert_eq!(info.format, format, "{version}/{file} {key}");
+            assert!(info.impure.is_some());
+            assert_eq!(serde_json::to_string(&info).unwrap(), json, "{key}");
+
+            let path = if format == Format::V2 {
+                StorePath::from_base_name(&key).unwrap()
+            } else {
+                StoreDir::default().parse_path(&key).unwrap()
+            };
+            let entry = info.clone().into_entry(path.clone());
+            let same = doc.entries.iter().find(|e| e.info.store_path == path);
+            assert_eq!(Some(&entry), same, "{key}");
+            assert_eq!(Info::from_entry(&entry, format), info);
+
+            let mut pure = impure.clone();
+            for member in IMPURE {
+                pure.as_object_mut().unwrap().remove(*member);
+            }
+            let pure_json = serde_json::to_string(&pure).unwrap();
+            let read_pure: Info = serde_json::from_str(&pure_json).unwrap();
+            assert_eq!(read_pure.impure, None, "{key}");
+            assert_eq!(serde_json::to_string(&read_pure).unwrap(), pure_json);
+            let mut made_pure = info.clone();
+            made_pure.impure = None;
+            assert_eq!(read_pure, made_pure);
+            // A pure entry keyed again takes Nix's defaults.
+            let entry = read_pure.into_entry(path);
+            assert!(entry.info.signatures.is_empty() && entry.info.deriver.is_none());
+            assert!(!entry.ultimate && entry.registration_time.is_none());
+        }
+    }
+}
+
+/// Format 3, by hand from upstream's documentation (see the top of this file): format 2 with
+/// `"version": 3` and each signature an object `{"keyName", "sig"}` (the base64 after the
+/// colon). The local store's `ca-out`, as Nix 2.34.8 wrote it in format 2, is the object.
+#[test]
+fn format_3_by_hand() {
+    let v2: PathInfoJson = serde_json::from_str(&read("2.34", "path-info-format-2.json")).unwrap();
+    let entry = v2
+        .entries
+        .iter()
+        .find(|e| e.info.store_path.name() == "ca-out")
+        .unwrap();
+    let registration = entry.registration_time.unwrap();
+    let expected = format!(
+        concat!(
+            r#"{{"ca":{{"hash":"sha256-eoD+1l4RYMGzaFM8KyKOl6eZvEScub1jVAt1VqfCZTY=","method":"nar"}},"#,
+            r#""deriver":"81x261y97pl4d4kb65n8z133bjvwd5as-ca-out.drv","#,
+            r#""narHash":"sha256-eoD+1l4RYMGzaFM8KyKOl6eZvEScub1jVAt1VqfCZTY=","narSize":520,"#,
+            r#""references":["cdqar1prp1xbqcldsafm9yaw6n4dq1yz-tree"],"registrationTime":{},"#,
+            r#""signatures":[{{"keyName":"nix-ingest-test-1","sig":"3rGDvu5eVrmdRcgWaYODIDHQQP/F85SbVlo6V8YKURNWPdsYKPhw2glRV4kab+Hy8r8nz4uGp+rWPafT4ZmkDA=="}}],"#,
+            r#""storeDir":"/nix/store","ultimate":true,"version":3}}"#
+        ),
+        registration
+    );
+    let info = Info::from_entry(entry, Format::V3);
+    assert_eq!(serde_json::to_string(&info).unwrap(), expected);
+    let back: Info = serde_json::from_str(&expected).unwrap();
+    assert_eq!(back, info);
+    // The whole document: as format 2, nested under `info`, with `"version": 3`.
+    let mut doc = v2.clone();
+    doc.format = Format::V3;
+    let written = serde_json::to_string(&doc).unwrap();
+    assert!(written.ends_with(r#"},"storeDir":"/nix/store","version":3}"#));
+    assert!(written.contains(&format!(r#""941dch0f2ccgxzmnw4b685pxqh0b9838-ca-out":{expected}"#)));
+    let read: PathInfoJson = serde_json::from_str(&written).unwrap();
+    assert_eq!(read.format, Format::V3);
+    assert_eq!(read.entries.len(), 4);
+    for e in &read.entries {
+        assert!(v2.entries.contains(e));
+    }
+    // The pure form of format 3.
+    let mut pure = info.clone();
+    pure.impure = None;
+    assert_eq!(
+        serde_json::to_string(&pure).unwrap(),
+        concat!(
+            r#"{"ca":{"hash":"sha256-eoD+1l4RYMGzaFM8KyKOl6eZvEScub1jVAt1VqfCZTY=","method":"nar"},"#,
+            r#""narHash":"sha256-eoD+1l4RYMGzaFM8KyKOl6eZvEScub1jVAt1VqfCZTY=","narSize":520,"#,
+            r#""references":["cdqar1prp1xbqcldsafm9yaw6n4dq1yz-tree"],"storeDir":"/nix/store","version":3}"#
+        )
+    );
+}
+
+/// Format 3 keeps signatures in Nix's `std::set<Signature>` order (key name, then signature
+/// bytes), not in the order of their `name:base64` text; and reads the older strings too.
+#[test]
+fn format_3_signature_order_and_strings() {
+    let json = concat!(
+        r#"{"ca":null,"deriver":null,"narHash":"sha256-HDfQGvQL4ugGkd48w99EN3ppmvuxfGjwgJZLL9Bx/BM=","#,
+        r#""narSize":120,"references":[],"registrationTime":null,"signatures":["#,
+        r#"{"keyName":"a","sig":"/w=="},{"keyName":"a","sig":"AQ=="},{"keyName":"a-b","sig":"AA=="}"#,
+        r#"],"storeDir":"/nix/store","ultimate":false,"version":3}"#
+    );
+    let info: Info = serde_json::from_str(json).unwrap();
+    // As text, "a-b:…" sorts before "a:…" (`-` < `:`) and "a:/w==" before "a:AQ=="; as
+    // signatures, key "a" comes first, and its signature 0x01 (AQ==) before 0xff (/w==).
+    let expected = json.replace(
+        r#"{"keyName":"a","sig":"/w=="},{"keyName":"a","sig":"AQ=="}"#,
+        r#"{"keyName":"a","sig":"AQ=="},{"keyName":"a","sig":"/w=="}"#,
+    );
+    assert_eq!(serde_json::to_string(&info).unwrap(), expected);
+    // Strings are read in format 3 too (Nix's development branch reads both).
+    let strings = json.replace(
+        r#"{"keyName":"a","sig":"/w=="},{"keyName":"a","sig":"AQ=="},{"keyName":"a-b","sig":"AA=="}"#,
+        r#""a:/w==","a:AQ==","a-b:AA==""#,
+    );
+    let from_strings: Info = serde_json::from_str(&strings).unwrap();
+    assert_eq!(from_strings, info);
+}
+
+/// What Nix refuses is refused, naming what is wrong.
+#[test]
+fn refusals() {
+    let v2 = read("2.34", "path-info-format-2.json");
+    let err = |text: &str| {
+        serde_json::from_str::<PathInfoJson>(text)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err(&v2.replace(r#""version":2}"#, r#""version":4}"#))
+        .contains("unknown path info JSON version 4"));
+    // Signature objects only in format 3.
+    let sig = r#"["nix-ingest-test-1:3rGDvu5eVrmdRcgWaYODIDHQQP/F85SbVlo6V8YKURNWPdsYKPhw2glRV4kab+Hy8r8nz4uGp+rWPafT4ZmkDA=="]"#;
+    assert!(v2.contains(sig));
+    let object = r#"[{"keyName":"nix-ingest-test-1","sig":"3rGDvu5eVrmdRcgWaYODIDHQQP/F85SbVlo6V8YKURNWPdsYKPhw2glRV4kab+Hy8r8nz4uGp+rWPafT4ZmkDA=="}]"#;
+    let e = err(&v2.replace(sig, object));
+    assert!(e.contains("941dch0f2ccgxzmnw4b685pxqh0b9838-ca-out"), "{e}");
+    assert!(e.contains("only in path info JSON version 3"), "{e}");
+    // …and accepted in format 3.
+    let v3 = v2
+        .replace(sig, object)
+        .replace(r#""version":2"#, r#""version":3"#);
+    assert_eq!(
+        serde_json::from_str::<PathInfoJson>(&v3).unwrap().format,
+        Format::V3
+    );
+    // A signature that is not name:base64.
+    let e = err(&v2.replace(sig, r#"["nix-ingest-test-1:not base64!"]"#));
+    assert!(e.contains("not base64"), "{e}");
+    let e = err(&v2.replace(sig, r#"["no colon"]"#));
+    assert!(e.contains("not name:base64"), "{e}");
+    // A rendered content address in format 2.
+    let e = err(&v2.replace(
+        r#"{"hash":"sha256-eoD+1l4RYMGzaFM8KyKOl6eZvEScub1jVAt1VqfCZTY=","method":"nar"}"#,
+        r#""fixed:r:sha256:0dk5qakmcx8baiivvfcw8jy9k9wpiqi2ng2kd2rw2q0ibvbgx03s""#,
+    ));
+    assert!(e.contains("rendered content address"), "{e}");
+    // A full path where format 2 has base names.
+    let e = err(&v2.replace(
+        r#"["cdqar1prp1xbqcldsafm9yaw6n4dq1yz-tree"]"#,
+        r#"["/nix/store/cdqar1prp1xbqcldsafm9yaw6n4dq1yz-tree"]"#,
+    ));
+    assert!(e.contains("references"), "{e}");
+    // A single entry without narHash.
+    let e = serde_json::from_str::<Info>(r#"{"narSize":1,"references":[],"ca":null}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("narHash"), "{e}");
+}
