@@ -67,7 +67,11 @@ fn documents_read_and_written_back_byte_for_byte() {
         let doc: PathInfoJson = serde_json::from_str(&text).unwrap();
         assert_eq!(doc.format, format, "{version}/{file}");
         assert_eq!(doc.entries.len(), 4, "{version}/{file}");
-        assert_eq!(serde_json::to_string(&doc).unwrap(), text, "{version}/{file}");
+        assert_eq!(
+            serde_json::to_string(&doc).unwrap(),
+            text,
+            "{version}/{file}"
+        );
         let paths = read(version, "paths.txt");
         for entry in &doc.entries {
             let full = entry.info.store_dir.display_path(&entry.info.store_path);
@@ -84,8 +88,7 @@ fn documents_read_and_written_back_byte_for_byte() {
             );
             if cache {
                 // A binary cache's entries are its narinfos.
-                let narinfo =
-                    read(version, &format!("cache/{}", entry.info.file_name())) + "\n";
+                let narinfo = read(version, &format!("cache/{}", entry.info.file_name())) + "\n";
                 let parsed = NarInfo::parse(&narinfo, &StoreDir::default()).unwrap();
                 assert_eq!(entry.info, parsed, "{version}/{file}");
                 assert_eq!(entry.registration_time, None);
@@ -196,7 +199,9 @@ fn format_3_by_hand() {
     doc.format = Format::V3;
     let written = serde_json::to_string(&doc).unwrap();
     assert!(written.ends_with(r#"},"storeDir":"/nix/store","version":3}"#));
-    assert!(written.contains(&format!(r#""941dch0f2ccgxzmnw4b685pxqh0b9838-ca-out":{expected}"#)));
+    assert!(written.contains(&format!(
+        r#""941dch0f2ccgxzmnw4b685pxqh0b9838-ca-out":{expected}"#
+    )));
     let read: PathInfoJson = serde_json::from_str(&written).unwrap();
     assert_eq!(read.format, Format::V3);
     assert_eq!(read.entries.len(), 4);
@@ -252,8 +257,10 @@ fn refusals() {
             .unwrap_err()
             .to_string()
     };
-    assert!(err(&v2.replace(r#""version":2}"#, r#""version":4}"#))
-        .contains("unknown path info JSON version 4"));
+    assert!(
+        err(&v2.replace(r#""version":2}"#, r#""version":4}"#))
+            .contains("unknown path info JSON version 4")
+    );
     // Signature objects only in format 3.
     let sig = r#"["nix-ingest-test-1:3rGDvu5eVrmdRcgWaYODIDHQQP/F85SbVlo6V8YKURNWPdsYKPhw2glRV4kab+Hy8r8nz4uGp+rWPafT4ZmkDA=="]"#;
     assert!(v2.contains(sig));
@@ -291,4 +298,58 @@ fn refusals() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("narHash"), "{e}");
+}
+
+/// `Hash::parse_explicit` agrees with `nix hash convert --from FORMAT` of Nix 2.34.8 on every
+/// digest of hash-convert-2.34.txt (made by hash-convert.sh), and `parse_unprefixed_explicit`
+/// on the bare ones; Nix 2.26.3 differs only in refusing prefixed digests.
+#[test]
+fn hash_parse_with_an_explicit_format() {
+    use nix_ingest::hash::{Algorithm, Format as HashFormat, Hash};
+    let lines = |version: &str| {
+        let text = read(".", &format!("hash-convert-{version}.txt"));
+        text.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                (f[0].to_owned(), f[1].to_owned(), f[2].to_owned())
+            })
+            .collect::<Vec<_>>()
+    };
+    let nix234 = lines("2.34");
+    let nix226 = lines("2.26");
+    // 7 inputs × 4 formats per algorithm, in the order of the script.
+    assert_eq!(nix234.len(), 4 * 28);
+    let algos = [
+        Algorithm::Md5,
+        Algorithm::Sha1,
+        Algorithm::Sha256,
+        Algorithm::Sha512,
+    ];
+    let mut accepted = 0;
+    for (i, (from, input, nix)) in nix234.iter().enumerate() {
+        let algo = algos[i / 28];
+        let format: HashFormat = from.parse().unwrap();
+        let ours = match Hash::parse_explicit(input, Some(algo), format) {
+            Ok(h) => h.to_string(),
+            Err(_) => "error".to_owned(),
+        };
+        assert_eq!(&ours, nix, "--from {from} {input}");
+        if !input.contains([':', '-']) && format != HashFormat::Sri {
+            let bare = match Hash::parse_unprefixed_explicit(input, algo, format) {
+                Ok(h) => h.to_string(),
+                Err(_) => "error".to_owned(),
+            };
+            assert_eq!(&bare, nix, "--from {from} {input}");
+        }
+        accepted += usize::from(nix != "error");
+        let (from26, input26, nix26) = &nix226[i];
+        assert_eq!((from26, input26), (from, input));
+        let prefixed = input.contains(':');
+        assert!(
+            nix26 == nix || (prefixed && format != HashFormat::Sri && nix26 == "error"),
+            "2.26: --from {from} {input}: {nix26}"
+        );
+    }
+    // Each digest in exactly its own format: 7 per algorithm.
+    assert_eq!(accepted, 4 * 7);
 }
