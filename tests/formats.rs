@@ -353,3 +353,138 @@ fn hash_parse_with_an_explicit_format() {
     // Each digest in exactly its own format: 7 per algorithm.
     assert_eq!(accepted, 4 * 7);
 }
+
+/// The `.ls` files of a cache with the narinfos naming their NARs: (hash part, listing text,
+/// NAR bytes).
+fn listings(version: &str) -> Vec<(String, String, Vec<u8>)> {
+    let dir = data(version).join("cache");
+    let mut out = Vec::new();
+    for e in fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "ls") {
+            let hash = p.file_stem().unwrap().to_str().unwrap().to_owned();
+            let narinfo = fs::read_to_string(dir.join(format!("{hash}.narinfo"))).unwrap();
+            let info = NarInfo::parse(&narinfo, &StoreDir::default()).unwrap();
+            assert_eq!(info.compression, "none");
+            let nar = fs::read(dir.join(&info.url)).unwrap();
+            out.push((hash, fs::read_to_string(&p).unwrap(), nar));
+        }
+    }
+    out.sort();
+    assert_eq!(out.len(), 5, "{version}");
+    out
+}
+
+/// Every `.ls` Nix wrote (`write-nar-listing=1`) is what one pass over its NAR makes, byte for
+/// byte; read back, it is the same listing; its root is what `nix store ls --json -R` printed
+/// from that cache and what `nix nar ls --json -R` printed from the NAR itself.
+#[test]
+fn nar_listings_as_nix_writes_and_reads_them() {
+    use nix_ingest::Limits;
+    use nix_ingest::nar::listing::Listing;
+    for version in ["2.34", "2.26"] {
+        let paths = read(version, "paths.txt");
+        for (hash, text, nar) in listings(version) {
+            let ours = Listing::from_nar(&nar[..], &Limits::default()).unwrap();
+            assert_eq!(
+                serde_json::to_string(&ours).unwrap(),
+                text,
+                "{version} {hash}"
+            );
+            let read_back: Listing = serde_json::from_str(&text).unwrap();
+            assert_eq!(read_back, ours);
+            let root = serde_json::to_string(&ours.root).unwrap();
+            let nar_hash = nix_ingest::Hash::digest(nix_ingest::Algorithm::Sha256, &nar);
+            let nar_ls = read(
+                version,
+                &format!(
+                    "nar-ls-{}.json",
+                    nar_hash.encode(nix_ingest::hash::Format::Nix32)
+                ),
+            );
+            assert_eq!(root, nar_ls, "{version} {hash}");
+            if let Some(path) = paths.lines().find(|l| l.contains(&hash)) {
+                let base = path.trim_start_matches("/nix/store/");
+                let store_ls = format!("store-ls-{base}.json");
+                if data(version).join(&store_ls).exists() {
+                    assert_eq!(root, read(version, &store_ls), "{version} {base}");
+                    let slash = read(version, &format!("store-ls-slash-{base}.json"));
+                    assert_eq!(root, slash);
+                }
+            }
+        }
+    }
+}
+
+/// A listing made by walking a directory is the listing of its NAR; every offset points at the
+/// file's bytes in the NAR.
+#[test]
+fn nar_listings_from_directories_and_offsets() {
+    use nix_ingest::nar::listing::{Listing, Node};
+    use nix_ingest::{Limits, Options, nar};
+    fn check(node: &Node, dir: &Path, nar: &[u8], seen: &mut usize) {
+        match node {
+            Node::Regular {
+                size, nar_offset, ..
+            } => {
+                let contents = fs::read(dir).unwrap();
+                let (at, size) = (nar_offset.unwrap() as usize, size.unwrap() as usize);
+                assert_eq!(&nar[at..at + size], &contents[..], "{}", dir.display());
+                *seen += 1;
+            }
+            Node::Symlink { target } => {
+                assert_eq!(fs::read_link(dir).unwrap().to_str().unwrap(), target);
+            }
+            Node::Directory { entries } => {
+                for (name, child) in entries {
+                    check(child, &dir.join(name), nar, seen);
+                }
+            }
+            _ => unreachable!(),
+        }
+    }
+    for (hash, _, nar_bytes) in listings("2.34") {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        nar::unpack(&nar_bytes[..], &root, &Options::default()).unwrap();
+        let from_nar = Listing::from_nar(&nar_bytes[..], &Limits::default()).unwrap();
+        let from_dir = Listing::from_path(&root, &Options::default()).unwrap();
+        assert_eq!(from_dir, from_nar, "{hash}");
+        let mut seen = 0;
+        check(&from_dir.root, &root, &nar_bytes, &mut seen);
+        assert!(seen > 0);
+    }
+}
+
+/// A name Nix's JSON cannot hold is refused with the path; a listing of an unknown version or
+/// type is refused.
+#[test]
+fn nar_listing_refusals() {
+    use nix_ingest::event::{Event, Sink};
+    use nix_ingest::nar::listing::{Listing, ListingBuilder};
+    let mut b = ListingBuilder::new();
+    b.event(Event::DirectoryStart { name: None }).unwrap();
+    b.event(Event::DirectoryStart { name: Some(b"d") }).unwrap();
+    let err = b
+        .event(Event::Symlink {
+            name: Some(b"x\xff"),
+            target: b"t",
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("in /d is not UTF-8"), "{err}");
+    let mut b = ListingBuilder::new();
+    b.event(Event::DirectoryStart { name: None }).unwrap();
+    assert!(b.finish().is_err());
+
+    let e =
+        serde_json::from_str::<Listing>(r#"{"root":{"type":"regular"},"version":2}"#).unwrap_err();
+    assert!(
+        e.to_string().contains("unknown NAR listing version 2"),
+        "{e}"
+    );
+    let e = serde_json::from_str::<Listing>(r#"{"root":{"type":"fifo"},"version":1}"#).unwrap_err();
+    assert!(e.to_string().contains("fifo"), "{e}");
+    let e =
+        serde_json::from_str::<Listing>(r#"{"root":{"type":"symlink"},"version":1}"#).unwrap_err();
+    assert!(e.to_string().contains("target"), "{e}");
+}
