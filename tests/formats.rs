@@ -488,3 +488,108 @@ fn nar_listing_refusals() {
         serde_json::from_str::<Listing>(r#"{"root":{"type":"symlink"},"version":1}"#).unwrap_err();
     assert!(e.to_string().contains("target"), "{e}");
 }
+
+/// Verifies `name:base64` signature `sig` of `message` under `name:base64` key `key`.
+fn verifies(key: &str, sig: &str, message: &str) -> bool {
+    use data_encoding::BASE64;
+    let (key_name, key) = key.trim().split_once(':').unwrap();
+    let (sig_name, sig) = sig.split_once(':').unwrap();
+    let key: [u8; 32] = BASE64.decode(key.as_bytes()).unwrap().try_into().unwrap();
+    let sig: [u8; 64] = BASE64.decode(sig.as_bytes()).unwrap().try_into().unwrap();
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&key).unwrap();
+    key_name == sig_name
+        && key
+            .verify_strict(
+                message.as_bytes(),
+                &ed25519_dalek::Signature::from_bytes(&sig),
+            )
+            .is_ok()
+}
+
+/// The `.doi` Nix 2.34.8 and 2.26.3 uploaded with the output of a content-addressed derivation:
+/// read and written back byte for byte, named by its id, pointing at the output that was built,
+/// and signed (by the build's secret-key-files) over its fingerprint.
+#[test]
+fn realisations_as_nix_writes_them() {
+    use nix_ingest::realisation::Realisation;
+    let key = read(".", "key.pub");
+    for version in ["2.34", "2.26"] {
+        let dir = data(version).join("cache/realisations");
+        let files: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1);
+        let text = fs::read_to_string(&files[0]).unwrap();
+        let r: Realisation = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&r).unwrap(), text, "{version}");
+        let name = files[0].file_name().unwrap().to_str().unwrap();
+        assert_eq!(format!("realisations/{name}"), r.id.file_name());
+        assert_eq!(r.id.output_name(), "out");
+        let paths = read(version, "paths.txt");
+        assert!(
+            paths
+                .lines()
+                .any(|l| l == format!("/nix/store/{}", r.out_path))
+        );
+        assert_eq!(r.signatures.len(), 1);
+        let sig = r.signatures.iter().next().unwrap();
+        assert!(verifies(&key, sig, &r.fingerprint()), "{version}");
+        assert_eq!(r.fingerprint(), r.fingerprint_with_dependents());
+        // Another output path does not verify.
+        let mut other = r.clone();
+        other.out_path =
+            StorePath::from_base_name("cdqar1prp1xbqcldsafm9yaw6n4dq1yz-tree").unwrap();
+        assert!(!verifies(&key, sig, &other.fingerprint()));
+        // The signatures of the narinfos in the same cache verify too (`nix store sign`, and
+        // the build), under Nix's narinfo fingerprint.
+        for line in paths.lines() {
+            let hash = &line["/nix/store/".len()..][..32];
+            let narinfo = read(version, &format!("cache/{hash}.narinfo")) + "\n";
+            let info = NarInfo::parse(&narinfo, &StoreDir::default()).unwrap();
+            let refs: Vec<String> = info
+                .references
+                .iter()
+                .map(|p| StoreDir::default().display_path(p))
+                .collect();
+            let fingerprint = format!(
+                "1;{line};{};{};{}",
+                info.nar_hash.to_prefixed(nix_ingest::hash::Format::Nix32),
+                info.nar_size,
+                refs.join(",")
+            );
+            let sig = info.signatures.iter().next().unwrap();
+            assert!(verifies(&key, sig, &fingerprint), "{line}");
+        }
+    }
+}
+
+#[test]
+fn realisation_refusals() {
+    use nix_ingest::realisation::{DrvOutput, Realisation};
+    let ok = r#"{"dependentRealisations":{},"id":"sha256:39edd3b8ba7593cc36f9dc008f86be0e4a6875fbcd16c14e386e50856ef856a7!out","outPath":"941dch0f2ccgxzmnw4b685pxqh0b9838-ca-out","signatures":[]}"#;
+    let r: Realisation = serde_json::from_str(ok).unwrap();
+    // Optional members, as Nix 2.34 reads them.
+    let minimal = r#"{"id":"sha256:39edd3b8ba7593cc36f9dc008f86be0e4a6875fbcd16c14e386e50856ef856a7!out","outPath":"941dch0f2ccgxzmnw4b685pxqh0b9838-ca-out"}"#;
+    assert_eq!(serde_json::from_str::<Realisation>(minimal).unwrap(), r);
+    let err = |s: &str| {
+        serde_json::from_str::<Realisation>(s)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err(&ok.replace("!out", "out")).contains("no '!'"));
+    assert!(err(&ok.replace("sha256:39ed", "sha256:zzed")).contains("bad hash"));
+    assert!(err(&ok.replace("!out", "!o/ut")).contains("bad output name"));
+    assert!(err(&ok.replace("[]", r#"["k:not base64!"]"#)).contains("not name:base64"));
+    let e = err(&ok.replace(
+        "941dch0f2ccgxzmnw4b685pxqh0b9838-ca-out",
+        "not-a-store-path",
+    ));
+    assert!(e.contains("not-a-store-path"), "{e}");
+    // Any base reads; base16 is written.
+    let nix32: DrvOutput = "sha256:1fmxfr6v0ilw1svq7zcdk2j6kdlpjvypl5jc2mzr8p9qbrrlb9fx!out"
+        .parse()
+        .unwrap();
+    assert!(nix32.to_string().starts_with("sha256:"));
+    assert_eq!(nix32.to_string().len(), "sha256:".len() + 64 + "!out".len());
+}
