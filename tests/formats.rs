@@ -593,3 +593,121 @@ fn realisation_refusals() {
     assert!(nix32.to_string().starts_with("sha256:"));
     assert_eq!(nix32.to_string().len(), "sha256:".len() + 64 + "!out".len());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Against real Nix, live (NIX_INGEST_ORACLE=1, scripts/path-info-oracle.sh): both oracles of
+// scripts/nix-oracle.sh.
+// ---------------------------------------------------------------------------------------------
+
+fn oracle_enabled() -> bool {
+    std::env::var_os("NIX_INGEST_ORACLE").is_some_and(|v| v == "1")
+}
+
+fn nix(version: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nix-oracle.sh"),
+    )
+    .args(["run", "--nix", version])
+    .args(args)
+    .stdin(std::process::Stdio::null())
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "nix {version} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A tree with names that sort differently as bytes and as text, files of sizes around the
+/// NAR's 8-byte padding, executables, symlinks, empty and nested directories.
+fn awkward_tree(root: &Path, seed: usize) {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    fs::create_dir_all(root.join("d/e/f/g")).unwrap();
+    fs::create_dir_all(root.join("empty")).unwrap();
+    let names = ["a", "A", "a-b", "a.b", "a_b", "é", "z", "Z~", "0", "a b"];
+    for (i, name) in names.iter().enumerate() {
+        let size = [0, 1, 7, 8, 9, 15, 16, 17, 4099, 65536][(i + seed) % 10];
+        let dir = if i % 3 == 0 {
+            root.join("d/e")
+        } else {
+            root.to_owned()
+        };
+        let p = dir.join(name);
+        fs::write(&p, vec![b'x' ^ (i as u8); size]).unwrap();
+        if (i + seed) % 4 == 1 {
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o555)).unwrap();
+        } else {
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o444)).unwrap();
+        }
+    }
+    symlink("../../a", root.join("d/e/f/up")).unwrap();
+    symlink("x".repeat(9 + seed), root.join("d/e/f/g/long")).unwrap();
+}
+
+/// Listings this crate makes from directories are the `.ls` files real Nix writes for the same
+/// trees, byte for byte; the path info JSON Nix prints for them reads back to the narinfos Nix
+/// wrote.
+#[test]
+fn oracle_listings_and_path_info_of_new_trees() {
+    use nix_ingest::Options;
+    use nix_ingest::nar::listing::Listing;
+    if !oracle_enabled() {
+        eprintln!("skipped: set NIX_INGEST_ORACLE=1 (scripts/path-info-oracle.sh)");
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("nix-ingest-formats")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let host = tmp.path();
+    let inside = format!("/host-tmp/{}", host.strip_prefix("/tmp").unwrap().display());
+    for seed in 0..3 {
+        let tree = host.join(format!("tree-{seed}"));
+        awkward_tree(&tree, seed);
+        let ours = serde_json::to_string(&Listing::from_path(&tree, &Options::default()).unwrap())
+            .unwrap();
+        for version in ["2.34", "2.26"] {
+            let path = nix(
+                version,
+                &[
+                    "nix",
+                    "store",
+                    "add",
+                    "--mode",
+                    "nar",
+                    &format!("{inside}/tree-{seed}"),
+                ],
+            );
+            let path = path.trim();
+            let cache = format!("{inside}/cache-{version}");
+            nix(
+                version,
+                &[
+                    "nix",
+                    "copy",
+                    "--to",
+                    &format!("file://{cache}?compression=none&write-nar-listing=1"),
+                    path,
+                ],
+            );
+            let hash = &path["/nix/store/".len()..][..32];
+            let nix_ls =
+                fs::read_to_string(host.join(format!("cache-{version}/{hash}.ls"))).unwrap();
+            assert_eq!(ours, nix_ls, "nix {version}, tree {seed}");
+            let mut args = vec!["nix", "path-info", "--json"];
+            if version == "2.34" {
+                args.extend(["--json-format", "2"]);
+            }
+            let store = format!("file://{cache}");
+            args.extend(["--store", &store, path]);
+            let doc: PathInfoJson = serde_json::from_str(&nix(version, &args)).unwrap();
+            let narinfo =
+                fs::read_to_string(host.join(format!("cache-{version}/{hash}.narinfo"))).unwrap();
+            let info = NarInfo::parse(&narinfo, &StoreDir::default()).unwrap();
+            assert_eq!(doc.entries.len(), 1);
+            assert_eq!(doc.entries[0].info, info, "nix {version}");
+        }
+    }
+}
