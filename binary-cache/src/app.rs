@@ -226,7 +226,11 @@ async fn next_chunk(
 }
 
 /// Reads a small body whole (at most `max` bytes).
-pub(crate) async fn read_small(body: Body, max: usize, timeout: Duration) -> Result<Vec<u8>, Refusal> {
+pub(crate) async fn read_small(
+    body: Body,
+    max: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, Refusal> {
     let mut stream = body.into_data_stream();
     let mut data = Vec::new();
     while let Some(chunk) = next_chunk(&mut stream, timeout).await? {

@@ -68,10 +68,12 @@ pub async fn put(
     let out = store_dir.display_path(&r.out_path);
     let hash_part = r.out_path.hash_part();
     let held = match tokio::fs::read_to_string(app.store.narinfo_path(&hash_part)).await {
-        Ok(text) => NarInfo::parse(&text, store_dir)
-            .map_err(|e| Refusal::internal("cannot parse a kept narinfo", &e))?
-            .store_path
-            == r.out_path,
+        Ok(text) => {
+            NarInfo::parse(&text, store_dir)
+                .map_err(|e| Refusal::internal("cannot parse a kept narinfo", &e))?
+                .store_path
+                == r.out_path
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => return Err(Refusal::internal("cannot read a kept narinfo", &e)),
     };

@@ -35,7 +35,7 @@
 //! assert_eq!(&bytes[at..at + 13], b"Hello World!\n");
 //! assert_eq!(
 //!     serde_json::to_string(&listing)?,
-//!     r#"{"root":{"entries":{"bin":{"entries":{"hello":{"narOffset":280,"size":13,"type":"regular"}},"type":"directory"}},"type":"directory"},"version":1}"#
+//!     r#"{"root":{"entries":{"bin":{"entries":{"hello":{"narOffset":368,"size":13,"type":"regular"}},"type":"directory"}},"type":"directory"},"version":1}"#
 //! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -230,10 +230,10 @@ impl ListingBuilder {
             (None, None) => self.root = Some(node),
             (Some(name), Some((_, entries))) => {
                 self.pos += lit(")");
-                if let Some((last, _)) = entries.last_key_value() {
-                    if last.as_str() >= name.as_str() {
-                        return Err(SinkError::Protocol("directory entries out of order"));
-                    }
+                if let Some((last, _)) = entries.last_key_value()
+                    && last.as_str() >= name.as_str()
+                {
+                    return Err(SinkError::Protocol("directory entries out of order"));
                 }
                 entries.insert(name, node);
             }

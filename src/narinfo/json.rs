@@ -78,7 +78,7 @@
 //!   base64, as Nix checks.
 //! - An entry with only some of the impure members reads as impure, the missing ones taking
 //!   Nix's defaults (`null`, `false`, none).
-//! - Hashes may be written in any form [`Hash`]'s `Deserialize` reads; Nix wants SRI in
+//! - Hashes may be written in any form [`Hash`](struct@Hash)'s `Deserialize` reads; Nix wants SRI in
 //!   format 1.
 
 use std::collections::BTreeSet;
@@ -528,12 +528,14 @@ impl Info {
             (None, _) => None,
             (Some(Ca::Rendered(ca)), true) | (Some(Ca::Structured(ca)), false) => Some(ca),
             (Some(Ca::Rendered(_)), false) => {
-                return Err("ca: a rendered content address, where this version has an object"
-                    .to_owned());
+                return Err(
+                    "ca: a rendered content address, where this version has an object".to_owned(),
+                );
             }
             (Some(Ca::Structured(_)), true) => {
-                return Err("ca: an object, where this version has a rendered content address"
-                    .to_owned());
+                return Err(
+                    "ca: an object, where this version has a rendered content address".to_owned(),
+                );
             }
         };
         let references = raw
@@ -734,7 +736,8 @@ impl<'de> Deserialize<'de> for PathInfoJson {
                 for (key, raw) in raws {
                     let Some(raw) = raw else { continue };
                     let ctx = |e: String| de::Error::custom(format!("path info of {key:?}: {e}"));
-                    let info = Info::from_raw(raw, doc_format, store_dir.as_deref()).map_err(ctx)?;
+                    let info =
+                        Info::from_raw(raw, doc_format, store_dir.as_deref()).map_err(ctx)?;
                     if doc_format.is_none() && info.format == Format::V1 {
                         format = Format::V1;
                     }
