@@ -39,7 +39,7 @@
 //! - Nix takes any text after `!` as the output name; here it must be a valid store path name
 //!   (as every output name Nix accepts in a derivation is).
 //! - Nix's development branch (after 2.34) has another shape (`{"key": {"drvPath", "outputName"},
-//!   "value": {…}}`); it is not read here.
+//!   "value": {…}}`), keyed by the derivation's path: [`BuildTraceEntry`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -284,6 +284,186 @@ mod json {
                 out_path: raw.out_path,
                 signatures: raw.signatures,
                 dependent_realisations: raw.dependent_realisations,
+            })
+        }
+    }
+}
+
+/// The key of a [`BuildTraceEntry`]: an output of a derivation, by the derivation's store path.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub struct BuildTraceKey {
+    /// `drvPath`: the derivation (a base name in the JSON).
+    pub drv_path: StorePath,
+    /// `outputName`.
+    pub output_name: String,
+}
+
+impl BuildTraceKey {
+    /// Output `output_name` of the derivation `drv_path`.
+    pub fn new(drv_path: StorePath, output_name: &str) -> Result<Self, Error> {
+        store_path::check_name(output_name).map_err(|source| Error::OutputName {
+            id: format!("{drv_path}^{output_name}"),
+            source,
+        })?;
+        Ok(BuildTraceKey {
+            drv_path,
+            output_name: output_name.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for BuildTraceKey {
+    /// `<drv base name>^<output>`, as Nix's development branch writes a `DrvOutput`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}^{}", self.drv_path, self.output_name)
+    }
+}
+
+/// A realisation as Nix's development branch (after 2.34) writes it: a build trace entry,
+/// version 3 of its schema (`build-trace-entry-v3`), keyed by the derivation's store path
+/// instead of its hash modulo, with signatures as `{"keyName", "sig"}` objects:
+///
+/// ```text
+/// {"key":{"drvPath":"<drv base name>","outputName":"out"},"value":{"outPath":"<base name>","signatures":[{"keyName":"…","sig":"…"}]}}
+/// ```
+///
+/// No Nix release writes it yet; it is read and written here from upstream's documentation.
+/// Reading takes signatures as objects or as `name:base64` strings.
+///
+/// ```
+/// use nix_ingest::realisation::{BuildTraceEntry, BuildTraceKey};
+/// use nix_ingest::store_path::StorePath;
+///
+/// let key = BuildTraceKey::new(StorePath::from_base_name("81x261y97pl4d4kb65n8z133bjvwd5as-ca-out.drv")?, "out")?;
+/// let entry = BuildTraceEntry::new(key, StorePath::from_base_name("941dch0f2ccgxzmnw4b685pxqh0b9838-ca-out")?);
+/// assert_eq!(
+///     entry.fingerprint(),
+///     r#"{"key":{"drvPath":"81x261y97pl4d4kb65n8z133bjvwd5as-ca-out.drv","outputName":"out"},"value":{"outPath":"941dch0f2ccgxzmnw4b685pxqh0b9838-ca-out"}}"#
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BuildTraceEntry {
+    /// `key`.
+    pub key: BuildTraceKey,
+    /// `value.outPath`.
+    pub out_path: StorePath,
+    /// `value.signatures`, as `name:base64` text.
+    pub signatures: BTreeSet<String>,
+}
+
+impl BuildTraceEntry {
+    /// An entry without signatures.
+    pub fn new(key: BuildTraceKey, out_path: StorePath) -> Self {
+        BuildTraceEntry {
+            key,
+            out_path,
+            signatures: BTreeSet::new(),
+        }
+    }
+
+    /// What a signature of this entry signs, as the development branch's
+    /// `UnkeyedRealisation::fingerprint`: the JSON without `value.signatures`.
+    pub fn fingerprint(&self) -> String {
+        // Base names and output names need no JSON escaping (checked when made).
+        format!(
+            r#"{{"key":{{"drvPath":"{}","outputName":"{}"}},"value":{{"outPath":"{}"}}}}"#,
+            self.key.drv_path, self.key.output_name, self.out_path
+        )
+    }
+}
+
+#[cfg(feature = "serde")]
+mod build_trace_json {
+    use serde::de::{self, Deserializer};
+    use serde::ser::Serializer;
+    use serde::{Deserialize, Serialize};
+
+    use super::{BuildTraceEntry, BuildTraceKey};
+    use crate::narinfo::json::{Format, Sig, sig_from_raw, sigs_to_raw};
+    use crate::store_path::{StorePath, check_name};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct RawKey {
+        drv_path: StorePath,
+        output_name: String,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct RawValue {
+        out_path: StorePath,
+        #[serde(default)]
+        signatures: Vec<Sig>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Raw {
+        key: RawKey,
+        value: RawValue,
+    }
+
+    impl Serialize for BuildTraceKey {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            RawKey {
+                drv_path: self.drv_path.clone(),
+                output_name: self.output_name.clone(),
+            }
+            .serialize(serializer)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for BuildTraceKey {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let raw = RawKey::deserialize(deserializer)?;
+            check_name(&raw.output_name)
+                .map_err(|e| de::Error::custom(format!("outputName: {e}")))?;
+            Ok(BuildTraceKey {
+                drv_path: raw.drv_path,
+                output_name: raw.output_name,
+            })
+        }
+    }
+
+    impl Serialize for BuildTraceEntry {
+        /// As the schema's version 3; signatures sorted as Nix's `std::set<Signature>`.
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            Raw {
+                key: RawKey {
+                    drv_path: self.key.drv_path.clone(),
+                    output_name: self.key.output_name.clone(),
+                },
+                value: RawValue {
+                    out_path: self.out_path.clone(),
+                    signatures: sigs_to_raw(&self.signatures, Format::V3)?,
+                },
+            }
+            .serialize(serializer)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for BuildTraceEntry {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let raw = Raw::deserialize(deserializer)?;
+            check_name(&raw.key.output_name)
+                .map_err(|e| de::Error::custom(format!("outputName: {e}")))?;
+            let signatures = raw
+                .value
+                .signatures
+                .into_iter()
+                .map(|s| sig_from_raw(s, Format::V3).map_err(de::Error::custom))
+                .collect::<Result<_, _>>()?;
+            Ok(BuildTraceEntry {
+                key: BuildTraceKey {
+                    drv_path: raw.key.drv_path,
+                    output_name: raw.key.output_name,
+                },
+                out_path: raw.value.out_path,
+                signatures,
             })
         }
     }

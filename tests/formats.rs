@@ -711,3 +711,64 @@ fn oracle_listings_and_path_info_of_new_trees() {
         }
     }
 }
+
+/// Build trace entries (realisations of Nix's development branch, `build-trace-entry-v3`), by
+/// hand from upstream's documentation (see the top of this file: `…/schema/build-trace-entry-v3.yaml`
+/// and the shapes of `src/libstore-tests/data/realisation/`), for the realisation Nix 2.34.8
+/// wrote in its own format: the same output and signature, keyed by the derivation's path.
+#[test]
+fn build_trace_entries_by_hand() {
+    use nix_ingest::realisation::{BuildTraceEntry, BuildTraceKey, Realisation};
+    let dir = data("2.34").join("cache/realisations");
+    let file = fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let r: Realisation = serde_json::from_str(&fs::read_to_string(file).unwrap()).unwrap();
+    let drv = read("2.34", "drv.txt");
+    let drv = StoreDir::default().parse_path(drv.trim()).unwrap();
+    let mut entry = BuildTraceEntry::new(
+        BuildTraceKey::new(drv, r.id.output_name()).unwrap(),
+        r.out_path.clone(),
+    );
+    entry.signatures = r.signatures.clone();
+    let expected = concat!(
+        r#"{"key":{"drvPath":"81x261y97pl4d4kb65n8z133bjvwd5as-ca-out.drv","outputName":"out"},"#,
+        r#""value":{"outPath":"941dch0f2ccgxzmnw4b685pxqh0b9838-ca-out","signatures":[{"keyName":"nix-ingest-test-1","#,
+        r#""sig":"iDQYb0Qs2xn65wGdWbpwqFyIrE2IFsX1QmntuGLpXUceQg2NYK4G1TCAUjERrm4bG1vFAPGYcXzxRMh3ONEJCw=="}]}}"#
+    );
+    assert_eq!(serde_json::to_string(&entry).unwrap(), expected);
+    assert_eq!(
+        serde_json::from_str::<BuildTraceEntry>(expected).unwrap(),
+        entry
+    );
+    assert_eq!(
+        entry.fingerprint(),
+        concat!(
+            r#"{"key":{"drvPath":"81x261y97pl4d4kb65n8z133bjvwd5as-ca-out.drv","outputName":"out"},"#,
+            r#""value":{"outPath":"941dch0f2ccgxzmnw4b685pxqh0b9838-ca-out"}}"#
+        )
+    );
+    // Signatures as strings are read too; signatures may be left out.
+    let strings = expected
+        .replace(
+            r#"{"keyName":"nix-ingest-test-1","sig":"iDQY"#,
+            r#""nix-ingest-test-1:iDQY"#,
+        )
+        .replace(r#"Cw=="}]"#, r#"Cw=="]"#);
+    assert_eq!(
+        serde_json::from_str::<BuildTraceEntry>(&strings).unwrap(),
+        entry
+    );
+    let unsigned = r#"{"key":{"drvPath":"81x261y97pl4d4kb65n8z133bjvwd5as-ca-out.drv","outputName":"out"},"value":{"outPath":"941dch0f2ccgxzmnw4b685pxqh0b9838-ca-out"}}"#;
+    let read_unsigned: BuildTraceEntry = serde_json::from_str(unsigned).unwrap();
+    assert!(read_unsigned.signatures.is_empty());
+    // Unknown members and bad output names are refused.
+    assert!(
+        serde_json::from_str::<BuildTraceEntry>(
+            &expected.replace("\"outputName\"", "\"drvHash\":\"x\",\"outputName\"")
+        )
+        .is_err()
+    );
+    let e = serde_json::from_str::<BuildTraceEntry>(&expected.replace("\"out\"", "\"o/ut\""))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("outputName"), "{e}");
+}

@@ -386,7 +386,7 @@ impl<'de> Deserialize<'de> for Ca {
 /// A signature: `"name:base64"` (formats 1 and 2) or `{"keyName", "sig"}` (format 3).
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
-enum Sig {
+pub(crate) enum Sig {
     Text(String),
     Object {
         #[serde(rename = "keyName")]
@@ -407,7 +407,7 @@ fn check_signature(name: &str, sig: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-fn sig_from_raw(sig: Sig, format: Format) -> Result<String, String> {
+pub(crate) fn sig_from_raw(sig: Sig, format: Format) -> Result<String, String> {
     match sig {
         Sig::Text(text) => {
             let (name, data) = text
@@ -427,7 +427,7 @@ fn sig_from_raw(sig: Sig, format: Format) -> Result<String, String> {
     }
 }
 
-fn sigs_to_raw<E: serde::ser::Error>(
+pub(crate) fn sigs_to_raw<E: serde::ser::Error>(
     signatures: &BTreeSet<String>,
     format: Format,
 ) -> Result<Vec<Sig>, E> {
