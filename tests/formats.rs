@@ -772,3 +772,109 @@ fn build_trace_entries_by_hand() {
         .to_string();
     assert!(e.contains("outputName"), "{e}");
 }
+
+mod listing_property {
+    use std::collections::BTreeMap;
+
+    use nix_ingest::Limits;
+    use nix_ingest::event::{Event, Sink};
+    use nix_ingest::nar::NarWriter;
+    use nix_ingest::nar::listing::{Listing, ListingBuilder, Node};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Tree {
+        File(bool, Vec<u8>),
+        Link(String),
+        Dir(BTreeMap<String, Tree>),
+    }
+
+    fn tree() -> impl Strategy<Value = Tree> {
+        let leaf = prop_oneof![
+            (any::<bool>(), proptest::collection::vec(any::<u8>(), 0..40))
+                .prop_map(|(x, d)| Tree::File(x, d)),
+            "[a-z./ é]{1,20}".prop_map(Tree::Link),
+        ];
+        leaf.prop_recursive(5, 48, 6, |inner| {
+            proptest::collection::btree_map("[a-zA-Z0-9._é-]{1,9}", inner, 0..6)
+                .prop_filter("no . or ..", |m| {
+                    !m.contains_key(".") && !m.contains_key("..")
+                })
+                .prop_map(Tree::Dir)
+        })
+    }
+
+    fn feed<S: Sink>(t: &Tree, name: Option<&[u8]>, sink: &mut S) {
+        match t {
+            Tree::File(x, d) => {
+                sink.event(Event::FileStart {
+                    name,
+                    executable: *x,
+                    size: d.len() as u64,
+                })
+                .unwrap();
+                sink.event(Event::FileData(d)).unwrap();
+                sink.event(Event::FileEnd).unwrap();
+            }
+            Tree::Link(target) => sink
+                .event(Event::Symlink {
+                    name,
+                    target: target.as_bytes(),
+                })
+                .unwrap(),
+            Tree::Dir(entries) => {
+                sink.event(Event::DirectoryStart { name }).unwrap();
+                for (n, child) in entries {
+                    feed(child, Some(n.as_bytes()), sink);
+                }
+                sink.event(Event::DirectoryEnd).unwrap();
+            }
+        }
+    }
+
+    /// The listing describes the tree, and every offset points at the file's bytes in the NAR.
+    fn check(t: &Tree, node: &Node, nar: &[u8]) -> Result<(), TestCaseError> {
+        match (t, node) {
+            (
+                Tree::File(x, d),
+                Node::Regular {
+                    executable,
+                    size,
+                    nar_offset,
+                },
+            ) => {
+                prop_assert_eq!(x, executable);
+                prop_assert_eq!(*size, Some(d.len() as u64));
+                let at = nar_offset.unwrap() as usize;
+                prop_assert_eq!(&nar[at..at + d.len()], &d[..]);
+            }
+            (Tree::Link(a), Node::Symlink { target }) => prop_assert_eq!(a, target),
+            (Tree::Dir(a), Node::Directory { entries }) => {
+                prop_assert_eq!(a.len(), entries.len());
+                for (n, child) in a {
+                    check(child, &entries[n], nar)?;
+                }
+            }
+            _ => prop_assert!(false, "{:?} listed as {:?}", t, node),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn listings_of_random_trees(t in tree()) {
+            let mut writer = NarWriter::new(Vec::new());
+            feed(&t, None, &mut writer);
+            let nar = writer.finish().unwrap();
+            let from_nar = Listing::from_nar(&nar[..], &Limits::default()).unwrap();
+            let mut builder = ListingBuilder::new();
+            feed(&t, None, &mut builder);
+            prop_assert_eq!(&builder.finish().unwrap(), &from_nar);
+            check(&t, &from_nar.root, &nar)?;
+            let json = serde_json::to_string(&from_nar).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Listing>(&json).unwrap(), from_nar);
+        }
+    }
+}
