@@ -878,3 +878,43 @@ mod listing_property {
         }
     }
 }
+
+/// `nix path-info --json -S` (closure-size.sh): read and written back byte for byte, and each
+/// closure size is the sum over the closure (followed through the cache's narinfos) of the NAR
+/// sizes, and of the file sizes for `closureDownloadSize`.
+#[test]
+fn closure_sizes() {
+    use std::collections::BTreeSet;
+    for (version, file, format) in [
+        ("2.34", "path-info-closure-format-1.json", Format::V1),
+        ("2.34", "path-info-closure-format-2.json", Format::V2),
+        ("2.26", "path-info-closure.json", Format::Nix226),
+    ] {
+        let text = read(version, file);
+        let doc: PathInfoJson = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc.format, format);
+        assert_eq!(
+            serde_json::to_string(&doc).unwrap(),
+            text,
+            "{version}/{file}"
+        );
+        let narinfo = |p: &StorePath| {
+            let text = read(version, &format!("cache/{}.narinfo", p.hash_part())) + "\n";
+            NarInfo::parse(&text, &StoreDir::default()).unwrap()
+        };
+        for entry in &doc.entries {
+            let mut closure = BTreeSet::new();
+            let mut todo = vec![entry.info.store_path.clone()];
+            while let Some(p) = todo.pop() {
+                if closure.insert(p.clone()) {
+                    todo.extend(narinfo(&p).references);
+                }
+            }
+            let infos: Vec<NarInfo> = closure.iter().map(narinfo).collect();
+            let nar: u64 = infos.iter().map(|i| i.nar_size).sum();
+            let download: u64 = infos.iter().map(|i| i.file_size.unwrap()).sum();
+            assert_eq!(entry.closure_size, Some(nar), "{version}/{file}");
+            assert_eq!(entry.closure_download_size, Some(download));
+        }
+    }
+}
