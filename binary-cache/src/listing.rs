@@ -30,14 +30,15 @@ pub const MAX_LISTING_SIZE: usize = 16 << 20;
 /// The most listing JSON held in memory while waiting for narinfos, in bytes.
 const MAX_PENDING_BYTES: usize = 64 << 20;
 
-/// Listings waiting for their narinfo: hash part → (when, JSON size, listing).
+/// Listings waiting for their narinfo, as uploaded (JSON, so that what is held is what is
+/// counted): hash part → (when, JSON).
 #[derive(Debug, Default)]
 pub struct Pending {
-    listings: Mutex<HashMap<String, (Instant, usize, Listing)>>,
+    listings: Mutex<HashMap<String, (Instant, Vec<u8>)>>,
 }
 
 impl Pending {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, usize, Listing)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Vec<u8>)>> {
         self.listings.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -78,8 +79,8 @@ pub async fn put(
     }
     let mut pending = app.listings.lock();
     let now = Instant::now();
-    pending.retain(|_, (when, _, _)| now.duration_since(*when) < app.config.staging_ttl);
-    let held: usize = pending.values().map(|(_, n, _)| n).sum();
+    pending.retain(|_, (when, _)| now.duration_since(*when) < app.config.staging_ttl);
+    let held: usize = pending.values().map(|(_, json)| json.len()).sum();
     if held + data.len() > MAX_PENDING_BYTES {
         return Err(Refusal::new(
             StatusCode::INSUFFICIENT_STORAGE,
@@ -88,7 +89,8 @@ pub async fn put(
             ),
         ));
     }
-    pending.insert(hash_part.to_owned(), (now, data.len(), listing));
+    drop(listing);
+    pending.insert(hash_part.to_owned(), (now, data));
     Ok(format!(
         "{hash_part}.ls held; it is kept once its narinfo is accepted and it matches the NAR\n"
     ))
@@ -96,10 +98,15 @@ pub async fn put(
 
 /// After the narinfo of `hash_part` was accepted: checks the listing waiting for it, if any.
 pub async fn narinfo_accepted(app: &App, hash_part: &str) {
-    let Some((_, _, listing)) = app.listings.lock().remove(hash_part) else {
+    let Some((_, json)) = app.listings.lock().remove(hash_part) else {
         return;
     };
-    match check_and_keep(app, hash_part, &listing).await {
+    // It parsed when it was uploaded.
+    let checked = match serde_json::from_slice::<Listing>(&json) {
+        Ok(listing) => check_and_keep(app, hash_part, &listing).await,
+        Err(e) => Err(Refusal::bad_request(e.to_string())),
+    };
+    match checked {
         Ok(()) => info!(listing = %format!("{hash_part}.ls"), "listing matches its NAR, kept"),
         Err(refusal) => warn!(
             listing = %format!("{hash_part}.ls"),
