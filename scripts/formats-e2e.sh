@@ -131,7 +131,8 @@ secret-key-files = $inside/$key" scripts/nix-oracle.sh run --nix "$v" env HOME="
   grep -q "listing dropped" "$work/service.log" || fail "nix $v: no warning for the dropped listing"
   ok "nix $v: a mismatching listing uploaded before its path dropped once the NAR arrived"
 
-  # Realisations of a content-addressed derivation.
+  # Realisations of a content-addressed derivation, new in each run (the oracle's store keeps
+  # what earlier runs built, signed with their keys).
   cat >"$work/ca-$v.nix" <<EOF
 { salt }:
 derivation {
@@ -145,11 +146,11 @@ derivation {
 }
 EOF
   drv_of() { nix eval --impure --raw --expr "(import $inside/ca-$v.nix { salt = \"$1\"; }).drvPath"; }
-  drv=$(drv_of "trusted $v")
+  drv=$(drv_of "trusted $v ${work##*.}")
   out=$(nix_build key.sec --no-link --print-out-paths "$drv^out")
   nix copy --to "$url" "$drv^out" || fail "nix $v: nix copy --to $url $drv^out"
-  doi=$(ls "$work/cache/realisations/" | grep -F "!out.doi" | while read -r f; do
-    grep -l "\"$(basename "$out")\"" "$work/cache/realisations/$f" >/dev/null && echo "$f"; done)
+  doi=$(grep -l "\"outPath\":\"$(basename "$out")\"" "$work"/cache/realisations/*.doi || true)
+  doi=${doi##*/}
   [ -n "$doi" ] || fail "nix $v: no realisation kept for $out: $(tail -n 5 "$work/service.log")"
   ok "nix $v: nix copy --to http://… $drv^out: realisation $doi kept"
   # Into a fresh store: the derivation, then its output by substitution through the realisation.
@@ -162,7 +163,7 @@ EOF
   ok "nix $v: $drv^out substituted into a fresh store through the kept realisation"
 
   # Signed by a key the cache does not trust: refused.
-  drv=$(drv_of "untrusted $v")
+  drv=$(drv_of "untrusted $v ${work##*.}")
   out=$(nix_build other.sec --no-link --print-out-paths "$drv^out")
   if nix copy --to "$url" "$drv^out" 2>"$work/copy.err"; then
     fail "nix $v: a realisation signed by an untrusted key was accepted"
