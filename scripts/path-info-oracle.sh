@@ -6,7 +6,10 @@
 #   a CA and no signature, nix-cache-info) is accepted by `nix copy --from` into a fresh store
 #   that requires signatures, and refused when the NAR or the CA is altered;
 # - tests/nar_unpack.rs: `nar::unpack` makes the trees `nix-store --restore` makes, and refuses
-#   every hostile archive Nix refuses.
+#   every hostile archive Nix refuses;
+# - tests/formats.rs: NAR listings made from new trees are the `.ls` files Nix writes for them,
+#   and Nix's path info JSON of them reads back to its narinfos (the rest of tests/formats.rs
+#   checks committed golden data and runs without the oracles).
 #
 #   scripts/path-info-oracle.sh
 #
@@ -14,4 +17,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/nix-oracle.sh setup all >/dev/null
-NIX_INGEST_ORACLE=1 exec cargo test --test binary_cache --test nar_unpack -- --test-threads=2 "$@"
+NIX_INGEST_ORACLE=1 cargo test --test binary_cache --test nar_unpack -- --test-threads=2 "$@"
+NIX_INGEST_ORACLE=1 exec cargo test --features serde --test formats -- --test-threads=2 "$@"

@@ -211,6 +211,31 @@ pub enum Error {
     /// The SHA-1 collision detector found a collision attack in the hashed bytes.
     #[error("SHA-1 collision attack detected (digest {0})")]
     Sha1Collision(String),
+    /// A hash that is not written in the format asked for ([`Hash::parse_explicit`]).
+    #[error("hash {hash:?} is written in {found}, not in {expected}", found = .found.name(), expected = .expected.name())]
+    FormatMismatch {
+        /// The whole hash text.
+        hash: String,
+        /// The format it is written in.
+        found: Format,
+        /// The format asked for.
+        expected: Format,
+    },
+    /// A bare digest whose length is not that of `algorithm`'s digest in `format`
+    /// ([`Hash::parse_unprefixed_explicit`]).
+    #[error("{algorithm} digest {hash:?} is {len} characters long; in {format} it has {expected}", format = .format.name())]
+    FormatLength {
+        /// The digest text.
+        hash: String,
+        /// Its algorithm.
+        algorithm: Algorithm,
+        /// The format asked for.
+        format: Format,
+        /// Its length in bytes.
+        len: usize,
+        /// The length of `algorithm`'s digests in `format`.
+        expected: usize,
+    },
 }
 
 /// A digest together with its algorithm.
@@ -374,6 +399,138 @@ impl Hash {
             hash: s.to_owned(),
             algorithm,
         })
+    }
+}
+
+/// Parsing in a format given explicitly, rather than told from the length.
+impl Hash {
+    /// The length of `algorithm`'s digests written bare in `format` (SRI: with the
+    /// `<algo>-` prefix).
+    pub fn encoded_len(algorithm: Algorithm, format: Format) -> usize {
+        let n = algorithm.len();
+        match format {
+            Format::Base16 => 2 * n,
+            Format::Nix32 => nix32::encoded_len(n),
+            Format::Base64 => BASE64.encode_len(n),
+            Format::Sri => algorithm.to_string().len() + 1 + BASE64.encode_len(n),
+        }
+    }
+
+    /// Parses a bare digest of `algorithm` written in `format`, as Nix's
+    /// `Hash::parseExplicitFormatUnprefixed`: a digest of any other length is refused with
+    /// [`Error::FormatLength`] rather than read in the format its length implies. With
+    /// [`Format::Sri`], `s` is `<algo>-<base64>` and its algorithm must be `algorithm`.
+    ///
+    /// ```
+    /// use nix_ingest::hash::{Algorithm, Error, Format, Hash};
+    ///
+    /// let h = Hash::digest(Algorithm::Sha256, b"");
+    /// let nix32 = h.encode(Format::Nix32);
+    /// assert_eq!(Hash::parse_unprefixed_explicit(&nix32, Algorithm::Sha256, Format::Nix32)?, h);
+    /// // The same digest in base16 is not nix32.
+    /// let hex = h.encode(Format::Base16);
+    /// let err = Hash::parse_unprefixed_explicit(&hex, Algorithm::Sha256, Format::Nix32).unwrap_err();
+    /// assert!(matches!(err, Error::FormatLength { len: 64, expected: 52, .. }));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn parse_unprefixed_explicit(
+        s: &str,
+        algorithm: Algorithm,
+        format: Format,
+    ) -> Result<Self, Error> {
+        if format == Format::Sri {
+            let h = Self::parse_any(s, Some(algorithm))?;
+            return match Self::written_format(s) {
+                Some(Format::Sri) => Ok(h),
+                found => Err(Error::FormatMismatch {
+                    hash: s.to_owned(),
+                    found: found.unwrap_or(Self::format_by_len(s, algorithm)),
+                    expected: Format::Sri,
+                }),
+            };
+        }
+        let expected = Self::encoded_len(algorithm, format);
+        if s.len() != expected {
+            return Err(Error::FormatLength {
+                hash: s.to_owned(),
+                algorithm,
+                format,
+                len: s.len(),
+                expected,
+            });
+        }
+        // Each format's length is unique for every algorithm, so the length picks `format`.
+        Self::parse_unprefixed(s, algorithm)
+    }
+
+    /// [`Hash::parse_any`], also telling the format the digest was written in (Nix's
+    /// `Hash::parseAnyReturningFormat`): [`Format::Sri`] for `<algo>-<base64>`, else the
+    /// format of the digest's length.
+    pub fn parse_any_with_format(
+        s: &str,
+        algorithm: Option<Algorithm>,
+    ) -> Result<(Self, Format), Error> {
+        let h = Self::parse_any(s, algorithm)?;
+        let format = match Self::written_format(s) {
+            Some(f) => f,
+            None => Self::format_by_len(s, h.algorithm),
+        };
+        Ok((h, format))
+    }
+
+    /// Parses `s` as `nix hash convert --from FORMAT` does (Nix 2.34): whatever
+    /// [`Hash::parse_any`] reads (a bare digest needs `algorithm`), refused with
+    /// [`Error::FormatMismatch`] unless written in `format`. A prefixed digest
+    /// (`sha256:<base16>`) is in the format of its digest; only `<algo>-<base64>` is SRI.
+    ///
+    /// Nix 2.26 refused every prefixed digest unless `format` was SRI; 2.34 is followed here.
+    ///
+    /// ```
+    /// use nix_ingest::hash::{Algorithm, Error, Format, Hash};
+    ///
+    /// let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    /// let h = Hash::parse_explicit(hex, Some(Algorithm::Sha256), Format::Base16)?;
+    /// assert_eq!(Hash::parse_explicit(&format!("sha256:{hex}"), None, Format::Base16)?, h);
+    /// let err = Hash::parse_explicit(hex, Some(Algorithm::Sha256), Format::Nix32).unwrap_err();
+    /// assert_eq!(err.to_string(), format!("hash \"{hex}\" is written in base16, not in nix32"));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn parse_explicit(
+        s: &str,
+        algorithm: Option<Algorithm>,
+        format: Format,
+    ) -> Result<Self, Error> {
+        let (h, found) = Self::parse_any_with_format(s, algorithm)?;
+        if found != format {
+            return Err(Error::FormatMismatch {
+                hash: s.to_owned(),
+                found,
+                expected: format,
+            });
+        }
+        Ok(h)
+    }
+
+    /// The format a prefixed hash is written in: `Some(Sri)` for `<algo>-…`, the format of the
+    /// digest after `<algo>:`, `None` for a bare digest.
+    fn written_format(s: &str) -> Option<Format> {
+        if let Some((algo, rest)) = s.split_once(':') {
+            let algorithm = Algorithm::from_name(algo).ok()?;
+            Some(Self::format_by_len(rest, algorithm))
+        } else if s.contains('-') {
+            Some(Format::Sri)
+        } else {
+            None
+        }
+    }
+
+    /// The format of a bare digest of `algorithm`, by its length (as Nix's `baseFromSize`; a
+    /// digest that was parsed has one of the three lengths).
+    fn format_by_len(s: &str, algorithm: Algorithm) -> Format {
+        [Format::Base16, Format::Nix32]
+            .into_iter()
+            .find(|&f| s.len() == Self::encoded_len(algorithm, f))
+            .unwrap_or(Format::Base64)
     }
 }
 

@@ -131,6 +131,7 @@ pub mod options;
 #[cfg(feature = "parallel")]
 mod parallel;
 pub mod path_info;
+pub mod realisation;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod serde_impls;

@@ -33,6 +33,7 @@ pub struct App {
     pub(crate) staging: Arc<Staging>,
     verifications: Semaphore,
     publish: tokio::sync::Mutex<()>,
+    pub(crate) listings: crate::listing::Pending,
 }
 
 impl App {
@@ -48,6 +49,7 @@ impl App {
         Ok(Arc::new(App {
             verifications: Semaphore::new(config.max_verifications),
             publish: tokio::sync::Mutex::new(()),
+            listings: Default::default(),
             config,
             store,
             staging,
@@ -59,6 +61,10 @@ impl App {
         Router::new()
             .route("/{name}", get(get_top).put(put_top))
             .route("/nar/{name}", get(get_nar).put(put_nar))
+            .route(
+                "/realisations/{name}",
+                get(get_realisation).put(put_realisation),
+            )
             .fallback(fallback)
             .layer(ConcurrencyLimitLayer::new(self.config.max_requests))
             .with_state(Arc::clone(self))
@@ -87,7 +93,7 @@ async fn fallback(method: axum::http::Method, uri: axum::http::Uri) -> Response 
         &uri.to_string(),
         Refusal::new(
             StatusCode::NOT_FOUND,
-            "no such object: this cache serves /nix-cache-info, /<hash>.narinfo and /nar/<file>",
+            "no such object: this cache serves /nix-cache-info, /<hash>.narinfo, /<hash>.ls, /nar/<file> and /realisations/<id>.doi",
         ),
     )
 }
@@ -99,6 +105,9 @@ async fn get_top(State(app): AppState, Path(name): Path<String>) -> Response {
             "text/x-nix-cache-info",
             app.store.cache_info().to_owned(),
         );
+    }
+    if let Some(hash_part) = crate::listing::listing_name(&name) {
+        return crate::listing::get(&app, hash_part).await;
     }
     let hash_part = match names::narinfo_hash_part(&name) {
         Ok(h) => h,
@@ -114,7 +123,7 @@ async fn get_nar(State(app): AppState, Path(name): Path<String>) -> Response {
     }
 }
 
-async fn serve_file(path: &std::path::Path, content_type: &'static str) -> Response {
+pub(crate) async fn serve_file(path: &std::path::Path, content_type: &'static str) -> Response {
     let file = match tokio::fs::File::open(path).await {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -143,6 +152,8 @@ async fn put_top(
     let uri = format!("/{name}");
     let result = if name == "nix-cache-info" {
         put_cache_info(&app, &headers, body).await
+    } else if let Some(hash_part) = crate::listing::listing_name(&name) {
+        crate::listing::put(&app, hash_part, &headers, body).await
     } else {
         match names::narinfo_hash_part(&name) {
             Ok(hash_part) => put_narinfo(&app, hash_part, &headers, body).await,
@@ -174,7 +185,7 @@ async fn put_nar(
 
 /// Bodies must arrive as sent: no `Content-Encoding` (Nix sends NARs and, by default,
 /// narinfos without one).
-fn check_encoding(headers: &HeaderMap) -> Result<(), Refusal> {
+pub(crate) fn check_encoding(headers: &HeaderMap) -> Result<(), Refusal> {
     match headers.get(header::CONTENT_ENCODING) {
         None => Ok(()),
         Some(v) if v.as_bytes().eq_ignore_ascii_case(b"identity") => Ok(()),
@@ -215,7 +226,11 @@ async fn next_chunk(
 }
 
 /// Reads a small body whole (at most `max` bytes).
-async fn read_small(body: Body, max: usize, timeout: Duration) -> Result<Vec<u8>, Refusal> {
+pub(crate) async fn read_small(
+    body: Body,
+    max: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, Refusal> {
     let mut stream = body.into_data_stream();
     let mut data = Vec::new();
     while let Some(chunk) = next_chunk(&mut stream, timeout).await? {
@@ -396,7 +411,26 @@ async fn put_narinfo(
         }
     };
     check::check_nar(&nar_path, &info, &plan, &app.config).await?;
-    finish(app, &info, &plan, hash_part, claimed, &printed, started).await
+    let kept = finish(app, &info, &plan, hash_part, claimed, &printed, started).await?;
+    crate::listing::narinfo_accepted(app, hash_part).await;
+    Ok(kept)
+}
+
+async fn get_realisation(State(app): AppState, Path(name): Path<String>) -> Response {
+    crate::realisation::get(&app, &name).await
+}
+
+async fn put_realisation(
+    State(app): AppState,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let uri = format!("/realisations/{name}");
+    match crate::realisation::put(&app, &name, &headers, body).await {
+        Ok(message) => text(StatusCode::OK, "text/plain; charset=utf-8", message),
+        Err(refusal) => refused("PUT", &uri, refusal),
+    }
 }
 
 async fn finish(

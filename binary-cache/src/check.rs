@@ -175,7 +175,7 @@ pub fn check_narinfo(info: &NarInfo, hash_part: &str, config: &Config) -> Result
 }
 
 /// The NAR in a file compressed with `compression`, decompressed as it is read.
-fn decompress(
+pub(crate) fn decompress(
     compression: Compression,
     file: tokio::fs::File,
     config: &Config,

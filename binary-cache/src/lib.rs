@@ -32,7 +32,9 @@
 mod app;
 mod check;
 mod config;
+mod listing;
 pub mod names;
+mod realisation;
 mod refusal;
 pub mod signature;
 mod staging;

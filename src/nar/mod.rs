@@ -86,6 +86,7 @@ use std::io::{self, Read};
 use crate::event::SinkError;
 use crate::limits::Limits;
 
+pub mod listing;
 mod parser;
 #[cfg(feature = "tokio")]
 pub mod tokio;

@@ -1,0 +1,1 @@
+{"root":{"narOffset":96,"size":6,"type":"regular"},"version":1}

@@ -1,0 +1,1 @@
+{"root":{"entries":{"file":{"narOffset":232,"size":6,"type":"regular"},"tree":{"target":"/nix/store/cdqar1prp1xbqcldsafm9yaw6n4dq1yz-tree","type":"symlink"}},"type":"directory"},"version":1}
