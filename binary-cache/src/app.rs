@@ -6,20 +6,23 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
-use nix_ingest::hash::{Algorithm, Format, Hasher};
+use nix_ingest::hash::{Algorithm, Format, Hash, Hasher};
 use nix_ingest::narinfo::NarInfo;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
-use tower::limit::ConcurrencyLimitLayer;
+use tower::ServiceExt;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tracing::{info, warn};
 
 use crate::check::{self, Plan};
 use crate::config::Config;
+use crate::escape::Escaped;
+use crate::lock::DirLock;
 use crate::names::{self, NarFile};
 use crate::refusal::{Refusal, chain};
 use crate::staging::Staging;
@@ -32,13 +35,17 @@ pub struct App {
     pub(crate) store: Store,
     pub(crate) staging: Arc<Staging>,
     verifications: Semaphore,
+    uploads: Semaphore,
     publish: tokio::sync::Mutex<()>,
+    _lock: DirLock,
 }
 
 impl App {
     /// Opens the cache directory (creating it) and clears what an earlier run left in flight.
     pub fn open(config: Config) -> io::Result<Arc<App>> {
         std::fs::create_dir_all(&config.root)?;
+        // Before anything is cleared: another server's uploads in flight are not ours to delete.
+        let lock = DirLock::acquire(&config.root)?;
         let store = Store::open(&config.root, &config.store_dir, config.priority)?;
         let staging = Arc::new(Staging::open(
             &config.root,
@@ -47,6 +54,8 @@ impl App {
         )?);
         Ok(Arc::new(App {
             verifications: Semaphore::new(config.max_verifications),
+            uploads: Semaphore::new(config.max_uploads),
+            _lock: lock,
             publish: tokio::sync::Mutex::new(()),
             config,
             store,
@@ -54,13 +63,14 @@ impl App {
         }))
     }
 
-    /// The service's routes, with its bounds on concurrent requests.
+    /// The service's routes, with its bound on concurrent requests (one semaphore for all
+    /// routes and methods).
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/{name}", get(get_top).put(put_top))
             .route("/nar/{name}", get(get_nar).put(put_nar))
             .fallback(fallback)
-            .layer(ConcurrencyLimitLayer::new(self.config.max_requests))
+            .layer(GlobalConcurrencyLimitLayer::new(self.config.max_requests))
             .with_state(Arc::clone(self))
     }
 }
@@ -71,20 +81,29 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-/// Logs a refusal and turns it into the response.
-fn refused(method: &str, uri: &str, refusal: Refusal) -> Response {
+/// Logs a refusal and turns it into the response. Every field that may hold input is escaped.
+fn refused(method: &str, uri: &str, user: &str, refusal: Refusal) -> Response {
+    let (method, uri, user) = (Escaped(method), Escaped(uri), Escaped(user));
+    let reason = Escaped(&refusal.message);
+    let status = refusal.status.as_u16();
     if refusal.status.is_server_error() {
-        tracing::error!(%method, %uri, status = refusal.status.as_u16(), reason = %refusal.message, "refused");
+        tracing::error!(%method, %uri, %user, status, %reason, "refused");
     } else {
-        warn!(%method, %uri, status = refusal.status.as_u16(), reason = %refusal.message, "refused");
+        warn!(%method, %uri, %user, status, %reason, "refused");
     }
     refusal.into_response()
 }
 
-async fn fallback(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+/// The name of the authenticated uploader, or `-`.
+fn user_of(request_user: &Option<axum::Extension<crate::auth::User>>) -> &str {
+    request_user.as_ref().map_or("-", |u| u.0.0.as_str())
+}
+
+async fn fallback(method: Method, uri: axum::http::Uri) -> Response {
     refused(
         method.as_str(),
         &uri.to_string(),
+        "-",
         Refusal::new(
             StatusCode::NOT_FOUND,
             "no such object: this cache serves /nix-cache-info, /<hash>.narinfo and /nar/<file>",
@@ -92,83 +111,220 @@ async fn fallback(method: axum::http::Method, uri: axum::http::Uri) -> Response 
     )
 }
 
-async fn get_top(State(app): AppState, Path(name): Path<String>) -> Response {
+async fn get_top(State(app): AppState, Path(name): Path<String>, request: Request) -> Response {
     if name == "nix-cache-info" {
-        return text(
+        let mut response = text(
             StatusCode::OK,
             "text/x-nix-cache-info",
             app.store.cache_info().to_owned(),
         );
+        set_cache_control(&app, &mut response, CacheFor::Info);
+        return response;
     }
     let hash_part = match names::narinfo_hash_part(&name) {
         Ok(h) => h,
         Err(e) => return Refusal::new(StatusCode::NOT_FOUND, e.to_string()).into_response(),
     };
-    serve_file(&app.store.narinfo_path(hash_part), "text/x-nix-narinfo").await
+    let path = app.store.narinfo_path(hash_part);
+    // A narinfo is small and never rewritten once published: its tag is the hash of its bytes.
+    let etag = match tokio::fs::read(&path).await {
+        Ok(bytes) => Hash::digest(Algorithm::Sha256, &bytes).encode(Format::Nix32),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return not_here(),
+        Err(e) => return Refusal::internal("cannot read", &e).into_response(),
+    };
+    let mut response = serve_file(&path, "text/x-nix-narinfo", &etag, request).await;
+    set_cache_control(&app, &mut response, CacheFor::Narinfo);
+    response
 }
 
-async fn get_nar(State(app): AppState, Path(name): Path<String>) -> Response {
+async fn get_nar(State(app): AppState, Path(name): Path<String>, request: Request) -> Response {
     match NarFile::parse(&name) {
-        Ok(file) => serve_file(&app.store.nar_path(&file), "application/x-nix-nar").await,
+        Ok(file) => {
+            // A NAR file's name is the hash of its bytes: that is its tag.
+            let etag = file.file_hash().encode(Format::Nix32);
+            let mut response = serve_file(
+                &app.store.nar_path(&file),
+                "application/x-nix-nar",
+                &etag,
+                request,
+            )
+            .await;
+            set_cache_control(&app, &mut response, CacheFor::Nar);
+            response
+        }
         Err(e) => Refusal::new(StatusCode::NOT_FOUND, e.to_string()).into_response(),
     }
 }
 
-async fn serve_file(path: &std::path::Path, content_type: &'static str) -> Response {
-    let file = match tokio::fs::File::open(path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Refusal::new(StatusCode::NOT_FOUND, "not in this cache").into_response();
-        }
-        Err(e) => return Refusal::internal("cannot open", &e).into_response(),
+fn not_here() -> Response {
+    Refusal::new(StatusCode::NOT_FOUND, "not in this cache").into_response()
+}
+
+/// What a response's `Cache-Control` is for.
+#[derive(Debug, Clone, Copy)]
+enum CacheFor {
+    /// `nix-cache-info`: may change when the service is restarted with other settings.
+    Info,
+    /// A narinfo: never changes, but may be collected.
+    Narinfo,
+    /// A NAR file: named by the hash of its bytes, so it never changes.
+    Nar,
+}
+
+fn set_cache_control(app: &App, response: &mut Response, what: CacheFor) {
+    if !response.status().is_success() && response.status() != StatusCode::NOT_MODIFIED {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return;
+    }
+    let scope = if app.config.private {
+        "private"
+    } else {
+        "public"
     };
-    let len = match file.metadata().await {
-        Ok(m) => m.len(),
-        Err(e) => return Refusal::internal("cannot stat", &e).into_response(),
+    let value = match what {
+        CacheFor::Info => format!("{scope}, max-age=3600"),
+        CacheFor::Narinfo => format!("{scope}, max-age=3600"),
+        CacheFor::Nar => format!("{scope}, max-age=31536000, immutable"),
     };
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 64 << 10));
-    let mut response = Response::new(body);
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
+}
+
+/// Serves a published file with tower-http (HEAD, `Range`, `Last-Modified` and
+/// `If-Modified-Since`), plus its `ETag` and `If-None-Match`.
+async fn serve_file(
+    path: &std::path::Path,
+    content_type: &'static str,
+    etag: &str,
+    request: Request,
+) -> Response {
+    let etag = match HeaderValue::from_str(&format!("\"{etag}\"")) {
+        Ok(v) => v,
+        Err(e) => return Refusal::internal("bad tag", &e).into_response(),
+    };
+    let matches = request
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let t = t.trim();
+            t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag
+        });
+    if matches {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response.headers_mut().insert(header::ETAG, etag);
+        return response;
+    }
+    let response = match tower_http::services::ServeFile::new(path)
+        .oneshot(request)
+        .await
+    {
+        Ok(r) => r.map(Body::new),
+        Err(e) => return Refusal::internal("cannot serve", &e).into_response(),
+    };
+    let mut response = response;
+    let status = response.status();
+    if status == StatusCode::NOT_FOUND {
+        return not_here();
+    }
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    headers.insert(header::ETAG, etag);
+    if status.is_success() {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
     response
+}
+
+type MaybeUser = Option<axum::Extension<crate::auth::User>>;
+
+/// When the body of an upload must have arrived, whole.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    at: tokio::time::Instant,
+    /// The longest silence allowed between two chunks.
+    silence: Duration,
+    /// The whole time allowed, for messages.
+    whole: Duration,
+}
+
+impl Deadline {
+    fn new(config: &Config) -> Deadline {
+        Deadline {
+            at: tokio::time::Instant::now() + config.request_timeout,
+            silence: config.body_timeout,
+            whole: config.request_timeout,
+        }
+    }
+}
+
+/// Waits for one of the upload slots (all routes together), at most as long as a body may stay
+/// silent: 503 after that.
+async fn upload_slot(app: &App, deadline: Deadline) -> Result<tokio::sync::SemaphorePermit<'_>, Refusal> {
+    let until = deadline.at.min(tokio::time::Instant::now() + deadline.silence);
+    match tokio::time::timeout_at(until, app.uploads.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(e)) => Err(Refusal::internal("shutting down", &e)),
+        Err(_) => Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "all {} upload slots stayed busy; try again later",
+                app.config.max_uploads
+            ),
+        )),
+    }
 }
 
 async fn put_top(
     State(app): AppState,
     Path(name): Path<String>,
+    user: MaybeUser,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let uri = format!("/{name}");
-    let result = if name == "nix-cache-info" {
-        put_cache_info(&app, &headers, body).await
-    } else {
-        match names::narinfo_hash_part(&name) {
-            Ok(hash_part) => put_narinfo(&app, hash_part, &headers, body).await,
-            Err(e) => Err(Refusal::bad_request(e.to_string())),
+    let who = user_of(&user);
+    let deadline = Deadline::new(&app.config);
+    let result = match upload_slot(&app, deadline).await {
+        Err(refusal) => Err(refusal),
+        Ok(_slot) if name == "nix-cache-info" => {
+            put_cache_info(&app, &headers, body, deadline).await
         }
+        Ok(_slot) => match names::narinfo_hash_part(&name) {
+            Ok(hash_part) => put_narinfo(&app, hash_part, who, &headers, body, deadline).await,
+            Err(e) => Err(Refusal::bad_request(e.to_string())),
+        },
     };
     match result {
         Ok(message) => text(StatusCode::OK, "text/plain; charset=utf-8", message),
-        Err(refusal) => refused("PUT", &uri, refusal),
+        Err(refusal) => refused("PUT", &uri, who, refusal),
     }
 }
 
 async fn put_nar(
     State(app): AppState,
     Path(name): Path<String>,
+    user: MaybeUser,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let uri = format!("/nar/{name}");
+    let who = user_of(&user);
+    let deadline = Deadline::new(&app.config);
     let result = match NarFile::parse(&name) {
-        Ok(file) => stage_nar(&app, &file, &headers, body).await,
+        Ok(file) => match upload_slot(&app, deadline).await {
+            Ok(_slot) => stage_nar(&app, &file, who, &headers, body, deadline).await,
+            Err(refusal) => Err(refusal),
+        },
         Err(e) => Err(Refusal::bad_request(e.to_string())),
     };
     match result {
         Ok(message) => text(StatusCode::OK, "text/plain; charset=utf-8", message),
-        Err(refusal) => refused("PUT", &uri, refusal),
+        Err(refusal) => refused("PUT", &uri, who, refusal),
     }
 }
 
@@ -194,16 +350,24 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-/// The next chunk of a body, refusing silence longer than the configured timeout and a body
-/// cut short.
+/// The next chunk of a body, refusing silence longer than the configured timeout, a body not
+/// whole by the deadline (however steadily it trickles), and a body cut short.
 async fn next_chunk(
     stream: &mut (impl futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin),
-    timeout: Duration,
+    deadline: Deadline,
 ) -> Result<Option<axum::body::Bytes>, Refusal> {
-    match tokio::time::timeout(timeout, stream.next()).await {
+    let silent_until = tokio::time::Instant::now() + deadline.silence;
+    match tokio::time::timeout_at(deadline.at.min(silent_until), stream.next()).await {
+        Err(_) if silent_until < deadline.at => Err(Refusal::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the body stalled for {} s", deadline.silence.as_secs()),
+        )),
         Err(_) => Err(Refusal::new(
             StatusCode::REQUEST_TIMEOUT,
-            format!("the body stalled for {} s", timeout.as_secs()),
+            format!(
+                "the body did not arrive whole within {} s",
+                deadline.whole.as_secs()
+            ),
         )),
         Ok(None) => Ok(None),
         Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
@@ -215,10 +379,10 @@ async fn next_chunk(
 }
 
 /// Reads a small body whole (at most `max` bytes).
-async fn read_small(body: Body, max: usize, timeout: Duration) -> Result<Vec<u8>, Refusal> {
+async fn read_small(body: Body, max: usize, deadline: Deadline) -> Result<Vec<u8>, Refusal> {
     let mut stream = body.into_data_stream();
     let mut data = Vec::new();
-    while let Some(chunk) = next_chunk(&mut stream, timeout).await? {
+    while let Some(chunk) = next_chunk(&mut stream, deadline).await? {
         if data.len() + chunk.len() > max {
             return Err(Refusal::too_large(format!(
                 "the body is over the limit of {max} bytes"
@@ -229,9 +393,14 @@ async fn read_small(body: Body, max: usize, timeout: Duration) -> Result<Vec<u8>
     Ok(data)
 }
 
-async fn put_cache_info(app: &App, headers: &HeaderMap, body: Body) -> Result<String, Refusal> {
+async fn put_cache_info(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+    deadline: Deadline,
+) -> Result<String, Refusal> {
     check_encoding(headers)?;
-    let data = read_small(body, 4096, app.config.body_timeout).await?;
+    let data = read_small(body, 4096, deadline).await?;
     let text = std::str::from_utf8(&data)
         .map_err(|_| Refusal::bad_request("nix-cache-info is not UTF-8"))?;
     let ours = app.config.store_dir.as_str();
@@ -253,8 +422,10 @@ async fn put_cache_info(app: &App, headers: &HeaderMap, body: Body) -> Result<St
 async fn stage_nar(
     app: &App,
     file: &NarFile,
+    user: &str,
     headers: &HeaderMap,
     body: Body,
+    deadline: Deadline,
 ) -> Result<String, Refusal> {
     check_encoding(headers)?;
     let max = app.config.max_nar_size;
@@ -271,12 +442,17 @@ async fn stage_nar(
     }
     let too_full =
         |e: crate::staging::Full| Refusal::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string());
-    let mut reservation = app
-        .staging
-        .reserve(announced.unwrap_or(0))
-        .map_err(too_full)?;
+    // Space is taken as bytes arrive, never on a Content-Length's word (announcing 8 GiB and
+    // sending one byte would hold 8 GiB); an announced length that could not fit now is refused
+    // at once, holding nothing.
+    if let Some(len) = announced {
+        app.staging.check_room(len).map_err(too_full)?;
+    }
+    let mut reservation = app.staging.reserve(0).map_err(too_full)?;
+    // Created readable as the umask allows, as every published file (it is renamed into place).
     let tmp = tempfile::Builder::new()
         .prefix(".upload")
+        .permissions(crate::store::published_permissions())
         .tempfile_in(app.staging.tmp_dir())
         .map_err(|e| Refusal::internal("cannot create a staging file", &e))?;
     let (std_file, tmp_path) = tmp.into_parts();
@@ -286,7 +462,7 @@ async fn stage_nar(
     let mut size: u64 = 0;
     let mut stream = body.into_data_stream();
     let started = Instant::now();
-    while let Some(chunk) = next_chunk(&mut stream, app.config.body_timeout).await? {
+    while let Some(chunk) = next_chunk(&mut stream, deadline).await? {
         size = size.saturating_add(chunk.len() as u64);
         if size > max {
             return Err(Refusal::too_large(format!(
@@ -334,6 +510,7 @@ async fn stage_nar(
         .map_err(|e| Refusal::internal("cannot stage the NAR file", &e))?;
     info!(
         file = %file.url(),
+        user = %Escaped(user),
         bytes = size,
         ms = started.elapsed().as_millis() as u64,
         "staged NAR, waiting for its narinfo"
@@ -349,11 +526,13 @@ async fn stage_nar(
 async fn put_narinfo(
     app: &Arc<App>,
     hash_part: &str,
+    user: &str,
     headers: &HeaderMap,
     body: Body,
+    deadline: Deadline,
 ) -> Result<String, Refusal> {
     check_encoding(headers)?;
-    let data = read_small(body, app.config.max_narinfo_size, app.config.body_timeout).await?;
+    let data = read_small(body, app.config.max_narinfo_size, deadline).await?;
     let info = NarInfo::parse_bytes(&data, &app.config.store_dir)
         .map_err(|e| Refusal::bad_request(chain(&e)))?;
     let plan = check::check_narinfo(&info, hash_part, &app.config)?;
@@ -396,7 +575,7 @@ async fn put_narinfo(
         }
     };
     check::check_nar(&nar_path, &info, &plan, &app.config).await?;
-    finish(app, &info, &plan, hash_part, claimed, &printed, started).await
+    finish(app, &info, &plan, hash_part, user, claimed, started).await
 }
 
 async fn finish(
@@ -404,17 +583,18 @@ async fn finish(
     info: &NarInfo,
     plan: &Plan,
     hash_part: &str,
+    user: &str,
     claimed: Option<tempfile::TempPath>,
-    printed: &str,
     started: Instant,
 ) -> Result<String, Refusal> {
+    let printed = app.config.store_dir.display_path(&info.store_path);
     let _publishing = app.publish.lock().await;
     // References may only have been checked before: they are never removed, so still there.
     let (task_app, file, hash_part, narinfo) = (
         Arc::clone(app),
         plan.file.clone(),
         hash_part.to_owned(),
-        info.to_string(),
+        check::published_narinfo(info, &app.config).to_string(),
     );
     let published = tokio::task::spawn_blocking(move || {
         task_app.store.publish(claimed, &file, &hash_part, &narinfo)
@@ -426,6 +606,7 @@ async fn finish(
         app.staging.remove(&plan.file);
         info!(
             path = %printed,
+            user = %Escaped(user),
             trust = %plan.trust,
             nar = %plan.file.url(),
             nar_size = info.nar_size,

@@ -7,6 +7,8 @@
 //! compares all three.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::StatusCode;
 use nix_ingest::Options;
@@ -177,7 +179,7 @@ pub fn check_narinfo(info: &NarInfo, hash_part: &str, config: &Config) -> Result
 /// The NAR in a file compressed with `compression`, decompressed as it is read.
 fn decompress(
     compression: Compression,
-    file: tokio::fs::File,
+    file: impl AsyncRead + Unpin + Send + 'static,
     config: &Config,
 ) -> Box<dyn AsyncRead + Unpin + Send> {
     use async_compression::tokio::bufread::{BzDecoder, XzDecoder, ZstdDecoder};
@@ -230,6 +232,13 @@ pub async fn check_nar(
         )));
     }
     let compression = plan.file.compression();
+    // How much of the file the decompressor consumed: all of it, when a decompressor fails,
+    // means the file ends before its compressed stream does.
+    let consumed = Arc::new(AtomicU64::new(0));
+    let file = SharedCountingReader {
+        inner: file,
+        count: Arc::clone(&consumed),
+    };
     let nar = decompress(compression, file, config).take(info.nar_size.saturating_add(1));
     let mut nar = CountingReader {
         inner: nar,
@@ -264,6 +273,16 @@ pub async fn check_nar(
     }
     match result {
         Ok(_) => Ok(()),
+        Err(verify::Error::Nar(nix_ingest::nar::Error::Io { offset, .. }))
+            if compression != Compression::None && consumed.load(Ordering::Relaxed) >= len =>
+        {
+            // xz reports a stream cut short as "out of memory" (liblzma's LZMA_BUF_ERROR).
+            Err(Refusal::unverified(format!(
+                "{} ({compression}) is truncated: its {len} bytes end before the compressed \
+                 stream does (at NAR byte {offset})",
+                plan.file.url()
+            )))
+        }
         Err(verify::Error::Nar(nix_ingest::nar::Error::Io { offset, source, .. }))
             if compression != Compression::None =>
         {
@@ -276,6 +295,26 @@ pub async fn check_nar(
         // The path of a signed NAR was not computed from its content: only the digests count.
         Err(verify::Error::StorePath(_)) if matches!(plan.trust, Trust::Signed(_)) => Ok(()),
         Err(e) => Err(Refusal::unverified(chain(&e))),
+    }
+}
+
+/// Counts the bytes read through it into a counter shared with its owner.
+struct SharedCountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for SharedCountingReader<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len().saturating_sub(before);
+        self.count.fetch_add(read as u64, Ordering::Relaxed);
+        poll
     }
 }
 
@@ -297,4 +336,31 @@ impl<R: AsyncRead + Unpin> AsyncRead for CountingReader<R> {
         self.count = self.count.saturating_add(read as u64);
         poll
     }
+}
+
+/// The narinfo the cache publishes for a verified upload: only what it can vouch for. `Deriver`
+/// and `System` are dropped (nothing the cache checked says they are true), and of the
+/// signatures only those a trusted key made over the path's fingerprint are kept.
+pub fn published_narinfo(info: &NarInfo, config: &Config) -> NarInfo {
+    let mut out = info.clone();
+    out.deriver = None;
+    out.system = None;
+    let references: Vec<StorePath> = info.references.iter().cloned().collect();
+    let fingerprint = signature::fingerprint(
+        &config.store_dir,
+        &info.store_path,
+        &info.nar_hash,
+        info.nar_size,
+        &references,
+    );
+    out.signatures = info
+        .signatures
+        .iter()
+        .filter(|text| {
+            text.parse::<Signature>()
+                .is_ok_and(|sig| config.trusted_keys.verify(&fingerprint, [&sig]).is_some())
+        })
+        .cloned()
+        .collect();
+    out
 }

@@ -10,8 +10,10 @@ use crate::signature::{PublicKey, TrustedKeys};
 
 /// The service's settings, built as `Config::new(root).max_nar_size(…)…`.
 ///
-/// The defaults suit a cache on the loopback or behind a proxy: 64 requests at once, 4
-/// verifications at once, NAR files up to 8 GiB, 16 GiB of staged NARs kept for an hour.
+/// The defaults suit a cache on the loopback or behind a proxy: 1024 connections and 64 requests
+/// at once, of which 16 uploads, 4 verifications at once, NAR files up to 8 GiB, 16 GiB of staged
+/// NARs kept for an hour, an upload's body received within an hour (and never silent for a
+/// minute), request headers within 30 s.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub(crate) root: PathBuf,
@@ -25,8 +27,13 @@ pub struct Config {
     pub(crate) max_requests: usize,
     pub(crate) max_verifications: usize,
     pub(crate) body_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) header_timeout: Duration,
+    pub(crate) max_uploads: usize,
+    pub(crate) max_connections: usize,
     pub(crate) xz_memory_limit: u64,
     pub(crate) priority: u32,
+    pub(crate) private: bool,
 }
 
 impl Config {
@@ -48,8 +55,13 @@ impl Config {
             max_requests: 64,
             max_verifications: 4,
             body_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(3600),
+            header_timeout: Duration::from_secs(30),
+            max_uploads: 16,
+            max_connections: 1024,
             xz_memory_limit: 256 << 20,
             priority: 40,
+            private: false,
         }
     }
 
@@ -99,7 +111,33 @@ impl Config {
         self
     }
 
-    /// How many requests are served at once; more wait.
+    /// How many uploads (PUTs) are received at once, whatever their route; more wait (up to the
+    /// body timeout, then 503).
+    pub fn max_uploads(mut self, n: usize) -> Self {
+        self.max_uploads = n.max(1);
+        self
+    }
+
+    /// How many connections are open at once; more are closed as they arrive.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// The whole time an upload's body may take to arrive, from the request's start to its last
+    /// byte, however steadily it trickles (408 after it).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may take to send a request's headers before it is closed.
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
+    }
+
+    /// How many requests are served at once, all routes together; more wait.
     pub fn max_requests(mut self, n: usize) -> Self {
         self.max_requests = n.max(1);
         self
@@ -127,6 +165,13 @@ impl Config {
     /// The `Priority` the cache announces in `nix-cache-info` (lower is preferred).
     pub fn priority(mut self, priority: u32) -> Self {
         self.priority = priority;
+        self
+    }
+
+    /// Whether reading needs credentials too (by default only uploads do); responses are then
+    /// marked `Cache-Control: private`.
+    pub fn private(mut self, private: bool) -> Self {
+        self.private = private;
         self
     }
 

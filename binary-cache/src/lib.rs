@@ -30,8 +30,11 @@
 #![deny(missing_docs)]
 
 mod app;
+mod auth;
 mod check;
 mod config;
+pub mod escape;
+mod lock;
 pub mod names;
 mod refusal;
 pub mod signature;
@@ -73,11 +76,16 @@ impl Service {
     }
 
     /// Serves on `listener` until `shutdown` completes, expiring staged NARs meanwhile.
+    ///
+    /// Each connection must send a request's headers within the configured header timeout, and at
+    /// most the configured number of connections are open at once (more are closed at once). On
+    /// shutdown, requests under way get 30 s to finish.
     pub async fn serve(
         &self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
+        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
         let app = Arc::clone(&self.app);
         let period =
             (app.config.staging_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
@@ -91,10 +99,55 @@ impl Service {
                 }
             }
         });
-        let result = axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let service = hyper_util::service::TowerToHyperService::new(self.router());
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.app.config.header_timeout);
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let connections = Arc::new(tokio::sync::Semaphore::new(self.app.config.max_connections));
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut shutdown => break,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, mostly: wait for some to be closed.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+                tracing::warn!(
+                    max = self.app.config.max_connections,
+                    "too many connections: one closed"
+                );
+                continue;
+            };
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service.clone())
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended");
+                }
+                drop(permit);
+            });
+        }
+        drop(listener);
         expiry.abort();
-        result
+        if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("requests still under way after 30 s were cut off");
+        }
+        Ok(())
     }
 }

@@ -46,9 +46,24 @@ struct Args {
     /// Seconds a NAR waits for its narinfo before it is deleted.
     #[arg(long, value_name = "SECONDS")]
     staging_ttl: Option<u64>,
-    /// Requests served at once.
+    /// Requests served at once, all routes and methods together.
     #[arg(long, value_name = "N")]
     max_requests: Option<usize>,
+    /// Uploads (PUTs) received at once; more wait for a slot (503 after --body-timeout).
+    #[arg(long, value_name = "N")]
+    max_uploads: Option<usize>,
+    /// Connections open at once; more are closed as they arrive.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Seconds an upload's body may take to arrive whole, however steadily it trickles.
+    #[arg(long, value_name = "SECONDS")]
+    request_timeout: Option<u64>,
+    /// Seconds an upload's body may stay silent.
+    #[arg(long, value_name = "SECONDS")]
+    body_timeout: Option<u64>,
+    /// Seconds a connection may take to send a request's headers.
+    #[arg(long, value_name = "SECONDS")]
+    header_timeout: Option<u64>,
     /// Narinfo uploads verified at once.
     #[arg(long, value_name = "N")]
     max_verifications: Option<usize>,
@@ -92,6 +107,21 @@ fn run(args: Args) -> Result<(), String> {
     }
     if let Some(n) = args.max_requests {
         config = config.max_requests(n);
+    }
+    if let Some(n) = args.max_uploads {
+        config = config.max_uploads(n);
+    }
+    if let Some(n) = args.max_connections {
+        config = config.max_connections(n);
+    }
+    if let Some(s) = args.request_timeout {
+        config = config.request_timeout(Duration::from_secs(s));
+    }
+    if let Some(s) = args.body_timeout {
+        config = config.body_timeout(Duration::from_secs(s));
+    }
+    if let Some(s) = args.header_timeout {
+        config = config.header_timeout(Duration::from_secs(s));
     }
     if let Some(n) = args.max_verifications {
         config = config.max_verifications(n);

@@ -98,12 +98,22 @@ impl Store {
     }
 
     fn write_atomically(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp)?;
+        let mut tmp = tempfile::Builder::new()
+            .permissions(published_permissions())
+            .tempfile_in(&self.tmp)?;
         tmp.write_all(data)?;
         tmp.as_file().sync_all()?;
         tmp.persist(path).map_err(|e| e.error)?;
         sync_dir(&self.root)
     }
+}
+
+/// The mode published files are created with: readable and writable by all, less the process's
+/// umask (the kernel applies it at creation), as any file a program writes. With the usual umask
+/// 022 a web server or a backup user can read them.
+pub fn published_permissions() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o666)
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
