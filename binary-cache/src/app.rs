@@ -129,7 +129,11 @@ async fn get_top(State(app): AppState, Path(name): Path<String>, request: Reques
     // A narinfo is small and never rewritten once published: its tag is the hash of its bytes.
     let etag = match tokio::fs::read(&path).await {
         Ok(bytes) => Hash::digest(Algorithm::Sha256, &bytes).encode(Format::Nix32),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return not_here(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut response = not_here();
+            set_cache_control(&app, &mut response, CacheFor::Narinfo);
+            return response;
+        }
         Err(e) => return Refusal::internal("cannot read", &e).into_response(),
     };
     let mut response = serve_file(&path, "text/x-nix-narinfo", &etag, request).await;
@@ -264,8 +268,13 @@ impl Deadline {
 
 /// Waits for one of the upload slots (all routes together), at most as long as a body may stay
 /// silent: 503 after that.
-async fn upload_slot(app: &App, deadline: Deadline) -> Result<tokio::sync::SemaphorePermit<'_>, Refusal> {
-    let until = deadline.at.min(tokio::time::Instant::now() + deadline.silence);
+async fn upload_slot(
+    app: &App,
+    deadline: Deadline,
+) -> Result<tokio::sync::SemaphorePermit<'_>, Refusal> {
+    let until = deadline
+        .at
+        .min(tokio::time::Instant::now() + deadline.silence);
     match tokio::time::timeout_at(until, app.uploads.acquire()).await {
         Ok(Ok(permit)) => Ok(permit),
         Ok(Err(e)) => Err(Refusal::internal("shutting down", &e)),

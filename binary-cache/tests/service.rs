@@ -141,13 +141,16 @@ impl Cache {
             .await
     }
 
-    /// The files published: every file under the root but nix-cache-info and the staging and
-    /// temporary directories.
+    /// The files published: every file under the root but nix-cache-info, the lock and the
+    /// staging and temporary directories.
     fn published(&self) -> Vec<String> {
         files(&self.root())
             .into_iter()
             .filter(|f| {
-                f != "nix-cache-info" && !f.starts_with(".staging/") && !f.starts_with(".tmp/")
+                f != "nix-cache-info"
+                    && f != ".lock"
+                    && !f.starts_with(".staging/")
+                    && !f.starts_with(".tmp/")
             })
             .collect()
     }
@@ -207,10 +210,14 @@ async fn accepts_and_serves_what_nix_copy_uploads_with_every_compression() {
             assert!(text.contains("verified"), "{text}");
         }
         for hash in [TREE, USER] {
-            // Served back byte for byte as Nix wrote them.
+            // Served back as Nix wrote them, less the signature of a key this cache does not
+            // trust.
             let (status, narinfo) = cache.get(&format!("/{hash}.narinfo")).await;
             assert_eq!(status, StatusCode::OK);
-            assert_eq!(String::from_utf8(narinfo).unwrap(), golden.narinfo(hash));
+            assert_eq!(
+                String::from_utf8(narinfo).unwrap(),
+                without_field(golden.narinfo(hash), "Sig")
+            );
             let (name, nar) = golden.nar_of(hash);
             assert_eq!(
                 cache.get(&format!("/nar/{name}")).await,
@@ -705,4 +712,285 @@ async fn a_published_nar_serves_a_second_path_and_a_staged_one_is_not_announced(
     assert!(text.contains("verified"), "{text}");
     // One NAR file, two narinfos.
     assert_eq!(cache.published().len(), 3, "{:?}", cache.published());
+}
+
+/// A content-addressed upload keeps only what the cache can vouch for: an unverifiable
+/// `Deriver:` and `System:` are dropped, and a `Sig:` only stays if a trusted key made it over
+/// the path's fingerprint.
+#[tokio::test]
+async fn unverifiable_fields_of_an_upload_are_dropped() {
+    let golden = Golden::load("xz");
+    let key = std::fs::read_to_string(data().join("key.pub")).unwrap();
+    let with_extras = |hash: &str| {
+        let mut text = golden.narinfo(hash).to_owned();
+        text.push_str("Deriver: 7dck4g0ib1yb8jnmcfh1aw2cmzkvbzd0-forged.drv\n");
+        text.push_str("System: x86_64-linux\n");
+        text.push_str(&format!("Sig: forger-1:{}\n", "A".repeat(86) + "=="));
+        text
+    };
+    for trusting in [false, true] {
+        let cache = if trusting {
+            Cache::with(|c| c.trust(key.parse().unwrap()))
+        } else {
+            Cache::new()
+        };
+        for hash in [TREE, USER] {
+            let (name, nar) = golden.nar_of(hash);
+            assert_eq!(
+                cache.put(&format!("/nar/{name}"), nar).await.0,
+                StatusCode::OK
+            );
+            let (status, text) = cache
+                .put(&format!("/{hash}.narinfo"), with_extras(hash))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{text}");
+            let served = String::from_utf8(cache.get(&format!("/{hash}.narinfo")).await.1).unwrap();
+            // Nix's own narinfo, with its signature only where the cache trusts Nix's key.
+            let expected = if trusting {
+                golden.narinfo(hash).to_owned()
+            } else {
+                without_field(golden.narinfo(hash), "Sig")
+            };
+            assert_eq!(served, expected, "trusting {trusting}");
+        }
+    }
+}
+
+/// GETs carry an ETag (the NAR file's hash, the hash of a narinfo's bytes), answer
+/// `If-None-Match` with 304, serve byte ranges, and say how long they may be cached.
+#[tokio::test]
+async fn downloads_have_ranges_tags_and_cache_control() {
+    let golden = Golden::load("none");
+    let cache = Cache::new();
+    assert_eq!(cache.upload(&golden, TREE).await.0, StatusCode::OK);
+    let (name, nar) = golden.nar_of(TREE);
+    let uri = format!("/nar/{name}");
+    let response = cache
+        .service
+        .router()
+        .oneshot(Request::get(&uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, format!("\"{}\"", name.strip_suffix(".nar").unwrap()));
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(response.headers()["content-type"], "application/x-nix-nar");
+
+    let ranged = Request::get(&uri)
+        .header("range", "bytes=10-19")
+        .body(Body::empty())
+        .unwrap();
+    let response = cache.service.router().oneshot(ranged).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        response.headers()["content-range"],
+        format!("bytes 10-19/{}", nar.len()).as_str()
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], &nar[10..20]);
+    let tail = Request::get(&uri)
+        .header("range", "bytes=-5")
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = cache.request(tail).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(body, &nar[nar.len() - 5..]);
+    let past = Request::get(&uri)
+        .header("range", format!("bytes={}-", nar.len() + 1))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        cache.request(past).await.0,
+        StatusCode::RANGE_NOT_SATISFIABLE
+    );
+
+    for (uri, tag) in [
+        (uri.clone(), etag.clone()),
+        (
+            format!("/{TREE}.narinfo"),
+            format!(
+                "\"{}\"",
+                sha256_nix32(without_field(golden.narinfo(TREE), "Sig").as_bytes())
+            ),
+        ),
+    ] {
+        let again = Request::get(&uri)
+            .header("if-none-match", &tag)
+            .body(Body::empty())
+            .unwrap();
+        let response = cache.service.router().oneshot(again).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{uri}");
+        assert_eq!(response.headers()["etag"], tag.as_str());
+        let other = Request::get(&uri)
+            .header("if-none-match", "\"something-else\"")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(cache.request(other).await.0, StatusCode::OK, "{uri}");
+    }
+    let response = cache
+        .service
+        .router()
+        .oneshot(
+            Request::get(format!("/{TREE}.narinfo"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["cache-control"], "public, max-age=3600");
+    assert_eq!(response.headers()["content-type"], "text/x-nix-narinfo");
+    let response = cache
+        .service
+        .router()
+        .oneshot(
+            Request::get(format!("/{USER}.narinfo"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+}
+
+/// A `.nar.xz` cut short is refused as truncated (xz itself calls it "out of memory").
+#[tokio::test]
+async fn a_truncated_compressed_nar_is_called_truncated() {
+    for compression in ["xz", "bzip2", "zstd"] {
+        let golden = Golden::load(compression);
+        let (name, nar) = golden.nar_of(TREE);
+        let cut = &nar[..nar.len() - 20];
+        let hash = sha256_nix32(cut);
+        let ext = name.split_once(".nar").unwrap().1;
+        let mut narinfo = golden.narinfo(TREE).to_owned();
+        narinfo = set_field(&narinfo, "URL", &format!("nar/{hash}.nar{ext}"));
+        narinfo = set_field(&narinfo, "FileHash", &format!("sha256:{hash}"));
+        narinfo = set_field(&narinfo, "FileSize", &cut.len().to_string());
+        let cache = Cache::new();
+        assert_eq!(
+            cache.put(&format!("/nar/{hash}.nar{ext}"), cut).await.0,
+            StatusCode::OK
+        );
+        let (status, text) = cache.put(&format!("/{TREE}.narinfo"), narinfo).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{compression}: {text}"
+        );
+        assert!(text.contains("is truncated"), "{compression}: {text}");
+        assert!(!text.contains("memory"), "{compression}: {text}");
+        cache.assert_nothing_published();
+    }
+}
+
+/// A body that trickles in, one byte at a time, never silent for long.
+fn trickle(every: Duration) -> Body {
+    Body::from_stream(futures_util::stream::unfold((), move |()| async move {
+        tokio::time::sleep(every).await;
+        Some((Ok::<_, std::io::Error>(vec![b'x']), ()))
+    }))
+}
+
+/// Staging space is taken as bytes arrive, not as a Content-Length announces; a body must
+/// arrive whole within the request deadline however steadily it trickles; uploads share one
+/// bound across routes.
+#[tokio::test]
+async fn announced_lengths_reserve_nothing_and_slow_bodies_are_cut_off() {
+    let golden = Golden::load("none");
+    let (name, nar) = golden.nar_of(TREE);
+    let cache = std::sync::Arc::new(Cache::with(|c| {
+        c.max_staged_bytes(nar.len() as u64 * 2)
+            .request_timeout(Duration::from_millis(1500))
+            .body_timeout(Duration::from_millis(500))
+            .max_uploads(2)
+    }));
+    // Two uploads announcing far more than the staging area holds would be refused at once
+    // (507); announcing just under it, and sending a byte now and then, holds nothing.
+    let mut attackers = Vec::new();
+    for _ in 0..2 {
+        let cache = std::sync::Arc::clone(&cache);
+        let name = name.clone();
+        let announced = nar.len() * 2 - 1;
+        attackers.push(tokio::spawn(async move {
+            let request = Request::put(format!("/nar/{name}"))
+                .header("content-length", announced)
+                .body(trickle(Duration::from_millis(100)))
+                .unwrap();
+            let started = std::time::Instant::now();
+            let (status, body) = cache.request(request).await;
+            (status, String::from_utf8(body).unwrap(), started.elapsed())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Both upload slots are busy: a genuine upload waits for one, up to the body timeout.
+    assert_refused(
+        cache
+            .put(&format!("/{TREE}.narinfo"), golden.narinfo(TREE))
+            .await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "upload slots",
+    );
+    for attacker in attackers {
+        let (status, text, took) = attacker.await.unwrap();
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{text}");
+        assert!(text.contains("did not arrive whole within"), "{text}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+    assert_eq!(cache.staged(), Vec::<String>::new());
+    // The slots and the staging space are free again: the genuine upload goes through.
+    let (status, text) = cache.upload(&golden, TREE).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+
+    // While one upload trickles, announcing almost all the space, the other slot still takes a
+    // real upload: nothing was reserved on the announcement's word.
+    let fresh = std::sync::Arc::new(Cache::with(|c| {
+        c.max_staged_bytes(nar.len() as u64 * 2)
+            .request_timeout(Duration::from_secs(3))
+            .max_uploads(2)
+    }));
+    let slow = {
+        let fresh = std::sync::Arc::clone(&fresh);
+        let name = name.clone();
+        let announced = nar.len() * 2;
+        tokio::spawn(async move {
+            let request = Request::put(format!("/nar/{name}"))
+                .header("content-length", announced)
+                .body(trickle(Duration::from_millis(100)))
+                .unwrap();
+            fresh.request(request).await.0
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, text) = fresh.upload(&golden, TREE).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(slow.await.unwrap(), StatusCode::REQUEST_TIMEOUT);
+    // An announcement that could never fit is refused before a byte is read.
+    let request = Request::put(format!("/nar/{}.nar", sha256_nix32(b"another")))
+        .header("content-length", 8u64 << 30)
+        .body(trickle(Duration::from_secs(60)))
+        .unwrap();
+    let got = fresh.request(request).await;
+    assert_eq!(got.0, StatusCode::INSUFFICIENT_STORAGE);
+}
+
+/// A second service on the same directory refuses to open (it would delete the first one's
+/// staged uploads).
+#[tokio::test]
+async fn one_service_per_directory() {
+    let golden = Golden::load("none");
+    let cache = Cache::new();
+    let (name, nar) = golden.nar_of(TREE);
+    assert_eq!(
+        cache.put(&format!("/nar/{name}"), nar).await.0,
+        StatusCode::OK
+    );
+    let err = Service::open(Config::new(cache.root())).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock, "{err}");
+    assert!(err.to_string().contains("another server"), "{err}");
+    // The first one's staged NAR is still there.
+    assert_eq!(cache.staged().len(), 1);
 }
