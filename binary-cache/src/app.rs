@@ -71,11 +71,60 @@ impl App {
             .route("/nar/{name}", get(get_nar).put(put_nar))
             .fallback(fallback)
             .layer(GlobalConcurrencyLimitLayer::new(self.config.max_requests))
+            // Outermost: a request without credentials takes no request or upload slot.
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(self),
+                authenticate,
+            ))
             .with_state(Arc::clone(self))
     }
 }
 
 type AppState = State<Arc<App>>;
+
+/// Lets a request through if it may be served: uploads (anything but GET and HEAD) need a user
+/// of the auth file, reads too if the cache is private; refusals are 401 and logged with the user
+/// the request claimed to be. The user is passed on to the handlers for their logs.
+async fn authenticate(
+    State(app): AppState,
+    mut request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(users) = &app.config.users else {
+        return next.run(request).await;
+    };
+    let reading = matches!(*request.method(), Method::GET | Method::HEAD);
+    if reading && !app.config.private {
+        return next.run(request).await;
+    }
+    match users.authenticate(request.headers()).await {
+        Ok(user) => {
+            request.extensions_mut().insert(user);
+            next.run(request).await
+        }
+        Err(denied) => {
+            let who = denied.user.as_deref().unwrap_or("-");
+            let mut response = refused(
+                request.method().as_str(),
+                &request.uri().to_string(),
+                who,
+                Refusal::new(
+                    StatusCode::UNAUTHORIZED,
+                    format!(
+                        "{} needs the credentials of a user of this cache: {}",
+                        if reading { "reading" } else { "uploading" },
+                        denied.reason
+                    ),
+                ),
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"nix-ingest-binary-cache\""),
+            );
+            response
+        }
+    }
+}
 
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, content_type)], body).into_response()

@@ -6,6 +6,7 @@ use std::time::Duration;
 use nix_ingest::Limits;
 use nix_ingest::store_path::StoreDir;
 
+use crate::auth::Users;
 use crate::signature::{PublicKey, TrustedKeys};
 
 /// The service's settings, built as `Config::new(root).max_nar_size(…)…`.
@@ -34,6 +35,7 @@ pub struct Config {
     pub(crate) xz_memory_limit: u64,
     pub(crate) priority: u32,
     pub(crate) private: bool,
+    pub(crate) users: Option<Users>,
 }
 
 impl Config {
@@ -62,6 +64,7 @@ impl Config {
             xz_memory_limit: 256 << 20,
             priority: 40,
             private: false,
+            users: None,
         }
     }
 
@@ -168,8 +171,15 @@ impl Config {
         self
     }
 
-    /// Whether reading needs credentials too (by default only uploads do); responses are then
-    /// marked `Cache-Control: private`.
+    /// Who may upload: with users, every request but a GET or HEAD must authenticate as one of
+    /// them (401 otherwise, before its body is read); without (the default), anyone may.
+    pub fn users(mut self, users: Users) -> Self {
+        self.users = Some(users);
+        self
+    }
+
+    /// Whether reading needs credentials too (by default only uploads do, and only with
+    /// [`users`](Self::users)); responses are then marked `Cache-Control: private`.
     pub fn private(mut self, private: bool) -> Self {
         self.private = private;
         self

@@ -30,7 +30,7 @@
 #![deny(missing_docs)]
 
 mod app;
-mod auth;
+pub mod auth;
 mod check;
 mod config;
 pub mod escape;

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use nix_ingest::store_path::StoreDir;
+use nix_ingest_binary_cache::auth::Users;
 use nix_ingest_binary_cache::signature::PublicKey;
 use nix_ingest_binary_cache::{Config, Service};
 
@@ -21,18 +22,50 @@ use nix_ingest_binary_cache::{Config, Service};
 /// recomputed, NAR hashes and sizes checked, and a trusted signature required for paths without
 /// a content address.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Args,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Reads a password from standard input (one line) and prints its Argon2id hash, for a line
+    /// `user:HASH` of an --auth-file.
+    HashPassword,
+}
+
+/// Serving (the default command).
+#[derive(Debug, clap::Args)]
 struct Args {
     /// The directory objects are kept in (created if missing); it is laid out as a file://
     /// binary cache.
-    #[arg(long, value_name = "DIR")]
-    dir: PathBuf,
+    #[arg(long, value_name = "DIR", required = true)]
+    dir: Option<PathBuf>,
+    /// Uploads need the credentials of a user in FILE: one `user:password` a line, the password
+    /// an Argon2 hash (`$argon2id$…`, see `hash-password`) or else plain text. Nix sends them
+    /// from its netrc-file as HTTP Basic; `Authorization: Bearer user:password` works too.
+    #[arg(long, value_name = "FILE")]
+    auth_file: Option<PathBuf>,
+    /// Reading needs credentials too (needs --auth-file).
+    #[arg(long, requires = "auth_file")]
+    private: bool,
     /// The address to listen on; port 0 picks a free one (printed on standard error).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Trust this public key (Nix's `name:base64`, as `nix key convert-secret-to-public`
     /// prints) to sign paths without a content address. Repeatable.
-    #[arg(long = "trusted-public-key", value_name = "KEY")]
+    #[arg(
+        long = "trusted-public-key",
+        visible_alias = "trusted-key",
+        value_name = "KEY"
+    )]
     trusted_keys: Vec<PublicKey>,
     /// The store directory paths must be in.
     #[arg(long, value_name = "DIR", default_value = "/nix/store")]
@@ -73,7 +106,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    if let Some(Command::HashPassword) = cli.command {
+        return hash_password();
+    }
+    let args = cli.serve;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -92,9 +129,46 @@ fn main() -> ExitCode {
     }
 }
 
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("nix-ingest-binary-cache: cannot read the password: {e}");
+        return ExitCode::FAILURE;
+    }
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        eprintln!("nix-ingest-binary-cache: the password is empty");
+        return ExitCode::FAILURE;
+    }
+    match nix_ingest_binary_cache::auth::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nix-ingest-binary-cache: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn run(args: Args) -> Result<(), String> {
+    let dir = args.dir.ok_or("--dir is required")?;
     let store_dir = StoreDir::new(args.store_dir).map_err(|e| e.to_string())?;
-    let mut config = Config::new(&args.dir).store_dir(store_dir);
+    let mut config = Config::new(&dir).store_dir(store_dir);
+    match &args.auth_file {
+        Some(file) => {
+            let users = Users::load(file)?;
+            tracing::info!(
+                users = users.names().count(),
+                private = args.private,
+                "uploads need credentials"
+            );
+            config = config.users(users).private(args.private);
+        }
+        None => tracing::warn!("no --auth-file: anyone who reaches this cache may upload"),
+    }
     for key in args.trusted_keys {
         config = config.trust(key);
     }
@@ -131,8 +205,8 @@ fn run(args: Args) -> Result<(), String> {
     if let Some(n) = args.priority {
         config = config.priority(n);
     }
-    let service = Service::open(config)
-        .map_err(|e| format!("cannot open the cache in {:?}: {e}", args.dir))?;
+    let service =
+        Service::open(config).map_err(|e| format!("cannot open the cache in {dir:?}: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

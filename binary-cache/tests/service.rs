@@ -994,3 +994,197 @@ async fn one_service_per_directory() {
     // The first one's staged NAR is still there.
     assert_eq!(cache.staged().len(), 1);
 }
+
+/// The Argon2id hash of "correct horse" by the reference implementation (Debian's `argon2`):
+/// `printf 'correct horse' | argon2 nix-ingest-salt -id -e -t 2 -m 12 -p 1`.
+const BOB_HASH: &str = "$argon2id$v=19$m=4096,t=2,p=1$bml4LWluZ2VzdC1zYWx0$vpvpfLXHjxO3duqD5YWOMny85eGj9SMu1wPCPkmT398";
+
+fn users() -> nix_ingest_binary_cache::auth::Users {
+    format!("# test users\nalice:plain secret\nbob:{BOB_HASH}\n")
+        .parse()
+        .unwrap()
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use data_encoding::BASE64;
+    format!(
+        "Basic {}",
+        BASE64.encode(format!("{user}:{password}").as_bytes())
+    )
+}
+
+async fn put_as(
+    cache: &Cache,
+    uri: &str,
+    body: Vec<u8>,
+    auth: Option<&str>,
+) -> (StatusCode, String) {
+    let mut request = Request::put(uri).header("content-length", body.len());
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    let (status, body) = cache.request(request.body(Body::from(body)).unwrap()).await;
+    (status, String::from_utf8(body).unwrap())
+}
+
+async fn get_as(cache: &Cache, uri: &str, auth: Option<&str>) -> StatusCode {
+    let mut request = Request::get(uri);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    cache.request(request.body(Body::empty()).unwrap()).await.0
+}
+
+/// With users, an upload needs the credentials of one (Basic as Nix sends from a netrc file, or
+/// Bearer user:password), checked against a plain password or an Argon2 hash; refusals are 401
+/// and keep nothing. Reads stay open unless the cache is private.
+#[tokio::test]
+async fn uploads_need_credentials() {
+    let golden = Golden::load("xz");
+    let (name, nar) = golden.nar_of(TREE);
+    let nar_uri = format!("/nar/{name}");
+    let narinfo_uri = format!("/{TREE}.narinfo");
+    let cache = Cache::with(|c| c.users(users()));
+    let wrong = [
+        None,
+        Some(basic("alice", "plain secreT")),
+        Some(basic("bob", "correct horsе")),
+        Some(basic("mallory", "plain secret")),
+        Some("Bearer alice".to_owned()),
+        Some("Bearer bob:wrong".to_owned()),
+        Some("Digest username=alice".to_owned()),
+        Some("Basic !!!".to_owned()),
+    ];
+    for auth in &wrong {
+        let request = Request::put(&nar_uri).header("content-length", nar.len());
+        let request = match auth {
+            Some(a) => request.header("authorization", a),
+            None => request,
+        };
+        let response = cache
+            .service
+            .router()
+            .oneshot(request.body(Body::from(nar.clone())).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Basic realm=\"nix-ingest-binary-cache\"",
+        );
+        let (status, _) = put_as(
+            &cache,
+            &narinfo_uri,
+            golden.narinfo(TREE).into(),
+            auth.as_deref(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
+    }
+    assert_eq!(cache.staged(), Vec::<String>::new());
+    cache.assert_nothing_published();
+    // Reading is open.
+    assert_eq!(
+        get_as(&cache, "/nix-cache-info", None).await,
+        StatusCode::OK
+    );
+
+    // alice with Basic and a plain password, bob with Bearer and a hashed one (twice: the second
+    // time from memory).
+    let (status, text) = put_as(
+        &cache,
+        &nar_uri,
+        nar.clone(),
+        Some(&basic("alice", "plain secret")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    for _ in 0..2 {
+        let (status, text) = put_as(
+            &cache,
+            &narinfo_uri,
+            golden.narinfo(TREE).into(),
+            Some("Bearer bob:correct horse"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+    }
+    assert_eq!(get_as(&cache, &narinfo_uri, None).await, StatusCode::OK);
+    assert_eq!(get_as(&cache, &nar_uri, None).await, StatusCode::OK);
+
+    // A private cache wants credentials to read too.
+    let private = Cache::with(|c| c.users(users()).private(true));
+    let (status, _) = put_as(
+        &private,
+        &nar_uri,
+        nar.clone(),
+        Some(&basic("bob", "correct horse")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = put_as(
+        &private,
+        &narinfo_uri,
+        golden.narinfo(TREE).into(),
+        Some(&basic("bob", "correct horse")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for uri in ["/nix-cache-info", &narinfo_uri, &nar_uri] {
+        assert_eq!(
+            get_as(&private, uri, None).await,
+            StatusCode::UNAUTHORIZED,
+            "{uri}"
+        );
+        assert_eq!(
+            get_as(&private, uri, Some(&basic("alice", "wrong"))).await,
+            StatusCode::UNAUTHORIZED,
+            "{uri}"
+        );
+        assert_eq!(
+            get_as(&private, uri, Some(&basic("alice", "plain secret"))).await,
+            StatusCode::OK,
+            "{uri}"
+        );
+    }
+}
+
+/// A hash made by `hash-password` authenticates its password and no other.
+#[tokio::test]
+async fn hashed_passwords_from_the_tool_work() {
+    let hash = nix_ingest_binary_cache::auth::hash_password("tr0ub4dor").unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    let users: nix_ingest_binary_cache::auth::Users = format!("carol:{hash}").parse().unwrap();
+    let cache = Cache::with(|c| c.users(users));
+    let (status, _) = put_as(
+        &cache,
+        "/nix-cache-info",
+        b"StoreDir: /nix/store\n".to_vec(),
+        Some(&basic("carol", "tr0ub4dor")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = put_as(
+        &cache,
+        "/nix-cache-info",
+        b"StoreDir: /nix/store\n".to_vec(),
+        Some(&basic("carol", "tr0ub4do")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn malformed_auth_files_are_refused_with_their_line() {
+    use nix_ingest_binary_cache::auth::Users;
+    for (text, line, needle) in [
+        ("alice:x\nbob\n", 2, "user:password"),
+        ("alice:x\n\n:x\n", 3, "empty"),
+        ("alice:x\nalice:y\n", 2, "already"),
+        ("# c\nbob:$argon2id$v=19$nonsense\n", 2, "PHC"),
+    ] {
+        let err = text.parse::<Users>().unwrap_err();
+        assert_eq!(err.line, line, "{text:?}: {err}");
+        assert!(err.to_string().contains(needle), "{text:?}: {err}");
+    }
+}
