@@ -339,8 +339,9 @@ impl<R: AsyncRead + Unpin> AsyncRead for CountingReader<R> {
 }
 
 /// The narinfo the cache publishes for a verified upload: only what it can vouch for. `Deriver`
-/// and `System` are dropped (nothing the cache checked says they are true), and of the
-/// signatures only those a trusted key made over the path's fingerprint are kept.
+/// and `System` are dropped (nothing the cache checked says they are true), of the signatures
+/// only those a trusted key made over the path's fingerprint are kept, and the cache's own
+/// signature is added if it has a key.
 pub fn published_narinfo(info: &NarInfo, config: &Config) -> NarInfo {
     let mut out = info.clone();
     out.deriver = None;
@@ -362,5 +363,10 @@ pub fn published_narinfo(info: &NarInfo, config: &Config) -> NarInfo {
         })
         .cloned()
         .collect();
+    if let Some(key) = &config.signing_key {
+        out.signatures
+            .retain(|s| s.split_once(':').is_none_or(|(name, _)| name != key.name()));
+        out.signatures.insert(key.sign(&fingerprint));
+    }
     out
 }

@@ -7,7 +7,7 @@ use nix_ingest::Limits;
 use nix_ingest::store_path::StoreDir;
 
 use crate::auth::Users;
-use crate::signature::{PublicKey, TrustedKeys};
+use crate::signature::{PublicKey, SecretKey, TrustedKeys};
 
 /// The service's settings, built as `Config::new(root).max_nar_size(…)…`.
 ///
@@ -36,6 +36,7 @@ pub struct Config {
     pub(crate) priority: u32,
     pub(crate) private: bool,
     pub(crate) users: Option<Users>,
+    pub(crate) signing_key: Option<SecretKey>,
 }
 
 impl Config {
@@ -65,6 +66,7 @@ impl Config {
             priority: 40,
             private: false,
             users: None,
+            signing_key: None,
         }
     }
 
@@ -79,6 +81,14 @@ impl Config {
     /// address. Without any, such paths are refused.
     pub fn trust(mut self, key: PublicKey) -> Self {
         self.trusted_keys.insert(key);
+        self
+    }
+
+    /// Signs every path the cache accepts with `key` (Nix's secret key format), so that a
+    /// client trusting its public half substitutes with `require-sigs`. A signature by another
+    /// key of the same name is replaced.
+    pub fn sign_with(mut self, key: SecretKey) -> Self {
+        self.signing_key = Some(key);
         self
     }
 

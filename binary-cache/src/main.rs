@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::Parser;
 use nix_ingest::store_path::StoreDir;
 use nix_ingest_binary_cache::auth::Users;
-use nix_ingest_binary_cache::signature::PublicKey;
+use nix_ingest_binary_cache::signature::{PublicKey, SecretKey};
 use nix_ingest_binary_cache::{Config, Service};
 
 /// A Nix binary cache that verifies every upload before it keeps it: content addresses
@@ -67,6 +67,10 @@ struct Args {
         value_name = "KEY"
     )]
     trusted_keys: Vec<PublicKey>,
+    /// Sign every accepted path with this Nix secret key (as `nix key generate-secret` writes
+    /// it), so that clients trusting its public half substitute with require-sigs on.
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
     /// The store directory paths must be in.
     #[arg(long, value_name = "DIR", default_value = "/nix/store")]
     store_dir: String,
@@ -168,6 +172,15 @@ fn run(args: Args) -> Result<(), String> {
             config = config.users(users).private(args.private);
         }
         None => tracing::warn!("no --auth-file: anyone who reaches this cache may upload"),
+    }
+    if let Some(file) = &args.signing_key {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read the signing key {}: {e}", file.display()))?;
+        let key: SecretKey = text
+            .parse()
+            .map_err(|e| format!("signing key {}: {e}", file.display()))?;
+        tracing::info!(public_key = %key.public(), "signing accepted paths");
+        config = config.sign_with(key);
     }
     for key in args.trusted_keys {
         config = config.trust(key);

@@ -60,8 +60,8 @@ pub enum Error {
         /// The decoded length.
         actual: usize,
     },
-    /// The 32 bytes are not an ed25519 public key.
-    #[error("key {0:?} is not a valid ed25519 public key")]
+    /// The bytes are not an ed25519 key (or a secret key's two halves do not match).
+    #[error("key {0:?} is not a valid ed25519 key")]
     InvalidKey(String),
 }
 
@@ -125,6 +125,65 @@ impl fmt::Display for PublicKey {
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PublicKey({self})")
+    }
+}
+
+/// A secret key in Nix's format, `name:base64(64 bytes)` (the ed25519 seed, then the public
+/// key), as `nix key generate-secret` writes it. Its `Debug` shows the name only.
+#[derive(Clone)]
+pub struct SecretKey {
+    name: String,
+    key: ed25519_dalek::SigningKey,
+}
+
+impl SecretKey {
+    /// The key's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The public half, as `nix key convert-secret-to-public` prints it.
+    pub fn public(&self) -> PublicKey {
+        PublicKey {
+            name: self.name.clone(),
+            key: self.key.verifying_key(),
+        }
+    }
+
+    /// A narinfo `Sig:` value, `name:base64`, over `fingerprint`.
+    pub fn sign(&self, fingerprint: &str) -> String {
+        use ed25519_dalek::Signer;
+        format!(
+            "{}:{}",
+            self.name,
+            BASE64.encode(&self.key.sign(fingerprint.as_bytes()).to_bytes())
+        )
+    }
+}
+
+impl FromStr for SecretKey {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        // A malformed secret is never echoed.
+        let (name, bytes) = split("secret key", s.trim()).map_err(|_| Error::Form {
+            what: "secret key",
+            text: "(not shown)".into(),
+        })?;
+        let bytes: [u8; 64] = fixed("secret key", name, bytes)?;
+        // The second half must be the public key of the first.
+        let key = ed25519_dalek::SigningKey::from_keypair_bytes(&bytes)
+            .map_err(|_| Error::InvalidKey(name.into()))?;
+        Ok(SecretKey {
+            name: name.to_owned(),
+            key,
+        })
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey({})", self.name)
     }
 }
 

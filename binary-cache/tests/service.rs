@@ -1188,3 +1188,114 @@ fn malformed_auth_files_are_refused_with_their_line() {
         assert!(err.to_string().contains(needle), "{text:?}: {err}");
     }
 }
+
+fn field_values<'a>(narinfo: &'a str, name: &str) -> Vec<&'a str> {
+    narinfo
+        .lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+        .collect()
+}
+
+/// With a signing key (made by `nix key generate-secret`, tests/data/cache-key.sec), every path
+/// the cache accepts carries its signature, which verifies under the public key Nix derived
+/// from it (`nix key convert-secret-to-public`); uploader signatures stay only if trusted.
+#[tokio::test]
+async fn accepted_paths_are_signed_by_the_cache() {
+    use nix_ingest::store_path::StoreDir;
+    use nix_ingest_binary_cache::signature::{
+        PublicKey, SecretKey, Signature, TrustedKeys, fingerprint,
+    };
+    let secret: SecretKey = std::fs::read_to_string(data().join("cache-key.sec"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let nix_public = std::fs::read_to_string(data().join("cache-key.pub")).unwrap();
+    assert_eq!(secret.public().to_string(), nix_public.trim());
+    let public: PublicKey = nix_public.parse().unwrap();
+    let uploader: PublicKey = std::fs::read_to_string(data().join("key.pub"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let store = StoreDir::default();
+    let verifies = |narinfo: &str, key: &PublicKey| {
+        let info = nix_ingest::narinfo::NarInfo::parse(narinfo, &store).unwrap();
+        let refs: Vec<_> = info.references.iter().cloned().collect();
+        let fp = fingerprint(
+            &store,
+            &info.store_path,
+            &info.nar_hash,
+            info.nar_size,
+            &refs,
+        );
+        let sigs: Vec<Signature> = info.signatures.iter().map(|s| s.parse().unwrap()).collect();
+        let mut keys = TrustedKeys::default();
+        keys.insert(key.clone());
+        keys.verify(&fp, &sigs).is_some()
+    };
+    let golden = Golden::load("zstd");
+    for trust_uploader in [false, true] {
+        let cache = Cache::with(|c| {
+            let c = c.sign_with(secret.clone());
+            if trust_uploader {
+                c.trust(uploader.clone())
+            } else {
+                c
+            }
+        });
+        for hash in [TREE, USER] {
+            assert_eq!(cache.upload(&golden, hash).await.0, StatusCode::OK);
+            let served = String::from_utf8(cache.get(&format!("/{hash}.narinfo")).await.1).unwrap();
+            assert_eq!(
+                without_field(&served, "Sig"),
+                without_field(golden.narinfo(hash), "Sig")
+            );
+            let sigs = field_values(&served, "Sig");
+            assert_eq!(sigs.len(), if trust_uploader { 2 } else { 1 }, "{served}");
+            assert!(
+                sigs.iter()
+                    .any(|s| s.starts_with("nix-ingest-cache-test-1:")),
+                "{served}"
+            );
+            assert!(verifies(&served, &public), "{served}");
+            assert_eq!(verifies(&served, &uploader), trust_uploader, "{served}");
+        }
+    }
+    // A path without CA, accepted on the uploader's trusted signature, is signed too.
+    let golden = Golden::load("none");
+    let cache = Cache::with(|c| c.sign_with(secret.clone()).trust(uploader.clone()));
+    let (name, nar) = golden.nar_of(TREE);
+    cache.put(&format!("/nar/{name}"), nar).await;
+    let unaddressed = without_field(golden.narinfo(TREE), "CA");
+    let (status, text) = cache
+        .put(&format!("/{TREE}.narinfo"), unaddressed.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let served = String::from_utf8(cache.get(&format!("/{TREE}.narinfo")).await.1).unwrap();
+    assert!(verifies(&served, &public), "{served}");
+    assert!(verifies(&served, &uploader), "{served}");
+    assert_eq!(field_values(&served, "CA"), Vec::<&str>::new());
+}
+
+#[test]
+fn a_malformed_secret_key_is_refused_without_echoing_it() {
+    use nix_ingest_binary_cache::signature::SecretKey;
+    let public = std::fs::read_to_string(data().join("cache-key.pub")).unwrap();
+    // A public key where a secret one belongs: 32 bytes, not 64.
+    assert!(
+        public
+            .parse::<SecretKey>()
+            .unwrap_err()
+            .to_string()
+            .contains("expected 64")
+    );
+    let secret = std::fs::read_to_string(data().join("cache-key.sec")).unwrap();
+    let broken = secret.trim().replace('=', "!");
+    let err = broken.parse::<SecretKey>().unwrap_err().to_string();
+    assert!(!err.contains(&broken[30..]), "{err}");
+    // The public half that does not belong to the secret one.
+    let (name, b64) = secret.trim().split_once(':').unwrap();
+    let mut bytes = data_encoding::BASE64.decode(b64.as_bytes()).unwrap();
+    bytes[40] ^= 1;
+    let mismatched = format!("{name}:{}", data_encoding::BASE64.encode(&bytes));
+    assert!(mismatched.parse::<SecretKey>().is_err());
+}
