@@ -26,7 +26,7 @@ use crate::lock::DirLock;
 use crate::names::{self, NarFile};
 use crate::refusal::{Refusal, chain};
 use crate::staging::Staging;
-use crate::store::Store;
+use crate::store::{Published, Store};
 
 /// What every request shares.
 #[derive(Debug)]
@@ -187,6 +187,14 @@ async fn get_top(State(app): AppState, Path(name): Path<String>, request: Reques
     };
     let mut response = serve_file(&path, "text/x-nix-narinfo", &etag, request).await;
     set_cache_control(&app, &mut response, CacheFor::Narinfo);
+    if response.status().is_success() {
+        // For garbage collection by last access; a failure only makes the path look older.
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = crate::gc::touch(&path) {
+                tracing::debug!(error = %e, "cannot record an access");
+            }
+        });
+    }
     response
 }
 
@@ -647,32 +655,49 @@ async fn finish(
 ) -> Result<String, Refusal> {
     let printed = app.config.store_dir.display_path(&info.store_path);
     let _publishing = app.publish.lock().await;
-    // References may only have been checked before: they are never removed, so still there.
+    // References were checked before verifying; publishing checks them again under the lock a
+    // garbage collection takes.
     let (task_app, file, hash_part, narinfo) = (
         Arc::clone(app),
         plan.file.clone(),
         hash_part.to_owned(),
         check::published_narinfo(info, &app.config).to_string(),
     );
+    let references: Vec<String> = plan
+        .references
+        .iter()
+        .map(|r| r.hash_part().to_string())
+        .collect();
     let published = tokio::task::spawn_blocking(move || {
-        task_app.store.publish(claimed, &file, &hash_part, &narinfo)
+        task_app
+            .store
+            .publish(claimed, &file, &hash_part, &references, &narinfo)
     })
     .await
     .map_err(|e| Refusal::internal("cannot publish", &e))?
     .map_err(|e| Refusal::internal("cannot publish", &e))?;
-    if published {
-        app.staging.remove(&plan.file);
-        info!(
-            path = %printed,
-            user = %Escaped(user),
-            trust = %plan.trust,
-            nar = %plan.file.url(),
-            nar_size = info.nar_size,
-            ms = started.elapsed().as_millis() as u64,
-            "accepted"
-        );
-        Ok(format!("{printed} verified ({}) and kept\n", plan.trust))
-    } else {
-        Ok(format!("{printed} is already in this cache\n"))
+    match published {
+        Published::Yes => {
+            app.staging.remove(&plan.file);
+            info!(
+                path = %printed,
+                user = %Escaped(user),
+                trust = %plan.trust,
+                nar = %plan.file.url(),
+                nar_size = info.nar_size,
+                ms = started.elapsed().as_millis() as u64,
+                "accepted"
+            );
+            Ok(format!("{printed} verified ({}) and kept\n", plan.trust))
+        }
+        Published::AlreadyThere => Ok(format!("{printed} is already in this cache\n")),
+        Published::MissingReference(hash) => Err(Refusal::conflict(format!(
+            "{printed} refers to the path with hash {hash}, which was collected meanwhile; \
+             upload it again"
+        ))),
+        Published::MissingNar => Err(Refusal::conflict(format!(
+            "{} was collected meanwhile; upload it again",
+            plan.file.url()
+        ))),
     }
 }

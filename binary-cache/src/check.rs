@@ -216,9 +216,16 @@ pub async fn check_nar(
     plan: &Plan,
     config: &Config,
 ) -> Result<(), Refusal> {
-    let file = tokio::fs::File::open(nar_path)
-        .await
-        .map_err(|e| Refusal::internal("cannot open the NAR file", &e))?;
+    let file = tokio::fs::File::open(nar_path).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Refusal::conflict(format!(
+                "{} was collected meanwhile; upload it again",
+                plan.file.url()
+            ))
+        } else {
+            Refusal::internal("cannot open the NAR file", &e)
+        }
+    })?;
     let len = file
         .metadata()
         .await

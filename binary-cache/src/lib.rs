@@ -34,6 +34,7 @@ pub mod auth;
 mod check;
 mod config;
 pub mod escape;
+pub mod gc;
 mod lock;
 pub mod names;
 mod refusal;

@@ -39,6 +39,26 @@ enum Command {
     /// Reads a password from standard input (one line) and prints its Argon2id hash, for a line
     /// `user:HASH` of an --auth-file.
     HashPassword,
+    /// Removes the least recently read paths of a cache directory, never one that a kept path
+    /// refers to; safe while the service runs on it.
+    Gc(GcArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("policy").required(true).args(["max_size", "older_than"])))]
+struct GcArgs {
+    /// The cache directory.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// Keep the most recently read paths (with their closures) that fit in BYTES.
+    #[arg(long, value_name = "BYTES")]
+    max_size: Option<u64>,
+    /// Keep the paths read (or uploaded) within DAYS (with their closures); fractions allowed.
+    #[arg(long, value_name = "DAYS")]
+    older_than: Option<f64>,
+    /// Only say what would be removed.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Serving (the default command).
@@ -114,6 +134,9 @@ fn main() -> ExitCode {
     if let Some(Command::HashPassword) = cli.command {
         return hash_password();
     }
+    if let Some(Command::Gc(args)) = cli.command {
+        return gc(args);
+    }
     let args = cli.serve;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -152,6 +175,50 @@ fn hash_password() -> ExitCode {
         }
         Err(e) => {
             eprintln!("nix-ingest-binary-cache: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn gc(args: GcArgs) -> ExitCode {
+    use nix_ingest_binary_cache::gc::{Policy, collect};
+    let policy = match (args.max_size, args.older_than) {
+        (Some(bytes), _) => Policy::MaxSize(bytes),
+        (None, Some(days)) if days.is_finite() && days >= 0.0 => {
+            Policy::OlderThan(Duration::from_secs_f64(days * 86400.0))
+        }
+        _ => {
+            eprintln!("nix-ingest-binary-cache gc: --older-than needs a number of days >= 0");
+            return ExitCode::FAILURE;
+        }
+    };
+    match collect(&args.dir, policy, args.dry_run) {
+        Ok(report) => {
+            for hash in &report.removed {
+                println!(
+                    "{} {hash}",
+                    if args.dry_run {
+                        "would remove"
+                    } else {
+                        "removed"
+                    }
+                );
+            }
+            println!(
+                "{} paths, {} bytes {}; {} paths, {} bytes kept",
+                report.removed.len(),
+                report.freed,
+                if args.dry_run { "to remove" } else { "removed" },
+                report.kept,
+                report.remaining
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "nix-ingest-binary-cache gc: cannot collect {}: {e}",
+                args.dir.display()
+            );
             ExitCode::FAILURE
         }
     }

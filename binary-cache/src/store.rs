@@ -18,6 +18,19 @@ use nix_ingest::store_path::StoreDir;
 
 use crate::names::NarFile;
 
+/// What [`Store::publish`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// The path is published now.
+    Yes,
+    /// Its narinfo was there already; nothing changed.
+    AlreadyThere,
+    /// This reference (a hash part) is not in the cache (collected meanwhile); nothing published.
+    MissingReference(String),
+    /// Its NAR file was published, but is not any more (collected meanwhile).
+    MissingNar,
+}
+
 /// The published objects.
 #[derive(Debug)]
 pub struct Store {
@@ -74,27 +87,36 @@ impl Store {
 
     /// Publishes a verified path: first its NAR (`staged`, a synced file in the same file
     /// system, renamed into place unless that NAR file is already published), then its
-    /// narinfo. Returns `false`, publishing nothing, if the narinfo was already there.
+    /// narinfo. Under the publication lock (so that a garbage collection cannot remove them
+    /// meanwhile), its `references` (hash parts) and, if nothing is `staged`, its published NAR
+    /// file must be there; publishes nothing otherwise.
     pub fn publish(
         &self,
         staged: Option<tempfile::TempPath>,
         file: &NarFile,
         hash_part: &str,
+        references: &[String],
         narinfo: &str,
-    ) -> io::Result<bool> {
+    ) -> io::Result<Published> {
+        let _lock = crate::gc::PublishLock::acquire(&self.root)?;
         let narinfo_path = self.narinfo_path(hash_part);
         if narinfo_path.exists() {
-            return Ok(false);
+            return Ok(Published::AlreadyThere);
+        }
+        if let Some(missing) = references.iter().find(|r| !self.has_narinfo(r)) {
+            return Ok(Published::MissingReference(missing.clone()));
         }
         let nar_path = self.nar_path(file);
-        if let Some(staged) = staged
-            && !nar_path.exists()
-        {
-            staged.persist(&nar_path).map_err(|e| e.error)?;
-            sync_dir(&self.nar)?;
+        match staged {
+            Some(staged) if !nar_path.exists() => {
+                staged.persist(&nar_path).map_err(|e| e.error)?;
+                sync_dir(&self.nar)?;
+            }
+            None if !nar_path.exists() => return Ok(Published::MissingNar),
+            _ => {}
         }
         self.write_atomically(&narinfo_path, narinfo.as_bytes())?;
-        Ok(true)
+        Ok(Published::Yes)
     }
 
     fn write_atomically(&self, path: &Path, data: &[u8]) -> io::Result<()> {
@@ -139,14 +161,33 @@ mod tests {
         std::fs::write(staged.path(), b"n").unwrap();
         let hash = "9662cgnnyvgqjpjfkbljw002r27yyg64";
         assert!(!store.has_narinfo(hash));
-        assert!(
+        let other = "0662cgnnyvgqjpjfkbljw002r27yyg64";
+        assert_eq!(
             store
-                .publish(Some(staged.into_temp_path()), &file, hash, "StorePath: …\n")
-                .unwrap()
+                .publish(None, &file, hash, &[], "StorePath: …\n")
+                .unwrap(),
+            Published::MissingNar
+        );
+        let staged = staged.into_temp_path();
+        assert_eq!(
+            store
+                .publish(None, &file, hash, &[other.to_owned()], "StorePath: …\n")
+                .unwrap(),
+            Published::MissingReference(other.to_owned())
+        );
+        assert!(!store.has_narinfo(hash));
+        assert_eq!(
+            store
+                .publish(Some(staged), &file, hash, &[], "StorePath: …\n")
+                .unwrap(),
+            Published::Yes
         );
         assert!(store.has_narinfo(hash));
         assert_eq!(std::fs::read(store.nar_path(&file)).unwrap(), b"n");
-        assert!(!store.publish(None, &file, hash, "other\n").unwrap());
+        assert_eq!(
+            store.publish(None, &file, hash, &[], "other\n").unwrap(),
+            Published::AlreadyThere
+        );
         assert_eq!(
             std::fs::read_to_string(store.narinfo_path(hash)).unwrap(),
             "StorePath: …\n"

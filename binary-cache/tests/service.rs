@@ -149,6 +149,7 @@ impl Cache {
             .filter(|f| {
                 f != "nix-cache-info"
                     && f != ".lock"
+                    && f != ".publish.lock"
                     && !f.starts_with(".staging/")
                     && !f.starts_with(".tmp/")
             })
