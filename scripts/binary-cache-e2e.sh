@@ -257,6 +257,54 @@ for n in "$work"/cache/nar/*; do
   grep -qx "URL: nar/$(basename "$n")" "$work"/cache/*.narinfo || fail "orphan NAR file $n"
 done
 ok "every NAR file in the cache belongs to an accepted narinfo"
+# Garbage collection with a size budget while Nix uploads a new closure (a tree and a text path
+# that refers to it): old paths go, the new closure stays whole, and no narinfo ever names a
+# missing NAR file or reference.
+closed() {
+  local f url r
+  for f in "$work"/cache/*.narinfo; do
+    [ -e "$f" ] || continue
+    url=$(sed -n 's/^URL: //p' "$f" 2>/dev/null) || continue
+    [ -n "$url" ] || continue # removed while read
+    [ -e "$f" ] || continue
+    [ -e "$work/cache/$url" ] || { [ ! -e "$f" ] && continue; fail "gc: $f names a missing $url"; }
+    for r in $(sed -n 's/^References: //p' "$f"); do
+      [ -e "$work/cache/${r:0:32}.narinfo" ] || { [ ! -e "$f" ] && continue; fail "gc: $f refers to a missing $r"; }
+    done
+  done
+}
+v=${versions[0]}
+home=$inside/home-$v
+nix() { scripts/nix-oracle.sh run --nix "$v" env HOME="$home" nix --option netrc-file "$inside/netrc" "$@"; }
+before=$(ls "$work"/cache/*.narinfo | wc -l)
+touch -m -d '30 days ago' "$work"/cache/*.narinfo
+mkdir -p "$work/gc-tree"
+head -c 100000 /dev/urandom >"$work/gc-tree/data"
+tree=$(nix store add --mode git --hash-algo sha1 --name gc-tree "$inside/gc-tree")
+user=$(nix eval --raw --impure --expr "builtins.toFile \"gc-user\" \"uses \${builtins.storePath \"$tree\"}\"")
+budget=400000
+nix copy --to "$url" "$user" >"$work/gc-copy.log" 2>&1 &
+copier=$!
+collections=0
+while kill -0 "$copier" 2>/dev/null; do
+  "$bin" gc --dir "$work/cache" --max-size "$budget" >>"$work/gc.log" || fail "gc failed: $(tail -n 3 "$work/gc.log")"
+  closed
+  collections=$((collections + 1))
+done
+wait "$copier" || fail "nix copy --to during gc: $(cat "$work/gc-copy.log")"
+"$bin" gc --dir "$work/cache" --max-size "$budget" >>"$work/gc.log" || fail "gc failed"
+closed
+after=$(ls "$work"/cache/*.narinfo | wc -l)
+for p in "$tree" "$user"; do
+  [ -f "$work/cache/$(basename "$p" | cut -c1-32).narinfo" ] || fail "gc removed the new $p"
+done
+[ "$after" -lt "$before" ] || fail "gc removed nothing ($before narinfos before, $after after)"
+total=$(cat "$work"/cache/*.narinfo | wc -c)
+for n in "$work"/cache/nar/*; do total=$((total + $(stat -c %s "$n"))); done
+[ "$total" -le "$budget" ] || fail "gc left $total bytes, over the budget of $budget"
+nix copy --from "$url" --to "$inside/fresh-after-gc" "$user" || fail "nix $v: nix copy --from after gc"
+ok "gc --max-size $budget ($collections runs during nix copy --to, one after): $before narinfos before, $after after ($total bytes), the new closure whole and fetched back by Nix $v"
+
 grep -q 'user=alice' "$work/service.log" || fail "accepted uploads do not name their user in the log"
 ok "the log names the uploader"
 peak=$(sed -n 's/^VmHWM:[ \t]*//p' "/proc/$pid/status")
