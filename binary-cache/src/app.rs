@@ -15,7 +15,6 @@ use nix_ingest::hash::{Algorithm, Format, Hash, Hasher};
 use nix_ingest::narinfo::NarInfo;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tracing::{info, warn};
 
@@ -26,13 +25,15 @@ use crate::lock::DirLock;
 use crate::names::{self, NarFile};
 use crate::refusal::{Refusal, chain};
 use crate::staging::Staging;
+use crate::storage::{Directory, S3, Storage};
 use crate::store::{Published, Store};
 
 /// What every request shares.
 #[derive(Debug)]
 pub struct App {
     pub(crate) config: Config,
-    pub(crate) store: Store,
+    pub(crate) storage: Box<dyn Storage>,
+    pub(crate) cache_info: String,
     pub(crate) staging: Arc<Staging>,
     verifications: Semaphore,
     uploads: Semaphore,
@@ -52,13 +53,19 @@ impl App {
             config.max_staged_bytes,
             config.staging_ttl,
         )?);
+        let cache_info = store.cache_info().to_owned();
+        let storage: Box<dyn Storage> = match &config.s3 {
+            Some(location) => Box::new(S3::open(location)?),
+            None => Box::new(Directory::new(store)),
+        };
         Ok(Arc::new(App {
+            storage,
+            cache_info,
             verifications: Semaphore::new(config.max_verifications),
             uploads: Semaphore::new(config.max_uploads),
             _lock: lock,
             publish: tokio::sync::Mutex::new(()),
             config,
-            store,
             staging,
         }))
     }
@@ -165,7 +172,7 @@ async fn get_top(State(app): AppState, Path(name): Path<String>, request: Reques
         let mut response = text(
             StatusCode::OK,
             "text/x-nix-cache-info",
-            app.store.cache_info().to_owned(),
+            app.cache_info.clone(),
         );
         set_cache_control(&app, &mut response, CacheFor::Info);
         return response;
@@ -174,26 +181,45 @@ async fn get_top(State(app): AppState, Path(name): Path<String>, request: Reques
         Ok(h) => h,
         Err(e) => return Refusal::new(StatusCode::NOT_FOUND, e.to_string()).into_response(),
     };
-    let path = app.store.narinfo_path(hash_part);
-    // A narinfo is small and never rewritten once published: its tag is the hash of its bytes.
-    let etag = match tokio::fs::read(&path).await {
-        Ok(bytes) => Hash::digest(Algorithm::Sha256, &bytes).encode(Format::Nix32),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+    let bytes = match app
+        .storage
+        .narinfo(hash_part, app.config.max_narinfo_size)
+        .await
+    {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
             let mut response = not_here();
             set_cache_control(&app, &mut response, CacheFor::Narinfo);
             return response;
         }
         Err(e) => return Refusal::internal("cannot read", &e).into_response(),
     };
-    let mut response = serve_file(&path, "text/x-nix-narinfo", &etag, request).await;
+    // A narinfo is small and never rewritten once published: its tag is the hash of its bytes.
+    let etag = Hash::digest(Algorithm::Sha256, &bytes).encode(Format::Nix32);
+    let mut response = match tagged(&etag, &request) {
+        Err(response) => response,
+        Ok(etag) => {
+            let len = bytes.len();
+            let body = if request.method() == Method::HEAD {
+                Body::empty()
+            } else {
+                Body::from(bytes)
+            };
+            let mut response = Response::new(body);
+            let headers = response.headers_mut();
+            headers.insert(header::ETAG, etag);
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/x-nix-narinfo"),
+            );
+            response
+        }
+    };
     set_cache_control(&app, &mut response, CacheFor::Narinfo);
     if response.status().is_success() {
-        // For garbage collection by last access; a failure only makes the path look older.
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = crate::gc::touch(&path) {
-                tracing::debug!(error = %e, "cannot record an access");
-            }
-        });
+        // For garbage collection by last access.
+        app.storage.accessed(hash_part);
     }
     response
 }
@@ -203,18 +229,52 @@ async fn get_nar(State(app): AppState, Path(name): Path<String>, request: Reques
         Ok(file) => {
             // A NAR file's name is the hash of its bytes: that is its tag.
             let etag = file.file_hash().encode(Format::Nix32);
-            let mut response = serve_file(
-                &app.store.nar_path(&file),
-                "application/x-nix-nar",
-                &etag,
-                request,
-            )
-            .await;
+            let mut response = match tagged(&etag, &request) {
+                Err(response) => response,
+                Ok(etag) => {
+                    let mut response = app.storage.serve_nar(&file, request).await;
+                    let status = response.status();
+                    if status.is_success() {
+                        let headers = response.headers_mut();
+                        headers.insert(header::ETAG, etag);
+                        headers.insert(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/x-nix-nar"),
+                        );
+                    }
+                    response
+                }
+            };
             set_cache_control(&app, &mut response, CacheFor::Nar);
             response
         }
         Err(e) => Refusal::new(StatusCode::NOT_FOUND, e.to_string()).into_response(),
     }
+}
+
+/// The `ETag` header for `etag`, or the 304 answer if the request's `If-None-Match` has it.
+#[allow(clippy::result_large_err)]
+fn tagged(etag: &str, request: &Request) -> Result<HeaderValue, Response> {
+    let etag = match HeaderValue::from_str(&format!("\"{etag}\"")) {
+        Ok(v) => v,
+        Err(e) => return Err(Refusal::internal("bad tag", &e).into_response()),
+    };
+    let matches = request
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let t = t.trim();
+            t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag
+        });
+    if matches {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response.headers_mut().insert(header::ETAG, etag);
+        return Err(response);
+    }
+    Ok(etag)
 }
 
 fn not_here() -> Response {
@@ -252,53 +312,6 @@ fn set_cache_control(app: &App, response: &mut Response, what: CacheFor) {
     if let Ok(value) = HeaderValue::from_str(&value) {
         response.headers_mut().insert(header::CACHE_CONTROL, value);
     }
-}
-
-/// Serves a published file with tower-http (HEAD, `Range`, `Last-Modified` and
-/// `If-Modified-Since`), plus its `ETag` and `If-None-Match`.
-async fn serve_file(
-    path: &std::path::Path,
-    content_type: &'static str,
-    etag: &str,
-    request: Request,
-) -> Response {
-    let etag = match HeaderValue::from_str(&format!("\"{etag}\"")) {
-        Ok(v) => v,
-        Err(e) => return Refusal::internal("bad tag", &e).into_response(),
-    };
-    let matches = request
-        .headers()
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| {
-            let t = t.trim();
-            t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag
-        });
-    if matches {
-        let mut response = StatusCode::NOT_MODIFIED.into_response();
-        response.headers_mut().insert(header::ETAG, etag);
-        return response;
-    }
-    let response = match tower_http::services::ServeFile::new(path)
-        .oneshot(request)
-        .await
-    {
-        Ok(r) => r.map(Body::new),
-        Err(e) => return Refusal::internal("cannot serve", &e).into_response(),
-    };
-    let mut response = response;
-    let status = response.status();
-    if status == StatusCode::NOT_FOUND {
-        return not_here();
-    }
-    let headers = response.headers_mut();
-    headers.insert(header::ETAG, etag);
-    if status.is_success() {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    }
-    response
 }
 
 type MaybeUser = Option<axum::Extension<crate::auth::User>>;
@@ -503,7 +516,12 @@ async fn stage_nar(
             "the NAR file is {len} bytes, over this cache's limit of {max}"
         )));
     }
-    if app.store.nar_path(file).exists() {
+    if app
+        .storage
+        .has_nar(file)
+        .await
+        .map_err(|e| Refusal::internal("cannot read the storage", &e))?
+    {
         return Ok(format!("{} is already in this cache\n", file.url()));
     }
     let too_full =
@@ -603,11 +621,22 @@ async fn put_narinfo(
         .map_err(|e| Refusal::bad_request(chain(&e)))?;
     let plan = check::check_narinfo(&info, hash_part, &app.config)?;
     let printed = app.config.store_dir.display_path(&info.store_path);
-    if app.store.has_narinfo(hash_part) {
+    let storage_error = |e: io::Error| Refusal::internal("cannot read the storage", &e);
+    if app
+        .storage
+        .has_narinfo(hash_part)
+        .await
+        .map_err(storage_error)?
+    {
         return Ok(format!("{printed} is already in this cache\n"));
     }
     for reference in &plan.references {
-        if !app.store.has_narinfo(&reference.hash_part()) {
+        if !app
+            .storage
+            .has_narinfo(&reference.hash_part().to_string())
+            .await
+            .map_err(storage_error)?
+        {
             return Err(Refusal::conflict(format!(
                 "{printed} refers to {}, which is not in this cache; upload it first",
                 app.config.store_dir.display_path(reference)
@@ -622,11 +651,14 @@ async fn put_narinfo(
         .map_err(|e| Refusal::internal("shutting down", &e))?;
     // The NAR file: already published (another path with the same NAR), or staged. A staged
     // one is claimed under a private name first, so that it cannot expire under us.
-    let published = app.store.nar_path(&plan.file);
-    let (nar_path, claimed) = if published.exists() {
-        (published, None)
-    } else {
-        match app
+    let published = app
+        .storage
+        .local_nar(&plan.file, app.staging.tmp_dir())
+        .await
+        .map_err(storage_error)?;
+    let (nar_path, claimed) = match &published {
+        Some(local) => (local.path().to_owned(), None),
+        None => match app
             .staging
             .claim(&plan.file)
             .map_err(|e| Refusal::internal("cannot claim the staged NAR", &e))?
@@ -638,9 +670,10 @@ async fn put_narinfo(
                     plan.file.url()
                 )));
             }
-        }
+        },
     };
     check::check_nar(&nar_path, &info, &plan, &app.config).await?;
+    drop(published);
     finish(app, &info, &plan, hash_part, user, claimed, started).await
 }
 
@@ -657,25 +690,17 @@ async fn finish(
     let _publishing = app.publish.lock().await;
     // References were checked before verifying; publishing checks them again under the lock a
     // garbage collection takes.
-    let (task_app, file, hash_part, narinfo) = (
-        Arc::clone(app),
-        plan.file.clone(),
-        hash_part.to_owned(),
-        check::published_narinfo(info, &app.config).to_string(),
-    );
+    let narinfo = check::published_narinfo(info, &app.config).to_string();
     let references: Vec<String> = plan
         .references
         .iter()
         .map(|r| r.hash_part().to_string())
         .collect();
-    let published = tokio::task::spawn_blocking(move || {
-        task_app
-            .store
-            .publish(claimed, &file, &hash_part, &references, &narinfo)
-    })
-    .await
-    .map_err(|e| Refusal::internal("cannot publish", &e))?
-    .map_err(|e| Refusal::internal("cannot publish", &e))?;
+    let published = app
+        .storage
+        .publish(claimed, &plan.file, hash_part, &references, narinfo)
+        .await
+        .map_err(|e| Refusal::internal("cannot publish", &e))?;
     match published {
         Published::Yes => {
             app.staging.remove(&plan.file);

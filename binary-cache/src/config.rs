@@ -8,6 +8,7 @@ use nix_ingest::store_path::StoreDir;
 
 use crate::auth::Users;
 use crate::signature::{PublicKey, SecretKey, TrustedKeys};
+use crate::storage::S3Location;
 
 /// The service's settings, built as `Config::new(root).max_nar_size(…)…`.
 ///
@@ -37,6 +38,7 @@ pub struct Config {
     pub(crate) private: bool,
     pub(crate) users: Option<Users>,
     pub(crate) signing_key: Option<SecretKey>,
+    pub(crate) s3: Option<S3Location>,
 }
 
 impl Config {
@@ -67,6 +69,7 @@ impl Config {
             private: false,
             users: None,
             signing_key: None,
+            s3: None,
         }
     }
 
@@ -89,6 +92,13 @@ impl Config {
     /// key of the same name is replaced.
     pub fn sign_with(mut self, key: SecretKey) -> Self {
         self.signing_key = Some(key);
+        self
+    }
+
+    /// Publishes into an S3 bucket instead of the directory (which then only holds uploads in
+    /// flight and the lock); several services may share one bucket.
+    pub fn s3(mut self, location: S3Location) -> Self {
+        self.s3 = Some(location);
         self
     }
 

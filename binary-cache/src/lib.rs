@@ -40,7 +40,8 @@ pub mod names;
 mod refusal;
 pub mod signature;
 mod staging;
-mod store;
+pub mod storage;
+pub mod store;
 
 use std::future::Future;
 use std::io;
@@ -87,6 +88,10 @@ impl Service {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+        self.app
+            .storage
+            .write_cache_info(&self.app.cache_info)
+            .await?;
         let app = Arc::clone(&self.app);
         let period =
             (app.config.staging_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
