@@ -16,6 +16,7 @@ use clap::Parser;
 use nix_ingest::store_path::StoreDir;
 use nix_ingest_binary_cache::auth::Users;
 use nix_ingest_binary_cache::signature::{PublicKey, SecretKey};
+use nix_ingest_binary_cache::storage::S3Location;
 use nix_ingest_binary_cache::{Config, Service};
 
 /// A Nix binary cache that verifies every upload before it keeps it: content addresses
@@ -76,6 +77,11 @@ struct Args {
     /// Reading needs credentials too (needs --auth-file).
     #[arg(long, requires = "auth_file")]
     private: bool,
+    /// Publish into an S3 bucket instead of --dir (which then only holds uploads in flight):
+    /// `s3://BUCKET?endpoint=URL&region=R`, credentials from the AWS_* environment variables.
+    /// Several services, each with its own --dir, may share one bucket.
+    #[arg(long, value_name = "URL")]
+    storage: Option<S3Location>,
     /// The address to listen on; port 0 picks a free one (printed on standard error).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -228,6 +234,9 @@ fn run(args: Args) -> Result<(), String> {
     let dir = args.dir.ok_or("--dir is required")?;
     let store_dir = StoreDir::new(args.store_dir).map_err(|e| e.to_string())?;
     let mut config = Config::new(&dir).store_dir(store_dir);
+    if let Some(location) = args.storage {
+        config = config.s3(location);
+    }
     match &args.auth_file {
         Some(file) => {
             let users = Users::load(file)?;
