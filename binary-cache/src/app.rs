@@ -22,6 +22,7 @@ use crate::check::{self, Plan};
 use crate::config::Config;
 use crate::escape::Escaped;
 use crate::lock::DirLock;
+use crate::metrics::Kind;
 use crate::names::{self, NarFile};
 use crate::refusal::{Refusal, chain};
 use crate::staging::Staging;
@@ -35,6 +36,7 @@ pub struct App {
     pub(crate) storage: Box<dyn Storage>,
     pub(crate) cache_info: String,
     pub(crate) staging: Arc<Staging>,
+    pub(crate) metrics: crate::metrics::Metrics,
     verifications: Semaphore,
     uploads: Semaphore,
     publish: tokio::sync::Mutex<()>,
@@ -59,6 +61,7 @@ impl App {
             None => Box::new(Directory::new(store)),
         };
         Ok(Arc::new(App {
+            metrics: crate::metrics::Metrics::default(),
             storage,
             cache_info,
             verifications: Semaphore::new(config.max_verifications),
@@ -74,6 +77,7 @@ impl App {
     /// routes and methods).
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
+            .route("/metrics", get(get_metrics))
             .route("/{name}", get(get_top).put(put_top))
             .route("/nar/{name}", get(get_nar).put(put_nar))
             .fallback(fallback)
@@ -110,6 +114,18 @@ async fn authenticate(
             next.run(request).await
         }
         Err(denied) => {
+            if !reading {
+                let path = request.uri().path();
+                let kind = if path.starts_with("/nar/") {
+                    Kind::Nar
+                } else if path.ends_with(".narinfo") {
+                    Kind::Narinfo
+                } else {
+                    Kind::Other
+                };
+                app.metrics
+                    .upload(kind, StatusCode::UNAUTHORIZED.as_u16(), 0.0);
+            }
             let who = denied.user.as_deref().unwrap_or("-");
             let mut response = refused(
                 request.method().as_str(),
@@ -164,6 +180,14 @@ async fn fallback(method: Method, uri: axum::http::Uri) -> Response {
             StatusCode::NOT_FOUND,
             "no such object: this cache serves /nix-cache-info, /<hash>.narinfo and /nar/<file>",
         ),
+    )
+}
+
+async fn get_metrics(State(app): AppState) -> Response {
+    text(
+        StatusCode::OK,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        app.metrics.render(app.staging.used()),
     )
 }
 
@@ -368,6 +392,12 @@ async fn put_top(
     let uri = format!("/{name}");
     let who = user_of(&user);
     let deadline = Deadline::new(&app.config);
+    let started = Instant::now();
+    let kind = if names::narinfo_hash_part(&name).is_ok() {
+        Kind::Narinfo
+    } else {
+        Kind::Other
+    };
     let result = match upload_slot(&app, deadline).await {
         Err(refusal) => Err(refusal),
         Ok(_slot) if name == "nix-cache-info" => {
@@ -378,10 +408,16 @@ async fn put_top(
             Err(e) => Err(Refusal::bad_request(e.to_string())),
         },
     };
-    match result {
+    let response = match result {
         Ok(message) => text(StatusCode::OK, "text/plain; charset=utf-8", message),
         Err(refusal) => refused("PUT", &uri, who, refusal),
-    }
+    };
+    app.metrics.upload(
+        kind,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 async fn put_nar(
@@ -394,6 +430,8 @@ async fn put_nar(
     let uri = format!("/nar/{name}");
     let who = user_of(&user);
     let deadline = Deadline::new(&app.config);
+    let started = Instant::now();
+    let kind = Kind::Nar;
     let result = match NarFile::parse(&name) {
         Ok(file) => match upload_slot(&app, deadline).await {
             Ok(_slot) => stage_nar(&app, &file, who, &headers, body, deadline).await,
@@ -401,10 +439,16 @@ async fn put_nar(
         },
         Err(e) => Err(Refusal::bad_request(e.to_string())),
     };
-    match result {
+    let response = match result {
         Ok(message) => text(StatusCode::OK, "text/plain; charset=utf-8", message),
         Err(refusal) => refused("PUT", &uri, who, refusal),
-    }
+    };
+    app.metrics.upload(
+        kind,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 /// Bodies must arrive as sent: no `Content-Encoding` (Nix sends NARs and, by default,
@@ -592,6 +636,7 @@ async fn stage_nar(
     app.staging
         .keep(tmp_path, file, size, reservation)
         .map_err(|e| Refusal::internal("cannot stage the NAR file", &e))?;
+    app.metrics.received(size);
     info!(
         file = %file.url(),
         user = %Escaped(user),

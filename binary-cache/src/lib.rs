@@ -36,6 +36,7 @@ mod config;
 pub mod escape;
 pub mod gc;
 mod lock;
+mod metrics;
 pub mod names;
 mod refusal;
 pub mod signature;

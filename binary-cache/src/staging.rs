@@ -218,8 +218,7 @@ impl Staging {
     }
 
     /// Bytes reserved now (staged plus in flight).
-    #[cfg(test)]
-    fn used(&self) -> u64 {
+    pub fn used(&self) -> u64 {
         self.state().used
     }
 

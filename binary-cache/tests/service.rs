@@ -1300,3 +1300,70 @@ fn a_malformed_secret_key_is_refused_without_echoing_it() {
     let mismatched = format!("{name}:{}", data_encoding::BASE64.encode(&bytes));
     assert!(mismatched.parse::<SecretKey>().is_err());
 }
+
+/// `/metrics` counts uploads by kind, outcome and status, the bytes received, and their
+/// durations, in Prometheus's text format.
+#[tokio::test]
+async fn metrics_count_uploads_by_outcome() {
+    let golden = Golden::load("none");
+    let cache = Cache::with(|c| c.users(users()));
+    let alice = basic("alice", "plain secret");
+    let (name, nar) = golden.nar_of(TREE);
+    let nar_len = nar.len();
+    assert_eq!(
+        put_as(&cache, &format!("/nar/{name}"), nar, Some(&alice))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let forged = set_field(golden.narinfo(TREE), "NarSize", "1");
+    assert_eq!(
+        put_as(
+            &cache,
+            &format!("/{TREE}.narinfo"),
+            forged.into(),
+            Some(&alice)
+        )
+        .await
+        .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        put_as(
+            &cache,
+            &format!("/{TREE}.narinfo"),
+            golden.narinfo(TREE).into(),
+            None
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        put_as(
+            &cache,
+            &format!("/{TREE}.narinfo"),
+            golden.narinfo(TREE).into(),
+            Some(&alice)
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let (status, body) = cache.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    for line in [
+        "# TYPE nix_ingest_binary_cache_uploads counter".to_owned(),
+        r#"nix_ingest_binary_cache_uploads_total{kind="nar",outcome="accepted",status="200"} 1"#.to_owned(),
+        r#"nix_ingest_binary_cache_uploads_total{kind="narinfo",outcome="accepted",status="200"} 1"#.to_owned(),
+        r#"nix_ingest_binary_cache_uploads_total{kind="narinfo",outcome="refused",status="422"} 1"#.to_owned(),
+        r#"nix_ingest_binary_cache_uploads_total{kind="narinfo",outcome="refused",status="401"} 1"#.to_owned(),
+        format!("nix_ingest_binary_cache_upload_bytes_total {nar_len}"),
+        r#"nix_ingest_binary_cache_upload_seconds_count{kind="narinfo"} 3"#.to_owned(),
+        "nix_ingest_binary_cache_staged_bytes 0".to_owned(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} not in:\n{text}");
+    }
+    assert!(text.ends_with("# EOF\n"), "{text}");
+}
