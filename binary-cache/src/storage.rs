@@ -487,8 +487,8 @@ impl Storage for S3 {
 }
 
 impl S3 {
-    fn exists_owned(&self, key: String) -> impl Future<Output = io::Result<bool>> + Send + '_ {
-        async move { self.exists(&key).await }
+    async fn exists_owned(&self, key: String) -> io::Result<bool> {
+        self.exists(&key).await
     }
 }
 
