@@ -15,7 +15,12 @@
 //!
 //! Until then nothing is published: a NAR waits in a bounded staging area on disk (it arrives
 //! before its narinfo and expires if none comes), and a path appears by two atomic renames, its
-//! NAR first, then its narinfo. The cache directory is laid out as a `file://` binary cache.
+//! NAR first, then its narinfo. The cache directory is laid out as a `file://` binary cache; an
+//! S3 bucket can hold the published objects instead ([`storage`]).
+//!
+//! Uploads can be limited to the users of an auth file ([`auth`]), every accepted path signed by
+//! the cache's own key ([`Config::sign_with`]), the directory collected by last read ([`gc`]),
+//! and the service watched through Prometheus metrics at `/metrics`.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
