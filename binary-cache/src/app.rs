@@ -735,7 +735,7 @@ async fn finish(
     let _publishing = app.publish.lock().await;
     // References were checked before verifying; publishing checks them again under the lock a
     // garbage collection takes.
-    let narinfo = check::published_narinfo(info, &app.config).to_string();
+    let narinfo = check::published_narinfo(info, user, &app.config).to_string();
     let references: Vec<String> = plan
         .references
         .iter()

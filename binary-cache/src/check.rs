@@ -348,8 +348,8 @@ impl<R: AsyncRead + Unpin> AsyncRead for CountingReader<R> {
 /// The narinfo the cache publishes for a verified upload: only what it can vouch for. `Deriver`
 /// and `System` are dropped (nothing the cache checked says they are true), of the signatures
 /// only those a trusted key made over the path's fingerprint are kept, and the cache's own
-/// signature is added if it has a key.
-pub fn published_narinfo(info: &NarInfo, config: &Config) -> NarInfo {
+/// signature is added if it has a key, and that of the uploader's own key if it has one.
+pub fn published_narinfo(info: &NarInfo, user: &str, config: &Config) -> NarInfo {
     let mut out = info.clone();
     out.deriver = None;
     out.system = None;
@@ -370,7 +370,10 @@ pub fn published_narinfo(info: &NarInfo, config: &Config) -> NarInfo {
         })
         .cloned()
         .collect();
-    if let Some(key) = &config.signing_key {
+    for key in [config.signing_key.as_ref(), config.user_keys.get(user)]
+        .into_iter()
+        .flatten()
+    {
         out.signatures
             .retain(|s| s.split_once(':').is_none_or(|(name, _)| name != key.name()));
         out.signatures.insert(key.sign(&fingerprint));

@@ -38,6 +38,7 @@ pub struct Config {
     pub(crate) private: bool,
     pub(crate) users: Option<Users>,
     pub(crate) signing_key: Option<SecretKey>,
+    pub(crate) user_keys: std::collections::BTreeMap<String, SecretKey>,
     pub(crate) s3: Option<S3Location>,
 }
 
@@ -69,6 +70,7 @@ impl Config {
             private: false,
             users: None,
             signing_key: None,
+            user_keys: Default::default(),
             s3: None,
         }
     }
@@ -92,6 +94,14 @@ impl Config {
     /// key of the same name is replaced.
     pub fn sign_with(mut self, key: SecretKey) -> Self {
         self.signing_key = Some(key);
+        self
+    }
+
+    /// Also signs every path `user` uploads with `key`, so that a reader can trust the paths
+    /// some users uploaded and not others (a path is signed once, by whoever published it
+    /// first).
+    pub fn sign_for_user(mut self, user: impl Into<String>, key: SecretKey) -> Self {
+        self.user_keys.insert(user.into(), key);
         self
     }
 

@@ -97,6 +97,10 @@ struct Args {
     /// it), so that clients trusting its public half substitute with require-sigs on.
     #[arg(long, value_name = "FILE")]
     signing_key: Option<PathBuf>,
+    /// Also sign the paths USER uploads with the Nix secret key in FILE, so that readers can
+    /// trust some uploaders and not others. Repeatable.
+    #[arg(long, value_name = "USER=FILE", requires = "auth_file")]
+    user_signing_key: Vec<String>,
     /// The store directory paths must be in.
     #[arg(long, value_name = "DIR", default_value = "/nix/store")]
     store_dir: String,
@@ -237,9 +241,11 @@ fn run(args: Args) -> Result<(), String> {
     if let Some(location) = args.storage {
         config = config.s3(location);
     }
+    let mut user_names = Vec::new();
     match &args.auth_file {
         Some(file) => {
             let users = Users::load(file)?;
+            user_names = users.names().map(str::to_owned).collect();
             tracing::info!(
                 users = users.names().count(),
                 private = args.private,
@@ -257,6 +263,23 @@ fn run(args: Args) -> Result<(), String> {
             .map_err(|e| format!("signing key {}: {e}", file.display()))?;
         tracing::info!(public_key = %key.public(), "signing accepted paths");
         config = config.sign_with(key);
+    }
+    for spec in &args.user_signing_key {
+        let (user, file) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("--user-signing-key {spec:?} is not USER=FILE"))?;
+        if !user_names.iter().any(|u| u == user) {
+            return Err(format!(
+                "--user-signing-key: {user:?} is not a user of the auth file"
+            ));
+        }
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read the signing key {file}: {e}"))?;
+        let key: SecretKey = text
+            .parse()
+            .map_err(|e| format!("signing key {file}: {e}"))?;
+        tracing::info!(user, public_key = %key.public(), "signing the user's uploads");
+        config = config.sign_for_user(user, key);
     }
     for key in args.trusted_keys {
         config = config.trust(key);

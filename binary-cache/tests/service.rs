@@ -1367,3 +1367,65 @@ async fn metrics_count_uploads_by_outcome() {
     }
     assert!(text.ends_with("# EOF\n"), "{text}");
 }
+
+/// A user's own key signs what that user uploads (besides the cache's key), so a reader can
+/// trust some uploaders and not others.
+#[tokio::test]
+async fn a_users_key_signs_only_that_users_uploads() {
+    use nix_ingest::store_path::StoreDir;
+    use nix_ingest_binary_cache::signature::{
+        PublicKey, SecretKey, Signature, TrustedKeys, fingerprint,
+    };
+    // Nix's key, under another name, as alice's key: made by `nix key generate-secret`.
+    let alice_key: SecretKey = std::fs::read_to_string(data().join("cache-key.sec"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let alice_public: PublicKey = std::fs::read_to_string(data().join("cache-key.pub"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let golden = Golden::load("xz");
+    let cache = Cache::with(|c| c.users(users()).sign_for_user("alice", alice_key.clone()));
+    let store = StoreDir::default();
+    let signed_by_alice = |narinfo: &str| {
+        let info = nix_ingest::narinfo::NarInfo::parse(narinfo, &store).unwrap();
+        let refs: Vec<_> = info.references.iter().cloned().collect();
+        let fp = fingerprint(
+            &store,
+            &info.store_path,
+            &info.nar_hash,
+            info.nar_size,
+            &refs,
+        );
+        let sigs: Vec<Signature> = info.signatures.iter().map(|s| s.parse().unwrap()).collect();
+        let mut keys = TrustedKeys::default();
+        keys.insert(alice_public.clone());
+        keys.verify(&fp, &sigs).is_some()
+    };
+    for (hash, who) in [
+        (TREE, basic("alice", "plain secret")),
+        (USER, basic("bob", "correct horse")),
+    ] {
+        let (name, nar) = golden.nar_of(hash);
+        assert_eq!(
+            put_as(&cache, &format!("/nar/{name}"), nar, Some(&who))
+                .await
+                .0,
+            StatusCode::OK
+        );
+        let (status, text) = put_as(
+            &cache,
+            &format!("/{hash}.narinfo"),
+            golden.narinfo(hash).into(),
+            Some(&who),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+    }
+    let tree = String::from_utf8(cache.get(&format!("/{TREE}.narinfo")).await.1).unwrap();
+    let user = String::from_utf8(cache.get(&format!("/{USER}.narinfo")).await.1).unwrap();
+    assert!(signed_by_alice(&tree), "{tree}");
+    assert!(!signed_by_alice(&user), "{user}");
+    assert_eq!(field_values(&user, "Sig"), Vec::<&str>::new());
+}
