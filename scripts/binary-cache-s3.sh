@@ -14,8 +14,8 @@ versions=("$@")
 command -v curl >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null
 }
-python3 -m venv --help >/dev/null 2>&1 || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+command -v python3 >/dev/null || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null
 }
 for v in "${versions[@]}"; do scripts/nix-oracle.sh setup "$v" >/dev/null; done
 

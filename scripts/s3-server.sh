@@ -11,7 +11,14 @@ cd "$(dirname "$0")/.."
 dir=$1
 venv=${CARGO_TARGET_DIR:-target}/moto-venv
 if [ ! -x "$venv/bin/moto_server" ]; then
-  python3 -m venv "$venv"
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    # Debian keeps venv's pip bootstrap in a package of its own.
+    rm -rf "$venv"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$venv"
+  fi
   "$venv/bin/pip" install -q 'moto[server]'
 fi
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
