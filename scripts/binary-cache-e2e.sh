@@ -27,7 +27,7 @@ command -v curl >/dev/null || {
 }
 for v in "${versions[@]}"; do scripts/nix-oracle.sh setup "$v" >/dev/null; done
 cargo build -q -p nix-ingest-binary-cache
-bin=target/debug/nix-ingest-binary-cache
+bin=${CARGO_TARGET_DIR:-target}/debug/nix-ingest-binary-cache
 
 work=$(mktemp -d /tmp/nix-ingest-bc-e2e.XXXXXX)
 inside=/host-tmp/${work#/tmp/}
@@ -56,6 +56,8 @@ printf 'alice:%s\n' "$(cat "$work/hash")" >"$work/users"
 printf 'machine 127.0.0.1 login alice password %s\n' "$password" >"$work/netrc"
 printf 'machine 127.0.0.1 login alice password wrong-%s\n' "$password" >"$work/netrc-wrong"
 auth=(-u "alice:$password")
+# Made before the service starts: the loop below reads it before the service may have written.
+touch "$work/service.log"
 "$bin" --dir "$work/cache" --listen 127.0.0.1:0 --trusted-public-key "$(cat "$work/key.pub")" \
   --auth-file "$work/users" --signing-key "$work/cache.sec" --request-timeout 30 \
   >"$work/service.log" 2>&1 &

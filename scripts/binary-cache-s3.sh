@@ -40,10 +40,12 @@ NIX_INGEST_TEST_S3=$storage cargo test -q -p nix-ingest-binary-cache --test s3 -
 ok "two services on one bucket (tests/s3.rs)"
 
 cargo build -q -p nix-ingest-binary-cache
-bin=target/debug/nix-ingest-binary-cache
+bin=${CARGO_TARGET_DIR:-target}/debug/nix-ingest-binary-cache
 scripts/nix-oracle.sh run --nix "${versions[0]}" nix key generate-secret --key-name s3-cache-1 >"$work/cache.sec"
 scripts/nix-oracle.sh run --nix "${versions[0]}" nix key convert-secret-to-public <"$work/cache.sec" >"$work/cache.pub"
 start() {
+  # Made before the service starts: the loop below reads it before the service may have written.
+  touch "$work/$1.log"
   "$bin" --dir "$work/$1" --listen 127.0.0.1:0 --storage "$storage" --signing-key "$work/cache.sec" \
     >"$work/$1.log" 2>&1 &
   pids+=($!)
@@ -69,11 +71,17 @@ for v in "${versions[@]}"; do
   head -c 200000 /dev/urandom >"$t/sub/random"
   tree=$(nix store add --mode git --hash-algo sha1 --name s3-tree "$inside/tree-$v")
   user=$(nix eval --raw --impure --expr "builtins.toFile \"s3-user\" \"uses \${builtins.storePath \"$tree\"}\"")
-  nix copy --to "$a" "$user" || fail "nix $v: nix copy --to $a"
+  nix copy --to "$a?write-nar-listing=1" "$user" || fail "nix $v: nix copy --to $a"
   nix copy --from "$b" --to "$inside/fresh-$v" --option require-sigs true \
     --option trusted-public-keys "$(cat "$work/cache.pub")" "$user" || fail "nix $v: nix copy --from $b"
   diff -r "$t" "$work/fresh-$v$tree" >/dev/null || fail "nix $v: $tree differs after the round trip"
   cmp "$work/fresh-$v$user" <(printf 'uses %s' "$tree") || fail "nix $v: $user differs"
   ok "nix $v: nix copy --to one service, --from another on the same bucket, require-sigs with the cache's key: identical"
+  # The NAR listing Nix uploaded through one service was checked and kept in the bucket: the
+  # other service serves it, and Nix lists the path through it.
+  hash=$(basename "$tree" | cut -c1-32)
+  curl -fsS "$b/$hash.ls" | grep -q '"random"' || fail "nix $v: $hash.ls is not served from the bucket"
+  nix store ls --store "$b" --json "$tree/sub/" | grep -q '"random"' || fail "nix $v: nix store ls through $b"
+  ok "nix $v: the NAR listing uploaded through one service is served by the other from the bucket"
 done
 echo "$passed passed, 0 failed"
