@@ -24,6 +24,10 @@ inside=/host-tmp/${work#/tmp/}
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  # The services, started in the command substitutions of `start` (subshells), by their ids.
+  if [ -f "$work/service-pids" ]; then
+    while read -r p; do kill "$p" 2>/dev/null || true; done <"$work/service-pids"
+  fi
   [ ! -f "$work/pid" ] || kill "$(cat "$work/pid")" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -49,6 +53,7 @@ start() {
   "$bin" --dir "$work/$1" --listen 127.0.0.1:0 --storage "$storage" --signing-key "$work/cache.sec" \
     >"$work/$1.log" 2>&1 &
   pids+=($!)
+  echo $! >>"$work/service-pids"
   local port=
   for _ in $(seq 100); do
     port=$(sed -n 's|^listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$work/$1.log")
