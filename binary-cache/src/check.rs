@@ -7,6 +7,8 @@
 //! compares all three.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::StatusCode;
 use nix_ingest::Options;
@@ -18,9 +20,9 @@ use nix_ingest::verify::{self, Claim};
 use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
 
 use crate::config::Config;
-use crate::names::{Compression, NarFile};
+use crate::names::{self, Compression, NarFile};
 use crate::refusal::{Refusal, chain};
-use crate::signature::{self, Signature};
+use crate::signature::Signature;
 
 /// Why a narinfo's path is believed.
 #[derive(Debug, Clone)]
@@ -65,12 +67,13 @@ pub fn check_narinfo(info: &NarInfo, hash_part: &str, config: &Config) -> Result
             store.display_path(path)
         )));
     }
-    let compression = Compression::from_name(info.compression.name()).ok_or_else(|| {
-        Refusal::bad_request(format!(
+    if !names::supported(&info.compression) {
+        return Err(Refusal::bad_request(format!(
             "Compression {:?} is not supported (none, xz, bzip2, zstd)",
             info.compression.name()
-        ))
-    })?;
+        )));
+    }
+    let compression = info.compression.clone();
     let file_hash = info
         .file_hash
         .ok_or_else(|| Refusal::bad_request("the narinfo has no FileHash"))?;
@@ -144,9 +147,7 @@ pub fn check_narinfo(info: &NarInfo, hash_part: &str, config: &Config) -> Result
                 .map(|s| s.parse::<Signature>())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| Refusal::bad_request(format!("bad Sig: {e}")))?;
-            let all_refs: Vec<StorePath> = info.references.iter().cloned().collect();
-            let fingerprint =
-                signature::fingerprint(store, path, &info.nar_hash, info.nar_size, &all_refs);
+            let fingerprint = info.fingerprint();
             match config.trusted_keys.verify(&fingerprint, &signatures) {
                 Some(key) => Trust::Signed(key.to_owned()),
                 None => {
@@ -175,15 +176,18 @@ pub fn check_narinfo(info: &NarInfo, hash_part: &str, config: &Config) -> Result
 }
 
 /// The NAR in a file compressed with `compression`, decompressed as it is read.
+///
+/// Fails for a compression this cache does not [support](names::supported) (a [`NarFile`] has
+/// only supported ones).
 pub(crate) fn decompress(
-    compression: Compression,
-    file: tokio::fs::File,
+    compression: &Compression,
+    file: impl AsyncRead + Unpin + Send + 'static,
     config: &Config,
-) -> Box<dyn AsyncRead + Unpin + Send> {
+) -> std::io::Result<Box<dyn AsyncRead + Unpin + Send>> {
     use async_compression::tokio::bufread::{BzDecoder, XzDecoder, ZstdDecoder};
     const BUFFER: usize = 256 << 10;
     let input = BufReader::with_capacity(BUFFER, file);
-    match compression {
+    Ok(match compression {
         Compression::None => Box::new(input),
         Compression::Xz => {
             let mut d = XzDecoder::with_mem_limit(input, config.xz_memory_limit);
@@ -201,7 +205,13 @@ pub(crate) fn decompress(
             d.multiple_members(true);
             Box::new(d)
         }
-    }
+        other => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                format!("compression {:?} is not supported", other.name()),
+            ));
+        }
+    })
 }
 
 /// Streams the NAR file at `nar_path` through its decompressor and the NAR parser once and
@@ -214,9 +224,16 @@ pub async fn check_nar(
     plan: &Plan,
     config: &Config,
 ) -> Result<(), Refusal> {
-    let file = tokio::fs::File::open(nar_path)
-        .await
-        .map_err(|e| Refusal::internal("cannot open the NAR file", &e))?;
+    let file = tokio::fs::File::open(nar_path).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Refusal::conflict(format!(
+                "{} was collected meanwhile; upload it again",
+                plan.file.url()
+            ))
+        } else {
+            Refusal::internal("cannot open the NAR file", &e)
+        }
+    })?;
     let len = file
         .metadata()
         .await
@@ -230,7 +247,16 @@ pub async fn check_nar(
         )));
     }
     let compression = plan.file.compression();
-    let nar = decompress(compression, file, config).take(info.nar_size.saturating_add(1));
+    // How much of the file the decompressor consumed: all of it, when a decompressor fails,
+    // means the file ends before its compressed stream does.
+    let consumed = Arc::new(AtomicU64::new(0));
+    let file = SharedCountingReader {
+        inner: file,
+        count: Arc::clone(&consumed),
+    };
+    let nar = decompress(compression, file, config)
+        .map_err(|e| Refusal::bad_request(format!("{}: {e}", plan.file.url())))?
+        .take(info.nar_size.saturating_add(1));
     let mut nar = CountingReader {
         inner: nar,
         count: 0,
@@ -264,8 +290,18 @@ pub async fn check_nar(
     }
     match result {
         Ok(_) => Ok(()),
+        Err(verify::Error::Nar(nix_ingest::nar::Error::Io { offset, .. }))
+            if *compression != Compression::None && consumed.load(Ordering::Relaxed) >= len =>
+        {
+            // xz reports a stream cut short as "out of memory" (liblzma's LZMA_BUF_ERROR).
+            Err(Refusal::unverified(format!(
+                "{} ({compression}) is truncated: its {len} bytes end before the compressed \
+                 stream does (at NAR byte {offset})",
+                plan.file.url()
+            )))
+        }
         Err(verify::Error::Nar(nix_ingest::nar::Error::Io { offset, source, .. }))
-            if compression != Compression::None =>
+            if *compression != Compression::None =>
         {
             Err(Refusal::unverified(format!(
                 "cannot decompress {} ({compression}) at NAR byte {offset}: {}",
@@ -276,6 +312,26 @@ pub async fn check_nar(
         // The path of a signed NAR was not computed from its content: only the digests count.
         Err(verify::Error::StorePath(_)) if matches!(plan.trust, Trust::Signed(_)) => Ok(()),
         Err(e) => Err(Refusal::unverified(chain(&e))),
+    }
+}
+
+/// Counts the bytes read through it into a counter shared with its owner.
+struct SharedCountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for SharedCountingReader<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len().saturating_sub(before);
+        self.count.fetch_add(read as u64, Ordering::Relaxed);
+        poll
     }
 }
 
@@ -297,4 +353,33 @@ impl<R: AsyncRead + Unpin> AsyncRead for CountingReader<R> {
         self.count = self.count.saturating_add(read as u64);
         poll
     }
+}
+
+/// The narinfo the cache publishes for a verified upload: only what it can vouch for. `Deriver`
+/// and `System` are dropped (nothing the cache checked says they are true), of the signatures
+/// only those a trusted key made over the path's fingerprint are kept, and the cache's own
+/// signature is added if it has a key, and that of the uploader's own key if it has one.
+pub fn published_narinfo(info: &NarInfo, user: &str, config: &Config) -> NarInfo {
+    let mut out = info.clone();
+    out.deriver = None;
+    out.system = None;
+    let fingerprint = info.fingerprint();
+    out.signatures = info
+        .signatures
+        .iter()
+        .filter(|text| {
+            text.parse::<Signature>()
+                .is_ok_and(|sig| config.trusted_keys.verify(&fingerprint, [&sig]).is_some())
+        })
+        .cloned()
+        .collect();
+    for key in [config.signing_key.as_ref(), config.user_keys.get(user)]
+        .into_iter()
+        .flatten()
+    {
+        out.signatures
+            .retain(|s| s.split_once(':').is_none_or(|(name, _)| name != key.name()));
+        out.signatures.insert(key.sign(&fingerprint));
+    }
+    out
 }

@@ -6,12 +6,16 @@ use std::time::Duration;
 use nix_ingest::Limits;
 use nix_ingest::store_path::StoreDir;
 
-use crate::signature::{PublicKey, TrustedKeys};
+use crate::auth::Users;
+use crate::signature::{PublicKey, SecretKey, TrustedKeys};
+use crate::storage::S3Location;
 
 /// The service's settings, built as `Config::new(root).max_nar_size(…)…`.
 ///
-/// The defaults suit a cache on the loopback or behind a proxy: 64 requests at once, 4
-/// verifications at once, NAR files up to 8 GiB, 16 GiB of staged NARs kept for an hour.
+/// The defaults suit a cache on the loopback or behind a proxy: 1024 connections and 64 requests
+/// at once, of which 16 uploads, 4 verifications at once, NAR files up to 8 GiB, 16 GiB of staged
+/// NARs kept for an hour, an upload's body received within an hour (and never silent for a
+/// minute), request headers within 30 s.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub(crate) root: PathBuf,
@@ -25,8 +29,17 @@ pub struct Config {
     pub(crate) max_requests: usize,
     pub(crate) max_verifications: usize,
     pub(crate) body_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) header_timeout: Duration,
+    pub(crate) max_uploads: usize,
+    pub(crate) max_connections: usize,
     pub(crate) xz_memory_limit: u64,
     pub(crate) priority: u32,
+    pub(crate) private: bool,
+    pub(crate) users: Option<Users>,
+    pub(crate) signing_key: Option<SecretKey>,
+    pub(crate) user_keys: std::collections::BTreeMap<String, SecretKey>,
+    pub(crate) s3: Option<S3Location>,
 }
 
 impl Config {
@@ -48,8 +61,17 @@ impl Config {
             max_requests: 64,
             max_verifications: 4,
             body_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(3600),
+            header_timeout: Duration::from_secs(30),
+            max_uploads: 16,
+            max_connections: 1024,
             xz_memory_limit: 256 << 20,
             priority: 40,
+            private: false,
+            users: None,
+            signing_key: None,
+            user_keys: Default::default(),
+            s3: None,
         }
     }
 
@@ -64,6 +86,29 @@ impl Config {
     /// address. Without any, such paths are refused.
     pub fn trust(mut self, key: PublicKey) -> Self {
         self.trusted_keys.insert(key);
+        self
+    }
+
+    /// Signs every path the cache accepts with `key` (Nix's secret key format), so that a
+    /// client trusting its public half substitutes with `require-sigs`. A signature by another
+    /// key of the same name is replaced.
+    pub fn sign_with(mut self, key: SecretKey) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+
+    /// Also signs every path `user` uploads with `key`, so that a reader can trust the paths
+    /// some users uploaded and not others (a path is signed once, by whoever published it
+    /// first).
+    pub fn sign_for_user(mut self, user: impl Into<String>, key: SecretKey) -> Self {
+        self.user_keys.insert(user.into(), key);
+        self
+    }
+
+    /// Publishes into an S3 bucket instead of the directory (which then only holds uploads in
+    /// flight and the lock); several services may share one bucket.
+    pub fn s3(mut self, location: S3Location) -> Self {
+        self.s3 = Some(location);
         self
     }
 
@@ -99,7 +144,33 @@ impl Config {
         self
     }
 
-    /// How many requests are served at once; more wait.
+    /// How many uploads (PUTs) are received at once, whatever their route; more wait (up to the
+    /// body timeout, then 503).
+    pub fn max_uploads(mut self, n: usize) -> Self {
+        self.max_uploads = n.max(1);
+        self
+    }
+
+    /// How many connections are open at once; more are closed as they arrive.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// The whole time an upload's body may take to arrive, from the request's start to its last
+    /// byte, however steadily it trickles (408 after it).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may take to send a request's headers before it is closed.
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
+    }
+
+    /// How many requests are served at once, all routes together; more wait.
     pub fn max_requests(mut self, n: usize) -> Self {
         self.max_requests = n.max(1);
         self
@@ -127,6 +198,20 @@ impl Config {
     /// The `Priority` the cache announces in `nix-cache-info` (lower is preferred).
     pub fn priority(mut self, priority: u32) -> Self {
         self.priority = priority;
+        self
+    }
+
+    /// Who may upload: with users, every request but a GET or HEAD must authenticate as one of
+    /// them (401 otherwise, before its body is read); without (the default), anyone may.
+    pub fn users(mut self, users: Users) -> Self {
+        self.users = Some(users);
+        self
+    }
+
+    /// Whether reading needs credentials too (by default only uploads do, and only with
+    /// [`users`](Self::users)); responses are then marked `Cache-Control: private`.
+    pub fn private(mut self, private: bool) -> Self {
+        self.private = private;
         self
     }
 

@@ -15,7 +15,12 @@
 //!
 //! Until then nothing is published: a NAR waits in a bounded staging area on disk (it arrives
 //! before its narinfo and expires if none comes), and a path appears by two atomic renames, its
-//! NAR first, then its narinfo. The cache directory is laid out as a `file://` binary cache.
+//! NAR first, then its narinfo. The cache directory is laid out as a `file://` binary cache; an
+//! S3 bucket can hold the published objects instead ([`storage`]).
+//!
+//! Uploads can be limited to the users of an auth file ([`auth`]), every accepted path signed by
+//! the cache's own key ([`Config::sign_with`]), the directory collected by last read ([`gc`]),
+//! and the service watched through Prometheus metrics at `/metrics`.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -30,15 +35,21 @@
 #![deny(missing_docs)]
 
 mod app;
+pub mod auth;
 mod check;
 mod config;
+pub mod escape;
+pub mod gc;
 mod listing;
+mod lock;
+mod metrics;
 pub mod names;
 mod realisation;
 mod refusal;
 pub mod signature;
 mod staging;
-mod store;
+pub mod storage;
+pub mod store;
 
 use std::future::Future;
 use std::io;
@@ -75,11 +86,20 @@ impl Service {
     }
 
     /// Serves on `listener` until `shutdown` completes, expiring staged NARs meanwhile.
+    ///
+    /// Each connection must send a request's headers within the configured header timeout, and at
+    /// most the configured number of connections are open at once (more are closed at once). On
+    /// shutdown, requests under way get 30 s to finish.
     pub async fn serve(
         &self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
+        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+        self.app
+            .storage
+            .write_cache_info(&self.app.cache_info)
+            .await?;
         let app = Arc::clone(&self.app);
         let period =
             (app.config.staging_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
@@ -93,10 +113,55 @@ impl Service {
                 }
             }
         });
-        let result = axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let service = hyper_util::service::TowerToHyperService::new(self.router());
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.app.config.header_timeout);
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let connections = Arc::new(tokio::sync::Semaphore::new(self.app.config.max_connections));
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut shutdown => break,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, mostly: wait for some to be closed.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+                tracing::warn!(
+                    max = self.app.config.max_connections,
+                    "too many connections: one closed"
+                );
+                continue;
+            };
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service.clone())
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended");
+                }
+                drop(permit);
+            });
+        }
+        drop(listener);
         expiry.abort();
-        result
+        if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("requests still under way after 30 s were cut off");
+        }
+        Ok(())
     }
 }

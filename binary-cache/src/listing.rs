@@ -8,21 +8,28 @@
 //! — kept if it matches, dropped with a warning if not. Either way the listing checked is the
 //! one this cache computes from the NAR in one streaming pass; what is served is that listing
 //! (the same bytes Nix writes).
+//!
+//! Listings live in the storage beside their narinfo (a directory or a bucket), are uploaded
+//! with the same credentials as the rest, and are counted in `/metrics` as kind `listing`. A
+//! garbage collection removes a path's listing with its narinfo.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use nix_ingest::nar::listing::{Listing, ListingBuilder, Node};
 use nix_ingest::narinfo::NarInfo;
 use tracing::{info, warn};
 
-use crate::app::{App, check_encoding, read_small, serve_file};
+use crate::app::{App, Deadline, check_encoding, read_small, serve_object};
+use crate::escape::Escaped;
 use crate::names::{self, NarFile};
 use crate::refusal::Refusal;
+use crate::store::Beside;
 
 /// The largest listing accepted, in bytes of JSON.
 pub const MAX_LISTING_SIZE: usize = 16 << 20;
@@ -50,32 +57,55 @@ pub fn listing_name(name: &str) -> Option<&str> {
     Some(hash)
 }
 
-fn listing_path(app: &App, hash_part: &str) -> std::path::PathBuf {
-    app.config.root.join(format!("{hash_part}.ls"))
+/// The storage key of the listing of `hash_part`.
+pub fn key(hash_part: &str) -> String {
+    format!("{hash_part}.ls")
 }
 
-/// GET `<hash part>.ls`.
-pub async fn get(app: &App, hash_part: &str) -> Response {
-    serve_file(&listing_path(app, hash_part), "application/json").await
+/// GET or HEAD `<hash part>.ls`.
+pub async fn get(app: &App, hash_part: &str, request: Request) -> Response {
+    serve_object(
+        app,
+        &key(hash_part),
+        MAX_LISTING_SIZE,
+        "application/json",
+        request,
+    )
+    .await
 }
 
-/// PUT `<hash part>.ls`.
+/// PUT `<hash part>.ls` by `user`.
 pub async fn put(
     app: &App,
     hash_part: &str,
+    user: &str,
     headers: &HeaderMap,
     body: Body,
+    deadline: Deadline,
 ) -> Result<String, Refusal> {
     check_encoding(headers)?;
-    let data = read_small(body, MAX_LISTING_SIZE, app.config.body_timeout).await?;
+    let data = read_small(body, MAX_LISTING_SIZE, deadline).await?;
     let listing: Listing = serde_json::from_slice(&data)
         .map_err(|e| Refusal::bad_request(format!("{hash_part}.ls is not a NAR listing: {e}")))?;
-    if listing_path(app, hash_part).exists() {
-        return Ok(format!("{hash_part}.ls is already in this cache\n"));
-    }
-    if app.store.has_narinfo(hash_part) {
-        check_and_keep(app, hash_part, &listing).await?;
-        return Ok(format!("{hash_part}.ls matches its NAR and is kept\n"));
+    let has_narinfo = app
+        .storage
+        .has_narinfo(hash_part)
+        .await
+        .map_err(|e| Refusal::internal("cannot read the storage", &e))?;
+    if has_narinfo {
+        let _permit = app
+            .verifications
+            .acquire()
+            .await
+            .map_err(|e| Refusal::internal("shutting down", &e))?;
+        return match check_and_keep(app, hash_part, &listing).await? {
+            Beside::Yes => {
+                info!(listing = %key(hash_part), user = %Escaped(user), "listing matches its NAR, kept");
+                Ok(format!("{hash_part}.ls matches its NAR and is kept\n"))
+            }
+            Beside::AlreadyThere => Ok(format!("{hash_part}.ls is already in this cache\n")),
+            Beside::MissingOwner => Err(collected(hash_part)),
+        };
     }
     let mut pending = app.listings.lock();
     let now = Instant::now();
@@ -96,8 +126,15 @@ pub async fn put(
     ))
 }
 
-/// After the narinfo of `hash_part` was accepted: checks the listing waiting for it, if any.
-pub async fn narinfo_accepted(app: &App, hash_part: &str) {
+fn collected(hash_part: &str) -> Refusal {
+    Refusal::conflict(format!(
+        "{hash_part}.ls: its path was collected meanwhile; upload the path again"
+    ))
+}
+
+/// After the narinfo of `hash_part` was accepted (uploaded by `user`, whose request holds a
+/// verification slot): checks the listing waiting for it, if any.
+pub async fn narinfo_accepted(app: &App, hash_part: &str, user: &str) {
     let Some((_, json)) = app.listings.lock().remove(hash_part) else {
         return;
     };
@@ -106,33 +143,53 @@ pub async fn narinfo_accepted(app: &App, hash_part: &str) {
         Ok(listing) => check_and_keep(app, hash_part, &listing).await,
         Err(e) => Err(Refusal::bad_request(e.to_string())),
     };
+    let user = Escaped(user);
     match checked {
-        Ok(()) => info!(listing = %format!("{hash_part}.ls"), "listing matches its NAR, kept"),
+        Ok(Beside::Yes) => info!(listing = %key(hash_part), %user, "listing matches its NAR, kept"),
+        Ok(Beside::AlreadyThere) => {}
+        Ok(Beside::MissingOwner) => warn!(
+            listing = %key(hash_part),
+            %user,
+            reason = %Escaped(&collected(hash_part).message),
+            "listing dropped"
+        ),
         Err(refusal) => warn!(
-            listing = %format!("{hash_part}.ls"),
-            reason = %refusal.message,
+            listing = %key(hash_part),
+            %user,
+            reason = %Escaped(&refusal.message),
             "listing dropped"
         ),
     }
 }
 
 /// Computes the listing of the NAR the cache holds for `hash_part`, compares, and keeps it.
-async fn check_and_keep(app: &App, hash_part: &str, listing: &Listing) -> Result<(), Refusal> {
-    let text = tokio::fs::read_to_string(app.store.narinfo_path(hash_part))
+/// The caller holds a verification slot.
+async fn check_and_keep(app: &App, hash_part: &str, listing: &Listing) -> Result<Beside, Refusal> {
+    let text = app
+        .storage
+        .narinfo(hash_part, app.config.max_narinfo_size)
         .await
-        .map_err(|e| Refusal::internal("cannot read the narinfo", &e))?;
-    let info = NarInfo::parse(&text, &app.config.store_dir)
+        .map_err(|e| Refusal::internal("cannot read the narinfo", &e))?
+        .ok_or_else(|| collected(hash_part))?;
+    let info = NarInfo::parse_bytes(&text, &app.config.store_dir)
         .map_err(|e| Refusal::internal("cannot parse the kept narinfo", &e))?;
     let file = info
         .url
         .strip_prefix("nar/")
         .and_then(|n| NarFile::parse(n).ok())
         .ok_or_else(|| Refusal::internal("the kept narinfo names no NAR file", &NoNar))?;
-    let nar = tokio::fs::File::open(app.store.nar_path(&file))
+    let local = app
+        .storage
+        .local_nar(&file, app.staging.tmp_dir())
+        .await
+        .map_err(|e| Refusal::internal("cannot read the storage", &e))?
+        .ok_or_else(|| collected(hash_part))?;
+    let nar = tokio::fs::File::open(local.path())
         .await
         .map_err(|e| Refusal::internal("cannot open the NAR file", &e))?;
     let reader = tokio::io::AsyncReadExt::take(
-        crate::check::decompress(file.compression(), nar, &app.config),
+        crate::check::decompress(file.compression(), nar, &app.config)
+            .map_err(|e| Refusal::internal("cannot read the kept NAR", &e))?,
         info.nar_size.saturating_add(1),
     );
     let limits = nix_ingest::Limits {
@@ -143,6 +200,7 @@ async fn check_and_keep(app: &App, hash_part: &str, listing: &Listing) -> Result
     nix_ingest::nar::tokio::read(reader, &mut builder, &limits)
         .await
         .map_err(|e| Refusal::internal("cannot read the kept NAR", &e))?;
+    drop(local);
     let ours = builder
         .finish()
         .map_err(|e| Refusal::internal("cannot list the kept NAR", &e))?;
@@ -152,32 +210,17 @@ async fn check_and_keep(app: &App, hash_part: &str, listing: &Listing) -> Result
             "{hash_part}.ls does not list the NAR of {printed}: {difference}"
         )));
     }
-    let json = serde_json::to_string(&ours)
-        .map_err(|e| Refusal::internal("cannot write the listing", &e))?;
-    let root = app.config.root.clone();
-    let hash_part = hash_part.to_owned();
-    tokio::task::spawn_blocking(move || write_atomically(&root, &format!("{hash_part}.ls"), &json))
+    let json =
+        serde_json::to_vec(&ours).map_err(|e| Refusal::internal("cannot write the listing", &e))?;
+    app.storage
+        .publish_beside(&key(hash_part), hash_part, json)
         .await
-        .map_err(|e| Refusal::internal("cannot keep the listing", &e))?
-        .map_err(|e| Refusal::internal("cannot keep the listing", &e))?;
-    Ok(())
+        .map_err(|e| Refusal::internal("cannot keep the listing", &e))
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("no nar/<file> URL")]
 struct NoNar;
-
-/// Writes `root/name` by rename of a synced temporary file beside it.
-pub fn write_atomically(root: &std::path::Path, name: &str, data: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let path = root.join(name);
-    let dir = path.parent().unwrap_or(root);
-    let mut tmp = tempfile::Builder::new().prefix(".tmp").tempfile_in(dir)?;
-    tmp.write_all(data.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(&path).map_err(|e| e.error)?;
-    std::fs::File::open(dir)?.sync_all()
-}
 
 /// The first place where `claimed` and `actual` differ, named by its path.
 fn difference(path: &str, claimed: &Node, actual: &Node) -> Option<String> {

@@ -14,26 +14,93 @@ use std::time::Duration;
 
 use clap::Parser;
 use nix_ingest::store_path::StoreDir;
-use nix_ingest_binary_cache::signature::PublicKey;
+use nix_ingest_binary_cache::auth::Users;
+use nix_ingest_binary_cache::signature::{PublicKey, SecretKey};
+use nix_ingest_binary_cache::storage::S3Location;
 use nix_ingest_binary_cache::{Config, Service};
 
 /// A Nix binary cache that verifies every upload before it keeps it: content addresses
 /// recomputed, NAR hashes and sizes checked, and a trusted signature required for paths without
 /// a content address.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Args,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Reads a password from standard input (one line) and prints its Argon2id hash, for a line
+    /// `user:HASH` of an --auth-file.
+    HashPassword,
+    /// Removes the least recently read paths of a cache directory, never one that a kept path
+    /// refers to; safe while the service runs on it.
+    Gc(GcArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("policy").required(true).args(["max_size", "older_than"])))]
+struct GcArgs {
+    /// The cache directory.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// Keep the most recently read paths (with their closures) that fit in BYTES.
+    #[arg(long, value_name = "BYTES")]
+    max_size: Option<u64>,
+    /// Keep the paths read (or uploaded) within DAYS (with their closures); fractions allowed.
+    #[arg(long, value_name = "DAYS")]
+    older_than: Option<f64>,
+    /// Only say what would be removed.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Serving (the default command).
+#[derive(Debug, clap::Args)]
 struct Args {
     /// The directory objects are kept in (created if missing); it is laid out as a file://
     /// binary cache.
-    #[arg(long, value_name = "DIR")]
-    dir: PathBuf,
+    #[arg(long, value_name = "DIR", required = true)]
+    dir: Option<PathBuf>,
+    /// Uploads need the credentials of a user in FILE: one `user:password` a line, the password
+    /// an Argon2 hash (`$argon2id$…`, see `hash-password`) or else plain text. Nix sends them
+    /// from its netrc-file as HTTP Basic; `Authorization: Bearer user:password` works too.
+    #[arg(long, value_name = "FILE")]
+    auth_file: Option<PathBuf>,
+    /// Reading needs credentials too (needs --auth-file).
+    #[arg(long, requires = "auth_file")]
+    private: bool,
+    /// Publish into an S3 bucket instead of --dir (which then only holds uploads in flight):
+    /// `s3://BUCKET?endpoint=URL&region=R`, credentials from the AWS_* environment variables.
+    /// Several services, each with its own --dir, may share one bucket.
+    #[arg(long, value_name = "URL")]
+    storage: Option<S3Location>,
     /// The address to listen on; port 0 picks a free one (printed on standard error).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Trust this public key (Nix's `name:base64`, as `nix key convert-secret-to-public`
     /// prints) to sign paths without a content address. Repeatable.
-    #[arg(long = "trusted-public-key", value_name = "KEY")]
+    #[arg(
+        long = "trusted-public-key",
+        visible_alias = "trusted-key",
+        value_name = "KEY"
+    )]
     trusted_keys: Vec<PublicKey>,
+    /// Sign every accepted path with this Nix secret key (as `nix key generate-secret` writes
+    /// it), so that clients trusting its public half substitute with require-sigs on.
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
+    /// Also sign the paths USER uploads with the Nix secret key in FILE, so that readers can
+    /// trust some uploaders and not others. Repeatable.
+    #[arg(long, value_name = "USER=FILE", requires = "auth_file")]
+    user_signing_key: Vec<String>,
     /// The store directory paths must be in.
     #[arg(long, value_name = "DIR", default_value = "/nix/store")]
     store_dir: String,
@@ -46,9 +113,24 @@ struct Args {
     /// Seconds a NAR waits for its narinfo before it is deleted.
     #[arg(long, value_name = "SECONDS")]
     staging_ttl: Option<u64>,
-    /// Requests served at once.
+    /// Requests served at once, all routes and methods together.
     #[arg(long, value_name = "N")]
     max_requests: Option<usize>,
+    /// Uploads (PUTs) received at once; more wait for a slot (503 after --body-timeout).
+    #[arg(long, value_name = "N")]
+    max_uploads: Option<usize>,
+    /// Connections open at once; more are closed as they arrive.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Seconds an upload's body may take to arrive whole, however steadily it trickles.
+    #[arg(long, value_name = "SECONDS")]
+    request_timeout: Option<u64>,
+    /// Seconds an upload's body may stay silent.
+    #[arg(long, value_name = "SECONDS")]
+    body_timeout: Option<u64>,
+    /// Seconds a connection may take to send a request's headers.
+    #[arg(long, value_name = "SECONDS")]
+    header_timeout: Option<u64>,
     /// Narinfo uploads verified at once.
     #[arg(long, value_name = "N")]
     max_verifications: Option<usize>,
@@ -58,13 +140,22 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    if let Some(Command::HashPassword) = cli.command {
+        return hash_password();
+    }
+    if let Some(Command::Gc(args)) = cli.command {
+        return gc(args);
+    }
+    let args = cli.serve;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a log file gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,9 +166,121 @@ fn main() -> ExitCode {
     }
 }
 
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("nix-ingest-binary-cache: cannot read the password: {e}");
+        return ExitCode::FAILURE;
+    }
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        eprintln!("nix-ingest-binary-cache: the password is empty");
+        return ExitCode::FAILURE;
+    }
+    match nix_ingest_binary_cache::auth::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nix-ingest-binary-cache: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn gc(args: GcArgs) -> ExitCode {
+    use nix_ingest_binary_cache::gc::{Policy, collect};
+    let policy = match (args.max_size, args.older_than) {
+        (Some(bytes), _) => Policy::MaxSize(bytes),
+        (None, Some(days)) if days.is_finite() && days >= 0.0 => {
+            Policy::OlderThan(Duration::from_secs_f64(days * 86400.0))
+        }
+        _ => {
+            eprintln!("nix-ingest-binary-cache gc: --older-than needs a number of days >= 0");
+            return ExitCode::FAILURE;
+        }
+    };
+    match collect(&args.dir, policy, args.dry_run) {
+        Ok(report) => {
+            for hash in &report.removed {
+                println!(
+                    "{} {hash}",
+                    if args.dry_run {
+                        "would remove"
+                    } else {
+                        "removed"
+                    }
+                );
+            }
+            println!(
+                "{} paths, {} bytes {}; {} paths, {} bytes kept",
+                report.removed.len(),
+                report.freed,
+                if args.dry_run { "to remove" } else { "removed" },
+                report.kept,
+                report.remaining
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "nix-ingest-binary-cache gc: cannot collect {}: {e}",
+                args.dir.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn run(args: Args) -> Result<(), String> {
+    let dir = args.dir.ok_or("--dir is required")?;
     let store_dir = StoreDir::canonical(&args.store_dir).map_err(|e| e.to_string())?;
-    let mut config = Config::new(&args.dir).store_dir(store_dir);
+    let mut config = Config::new(&dir).store_dir(store_dir);
+    if let Some(location) = args.storage {
+        config = config.s3(location);
+    }
+    let mut user_names = Vec::new();
+    match &args.auth_file {
+        Some(file) => {
+            let users = Users::load(file)?;
+            user_names = users.names().map(str::to_owned).collect();
+            tracing::info!(
+                users = users.names().count(),
+                private = args.private,
+                "uploads need credentials"
+            );
+            config = config.users(users).private(args.private);
+        }
+        None => tracing::warn!("no --auth-file: anyone who reaches this cache may upload"),
+    }
+    if let Some(file) = &args.signing_key {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read the signing key {}: {e}", file.display()))?;
+        let key: SecretKey = text
+            .parse()
+            .map_err(|e| format!("signing key {}: {e}", file.display()))?;
+        tracing::info!(public_key = %key.public(), "signing accepted paths");
+        config = config.sign_with(key);
+    }
+    for spec in &args.user_signing_key {
+        let (user, file) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("--user-signing-key {spec:?} is not USER=FILE"))?;
+        if !user_names.iter().any(|u| u == user) {
+            return Err(format!(
+                "--user-signing-key: {user:?} is not a user of the auth file"
+            ));
+        }
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read the signing key {file}: {e}"))?;
+        let key: SecretKey = text
+            .parse()
+            .map_err(|e| format!("signing key {file}: {e}"))?;
+        tracing::info!(user, public_key = %key.public(), "signing the user's uploads");
+        config = config.sign_for_user(user, key);
+    }
     for key in args.trusted_keys {
         config = config.trust(key);
     }
@@ -93,14 +296,29 @@ fn run(args: Args) -> Result<(), String> {
     if let Some(n) = args.max_requests {
         config = config.max_requests(n);
     }
+    if let Some(n) = args.max_uploads {
+        config = config.max_uploads(n);
+    }
+    if let Some(n) = args.max_connections {
+        config = config.max_connections(n);
+    }
+    if let Some(s) = args.request_timeout {
+        config = config.request_timeout(Duration::from_secs(s));
+    }
+    if let Some(s) = args.body_timeout {
+        config = config.body_timeout(Duration::from_secs(s));
+    }
+    if let Some(s) = args.header_timeout {
+        config = config.header_timeout(Duration::from_secs(s));
+    }
     if let Some(n) = args.max_verifications {
         config = config.max_verifications(n);
     }
     if let Some(n) = args.priority {
         config = config.priority(n);
     }
-    let service = Service::open(config)
-        .map_err(|e| format!("cannot open the cache in {:?}: {e}", args.dir))?;
+    let service =
+        Service::open(config).map_err(|e| format!("cannot open the cache in {dir:?}: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -2,71 +2,26 @@
 //! file name is ever made from it (no `..`, no `/`, no percent-encoded surprises, one spelling
 //! per object).
 
-use std::fmt;
-
 use nix_ingest::hash::{Algorithm, Format, Hash};
-
-/// Nix's base-32 alphabet (no `e`, `o`, `u`, `t`).
-const NIX32: &[u8] = b"0123456789abcdfghijklmnpqrsvwxyz";
-
-/// Length of a store path's hash part in nix32 (160 bits).
-const HASH_PART_LEN: usize = 32;
+pub use nix_ingest::narinfo::Compression;
+use nix_ingest::nix32;
+use nix_ingest::store_path::HASH_PART_LEN;
 
 /// Length of a SHA-256 digest in nix32.
-const SHA256_NIX32_LEN: usize = 52;
+const SHA256_NIX32_LEN: usize = nix32::encoded_len(Algorithm::Sha256.len());
 
-/// How a NAR file is compressed: the ones Nix writes by default (`xz`) or on request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Compression {
-    /// `compression=none`: the NAR itself.
-    None,
-    /// `xz`, Nix's default.
-    Xz,
-    /// `bzip2`, the default of old caches.
-    Bzip2,
-    /// `zstd`.
-    Zstd,
-}
+/// The compressions this cache can decompress (to verify a NAR file): the ones Nix writes by
+/// default (`xz`) or on request.
+pub const SUPPORTED: [Compression; 4] = [
+    Compression::None,
+    Compression::Xz,
+    Compression::Bzip2,
+    Compression::Zstd,
+];
 
-impl Compression {
-    /// Every supported compression.
-    pub const ALL: [Compression; 4] = [
-        Compression::None,
-        Compression::Xz,
-        Compression::Bzip2,
-        Compression::Zstd,
-    ];
-
-    /// The name a narinfo's `Compression:` field uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Xz => "xz",
-            Compression::Bzip2 => "bzip2",
-            Compression::Zstd => "zstd",
-        }
-    }
-
-    /// The suffix Nix appends to `.nar` in the file name.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Compression::None => "",
-            Compression::Xz => ".xz",
-            Compression::Bzip2 => ".bz2",
-            Compression::Zstd => ".zst",
-        }
-    }
-
-    /// The compression a narinfo's `Compression:` field names, if supported.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Compression::ALL.into_iter().find(|c| c.name() == name)
-    }
-}
-
-impl fmt::Display for Compression {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
+/// Whether this cache can decompress NAR files compressed with `compression`.
+pub fn supported(compression: &Compression) -> bool {
+    SUPPORTED.contains(compression)
 }
 
 /// Why a name in a URL was refused.
@@ -82,7 +37,7 @@ pub enum NameError {
 }
 
 fn is_nix32(s: &str) -> bool {
-    s.bytes().all(|b| NIX32.contains(&b))
+    s.bytes().all(|b| nix32::ALPHABET.contains(&b))
 }
 
 /// The store path hash part a `<hash>.narinfo` name is for.
@@ -102,9 +57,10 @@ pub struct NarFile {
 }
 
 impl NarFile {
-    /// The file Nix makes for bytes with SHA-256 `file_hash`, compressed with `compression`.
+    /// The file Nix makes for bytes with SHA-256 `file_hash`, compressed with `compression`;
+    /// `None` for another hash or a compression this cache does not [support](supported).
     pub fn new(file_hash: Hash, compression: Compression) -> Option<Self> {
-        (file_hash.algorithm() == Algorithm::Sha256).then_some(NarFile {
+        (file_hash.algorithm() == Algorithm::Sha256 && supported(&compression)).then_some(NarFile {
             file_hash,
             compression,
         })
@@ -117,7 +73,7 @@ impl NarFile {
         if !is_nix32(hash) {
             return Err(bad());
         }
-        let compression = Compression::ALL
+        let compression = SUPPORTED
             .into_iter()
             .find(|c| rest.strip_prefix(".nar") == Some(c.extension()))
             .ok_or_else(bad)?;
@@ -137,9 +93,9 @@ impl NarFile {
         &self.file_hash
     }
 
-    /// How the NAR in it is compressed.
-    pub fn compression(&self) -> Compression {
-        self.compression
+    /// How the NAR in it is compressed (one this cache [supports](supported)).
+    pub fn compression(&self) -> &Compression {
+        &self.compression
     }
 
     /// The file name, `<file hash>.nar<extension>`.
@@ -167,13 +123,14 @@ mod tests {
 
     #[test]
     fn nar_names_round_trip_for_every_compression() {
-        for c in Compression::ALL {
+        for c in SUPPORTED {
             let name = format!("{}.nar{}", name(), c.extension());
             let file = NarFile::parse(&name).unwrap();
-            assert_eq!(file.compression(), c);
+            assert_eq!(file.compression(), &c);
             assert_eq!(file.file_name(), name);
             assert_eq!(file.url(), format!("nar/{name}"));
-            assert_eq!(Compression::from_name(c.name()), Some(c));
+            assert_eq!(c.name().parse::<Compression>(), Ok(c.clone()));
+            assert!(supported(&c));
         }
     }
 

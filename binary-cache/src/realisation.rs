@@ -12,16 +12,23 @@
 //! Otherwise it is refused: 409 when the output is missing (or another realisation of the same
 //! output is kept), 403 when no trusted key signed it. A kept realisation is served as Nix wrote
 //! it.
+//!
+//! Realisations live in the storage (a directory or a bucket) under their key
+//! `realisations/<id>.doi`, are uploaded with the same credentials as the rest, and are counted
+//! in `/metrics` as kind `realisation`.
 
 use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use nix_ingest::narinfo::NarInfo;
 use nix_ingest::realisation::{DrvOutput, Realisation};
 
-use crate::app::{App, check_encoding, read_small, serve_file};
+use crate::app::{App, Deadline, check_encoding, read_small, serve_object};
+use crate::escape::Escaped;
 use crate::refusal::{Refusal, chain};
 use crate::signature::Signature;
+use crate::store::Beside;
 
 /// The largest realisation accepted, in bytes.
 const MAX_SIZE: usize = 64 << 10;
@@ -34,28 +41,26 @@ fn id_of(name: &str) -> Result<DrvOutput, Refusal> {
         .map_err(|e| Refusal::new(StatusCode::NOT_FOUND, chain(&e)))
 }
 
-fn path_of(app: &App, id: &DrvOutput) -> std::path::PathBuf {
-    app.config.root.join(id.file_name())
-}
-
-/// GET `realisations/<id>.doi`.
-pub async fn get(app: &App, name: &str) -> Response {
+/// GET or HEAD `realisations/<id>.doi`.
+pub async fn get(app: &App, name: &str, request: Request) -> Response {
     match id_of(name) {
-        Ok(id) => serve_file(&path_of(app, &id), "application/json").await,
+        Ok(id) => serve_object(app, &id.file_name(), MAX_SIZE, "application/json", request).await,
         Err(refusal) => axum::response::IntoResponse::into_response(refusal),
     }
 }
 
-/// PUT `realisations/<id>.doi`.
+/// PUT `realisations/<id>.doi` by `user`.
 pub async fn put(
     app: &App,
     name: &str,
+    user: &str,
     headers: &HeaderMap,
     body: Body,
+    deadline: Deadline,
 ) -> Result<String, Refusal> {
     let id = id_of(name).map_err(|r| Refusal::bad_request(r.message))?;
     check_encoding(headers)?;
-    let data = read_small(body, MAX_SIZE, app.config.body_timeout).await?;
+    let data = read_small(body, MAX_SIZE, deadline).await?;
     let r: Realisation = serde_json::from_slice(&data)
         .map_err(|e| Refusal::bad_request(format!("{name} is not a realisation: {e}")))?;
     if r.id != id {
@@ -66,21 +71,28 @@ pub async fn put(
     }
     let store_dir = &app.config.store_dir;
     let out = store_dir.display_path(&r.out_path);
-    let hash_part = r.out_path.hash_part();
-    let held = match tokio::fs::read_to_string(app.store.narinfo_path(&hash_part)).await {
-        Ok(text) => {
-            NarInfo::parse(&text, store_dir)
+    let hash_part = r.out_path.hash_part().to_string();
+    let held = match app
+        .storage
+        .narinfo(&hash_part, app.config.max_narinfo_size)
+        .await
+    {
+        Ok(Some(text)) => {
+            NarInfo::parse_bytes(&text, store_dir)
                 .map_err(|e| Refusal::internal("cannot parse a kept narinfo", &e))?
                 .store_path
                 == r.out_path
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Ok(None) => false,
         Err(e) => return Err(Refusal::internal("cannot read a kept narinfo", &e)),
     };
-    if !held {
-        return Err(Refusal::conflict(format!(
+    let missing = || {
+        Refusal::conflict(format!(
             "realisation {id}: its output {out} is not in this cache; upload the output first"
-        )));
+        ))
+    };
+    if !held {
+        return Err(missing());
     }
     let signatures: Vec<Signature> = r
         .signatures
@@ -109,9 +121,24 @@ pub async fn put(
             ),
         ));
     };
-    let path = path_of(app, &id);
-    match tokio::fs::read(&path).await {
-        Ok(kept) => {
+    let object = id.file_name();
+    let json = serde_json::to_vec(&r)
+        .map_err(|e| Refusal::internal("cannot write the realisation", &e))?;
+    match app
+        .storage
+        .publish_beside(&object, &hash_part, json)
+        .await
+        .map_err(|e| Refusal::internal("cannot keep the realisation", &e))?
+    {
+        Beside::Yes => {}
+        Beside::MissingOwner => return Err(missing()),
+        Beside::AlreadyThere => {
+            let kept = app
+                .storage
+                .object(&object, MAX_SIZE)
+                .await
+                .map_err(|e| Refusal::internal("cannot read a kept realisation", &e))?
+                .ok_or_else(missing)?;
             let kept: Realisation = serde_json::from_slice(&kept)
                 .map_err(|e| Refusal::internal("cannot parse a kept realisation", &e))?;
             return if kept.out_path == r.out_path {
@@ -123,21 +150,8 @@ pub async fn put(
                 )))
             };
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Refusal::internal("cannot read a kept realisation", &e)),
     }
-    let json = serde_json::to_string(&r)
-        .map_err(|e| Refusal::internal("cannot write the realisation", &e))?;
-    let root = app.config.root.clone();
-    let file = id.file_name();
-    tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(root.join("realisations"))?;
-        crate::listing::write_atomically(&root, &file, &json)
-    })
-    .await
-    .map_err(|e| Refusal::internal("cannot keep the realisation", &e))?
-    .map_err(|e| Refusal::internal("cannot keep the realisation", &e))?;
-    tracing::info!(realisation = %id, output = %out, key = %key, "accepted");
+    tracing::info!(realisation = %id, output = %out, key = %key, user = %Escaped(user), "accepted");
     Ok(format!(
         "realisation {id} → {out} verified (signed by {key}) and kept\n"
     ))

@@ -1,25 +1,28 @@
 //! Nix's binary cache signatures: ed25519 over a path's fingerprint, written `name:base64`.
 //!
-//! As Nix (`ValidPathInfo::fingerprint`, `PublicKey::verifyDetached`): the signed message is
+//! As Nix (`ValidPathInfo::fingerprint`, `PublicKey::verifyDetached`): the signed message is a
+//! path's fingerprint, [`nix_ingest::narinfo::fingerprint`] (or [`NarInfo::fingerprint`]),
 //!
 //! ```text
 //! 1;<store path>;<NAR hash as sha256:nix32>;<NAR size>;<references, full paths, sorted, comma-separated>
 //! ```
+//!
+//! [`NarInfo::fingerprint`]: nix_ingest::narinfo::NarInfo::fingerprint
 //!
 //! a key is `name:base64(32-byte ed25519 public key)` (what `nix key convert-secret-to-public`
 //! prints) and a signature `name:base64(64-byte signature)` (a narinfo's `Sig:` line). A
 //! signature counts only if a trusted key has its name and verifies it.
 //!
 //! ```
-//! use nix_ingest_binary_cache::signature::{fingerprint, PublicKey, Signature};
+//! use nix_ingest::narinfo::fingerprint;
+//! use nix_ingest_binary_cache::signature::{PublicKey, Signature};
 //! use nix_ingest::store_path::StoreDir;
 //!
 //! let store = StoreDir::default();
 //! let path = store.parse_path("/nix/store/9662cgnnyvgqjpjfkbljw002r27yyg64-fixed").unwrap();
 //! let nar_hash = "sha256:1jx9ck6fy1sy6rr8dsp0x2ivq8nkv0w7bjmsrgl4f2pcb7njwv2q".parse().unwrap();
-//! let refs = [];
 //! assert_eq!(
-//!     fingerprint(&store, &path, &nar_hash, 296, &refs),
+//!     fingerprint(&store, &path, &nar_hash, 296, []),
 //!     "1;/nix/store/9662cgnnyvgqjpjfkbljw002r27yyg64-fixed;\
 //!      sha256:1jx9ck6fy1sy6rr8dsp0x2ivq8nkv0w7bjmsrgl4f2pcb7njwv2q;296;"
 //! );
@@ -33,8 +36,6 @@ use std::str::FromStr;
 
 use data_encoding::BASE64;
 use ed25519_dalek::VerifyingKey;
-use nix_ingest::hash::{Format, Hash};
-use nix_ingest::store_path::{StoreDir, StorePath};
 
 /// Why a key or signature could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,8 +61,8 @@ pub enum Error {
         /// The decoded length.
         actual: usize,
     },
-    /// The 32 bytes are not an ed25519 public key.
-    #[error("key {0:?} is not a valid ed25519 public key")]
+    /// The bytes are not an ed25519 key (or a secret key's two halves do not match).
+    #[error("key {0:?} is not a valid ed25519 key")]
     InvalidKey(String),
 }
 
@@ -128,6 +129,65 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// A secret key in Nix's format, `name:base64(64 bytes)` (the ed25519 seed, then the public
+/// key), as `nix key generate-secret` writes it. Its `Debug` shows the name only.
+#[derive(Clone)]
+pub struct SecretKey {
+    name: String,
+    key: ed25519_dalek::SigningKey,
+}
+
+impl SecretKey {
+    /// The key's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The public half, as `nix key convert-secret-to-public` prints it.
+    pub fn public(&self) -> PublicKey {
+        PublicKey {
+            name: self.name.clone(),
+            key: self.key.verifying_key(),
+        }
+    }
+
+    /// A narinfo `Sig:` value, `name:base64`, over `fingerprint`.
+    pub fn sign(&self, fingerprint: &str) -> String {
+        use ed25519_dalek::Signer;
+        format!(
+            "{}:{}",
+            self.name,
+            BASE64.encode(&self.key.sign(fingerprint.as_bytes()).to_bytes())
+        )
+    }
+}
+
+impl FromStr for SecretKey {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        // A malformed secret is never echoed.
+        let (name, bytes) = split("secret key", s.trim()).map_err(|_| Error::Form {
+            what: "secret key",
+            text: "(not shown)".into(),
+        })?;
+        let bytes: [u8; 64] = fixed("secret key", name, bytes)?;
+        // The second half must be the public key of the first.
+        let key = ed25519_dalek::SigningKey::from_keypair_bytes(&bytes)
+            .map_err(|_| Error::InvalidKey(name.into()))?;
+        Ok(SecretKey {
+            name: name.to_owned(),
+            key,
+        })
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey({})", self.name)
+    }
+}
+
 /// A signature as a narinfo's `Sig:` line holds it, `name:base64`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
@@ -184,26 +244,6 @@ impl TrustedKeys {
                 .map(|()| key.name.as_str())
         })
     }
-}
-
-/// The message Nix signs for a path (see the [module docs](self)); `references` in any order.
-pub fn fingerprint(
-    store: &StoreDir,
-    path: &StorePath,
-    nar_hash: &Hash,
-    nar_size: u64,
-    references: &[StorePath],
-) -> String {
-    let mut refs: Vec<String> = references.iter().map(|r| store.display_path(r)).collect();
-    refs.sort();
-    refs.dedup();
-    format!(
-        "1;{};{};{};{}",
-        store.display_path(path),
-        nar_hash.to_prefixed(Format::Nix32),
-        nar_size,
-        refs.join(",")
-    )
 }
 
 #[cfg(test)]

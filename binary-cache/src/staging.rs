@@ -110,7 +110,20 @@ impl Staging {
         state.used = state.used.saturating_sub(bytes);
     }
 
-    /// Reserves `bytes` (what a `Content-Length` announces, or 0) for an upload.
+    /// Whether `bytes` more would fit now (reserving nothing).
+    pub fn check_room(&self, bytes: u64) -> Result<(), Full> {
+        let state = self.state();
+        if state.used.saturating_add(bytes) > self.max_bytes {
+            return Err(Full {
+                used: state.used,
+                max: self.max_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reserves `bytes` for an upload (the service reserves 0, then grows the reservation as
+    /// bytes arrive).
     pub fn reserve(self: &Arc<Self>, bytes: u64) -> Result<Reservation, Full> {
         self.take(bytes)?;
         Ok(Reservation {
@@ -205,8 +218,7 @@ impl Staging {
     }
 
     /// Bytes reserved now (staged plus in flight).
-    #[cfg(test)]
-    fn used(&self) -> u64 {
+    pub fn used(&self) -> u64 {
         self.state().used
     }
 

@@ -4,6 +4,8 @@
 //! <root>/nix-cache-info
 //! <root>/<hash part>.narinfo
 //! <root>/nar/<file hash>.nar[.xz|.bz2|.zst]
+//! <root>/<hash part>.ls                   NAR listings (see `listing`)
+//! <root>/realisations/<id>.doi            realisations (see `realisation`)
 //! <root>/.staging/…   NARs waiting for their narinfo (see `staging`)
 //! <root>/.tmp/…       narinfos being written
 //! ```
@@ -17,6 +19,30 @@ use std::path::{Path, PathBuf};
 use nix_ingest::store_path::StoreDir;
 
 use crate::names::NarFile;
+
+/// What [`Store::publish`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// The path is published now.
+    Yes,
+    /// Its narinfo was there already; nothing changed.
+    AlreadyThere,
+    /// This reference (a hash part) is not in the cache (collected meanwhile); nothing published.
+    MissingReference(String),
+    /// Its NAR file was published, but is not any more (collected meanwhile).
+    MissingNar,
+}
+
+/// What [`Store::publish_beside`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beside {
+    /// The object is published now.
+    Yes,
+    /// An object was there already under that key; nothing changed.
+    AlreadyThere,
+    /// The path it belongs to is not published (or was collected meanwhile); nothing written.
+    MissingOwner,
+}
 
 /// The published objects.
 #[derive(Debug)]
@@ -74,36 +100,86 @@ impl Store {
 
     /// Publishes a verified path: first its NAR (`staged`, a synced file in the same file
     /// system, renamed into place unless that NAR file is already published), then its
-    /// narinfo. Returns `false`, publishing nothing, if the narinfo was already there.
+    /// narinfo. Under the publication lock (so that a garbage collection cannot remove them
+    /// meanwhile), its `references` (hash parts) and, if nothing is `staged`, its published NAR
+    /// file must be there; publishes nothing otherwise.
     pub fn publish(
         &self,
         staged: Option<tempfile::TempPath>,
         file: &NarFile,
         hash_part: &str,
+        references: &[String],
         narinfo: &str,
-    ) -> io::Result<bool> {
+    ) -> io::Result<Published> {
+        let _lock = crate::gc::PublishLock::acquire(&self.root)?;
         let narinfo_path = self.narinfo_path(hash_part);
         if narinfo_path.exists() {
-            return Ok(false);
+            return Ok(Published::AlreadyThere);
+        }
+        if let Some(missing) = references.iter().find(|r| !self.has_narinfo(r)) {
+            return Ok(Published::MissingReference(missing.clone()));
         }
         let nar_path = self.nar_path(file);
-        if let Some(staged) = staged
-            && !nar_path.exists()
-        {
-            staged.persist(&nar_path).map_err(|e| e.error)?;
-            sync_dir(&self.nar)?;
+        match staged {
+            Some(staged) if !nar_path.exists() => {
+                staged.persist(&nar_path).map_err(|e| e.error)?;
+                sync_dir(&self.nar)?;
+            }
+            None if !nar_path.exists() => return Ok(Published::MissingNar),
+            _ => {}
         }
         self.write_atomically(&narinfo_path, narinfo.as_bytes())?;
-        Ok(true)
+        Ok(Published::Yes)
+    }
+
+    /// Where a small object (`<hash part>.ls`, `realisations/<id>.doi`) is kept. `key` is one
+    /// this crate made from a checked name, never a path from a request.
+    pub fn object_path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    /// Publishes a small object that belongs to the published path with hash part `owner` (the
+    /// listing of its NAR, a realisation naming it as output): under the publication lock, so
+    /// that a garbage collection removing the path either sees the object (and removes it with
+    /// the path) or comes first (and the object is not written). Never replaces an object.
+    pub fn publish_beside(&self, key: &str, owner: &str, data: &[u8]) -> io::Result<Beside> {
+        let _lock = crate::gc::PublishLock::acquire(&self.root)?;
+        if !self.has_narinfo(owner) {
+            return Ok(Beside::MissingOwner);
+        }
+        let path = self.object_path(key);
+        if path.exists() {
+            return Ok(Beside::AlreadyThere);
+        }
+        let dir = path.parent().unwrap_or(&self.root).to_owned();
+        std::fs::create_dir_all(&dir)?;
+        let mut tmp = tempfile::Builder::new()
+            .permissions(published_permissions())
+            .tempfile_in(&self.tmp)?;
+        tmp.write_all(data)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        sync_dir(&dir)?;
+        Ok(Beside::Yes)
     }
 
     fn write_atomically(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp)?;
+        let mut tmp = tempfile::Builder::new()
+            .permissions(published_permissions())
+            .tempfile_in(&self.tmp)?;
         tmp.write_all(data)?;
         tmp.as_file().sync_all()?;
         tmp.persist(path).map_err(|e| e.error)?;
         sync_dir(&self.root)
     }
+}
+
+/// The mode published files are created with: readable and writable by all, less the process's
+/// umask (the kernel applies it at creation), as any file a program writes. With the usual umask
+/// 022 a web server or a backup user can read them.
+pub fn published_permissions() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o666)
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -129,14 +205,33 @@ mod tests {
         std::fs::write(staged.path(), b"n").unwrap();
         let hash = "9662cgnnyvgqjpjfkbljw002r27yyg64";
         assert!(!store.has_narinfo(hash));
-        assert!(
+        let other = "0662cgnnyvgqjpjfkbljw002r27yyg64";
+        assert_eq!(
             store
-                .publish(Some(staged.into_temp_path()), &file, hash, "StorePath: …\n")
-                .unwrap()
+                .publish(None, &file, hash, &[], "StorePath: …\n")
+                .unwrap(),
+            Published::MissingNar
+        );
+        let staged = staged.into_temp_path();
+        assert_eq!(
+            store
+                .publish(None, &file, hash, &[other.to_owned()], "StorePath: …\n")
+                .unwrap(),
+            Published::MissingReference(other.to_owned())
+        );
+        assert!(!store.has_narinfo(hash));
+        assert_eq!(
+            store
+                .publish(Some(staged), &file, hash, &[], "StorePath: …\n")
+                .unwrap(),
+            Published::Yes
         );
         assert!(store.has_narinfo(hash));
         assert_eq!(std::fs::read(store.nar_path(&file)).unwrap(), b"n");
-        assert!(!store.publish(None, &file, hash, "other\n").unwrap());
+        assert_eq!(
+            store.publish(None, &file, hash, &[], "other\n").unwrap(),
+            Published::AlreadyThere
+        );
         assert_eq!(
             std::fs::read_to_string(store.narinfo_path(hash)).unwrap(),
             "StorePath: …\n"

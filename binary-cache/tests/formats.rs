@@ -48,18 +48,22 @@ fn key() -> PublicKey {
 struct Cache {
     dir: tempfile::TempDir,
     service: Service,
+    /// The `Authorization` header of uploads.
+    auth: Option<String>,
 }
 
 impl Cache {
     fn new(trusting: bool) -> Cache {
+        Cache::with(|c| if trusting { c.trust(key()) } else { c }, None)
+    }
+
+    fn with(config: impl FnOnce(Config) -> Config, auth: Option<String>) -> Cache {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::new(dir.path().join("cache"));
-        if trusting {
-            config = config.trust(key());
-        }
+        let config = config(Config::new(dir.path().join("cache")));
         Cache {
             service: Service::open(config).unwrap(),
             dir,
+            auth,
         }
     }
 
@@ -75,11 +79,21 @@ impl Cache {
     }
 
     async fn put(&self, uri: &str, body: impl Into<Vec<u8>>) -> (StatusCode, String) {
+        self.put_as(uri, body, self.auth.as_deref()).await
+    }
+
+    async fn put_as(
+        &self,
+        uri: &str,
+        body: impl Into<Vec<u8>>,
+        auth: Option<&str>,
+    ) -> (StatusCode, String) {
         let body = body.into();
-        let request = Request::put(uri)
-            .header("content-length", body.len())
-            .body(Body::from(body))
-            .unwrap();
+        let mut request = Request::put(uri).header("content-length", body.len());
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let request = request.body(Body::from(body)).unwrap();
         let (status, body) = self.request(request).await;
         (status, String::from_utf8(body).unwrap())
     }
@@ -240,4 +254,144 @@ async fn realisations_need_their_output_and_a_trusted_signature() {
         StatusCode::BAD_REQUEST,
         "not-an-id",
     );
+}
+
+/// With an auth file, listings and realisations are uploads like any other: refused (401,
+/// nothing kept or held) without credentials, kept with them, and counted in `/metrics`. A
+/// garbage collection removes a collected path's listing and the realisations whose output it
+/// was, and keeps those of the paths it keeps.
+#[tokio::test]
+async fn listings_and_realisations_need_credentials_and_go_with_their_paths() {
+    use std::time::{Duration, SystemTime};
+
+    use nix_ingest_binary_cache::gc::{Policy, collect};
+
+    let users: nix_ingest_binary_cache::auth::Users = "alice:plain secret\n".parse().unwrap();
+    let alice = format!(
+        "Basic {}",
+        data_encoding::BASE64.encode(b"alice:plain secret")
+    );
+    let cache = Cache::with(|c| c.trust(key()).users(users), Some(alice));
+    let doi = read(&format!("2.34/cache/realisations/{DOI}"));
+    let uri = format!("/realisations/{DOI}");
+
+    // Without credentials, before and after the path: refused, nothing held for later.
+    assert_refused(
+        cache.put_as(&format!("/{A}.ls"), listing(A), None).await,
+        StatusCode::UNAUTHORIZED,
+        "uploading needs the credentials of a user of this cache",
+    );
+    cache.upload(A, Some(listing(A))).await;
+    assert!(cache.file(&format!("{A}.ls")).exists());
+    for hash in [TREE, HELLO, REFS] {
+        cache.upload(hash, None).await;
+    }
+    // A path uploaded without its listing, whose listing then comes without credentials.
+    let info = narinfo(CA_OUT);
+    let url = info
+        .lines()
+        .find_map(|l| l.strip_prefix("URL: "))
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        cache
+            .put(&format!("/{url}"), read(&format!("2.34/cache/{url}")))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        cache.put(&format!("/{CA_OUT}.narinfo"), info).await.0,
+        StatusCode::OK
+    );
+    assert_refused(
+        cache
+            .put_as(&format!("/{CA_OUT}.ls"), listing(CA_OUT), None)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "uploading needs",
+    );
+    assert_refused(
+        cache
+            .put_as(&uri, doi.clone(), Some("Basic YWxpY2U6d3Jvbmc="))
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "uploading needs",
+    );
+    assert!(!cache.file(&format!("{CA_OUT}.ls")).exists());
+    assert!(!cache.file(&format!("realisations/{DOI}")).exists());
+    // With them: kept, and served to anyone (the cache is not private).
+    assert_eq!(
+        cache.put(&format!("/{CA_OUT}.ls"), listing(CA_OUT)).await.0,
+        StatusCode::OK
+    );
+    let (status, text) = cache.put(&uri, doi.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(cache.get(&uri).await, (StatusCode::OK, doi.clone()));
+    assert_eq!(
+        cache.get(&format!("/{CA_OUT}.ls")).await,
+        (StatusCode::OK, listing(CA_OUT))
+    );
+
+    let (status, metrics) = cache.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let metrics = String::from_utf8(metrics).unwrap();
+    for line in [
+        r#"kind="listing",outcome="accepted",status="200""#,
+        r#"kind="listing",outcome="refused",status="401""#,
+        r#"kind="realisation",outcome="accepted",status="200""#,
+        r#"kind="realisation",outcome="refused",status="401""#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+
+    // Every path but the realisation's output last read two days ago: collected with their
+    // listings; the output, its listing and its realisation stay.
+    let root = cache.file("");
+    for hash in [A, TREE, HELLO, REFS] {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(root.join(format!("{hash}.narinfo")))
+            .unwrap();
+        file.set_times(
+            std::fs::FileTimes::new()
+                .set_modified(SystemTime::now() - Duration::from_secs(2 * 86400)),
+        )
+        .unwrap();
+    }
+    let refs_of_out = narinfo(CA_OUT);
+    let kept_by_out: Vec<&str> = [A, TREE, HELLO, REFS]
+        .into_iter()
+        .filter(|h| refs_of_out.contains(h))
+        .collect();
+    let report = collect(&root, Policy::OlderThan(Duration::from_secs(86400)), false).unwrap();
+    for hash in [A, TREE, HELLO, REFS] {
+        let kept = kept_by_out.contains(&hash);
+        assert_eq!(report.removed.contains(hash), !kept, "{hash}");
+        assert_eq!(
+            root.join(format!("{hash}.narinfo")).exists(),
+            kept,
+            "{hash}"
+        );
+        assert_eq!(root.join(format!("{hash}.ls")).exists(), kept, "{hash}.ls");
+    }
+    assert!(root.join(format!("{CA_OUT}.ls")).exists());
+    assert!(root.join(format!("realisations/{DOI}")).exists());
+    assert_eq!(cache.get(&uri).await.0, StatusCode::OK);
+
+    // Then everything: the realisation goes with its output.
+    let report = collect(&root, Policy::MaxSize(0), false).unwrap();
+    assert!(report.removed.contains(CA_OUT));
+    assert!(!root.join(format!("{CA_OUT}.ls")).exists());
+    assert!(!root.join(format!("realisations/{DOI}")).exists());
+    assert_eq!(cache.get(&uri).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        cache.get(&format!("/{CA_OUT}.ls")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // A listing for a path no longer there is held for its narinfo, not kept.
+    let (status, text) = cache.put(&format!("/{CA_OUT}.ls"), listing(CA_OUT)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("held"), "{text}");
+    assert!(!root.join(format!("{CA_OUT}.ls")).exists());
 }

@@ -35,3 +35,9 @@ for compression in none xz bzip2 zstd; do
   cp -r "$work/$compression" "$here/$compression"
 done
 oracle nix --version >"$here/nix-version"
+# The cache's own signing key for the tests (a test key, never used elsewhere): made once by Nix,
+# its public half derived by Nix.
+if [ ! -f "$here/cache-key.sec" ]; then
+  oracle nix key generate-secret --key-name nix-ingest-cache-test-1 >"$here/cache-key.sec"
+  oracle nix key convert-secret-to-public <"$here/cache-key.sec" >"$here/cache-key.pub"
+fi

@@ -1,0 +1,58 @@
+//! One server per cache directory: an exclusive `flock` on `<dir>/.lock`, held while the server
+//! runs (the kernel drops it when the process ends, however it ends). A second server on the same
+//! directory refuses to start instead of deleting the first one's staged uploads.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::Path;
+
+use rustix::fs::{FlockOperation, flock};
+
+/// The held lock; released when dropped.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+/// The name of the lock file in the cache directory.
+pub const LOCK_FILE: &str = ".lock";
+
+impl DirLock {
+    /// Takes the lock of the cache directory `root`, failing at once (an error of kind
+    /// `WouldBlock` naming the directory) if another process holds it.
+    pub fn acquire(root: &Path) -> io::Result<DirLock> {
+        let path = root.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(DirLock { _file: file }),
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "another server is using this cache directory (it holds {})",
+                    path.display()
+                ),
+            )),
+            Err(e) => Err(io::Error::from(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_the_same_directory_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DirLock::acquire(dir.path()).unwrap();
+        let second = DirLock::acquire(dir.path()).unwrap_err();
+        assert_eq!(second.kind(), io::ErrorKind::WouldBlock);
+        assert!(second.to_string().contains(".lock"), "{second}");
+        drop(first);
+        DirLock::acquire(dir.path()).unwrap();
+    }
+}
