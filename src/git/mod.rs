@@ -76,6 +76,7 @@ pub use object::{
     TreeError, TreeErrorKind, TreeRefIter, blob_id, encode_tree, object_hasher, object_id, tree_id,
     tree_order,
 };
+#[cfg(feature = "fs")]
 pub(crate) use object::{checked_object_id, finish_object, push_entry};
 pub mod events;
 pub mod loose;

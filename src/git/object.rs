@@ -592,6 +592,7 @@ pub(crate) fn finish_object(
 
 /// The id of the object of `kind` with `body`, with SHA-1 collision detection if `detect`: the
 /// hasher every walk (serial, parallel, cached) uses for a whole object in memory.
+#[cfg(feature = "fs")]
 pub(crate) fn checked_object_id(
     algorithm: Algorithm,
     kind: ObjectKind,
