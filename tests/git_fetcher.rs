@@ -436,7 +436,7 @@ fn corrupt_blob_is_refused_on_one_thread_and_two() {
     std::fs::write(&path, forged).unwrap();
     for threads in [1, 2] {
         let err = Fetch::new()
-            .threads(threads)
+            .settings(*nix_ingest::Options::new().threads(threads).settings())
             .fetch(repo, "HEAD")
             .unwrap_err();
         let text = chain(&err);

@@ -112,8 +112,7 @@ pub fn prefetch(settings: &Settings, args: &GitPrefetchArgs) -> Result<String, F
         Fetch::new()
     };
     fetch = fetch
-        .collision_detection(settings.options().settings().collision_detection())
-        .threads(settings.options().settings().threads())
+        .settings(*settings.options().settings())
         .submodules(args.submodules)
         .shallow(args.shallow)
         .name(args.name.clone())

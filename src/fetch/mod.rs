@@ -94,8 +94,8 @@ use crate::git::GitHasher;
 use crate::git::objects_dir::{GitDirs, locate_dirs, read_small};
 use crate::git::source::Repository;
 use crate::hash::{Algorithm, Hash};
-use crate::limits::Limits;
 use crate::method::FileIngestionMethod;
+use crate::settings::Settings;
 use crate::store_path::{References, StoreDir, StorePath};
 
 mod attributes;
@@ -127,22 +127,18 @@ pub struct Fetch {
     export_ignore: bool,
     shallow: bool,
     store_dir: StoreDir,
-    limits: Limits,
-    threads: usize,
-    collision_detection: bool,
+    settings: Settings,
 }
 
 impl Default for Fetch {
     fn default() -> Self {
         Fetch {
-            threads: 0,
-            collision_detection: true,
+            settings: Settings::default(),
             name: "source".to_owned(),
             submodules: false,
             export_ignore: false,
             shallow: false,
             store_dir: StoreDir::default(),
-            limits: Limits::default(),
         }
     }
 }
@@ -232,24 +228,17 @@ impl Fetch {
         self
     }
 
-    /// Threads: 1 reads, inflates and hashes on the calling thread; anything else (the default,
-    /// 0) hashes the NAR and checks blob ids on a second thread while the calling thread reads
-    /// and inflates objects, when the machine has more than one core.
-    pub fn threads(mut self, threads: usize) -> Self {
-        self.threads = threads;
-        self
-    }
-
-    /// Whether blob ids are checked with SHA-1 collision detection (default on; trees, commits
-    /// and tags always are).
-    pub fn collision_detection(mut self, on: bool) -> Self {
-        self.collision_detection = on;
-        self
-    }
-
-    /// Bounds on what the tree walk accepts.
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+    /// The settings the fetch honours, as every route of the crate does (pass
+    /// [`Options::settings`](crate::Options::settings)); default [`Settings::default`]:
+    ///
+    /// - threads: 1 reads, inflates and hashes on the calling thread; anything else (the
+    ///   default, 0) hashes the NAR and checks blob ids on a second thread while the calling
+    ///   thread reads and inflates objects, when the machine has more than one core;
+    /// - collision detection: whether blob ids are checked with SHA-1 collision detection
+    ///   (default on; trees, commits and tags always are);
+    /// - limits: bounds on what the tree walk accepts.
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
         self
     }
 
@@ -332,8 +321,8 @@ impl Fetch {
             &root,
             &dirs,
             algorithm,
-            self.collision_detection,
-            &self.limits,
+            self.settings.collision_detection(),
+            self.settings.limits(),
         )?;
         // The commit under the work tree; none on an unborn branch, where Nix calls the work
         // tree dirty and its `lastModified` 0.
@@ -375,10 +364,12 @@ impl Fetch {
             Some(commit) => commit_time(&mut source, commit)?,
             None => 0,
         });
-        let mut git = Some(GitHasher::new(algorithm).collision_detection(self.collision_detection));
+        let mut git = Some(
+            GitHasher::new(algorithm).collision_detection(self.settings.collision_detection()),
+        );
         let (nar_hash, nar_size) = nar_hash(
-            self.threads,
-            self.collision_detection,
+            self.settings.threads(),
+            self.settings.collision_detection(),
             sink,
             Box::new(|sink, _| {
                 let hasher = git.take().unwrap_or_else(|| GitHasher::new(algorithm));
@@ -457,8 +448,8 @@ impl Fetch {
         // The tree Nix sees, in one pass.
         let mut changed = false;
         let (nar_hash, nar_size) = nar_hash(
-            self.threads,
-            self.collision_detection,
+            self.settings.threads(),
+            self.settings.collision_detection(),
             sink,
             Box::new(|sink, deferred| {
                 let mut walker = TreeWalker {

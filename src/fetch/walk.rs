@@ -102,7 +102,7 @@ impl TreeWalker<'_> {
             Mode::Directory,
             source,
             sink,
-            &self.fetch.limits,
+            self.fetch.settings.limits(),
             hooks,
         );
         if changed || filter.ignored {

@@ -1,5 +1,8 @@
 //! The HTTP side: routes, uploads, downloads.
 
+mod listing;
+mod realisation;
+
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,7 +43,7 @@ pub struct App {
     pub(crate) verifications: Semaphore,
     uploads: Semaphore,
     publish: tokio::sync::Mutex<()>,
-    pub(crate) listings: crate::listing::Pending,
+    pub(crate) listings: listing::Pending,
     _lock: DirLock,
 }
 
@@ -212,8 +215,8 @@ async fn get_top(State(app): AppState, Path(name): Path<String>, request: Reques
         set_cache_control(&app, &mut response, CacheFor::Info);
         return response;
     }
-    if let Some(hash_part) = crate::listing::listing_name(&name) {
-        return crate::listing::get(&app, hash_part, request).await;
+    if let Some(hash_part) = listing::listing_name(&name) {
+        return listing::get(&app, hash_part, request).await;
     }
     let hash_part = match names::narinfo_hash_part(&name) {
         Ok(h) => h,
@@ -450,7 +453,7 @@ async fn put_top(
     let who = user_of(&user);
     let deadline = Deadline::new(&app.config);
     let started = Instant::now();
-    let listing = crate::listing::listing_name(&name);
+    let listing = listing::listing_name(&name);
     let kind = if names::narinfo_hash_part(&name).is_ok() {
         Kind::Narinfo
     } else if listing.is_some() {
@@ -465,7 +468,7 @@ async fn put_top(
         }
         Ok(_slot) if listing.is_some() => {
             let hash_part = listing.unwrap_or_default();
-            crate::listing::put(&app, hash_part, who, &headers, body, deadline).await
+            listing::put(&app, hash_part, who, &headers, body, deadline).await
         }
         Ok(_slot) => match names::narinfo_hash_part(&name) {
             Ok(hash_part) => put_narinfo(&app, hash_part, who, &headers, body, deadline).await,
@@ -788,7 +791,7 @@ async fn put_narinfo(
     check::check_nar(&nar_path, &info, &plan, &app.config).await?;
     drop(published);
     let kept = finish(app, &info, &plan, hash_part, user, claimed, started).await?;
-    crate::listing::narinfo_accepted(app, hash_part, user).await;
+    listing::narinfo_accepted(app, hash_part, user).await;
     Ok(kept)
 }
 
@@ -797,7 +800,7 @@ async fn get_realisation(
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
-    crate::realisation::get(&app, &name, request).await
+    realisation::get(&app, &name, request).await
 }
 
 async fn put_realisation(
@@ -812,7 +815,7 @@ async fn put_realisation(
     let deadline = Deadline::new(&app.config);
     let started = Instant::now();
     let result = match upload_slot(&app, deadline).await {
-        Ok(_slot) => crate::realisation::put(&app, &name, who, &headers, body, deadline).await,
+        Ok(_slot) => realisation::put(&app, &name, who, &headers, body, deadline).await,
         Err(refusal) => Err(refusal),
     };
     let response = match result {

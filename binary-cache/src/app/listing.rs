@@ -25,7 +25,7 @@ use nix_ingest::nar::listing::{Listing, ListingBuilder, Node};
 use nix_ingest::narinfo::NarInfo;
 use tracing::{info, warn};
 
-use crate::app::{App, Deadline, check_encoding, read_small, serve_object};
+use super::{App, Deadline, check_encoding, read_small, serve_object};
 use crate::escape::Escaped;
 use crate::names::{self, NarFile};
 use crate::refusal::Refusal;

@@ -24,7 +24,7 @@ use axum::response::Response;
 use nix_ingest::narinfo::NarInfo;
 use nix_ingest::realisation::{DrvOutput, Realisation};
 
-use crate::app::{App, Deadline, check_encoding, read_small, serve_object};
+use super::{App, Deadline, check_encoding, read_small, serve_object};
 use crate::escape::Escaped;
 use crate::refusal::{Refusal, chain};
 use crate::signature::Signature;
