@@ -14,7 +14,7 @@ use nix_ingest::store_path::References;
 use crate::args::{CidArgs, HashMultiArgs, HashPathArgs, StoreAddArgs, StoreMode, VerifyArgs};
 use crate::input::{Input, store_dir};
 use crate::progress::{Meter, ProgressReader, with_background_progress};
-use crate::{Failure, Settings, chain, fail, usage};
+use crate::{Failure, Settings, chain, fail, quote_path, usage};
 
 /// `hash path`: one line per path, as `nix hash path`.
 pub fn path(settings: &Settings, args: &HashPathArgs) -> Result<String, Failure> {
@@ -29,7 +29,11 @@ pub fn path(settings: &Settings, args: &HashPathArgs) -> Result<String, Failure>
             args.algo.into(),
             FlatSymlink::Follow,
         )?;
-        let _ = writeln!(out, "{}", hash.encode(args.format.into()));
+        let _ = writeln!(
+            out,
+            "{}",
+            hash.encode(args.legacy_format.or(args.format).into())
+        );
     }
     Ok(out)
 }
@@ -53,7 +57,7 @@ pub fn multi(settings: &Settings, args: &HashMultiArgs) -> Result<String, Failur
                 .filter(|(m, _)| *m != Git)
                 .map(|&(m, a)| sink(options, m, a))
                 .collect::<Result<Vec<Box<dyn HashSink>>, Failure>>()?;
-            let git = cached_git(&cache, &path, &git_algos, Some(&mut others))?;
+            let git = cached_git(settings, &cache, &path, &git_algos, Some(&mut others))?;
             let mut rest = others.into_iter().map(|s| finish(&input, s));
             let mut git = git.into_iter();
             list.iter()
@@ -197,32 +201,82 @@ pub enum FlatSymlink {
     Refuse,
 }
 
-/// The file flat hashing reads for a path on disk: what the operating system opens for the path
-/// as given (`nix hash path --mode flat`), or Nix's path, refused if it is a symlink
-/// (`nix store add --mode flat|text`). `None` for a NAR.
-pub fn flat_path(input: &Input, symlink: FlatSymlink) -> Result<Option<PathBuf>, Failure> {
+/// What flat hashing reads for a path on disk.
+pub enum FlatSource {
+    /// A regular file, hashed by the library (Nix's path: last component not followed).
+    Path(PathBuf),
+    /// Anything else that can be read (a pipe, `/dev/stdin`, `/dev/null`…), hashed to its end as
+    /// Nix reads it.
+    Stream(std::fs::File),
+}
+
+/// The object flat hashing reads for `input` on disk (`None` for a NAR): what the operating
+/// system opens for the path as given, following every symlink (`nix hash path --mode flat`),
+/// or Nix's path, refused if it is a symlink (`nix store add --mode flat|text`). A directory is
+/// refused; a pipe or a device is read to its end, as Nix does.
+pub fn flat_source(input: &Input, symlink: FlatSymlink) -> Result<Option<FlatSource>, Failure> {
     let Input::Path(p) = input else {
         return Ok(None);
     };
-    match symlink {
+    let given = input.display();
+    let (path, file) = match symlink {
         FlatSymlink::Follow => {
-            let given = p.flat_hash_path();
-            std::fs::canonicalize(given)
-                .map(Some)
-                .map_err(|e| fail(format!("cannot open {:?}: {e}", p.given())))
+            let path = p.flat_hash_path().to_path_buf();
+            let file = std::fs::File::open(&path)
+                .map_err(|e| fail(format!("cannot open {given}: {e}")))?;
+            (path, file)
         }
         FlatSymlink::Refuse => {
             let path = input.path()?.unwrap_or_default();
             let meta = std::fs::symlink_metadata(&path)
-                .map_err(|e| fail(format!("cannot read {path:?}: {e}")))?;
+                .map_err(|e| fail(format!("cannot read {given}: {e}")))?;
             if meta.file_type().is_symlink() {
                 return Err(fail(format!(
-                    "path {path:?} is a symlink (flat and text hashing take a regular file)"
+                    "{given} is a symlink (flat and text hashing take a regular file)"
                 )));
             }
-            Ok(Some(path))
+            let file = std::fs::File::open(&path)
+                .map_err(|e| fail(format!("cannot open {given}: {e}")))?;
+            (path, file)
+        }
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| fail(format!("cannot read {given}: {e}")))?;
+    if meta.is_dir() {
+        return Err(fail(format!(
+            "{given} is a directory: flat and text hashing take a single file \
+             (hash a directory with --mode nar or --mode git)"
+        )));
+    }
+    if meta.is_file() && symlink == FlatSymlink::Refuse {
+        return Ok(Some(FlatSource::Path(path)));
+    }
+    Ok(Some(FlatSource::Stream(file)))
+}
+
+/// The flat hash of everything `file` yields, read to its end.
+fn flat_stream(
+    settings: &Settings,
+    input: &Input,
+    mut file: std::fs::File,
+    algo: Algorithm,
+) -> Result<Hash, Failure> {
+    use std::io::Read;
+    let mut hasher =
+        nix_ingest::hash::Hasher::with_collision_detection(algo, settings.collision_detection());
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(fail(format!("cannot read {}: {e}", input.display()))),
         }
     }
+    hasher
+        .finalize()
+        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
 }
 
 /// The hash of `input` by one method.
@@ -235,14 +289,22 @@ fn hash_one(
 ) -> Result<Hash, Failure> {
     let options = settings.options();
     let path = if method == FileIngestionMethod::Flat {
-        flat_path(input, symlink)?
+        match flat_source(input, symlink)? {
+            Some(FlatSource::Stream(file)) => {
+                return with_background_progress("hashing", || {
+                    flat_stream(settings, input, file, algo)
+                });
+            }
+            Some(FlatSource::Path(path)) => Some(path),
+            None => None,
+        }
     } else {
         input.path()?
     };
     match (path, settings.cache()) {
         (Some(path), Some(cache)) if method == FileIngestionMethod::Git => {
             let ids = with_background_progress("hashing (git, cached)", || {
-                cached_git(&cache, &path, &[algo], None)
+                cached_git(settings, &cache, &path, &[algo], None)
             })?;
             ids.into_iter().next().ok_or_else(|| fail("no result"))
         }
@@ -259,33 +321,66 @@ fn hash_one(
 }
 
 /// The git ids of `path` through the hash cache (streaming the object into `sink` too, if
-/// given); a cache that could not be used or saved is said on standard error.
+/// given); a cache that could not be used or saved is said on standard error. An existing file
+/// that is not a nix-ingest cache is refused unless `--cache-overwrite` was given (an empty file
+/// holds nothing to lose); a damaged cache of ours is rebuilt.
 fn cached_git(
+    settings: &Settings,
     cache: &HashCache,
     path: &std::path::Path,
     algos: &[Algorithm],
-    sink: Option<&mut dyn Sink>,
+    mut sink: Option<&mut dyn Sink>,
 ) -> Result<Vec<Hash>, Failure> {
-    let outcome = match sink {
-        Some(sink) => cache.hash_git_with_sink(path, algos, sink),
-        None => cache.hash_git(path, algos),
+    use nix_ingest::cache::{Error as CacheError, InvalidCache};
+    fn run(
+        cache: &HashCache,
+        path: &std::path::Path,
+        algos: &[Algorithm],
+        sink: Option<&mut (dyn Sink + '_)>,
+    ) -> Result<nix_ingest::cache::Outcome, CacheError> {
+        match sink {
+            Some(sink) => cache.hash_git_with_sink(path, algos, sink),
+            None => cache.hash_git(path, algos),
+        }
+    }
+    let file = cache.path();
+    let outcome = match run(
+        &cache.clone().strict(true),
+        path,
+        algos,
+        sink.as_deref_mut(),
+    ) {
+        Err(CacheError::Invalid {
+            reason: reason @ (InvalidCache::Magic | InvalidCache::NotAFile),
+            ..
+        }) if !settings.cache_overwrite()
+            && !std::fs::metadata(file).is_ok_and(|m| m.is_file() && m.len() == 0) =>
+        {
+            return Err(fail(format!(
+                "refusing to overwrite {} with a cache: {reason} \
+                 (give --cache-overwrite to replace it)",
+                quote_path(file)
+            )));
+        }
+        Err(CacheError::Invalid { .. } | CacheError::Read { .. }) => run(cache, path, algos, sink),
+        other => other,
     }
     .map_err(|e| fail(chain(&e)))?;
-    let file = cache.path();
+    let file = quote_path(file);
     match &outcome.loaded {
         LoadStatus::Rebuilt(why) => crate::warn(&format!(
-            "cache file {file:?} was not trusted ({}); rebuilt",
+            "cache file {file} was not trusted ({}); rebuilt",
             chain(why)
         )),
         LoadStatus::Unreadable(e) => {
-            crate::warn(&format!("cannot read cache file {file:?} ({e}); rebuilt"))
+            crate::warn(&format!("cannot read cache file {file} ({e}); rebuilt"))
         }
         _ => {}
     }
     match &outcome.saved {
-        SaveStatus::Failed(e) => crate::warn(&format!("cannot write cache file {file:?}: {e}")),
+        SaveStatus::Failed(e) => crate::warn(&format!("cannot write cache file {file}: {e}")),
         SaveStatus::TooLarge { size, max } => crate::warn(&format!(
-            "cache file {file:?} not written: {size} bytes, over the cap of {max}"
+            "cache file {file} not written: {size} bytes, over the cap of {max}"
         )),
         _ => {}
     }

@@ -11,7 +11,7 @@ use nix_ingest::store_path::StoreDir;
 
 use crate::args::StoreOpts;
 use crate::progress::{Meter, Progress};
-use crate::{Failure, chain, fail, usage};
+use crate::{Failure, chain, fail, quote_path, usage};
 
 /// A path on disk or a NAR.
 pub enum Input {
@@ -37,8 +37,8 @@ impl Input {
     /// What to call the input in messages.
     pub fn display(&self) -> String {
         match self {
-            Input::Path(p) => format!("{:?}", Path::new(p.given())),
-            Input::Nar(Some(p)) => format!("NAR {p:?}"),
+            Input::Path(p) => quote_path(Path::new(p.given())),
+            Input::Nar(Some(p)) => format!("NAR {}", quote_path(p)),
             Input::Nar(None) => "the NAR on standard input".to_owned(),
         }
     }
@@ -85,7 +85,7 @@ impl Input {
         match self {
             Input::Nar(Some(p)) => {
                 let file = std::fs::File::open(p)
-                    .map_err(|e| fail(format!("cannot open NAR {p:?}: {e}")))?;
+                    .map_err(|e| fail(format!("cannot open NAR {}: {e}", quote_path(p))))?;
                 Ok(Box::new(file))
             }
             Input::Nar(None) => Ok(Box::new(io::stdin().lock())),

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use args::{Cli, Command, GitCommand, Global, HashCommand, NarCommand, StoreCommand};
+use args::{Cli, Command, GitCommand, Global, HashCommand, ManArgs, NarCommand, StoreCommand};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         Command::Git(GitCommand::Prefetch(a)) => git::prefetch(&settings, a),
         Command::Cid(a) => hash::cid(&settings, a),
         Command::Completions(a) => completions(a.shell),
-        Command::Man => man(),
+        Command::Man(a) => man(a),
     };
     match result {
         Ok(out) => {
@@ -153,19 +153,95 @@ fn usage_error(msg: &str, command: &str) -> ExitCode {
 
 /// `completions SHELL`.
 fn completions(shell: clap_complete::Shell) -> Result<String, Failure> {
+    const BIN: &str = "nix-ingest";
     let mut cmd = Cli::command();
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut cmd, "nix-ingest", &mut out);
-    String::from_utf8(out).map_err(|_| fail("the completion script is not UTF-8"))
+    if shell != clap_complete::Shell::Bash {
+        clap_complete::generate(shell, &mut cmd, BIN, &mut out);
+        return String::from_utf8(out).map_err(|_| fail("the completion script is not UTF-8"));
+    }
+    // clap_complete's bash script names the state of a subcommand one way where it is entered
+    // and another way where it is completed when the binary name holds a hyphen, so nothing
+    // below the top level completes (clap-rs/clap#6421). Generated for a name without a
+    // hyphen, the two agree; then the script is registered for the binary's real name.
+    let plain = BIN.replace('-', "_");
+    clap_complete::generate(shell, &mut cmd, &plain, &mut out);
+    let script = String::from_utf8(out).map_err(|_| fail("the completion script is not UTF-8"))?;
+    let mut registered = 0;
+    let mut fixed = String::with_capacity(script.len());
+    for line in script.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        match body.strip_suffix(&format!(" {plain}")) {
+            Some(head) if body.trim_start().starts_with("complete -F ") => {
+                fixed.push_str(head);
+                fixed.push(' ');
+                fixed.push_str(BIN);
+                fixed.push_str(&line[body.len()..]);
+                registered += 1;
+            }
+            _ => fixed.push_str(line),
+        }
+    }
+    if registered == 0 {
+        return Err(fail("cannot register the bash completion function"));
+    }
+    Ok(fixed)
 }
 
-/// `man`: the roff man page.
-fn man() -> Result<String, Failure> {
+/// The command line as the man pages describe it (no `help` subcommands: `--help` is there).
+fn man_command() -> clap::Command {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
+/// `man [SUBCOMMAND…]`: the roff man page of nix-ingest or of one subcommand;
+/// `man --out-dir DIR`: every page, written into DIR.
+fn man(args: &ManArgs) -> Result<String, Failure> {
+    let root = man_command();
+    if let Some(dir) = &args.out_dir {
+        let mut written = String::new();
+        let mut todo = vec![root];
+        while let Some(cmd) = todo.pop() {
+            todo.extend(cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
+            let page = clap_mangen::Man::new(cmd);
+            let file = page.generate_to(dir).map_err(|e| {
+                fail(format!(
+                    "cannot write {}: {}",
+                    quote_path(&dir.join(page.get_filename())),
+                    chain(&e)
+                ))
+            })?;
+            written.push_str(&format!("{}\n", file.display()));
+        }
+        return Ok(written);
+    }
+    let mut cmd = &root;
+    for word in &args.command {
+        cmd = cmd.find_subcommand(word).ok_or_else(|| {
+            usage(format!(
+                "no subcommand {} in {}",
+                quote(word),
+                quote(cmd.get_display_name().unwrap_or(cmd.get_name()))
+            ))
+        })?;
+    }
     let mut out = Vec::new();
-    clap_mangen::Man::new(Cli::command())
+    clap_mangen::Man::new(cmd.clone())
         .render(&mut out)
-        .map_err(|e| fail(format!("cannot render the man page: {e}")))?;
+        .map_err(|e| fail(format!("cannot render the man page: {}", chain(&e))))?;
     String::from_utf8(out).map_err(|_| fail("the man page is not UTF-8"))
+}
+
+/// Text echoed in a message: in single quotes (as Nix quotes), control characters, quotes and
+/// backslashes escaped.
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.escape_debug())
+}
+
+/// A path echoed in a message, as [`quote`] (bytes that are not UTF-8 as U+FFFD).
+pub fn quote_path(path: &std::path::Path) -> String {
+    quote(&path.to_string_lossy())
 }
 
 /// `warning: MSG` on standard error.
@@ -182,7 +258,9 @@ pub fn eprintln_safe(msg: &str) {
 /// The global options, as the library takes them.
 pub struct Settings {
     options: nix_ingest::Options,
+    collision_detection: bool,
     cache: Option<std::path::PathBuf>,
+    cache_overwrite: bool,
 }
 
 impl Settings {
@@ -194,7 +272,9 @@ impl Settings {
         }
         Settings {
             options,
+            collision_detection: !global.no_collision_detection,
             cache: global.cache.clone(),
+            cache_overwrite: global.cache_overwrite,
         }
     }
 
@@ -203,9 +283,19 @@ impl Settings {
         &self.options
     }
 
+    /// Whether SHA-1 detects collision attacks.
+    pub fn collision_detection(&self) -> bool {
+        self.collision_detection
+    }
+
     /// The git hash cache, if `--cache FILE` was given.
     pub fn cache(&self) -> Option<nix_ingest::cache::HashCache> {
         self.cache.as_ref().map(nix_ingest::cache::HashCache::new)
+    }
+
+    /// Whether `--cache` may replace a file that is not a nix-ingest cache.
+    pub fn cache_overwrite(&self) -> bool {
+        self.cache_overwrite
     }
 }
 

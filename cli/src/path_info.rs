@@ -8,7 +8,7 @@ use nix_ingest::narinfo::json;
 use nix_ingest::path_info::Request;
 
 use crate::args::{JsonFormat, PathInfoArgs, StoreMode};
-use crate::hash::{FlatSymlink, flat_path};
+use crate::hash::{FlatSymlink, flat_source};
 use crate::input::{Input, store_dir};
 use crate::progress::with_background_progress;
 use crate::{Failure, Settings, chain, fail};
@@ -30,7 +30,7 @@ pub fn path_info(settings: &Settings, args: &PathInfoArgs) -> Result<String, Fai
         return Err(fail(format!("text hashing must use SHA-256, not {algo}")));
     }
     if matches!(args.mode, StoreMode::Flat | StoreMode::Text) {
-        flat_path(&input, FlatSymlink::Refuse)?;
+        flat_source(&input, FlatSymlink::Refuse)?;
     }
     let request = Request::new(name, method, algo).store_dir(store);
     let options = settings.options();
