@@ -943,23 +943,224 @@ fn completions_and_man_page() {
             assert!(run.stdout.contains(word), "{shell} lacks {word}");
         }
     }
-    // The bash script is valid bash.
-    let bash = run_cli(&os(&["completions", "bash"]), cwd, None);
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("nix-ingest.bash");
-    fs::write(&script, &bash.stdout).unwrap();
-    if let Ok(out) = Command::new("bash").arg("-n").arg(&script).output() {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
     let man = run_cli(&os(&["man"]), cwd, None);
     assert_eq!(man.status, 0, "{}", man.stderr);
     assert!(man.stdout.starts_with(".ie") || man.stdout.contains(".TH nix-ingest"));
     for word in ["hash", "store", "verify", "completions", "Exit status"] {
         assert!(man.stdout.contains(word), "the man page lacks {word}");
+    }
+}
+
+/// The bash completion script, loaded in a real bash, registers a function for `nix-ingest`
+/// that completes the options of subcommands at every level, not just the top one.
+#[test]
+fn bash_completes_below_the_top_level() {
+    let script = run_cli(&os(&["completions", "bash"]), repo(), None);
+    assert_eq!(script.status, 0, "{}", script.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nix-ingest.bash");
+    fs::write(&file, &script.stdout).unwrap();
+    // What `nix-ingest WORDS… CUR<TAB>` offers: the function `complete -p` names, called as
+    // bash calls it (command, current word, previous word).
+    let complete = |words: &[&str]| -> Vec<String> {
+        let words: Vec<String> = words
+            .iter()
+            .map(|w| {
+                if w.is_empty() {
+                    "''".to_owned()
+                } else {
+                    quote(w)
+                }
+            })
+            .collect();
+        let program = format!(
+            r#"source {file} || exit 3
+spec=$(complete -p nix-ingest) || exit 4
+[[ $spec =~ -F\ ([^ ]+) ]] || exit 5
+COMP_WORDS=({words})
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+COMP_LINE="${{COMP_WORDS[*]}}"
+COMP_POINT=${{#COMP_LINE}}
+"${{BASH_REMATCH[1]}}" nix-ingest "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+printf '%s\n' "${{COMPREPLY[@]}}""#,
+            file = quote(file.to_str().unwrap()),
+            words = words.join(" "),
+        );
+        let out = Command::new("bash")
+            .arg("--norc")
+            .arg("-c")
+            .arg(program)
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "{words:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let offers = |words: &[&str], expected: &[&str]| {
+        let got = complete(words);
+        for e in expected {
+            assert!(
+                got.iter().any(|g| g == e),
+                "{words:?} offers {got:?}, not {e}"
+            );
+        }
+    };
+    offers(
+        &["nix-ingest", "hash", "path", "--"],
+        &["--mode", "--algo", "--format", "--nar", "--threads"],
+    );
+    offers(
+        &["nix-ingest", "hash", "path", "--mode", ""],
+        &["flat", "nar", "git"],
+    );
+    offers(
+        &["nix-ingest", "store", "add", "--"],
+        &["--dry-run", "--hash-algo", "--store-dir"],
+    );
+    offers(&["nix-ingest", "git", "to-nar", "--"], &["--root-type"]);
+    offers(
+        &["nix-ingest", "path-info", "--"],
+        &["--json", "--json-format"],
+    );
+    offers(&["nix-ingest", "hash", ""], &["path", "multi"]);
+    offers(
+        &["nix-ingest", ""],
+        &["hash", "store", "nar", "path-info", "git"],
+    );
+    // Options of another subcommand are not offered.
+    let got = complete(&["nix-ingest", "hash", "path", "--"]);
+    assert!(!got.iter().any(|g| g == "--dry-run"), "{got:?}");
+}
+
+/// Every man page a page refers to (`nix-ingest-hash(1)`…) is generated, and each subcommand's
+/// page documents its own options; `man SUBCOMMAND…` prints the same page.
+#[test]
+fn man_pages_for_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_cli(
+        &os(&["man", "--out-dir", dir.path().to_str().unwrap()]),
+        repo(),
+        None,
+    );
+    let written = assert_ok(&run, "man --out-dir");
+    let mut pages = BTreeMap::new();
+    for entry in fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let text = fs::read_to_string(&path).unwrap();
+        pages.insert(name, text);
+    }
+    assert_eq!(written.len(), pages.len(), "{written:?}");
+    let mut refs = 0;
+    for (name, text) in &pages {
+        // roff escapes `-` as `\-`.
+        let text = text.replace("\\-", "-");
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("nix-ingest") {
+            rest = &rest[at..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .unwrap_or(rest.len());
+            if let Some(section) = rest[end..].strip_prefix('(') {
+                let section = &section[..section.find(')').unwrap_or(0)];
+                let page = format!("{}.{section}", &rest[..end]);
+                assert!(
+                    pages.contains_key(&page),
+                    "{name} refers to {page}, not generated"
+                );
+                refs += 1;
+            }
+            rest = &rest[end..];
+        }
+    }
+    assert!(refs >= 16, "only {refs} references");
+    for (page, words, options) in [
+        (
+            "nix-ingest-hash-path.1",
+            &["hash", "path"][..],
+            &["--mode", "--algo", "--format", "--nar"][..],
+        ),
+        (
+            "nix-ingest-store-add.1",
+            &["store", "add"],
+            &["--dry-run", "--hash-algo", "--store-dir"],
+        ),
+        (
+            "nix-ingest-git-to-nar.1",
+            &["git", "to-nar"],
+            &["--root-type"],
+        ),
+        (
+            "nix-ingest-nar-restore.1",
+            &["nar", "restore"],
+            &["--threads"],
+        ),
+    ] {
+        let text = pages.get(page).unwrap_or_else(|| panic!("no {page}"));
+        for option in options {
+            assert!(
+                text.contains(&option.replace('-', "\\-")),
+                "{page} lacks {option}"
+            );
+        }
+        let mut args = os(&["man"]);
+        args.extend(os(words));
+        let run = run_cli(&args, repo(), None);
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        assert_eq!(
+            &run.stdout,
+            text,
+            "`man {}` differs from {page}",
+            words.join(" ")
+        );
+    }
+    let run = run_cli(&os(&["man", "hash", "nope"]), repo(), None);
+    assert_usage_error(&run, "man of an unknown subcommand");
+}
+
+/// A subcommand's `--help` lists its own options first and the global ones after, under their
+/// own heading; each global option is described in one line.
+#[test]
+fn help_lists_own_options_first() {
+    for words in [
+        &["hash", "path"][..],
+        &["store", "add"],
+        &["nar", "restore"],
+        &["git", "export"],
+    ] {
+        let mut args = os(words);
+        args.push("--help".into());
+        let run = run_cli(&args, repo(), None);
+        let help = assert_ok(&run, "--help").join("\n");
+        let own = help
+            .find("\nOptions:\n")
+            .unwrap_or_else(|| panic!("{words:?}: {help}"));
+        let global = help
+            .find("\nGlobal options:\n")
+            .unwrap_or_else(|| panic!("{words:?}: {help}"));
+        assert!(own < global, "{words:?}: {help}");
+        for option in ["--threads", "--cache <FILE>", "--no-collision-detection"] {
+            let at = help
+                .find(option)
+                .unwrap_or_else(|| panic!("{words:?} lacks {option}"));
+            assert!(
+                at > global,
+                "{words:?}: {option} among the subcommand's options"
+            );
+        }
+        // `--cache` in one short line (wrapped at most once on a narrow terminal).
+        let cache = &help[help.find("--cache <FILE>").unwrap()..];
+        let lines = cache
+            .lines()
+            .take_while(|l| !l.trim_start().starts_with("--cache-"))
+            .count();
+        assert!(lines <= 2, "{words:?}: {cache}");
     }
 }
 
