@@ -478,10 +478,13 @@ impl From<RootType> for GitMode {
 fn parse_method_algo(item: &str) -> Result<(FileIngestionMethod, Algorithm), String> {
     let (method, algo) = item
         .split_once(':')
-        .ok_or_else(|| format!("{item:?} is not METHOD:ALGO (e.g. git:sha1)"))?;
-    let method = method
-        .parse()
-        .map_err(|_| format!("unknown method {method:?} (expected flat, nar or git)"))?;
+        .ok_or_else(|| format!("{} is not METHOD:ALGO (e.g. git:sha1)", crate::quote(item)))?;
+    let method = method.parse().map_err(|_| {
+        format!(
+            "unknown method {} (expected flat, nar or git)",
+            crate::quote(method)
+        )
+    })?;
     let algo = algo.parse().map_err(|e| format!("{e}"))?;
     Ok((method, algo))
 }

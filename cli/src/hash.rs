@@ -57,7 +57,14 @@ pub fn multi(settings: &Settings, args: &HashMultiArgs) -> Result<String, Failur
                 .filter(|(m, _)| *m != Git)
                 .map(|&(m, a)| sink(options, m, a))
                 .collect::<Result<Vec<Box<dyn HashSink>>, Failure>>()?;
-            let git = cached_git(settings, &cache, &path, &git_algos, Some(&mut others))?;
+            let git = cached_git(
+                settings,
+                &input,
+                &cache,
+                &path,
+                &git_algos,
+                Some(&mut others),
+            )?;
             let mut rest = others.into_iter().map(|s| finish(&input, s));
             let mut git = git.into_iter();
             list.iter()
@@ -180,16 +187,12 @@ pub fn sink(
 
 /// The hash a sink computed for `input`.
 fn finish(input: &Input, sink: Box<dyn HashSink>) -> Result<Hash, Failure> {
-    sink.finish()
-        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
+    sink.finish().map_err(|e| fail(input.error(&e)))
 }
 
 /// A failed hash of `input`: errors of the walk name the path themselves.
 fn ingest_error(input: &Input, e: &nix_ingest::ingest::Error) -> Failure {
-    match e {
-        nix_ingest::ingest::Error::Fs(_) => fail(chain(e)),
-        _ => fail(format!("{}: {}", input.display(), chain(e))),
-    }
+    fail(input.error(e))
 }
 
 /// What flat hashing does with a symlink root on disk.
@@ -304,7 +307,7 @@ fn hash_one(
     match (path, settings.cache()) {
         (Some(path), Some(cache)) if method == FileIngestionMethod::Git => {
             let ids = with_background_progress("hashing (git, cached)", || {
-                cached_git(settings, &cache, &path, &[algo], None)
+                cached_git(settings, input, &cache, &path, &[algo], None)
             })?;
             ids.into_iter().next().ok_or_else(|| fail("no result"))
         }
@@ -326,6 +329,7 @@ fn hash_one(
 /// holds nothing to lose); a damaged cache of ours is rebuilt.
 fn cached_git(
     settings: &Settings,
+    input: &Input,
     cache: &HashCache,
     path: &std::path::Path,
     algos: &[Algorithm],
@@ -365,7 +369,7 @@ fn cached_git(
         Err(CacheError::Invalid { .. } | CacheError::Read { .. }) => run(cache, path, algos, sink),
         other => other,
     }
-    .map_err(|e| fail(chain(&e)))?;
+    .map_err(|e| fail(input.error(&e)))?;
     let file = quote_path(file);
     match &outcome.loaded {
         LoadStatus::Rebuilt(why) => crate::warn(&format!(

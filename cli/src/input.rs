@@ -11,7 +11,7 @@ use nix_ingest::store_path::StoreDir;
 
 use crate::args::StoreOpts;
 use crate::progress::{Meter, Progress};
-use crate::{Failure, chain, fail, quote_path, usage};
+use crate::{Failure, chain, chain_with, fail, quote_path, usage};
 
 /// A path on disk or a NAR.
 pub enum Input {
@@ -43,11 +43,43 @@ impl Input {
         }
     }
 
+    /// A path inside the input, as the user would write it: from the path as given, not the
+    /// resolved one.
+    pub fn path_text(&self, path: &Path) -> String {
+        if let Input::Path(p) = self
+            && let Ok(root) = p.path()
+            && let Ok(rest) = path.strip_prefix(&root)
+        {
+            let given = Path::new(p.given());
+            return quote_path(&if rest.as_os_str().is_empty() {
+                given.to_path_buf()
+            } else {
+                given.join(rest)
+            });
+        }
+        quote_path(path)
+    }
+
+    /// An error reading the input, and its causes, on one line: paths inside the input as the
+    /// user wrote them, and the input named first unless the error names a path itself.
+    pub fn error(&self, e: &(dyn std::error::Error + 'static)) -> String {
+        match chain_with(e, &|p| self.path_text(p)) {
+            (text, true) => text,
+            (text, false) => format!("{}: {text}", self.display()),
+        }
+    }
+
     /// The object on disk Nix reads for a path: its directory resolved, its last component not
     /// followed.
     pub fn path(&self) -> Result<Option<PathBuf>, Failure> {
         match self {
-            Input::Path(p) => p.path().map(Some).map_err(|e| fail(chain(&e))),
+            Input::Path(p) => p.path().map(Some).map_err(|e| match e {
+                nix_path::Error::Parent { source, .. } => fail(format!(
+                    "cannot resolve the directory of {}: {source}",
+                    self.display()
+                )),
+                e => fail(chain(&e)),
+            }),
             Input::Nar(_) => Ok(None),
         }
     }
@@ -101,11 +133,11 @@ impl Input {
         let mut sink = Progress::new(sink, Meter::on_terminal("hashing", true));
         match self.path()? {
             Some(path) => {
-                nix_ingest::fs::dump(&path, &mut sink, options).map_err(|e| fail(chain(&e)))
+                nix_ingest::fs::dump(&path, &mut sink, options).map_err(|e| fail(self.error(&e)))
             }
             None => nix_ingest::nar::read(self.open_nar()?, &mut sink, options.get_limits())
                 .map(drop)
-                .map_err(|e| fail(format!("{}: {}", self.display(), chain(&e)))),
+                .map_err(|e| fail(self.error(&e))),
         }
     }
 }

@@ -315,18 +315,63 @@ pub fn fail(msg: impl Into<String>) -> Failure {
 }
 
 /// One line for an error and its causes (each cause only if its text is not already there).
-pub fn chain(e: &dyn StdError) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
+pub fn chain(e: &(dyn StdError + 'static)) -> String {
+    chain_with(e, &|p| quote_path(p)).0
+}
+
+/// [`chain`], with the paths of walk errors as `path_text` says, and whether one was named.
+/// The library's words for a sink (the part that hashes or writes what is read) are left out:
+/// its cause says what is wrong.
+pub fn chain_with(
+    e: &(dyn StdError + 'static),
+    path_text: &dyn Fn(&std::path::Path) -> String,
+) -> (String, bool) {
+    use nix_ingest::fs::{Error as FsError, ErrorKind};
+    let mut msg = String::new();
+    let mut named_path = false;
+    let mut next = Some(unwrap_transparent(e));
+    while let Some(e) = next {
+        let text = if let Some(walk) = e.downcast_ref::<FsError>() {
+            named_path = true;
+            match &walk.kind {
+                ErrorKind::Sink(_) => path_text(&walk.path),
+                kind => format!("{}: {kind}", path_text(&walk.path)),
+            }
+        } else if let Some(nix_ingest::nar::Error::Sink { offset, .. }) = e.downcast_ref() {
+            format!("NAR byte {offset}")
+        } else {
+            e.to_string()
+        };
         if !msg.contains(&text) {
-            msg.push_str(": ");
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
             msg.push_str(&text);
         }
-        source = s.source();
+        next = e.source();
     }
-    msg.replace('\n', "\\n")
+    (msg.replace('\n', "\\n"), named_path)
+}
+
+/// The error a transparent wrapper of the library stands for (the wrapper's text and causes are
+/// that error's).
+fn unwrap_transparent<'a>(e: &'a (dyn StdError + 'static)) -> &'a (dyn StdError + 'static) {
+    use nix_ingest::{cache, ingest, path_info};
+    match e.downcast_ref::<ingest::Error>() {
+        Some(ingest::Error::Fs(inner)) => return inner,
+        Some(ingest::Error::Nar(inner)) => return inner,
+        Some(ingest::Error::Cache(inner)) => return unwrap_transparent(inner),
+        _ => {}
+    }
+    match e.downcast_ref::<path_info::Error>() {
+        Some(path_info::Error::Walk(inner)) => return inner,
+        Some(path_info::Error::Nar(inner)) => return inner,
+        _ => {}
+    }
+    if let Some(cache::Error::Fs(inner)) = e.downcast_ref::<cache::Error>() {
+        return inner;
+    }
+    e
 }
 
 /// Whether `e` or one of its causes is a broken pipe (the reader of our output went away).

@@ -11,7 +11,7 @@ use crate::args::{JsonFormat, PathInfoArgs, StoreMode};
 use crate::hash::{FlatSymlink, flat_source};
 use crate::input::{Input, store_dir};
 use crate::progress::with_background_progress;
-use crate::{Failure, Settings, chain, fail};
+use crate::{Failure, Settings, fail};
 
 /// `path-info PATH`: NAR hash and size, content address and store path from one pass, by the
 /// library's [`Request`].
@@ -38,7 +38,7 @@ pub fn path_info(settings: &Settings, args: &PathInfoArgs) -> Result<String, Fai
         Some(path) => with_background_progress("hashing", || request.from_path(&path, options)),
         None => request.from_nar(input.open_nar()?, options),
     }
-    .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))?;
+    .map_err(|e| fail(input.error(&e)))?;
     // Uncompressed, as `nix copy --to 'file://…?compression=none'` writes it.
     let info = info.to_narinfo();
     if !args.json {

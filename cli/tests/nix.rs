@@ -1510,3 +1510,100 @@ fn regenerate_shell_golden() {
         writeln!(file, "{case}\t{status}\t{}", text.replace('\n', "\\n")).unwrap();
     }
 }
+
+/// Errors are one line in one quoting style (Nix's single quotes), name paths as the user wrote
+/// them (not resolved), say what is wrong in the user's words (no "sink"), and carry every
+/// cause once.
+#[test]
+fn messages_name_paths_as_given_with_their_causes() {
+    let (dir, fixture) = support::fixture();
+    fs::create_dir_all(fixture.join("d/sub")).unwrap();
+    let fifo = Command::new("mkfifo")
+        .arg(fixture.join("d/sub/ff"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    let nar = sample_nar();
+    let nar_bytes = fs::read(&nar).unwrap();
+    fs::write(fixture.join("cut.nar"), &nar_bytes[..300]).unwrap();
+    let cut = "cut.nar";
+    let truncated = "NAR truncated: input ended at byte 300 inside the archive";
+    for (args, starts, contains) in [
+        (
+            &["hash", "path", "d"][..],
+            "error: 'd/sub/ff': unsupported file type (FIFO)",
+            "",
+        ),
+        (
+            &["hash", "path", "--mode", "git", "./d/"],
+            "error: './d/sub/ff': unsupported file type (FIFO)",
+            "",
+        ),
+        (
+            &["nar", "dump", "d"],
+            "error: cannot dump 'd': 'd/sub/ff': unsupported file type (FIFO)",
+            "",
+        ),
+        (
+            &["hash", "path", "--mode", "flat", "t1"],
+            "error: 't1' is a directory",
+            "--mode nar",
+        ),
+        (
+            &["store", "add", "--dry-run", "--mode", "flat", "t1"],
+            "error: 't1' is a directory",
+            "",
+        ),
+        (
+            &[
+                "hash",
+                "path",
+                "--mode",
+                "flat",
+                "--nar",
+                nar.to_str().unwrap(),
+            ],
+            "error: NAR '",
+            "the root is a directory",
+        ),
+        (
+            &["hash", "path", "nowhere/x"],
+            "error: cannot resolve the directory of 'nowhere/x': ",
+            "No such file",
+        ),
+        (&["hash", "path", "--nar", cut], "error: NAR '", truncated),
+        (
+            &["nar", "restore", "out", cut],
+            "error: NAR '",
+            &format!("cannot unpack NAR: {truncated}"),
+        ),
+        (
+            &["hash", "multi", "--hash", "foo:sha1", "t1"],
+            "error: invalid value 'foo:sha1'",
+            "unknown method 'foo'",
+        ),
+    ] {
+        let run = run_cli(&os(args), &fixture, None);
+        assert!(run.status == 1 || run.status == 2, "{args:?}: {run:?}");
+        let first = run.stderr.lines().next().unwrap_or_default();
+        assert!(first.starts_with(starts), "{args:?}: {first}");
+        assert!(first.contains(contains), "{args:?}: {first}");
+        assert!(!first.contains('"'), "{args:?}: double quotes in {first}");
+        assert!(!first.contains("sink"), "{args:?}: {first}");
+        assert!(
+            !first.contains(dir.path().to_str().unwrap()),
+            "{args:?}: resolved: {first}"
+        );
+        if run.status == 1 {
+            assert_error(&run, &format!("{args:?}"));
+        }
+        // Each cause once.
+        let parts: Vec<&str> = first.split(": ").collect();
+        for (i, p) in parts.iter().enumerate() {
+            assert!(
+                !parts[i + 1..].contains(p) || p.len() < 8,
+                "{args:?}: repeated {p}: {first}"
+            );
+        }
+    }
+}
