@@ -93,6 +93,13 @@
 //! `fs` (default): the directory walk. `parallel`: directory → git on several threads (rayon).
 //! `tokio`: `nar::tokio::read`. `serde`: Nix's JSON shapes. `gix-hash`: conversions to and
 //! from gitoxide's `ObjectId`. `gix`: packed objects of git repositories through gitoxide.
+// Without `fs`, links to what it adds point at the full documentation.
+#![cfg_attr(
+    not(feature = "fs"),
+    doc = "",
+    doc = "[`hash_path`]: https://docs.rs/nix-ingest/latest/nix_ingest/fn.hash_path.html",
+    doc = "[`fs`]: https://docs.rs/nix-ingest/latest/nix_ingest/fs/index.html"
+)]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

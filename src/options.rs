@@ -11,9 +11,9 @@
 //! | `Options::hash_nar_async`, `Options::hash_nar_multi_async` (feature `tokio`) | a NAR from an `AsyncRead` | hashes |
 //! | [`Options::sink`] | — | the sink for one (method, algorithm) |
 //!
-//! and the same options go to [`fs::dump`](crate::fs::dump),
+//! and the same options go to [`fs::dump`][crate::fs::dump],
 //! [`verify::verify_nar`](crate::verify::verify_nar) and (feature `parallel`)
-//! `parallel::hash_git`. [`hash_path`](crate::hash_path) and [`hash_nar`](crate::hash_nar) at
+//! `parallel::hash_git`. [`hash_path`][crate::hash_path] and [`hash_nar`](crate::hash_nar) at
 //! the crate root use the defaults.
 //!
 //! [`Options::sink`] is the one factory turning a method and an algorithm into a
@@ -41,6 +41,15 @@
 //! );
 //! # Ok(()) }
 //! ```
+// Without `fs`, links to what it adds point at the full documentation.
+#![cfg_attr(
+    not(feature = "fs"),
+    doc = "",
+    doc = "[`Options::hash_path`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.hash_path",
+    doc = "[`Options::hash_path_multi`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.hash_path_multi",
+    doc = "[crate::fs::dump]: https://docs.rs/nix-ingest/latest/nix_ingest/fs/fn.dump.html",
+    doc = "[crate::hash_path]: https://docs.rs/nix-ingest/latest/nix_ingest/fn.hash_path.html"
+)]
 
 use crate::hash::Algorithm;
 use crate::limits::Limits;
@@ -107,10 +116,17 @@ impl Options {
     /// thread only, `n` a pool of `n` threads for the call.
     ///
     /// Only the `parallel` feature uses more than the calling thread: with it,
-    /// [`hash_path`](Options::hash_path) and [`hash_path_multi`](Options::hash_path_multi)
+    /// [`hash_path`][Options::hash_path] and [`hash_path_multi`][Options::hash_path_multi]
     /// hash a directory's files on several threads when every answer asked for is a git id
     /// (Nix's [`FileIngestionMethod::Git`]). Without it, or for other methods, a pass runs on the
     /// calling thread whatever this says. The answers never depend on it.
+    // Without `fs`, links to what it adds point at the full documentation.
+    #[cfg_attr(
+        not(feature = "fs"),
+        doc = "",
+        doc = "[Options::hash_path]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.hash_path",
+        doc = "[Options::hash_path_multi]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.hash_path_multi"
+    )]
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n;
         self
@@ -153,7 +169,7 @@ impl Options {
     }
 
     /// A persistent hash cache for git ids (default none; feature `fs`): with it,
-    /// [`hash_path`](Options::hash_path) and [`hash_path_multi`](Options::hash_path_multi)
+    /// [`hash_path`][Options::hash_path] and [`hash_path_multi`][Options::hash_path_multi]
     /// reuse the git ids of files and directories whose stat data did not change since the
     /// cache was written, and update the cache. The answers are always those of a fresh hash.
     /// A NAR or flat hash cannot reuse parts: asked for together with git ids, it reads every

@@ -61,5 +61,8 @@ fn errors_print_their_chain() {
         nar.len() / 2
     );
     assert!(stderr.ends_with(&expected), "{stderr}");
-    assert!(!stderr.contains(" {") && !stderr.contains('}'), "Debug form: {stderr}");
+    assert!(
+        !stderr.contains(" {") && !stderr.contains('}'),
+        "Debug form: {stderr}"
+    );
 }
