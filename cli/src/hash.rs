@@ -13,7 +13,7 @@ use nix_ingest::store_path::References;
 
 use crate::args::{CidArgs, HashMultiArgs, HashPathArgs, StoreAddArgs, StoreMode, VerifyArgs};
 use crate::input::{Input, store_dir};
-use crate::progress::{Meter, ProgressReader, with_background_progress};
+use crate::progress::with_background_progress;
 use crate::{Failure, Settings, chain, fail, quote_path, usage};
 
 /// `hash path`: one line per path, as `nix hash path`.
@@ -163,7 +163,7 @@ pub fn verify(settings: &Settings, args: &VerifyArgs) -> Result<String, Failure>
     let store = store_dir(&args.store)?;
     let input = Input::new(&args.nar, true)?;
     let name = input.name(args.name.as_deref())?;
-    let reader = ProgressReader::new(input.open_nar()?, Meter::on_terminal("verifying", false));
+    let reader = input.open_nar_with_progress("verifying")?;
     let claim = nix_ingest::verify::Claim::new(&name, ca);
     let verified = nix_ingest::verify::verify_nar(reader, &claim, &store, settings.options())
         .map_err(|e| {

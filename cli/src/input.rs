@@ -10,7 +10,7 @@ use nix_ingest::nix_path::{self, NixPath};
 use nix_ingest::store_path::StoreDir;
 
 use crate::args::StoreOpts;
-use crate::progress::{Meter, Progress};
+use crate::progress::{Meter, Progress, ProgressReader};
 use crate::{Failure, chain, chain_with, fail, quote_path, usage};
 
 /// A path on disk or a NAR.
@@ -128,16 +128,41 @@ impl Input {
         }
     }
 
+    /// Progress for reading the NAR, on a terminal: entries and bytes, and of a NAR file the
+    /// share done.
+    pub fn nar_meter(&self, label: &str) -> Option<Meter> {
+        let meter = Meter::on_terminal(label, true)?;
+        Some(match self {
+            Input::Nar(Some(p)) => match std::fs::metadata(p) {
+                Ok(meta) if meta.is_file() => meter.with_total(meta.len()),
+                _ => meter,
+            },
+            _ => meter,
+        })
+    }
+
+    /// The NAR to read, counted by the progress shown on a terminal.
+    pub fn open_nar_with_progress(
+        &self,
+        label: &str,
+    ) -> Result<ProgressReader<Box<dyn Read>>, Failure> {
+        Ok(ProgressReader::nar(self.open_nar()?, self.nar_meter(label)))
+    }
+
     /// Streams the object into `sink`, showing progress on a terminal.
     pub fn feed(&self, sink: &mut dyn Sink, options: &Options) -> Result<(), Failure> {
-        let mut sink = Progress::new(sink, Meter::on_terminal("hashing", true));
         match self.path()? {
             Some(path) => {
+                let mut sink = Progress::new(sink, Meter::on_terminal("hashing", true));
                 nix_ingest::fs::dump(&path, &mut sink, options).map_err(|e| fail(self.error(&e)))
             }
-            None => nix_ingest::nar::read(self.open_nar()?, &mut sink, options.get_limits())
-                .map(drop)
-                .map_err(|e| fail(self.error(&e))),
+            None => nix_ingest::nar::read(
+                self.open_nar_with_progress("hashing")?,
+                sink,
+                options.get_limits(),
+            )
+            .map(drop)
+            .map_err(|e| fail(self.error(&e))),
         }
     }
 }

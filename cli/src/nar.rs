@@ -8,7 +8,7 @@ use nix_ingest::nar::NarWriter;
 
 use crate::args::{NarDumpArgs, NarRestoreArgs};
 use crate::input::Input;
-use crate::progress::{Meter, Progress, ProgressReader};
+use crate::progress::{Meter, Progress};
 use crate::{
     CountingWriter, Failure, Settings, chain_with, fail, is_broken_pipe, quote_path,
     refuse_terminal,
@@ -82,7 +82,7 @@ pub fn to_stdout_with<E: Into<Box<dyn StdError>>>(
 /// `nar restore PATH [NAR]`: the object a NAR holds, created at PATH.
 pub fn restore(settings: &Settings, args: &NarRestoreArgs) -> Result<String, Failure> {
     let input = Input::new(&args.nar, true)?;
-    let reader = ProgressReader::new(input.open_nar()?, Meter::on_terminal("restoring", false));
+    let reader = input.open_nar_with_progress("restoring")?;
     nix_ingest::nar::unpack(reader, &args.path, settings.options())
         .map_err(|e| fail(input.error(&e)))?;
     Ok(String::new())

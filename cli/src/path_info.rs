@@ -36,7 +36,7 @@ pub fn path_info(settings: &Settings, args: &PathInfoArgs) -> Result<String, Fai
     let options = settings.options();
     let info = match input.path()? {
         Some(path) => with_background_progress("hashing", || request.from_path(&path, options)),
-        None => request.from_nar(input.open_nar()?, options),
+        None => request.from_nar(input.open_nar_with_progress("hashing")?, options),
     }
     .map_err(|e| fail(input.error(&e)))?;
     // Uncompressed, as `nix copy --to 'file://…?compression=none'` writes it.

@@ -1607,3 +1607,106 @@ fn messages_name_paths_as_given_with_their_causes() {
         }
     }
 }
+
+/// A NAR of a directory holding `files` files of 1 KiB each.
+fn many_files_nar(files: usize) -> Vec<u8> {
+    use nix_ingest::event::{Event, Sink};
+    let mut w = nix_ingest::nar::NarWriter::new(Vec::new());
+    w.event(Event::DirectoryStart { name: None }).unwrap();
+    for i in 0..files {
+        let name = format!("f{i:05}");
+        let data = vec![(i % 251) as u8; 1024];
+        w.event(Event::FileStart {
+            name: Some(name.as_bytes()),
+            executable: false,
+            size: data.len() as u64,
+        })
+        .unwrap();
+        w.event(Event::FileData(&data)).unwrap();
+        w.event(Event::FileEnd).unwrap();
+    }
+    w.event(Event::DirectoryEnd).unwrap();
+    w.finish().unwrap()
+}
+
+/// Progress of reading a NAR file counts its entries and, the file's size being known, shows
+/// how much of it is done (`$NIX_INGEST_PROGRESS_DELAY_MS=0`: drawn from the start).
+#[test]
+fn progress_counts_entries_and_shows_the_share_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = 3000;
+    let nar = dir.path().join("many.nar");
+    let bytes = many_files_nar(files);
+    fs::write(&nar, &bytes).unwrap();
+    let bin = support::bin();
+    for (label, args) in [
+        (
+            "restoring",
+            format!("nar restore {0}/out {0}/many.nar", dir.path().display()),
+        ),
+        (
+            "hashing",
+            format!("hash path --nar {}/many.nar", dir.path().display()),
+        ),
+        (
+            "verifying",
+            format!(
+                "verify fixed:r:sha256:0000000000000000000000000000000000000000000000000000 {}/many.nar",
+                dir.path().display()
+            ),
+        ),
+    ] {
+        let out = Command::new("script")
+            .args(["-q", "-e", "-c"])
+            .arg(format!("{} {args} >/dev/null", bin.display()))
+            .arg("/dev/null")
+            .env("NIX_INGEST_PROGRESS_DELAY_MS", "0")
+            .stdin(std::process::Stdio::null())
+            .output();
+        let Some(out) = out.ok().filter(|o| o.status.code().is_some()) else {
+            eprintln!("skipped: no `script` to run a pseudo-terminal");
+            return;
+        };
+        let tty = String::from_utf8_lossy(&out.stdout);
+        // Lines like `restoring: 768 entries, 896.00 KiB/3.46 MiB (25%), 4.26 MiB/s, 1s left`.
+        let mut seen = 0;
+        let mut last_entries = 0;
+        for line in tty.split(['\r', '\n']) {
+            let line = line.trim_start_matches("\x1b[2K").trim_end();
+            let Some(rest) = line.strip_prefix(&format!("{label}: ")) else {
+                continue;
+            };
+            let (entries, rest) = rest.split_once(" entries, ").expect(line);
+            let entries: usize = entries.parse().expect(line);
+            assert!(entries >= last_entries && entries <= files + 1, "{line}");
+            last_entries = entries;
+            let percent: u32 = rest
+                .split_once(" (")
+                .and_then(|(_, r)| r.split_once("%)"))
+                .map(|(p, _)| p.parse().expect(line))
+                .expect(line);
+            assert!(percent <= 100, "{line}");
+            assert!(rest.contains(&format!("/{}", human(bytes.len()))), "{line}");
+            seen += 1;
+        }
+        assert!(
+            seen > 0 && last_entries >= 256,
+            "{label}: no progress line: {tty:?}"
+        );
+    }
+    assert_eq!(fs::read_dir(dir.path().join("out")).unwrap().count(), files);
+}
+
+/// Bytes as the progress line prints them (binary units, two decimals).
+fn human(n: usize) -> String {
+    let mut value = n as f64;
+    let mut unit = "B";
+    for u in ["KiB", "MiB", "GiB"] {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = u;
+    }
+    format!("{value:.2} {unit}")
+}
