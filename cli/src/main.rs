@@ -339,6 +339,8 @@ pub fn chain_with(
             }
         } else if let Some(nix_ingest::nar::Error::Sink { offset, .. }) = e.downcast_ref() {
             format!("NAR byte {offset}")
+        } else if let Some(text) = requoted(e, path_text) {
+            text
         } else {
             e.to_string()
         };
@@ -351,6 +353,52 @@ pub fn chain_with(
         next = e.source();
     }
     (msg.replace('\n', "\\n"), named_path)
+}
+
+/// The library's messages that echo a path in Rust's `Debug` quotes, in this tool's quoting
+/// (Nix's single quotes) with the path as `path_text` says.
+fn requoted(
+    e: &(dyn StdError + 'static),
+    path_text: &dyn Fn(&std::path::Path) -> String,
+) -> Option<String> {
+    use nix_ingest::cache::Error as CacheError;
+    use nix_ingest::nar::UnpackError;
+    if let Some(e) = e.downcast_ref::<UnpackError>() {
+        return match e {
+            UnpackError::TargetExists { path } => Some(format!(
+                "cannot unpack NAR to {}: it already exists",
+                path_text(path)
+            )),
+            UnpackError::BadTarget { path } => Some(format!(
+                "cannot unpack NAR to {}: not a path a new entry can be created at",
+                path_text(path)
+            )),
+            UnpackError::Io {
+                action,
+                path,
+                offset,
+                ..
+            } => Some(format!(
+                "cannot unpack NAR: cannot {action} {} (NAR byte {offset})",
+                path_text(path)
+            )),
+            _ => None,
+        };
+    }
+    match e.downcast_ref::<CacheError>()? {
+        CacheError::Invalid { path, .. } => {
+            Some(format!("cache file {} is not trusted", quote_path(path)))
+        }
+        CacheError::Read { path, .. } => {
+            Some(format!("cannot read cache file {}", quote_path(path)))
+        }
+        CacheError::InsideTree { cache, root } => Some(format!(
+            "cache file {} lies inside the tree {} it would describe",
+            quote_path(cache),
+            path_text(root)
+        )),
+        _ => None,
+    }
 }
 
 /// The error a transparent wrapper of the library stands for (the wrapper's text and causes are

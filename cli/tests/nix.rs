@@ -1578,6 +1578,16 @@ fn messages_name_paths_as_given_with_their_causes() {
             &format!("cannot unpack NAR: {truncated}"),
         ),
         (
+            &["nar", "restore", "t1", nar.to_str().unwrap()],
+            "error: NAR '",
+            "cannot unpack NAR to 't1': it already exists",
+        ),
+        (
+            &["--cache", "t1/c", "hash", "path", "--mode", "git", "t1"],
+            "error: ",
+            "cache file 't1/c' lies inside the tree 't1'",
+        ),
+        (
             &["hash", "multi", "--hash", "foo:sha1", "t1"],
             "error: invalid value 'foo:sha1'",
             "unknown method 'foo'",
