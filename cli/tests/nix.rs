@@ -1370,7 +1370,7 @@ fn nar_restore_gives_back_the_tree() {
 /// Shell commands (bash, run in the fixture directory) whose output nix-ingest must match: `nix`
 /// is real Nix in the oracle, and a shell function running `nix-ingest` with the same arguments
 /// for us (`nix hash path` and `nix store add --dry-run` are our subcommands of the same names).
-/// Nix's answers are in `cli/tests/data/nix-2.34-shell.txt`.
+/// Nix 2.34.8's answers are in `cli/tests/data/nix-2.34-shell.txt`, 2.26.3's in `nix-2.26-shell.txt`.
 const SHELL_CASES: &[&str] = &[
     // Flat hashing reads what the operating system opens: pipes, devices, standard input.
     "echo hi | nix hash path --mode flat /dev/stdin",
@@ -1407,25 +1407,43 @@ fn shell_golden_file(version: &str) -> PathBuf {
     PathBuf::from(format!("cli/tests/data/nix-{version}-shell.txt"))
 }
 
-#[test]
-fn pipes_devices_and_legacy_flags_match_nix() {
-    let text = fs::read_to_string(repo().join(shell_golden_file("2.34")))
+/// The golden answers to [`SHELL_CASES`] of a Nix version: command => (status, output).
+fn shell_golden(version: &str) -> BTreeMap<String, (i32, String)> {
+    let text = fs::read_to_string(repo().join(shell_golden_file(version)))
         .expect("the golden file exists (regenerate it: see regenerate_shell_golden)");
-    let golden: BTreeMap<&str, (i32, &str)> = text
-        .lines()
+    text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| {
             let mut parts = l.splitn(3, '\t');
-            let cmd = parts.next().unwrap();
+            let cmd = parts.next().unwrap().to_owned();
             let status = parts.next().unwrap().parse().unwrap();
-            (cmd, (status, parts.next().unwrap_or("")))
+            (cmd, (status, parts.next().unwrap_or("").to_owned()))
         })
-        .collect();
+        .collect()
+}
+
+/// Nix 2.26.3 and 2.34.8 answer every shell case alike (only the words of one refusal differ).
+#[test]
+fn shell_cases_agree_across_nix_versions() {
+    let (old, new) = (shell_golden("2.26"), shell_golden("2.34"));
+    assert_eq!(old.len(), SHELL_CASES.len());
+    for case in SHELL_CASES {
+        let ((old_status, old_out), (new_status, new_out)) = (&old[*case], &new[*case]);
+        assert_eq!(old_status, new_status, "{case}");
+        if *new_status == 0 {
+            assert_eq!(old_out, new_out, "{case}");
+        }
+    }
+}
+
+#[test]
+fn pipes_devices_and_legacy_flags_match_nix() {
+    let golden = shell_golden("2.34");
     let (_dir, fixture) = support::fixture();
     let mut failures = Vec::new();
     for case in SHELL_CASES {
         let (status, expected) = golden
-            .get(case)
+            .get(*case)
             .unwrap_or_else(|| panic!("no golden answer for `{case}`: regenerate"));
         let out = Command::new("bash")
             .arg("-c")
