@@ -22,7 +22,25 @@ use nix_ingest::{Algorithm, ContentAddress, FileIngestionMethod, Format, Hash, O
 /// The sample store object and the name Nix gives its store path (`nix store add sample`).
 const SAMPLE_NAR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample/sample.nar");
 
-fn main() -> Result<(), Box<dyn Error>> {
+/// Prints an error as one line, with every cause after a colon (the library's errors keep their
+/// cause in `source()`, so `{}` alone would say only "cannot unpack NAR" or the like).
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let mut line = format!("error: {e}");
+            let mut cause = e.source();
+            while let Some(c) = cause {
+                line.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            eprintln!("{line}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
     let (path, name) = match std::env::args_os().nth(1) {
         None => {
             println!("the sample store object (examples/sample/sample.nar)");

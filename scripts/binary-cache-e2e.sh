@@ -26,7 +26,7 @@ command -v curl >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null
 }
 for v in "${versions[@]}"; do scripts/nix-oracle.sh setup "$v" >/dev/null; done
-cargo build -q -p nix-ingest-binary-cache
+cargo build --locked -q -p nix-ingest-binary-cache
 bin=${CARGO_TARGET_DIR:-target}/debug/nix-ingest-binary-cache
 
 work=$(mktemp -d /tmp/nix-ingest-bc-e2e.XXXXXX)

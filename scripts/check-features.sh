@@ -59,7 +59,7 @@ build() { # build LABEL CARGO-ARGS…
   shift
   builds=$((builds + 1))
   log=$(mktemp)
-  if cargo check --quiet --keep-going "$@" >"$log" 2>&1 && ! grep -q '^warning' "$log"; then
+  if cargo check --locked --quiet --keep-going "$@" >"$log" 2>&1 && ! grep -q '^warning' "$log"; then
     printf 'ok    %-60s %3ds\n' "$label" $((SECONDS - t))
   else
     printf 'FAIL  %-60s %3ds\n' "$label" $((SECONDS - t))

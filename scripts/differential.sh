@@ -22,10 +22,10 @@ for v in $versions; do
 done
 git --version >/dev/null
 tests=(--test differential --test hostile_nars)
-cargo test --release --all-features "${tests[@]}" --no-run
-cargo build --release -p nix-ingest-cli --bin nix-ingest
+cargo test --locked --release --all-features "${tests[@]}" --no-run
+cargo build --locked --release -p nix-ingest-cli --bin nix-ingest
 for v in $versions; do
   printf '\n--- Nix %s (%(%H:%M:%S)T)\n' "$v" -1
   NIX_ORACLE_VERSION=$v NIX_INGEST_ORACLE=1 \
-    cargo test --release --all-features "${tests[@]}" -- --nocapture --test-threads=1 "$@"
+    cargo test --locked --release --all-features "${tests[@]}" -- --nocapture --test-threads=1 "$@"
 done

@@ -12,4 +12,4 @@ cd "$(dirname "$0")/.."
 scripts/nix-oracle.sh setup 2.34 >/dev/null
 scripts/nix-oracle.sh setup 2.26 >/dev/null
 git --version >/dev/null
-NIX_INGEST_ORACLE=1 exec cargo test --features gix --test git_fetcher -- --test-threads=1 "$@"
+NIX_INGEST_ORACLE=1 exec cargo test --locked --features gix --test git_fetcher -- --test-threads=1 "$@"

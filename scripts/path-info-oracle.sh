@@ -17,5 +17,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/nix-oracle.sh setup all >/dev/null
-NIX_INGEST_ORACLE=1 cargo test --test binary_cache --test nar_unpack -- --test-threads=2 "$@"
-NIX_INGEST_ORACLE=1 exec cargo test --features serde --test formats -- --test-threads=2 "$@"
+NIX_INGEST_ORACLE=1 cargo test --locked --test binary_cache --test nar_unpack -- --test-threads=2 "$@"
+NIX_INGEST_ORACLE=1 exec cargo test --locked --features serde --test formats -- --test-threads=2 "$@"

@@ -1,7 +1,7 @@
 //! The hashing routes: the hash of a path on disk or of a NAR, by any ingestion method.
 //!
 //! These are what `nix hash path --mode flat|nar|git --algo …` computes (the hash part of a
-//! content address): a source ([directory walk](crate::fs) or [NAR parser](crate::nar)) streams
+//! content address): a source ([directory walk][crate::fs] or [NAR parser](crate::nar)) streams
 //! the object into the sinks [`IngestionMethod::hash_sink`] makes, in one pass and bounded memory. The routes
 //! are methods of [`Options`] ([`Options::hash_path`], [`Options::hash_path_multi`],
 //! [`Options::hash_path_report`], [`Options::hash_nar`], [`Options::hash_nar_multi`], and with
@@ -51,6 +51,19 @@
 //!   the root, naming its path or byte offset, while the `git` method hashes it (and so does
 //!   `nix hash path --mode git`); Nix 2.26.3 takes any depth ([`Limits::NIX_2_26`](crate::Limits::NIX_2_26)). See
 //!   [NAR nesting](crate::limits#nar-nesting).
+// Without `fs`, links to what it adds point at the full documentation.
+#![cfg_attr(
+    not(feature = "fs"),
+    doc = "",
+    doc = "[crate::fs]: https://docs.rs/nix-ingest/latest/nix_ingest/fs/index.html",
+    doc = "[`Options::hash_path`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.hash_path",
+    doc = "[`Options::hash_path_multi`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.hash_path_multi",
+    doc = "[`hash_path`]: https://docs.rs/nix-ingest/latest/nix_ingest/fn.hash_path.html",
+    doc = "[`fs`]: https://docs.rs/nix-ingest/latest/nix_ingest/fs/index.html",
+    doc = "[`Options::hash_path_report`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.hash_path_report",
+    doc = "[`Options::dump_nar`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.dump_nar",
+    doc = "[`Options::unpack_nar`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.unpack_nar"
+)]
 
 use std::io::Read;
 #[cfg(feature = "fs")]

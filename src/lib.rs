@@ -97,6 +97,18 @@
 //! `fs` (default): the directory walk. `parallel`: directory → git on several threads (rayon).
 //! `tokio`: `nar::tokio::read`. `serde`: Nix's JSON shapes. `gix-hash`: conversions to and
 //! from gitoxide's `ObjectId`. `gix`: packed objects of git repositories through gitoxide.
+// Without `fs`, links to what it adds point at the full documentation.
+#![cfg_attr(
+    not(feature = "fs"),
+    doc = "",
+    doc = "[`hash_path`]: https://docs.rs/nix-ingest/latest/nix_ingest/fn.hash_path.html",
+    doc = "[`fs`]: https://docs.rs/nix-ingest/latest/nix_ingest/fs/index.html",
+    doc = "[`Options::hash_path`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.hash_path",
+    doc = "[`Options::hash_path_multi`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.hash_path_multi",
+    doc = "[`Options::dump_nar`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.dump_nar",
+    doc = "[`Options::unpack_nar`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.unpack_nar",
+    doc = "[`cache`]: https://docs.rs/nix-ingest/latest/nix_ingest/cache/index.html"
+)]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -134,9 +134,15 @@ use crate::settings::Settings;
 ///
 /// `finish` takes the sink boxed, so that sinks of different types can be chosen at run time and
 /// finished through `Box<dyn HashSink>`. A `Vec<Box<dyn HashSink>>` is itself a sink, feeding
-/// every event to each (see [`Options::hash_path_multi`](crate::Options::hash_path_multi)).
+/// every event to each (see [`Options::hash_path_multi`][crate::Options::hash_path_multi]).
 ///
 /// Hash sinks are `Send`, so an async caller can hold one across `.await` points.
+// Without `fs`, links to what it adds point at the full documentation.
+#[cfg_attr(
+    not(feature = "fs"),
+    doc = "",
+    doc = "[crate::Options::hash_path_multi]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.hash_path_multi"
+)]
 pub trait HashSink: Sink + Send {
     /// The digest of the complete object; fails if the stream was incomplete or (with SHA-1
     /// collision detection) if a collision attack was found.
@@ -164,7 +170,7 @@ impl HashSink for FlatHasher {
 /// A way of hashing a file system object: Nix's three [`FileIngestionMethod`]s, or one of your
 /// own. Object safe, so methods can be chosen at run time as `&dyn IngestionMethod`.
 ///
-/// Every source ([directory walk](crate::fs), [NAR parser](crate::nar)) and every route of
+/// Every source ([directory walk][crate::fs], [NAR parser](crate::nar)) and every route of
 /// [`Options`](crate::Options) works with any method: routes make their sinks through
 /// [`hash_sink`](IngestionMethod::hash_sink) with the options' [`Settings`], so a method of your
 /// own honours them as Nix's do. It only has to turn [`Event`](crate::event::Event)s into a
@@ -226,6 +232,12 @@ impl HashSink for FlatHasher {
 /// assert_eq!(both[0], hash);
 /// # Ok(()) }
 /// ```
+// Without `fs`, links to what it adds point at the full documentation.
+#[cfg_attr(
+    not(feature = "fs"),
+    doc = "",
+    doc = "[crate::fs]: https://docs.rs/nix-ingest/latest/nix_ingest/fs/index.html"
+)]
 pub trait IngestionMethod {
     /// The method's name, e.g. `flat`, `nar` or `git`.
     fn name(&self) -> &str;

@@ -3,7 +3,7 @@
 //! [`Options`] is the entry point: a builder (like [`std::fs::OpenOptions`]) choosing the
 //! settings that apply to any pass over a file system object (threads, SHA-1 collision
 //! detection, strict git roots, [`Limits`], the read buffer size) and the strategy of a directory
-//! walk (serial, parallel, or through a [hash cache](crate::cache)). It hands the layers below it
+//! walk (serial, parallel, or through a [hash cache][crate::cache]). It hands the layers below it
 //! only the plain [`Settings`] they need. The routes are its methods:
 //!
 //! | route | reads | gives |
@@ -41,6 +41,18 @@
 //! );
 //! # Ok(()) }
 //! ```
+// Without `fs`, links to what it adds point at the full documentation.
+#![cfg_attr(
+    not(feature = "fs"),
+    doc = "",
+    doc = "[`Options::hash_path`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.hash_path",
+    doc = "[`Options::hash_path_multi`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.hash_path_multi",
+    doc = "[crate::fs::dump]: https://docs.rs/nix-ingest/latest/nix_ingest/fs/fn.dump.html",
+    doc = "[crate::hash_path]: https://docs.rs/nix-ingest/latest/nix_ingest/fn.hash_path.html",
+    doc = "[`Options::dump_nar`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.dump_nar",
+    doc = "[`Options::unpack_nar`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.unpack_nar",
+    doc = "[crate::cache]: https://docs.rs/nix-ingest/latest/nix_ingest/cache/index.html"
+)]
 
 use crate::limits::Limits;
 use crate::settings::Settings;
@@ -83,8 +95,14 @@ impl Options {
     ///
     /// Only the `parallel` feature uses more than the calling thread: with it, hashing a
     /// directory reads and hashes its files on several threads, whatever the methods asked for,
-    /// and so does a [cached](Options::cache) walk. Without it a pass runs on the calling thread
+    /// and so does a [cached][Options::cache] walk. Without it a pass runs on the calling thread
     /// whatever this says. The answers never depend on it.
+    // Without `fs`, links to what it adds point at the full documentation.
+    #[cfg_attr(
+        not(feature = "fs"),
+        doc = "",
+        doc = "[Options::cache]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.cache"
+    )]
     pub fn threads(mut self, n: usize) -> Self {
         self.settings.threads = n;
         self
@@ -127,7 +145,7 @@ impl Options {
     }
 
     /// A persistent hash cache for git ids (default none; feature `fs`): with it,
-    /// [`hash_path`](Options::hash_path) and [`hash_path_multi`](Options::hash_path_multi)
+    /// [`hash_path`][Options::hash_path] and [`hash_path_multi`][Options::hash_path_multi]
     /// reuse the git ids of files and directories whose stat data did not change since the
     /// cache was written, and update the cache. The answers are always those of a fresh hash.
     /// A NAR or flat hash cannot reuse parts: asked for together with git ids, it reads every

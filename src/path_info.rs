@@ -44,6 +44,12 @@
 //! 2.34.8 in `tests/path_info.rs`, which also has real Nix accept a binary cache written from a
 //! `PathInfo`). With the `text` method, the object must be a regular file, hashed with SHA-256,
 //! as Nix requires.
+// Without `fs`, links to what it adds point at the full documentation.
+#![cfg_attr(
+    not(feature = "fs"),
+    doc = "",
+    doc = "[`Request::from_path`]: https://docs.rs/nix-ingest/latest/nix_ingest/path_info/struct.Request.html#method.from_path"
+)]
 
 use std::collections::BTreeSet;
 use std::io::Read;

@@ -38,3 +38,31 @@ fn the_sample_hashes_as_nix_says() {
         );
     }
 }
+
+/// A bad input: one line on standard error, the error and each of its causes in words (not the
+/// `Debug` form `main` returning an error would print), and a failure status.
+#[test]
+fn errors_print_their_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let nar = std::fs::read(support::sample_nar()).unwrap();
+    let cut = dir.path().join("cut.nar");
+    std::fs::write(&cut, &nar[..nar.len() / 2]).unwrap();
+    let out = Command::new(support::example())
+        .arg(&cut)
+        .output()
+        .expect("the example runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    // The cause, the NAR parser's own words with the byte offset where the input ended.
+    let expected = format!(
+        ": NAR truncated: input ended at byte {} inside the archive\n",
+        nar.len() / 2
+    );
+    assert!(stderr.ends_with(&expected), "{stderr}");
+    assert!(
+        !stderr.contains(" {") && !stderr.contains('}'),
+        "Debug form: {stderr}"
+    );
+}

@@ -24,8 +24,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every subcommand takes.
+/// Options every subcommand takes; a subcommand's `--help` lists them after its own.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Threads to hash directories on (0: one per core, the default; 1: the calling thread only).
     #[arg(long, short = 'j', global = true, value_name = "N")]
@@ -33,10 +34,12 @@ pub struct Global {
     /// Hash SHA-1 without detecting collision attacks (as Nix does; faster).
     #[arg(long, global = true)]
     pub no_collision_detection: bool,
-    /// Keep git ids of a path on disk in FILE and reuse them for files whose stat data has not
-    /// changed (always the answer a fresh hash gives; NAR and flat hashes read everything).
+    /// Reuse the git ids of unchanged files from FILE, and save them there (git hashing only).
     #[arg(long, global = true, value_name = "FILE")]
     pub cache: Option<PathBuf>,
+    /// Let --cache replace a file that is not a nix-ingest cache.
+    #[arg(long, global = true, requires = "cache")]
+    pub cache_overwrite: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,8 +64,8 @@ pub enum Command {
     Cid(CidArgs),
     /// Print a shell completion script to standard output.
     Completions(CompletionsArgs),
-    /// Print the man page (roff) to standard output.
-    Man,
+    /// Print the man page of nix-ingest or of a subcommand (roff), or write them all.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +103,36 @@ pub enum GitCommand {
     Prefetch(GitPrefetchArgs),
 }
 
+/// The hash format flags older Nix versions had, still accepted by Nix 2.34's `nix hash path`:
+/// each is `--format` with a value, and the last of them (or of `--format`) wins.
+#[derive(Debug, Args)]
+pub struct LegacyFormat {
+    #[arg(long, hide = true, overrides_with_all = LEGACY_FORMATS)]
+    base16: bool,
+    #[arg(long, hide = true, overrides_with_all = LEGACY_FORMATS)]
+    base32: bool,
+    #[arg(long, hide = true, overrides_with_all = LEGACY_FORMATS)]
+    base64: bool,
+    #[arg(long, hide = true, overrides_with_all = LEGACY_FORMATS)]
+    sri: bool,
+}
+
+/// `--format` and the legacy flags: whichever comes last overrides the others.
+const LEGACY_FORMATS: [&str; 5] = ["format", "base16", "base32", "base64", "sri"];
+
+impl LegacyFormat {
+    /// The format asked for: the legacy flag given last, if it was after any `--format`.
+    pub fn or(&self, format: HashFormat) -> HashFormat {
+        match (self.base16, self.base32, self.base64, self.sri) {
+            (true, ..) => HashFormat::Base16,
+            (_, true, ..) => HashFormat::Nix32,
+            (.., true, _) => HashFormat::Base64,
+            (.., true) => HashFormat::Sri,
+            _ => format,
+        }
+    }
+}
+
 /// Where the object comes from: a path on disk, or a NAR.
 #[derive(Debug, Args)]
 pub struct Source {
@@ -113,12 +146,15 @@ pub struct HashPathArgs {
     /// The ingestion method.
     #[arg(long, value_enum, default_value_t = Mode::Nar)]
     pub mode: Mode,
-    /// The hash algorithm.
-    #[arg(long, value_enum, default_value_t = Algo::Sha256)]
+    /// The hash algorithm (Nix's older spelling `--type` is accepted too).
+    #[arg(long, alias = "type", value_enum, default_value_t = Algo::Sha256)]
     pub algo: Algo,
-    /// The output format.
-    #[arg(long, value_enum, default_value_t = HashFormat::Sri)]
+    /// The output format (Nix's older flags --base16, --base32, --base64 and --sri are accepted
+    /// too; the last format given wins, as in Nix).
+    #[arg(long, value_enum, default_value_t = HashFormat::Sri, overrides_with_all = LEGACY_FORMATS)]
     pub format: HashFormat,
+    #[command(flatten)]
+    pub legacy_format: LegacyFormat,
     #[command(flatten)]
     pub source: Source,
     /// The paths to hash (with --nar: NAR files, or `-`).
@@ -310,6 +346,17 @@ pub struct CidArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print, e.g. `hash path` (default: the main page).
+    #[arg(value_name = "SUBCOMMAND")]
+    pub command: Vec<String>,
+    /// Write every page (nix-ingest.1, nix-ingest-hash.1, nix-ingest-hash-path.1, …) into DIR
+    /// instead, and print their names.
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
@@ -434,10 +481,13 @@ impl From<RootType> for GitMode {
 fn parse_method_algo(item: &str) -> Result<(FileIngestionMethod, Algorithm), String> {
     let (method, algo) = item
         .split_once(':')
-        .ok_or_else(|| format!("{item:?} is not METHOD:ALGO (e.g. git:sha1)"))?;
-    let method = method
-        .parse()
-        .map_err(|_| format!("unknown method {method:?} (expected flat, nar or git)"))?;
+        .ok_or_else(|| format!("{} is not METHOD:ALGO (e.g. git:sha1)", crate::quote(item)))?;
+    let method = method.parse().map_err(|_| {
+        format!(
+            "unknown method {} (expected flat, nar or git)",
+            crate::quote(method)
+        )
+    })?;
     let algo = algo.parse().map_err(|e| format!("{e}"))?;
     Ok((method, algo))
 }

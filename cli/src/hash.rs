@@ -11,8 +11,8 @@ use nix_ingest::store_path::References;
 
 use crate::args::{CidArgs, HashMultiArgs, HashPathArgs, StoreAddArgs, StoreMode, VerifyArgs};
 use crate::input::{Input, store_dir};
-use crate::progress::{Meter, ProgressReader, with_background_progress};
-use crate::{Failure, Settings, chain, fail, usage};
+use crate::progress::with_background_progress;
+use crate::{Failure, Settings, chain, fail, quote_path, usage};
 
 /// `hash path`: one line per path, as `nix hash path`.
 pub fn path(settings: &Settings, args: &HashPathArgs) -> Result<String, Failure> {
@@ -27,7 +27,11 @@ pub fn path(settings: &Settings, args: &HashPathArgs) -> Result<String, Failure>
             args.algo.into(),
             FlatSymlink::Follow,
         )?;
-        let _ = writeln!(out, "{}", hash.encode(args.format.into()));
+        let _ = writeln!(
+            out,
+            "{}",
+            hash.encode(args.legacy_format.or(args.format).into())
+        );
     }
     Ok(out)
 }
@@ -107,7 +111,7 @@ pub fn verify(settings: &Settings, args: &VerifyArgs) -> Result<String, Failure>
     let store = store_dir(&args.store)?;
     let input = Input::new(&args.nar, true)?;
     let name = input.name(args.name.as_deref())?;
-    let reader = ProgressReader::new(input.open_nar()?, Meter::on_terminal("verifying", false));
+    let reader = input.open_nar_with_progress("verifying")?;
     let claim = nix_ingest::verify::Claim::new(&name, ca);
     let verified = nix_ingest::verify::verify_nar(reader, &claim, &store, settings.options())
         .map_err(|e| {
@@ -122,15 +126,19 @@ pub fn verify(settings: &Settings, args: &VerifyArgs) -> Result<String, Failure>
 
 /// The hash a sink computed for `input`.
 fn finish(input: &Input, sink: Box<dyn HashSink>) -> Result<Hash, Failure> {
-    sink.finish()
-        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
+    sink.finish().map_err(|e| fail(input.error(&e)))
 }
 
 /// A failed hash of `input`: errors of the walk name the path themselves.
 fn ingest_error(input: &Input, e: &nix_ingest::ingest::Error) -> Failure {
+    use nix_ingest::cache::Error as CacheError;
+    use nix_ingest::ingest::Error;
     match e {
-        nix_ingest::ingest::Error::Fs(_) => fail(chain(e)),
-        _ => fail(format!("{}: {}", input.display(), chain(e))),
+        Error::Cache(CacheError::Foreign { path, reason }) => fail(format!(
+            "refusing to overwrite {} with a cache: {reason} (give --cache-overwrite to replace it)",
+            quote_path(path)
+        )),
+        _ => fail(input.error(e)),
     }
 }
 
@@ -143,32 +151,84 @@ pub enum FlatSymlink {
     Refuse,
 }
 
-/// The file flat hashing reads for a path on disk: what the operating system opens for the path
-/// as given (`nix hash path --mode flat`), or Nix's path, refused if it is a symlink
-/// (`nix store add --mode flat|text`). `None` for a NAR.
-pub fn flat_path(input: &Input, symlink: FlatSymlink) -> Result<Option<PathBuf>, Failure> {
+/// What flat hashing reads for a path on disk.
+pub enum FlatSource {
+    /// A regular file, hashed by the library (Nix's path: last component not followed).
+    Path(PathBuf),
+    /// Anything else that can be read (a pipe, `/dev/stdin`, `/dev/null`…), hashed to its end as
+    /// Nix reads it.
+    Stream(std::fs::File),
+}
+
+/// The object flat hashing reads for `input` on disk (`None` for a NAR): what the operating
+/// system opens for the path as given, following every symlink (`nix hash path --mode flat`),
+/// or Nix's path, refused if it is a symlink (`nix store add --mode flat|text`). A directory is
+/// refused; a pipe or a device is read to its end, as Nix does.
+pub fn flat_source(input: &Input, symlink: FlatSymlink) -> Result<Option<FlatSource>, Failure> {
     let Input::Path(p) = input else {
         return Ok(None);
     };
-    match symlink {
+    let given = input.display();
+    let (path, file) = match symlink {
         FlatSymlink::Follow => {
-            let given = p.flat_hash_path();
-            std::fs::canonicalize(given)
-                .map(Some)
-                .map_err(|e| fail(format!("cannot open {:?}: {e}", p.given())))
+            let path = p.flat_hash_path().to_path_buf();
+            let file = std::fs::File::open(&path)
+                .map_err(|e| fail(format!("cannot open {given}: {e}")))?;
+            (path, file)
         }
         FlatSymlink::Refuse => {
             let path = input.path()?.unwrap_or_default();
             let meta = std::fs::symlink_metadata(&path)
-                .map_err(|e| fail(format!("cannot read {path:?}: {e}")))?;
+                .map_err(|e| fail(format!("cannot read {given}: {e}")))?;
             if meta.file_type().is_symlink() {
                 return Err(fail(format!(
-                    "path {path:?} is a symlink (flat and text hashing take a regular file)"
+                    "{given} is a symlink (flat and text hashing take a regular file)"
                 )));
             }
-            Ok(Some(path))
+            let file = std::fs::File::open(&path)
+                .map_err(|e| fail(format!("cannot open {given}: {e}")))?;
+            (path, file)
+        }
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| fail(format!("cannot read {given}: {e}")))?;
+    if meta.is_dir() {
+        return Err(fail(format!(
+            "{given} is a directory: flat and text hashing take a single file \
+             (hash a directory with --mode nar or --mode git)"
+        )));
+    }
+    if meta.is_file() && symlink == FlatSymlink::Refuse {
+        return Ok(Some(FlatSource::Path(path)));
+    }
+    Ok(Some(FlatSource::Stream(file)))
+}
+
+/// The flat hash of everything `file` yields, read to its end.
+fn flat_stream(
+    settings: &Settings,
+    input: &Input,
+    mut file: std::fs::File,
+    algo: Algorithm,
+) -> Result<Hash, Failure> {
+    use std::io::Read;
+    let mut hasher = nix_ingest::hash::Hasher::with_collision_detection(
+        algo,
+        settings.options().settings().collision_detection(),
+    );
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(fail(format!("cannot read {}: {e}", input.display()))),
         }
     }
+    hasher
+        .finalize()
+        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
 }
 
 /// The hash of `input` by one method.
@@ -180,7 +240,15 @@ fn hash_one(
     symlink: FlatSymlink,
 ) -> Result<Hash, Failure> {
     let path = if method == FileIngestionMethod::Flat {
-        flat_path(input, symlink)?
+        match flat_source(input, symlink)? {
+            Some(FlatSource::Stream(file)) => {
+                return with_background_progress("hashing", || {
+                    flat_stream(settings, input, file, algo)
+                });
+            }
+            Some(FlatSource::Path(path)) => Some(path),
+            None => None,
+        }
     } else {
         input.path()?
     };
@@ -224,21 +292,21 @@ fn hash_input(
 
 /// Says on standard error when the cache file could not be used or saved.
 fn warn_cache(cache: &HashCache, outcome: &Outcome) {
-    let file = cache.path();
+    let file = quote_path(cache.path());
     match &outcome.loaded {
         LoadStatus::Rebuilt(why) => crate::warn(&format!(
-            "cache file {file:?} was not trusted ({}); rebuilt",
+            "cache file {file} was not trusted ({}); rebuilt",
             chain(why)
         )),
         LoadStatus::Unreadable(e) => {
-            crate::warn(&format!("cannot read cache file {file:?} ({e}); rebuilt"))
+            crate::warn(&format!("cannot read cache file {file} ({e}); rebuilt"))
         }
         _ => {}
     }
     match &outcome.saved {
-        SaveStatus::Failed(e) => crate::warn(&format!("cannot write cache file {file:?}: {e}")),
+        SaveStatus::Failed(e) => crate::warn(&format!("cannot write cache file {file}: {e}")),
         SaveStatus::TooLarge { size, max } => crate::warn(&format!(
-            "cache file {file:?} not written: {size} bytes, over the cap of {max}"
+            "cache file {file} not written: {size} bytes, over the cap of {max}"
         )),
         _ => {}
     }

@@ -10,8 +10,8 @@ use nix_ingest::nix_path::{self, NixPath};
 use nix_ingest::store_path::StoreDir;
 
 use crate::args::StoreOpts;
-use crate::progress::{Meter, Progress};
-use crate::{Failure, chain, fail, usage};
+use crate::progress::{Meter, Progress, ProgressReader};
+use crate::{Failure, chain, chain_with, fail, quote_path, usage};
 
 /// A path on disk or a NAR.
 pub enum Input {
@@ -37,9 +37,35 @@ impl Input {
     /// What to call the input in messages.
     pub fn display(&self) -> String {
         match self {
-            Input::Path(p) => format!("{:?}", Path::new(p.given())),
-            Input::Nar(Some(p)) => format!("NAR {p:?}"),
+            Input::Path(p) => quote_path(Path::new(p.given())),
+            Input::Nar(Some(p)) => format!("NAR {}", quote_path(p)),
             Input::Nar(None) => "the NAR on standard input".to_owned(),
+        }
+    }
+
+    /// A path inside the input, as the user would write it: from the path as given, not the
+    /// resolved one.
+    pub fn path_text(&self, path: &Path) -> String {
+        if let Input::Path(p) = self
+            && let Ok(root) = p.path()
+            && let Ok(rest) = path.strip_prefix(&root)
+        {
+            let given = Path::new(p.given());
+            return quote_path(&if rest.as_os_str().is_empty() {
+                given.to_path_buf()
+            } else {
+                given.join(rest)
+            });
+        }
+        quote_path(path)
+    }
+
+    /// An error reading the input, and its causes, on one line: paths inside the input as the
+    /// user wrote them, and the input named first unless the error names a path itself.
+    pub fn error(&self, e: &(dyn std::error::Error + 'static)) -> String {
+        match chain_with(e, &|p| self.path_text(p)) {
+            (text, true) => text,
+            (text, false) => format!("{}: {text}", self.display()),
         }
     }
 
@@ -47,7 +73,13 @@ impl Input {
     /// followed.
     pub fn path(&self) -> Result<Option<PathBuf>, Failure> {
         match self {
-            Input::Path(p) => p.path().map(Some).map_err(|e| fail(chain(&e))),
+            Input::Path(p) => p.path().map(Some).map_err(|e| match e {
+                nix_path::Error::Parent { source, .. } => fail(format!(
+                    "cannot resolve the directory of {}: {source}",
+                    self.display()
+                )),
+                e => fail(chain(&e)),
+            }),
             Input::Nar(_) => Ok(None),
         }
     }
@@ -85,7 +117,7 @@ impl Input {
         match self {
             Input::Nar(Some(p)) => {
                 let file = std::fs::File::open(p)
-                    .map_err(|e| fail(format!("cannot open NAR {p:?}: {e}")))?;
+                    .map_err(|e| fail(format!("cannot open NAR {}: {e}", quote_path(p))))?;
                 Ok(Box::new(file))
             }
             Input::Nar(None) => Ok(Box::new(io::stdin().lock())),
@@ -96,15 +128,42 @@ impl Input {
         }
     }
 
+    /// Progress for reading the NAR, on a terminal: entries and bytes, and of a NAR file the
+    /// share done.
+    pub fn nar_meter(&self, label: &str) -> Option<Meter> {
+        let meter = Meter::on_terminal(label, true)?;
+        Some(match self {
+            Input::Nar(Some(p)) => match std::fs::metadata(p) {
+                Ok(meta) if meta.is_file() => meter.with_total(meta.len()),
+                _ => meter,
+            },
+            _ => meter,
+        })
+    }
+
+    /// The NAR to read, counted by the progress shown on a terminal.
+    pub fn open_nar_with_progress(
+        &self,
+        label: &str,
+    ) -> Result<ProgressReader<Box<dyn Read>>, Failure> {
+        Ok(ProgressReader::nar(self.open_nar()?, self.nar_meter(label)))
+    }
+
     /// Streams the object into `sink`, showing progress on a terminal.
     pub fn feed(&self, sink: &mut dyn Sink, options: &Options) -> Result<(), Failure> {
-        let mut sink = Progress::new(sink, Meter::on_terminal("hashing", true));
         match self.path()? {
-            Some(path) => nix_ingest::fs::dump(&path, &mut sink, options.settings())
-                .map_err(|e| fail(chain(&e))),
-            None => nix_ingest::nar::read(self.open_nar()?, &mut sink, options.settings().limits())
-                .map(drop)
-                .map_err(|e| fail(format!("{}: {}", self.display(), chain(&e)))),
+            Some(path) => {
+                let mut sink = Progress::new(sink, Meter::on_terminal("hashing", true));
+                nix_ingest::fs::dump(&path, &mut sink, options.settings())
+                    .map_err(|e| fail(self.error(&e)))
+            }
+            None => nix_ingest::nar::read(
+                self.open_nar_with_progress("hashing")?,
+                sink,
+                options.settings().limits(),
+            )
+            .map(drop)
+            .map_err(|e| fail(self.error(&e))),
         }
     }
 }

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use args::{Cli, Command, GitCommand, Global, HashCommand, NarCommand, StoreCommand};
+use args::{Cli, Command, GitCommand, Global, HashCommand, ManArgs, NarCommand, StoreCommand};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         Command::Git(GitCommand::Prefetch(a)) => git::prefetch(&settings, a),
         Command::Cid(a) => hash::cid(&settings, a),
         Command::Completions(a) => completions(a.shell),
-        Command::Man => man(),
+        Command::Man(a) => man(a),
     };
     match result {
         Ok(out) => {
@@ -153,19 +153,95 @@ fn usage_error(msg: &str, command: &str) -> ExitCode {
 
 /// `completions SHELL`.
 fn completions(shell: clap_complete::Shell) -> Result<String, Failure> {
+    const BIN: &str = "nix-ingest";
     let mut cmd = Cli::command();
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut cmd, "nix-ingest", &mut out);
-    String::from_utf8(out).map_err(|_| fail("the completion script is not UTF-8"))
+    if shell != clap_complete::Shell::Bash {
+        clap_complete::generate(shell, &mut cmd, BIN, &mut out);
+        return String::from_utf8(out).map_err(|_| fail("the completion script is not UTF-8"));
+    }
+    // clap_complete's bash script names the state of a subcommand one way where it is entered
+    // and another way where it is completed when the binary name holds a hyphen, so nothing
+    // below the top level completes (clap-rs/clap#6421). Generated for a name without a
+    // hyphen, the two agree; then the script is registered for the binary's real name.
+    let plain = BIN.replace('-', "_");
+    clap_complete::generate(shell, &mut cmd, &plain, &mut out);
+    let script = String::from_utf8(out).map_err(|_| fail("the completion script is not UTF-8"))?;
+    let mut registered = 0;
+    let mut fixed = String::with_capacity(script.len());
+    for line in script.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        match body.strip_suffix(&format!(" {plain}")) {
+            Some(head) if body.trim_start().starts_with("complete -F ") => {
+                fixed.push_str(head);
+                fixed.push(' ');
+                fixed.push_str(BIN);
+                fixed.push_str(&line[body.len()..]);
+                registered += 1;
+            }
+            _ => fixed.push_str(line),
+        }
+    }
+    if registered == 0 {
+        return Err(fail("cannot register the bash completion function"));
+    }
+    Ok(fixed)
 }
 
-/// `man`: the roff man page.
-fn man() -> Result<String, Failure> {
+/// The command line as the man pages describe it (no `help` subcommands: `--help` is there).
+fn man_command() -> clap::Command {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
+/// `man [SUBCOMMAND…]`: the roff man page of nix-ingest or of one subcommand;
+/// `man --out-dir DIR`: every page, written into DIR.
+fn man(args: &ManArgs) -> Result<String, Failure> {
+    let root = man_command();
+    if let Some(dir) = &args.out_dir {
+        let mut written = String::new();
+        let mut todo = vec![root];
+        while let Some(cmd) = todo.pop() {
+            todo.extend(cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
+            let page = clap_mangen::Man::new(cmd);
+            let file = page.generate_to(dir).map_err(|e| {
+                fail(format!(
+                    "cannot write {}: {}",
+                    quote_path(&dir.join(page.get_filename())),
+                    chain(&e)
+                ))
+            })?;
+            written.push_str(&format!("{}\n", file.display()));
+        }
+        return Ok(written);
+    }
+    let mut cmd = &root;
+    for word in &args.command {
+        cmd = cmd.find_subcommand(word).ok_or_else(|| {
+            usage(format!(
+                "no subcommand {} in {}",
+                quote(word),
+                quote(cmd.get_display_name().unwrap_or(cmd.get_name()))
+            ))
+        })?;
+    }
     let mut out = Vec::new();
-    clap_mangen::Man::new(Cli::command())
+    clap_mangen::Man::new(cmd.clone())
         .render(&mut out)
-        .map_err(|e| fail(format!("cannot render the man page: {e}")))?;
+        .map_err(|e| fail(format!("cannot render the man page: {}", chain(&e))))?;
     String::from_utf8(out).map_err(|_| fail("the man page is not UTF-8"))
+}
+
+/// Text echoed in a message: in single quotes (as Nix quotes), control characters, quotes and
+/// backslashes escaped.
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.escape_debug())
+}
+
+/// A path echoed in a message, as [`quote`] (bytes that are not UTF-8 as U+FFFD).
+pub fn quote_path(path: &std::path::Path) -> String {
+    quote(&path.to_string_lossy())
 }
 
 /// `warning: MSG` on standard error.
@@ -192,7 +268,9 @@ impl Settings {
             options = options.threads(threads);
         }
         if let Some(file) = &global.cache {
-            options = options.cache(nix_ingest::cache::HashCache::new(file));
+            options = options.cache(
+                nix_ingest::cache::HashCache::new(file).replace_foreign(global.cache_overwrite),
+            );
         }
         Settings { options }
     }
@@ -219,18 +297,111 @@ pub fn fail(msg: impl Into<String>) -> Failure {
 }
 
 /// One line for an error and its causes (each cause only if its text is not already there).
-pub fn chain(e: &dyn StdError) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
+pub fn chain(e: &(dyn StdError + 'static)) -> String {
+    chain_with(e, &|p| quote_path(p)).0
+}
+
+/// [`chain`], with the paths of walk errors as `path_text` says, and whether one was named.
+/// The library's words for a sink (the part that hashes or writes what is read) are left out:
+/// its cause says what is wrong.
+pub fn chain_with(
+    e: &(dyn StdError + 'static),
+    path_text: &dyn Fn(&std::path::Path) -> String,
+) -> (String, bool) {
+    use nix_ingest::fs::{Error as FsError, ErrorKind};
+    let mut msg = String::new();
+    let mut named_path = false;
+    let mut next = Some(unwrap_transparent(e));
+    while let Some(e) = next {
+        let text = if let Some(walk) = e.downcast_ref::<FsError>() {
+            named_path = true;
+            match &walk.kind {
+                ErrorKind::Sink(_) => path_text(&walk.path),
+                kind => format!("{}: {kind}", path_text(&walk.path)),
+            }
+        } else if let Some(nix_ingest::nar::Error::Sink { offset, .. }) = e.downcast_ref() {
+            format!("NAR byte {offset}")
+        } else if let Some(text) = requoted(e, path_text) {
+            text
+        } else {
+            e.to_string()
+        };
         if !msg.contains(&text) {
-            msg.push_str(": ");
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
             msg.push_str(&text);
         }
-        source = s.source();
+        next = e.source();
     }
-    msg.replace('\n', "\\n")
+    (msg.replace('\n', "\\n"), named_path)
+}
+
+/// The library's messages that echo a path in Rust's `Debug` quotes, in this tool's quoting
+/// (Nix's single quotes) with the path as `path_text` says.
+fn requoted(
+    e: &(dyn StdError + 'static),
+    path_text: &dyn Fn(&std::path::Path) -> String,
+) -> Option<String> {
+    use nix_ingest::cache::Error as CacheError;
+    use nix_ingest::nar::UnpackError;
+    if let Some(e) = e.downcast_ref::<UnpackError>() {
+        return match e {
+            UnpackError::TargetExists { path } => Some(format!(
+                "cannot unpack NAR to {}: it already exists",
+                path_text(path)
+            )),
+            UnpackError::BadTarget { path } => Some(format!(
+                "cannot unpack NAR to {}: not a path a new entry can be created at",
+                path_text(path)
+            )),
+            UnpackError::Io {
+                action,
+                path,
+                offset,
+                ..
+            } => Some(format!(
+                "cannot unpack NAR: cannot {action} {} (NAR byte {offset})",
+                path_text(path)
+            )),
+            _ => None,
+        };
+    }
+    match e.downcast_ref::<CacheError>()? {
+        CacheError::Invalid { path, .. } => {
+            Some(format!("cache file {} is not trusted", quote_path(path)))
+        }
+        CacheError::Read { path, .. } => {
+            Some(format!("cannot read cache file {}", quote_path(path)))
+        }
+        CacheError::InsideTree { cache, root } => Some(format!(
+            "cache file {} lies inside the tree {} it would describe",
+            quote_path(cache),
+            path_text(root)
+        )),
+        _ => None,
+    }
+}
+
+/// The error a transparent wrapper of the library stands for (the wrapper's text and causes are
+/// that error's).
+fn unwrap_transparent<'a>(e: &'a (dyn StdError + 'static)) -> &'a (dyn StdError + 'static) {
+    use nix_ingest::{cache, ingest, path_info};
+    match e.downcast_ref::<ingest::Error>() {
+        Some(ingest::Error::Fs(inner)) => return inner,
+        Some(ingest::Error::Nar(inner)) => return inner,
+        Some(ingest::Error::Cache(inner)) => return unwrap_transparent(inner),
+        _ => {}
+    }
+    match e.downcast_ref::<path_info::Error>() {
+        Some(path_info::Error::Walk(inner)) => return inner,
+        Some(path_info::Error::Nar(inner)) => return inner,
+        _ => {}
+    }
+    if let Some(cache::Error::Fs(inner)) = e.downcast_ref::<cache::Error>() {
+        return inner;
+    }
+    e
 }
 
 /// Whether `e` or one of its causes is a broken pipe (the reader of our output went away).

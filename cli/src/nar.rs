@@ -8,8 +8,11 @@ use nix_ingest::nar::NarWriter;
 
 use crate::args::{NarDumpArgs, NarRestoreArgs};
 use crate::input::Input;
-use crate::progress::{Meter, Progress, ProgressReader};
-use crate::{CountingWriter, Failure, Settings, chain, fail, is_broken_pipe, refuse_terminal};
+use crate::progress::{Meter, Progress};
+use crate::{
+    CountingWriter, Failure, Settings, chain_with, fail, is_broken_pipe, quote_path,
+    refuse_terminal,
+};
 
 /// `nar dump PATH`: the NAR of PATH on standard output.
 pub fn dump(settings: &Settings, args: &NarDumpArgs) -> Result<String, Failure> {
@@ -18,9 +21,10 @@ pub fn dump(settings: &Settings, args: &NarDumpArgs) -> Result<String, Failure> 
         return Err(fail("no path to dump"));
     };
     refuse_terminal()?;
-    to_stdout(
+    to_stdout_with(
         "dumping",
         &format!("cannot dump {}", input.display()),
+        &|p| input.path_text(p),
         |sink| nix_ingest::fs::dump(&resolved, sink, settings.options().settings()),
     )
 }
@@ -31,6 +35,16 @@ pub fn dump(settings: &Settings, args: &NarDumpArgs) -> Result<String, Failure> 
 pub fn to_stdout<E: Into<Box<dyn StdError>>>(
     label: &str,
     what: &str,
+    produce: impl FnOnce(&mut dyn Sink) -> Result<(), E>,
+) -> Result<String, Failure> {
+    to_stdout_with(label, what, &|p| quote_path(p), produce)
+}
+
+/// [`to_stdout`], naming the paths of walk errors as `path_text` says.
+pub fn to_stdout_with<E: Into<Box<dyn StdError>>>(
+    label: &str,
+    what: &str,
+    path_text: &dyn Fn(&std::path::Path) -> String,
     produce: impl FnOnce(&mut dyn Sink) -> Result<(), E>,
 ) -> Result<String, Failure> {
     // The NAR writer buffers; count what it hands on, to say how much of a failed NAR went out.
@@ -55,7 +69,7 @@ pub fn to_stdout<E: Into<Box<dyn StdError>>>(
     if is_broken_pipe(&*error) {
         return Ok(String::new());
     }
-    let mut msg = format!("{what}: {}", chain(&*error));
+    let mut msg = format!("{what}: {}", chain_with(&*error, path_text).0);
     if out.count() > 0 {
         msg.push_str(&format!(
             " (the first {} bytes of the NAR were written already: discard them)",
@@ -68,10 +82,10 @@ pub fn to_stdout<E: Into<Box<dyn StdError>>>(
 /// `nar restore PATH [NAR]`: the object a NAR holds, created at PATH.
 pub fn restore(settings: &Settings, args: &NarRestoreArgs) -> Result<String, Failure> {
     let input = Input::new(&args.nar, true)?;
-    let reader = ProgressReader::new(input.open_nar()?, Meter::on_terminal("restoring", false));
+    let reader = input.open_nar_with_progress("restoring")?;
     settings
         .options()
         .unpack_nar(reader, &args.path)
-        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))?;
+        .map_err(|e| fail(input.error(&e)))?;
     Ok(String::new())
 }

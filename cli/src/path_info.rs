@@ -8,10 +8,10 @@ use nix_ingest::narinfo::json;
 use nix_ingest::path_info::Request;
 
 use crate::args::{JsonFormat, PathInfoArgs, StoreMode};
-use crate::hash::{FlatSymlink, flat_path};
+use crate::hash::{FlatSymlink, flat_source};
 use crate::input::{Input, store_dir};
 use crate::progress::with_background_progress;
-use crate::{Failure, Settings, chain, fail};
+use crate::{Failure, Settings, fail};
 
 /// `path-info PATH`: NAR hash and size, content address and store path from one pass, by the
 /// library's [`Request`].
@@ -30,15 +30,15 @@ pub fn path_info(settings: &Settings, args: &PathInfoArgs) -> Result<String, Fai
         return Err(fail(format!("text hashing must use SHA-256, not {algo}")));
     }
     if matches!(args.mode, StoreMode::Flat | StoreMode::Text) {
-        flat_path(&input, FlatSymlink::Refuse)?;
+        flat_source(&input, FlatSymlink::Refuse)?;
     }
     let request = Request::new(name, method, algo).store_dir(store);
     let options = settings.options();
     let info = match input.path()? {
         Some(path) => with_background_progress("hashing", || request.from_path(&path, options)),
-        None => request.from_nar(input.open_nar()?, options),
+        None => request.from_nar(input.open_nar_with_progress("hashing")?, options),
     }
-    .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))?;
+    .map_err(|e| fail(input.error(&e)))?;
     // Uncompressed, as `nix copy --to 'file://…?compression=none'` writes it.
     let info = info.to_narinfo();
     if !args.json {

@@ -1,5 +1,6 @@
-//! Progress on standard error (entries, bytes, rate) through indicatif: on a terminal only,
-//! and only once the work has taken more than half a second.
+//! Progress on standard error (entries, bytes, rate, and the share done when the size is
+//! known) through indicatif: on a terminal only, and only once the work has taken more than
+//! half a second ($NIX_INGEST_PROGRESS_DELAY_MS overrides the delay, e.g. `0` in tests).
 
 use std::io::{self, IsTerminal, Read};
 use std::sync::mpsc;
@@ -10,6 +11,14 @@ use nix_ingest::event::{Event, Sink, SinkError};
 
 /// Nothing is drawn before the work has taken this long.
 const DELAY: Duration = Duration::from_millis(500);
+
+/// The delay before progress shows: [`DELAY`], or $NIX_INGEST_PROGRESS_DELAY_MS.
+fn delay() -> Duration {
+    std::env::var("NIX_INGEST_PROGRESS_DELAY_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(DELAY, Duration::from_millis)
+}
 /// Redraws per second, at most.
 const HZ: u8 = 5;
 /// The counters are handed to the bar once per this many entries…
@@ -21,6 +30,7 @@ const EVERY_BYTES: u64 = 1 << 20;
 pub struct Meter {
     bar: ProgressBar,
     start: Instant,
+    delay: Duration,
     shown: bool,
     count_entries: bool,
     entries: u64,
@@ -45,6 +55,7 @@ impl Meter {
         Some(Meter {
             bar,
             start: Instant::now(),
+            delay: delay(),
             shown: false,
             count_entries,
             entries: 0,
@@ -52,6 +63,18 @@ impl Meter {
             next_entries: EVERY_ENTRIES,
             next_bytes: EVERY_BYTES,
         })
+    }
+
+    /// Shows the share done of `total` bytes, and the time left.
+    pub fn with_total(self, total: u64) -> Meter {
+        if let Ok(style) = ProgressStyle::with_template(
+            "{prefix}: {msg}{binary_bytes}/{binary_total_bytes} ({percent}%), \
+             {binary_bytes_per_sec}, {eta} left",
+        ) {
+            self.bar.set_style(style);
+        }
+        self.bar.set_length(total);
+        self
     }
 
     #[inline]
@@ -88,7 +111,7 @@ impl Meter {
             self.bar.set_message(format!("{} {plural}, ", self.entries));
         }
         self.bar.set_position(self.bytes);
-        if !self.shown && self.start.elapsed() >= DELAY {
+        if !self.shown && self.start.elapsed() >= self.delay {
             self.shown = true;
             self.bar
                 .set_draw_target(ProgressDrawTarget::stderr_with_hz(HZ));
@@ -132,15 +155,40 @@ impl<S: Sink> Sink for Progress<S> {
     }
 }
 
-/// A reader that counts the bytes read through it into a [`Meter`].
+/// A reader that counts the bytes read through it into a [`Meter`], and for a NAR the entries
+/// it holds (parsed a second time, only while progress is shown).
 pub struct ProgressReader<R> {
     inner: R,
     meter: Option<Meter>,
+    /// The parser counting entries, until the NAR ends (or fails: the real parse says why).
+    entries: Option<nix_ingest::nar::Parser>,
 }
 
 impl<R> ProgressReader<R> {
-    pub fn new(inner: R, meter: Option<Meter>) -> Self {
-        ProgressReader { inner, meter }
+    /// A reader of a NAR: bytes and entries counted.
+    pub fn nar(inner: R, meter: Option<Meter>) -> Self {
+        let entries = meter
+            .as_ref()
+            .map(|_| nix_ingest::nar::Parser::new(nix_ingest::Limits::default()));
+        ProgressReader {
+            inner,
+            meter,
+            entries,
+        }
+    }
+}
+
+/// Counts the entries a NAR parser emits into a meter.
+struct EntryCounter<'a>(&'a mut Meter);
+
+impl Sink for EntryCounter<'_> {
+    fn event(&mut self, event: Event<'_>) -> Result<(), SinkError> {
+        if let Event::DirectoryStart { .. } | Event::FileStart { .. } | Event::Symlink { .. } =
+            event
+        {
+            self.0.entry();
+        }
+        Ok(())
     }
 }
 
@@ -148,6 +196,13 @@ impl<R: Read> Read for ProgressReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if let Some(meter) = &mut self.meter {
+            if let Some(parser) = &mut self.entries {
+                let data = buf.get(..n).unwrap_or_default();
+                // The real parse reports any error; counting just stops.
+                if parser.push(data, &mut EntryCounter(meter)).is_err() || parser.is_done() {
+                    self.entries = None;
+                }
+            }
             meter.add_bytes(n);
         }
         Ok(n)

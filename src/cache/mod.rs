@@ -133,6 +133,7 @@ pub struct HashCache {
     max_size: u64,
     strict: bool,
     read_only: bool,
+    replace_foreign: bool,
 }
 
 impl HashCache {
@@ -146,6 +147,7 @@ impl HashCache {
             max_size: Self::DEFAULT_MAX_SIZE,
             strict: false,
             read_only: false,
+            replace_foreign: false,
         }
     }
 
@@ -163,6 +165,17 @@ impl HashCache {
     /// A missing file is never an error.
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
+        self
+    }
+
+    /// Whether a file at the cache's path that is not a cache file at all (not a regular file,
+    /// or not starting with this crate's magic) may be replaced by one (default `false`: such a
+    /// file is refused with [`Error::Foreign`] and left as it is, so a mistyped path never
+    /// destroys a user's file). An empty file is always taken as an empty cache. A cache file of
+    /// this crate that cannot be trusted is rebuilt either way (or refused, if
+    /// [`strict`](Self::strict)).
+    pub fn replace_foreign(mut self, replace: bool) -> Self {
+        self.replace_foreign = replace;
         self
     }
 
@@ -306,6 +319,16 @@ impl HashCache {
                 });
             }
             Err(LoadError::Io(e)) => (None, LoadStatus::Unreadable(e)),
+            Err(LoadError::Invalid(reason @ (InvalidCache::Magic | InvalidCache::NotAFile)))
+                if !self.replace_foreign
+                    && !std::fs::metadata(&self.path)
+                        .is_ok_and(|m| m.is_file() && m.len() == 0) =>
+            {
+                return Err(Error::Foreign {
+                    path: self.path.clone(),
+                    reason,
+                });
+            }
             Err(LoadError::Invalid(reason)) if self.strict => {
                 return Err(Error::Invalid {
                     path: self.path.clone(),
@@ -486,6 +509,16 @@ pub enum Error {
         /// The cache file.
         path: PathBuf,
         /// Why.
+        #[source]
+        reason: InvalidCache,
+    },
+    /// A file that is not a cache file at all is where the cache would be written; it is left
+    /// as it is (see [`HashCache::replace_foreign`]).
+    #[error("{path:?} is not a nix-ingest cache file; refusing to replace it")]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
         #[source]
         reason: InvalidCache,
     },

@@ -256,10 +256,58 @@ fn expect_rebuilt(out: &Outcome, what: &str) -> String {
 }
 
 #[test]
+fn foreign_files_are_left_alone() {
+    let (dir, root) = small_tree_in_tempdir();
+    let expected = fresh(&root);
+    let file = dir.path().join("notes.txt");
+    fs::write(&file, "a user's notes, not a cache\n").unwrap();
+    let cache = HashCache::new(&file);
+    let e = cache
+        .hash_git(&root, &ALGOS, &Settings::default())
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Foreign {
+                reason: InvalidCache::Magic,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(fs::read(&file).unwrap(), b"a user's notes, not a cache\n");
+    // A directory is refused the same way.
+    let e = HashCache::new(dir.path())
+        .hash_git(&root, &ALGOS, &Settings::default())
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Foreign {
+                reason: InvalidCache::NotAFile,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // An empty file holds nothing to lose; told to, a foreign file is replaced.
+    fs::write(&file, "").unwrap();
+    assert_eq!(scan(&cache, &root).ids, expected);
+    fs::write(&file, "notes").unwrap();
+    let out = scan(&cache.clone().replace_foreign(true), &root);
+    assert_eq!(
+        expect_rebuilt(&out, "foreign"),
+        "not a nix-ingest cache file"
+    );
+    assert_eq!(out.ids, expected);
+    assert!(matches!(scan(&cache, &root).loaded, LoadStatus::Used));
+}
+
+#[test]
 fn damaged_files_are_rebuilt_or_refused() {
     let (dir, root) = small_tree_in_tempdir();
     let expected = fresh(&root);
-    let cache = HashCache::new(dir.path().join("c"));
+    let cache = HashCache::new(dir.path().join("c")).replace_foreign(true);
     scan(&cache, &root);
     shift_scan_time(cache.path(), 10);
     let good = fs::read(cache.path()).unwrap();
@@ -306,7 +354,7 @@ fn caches_for_something_else_are_not_trusted() {
     small_tree(&a);
     small_tree(&b);
     fs::write(b.join("a"), b"other\n").unwrap();
-    let cache = HashCache::new(dir.path().join("c"));
+    let cache = HashCache::new(dir.path().join("c")).replace_foreign(true);
     scan(&cache, &a);
     shift_scan_time(cache.path(), 10);
 
@@ -373,7 +421,7 @@ fn caches_for_something_else_are_not_trusted() {
     assert_eq!(out.ids, fresh(&a));
 
     // Not a file: a directory, a FIFO (never blocks).
-    let d = HashCache::new(dir.path().join("dir"));
+    let d = HashCache::new(dir.path().join("dir")).replace_foreign(true);
     fs::create_dir(d.path()).unwrap();
     let out = scan(&d, &a);
     assert_eq!(expect_rebuilt(&out, "dir"), "not a regular file");
@@ -381,6 +429,7 @@ fn caches_for_something_else_are_not_trusted() {
     let fifo = dir.path().join("fifo");
     crate::fs::tests::make_fifo(&fifo);
     let out = HashCache::new(&fifo)
+        .replace_foreign(true)
         .read_only(true)
         .hash_git(&a, &ALGOS, &Settings::default())
         .unwrap();

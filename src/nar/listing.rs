@@ -49,6 +49,13 @@
 //! - `serde_json` stops at 128 levels of nesting unless told otherwise
 //!   (`Deserializer::disable_recursion_limit`); Nix has no such limit.
 
+// Without `fs`, links to what it adds point at the full documentation.
+#![cfg_attr(
+    not(feature = "fs"),
+    doc = "",
+    doc = "[`Listing::from_path`]: https://docs.rs/nix-ingest/latest/nix_ingest/nar/listing/struct.Listing.html#method.from_path"
+)]
+
 use std::collections::BTreeMap;
 
 use crate::event::{Event, Sink, SinkError};
