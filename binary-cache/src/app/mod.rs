@@ -222,42 +222,17 @@ async fn get_top(State(app): AppState, Path(name): Path<String>, request: Reques
         Ok(h) => h,
         Err(e) => return Refusal::new(StatusCode::NOT_FOUND, e.to_string()).into_response(),
     };
-    let bytes = match app
+    let read = app
         .storage
         .narinfo(hash_part, app.config.max_narinfo_size)
-        .await
-    {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => {
-            let mut response = not_here();
-            set_cache_control(&app, &mut response, CacheFor::Narinfo);
-            return response;
-        }
-        Err(e) => return Refusal::internal("cannot read", &e).into_response(),
-    };
-    // A narinfo is small and never rewritten once published: its tag is the hash of its bytes.
-    let etag = Hash::digest(Algorithm::Sha256, &bytes).encode(Format::Nix32);
-    let mut response = match tagged(&etag, &request) {
-        Err(response) => response,
-        Ok(etag) => {
-            let len = bytes.len();
-            let body = if request.method() == Method::HEAD {
-                Body::empty()
-            } else {
-                Body::from(bytes)
-            };
-            let mut response = Response::new(body);
-            let headers = response.headers_mut();
-            headers.insert(header::ETAG, etag);
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/x-nix-narinfo"),
-            );
-            response
-        }
-    };
-    set_cache_control(&app, &mut response, CacheFor::Narinfo);
+        .await;
+    let response = small_object(
+        &app,
+        read,
+        "text/x-nix-narinfo",
+        CacheFor::Narinfo,
+        &request,
+    );
     if response.status().is_success() {
         // For garbage collection by last access.
         app.storage.accessed(hash_part);
@@ -302,18 +277,32 @@ pub(crate) async fn serve_object(
     content_type: &'static str,
     request: Request,
 ) -> Response {
-    let bytes = match app.storage.object(key, max).await {
+    let read = app.storage.object(key, max).await;
+    small_object(app, read, content_type, CacheFor::Object, &request)
+}
+
+/// The answer for a small stored object that was just read: its bytes tagged with their hash
+/// (or 304 when the request already has them), 404 when it is not there, with the
+/// Cache-Control of `what`. A stored object is never rewritten once kept, so its tag is the hash
+/// of its bytes.
+fn small_object(
+    app: &App,
+    read: io::Result<Option<Vec<u8>>>,
+    content_type: &'static str,
+    what: CacheFor,
+    request: &Request,
+) -> Response {
+    let bytes = match read {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
             let mut response = not_here();
-            set_cache_control(app, &mut response, CacheFor::Object);
+            set_cache_control(app, &mut response, what);
             return response;
         }
         Err(e) => return Refusal::internal("cannot read", &e).into_response(),
     };
-    // Never rewritten once kept: its tag is the hash of its bytes.
     let etag = Hash::digest(Algorithm::Sha256, &bytes).encode(Format::Nix32);
-    let mut response = match tagged(&etag, &request) {
+    let mut response = match tagged(&etag, request) {
         Err(response) => response,
         Ok(etag) => {
             let len = bytes.len();
@@ -330,7 +319,7 @@ pub(crate) async fn serve_object(
             response
         }
     };
-    set_cache_control(app, &mut response, CacheFor::Object);
+    set_cache_control(app, &mut response, what);
     response
 }
 
