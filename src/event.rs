@@ -1,7 +1,7 @@
 //! The stream of events every source emits and every sink consumes.
 //!
 //! A file system object — a regular file, a symlink or a directory tree — travels from a source
-//! (a [directory walk][crate::fs], a [NAR parser](crate::nar), a git object store) to a sink (a
+//! (a directory walk (module `fs`), a [NAR parser](crate::nar), a git object store) to a sink (a
 //! [git hasher](crate::git), a [NAR writer](crate::nar::NarWriter), a [flat hasher](crate::flat))
 //! as a depth-first sequence of [`Event`]s in **NAR order**: the entries of a directory come in
 //! strictly increasing byte order of their names.
@@ -27,13 +27,6 @@
 //! rec.event(Event::DirectoryEnd).unwrap();
 //! assert_eq!(rec.events[1], OwnedEvent::Symlink { name: Some(b"bar".to_vec()), target: b"foo".to_vec() });
 //! ```
-// Without `fs`, links to what it adds point at the full documentation.
-#![cfg_attr(
-    not(feature = "fs"),
-    doc = "",
-    doc = "[crate::fs]: https://docs.rs/nix-ingest/latest/nix_ingest/fs/index.html"
-)]
-
 use std::io;
 
 /// One step of a file system object's depth-first traversal. See the [module docs](self).

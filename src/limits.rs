@@ -1,7 +1,7 @@
 //! Resource limits that bound what a source accepts, so hostile input cannot exhaust memory or
 //! the stack.
 //!
-//! Every source ([NAR parser](crate::nar), [directory walk][crate::fs],
+//! Every source ([NAR parser](crate::nar), directory walk (module `fs`),
 //! [git events](crate::git::events)) checks these as it streams and fails with an error naming the
 //! limit and where it was crossed. The defaults accept everything a real Nix can restore on Linux
 //! and refuse what it cannot:
@@ -64,13 +64,6 @@
 //! assert_eq!(old.max_nar_depth, usize::MAX);
 //! assert_eq!(old.max_depth, Limits::DEFAULT.max_depth);
 //! ```
-// Without `fs`, links to what it adds point at the full documentation.
-#![cfg_attr(
-    not(feature = "fs"),
-    doc = "",
-    doc = "[crate::fs]: https://docs.rs/nix-ingest/latest/nix_ingest/fs/index.html"
-)]
-
 /// Bounds on what a source accepts. See the [module docs](self) for the defaults and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

@@ -1,7 +1,7 @@
 //! The plain settings a pass honours, handed down from [`Options`](crate::Options).
 //!
 //! [`Options`](crate::Options) is the builder users hold; a [`Settings`] is the small `Copy`
-//! value it hands to the layers below it (the [directory walk][crate::fs], the
+//! value it hands to the layers below it (the directory walk (module `fs`), the
 //! [NAR reader](crate::nar), the sinks [`IngestionMethod`](crate::method::IngestionMethod)s make,
 //! the parallel and cached strategies). Each setting is defined here once, with its default, and
 //! read back through these getters; no lower layer knows about `Options`.
@@ -18,13 +18,6 @@
 //! assert_eq!(settings.limits(), &Limits::DEFAULT);
 //! assert_eq!(Settings::default(), *Options::new().settings());
 //! ```
-// Without `fs`, links to what it adds point at the full documentation.
-#![cfg_attr(
-    not(feature = "fs"),
-    doc = "",
-    doc = "[crate::fs]: https://docs.rs/nix-ingest/latest/nix_ingest/fs/index.html"
-)]
-
 use crate::limits::Limits;
 
 /// Threads, SHA-1 collision detection, strict git roots, [`Limits`] and the read buffer size.
