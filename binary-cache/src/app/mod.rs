@@ -455,18 +455,31 @@ async fn put_top(
         Ok(_slot) if name == "nix-cache-info" => {
             put_cache_info(&app, &headers, body, deadline).await
         }
-        Ok(_slot) if listing.is_some() => {
-            let hash_part = listing.unwrap_or_default();
-            listing::put(&app, hash_part, who, &headers, body, deadline).await
-        }
-        Ok(_slot) => match names::narinfo_hash_part(&name) {
-            Ok(hash_part) => put_narinfo(&app, hash_part, who, &headers, body, deadline).await,
-            Err(e) => Err(Refusal::bad_request(e.to_string())),
+        Ok(_slot) => match (listing, names::narinfo_hash_part(&name)) {
+            (Some(hash_part), _) => {
+                listing::put(&app, hash_part, who, &headers, body, deadline).await
+            }
+            (None, Ok(hash_part)) => {
+                put_narinfo(&app, hash_part, who, &headers, body, deadline).await
+            }
+            (None, Err(e)) => Err(Refusal::bad_request(e.to_string())),
         },
     };
+    answer_upload(&app, &uri, who, kind, started, result)
+}
+
+/// The answer to an upload, logged (with the user) when refused and counted in the metrics.
+fn answer_upload(
+    app: &App,
+    uri: &str,
+    who: &str,
+    kind: Kind,
+    started: Instant,
+    result: Result<String, Refusal>,
+) -> Response {
     let response = match result {
         Ok(message) => text(StatusCode::OK, "text/plain; charset=utf-8", message),
-        Err(refusal) => refused("PUT", &uri, who, refusal),
+        Err(refusal) => refused("PUT", uri, who, refusal),
     };
     app.metrics.upload(
         kind,
@@ -487,7 +500,6 @@ async fn put_nar(
     let who = user_of(&user);
     let deadline = Deadline::new(&app.config);
     let started = Instant::now();
-    let kind = Kind::Nar;
     let result = match NarFile::parse(&name) {
         Ok(file) => match upload_slot(&app, deadline).await {
             Ok(_slot) => stage_nar(&app, &file, who, &headers, body, deadline).await,
@@ -495,16 +507,7 @@ async fn put_nar(
         },
         Err(e) => Err(Refusal::bad_request(e.to_string())),
     };
-    let response = match result {
-        Ok(message) => text(StatusCode::OK, "text/plain; charset=utf-8", message),
-        Err(refusal) => refused("PUT", &uri, who, refusal),
-    };
-    app.metrics.upload(
-        kind,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
+    answer_upload(&app, &uri, who, Kind::Nar, started, result)
 }
 
 /// Bodies must arrive as sent: no `Content-Encoding` (Nix sends NARs and, by default,
@@ -807,16 +810,7 @@ async fn put_realisation(
         Ok(_slot) => realisation::put(&app, &name, who, &headers, body, deadline).await,
         Err(refusal) => Err(refusal),
     };
-    let response = match result {
-        Ok(message) => text(StatusCode::OK, "text/plain; charset=utf-8", message),
-        Err(refusal) => refused("PUT", &uri, who, refusal),
-    };
-    app.metrics.upload(
-        Kind::Realisation,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
+    answer_upload(&app, &uri, who, Kind::Realisation, started, result)
 }
 
 async fn finish(
