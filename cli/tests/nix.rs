@@ -802,20 +802,12 @@ fn oracle(args: &[&str]) -> std::process::Output {
 #[test]
 #[ignore = "needs the Nix oracle; run with NIX_INGEST_ORACLE=1 and --ignored"]
 fn regenerate_golden() {
-    if !support::oracle_enabled() {
-        eprintln!("skipped: set NIX_INGEST_ORACLE=1");
+    if !support::oracle_or_skip("ask real Nix") {
         return;
     }
     // The oracle sees the host's /tmp as /host-tmp.
-    let dir = tempfile::Builder::new()
-        .prefix("nix-ingest-example-cli.")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let fixture = dir.path().join("fx");
-    fs::create_dir(&fixture).unwrap();
-    make_fixture(&fixture);
-    let inside = Path::new("/host-tmp").join(fixture.strip_prefix("/tmp").unwrap());
-    let inside = inside.to_str().unwrap();
+    let (_dir, _fixture, inside) = support::oracle_fixture("nix-ingest-example-cli.");
+    let inside = inside.as_str();
 
     // The shipped sample NAR must be exactly what Nix dumps for the sample tree.
     let dump = oracle(&["nix-store", "--dump", &format!("{inside}/sample")]);
@@ -1479,20 +1471,12 @@ fn pipes_devices_and_legacy_flags_match_nix() {
 #[test]
 #[ignore = "needs the Nix oracle; run with NIX_INGEST_ORACLE=1 and --ignored"]
 fn regenerate_shell_golden() {
-    if std::env::var_os("NIX_INGEST_ORACLE").is_none_or(|v| v != "1") {
-        eprintln!("skipped: set NIX_INGEST_ORACLE=1");
+    if !support::oracle_or_skip("ask real Nix") {
         return;
     }
     // The oracle sees the host's /tmp as /host-tmp.
-    let dir = tempfile::Builder::new()
-        .prefix("nix-ingest-shell.")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let fixture = dir.path().join("fx");
-    fs::create_dir(&fixture).unwrap();
-    make_fixture(&fixture);
-    let inside = Path::new("/host-tmp").join(fixture.strip_prefix("/tmp").unwrap());
-    let inside = inside.to_str().unwrap();
+    let (_dir, _fixture, inside) = support::oracle_fixture("nix-ingest-shell.");
+    let inside = inside.as_str();
     let full = String::from_utf8_lossy(&oracle(&["nix", "--version"]).stdout)
         .split_whitespace()
         .last()

@@ -84,23 +84,21 @@ impl fmt::Display for Compression {
     }
 }
 
-impl FromStr for Compression {
-    type Err = std::convert::Infallible;
-
+impl From<&str> for Compression {
     /// Any name: a known one as its variant, another as [`Compression::Other`].
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Compression::KNOWN
+    fn from(s: &str) -> Self {
+        Compression::KNOWN
             .into_iter()
             .find(|c| c.name() == s)
-            .unwrap_or_else(|| Compression::Other(s.to_owned())))
+            .unwrap_or_else(|| Compression::Other(s.to_owned()))
     }
 }
 
-impl From<&str> for Compression {
-    fn from(s: &str) -> Self {
-        match s.parse() {
-            Ok(c) => c,
-            Err(never) => match never {},
-        }
+impl FromStr for Compression {
+    type Err = std::convert::Infallible;
+
+    /// As [`From<&str>`](Compression#impl-From%3C%26str%3E-for-Compression): never fails.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Compression::from(s))
     }
 }

@@ -255,6 +255,22 @@ pub fn fixture() -> (tempfile::TempDir, PathBuf) {
     (dir, fixture)
 }
 
+/// A fresh fixture under the host's `/tmp`, where the oracle's chroots see it: the temporary
+/// directory (removed when dropped), the fixture, and the fixture's path inside a chroot
+/// (`/host-tmp/…`).
+pub fn oracle_fixture(prefix: &str) -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .unwrap();
+    let fixture = dir.path().join("fx");
+    fs::create_dir(&fixture).unwrap();
+    make_fixture(&fixture);
+    let inside = Path::new("/host-tmp").join(fixture.strip_prefix("/tmp").unwrap());
+    let inside = inside.to_str().unwrap().to_owned();
+    (dir, fixture, inside)
+}
+
 /// The golden answers of a Nix version (`2.34` or `2.26`), relative to the repository.
 pub fn golden_file(version: &str) -> PathBuf {
     PathBuf::from(format!("cli/tests/data/nix-{version}.txt"))
