@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::buffer::ReadBuffer;
 use crate::event::{Event, Sink, SinkError};
 use crate::fs::{self, ErrorKind, Visitor};
-use crate::git::{ObjectKind, TreeEntry, encode_tree};
+use crate::git::ObjectKind;
 use crate::hash::{Algorithm, Hash, Hasher};
 
 use super::format::{Kind, Stat, Table, Timestamp};
@@ -525,40 +525,20 @@ impl<'a, 's> Scan<'a, 's> {
             self.stats.trees_reused += 1;
             return Ok(());
         }
-        let mut ids = Vec::with_capacity(self.algorithms.len() * 64);
-        let mut offset = 0;
-        for &algorithm in self.algorithms {
-            let len = algorithm.len();
-            let mut entries = Vec::with_capacity(children.len());
-            for &c in &children {
-                let Some(node) = self.new.nodes.get(c) else {
-                    continue;
-                };
-                let raw = self
-                    .new
-                    .ids(node)
-                    .get(offset..offset + len)
-                    .unwrap_or_default();
-                let id = Hash::from_bytes(algorithm, raw).map_err(|e| {
-                    fs::Error::new(path, ErrorKind::Sink(SinkError::Other(Box::new(e))))
-                })?;
-                entries.push(TreeEntry {
-                    mode: node.kind.mode(),
-                    name: self.new.name(node).to_vec(),
-                    id,
-                });
-            }
-            let body = encode_tree(&mut entries);
-            let id = crate::git::checked_object_id(
-                algorithm,
-                ObjectKind::Tree,
-                &body,
-                self.settings.collision_detection,
-            )
-            .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))?;
-            ids.extend_from_slice(id.as_bytes());
-            offset += len;
-        }
+        let entries = Entries {
+            table: &self.new,
+            children: &children,
+            algorithms: self.algorithms,
+        };
+        let ids: Vec<u8> = crate::git::checked_tree_ids(
+            &entries,
+            self.algorithms,
+            self.settings.collision_detection,
+        )
+        .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))?
+        .iter()
+        .flat_map(|id| id.as_bytes().iter().copied())
+        .collect();
         self.set_ids(index, &ids);
         self.stats.trees_hashed += 1;
         Ok(())
@@ -594,6 +574,33 @@ impl<'a, 's> Scan<'a, 's> {
             .iter()
             .map(|job| reader.check(job, &mut buf))
             .collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+/// A directory's entries in the new table, as the tree encoder takes them.
+struct Entries<'t> {
+    table: &'t Table,
+    children: &'t [usize],
+    algorithms: &'t [Algorithm],
+}
+
+impl crate::git::DirEntries for Entries<'_> {
+    fn count(&self) -> usize {
+        self.children.len()
+    }
+
+    fn entry(&self, i: usize) -> (crate::git::Mode, &[u8]) {
+        match self.children.get(i).and_then(|&c| self.table.nodes.get(c)) {
+            Some(node) => (node.kind.mode(), self.table.name(node)),
+            None => (crate::git::Mode::File, &[]),
+        }
+    }
+
+    fn id(&self, i: usize, j: usize) -> Option<&[u8]> {
+        let node = self.table.nodes.get(*self.children.get(i)?)?;
+        let offset: usize = self.algorithms.iter().take(j).map(|a| a.len()).sum();
+        let len = self.algorithms.get(j)?.len();
+        self.table.ids(node).get(offset..offset + len)
     }
 }
 

@@ -604,6 +604,53 @@ pub(crate) fn checked_object_id(
     finish_object(hasher, kind)
 }
 
+/// The entries of one directory as the walks hold them, to be hashed as git trees: the one
+/// tree encoder of the parallel, read-ahead and cached walks ([`checked_tree_ids`]).
+#[cfg(feature = "fs")]
+pub(crate) trait DirEntries {
+    /// The number of entries.
+    fn count(&self) -> usize;
+    /// Entry `i`'s mode and name.
+    fn entry(&self, i: usize) -> (Mode, &[u8]);
+    /// Entry `i`'s raw id under the `j`-th algorithm (`None` leaves the entry out: only an
+    /// entry whose walk failed has none, and then no tree id is used).
+    fn id(&self, i: usize, j: usize) -> Option<&[u8]>;
+}
+
+/// The ids of the directory holding `entries` under each of `algorithms` (in that order): the
+/// entries sorted into git order once, then one tree body per algorithm, hashed with SHA-1
+/// collision detection if `detect`.
+#[cfg(feature = "fs")]
+pub(crate) fn checked_tree_ids<E: DirEntries + ?Sized>(
+    entries: &E,
+    algorithms: &[Algorithm],
+    detect: bool,
+) -> Result<Vec<Hash>, crate::event::SinkError> {
+    let mut order: Vec<usize> = (0..entries.count()).collect();
+    // The walks list in byte order; git's order differs only where a directory's name is a
+    // prefix of another name, so this sort mostly confirms the order.
+    order.sort_by(|&a, &b| {
+        let (a_mode, a_name) = entries.entry(a);
+        let (b_mode, b_name) = entries.entry(b);
+        tree_order(a_name, a_mode.is_directory(), b_name, b_mode.is_directory())
+    });
+    let mut body = Vec::new();
+    algorithms
+        .iter()
+        .enumerate()
+        .map(|(j, &algorithm)| {
+            body.clear();
+            for &i in &order {
+                let (mode, name) = entries.entry(i);
+                if let Some(id) = entries.id(i, j) {
+                    push_entry(&mut body, mode, name, id);
+                }
+            }
+            checked_object_id(algorithm, ObjectKind::Tree, &body, detect)
+        })
+        .collect()
+}
+
 /// The id of the object of `kind` with `body`, without SHA-1 collision detection: one call of
 /// [`object_hasher`].
 ///

@@ -30,7 +30,7 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::event::{Event, Sink, SinkError};
 use crate::fs::{self, ErrorKind, FileRef, Visitor};
-use crate::git::{self, Mode, ObjectKind, tree_order};
+use crate::git::{self, Mode, ObjectKind};
 use crate::hash::{Algorithm, Hash, Hasher};
 use crate::limits::Limits;
 
@@ -395,11 +395,11 @@ fn consume<S: Sink + ?Sized>(
                 }
                 Item::DirectoryEnd(path) => {
                     emit(sink, Event::DirectoryEnd, &path)?;
-                    let Some((name, mut children)) = stack.pop() else {
+                    let Some((name, children)) = stack.pop() else {
                         unreachable!("directory ends match starts");
                     };
                     let ids = if git {
-                        tree_ids(&mut children, cfg, &path)?
+                        tree_ids(&children, cfg, &path)?
                     } else {
                         Vec::new()
                     };
@@ -507,28 +507,22 @@ fn emit<S: Sink + ?Sized>(sink: &mut S, event: Event<'_>, path: &Path) -> Result
         .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))
 }
 
-fn tree_ids(children: &mut [Child], cfg: &Config<'_>, path: &Path) -> Result<Vec<Hash>, fs::Error> {
-    children.sort_unstable_by(|a, b| {
-        tree_order(
-            &a.name,
-            a.mode.is_directory(),
-            &b.name,
-            b.mode.is_directory(),
-        )
-    });
-    let mut body = Vec::new();
-    cfg.git
-        .iter()
-        .enumerate()
-        .map(|(j, &algorithm)| {
-            body.clear();
-            for c in children.iter() {
-                if let Some(id) = c.ids.get(j) {
-                    git::push_entry(&mut body, c.mode, &c.name, id.as_bytes());
-                }
-            }
-            git::checked_object_id(algorithm, ObjectKind::Tree, &body, cfg.detect)
-                .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))
-        })
-        .collect()
+fn tree_ids(children: &[Child], cfg: &Config<'_>, path: &Path) -> Result<Vec<Hash>, fs::Error> {
+    git::checked_tree_ids(children, cfg.git, cfg.detect)
+        .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))
+}
+
+impl git::DirEntries for [Child] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn entry(&self, i: usize) -> (Mode, &[u8]) {
+        self.get(i)
+            .map_or((Mode::File, &[][..]), |c| (c.mode, &c.name[..]))
+    }
+
+    fn id(&self, i: usize, j: usize) -> Option<&[u8]> {
+        self.get(i)?.ids.get(j).map(Hash::as_bytes)
+    }
 }

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::buffer::ReadBuffer;
 use crate::fs::{self, At, DirBuffer, ErrorKind, Kind, Listing, OpenFile};
-use crate::git::{self, Mode, ObjectKind, tree_order};
+use crate::git::{self, Mode, ObjectKind};
 use crate::hash::{Algorithm, Hash, Hasher};
 use crate::limits::Limits;
 
@@ -478,32 +478,40 @@ impl<'a> Shared<'a> {
 
     /// Encodes and hashes the tree of a directory all of whose entries have ids.
     fn tree_ids(&self, node: &DirNode) -> Result<Vec<Hash>, fs::Error> {
-        let k = self.cfg.algorithms.len();
         let st = lock(&node.state);
-        let listing = &node.listing;
-        let n = listing.len();
-        // The listing is in byte order; git's order differs only where a directory's name is a
-        // prefix of another name.
-        let mut order: Vec<usize> = (0..n).collect();
-        let is_dir = |i: usize| matches!(st.modes.get(i), Some(Mode::Directory));
-        let name = |i: usize| listing.get(i).map_or(&[][..], |e| e.0);
-        order.sort_by(|&a, &b| tree_order(name(a), is_dir(a), name(b), is_dir(b)));
-        let path = || fs::as_path(&node.path);
-        self.cfg
-            .algorithms
-            .iter()
-            .enumerate()
-            .map(|(j, &algorithm)| {
-                let mut body = Vec::new();
-                for &i in &order {
-                    if let (Some(mode), Some(Some(id))) = (st.modes.get(i), st.ids.get(i * k + j)) {
-                        git::push_entry(&mut body, *mode, name(i), id.as_bytes());
-                    }
-                }
-                git::checked_object_id(algorithm, ObjectKind::Tree, &body, self.cfg.detect)
-                    .map_err(|e| fs::Error::new(path(), ErrorKind::Sink(e)))
-            })
-            .collect()
+        let entries = Entries {
+            listing: &node.listing,
+            state: &st,
+            k: self.cfg.algorithms.len(),
+        };
+        git::checked_tree_ids(&entries, self.cfg.algorithms, self.cfg.detect)
+            .map_err(|e| fs::Error::new(fs::as_path(&node.path), ErrorKind::Sink(e)))
+    }
+}
+
+/// A directory's listing with its entries' modes and ids, as the tree encoder takes them.
+struct Entries<'a> {
+    listing: &'a Listing,
+    state: &'a DirState,
+    k: usize,
+}
+
+impl git::DirEntries for Entries<'_> {
+    fn count(&self) -> usize {
+        self.listing.len()
+    }
+
+    fn entry(&self, i: usize) -> (Mode, &[u8]) {
+        let mode = self.state.modes.get(i).copied().unwrap_or(Mode::File);
+        (mode, self.listing.get(i).map_or(&[][..], |e| e.0))
+    }
+
+    fn id(&self, i: usize, j: usize) -> Option<&[u8]> {
+        self.state
+            .ids
+            .get(i * self.k + j)?
+            .as_ref()
+            .map(Hash::as_bytes)
     }
 }
 
