@@ -252,8 +252,8 @@ pub fn dump<S: Sink + ?Sized>(path: &Path, sink: &mut S, settings: &Settings) ->
 
 mod sys;
 pub(crate) use sys::{
-    At, DirBuffer, Kind, Listing, OpenFile, PATH_MAX, as_path, list, open_dir, open_file,
-    read_target,
+    At, DirBuffer, Kind, Listing, OpenFile, PATH_MAX, Stat, as_path, list, open_dir, open_file,
+    read_target, stat_at, stat_dir,
 };
 #[cfg(feature = "parallel")]
 pub(crate) use sys::{join, join_bytes};

@@ -17,11 +17,10 @@
 
 use std::borrow::Cow;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, Mode as OpenMode, OFlags, StatxFlags};
-
-use crate::fs::{self, ErrorKind};
+use crate::fs::{self, At, DirBuffer, ErrorKind, Kind};
 use crate::limits::Limits;
 
 use super::format::{Stat, Table, Timestamp};
@@ -83,57 +82,21 @@ impl OldRef<'_> {
     }
 }
 
-fn io<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(rustix::io::Errno) -> fs::Error + 'a {
-    move |e| {
-        fs::Error::new(
-            path,
-            ErrorKind::Io {
-                op,
-                source: e.into(),
-            },
-        )
-    }
-}
-
-const WANTED: StatxFlags = StatxFlags::TYPE
-    .union(StatxFlags::MODE)
-    .union(StatxFlags::INO)
-    .union(StatxFlags::SIZE)
-    .union(StatxFlags::MTIME)
-    .union(StatxFlags::CTIME);
-
-fn stat_of(x: &rustix::fs::Statx) -> Stat {
+/// The cache's stat data of what the walk's `statx` saw.
+fn stat_of(x: &fs::Stat) -> Stat {
     Stat {
-        dev: rustix::fs::makedev(x.stx_dev_major, x.stx_dev_minor),
-        ino: x.stx_ino,
-        size: x.stx_size,
-        mode: u32::from(x.stx_mode),
+        dev: x.dev,
+        ino: x.ino,
+        size: x.size,
+        mode: x.mode,
         mtime: Timestamp {
-            sec: x.stx_mtime.tv_sec,
-            nsec: x.stx_mtime.tv_nsec,
+            sec: x.mtime.0,
+            nsec: x.mtime.1,
         },
         ctime: Timestamp {
-            sec: x.stx_ctime.tv_sec,
-            nsec: x.stx_ctime.tv_nsec,
+            sec: x.ctime.0,
+            nsec: x.ctime.1,
         },
-    }
-}
-
-fn file_type(mode: u32) -> u32 {
-    mode & 0o170_000
-}
-
-const S_IFDIR: u32 = 0o040_000;
-const S_IFREG: u32 = 0o100_000;
-const S_IFLNK: u32 = 0o120_000;
-
-fn type_name(mode: u32) -> &'static str {
-    match file_type(mode) {
-        0o140_000 => "socket",
-        0o010_000 => "FIFO",
-        0o020_000 => "character device",
-        0o060_000 => "block device",
-        _ => "unknown",
     }
 }
 
@@ -215,8 +178,6 @@ pub(super) fn list_tree<'a>(
     Ok(listing)
 }
 
-use std::os::unix::ffi::OsStrExt;
-
 /// Lists one directory: its stat data, and each entry's stat data (and symlink target, when
 /// the old cache does not vouch for it).
 fn list_dir<'a>(
@@ -226,17 +187,9 @@ fn list_dir<'a>(
     limits: &Limits,
     parallel: bool,
 ) -> Result<Listed<'a>, fs::Error> {
-    let fd: OwnedFd = rustix::fs::openat(
-        rustix::fs::CWD,
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        OpenMode::empty(),
-    )
-    .map_err(io(path, "open directory"))?;
-    let stat = stat_of(
-        &rustix::fs::statx(fd.as_fd(), "", AtFlags::EMPTY_PATH, WANTED)
-            .map_err(io(path, "stat directory"))?,
-    );
+    let path_bytes = path.as_os_str().as_bytes();
+    let fd: OwnedFd = fs::open_dir(At::Path(path_bytes))?;
+    let stat = stat_of(&fs::stat_dir(fd.as_fd(), path_bytes)?);
     // The old node's entries: `(index, end)` of its subtree.
     let old_range = old.and_then(|o| {
         let node = o.table.nodes.get(old_dir)?;
@@ -262,46 +215,12 @@ fn list_dir<'a>(
             return Ok(listed);
         }
     }
-    // Read the listing.
-    let mut names = Vec::new();
-    let dup = fd.try_clone().map_err(|source| {
-        fs::Error::new(
-            path,
-            ErrorKind::Io {
-                op: "open directory",
-                source,
-            },
-        )
-    })?;
-    let mut dir = rustix::fs::Dir::new(dup).map_err(io(path, "open directory"))?;
-    let mut count: u64 = 0;
-    while let Some(entry) = dir.read() {
-        let entry = entry.map_err(io(path, "read directory"))?;
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        count += 1;
-        if count > limits.max_entries_per_directory {
-            return Err(fs::Error::new(
-                path,
-                ErrorKind::TooManyEntries {
-                    max: limits.max_entries_per_directory,
-                },
-            ));
-        }
-        if name.len() > limits.max_name_len {
-            return Err(fs::Error::new(
-                path.join(std::ffi::OsStr::from_bytes(name)),
-                ErrorKind::NameTooLong {
-                    len: name.len(),
-                    max: limits.max_name_len,
-                },
-            ));
-        }
-        names.push((Cow::Owned(name.to_vec()), NONE));
-    }
-    names.sort_unstable();
+    // Read the listing (the walk's lister: names checked against the limits, sorted).
+    let listing = fs::list(fd.as_fd(), path_bytes, limits, &mut DirBuffer::new())?;
+    let mut names: Vec<(Cow<'a, [u8]>, usize)> = listing
+        .iter()
+        .map(|(name, _)| (Cow::Owned(name.to_vec()), NONE))
+        .collect();
     // Match the names with the old entries (both sorted by bytes).
     let mut exact = old_range.is_some();
     if let Some((o, start, end)) = old_range {
@@ -411,40 +330,26 @@ fn entry<'a>(
     old: Option<OldRef<'a>>,
     limits: &Limits,
 ) -> Result<(Child<'a>, bool), fs::Error> {
-    let child_path = || dir.path.join(std::ffi::OsStr::from_bytes(&name));
-    let x = rustix::fs::statx(dir.fd.as_fd(), &*name, AtFlags::SYMLINK_NOFOLLOW, WANTED)
-        .map_err(|e| io(&child_path(), "stat")(e))?;
-    let stat = stat_of(&x);
+    let at = At::Dir {
+        dir: dir.fd.as_fd(),
+        dir_path: dir.path.as_os_str().as_bytes(),
+        name: &name,
+    };
+    let stat = stat_of(&fs::stat_at(at)?);
     let (vouched, was_racy) = old.map_or((false, false), |o| o.vouches(old_index, &stat));
     let mut racy = false;
-    let what = match file_type(stat.mode) {
-        S_IFREG => {
+    let what = match Kind::of_mode(stat.mode) {
+        Kind::File => {
             racy = was_racy;
             What::File(vouched)
         }
-        S_IFLNK if vouched => What::Symlink(None),
-        S_IFLNK => {
-            let target = rustix::fs::readlinkat(dir.fd.as_fd(), &*name, Vec::new())
-                .map_err(|e| io(&child_path(), "read symlink")(e))?
-                .into_bytes();
-            if target.len() > limits.max_target_len {
-                return Err(fs::Error::new(
-                    child_path(),
-                    ErrorKind::TargetTooLong {
-                        len: target.len(),
-                        max: limits.max_target_len,
-                    },
-                ));
-            }
-            What::Symlink(Some(target))
-        }
-        S_IFDIR => What::Directory(NONE),
-        other => {
+        Kind::Symlink if vouched => What::Symlink(None),
+        Kind::Symlink => What::Symlink(Some(fs::read_target(at, limits)?)),
+        Kind::Directory => What::Directory(NONE),
+        Kind::Other(file_type) => {
             return Err(fs::Error::new(
-                child_path(),
-                ErrorKind::UnsupportedType {
-                    file_type: type_name(other),
-                },
+                at.path(),
+                ErrorKind::UnsupportedType { file_type },
             ));
         }
     };

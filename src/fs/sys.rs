@@ -45,6 +45,11 @@ impl Kind {
         })
     }
 
+    /// The kind of a file of mode `mode` (`st_mode`).
+    pub(crate) fn of_mode(mode: u32) -> Kind {
+        Kind::of(FileType::from_raw_mode(mode)).unwrap_or(Kind::Other("unknown"))
+    }
+
     /// A human name, for errors.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -273,6 +278,55 @@ pub(crate) fn read_target(at: At<'_>, limits: &Limits) -> Result<Vec<u8>, Error>
         ));
     }
     Ok(target)
+}
+
+/// The stat data of an entry (`statx`), as the hash cache compares it: device, inode, size,
+/// full mode, and mtime and ctime as (seconds, nanoseconds).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stat {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    pub(crate) size: u64,
+    pub(crate) mode: u32,
+    pub(crate) mtime: (i64, u32),
+    pub(crate) ctime: (i64, u32),
+}
+
+const STAT_WANTED: sys::StatxFlags = sys::StatxFlags::TYPE
+    .union(sys::StatxFlags::MODE)
+    .union(sys::StatxFlags::INO)
+    .union(sys::StatxFlags::SIZE)
+    .union(sys::StatxFlags::MTIME)
+    .union(sys::StatxFlags::CTIME);
+
+impl Stat {
+    fn of(x: &sys::Statx) -> Stat {
+        Stat {
+            dev: sys::makedev(x.stx_dev_major, x.stx_dev_minor),
+            ino: x.stx_ino,
+            size: x.stx_size,
+            mode: u32::from(x.stx_mode),
+            mtime: (x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec),
+            ctime: (x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec),
+        }
+    }
+}
+
+/// The stat data of the entry at `at`, never following a symlink.
+pub(crate) fn stat_at(at: At<'_>) -> Result<Stat, Error> {
+    match at {
+        At::Dir { dir, name, .. } => sys::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, STAT_WANTED),
+        At::Path(p) => sys::statx(sys::CWD, p, AtFlags::SYMLINK_NOFOLLOW, STAT_WANTED),
+    }
+    .map(|x| Stat::of(&x))
+    .map_err(|e| io_error(at.path(), "stat", e))
+}
+
+/// The stat data of the directory open as `dir`, at `path`.
+pub(crate) fn stat_dir(dir: BorrowedFd<'_>, path: &[u8]) -> Result<Stat, Error> {
+    sys::statx(dir, "", AtFlags::EMPTY_PATH, STAT_WANTED)
+        .map(|x| Stat::of(&x))
+        .map_err(|e| io_error(as_path(path), "stat directory", e))
 }
 
 /// A regular file opened for reading, with the size and mode of what was actually opened.

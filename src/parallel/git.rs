@@ -183,15 +183,7 @@ impl<'a> Shared<'a> {
         let limits = &self.cfg.limits;
         let fd = fs::open_dir(At::Path(&path))?;
         let listing = self.with_scratch(|s| fs::list(fd.as_fd(), &path, limits, &mut s.dir))?;
-        let st = rustix::fs::fstat(fd.as_fd()).map_err(|e| {
-            fs::Error::new(
-                fs::as_path(&path),
-                ErrorKind::Io {
-                    op: "stat directory",
-                    source: e.into(),
-                },
-            )
-        })?;
+        let st = fs::stat_dir(fd.as_fd(), &path)?;
         let n = listing.len();
         let max = limits.max_entries_total;
         let before = self.entries.fetch_add(n as u64, Ordering::Relaxed);
@@ -204,7 +196,7 @@ impl<'a> Shared<'a> {
         let k = self.cfg.algorithms.len();
         let node = Arc::new(DirNode {
             path,
-            id: (st.st_dev, st.st_ino),
+            id: (st.dev, st.ino),
             parent,
             listing,
             state: Mutex::new(DirState {
@@ -278,16 +270,8 @@ impl<'a> Shared<'a> {
             return Ok(());
         }
         let fd = fs::open_dir(At::Path(&node.path))?;
-        let st = rustix::fs::fstat(fd.as_fd()).map_err(|e| {
-            fs::Error::new(
-                fs::as_path(&node.path),
-                ErrorKind::Io {
-                    op: "stat directory",
-                    source: e.into(),
-                },
-            )
-        })?;
-        if (st.st_dev, st.st_ino) != node.id {
+        let st = fs::stat_dir(fd.as_fd(), &node.path)?;
+        if (st.dev, st.ino) != node.id {
             return Err(fs::Error::new(
                 fs::as_path(&node.path),
                 ErrorKind::Changed {
