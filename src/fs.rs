@@ -28,6 +28,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # One walk, three strategies
+//!
+//! Every route from a directory on disk to a hash goes through this module, and only it touches
+//! the file system: one set of system calls (open relative to the directory, `getdents64`,
+//! `statx`, `readlink`), one lister that checks names and entry counts against the [`Limits`],
+//! one place that reads a file (announced size checked), one git object hasher. The strategies
+//! differ only in the order they visit entries and on how many threads:
+//!
+//! - **in order** ([`dump`]): NAR order on the calling thread, events to any sink;
+//! - **in order, read ahead** (feature `parallel`): the same events, while other threads open
+//!   and read the next files (and hash them as git blobs when git ids are asked for);
+//! - **by tree** (feature `parallel`): git ids only, every directory a task on a thread pool,
+//!   a tree's id computed as soon as its entries' ids are known.
+//!
+//! [`Options`](crate::Options) chooses the strategy from its settings; the
+//! [hash cache](crate::cache) is a layer over them: it decides, from stat data, which ids need
+//! not be read again, and lists directories through this module's lister and `statx`.
+//!
 //! # What it reads, as Nix does
 //!
 //! - Symlinks are never followed (the root is `lstat`ed; entries are typed by `readdir`, or by
@@ -250,6 +268,8 @@ pub fn dump<S: Sink + ?Sized>(path: &Path, sink: &mut S, settings: &Settings) ->
 // The walk, shared by `dump` and the parallel hashers.
 // ---------------------------------------------------------------------------------------------
 
+#[cfg(feature = "parallel")]
+pub(crate) mod parallel;
 mod sys;
 pub(crate) use sys::{
     At, DirBuffer, Kind, Listing, OpenFile, PATH_MAX, Stat, as_path, list, open_dir, open_file,

@@ -119,11 +119,11 @@ impl From<crate::cache::Error> for Error {
 }
 
 #[cfg(feature = "parallel")]
-impl From<crate::parallel::Error> for Error {
-    fn from(e: crate::parallel::Error) -> Self {
+impl From<crate::fs::parallel::Error> for Error {
+    fn from(e: crate::fs::parallel::Error) -> Self {
         match e {
-            crate::parallel::Error::Fs(e) => Error::Fs(e),
-            crate::parallel::Error::ThreadPool(e) => Error::ThreadPool(e),
+            crate::fs::parallel::Error::Fs(e) => Error::Fs(e),
+            crate::fs::parallel::Error::ThreadPool(e) => Error::ThreadPool(e),
         }
     }
 }
@@ -335,6 +335,36 @@ impl Options {
         Ok(len)
     }
 
+    /// The [NAR listing](nar::listing) (the `.ls` a binary cache keeps) of the NAR that
+    /// [`dump_nar`](Options::dump_nar) would write for the object at `path`, from one walk,
+    /// under the options' limits.
+    ///
+    /// ```
+    /// use nix_ingest::Options;
+    /// use nix_ingest::nar::listing::{Listing, Node};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("hello"), "Hello World!\n")?;
+    /// let options = Options::new();
+    /// let listing = options.nar_listing(dir.path())?;
+    /// let mut nar = Vec::new();
+    /// options.dump_nar(dir.path(), &mut nar)?;
+    /// // The same listing as read from the NAR itself.
+    /// assert_eq!(listing, Listing::from_nar(&nar[..], options.settings().limits())?);
+    /// let Some(Node::Regular { nar_offset: Some(at), .. }) = listing.get("hello") else { panic!() };
+    /// assert_eq!(&nar[*at as usize..][..13], b"Hello World!\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "fs")]
+    pub fn nar_listing(&self, path: impl AsRef<Path>) -> Result<nar::listing::Listing, fs::Error> {
+        let path = path.as_ref();
+        let mut builder = nar::listing::ListingBuilder::new();
+        fs::dump(path, &mut builder, &self.settings)?;
+        builder
+            .finish()
+            .map_err(|e| fs::Error::new(path, fs::ErrorKind::Sink(SinkError::Other(Box::new(e)))))
+    }
+
     /// Restores the NAR read from `reader` at `target`, as `nix-store --restore` does: regular
     /// files (executable ones with every execute bit added to what the umask leaves, as Nix does),
     /// symlinks and directories, empty ones too. Returns the archive's length in bytes.
@@ -442,8 +472,8 @@ impl Options {
         path: &Path,
         methods: &[(&dyn IngestionMethod, Algorithm)],
     ) -> Result<Vec<Hash>, Error> {
+        use crate::fs::parallel;
         use crate::method::FileIngestionMethod;
-        use crate::parallel;
         let git =
             |m: &dyn IngestionMethod| m.file_ingestion_method() == Some(FileIngestionMethod::Git);
         if methods.iter().all(|&(m, _)| git(m)) {

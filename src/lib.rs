@@ -140,8 +140,6 @@ pub mod narinfo;
 pub mod nix32;
 pub mod nix_path;
 pub mod options;
-#[cfg(feature = "parallel")]
-mod parallel;
 pub mod path_info;
 pub mod realisation;
 #[cfg(feature = "serde")]

@@ -450,7 +450,7 @@ fn nar_listings_from_directories_and_offsets() {
             .unpack_nar(&nar_bytes[..], &root)
             .unwrap();
         let from_nar = Listing::from_nar(&nar_bytes[..], &Limits::default()).unwrap();
-        let from_dir = Listing::from_path(&root, &nix_ingest::Settings::default()).unwrap();
+        let from_dir = nix_ingest::Options::new().nar_listing(&root).unwrap();
         assert_eq!(from_dir, from_nar, "{hash}");
         let mut seen = 0;
         check(&from_dir.root, &root, &nar_bytes, &mut seen);
@@ -668,7 +668,7 @@ fn oracle_listings_and_path_info_of_new_trees() {
         let tree = host.join(format!("tree-{seed}"));
         awkward_tree(&tree, seed);
         let ours = serde_json::to_string(
-            &Listing::from_path(&tree, &nix_ingest::Settings::default()).unwrap(),
+            &nix_ingest::Options::new().nar_listing(&tree).unwrap(),
         )
         .unwrap();
         for version in ["2.34", "2.26"] {

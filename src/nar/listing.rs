@@ -12,7 +12,7 @@
 //!
 //! (one line, no spaces; members and entries sorted). [`ListingBuilder`] makes a [`Listing`] in
 //! one pass over any source's [events](crate::event) — a NAR being read ([`Listing::from_nar`]),
-//! a directory walked ([`Listing::from_path`], feature `fs`) — computing each file's NAR offset
+//! a directory walked ([`Options::nar_listing`], feature `fs`) — computing each file's NAR offset
 //! from the archive's grammar, without the archive's bytes. [`Tee`](crate::event::Tee) it with
 //! a [`NarHasher`](super::NarHasher) to get the NAR hash in the same pass. With the `serde`
 //! feature, a listing is written and read in Nix's JSON: `serde_json::to_string` gives Nix's
@@ -53,7 +53,7 @@
 #![cfg_attr(
     not(feature = "fs"),
     doc = "",
-    doc = "[`Listing::from_path`]: https://docs.rs/nix-ingest/latest/nix_ingest/nar/listing/struct.Listing.html#method.from_path"
+    doc = "[`Options::nar_listing`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.nar_listing"
 )]
 
 use std::collections::BTreeMap;
@@ -105,21 +105,6 @@ impl Listing {
         builder.finish().map_err(|e| super::Error::Io {
             offset: 0,
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
-        })
-    }
-
-    /// The listing of the NAR of the file system object at `path` (what
-    /// [`Options::dump_nar`](crate::Options::dump_nar) would write), from one walk.
-    #[cfg(feature = "fs")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
-    pub fn from_path(
-        path: &std::path::Path,
-        settings: &crate::Settings,
-    ) -> Result<Listing, crate::fs::Error> {
-        let mut builder = ListingBuilder::new();
-        crate::fs::dump(path, &mut builder, settings)?;
-        builder.finish().map_err(|e| {
-            crate::fs::Error::new(path, crate::fs::ErrorKind::Sink(SinkError::Protocol(e.0)))
         })
     }
 

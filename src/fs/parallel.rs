@@ -1,6 +1,6 @@
 //! Hashing a directory tree on every core (feature `parallel`, on by default).
 //!
-//! Two engines, both giving exactly what the sequential walk ([`fs::dump`]) gives:
+//! Two strategies of the walk, both giving exactly what the walk in order ([`fs::dump`]) gives:
 //!
 //! - [`hash_git_multi`]: the git id of a tree (Nix's `git` method) is a Merkle
 //!   tree, so everything parallelises. Every directory is a task on a [rayon] pool: it is
