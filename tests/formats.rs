@@ -653,7 +653,6 @@ fn awkward_tree(root: &Path, seed: usize) {
 /// wrote.
 #[test]
 fn oracle_listings_and_path_info_of_new_trees() {
-    use nix_ingest::nar::listing::Listing;
     if !oracle_enabled() {
         eprintln!("skipped: set NIX_INGEST_ORACLE=1 (scripts/path-info-oracle.sh)");
         return;
