@@ -28,7 +28,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # One walk, three strategies
+//! # One walk, four strategies
 //!
 //! Every route from a directory on disk to a hash goes through this module, and only it touches
 //! the file system: one set of system calls (open relative to the directory, `getdents64`,
@@ -40,11 +40,14 @@
 //! - **in order, read ahead** (feature `parallel`): the same events, while other threads open
 //!   and read the next files (and hash them as git blobs when git ids are asked for);
 //! - **by tree** (feature `parallel`): git ids only, every directory a task on a thread pool,
-//!   a tree's id computed as soon as its entries' ids are known.
+//!   a tree's id computed as soon as its entries' ids are known;
+//! - **by levels**: every entry `statx`ed, one level of directories at a time (on several
+//!   threads with `parallel`), consulting what a previous walk knew, so that directories and
+//!   files whose stat data is unchanged are neither listed nor read again.
 //!
-//! [`Options`](crate::Options) chooses the strategy from its settings; the
-//! [hash cache](crate::cache) is a layer over them: it decides, from stat data, which ids need
-//! not be read again, and lists directories through this module's lister and `statx`.
+//! `Options` chooses the strategy from its settings. The hash cache is a layer over the walks
+//! in order and by levels: it only decides, from stat data, which ids need not be computed
+//! again, and keeps them in its file.
 //!
 //! # What it reads, as Nix does
 //!
@@ -268,6 +271,7 @@ pub fn dump<S: Sink + ?Sized>(path: &Path, sink: &mut S, settings: &Settings) ->
 // The walk, shared by `dump` and the parallel hashers.
 // ---------------------------------------------------------------------------------------------
 
+pub(crate) mod levels;
 #[cfg(feature = "parallel")]
 pub(crate) mod parallel;
 mod sys;

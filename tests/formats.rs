@@ -666,10 +666,8 @@ fn oracle_listings_and_path_info_of_new_trees() {
     for seed in 0..3 {
         let tree = host.join(format!("tree-{seed}"));
         awkward_tree(&tree, seed);
-        let ours = serde_json::to_string(
-            &nix_ingest::Options::new().nar_listing(&tree).unwrap(),
-        )
-        .unwrap();
+        let ours =
+            serde_json::to_string(&nix_ingest::Options::new().nar_listing(&tree).unwrap()).unwrap();
         for version in ["2.34", "2.26"] {
             let path = nix(
                 version,

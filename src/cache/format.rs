@@ -118,6 +118,25 @@ pub(super) struct Stat {
     pub(super) ctime: Timestamp,
 }
 
+impl From<crate::fs::Stat> for Stat {
+    fn from(x: crate::fs::Stat) -> Stat {
+        Stat {
+            dev: x.dev,
+            ino: x.ino,
+            size: x.size,
+            mode: x.mode,
+            mtime: Timestamp {
+                sec: x.mtime.0,
+                nsec: x.mtime.1,
+            },
+            ctime: Timestamp {
+                sec: x.ctime.0,
+                nsec: x.ctime.1,
+            },
+        }
+    }
+}
+
 impl Stat {
     pub(super) fn of(m: &Metadata) -> Stat {
         Stat {

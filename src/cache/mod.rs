@@ -109,7 +109,6 @@ mod format;
 mod scan;
 #[cfg(test)]
 mod tests;
-mod walk;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -562,15 +561,12 @@ fn scan_tree(
     if root_meta.is_dir() && !scan.streaming() {
         let old_root = match old.and_then(|f| f.table.nodes.first()) {
             Some(n) if n.kind == format::Kind::Directory => 0,
-            _ => walk::NONE,
+            _ => fs::levels::NONE,
         };
-        let listing = walk::list_tree(
+        let listing = fs::levels::list_tree(
             root,
             old_root,
-            old.map(|f| walk::OldRef {
-                table: &f.table,
-                scan: f.scan,
-            }),
+            old_ref,
             &settings.limits,
             settings.threads != 1,
         )?;

@@ -1,7 +1,9 @@
 //! One cached scan of a tree: walk it, reuse what the old cache vouches for, read the rest, and
 //! assemble the tree ids bottom-up while building the next cache.
 //!
-//! 1. **walk** ([`fs::walk`], the same walk and checks as every other route): each directory is
+//! 1. **walk**, with the same checks as every other route: by levels
+//!    ([`fs::levels`](crate::fs::levels)) when only git ids are asked for, else in order
+//!    ([`fs::walk`]). Each directory is
 //!    listed and merged by name with its entry in the old cache; each regular file is `lstat`ed
 //!    and its blob ids reused when its stat data equals the cached one and is old enough to be
 //!    trusted; symlinks are read (as cheap as the `lstat` that could vouch for them) and hashed.
@@ -22,8 +24,8 @@ use crate::git::ObjectKind;
 use crate::hash::{Algorithm, Hash, Hasher};
 
 use super::format::{Kind, Stat, Table, Timestamp};
-use super::walk::{Listed, What};
 use super::{Error, Stats};
+use crate::fs::levels::{Known, Listed, What};
 use crate::settings::Settings;
 use std::os::unix::ffi::OsStrExt;
 
@@ -79,9 +81,41 @@ struct Read {
 }
 
 /// The old cache, when one was loaded.
+#[derive(Clone, Copy)]
 pub(super) struct Old<'a> {
     pub(super) table: &'a Table,
     pub(super) scan: Timestamp,
+}
+
+impl<'a> Known<'a> for Old<'a> {
+    fn subtree(self, dir: usize) -> Option<(usize, usize)> {
+        let node = self.table.nodes.get(dir)?;
+        (node.kind == Kind::Directory).then_some((dir + 1, node.end))
+    }
+
+    fn next_sibling(self, i: usize) -> usize {
+        self.table
+            .nodes
+            .get(i)
+            .map_or(i + 1, |node| node.end.max(i + 1))
+    }
+
+    fn name(self, i: usize) -> Option<&'a [u8]> {
+        let table: &'a Table = self.table;
+        table.nodes.get(i).map(|node| table.name(node))
+    }
+
+    fn vouches(self, i: usize, stat: &crate::fs::Stat) -> (bool, bool) {
+        let stat = Stat::from(*stat);
+        let Some(node) = self.table.nodes.get(i) else {
+            return (false, false);
+        };
+        if self.table.stat(node) != Some(stat) {
+            return (false, false);
+        }
+        let trusted = stat.trusted(self.scan);
+        (trusted, !trusted)
+    }
 }
 
 /// The walk's visitor and the state of phases 2 and 3.
@@ -344,7 +378,7 @@ impl<'a, 's> Scan<'a, 's> {
         Ok(())
     }
 
-    /// Phase 1 from a [listing](super::walk::list_tree) of a directory tree: the new table in
+    /// Phase 1 from a [listing](crate::fs::levels::list_tree) of a directory tree: the new table in
     /// NAR order, reused ids copied, symlinks hashed, files to read queued.
     pub(super) fn add_listing(&mut self, listing: Vec<Listed<'_>>) -> Result<(), fs::Error> {
         let Some(root) = listing.first() else {
@@ -358,7 +392,12 @@ impl<'a, 's> Scan<'a, 's> {
         };
         self.new.reserve(nodes, bytes);
         self.links.reserve(nodes);
-        let node = self.push(Kind::Directory, None, Some(&root.stat), root.old);
+        let node = self.push(
+            Kind::Directory,
+            None,
+            Some(&Stat::from(root.stat)),
+            root.old,
+        );
         self.dir_paths.push((node, root.path.clone()));
         // (listing index, next child, node)
         let mut stack = vec![(0usize, 0usize, node)];
@@ -385,7 +424,7 @@ impl<'a, 's> Scan<'a, 's> {
                     } else {
                         Kind::File
                     };
-                    let index = self.push(kind, name, Some(&child.stat), child.old);
+                    let index = self.push(kind, name, Some(&Stat::from(child.stat)), child.old);
                     self.reuse_ids(index, child.old);
                     self.stats.files_reused += 1;
                 }
@@ -401,7 +440,12 @@ impl<'a, 's> Scan<'a, 's> {
                 }
                 What::Symlink(None) => {
                     self.count_at(child.stat.size, child_path)?;
-                    let index = self.push(Kind::Symlink, name, Some(&child.stat), child.old);
+                    let index = self.push(
+                        Kind::Symlink,
+                        name,
+                        Some(&Stat::from(child.stat)),
+                        child.old,
+                    );
                     self.reuse_ids(index, child.old);
                     self.stats.symlinks_reused += 1;
                 }
@@ -415,7 +459,12 @@ impl<'a, 's> Scan<'a, 's> {
                     );
                     hashers.iter_mut().for_each(|h| h.update(target));
                     let ids = finish(hashers, &path, ObjectKind::Blob)?;
-                    let index = self.push(Kind::Symlink, name, Some(&child.stat), child.old);
+                    let index = self.push(
+                        Kind::Symlink,
+                        name,
+                        Some(&Stat::from(child.stat)),
+                        child.old,
+                    );
                     self.set_ids(index, &ids);
                     self.stats.symlinks += 1;
                 }
@@ -423,7 +472,8 @@ impl<'a, 's> Scan<'a, 's> {
                     let Some(sub) = listing.get(*i) else {
                         continue;
                     };
-                    let index = self.push(Kind::Directory, name, Some(&sub.stat), sub.old);
+                    let index =
+                        self.push(Kind::Directory, name, Some(&Stat::from(sub.stat)), sub.old);
                     self.dir_paths.push((index, sub.path.clone()));
                     stack.push((*i, 0, index));
                 }

@@ -131,7 +131,7 @@ fn reuse_after_aging_and_stats() {
     assert!(matches!(fourth.saved, SaveStatus::Written));
 }
 
-/// A directory with more entries than `walk::PARALLEL_ENTRIES` has them `statx`ed on several
+/// A directory with more entries than `fs::levels::PARALLEL_ENTRIES` has them `statx`ed on several
 /// threads: the same answers, stats and first error as on one.
 #[test]
 fn large_directories_on_several_threads() {
@@ -139,7 +139,7 @@ fn large_directories_on_several_threads() {
     let root = dir.path().join("t");
     let big = root.join("big");
     fs::create_dir_all(&big).unwrap();
-    let n = super::walk::PARALLEL_ENTRIES + 500;
+    let n = crate::fs::levels::PARALLEL_ENTRIES + 500;
     for i in 0..n {
         write(
             &big.join(format!("f{i:05}")),

@@ -282,7 +282,7 @@ pub(crate) fn read_target(at: At<'_>, limits: &Limits) -> Result<Vec<u8>, Error>
 
 /// The stat data of an entry (`statx`), as the hash cache compares it: device, inode, size,
 /// full mode, and mtime and ctime as (seconds, nanoseconds).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Stat {
     pub(crate) dev: u64,
     pub(crate) ino: u64,

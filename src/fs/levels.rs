@@ -1,57 +1,69 @@
-//! Phase 1 of a scan that only asks for git ids: the tree listed and `stat`ed one level at a
-//! time, the directories of a level on several threads (feature `parallel`), every entry
-//! `statx`ed relative to its open directory.
+//! The walk by levels: the tree listed and `stat`ed one level at a time, the directories of a
+//! level on several threads (feature `parallel`), every entry `statx`ed relative to its open
+//! directory — consulting what a previous walk [knew](Known) (the hash cache's table).
 //!
-//! This is the walk of [`fs`](crate::fs) (same order, checks, limits and errors) written for the
-//! case where almost nothing changed, where its cost is all system calls:
+//! This is the walk in order (same checks, limits and errors, through the same system calls)
+//! written for the case where almost nothing changed, where its cost is all system calls:
 //!
-//! - a directory whose own stat data equals the cached one (and is trusted by the racy rule)
-//!   has the names it had: any entry created, removed or renamed in it changes its mtime and
-//!   ctime. Its listing is not read again; only its entries are `statx`ed;
-//! - a regular file or symlink whose stat data equals the cached one keeps its ids, without
-//!   being opened or its target read;
+//! - a directory whose own stat data the previous walk vouches for (equal, and trusted by the
+//!   cache's racy rule) has the names it had: any entry created, removed or renamed in it
+//!   changes its mtime and ctime. Its listing is not read again; only its entries are `statx`ed;
+//! - a regular file or symlink whose stat data is vouched for keeps its ids, without being
+//!   opened or its target read;
 //! - lookups are relative to the open directory (`openat`, `statx`, `readlinkat`), never a
 //!   walk of the whole path.
 //!
-//! Files that must be read are left to phase 2 by path.
+//! Files that must be read are left to the caller by path.
 
 use std::borrow::Cow;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::fs::{self, At, DirBuffer, ErrorKind, Kind};
+use super::{At, DirBuffer, Error, ErrorKind, Kind, Stat};
 use crate::limits::Limits;
 
-use super::format::{Stat, Table, Timestamp};
+/// What a previous walk of the same tree knew, by entry index (the hash cache's table: entries
+/// in NAR order, each directory followed by its subtree).
+pub(crate) trait Known<'a>: Copy + Send + Sync {
+    /// The indices `(first, end)` of the subtree of entry `dir`, if it was a directory.
+    fn subtree(self, dir: usize) -> Option<(usize, usize)>;
+    /// The entry after entry `i` and its subtree.
+    fn next_sibling(self, i: usize) -> usize;
+    /// The name of entry `i`.
+    fn name(self, i: usize) -> Option<&'a [u8]>;
+    /// Whether entry `i` had exactly this stat data, old enough to trust; and whether it had
+    /// this stat data but too recent to trust.
+    fn vouches(self, i: usize, stat: &Stat) -> (bool, bool);
+}
 
 /// No node.
-pub(super) const NONE: usize = usize::MAX;
+pub(crate) const NONE: usize = usize::MAX;
 
 /// A directory listed, with its entries in NAR order.
-pub(super) struct Listed<'a> {
-    pub(super) path: PathBuf,
+pub(crate) struct Listed<'a> {
+    pub(crate) path: PathBuf,
     /// Its stat data, taken before its listing was read (or found unchanged).
-    pub(super) stat: Stat,
+    pub(crate) stat: Stat,
     /// Its node in the old table, or [`NONE`].
-    pub(super) old: usize,
+    pub(crate) old: usize,
     /// It has exactly the names its old node had.
-    pub(super) exact: bool,
-    pub(super) children: Vec<Child<'a>>,
+    pub(crate) exact: bool,
+    pub(crate) children: Vec<Child<'a>>,
     /// Files whose stat data matched but was too recent to trust.
-    pub(super) racy: u64,
+    pub(crate) racy: u64,
 }
 
-pub(super) struct Child<'a> {
+pub(crate) struct Child<'a> {
     /// Borrowed from the old table when the directory is unchanged (most of a tree).
-    pub(super) name: Cow<'a, [u8]>,
-    pub(super) stat: Stat,
+    pub(crate) name: Cow<'a, [u8]>,
+    pub(crate) stat: Stat,
     /// Its node in the old table, or [`NONE`].
-    pub(super) old: usize,
-    pub(super) what: What,
+    pub(crate) old: usize,
+    pub(crate) what: What,
 }
 
-pub(super) enum What {
+pub(crate) enum What {
     /// A regular file; `true` when the old cache vouches for its ids.
     File(bool),
     /// A symlink: its target, or `None` when the old cache vouches for its ids.
@@ -60,57 +72,17 @@ pub(super) enum What {
     Directory(usize),
 }
 
-/// The old cache as the walk needs it.
-#[derive(Clone, Copy)]
-pub(super) struct OldRef<'a> {
-    pub(super) table: &'a Table,
-    pub(super) scan: Timestamp,
-}
-
-impl OldRef<'_> {
-    /// Whether the old node `index` has exactly this stat data, trusted by the racy rule; and
-    /// whether it had this stat data but too recent to trust.
-    fn vouches(&self, index: usize, stat: &Stat) -> (bool, bool) {
-        let Some(node) = self.table.nodes.get(index) else {
-            return (false, false);
-        };
-        if self.table.stat(node) != Some(*stat) {
-            return (false, false);
-        }
-        let trusted = stat.trusted(self.scan);
-        (trusted, !trusted)
-    }
-}
-
-/// The cache's stat data of what the walk's `statx` saw.
-fn stat_of(x: &fs::Stat) -> Stat {
-    Stat {
-        dev: x.dev,
-        ino: x.ino,
-        size: x.size,
-        mode: x.mode,
-        mtime: Timestamp {
-            sec: x.mtime.0,
-            nsec: x.mtime.1,
-        },
-        ctime: Timestamp {
-            sec: x.ctime.0,
-            nsec: x.ctime.1,
-        },
-    }
-}
-
 /// Lists the directory tree under `root` (a directory whose old node is `old_root`), one level
 /// at a time. `listing[0]` is the root.
-pub(super) fn list_tree<'a>(
+pub(crate) fn list_tree<'a, K: Known<'a>>(
     root: &Path,
     old_root: usize,
-    old: Option<OldRef<'a>>,
+    old: Option<K>,
     limits: &Limits,
     parallel: bool,
-) -> Result<Vec<Listed<'a>>, fs::Error> {
+) -> Result<Vec<Listed<'a>>, Error> {
     if limits.max_depth == 0 {
-        return Err(fs::Error::new(root, ErrorKind::TooDeep { max: 0 }));
+        return Err(Error::new(root, ErrorKind::TooDeep { max: 0 }));
     }
     let mut listing = vec![Listed {
         path: root.to_path_buf(),
@@ -131,14 +103,14 @@ pub(super) fn list_tree<'a>(
             }
         };
         #[cfg(feature = "parallel")]
-        let results: Vec<Result<Listed<'a>, fs::Error>> = if parallel && level.len() > 1 {
+        let results: Vec<Result<Listed<'a>, Error>> = if parallel && level.len() > 1 {
             use rayon::prelude::*;
             level.par_iter().map(list).collect()
         } else {
             level.iter().map(list).collect()
         };
         #[cfg(not(feature = "parallel"))]
-        let results: Vec<Result<Listed<'a>, fs::Error>> = {
+        let results: Vec<Result<Listed<'a>, Error>> = {
             let _ = parallel;
             level.iter().map(list).collect()
         };
@@ -148,7 +120,7 @@ pub(super) fn list_tree<'a>(
             for child in &mut listed.children {
                 if let What::Directory(index) = &mut child.what {
                     if depth >= limits.max_depth {
-                        return Err(fs::Error::new(
+                        return Err(Error::new(
                             listed.path.join(std::ffi::OsStr::from_bytes(&child.name)),
                             ErrorKind::TooDeep {
                                 max: limits.max_depth,
@@ -180,28 +152,25 @@ pub(super) fn list_tree<'a>(
 
 /// Lists one directory: its stat data, and each entry's stat data (and symlink target, when
 /// the old cache does not vouch for it).
-fn list_dir<'a>(
+fn list_dir<'a, K: Known<'a>>(
     path: &Path,
     old_dir: usize,
-    old: Option<OldRef<'a>>,
+    old: Option<K>,
     limits: &Limits,
     parallel: bool,
-) -> Result<Listed<'a>, fs::Error> {
+) -> Result<Listed<'a>, Error> {
     let path_bytes = path.as_os_str().as_bytes();
-    let fd: OwnedFd = fs::open_dir(At::Path(path_bytes))?;
-    let stat = stat_of(&fs::stat_dir(fd.as_fd(), path_bytes)?);
+    let fd: OwnedFd = super::open_dir(At::Path(path_bytes))?;
+    let stat = super::stat_dir(fd.as_fd(), path_bytes)?;
     // The old node's entries: `(index, end)` of its subtree.
-    let old_range = old.and_then(|o| {
-        let node = o.table.nodes.get(old_dir)?;
-        (node.kind == super::format::Kind::Directory).then_some((o, old_dir + 1, node.end))
-    });
+    let old_range = old.and_then(|o| o.subtree(old_dir).map(|(start, end)| (o, start, end)));
     let unchanged = old_range.is_some_and(|(o, _, _)| o.vouches(old_dir, &stat).0);
     if unchanged && let Some((o, start, end)) = old_range {
         let mut names = Vec::new();
         let mut i = start;
-        while let Some(node) = o.table.nodes.get(i).filter(|_| i < end) {
-            names.push((Cow::Borrowed(o.table.name(node)), i));
-            i = node.end.max(i + 1);
+        while let Some(name) = o.name(i).filter(|_| i < end) {
+            names.push((Cow::Borrowed(name), i));
+            i = o.next_sibling(i);
         }
         // A name gone although the directory's stat data says nothing changed: the file
         // system broke its promise; read the listing after all.
@@ -216,7 +185,7 @@ fn list_dir<'a>(
         }
     }
     // Read the listing (the walk's lister: names checked against the limits, sorted).
-    let listing = fs::list(fd.as_fd(), path_bytes, limits, &mut DirBuffer::new())?;
+    let listing = super::list(fd.as_fd(), path_bytes, limits, &mut DirBuffer::new())?;
     let mut names: Vec<(Cow<'a, [u8]>, usize)> = listing
         .iter()
         .map(|(name, _)| (Cow::Owned(name.to_vec()), NONE))
@@ -226,15 +195,15 @@ fn list_dir<'a>(
     if let Some((o, start, end)) = old_range {
         let mut i = start;
         for (name, slot) in &mut names {
-            while let Some(node) = o.table.nodes.get(i).filter(|_| i < end) {
-                match o.table.name(node).cmp(name) {
+            while let Some(old_name) = o.name(i).filter(|_| i < end) {
+                match old_name.cmp(name) {
                     std::cmp::Ordering::Less => {
                         exact = false;
-                        i = node.end.max(i + 1);
+                        i = o.next_sibling(i);
                     }
                     std::cmp::Ordering::Equal => {
                         *slot = i;
-                        i = node.end.max(i + 1);
+                        i = o.next_sibling(i);
                         break;
                     }
                     std::cmp::Ordering::Greater => break,
@@ -271,22 +240,22 @@ struct Dir<'a> {
 /// `parallel`): a directory that large would otherwise keep one thread busy while the others
 /// have finished the rest of its level (`/usr/share/man/man1` has about 18,000 entries).
 #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
-pub(super) const PARALLEL_ENTRIES: usize = 2048;
+pub(crate) const PARALLEL_ENTRIES: usize = 2048;
 
 /// `statx`es each named entry of the open directory (names sorted, each with its old node or
 /// [`NONE`]); a large directory's entries on several threads when `parallel`, the first error in
 /// name order reported either way.
-fn entries<'a>(
+fn entries<'a, K: Known<'a>>(
     dir: &Dir<'_>,
     names: Vec<(Cow<'a, [u8]>, usize)>,
-    old: Option<OldRef<'a>>,
+    old: Option<K>,
     limits: &Limits,
     exact: bool,
     parallel: bool,
-) -> Result<Listed<'a>, fs::Error> {
+) -> Result<Listed<'a>, Error> {
     let _ = parallel;
     #[cfg(feature = "parallel")]
-    let results: Vec<Result<(Child<'a>, bool), fs::Error>> =
+    let results: Vec<Result<(Child<'a>, bool), Error>> =
         if parallel && names.len() >= PARALLEL_ENTRIES {
             use rayon::prelude::*;
             names
@@ -301,7 +270,7 @@ fn entries<'a>(
                 .collect()
         };
     #[cfg(not(feature = "parallel"))]
-    let results: Vec<Result<(Child<'a>, bool), fs::Error>> = names
+    let results: Vec<Result<(Child<'a>, bool), Error>> = names
         .into_iter()
         .map(|(name, index)| entry(dir, name, index, old, limits))
         .collect();
@@ -323,19 +292,19 @@ fn entries<'a>(
 }
 
 /// One entry of an open directory, and whether it was a racily clean regular file.
-fn entry<'a>(
+fn entry<'a, K: Known<'a>>(
     dir: &Dir<'_>,
     name: Cow<'a, [u8]>,
     old_index: usize,
-    old: Option<OldRef<'a>>,
+    old: Option<K>,
     limits: &Limits,
-) -> Result<(Child<'a>, bool), fs::Error> {
+) -> Result<(Child<'a>, bool), Error> {
     let at = At::Dir {
         dir: dir.fd.as_fd(),
         dir_path: dir.path.as_os_str().as_bytes(),
         name: &name,
     };
-    let stat = stat_of(&fs::stat_at(at)?);
+    let stat = super::stat_at(at)?;
     let (vouched, was_racy) = old.map_or((false, false), |o| o.vouches(old_index, &stat));
     let mut racy = false;
     let what = match Kind::of_mode(stat.mode) {
@@ -344,10 +313,10 @@ fn entry<'a>(
             What::File(vouched)
         }
         Kind::Symlink if vouched => What::Symlink(None),
-        Kind::Symlink => What::Symlink(Some(fs::read_target(at, limits)?)),
+        Kind::Symlink => What::Symlink(Some(super::read_target(at, limits)?)),
         Kind::Directory => What::Directory(NONE),
         Kind::Other(file_type) => {
-            return Err(fs::Error::new(
+            return Err(Error::new(
                 at.path(),
                 ErrorKind::UnsupportedType { file_type },
             ));
