@@ -79,6 +79,9 @@ pub enum Error {
     /// A method cannot hash with the algorithm asked for.
     #[error(transparent)]
     Method(#[from] method::Error),
+    /// The NAR being written ([`Request::write_nar`]) could not be finished.
+    #[error("cannot finish writing the NAR")]
+    WriteNar(#[source] SinkError),
     /// A digest could not be finished (an incomplete object, a SHA-1 collision attack, a flat or
     /// text hash of something other than a regular file).
     #[error("cannot compute the {what}")]
@@ -224,6 +227,41 @@ impl<'a> Request<'a> {
     pub fn from_path(&self, path: &Path, options: &Options) -> Result<PathInfo, Error> {
         let mut sinks = self.sinks(options)?;
         crate::fs::dump(path, &mut sinks, options.settings())?;
+        self.finish(sinks)
+    }
+
+    /// Writes the NAR of the file system object at `path` to `out` (what
+    /// [`Options::dump_nar`] writes) and returns its path info, both from **one** walk: the NAR
+    /// a binary cache stores and the narinfo that describes it cannot disagree, and no file is
+    /// read twice.
+    ///
+    /// ```
+    /// use nix_ingest::path_info::Request;
+    /// use nix_ingest::{Algorithm, FileIngestionMethod, Hash, Options};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("foo"), "Hello World!\n")?;
+    /// let mut nar = Vec::new();
+    /// let info = Request::new("foo", FileIngestionMethod::Nar, Algorithm::Sha256)
+    ///     .write_nar(dir.path(), &mut nar, &Options::new())?;
+    /// // The narinfo's NarHash and NarSize are those of the bytes written.
+    /// assert_eq!(*info.nar_hash(), Hash::digest(Algorithm::Sha256, &nar));
+    /// assert_eq!(info.nar_size(), nar.len() as u64);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "fs")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
+    pub fn write_nar<W: std::io::Write>(
+        &self,
+        path: &Path,
+        out: W,
+        options: &Options,
+    ) -> Result<PathInfo, Error> {
+        let writer = nar::NarWriter::new(out).max_depth(options.settings().limits().max_nar_depth);
+        let mut sinks = Tee::new(writer, self.sinks(options)?);
+        crate::fs::dump(path, &mut sinks, options.settings())?;
+        let (writer, sinks) = sinks.into_inner();
+        writer.finish().map_err(Error::WriteNar)?;
         self.finish(sinks)
     }
 

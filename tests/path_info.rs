@@ -104,7 +104,7 @@ fn one_pass_over_a_path_gives_nix_narinfos() {
     let hello = t.path().join("hello");
     fs::write(&hello, "hello\n").unwrap();
 
-    for (label, nix, _) in golden() {
+    for (label, nix, nix_nar) in golden() {
         let source = match nix.store_path.name() {
             "tree" | "tree-nar" => &tree,
             "hello" => &hello,
@@ -118,6 +118,13 @@ fn one_pass_over_a_path_gives_nix_narinfos() {
             info.full_path(),
             StoreDir::default().display_path(&nix.store_path)
         );
+        // One walk writing the NAR as well: Nix's NAR bytes, and the same path info.
+        let mut nar = Vec::new();
+        let written = request(&nix)
+            .write_nar(source, &mut nar, &Options::default())
+            .unwrap();
+        assert!(nar == nix_nar, "{label}: the NAR written is not Nix's");
+        assert_eq!(written, info, "{label}");
     }
 }
 
