@@ -1,4 +1,5 @@
-//! The hashing routes: the hash of a path on disk or of a NAR, by any ingestion method.
+//! The hashing routes: the hash of a path on disk, of a NAR or of a stream, by any ingestion
+//! method.
 //!
 //! These are what `nix hash path --mode flat|nar|git --algo …` computes (the hash part of a
 //! content address): a source ([directory walk][crate::fs] or [NAR parser](crate::nar)) streams
@@ -12,6 +13,7 @@
 //! | [`Options::hash_path`]`(path, want)` | [`Options::hash_path_multi`]`(path, &[want, …])`, [`Options::hash_path_report`] (with what the cache did) | a path on disk |
 //! | [`Options::hash_nar`]`(reader, want)` | [`Options::hash_nar_multi`]`(reader, &[want, …])` | a NAR from a [`Read`] |
 //! | `Options::hash_nar_async(reader, want)` | `Options::hash_nar_multi_async(reader, &[want, …])` | a NAR from tokio's `AsyncRead` (feature `tokio`) |
+//! | [`Options::hash_flat`]`(reader, algorithm)` | | the bytes of one file from a [`Read`], of any length: a pipe, a device, standard input |
 //!
 //! NAR dump and restore are beside them ([`Options::dump_nar`], [`Options::unpack_nar`]).
 //!
@@ -74,10 +76,11 @@ use std::io::Read;
 #[cfg(feature = "fs")]
 use std::path::Path;
 
+use crate::buffer::ReadBuffer;
 use crate::event::SinkError;
 #[cfg(feature = "fs")]
 use crate::fs;
-use crate::hash::{Algorithm, Hash};
+use crate::hash::{Algorithm, Hash, Hasher};
 #[cfg(feature = "fs")]
 use crate::method::FileIngestionMethod;
 use crate::method::{self, HashSink};
@@ -110,6 +113,23 @@ pub enum Error {
     #[cfg(feature = "parallel")]
     #[error("cannot start hashing threads")]
     ThreadPool(#[source] rayon::ThreadPoolBuildError),
+    /// Reading the stream of [`Options::hash_flat`] failed, `offset` bytes into it (the bytes
+    /// before were read and hashed).
+    #[error("cannot read the stream at byte {offset}")]
+    Read {
+        /// How many bytes were read before the failure.
+        offset: u64,
+        /// What the reader reported.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The stream of [`Options::hash_flat`] went on past [`Limits::max_total_size`](crate::Limits::max_total_size)
+    /// (nothing past the limit was hashed).
+    #[error("the stream is longer than the limit of {limit} bytes")]
+    TotalSizeExceeded {
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The hash cache ([`Options::cache`]) failed: the walk (naming the path), or a cache file
     /// refused in strict mode.
     #[cfg(feature = "fs")]
@@ -241,6 +261,78 @@ impl Options {
         let mut sinks = sinks(wants, &self.settings)?;
         nar::read(reader, &mut sinks, &self.settings.limits)?;
         finish_all(sinks)
+    }
+
+    /// The flat hash with `algorithm` of everything `reader` yields, read to its end, as
+    /// `nix hash path --mode flat` hashes what it opens: a regular file, or a stream whose
+    /// length is not known before it ends (a pipe, a device, standard input, `/dev/null`).
+    ///
+    /// It honours the options' collision detection (a known SHA-1 collision attack is
+    /// [`Error::Sink`] with [`SinkError::Sha1Collision`]), their [read buffer
+    /// size](Options::buffer_size) and their [`Limits::max_total_size`](crate::Limits::max_total_size):
+    /// a longer stream is [`Error::TotalSizeExceeded`], read no further. A failed read is
+    /// [`Error::Read`], which says how many bytes had been read; an interrupted read is
+    /// retried. Memory stays bounded whatever the length.
+    ///
+    /// Only the flat method can hash a stream of unknown length: a NAR and a git blob begin
+    /// with the file's size. To hash a regular file on disk by any method, use `hash_path`
+    /// (feature `fs`).
+    ///
+    /// ```
+    /// use std::io::Read;
+    ///
+    /// use nix_ingest::{ingest, Algorithm, Format, Limits, Options};
+    ///
+    /// let options = Options::new();
+    /// // `echo 'Hello World!' | nix hash path --mode flat --format base16 /dev/stdin`:
+    /// let hash = options.hash_flat(&b"Hello World!\n"[..], Algorithm::Sha256)?;
+    /// assert_eq!(
+    ///     hash.encode(Format::Base16),
+    ///     "03ba204e50d126e4674c005e04d82e84c21366780af1f43bd54a37816b6ab340"
+    /// );
+    ///
+    /// // A stream that breaks off after 6 bytes: the error says where.
+    /// struct Broken(&'static [u8]);
+    /// impl Read for Broken {
+    ///     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+    ///         if self.0.is_empty() {
+    ///             return Err(std::io::Error::other("connection reset"));
+    ///         }
+    ///         self.0.read(buf)
+    ///     }
+    /// }
+    /// let err = options.hash_flat(Broken(b"Hello "), Algorithm::Sha256).unwrap_err();
+    /// assert!(matches!(err, ingest::Error::Read { offset: 6, .. }));
+    /// assert_eq!(err.to_string(), "cannot read the stream at byte 6");
+    ///
+    /// // A cap on what a stream may cost.
+    /// let capped = Options::new().limits(Limits { max_total_size: 5, ..Limits::default() });
+    /// let err = capped.hash_flat(&b"Hello World!\n"[..], Algorithm::Sha256).unwrap_err();
+    /// assert!(matches!(err, ingest::Error::TotalSizeExceeded { limit: 5 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn hash_flat<R: Read>(&self, mut reader: R, algorithm: Algorithm) -> Result<Hash, Error> {
+        let settings = &self.settings;
+        let limit = settings.limits.max_total_size;
+        let mut hasher = Hasher::with_collision_detection(algorithm, settings.collision_detection);
+        let mut buf = ReadBuffer::new(settings.buffer_size());
+        let mut offset: u64 = 0;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(Error::Read { offset, source }),
+            };
+            offset = offset.saturating_add(n as u64);
+            if offset > limit {
+                return Err(Error::TotalSizeExceeded { limit });
+            }
+            hasher.update(buf.get(..n).unwrap_or_default());
+        }
+        hasher
+            .finalize()
+            .map_err(|e| Error::Sink(SinkError::from_hash(e, "file")))
     }
 
     /// [`hash_nar`](Options::hash_nar) from tokio's `AsyncRead` (feature `tokio`).

@@ -7,8 +7,8 @@
 //! roots, [`Limits`], a hash cache) and every route is one of its methods:
 //! [`Options::hash_path`] and [`Options::hash_nar`] answer what `nix hash path` answers for the
 //! [`Want`] (a method and an algorithm) they are given, several hashes come from one pass
-//! ([`Options::hash_path_multi`], [`Options::hash_nar_multi`]: a slice of wants), a NAR is read
-//! from a reader or
+//! ([`Options::hash_path_multi`], [`Options::hash_nar_multi`]: a slice of wants), a stream of
+//! unknown length is hashed flat ([`Options::hash_flat`]), a NAR is read from a reader or
 //! (feature `tokio`) an `AsyncRead`, dumped ([`Options::dump_nar`]) and restored
 //! ([`Options::unpack_nar`]), and methods of your own stand beside Nix's.
 //! [`path_info::Request`] gives everything a binary cache records (content address, store path,

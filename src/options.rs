@@ -11,6 +11,7 @@
 //! | [`Options::hash_path`], [`Options::hash_path_multi`] | a path on disk | the hash of one [`Want`](crate::Want), or of each of a slice of them |
 //! | [`Options::hash_nar`], [`Options::hash_nar_multi`] | a NAR from a [`Read`](std::io::Read) | the same |
 //! | `Options::hash_nar_async`, `Options::hash_nar_multi_async` (feature `tokio`) | a NAR from an `AsyncRead` | the same |
+//! | [`Options::hash_flat`] | one file's bytes from a [`Read`](std::io::Read), of any length | its flat hash |
 //! | [`Options::dump_nar`] | a path on disk | its NAR, written to a [`Write`](std::io::Write) |
 //! | [`Options::unpack_nar`] | a NAR from a [`Read`](std::io::Read) | the object, restored on disk |
 //!

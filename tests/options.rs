@@ -70,6 +70,7 @@ fn collision_detection_reaches_every_route() {
         Want::new(FileIngestionMethod::Nar, Algorithm::Sha1),
         Want::new(FileIngestionMethod::Git, Algorithm::Sha1),
     ];
+    let pdf = std::fs::read(&file).unwrap();
     for threads in [0, 1, 2] {
         let detect = Options::new().threads(threads);
         let nix = Options::new().threads(threads).collision_detection(false);
@@ -82,9 +83,15 @@ fn collision_detection_reaches_every_route() {
         assert!(is_collision(&e), "{e:?}");
         let e = detect.hash_nar_multi(&nar[..], &pairs).unwrap_err();
         assert!(is_collision(&e), "{e:?}");
+        let e = detect.hash_flat(&pdf[..], Algorithm::Sha1).unwrap_err();
+        assert!(is_collision(&e), "{e:?}");
 
         assert_eq!(hex(&nix.hash_path(&file, flat).unwrap()), FLAT);
         assert_eq!(hex(&nix.hash_nar(&nar[..], flat).unwrap()), FLAT);
+        assert_eq!(
+            hex(&nix.hash_flat(&pdf[..], Algorithm::Sha1).unwrap()),
+            FLAT
+        );
         let all = nix.hash_path_multi(&file, &pairs).unwrap();
         assert_eq!(all.iter().map(hex).collect::<Vec<_>>(), [FLAT, NAR, BLOB]);
         let all = nix.hash_nar_multi(&nar[..], &pairs).unwrap();
@@ -100,6 +107,45 @@ fn collision_detection_reaches_every_route() {
                 )
                 .unwrap();
             assert_eq!(hex(&tree), TREE);
+        }
+    }
+}
+
+/// The flat hash of a pipe, whose length is known only at its end: what `sha1sum` prints for
+/// the bytes, read through the options' small buffer in many reads, and refused past the
+/// options' size limit.
+#[test]
+fn flat_hash_of_a_pipe() {
+    use std::io::Write;
+    let (_dir, file) = shattered();
+    let pdf = std::fs::read(&file).unwrap();
+    let len = pdf.len() as u64;
+    for (limit, fits) in [(u64::MAX, true), (len, true), (len - 1, false)] {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let bytes = pdf.clone();
+        let feeder = std::thread::spawn(move || {
+            // Odd chunks, so that reads end anywhere; a refused stream closes the pipe early.
+            for chunk in bytes.chunks(1000) {
+                if writer.write_all(chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        let options = Options::new()
+            .collision_detection(false)
+            .buffer_size(1)
+            .limits(Limits {
+                max_total_size: limit,
+                ..Limits::default()
+            });
+        let got = options.hash_flat(reader, Algorithm::Sha1);
+        feeder.join().unwrap();
+        match got {
+            Ok(hash) if fits => assert_eq!(hex(&hash), FLAT),
+            Err(nix_ingest::ingest::Error::TotalSizeExceeded { limit: l }) if !fits => {
+                assert_eq!(l, limit)
+            }
+            other => panic!("limit {limit}: {other:?}"),
         }
     }
 }

@@ -182,32 +182,6 @@ pub fn flat_source(input: &Input, symlink: FlatSymlink) -> Result<Option<FlatSou
     Ok(Some(FlatSource::Stream(file)))
 }
 
-/// The flat hash of everything `file` yields, read to its end.
-fn flat_stream(
-    settings: &Settings,
-    input: &Input,
-    mut file: std::fs::File,
-    algo: Algorithm,
-) -> Result<Hash, Failure> {
-    use std::io::Read;
-    let mut hasher = nix_ingest::hash::Hasher::with_collision_detection(
-        algo,
-        settings.options().settings().collision_detection(),
-    );
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(buf.get(..n).unwrap_or_default()),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(fail(format!("cannot read {}: {e}", input.display()))),
-        }
-    }
-    hasher
-        .finalize()
-        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
-}
-
 /// The hash of `input` that `want` names.
 fn hash_one(
     settings: &Settings,
@@ -219,8 +193,17 @@ fn hash_one(
     let path = if flat {
         match flat_source(input, symlink)? {
             Some(FlatSource::Stream(file)) => {
+                use nix_ingest::ingest::Error;
+                let options = settings.options();
                 return with_background_progress("hashing", || {
-                    flat_stream(settings, input, file, want.algorithm())
+                    options.hash_flat(file, want.algorithm())
+                })
+                .map_err(|e| match e {
+                    Error::Read { source, .. } => {
+                        fail(format!("cannot read {}: {source}", input.display()))
+                    }
+                    Error::Sink(e) => fail(format!("{}: {}", input.display(), chain(&e))),
+                    e => fail(input.error(&e)),
                 });
             }
             Some(FlatSource::Path(path)) => Some(path),
