@@ -10,7 +10,8 @@ use crate::method::{FileIngestionMethod, IngestionMethod};
 /// Every hashing route of [`Options`] takes wants in the same shape: one [`Want`] for one answer
 /// ([`Options::hash_path`], [`Options::hash_nar`]), a slice of them for several answers from one
 /// pass, in the same order ([`Options::hash_path_multi`], [`Options::hash_nar_multi`]). A want
-/// is a small `Copy` value, so one list serves several routes.
+/// is a small `Copy` value, so one list serves several routes; a path info
+/// [`Request`](crate::path_info::Request) takes extra digests in the same shape.
 ///
 /// [`Want::new`] names one of Nix's methods; [`Want::custom`] takes a method of your own (any
 /// [`IngestionMethod`]), which stands beside Nix's in every route.
@@ -82,12 +83,12 @@ impl<'m> Want<'m> {
     }
 
     /// The ingestion method.
-    pub fn method(&self) -> &'m (dyn IngestionMethod + Sync) {
+    pub const fn method(&self) -> &'m (dyn IngestionMethod + Sync) {
         self.method
     }
 
     /// The hash algorithm.
-    pub fn algorithm(&self) -> Algorithm {
+    pub const fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
 }
