@@ -222,7 +222,10 @@ fn git_parallel(path: &Path, threads: usize, detect: bool) -> Hash {
         .threads(threads)
         .collision_detection(detect);
     options
-        .hash_path(path, nix_ingest::FileIngestionMethod::Git, Algorithm::Sha1)
+        .hash_path(
+            path,
+            nix_ingest::Want::new(nix_ingest::FileIngestionMethod::Git, Algorithm::Sha1),
+        )
         .expect("walk the tree")
 }
 

@@ -15,9 +15,10 @@ use std::error::Error;
 use std::fs::File;
 use std::path::PathBuf;
 
-use nix_ingest::method::IngestionMethod;
 use nix_ingest::store_path::References;
-use nix_ingest::{Algorithm, ContentAddress, FileIngestionMethod, Format, Hash, Options, StoreDir};
+use nix_ingest::{
+    Algorithm, ContentAddress, FileIngestionMethod, Format, Hash, Options, StoreDir, Want,
+};
 
 /// The sample store object and the name Nix gives its store path (`nix store add sample`).
 const SAMPLE_NAR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample/sample.nar");
@@ -60,16 +61,16 @@ fn run() -> Result<(), Box<dyn Error>> {
 
     // One pass over the object computes every hash Nix would compute in a separate run.
     use FileIngestionMethod::{Git, Nar};
-    let methods: [(&dyn IngestionMethod, Algorithm); 3] = [
-        (&Git, Algorithm::Sha1),
-        (&Git, Algorithm::Sha256),
-        (&Nar, Algorithm::Sha256),
+    let wants = [
+        Want::new(Git, Algorithm::Sha1),
+        Want::new(Git, Algorithm::Sha256),
+        Want::new(Nar, Algorithm::Sha256),
     ];
     let options = Options::new();
     let hashes: Vec<Hash> = if is_nar {
-        options.hash_nar_multi(File::open(&path)?, &methods)?
+        options.hash_nar_multi(File::open(&path)?, &wants)?
     } else {
-        options.hash_path_multi(&path, &methods)?
+        options.hash_path_multi(&path, &wants)?
     };
     let [git_sha1, git_sha256, nar_sha256] = [&hashes[0], &hashes[1], &hashes[2]];
 

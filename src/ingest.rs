@@ -1,40 +1,47 @@
-//! The hashing routes: the hash of a path on disk or of a NAR, by any ingestion method.
+//! The hashing routes: the hash of a path on disk, of a NAR or of a stream, by any ingestion
+//! method.
 //!
 //! These are what `nix hash path --mode flat|nar|git --algo …` computes (the hash part of a
 //! content address): a source ([directory walk][crate::fs] or [NAR parser](crate::nar)) streams
-//! the object into the sinks [`IngestionMethod::hash_sink`] makes, in one pass and bounded memory. The routes
-//! are methods of [`Options`] ([`Options::hash_path`], [`Options::hash_path_multi`],
-//! [`Options::hash_path_report`], [`Options::hash_nar`], [`Options::hash_nar_multi`], and with
-//! the `tokio` feature `Options::hash_nar_async` and `Options::hash_nar_multi_async`), beside
-//! NAR dump and restore ([`Options::dump_nar`], [`Options::unpack_nar`]).
+//! the object into the sinks [`IngestionMethod::hash_sink`](crate::method::IngestionMethod::hash_sink)
+//! makes, in one pass and bounded memory. The routes are methods of [`Options`], and all take
+//! what to compute in one shape, a [`Want`] (a method and an algorithm): one want for one
+//! answer, a slice of wants for several from one pass.
+//!
+//! | one answer | several from one pass | reads |
+//! |---|---|---|
+//! | [`Options::hash_path`]`(path, want)` | [`Options::hash_path_multi`]`(path, &[want, …])`, [`Options::hash_path_report`] (with what the cache did) | a path on disk |
+//! | [`Options::hash_nar`]`(reader, want)` | [`Options::hash_nar_multi`]`(reader, &[want, …])` | a NAR from a [`Read`] |
+//! | `Options::hash_nar_async(reader, want)` | `Options::hash_nar_multi_async(reader, &[want, …])` | a NAR from tokio's `AsyncRead` (feature `tokio`) |
+//! | [`Options::hash_flat`]`(reader, algorithm)` | | the bytes of one file from a [`Read`], of any length: a pipe, a device, standard input |
+//!
+//! NAR dump and restore are beside them ([`Options::dump_nar`], [`Options::unpack_nar`]).
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use nix_ingest::{Algorithm, FileIngestionMethod, Options};
+//! use nix_ingest::{Algorithm, FileIngestionMethod, Options, Want};
 //!
 //! let dir = tempfile::tempdir()?;
 //! std::fs::write(dir.path().join("foo"), "Hello World!\n")?;
 //!
-//! // One method…
+//! // One answer…
 //! let options = Options::new();
-//! let git = options.hash_path(dir.path(), FileIngestionMethod::Git, Algorithm::Sha1)?;
+//! let git = options.hash_path(dir.path(), Want::new(FileIngestionMethod::Git, Algorithm::Sha1))?;
 //!
 //! // …or several answers from one walk of the tree.
-//! let hashes = options.hash_path_multi(
-//!     dir.path(),
-//!     &[
-//!         (&FileIngestionMethod::Git, Algorithm::Sha1),
-//!         (&FileIngestionMethod::Git, Algorithm::Sha256),
-//!         (&FileIngestionMethod::Nar, Algorithm::Sha256),
-//!     ],
-//! )?;
+//! let wants = [
+//!     Want::new(FileIngestionMethod::Git, Algorithm::Sha1),
+//!     Want::new(FileIngestionMethod::Git, Algorithm::Sha256),
+//!     Want::new(FileIngestionMethod::Nar, Algorithm::Sha256),
+//! ];
+//! let hashes = options.hash_path_multi(dir.path(), &wants)?;
 //! assert_eq!(hashes[0], git);
 //!
 //! // The NAR of the same tree gives the same answers.
 //! let mut nar = Vec::new();
 //! options.dump_nar(dir.path(), &mut nar)?;
-//! let from_nar = options.hash_nar(&nar[..], FileIngestionMethod::Git, Algorithm::Sha256)?;
-//! assert_eq!(from_nar, hashes[1]);
+//! assert_eq!(options.hash_nar(&nar[..], wants[1])?, hashes[1]);
+//! assert_eq!(options.hash_nar_multi(&nar[..], &wants)?, hashes);
 //! # Ok(()) }
 //! ```
 //!
@@ -69,13 +76,18 @@ use std::io::Read;
 #[cfg(feature = "fs")]
 use std::path::Path;
 
+use crate::buffer::ReadBuffer;
 use crate::event::SinkError;
 #[cfg(feature = "fs")]
 use crate::fs;
-use crate::hash::{Algorithm, Hash};
-use crate::method::{self, HashSink, IngestionMethod};
+use crate::hash::{Algorithm, Hash, Hasher};
+#[cfg(feature = "fs")]
+use crate::method::FileIngestionMethod;
+use crate::method::{self, HashSink};
 use crate::nar;
 use crate::options::Options;
+use crate::settings::Settings;
+use crate::want::Want;
 
 /// Why a hashing route failed.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +113,23 @@ pub enum Error {
     #[cfg(feature = "parallel")]
     #[error("cannot start hashing threads")]
     ThreadPool(#[source] rayon::ThreadPoolBuildError),
+    /// Reading the stream of [`Options::hash_flat`] failed, `offset` bytes into it (the bytes
+    /// before were read and hashed).
+    #[error("cannot read the stream at byte {offset}")]
+    Read {
+        /// How many bytes were read before the failure.
+        offset: u64,
+        /// What the reader reported.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The stream of [`Options::hash_flat`] went on past [`Limits::max_total_size`](crate::Limits::max_total_size)
+    /// (nothing past the limit was hashed).
+    #[error("the stream is longer than the limit of {limit} bytes")]
+    TotalSizeExceeded {
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The hash cache ([`Options::cache`]) failed: the walk (naming the path), or a cache file
     /// refused in strict mode.
     #[cfg(feature = "fs")]
@@ -134,7 +163,7 @@ impl From<crate::fs::parallel::Error> for Error {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Report {
-    /// One hash per `(method, algorithm)` pair asked for, in the same order.
+    /// One hash per [`Want`] asked for, in the same order.
     pub hashes: Vec<Hash>,
     /// What the [hash cache](Options::cache) did: `None` when there is none, or when no git
     /// id was asked for.
@@ -142,41 +171,32 @@ pub struct Report {
 }
 
 impl Options {
-    /// The hash of the file system object at `path` by `method` with `algorithm`, as
+    /// The hash of the file system object at `path` that `want` names, as
     /// `nix hash path --mode <method> --algo <algorithm>` prints it (see the
-    /// [`ingest`](crate::ingest) module for where Nix differs).
+    /// [`ingest`](crate::ingest) module for where Nix differs). The same as
+    /// [`hash_path_multi`](Options::hash_path_multi) with one want.
     ///
     /// With the `parallel` feature, hashing a directory uses [`threads`](Options::threads)
     /// threads (every core by default): see [`hash_path_multi`](Options::hash_path_multi).
     #[cfg(feature = "fs")]
-    pub fn hash_path<M: IngestionMethod>(
-        &self,
-        path: impl AsRef<Path>,
-        method: M,
-        algorithm: Algorithm,
-    ) -> Result<Hash, Error> {
-        let cached = self.cache.is_some()
-            && method.file_ingestion_method() == Some(crate::method::FileIngestionMethod::Git);
+    pub fn hash_path(&self, path: impl AsRef<Path>, want: Want<'_>) -> Result<Hash, Error> {
+        let cached = self.cache.is_some() && is_git(want);
         #[cfg(feature = "parallel")]
         let cached = cached || self.settings.threads != 1;
         if cached {
-            let hashes = self.hash_path_multi(path, &[(&method, algorithm)])?;
-            return match hashes.first() {
-                Some(hash) => Ok(*hash),
-                None => unreachable!("one (method, algorithm) pair gives one hash"),
-            };
+            return one(self.hash_path_multi(path, &[want])?);
         }
-        let mut sink = method.hash_sink(algorithm, &self.settings)?;
+        let mut sink = sink(want, &self.settings)?;
         fs::dump(path.as_ref(), &mut sink, &self.settings)?;
         sink.finish().map_err(Error::Sink)
     }
 
-    /// Several hashes of the object at `path` from one walk: one per `(method, algorithm)`
-    /// pair, in the same order. Every file is read once, whatever the number of answers.
+    /// Several hashes of the object at `path` from one walk: one per [`Want`], in the same
+    /// order. Every file is read once, whatever the number of answers.
     ///
     /// With the `parallel` feature and more than one [thread](Options::threads) (every core by
-    /// default): when every pair is a git id (Nix's
-    /// [`FileIngestionMethod::Git`](crate::method::FileIngestionMethod::Git)), the tree is
+    /// default): when every want is a git id (Nix's
+    /// [`FileIngestionMethod::Git`]), the tree is
     /// hashed on every thread as a Merkle tree;
     /// otherwise the sinks take the events on the calling thread while other threads read the
     /// next files ahead, computing the git ids asked for in the same pass.
@@ -184,9 +204,9 @@ impl Options {
     pub fn hash_path_multi(
         &self,
         path: impl AsRef<Path>,
-        methods: &[(&dyn IngestionMethod, Algorithm)],
+        wants: &[Want<'_>],
     ) -> Result<Vec<Hash>, Error> {
-        Ok(self.hash_path_report(path, methods)?.hashes)
+        Ok(self.hash_path_report(path, wants)?.hashes)
     }
 
     /// [`hash_path_multi`](Options::hash_path_multi), also saying what the
@@ -198,25 +218,23 @@ impl Options {
     pub fn hash_path_report(
         &self,
         path: impl AsRef<Path>,
-        methods: &[(&dyn IngestionMethod, Algorithm)],
+        wants: &[Want<'_>],
     ) -> Result<Report, Error> {
         let path = path.as_ref();
         if let Some(cache) = &self.cache
-            && methods.iter().any(|&(m, _)| {
-                m.file_ingestion_method() == Some(crate::method::FileIngestionMethod::Git)
-            })
+            && wants.iter().copied().any(is_git)
         {
-            return self.hash_path_cached(path, methods, cache);
+            return self.hash_path_cached(path, wants, cache);
         }
         #[cfg(feature = "parallel")]
-        if self.settings.threads != 1 && !methods.is_empty() {
-            let hashes = self.hash_path_parallel(path, methods)?;
+        if self.settings.threads != 1 && !wants.is_empty() {
+            let hashes = self.hash_path_parallel(path, wants)?;
             return Ok(Report {
                 hashes,
                 cache: None,
             });
         }
-        let mut sinks = sinks(methods, &self.settings)?;
+        let mut sinks = sinks(wants, &self.settings)?;
         fs::dump(path, &mut sinks, &self.settings)?;
         Ok(Report {
             hashes: finish_all(sinks)?,
@@ -224,29 +242,97 @@ impl Options {
         })
     }
 
-    /// The hash by `method` with `algorithm` of the file system object the NAR from `reader`
-    /// holds. The reader must end where the archive does.
-    pub fn hash_nar<R: Read, M: IngestionMethod>(
-        &self,
-        reader: R,
-        method: M,
-        algorithm: Algorithm,
-    ) -> Result<Hash, Error> {
-        let mut sink = method.hash_sink(algorithm, &self.settings)?;
+    /// The hash that `want` names of the file system object the NAR from `reader` holds. The
+    /// reader must end where the archive does. The same as
+    /// [`hash_nar_multi`](Options::hash_nar_multi) with one want.
+    pub fn hash_nar<R: Read>(&self, reader: R, want: Want<'_>) -> Result<Hash, Error> {
+        let mut sink = sink(want, &self.settings)?;
         nar::read(reader, &mut sink, &self.settings.limits)?;
         sink.finish().map_err(Error::Sink)
     }
 
-    /// Several hashes of the object a NAR holds from one read: one per `(method, algorithm)`
-    /// pair, in the same order.
+    /// Several hashes of the object a NAR holds from one read: one per [`Want`], in the same
+    /// order.
     pub fn hash_nar_multi<R: Read>(
         &self,
         reader: R,
-        methods: &[(&dyn IngestionMethod, Algorithm)],
+        wants: &[Want<'_>],
     ) -> Result<Vec<Hash>, Error> {
-        let mut sinks = sinks(methods, &self.settings)?;
+        let mut sinks = sinks(wants, &self.settings)?;
         nar::read(reader, &mut sinks, &self.settings.limits)?;
         finish_all(sinks)
+    }
+
+    /// The flat hash with `algorithm` of everything `reader` yields, read to its end, as
+    /// `nix hash path --mode flat` hashes what it opens: a regular file, or a stream whose
+    /// length is not known before it ends (a pipe, a device, standard input, `/dev/null`).
+    ///
+    /// It honours the options' collision detection (a known SHA-1 collision attack is
+    /// [`Error::Sink`] with [`SinkError::Sha1Collision`]), their [read buffer
+    /// size](Options::buffer_size) and their [`Limits::max_total_size`](crate::Limits::max_total_size):
+    /// a longer stream is [`Error::TotalSizeExceeded`], read no further. A failed read is
+    /// [`Error::Read`], which says how many bytes had been read; an interrupted read is
+    /// retried. Memory stays bounded whatever the length.
+    ///
+    /// Only the flat method can hash a stream of unknown length: a NAR and a git blob begin
+    /// with the file's size. To hash a regular file on disk by any method, use `hash_path`
+    /// (feature `fs`).
+    ///
+    /// ```
+    /// use std::io::Read;
+    ///
+    /// use nix_ingest::{ingest, Algorithm, Format, Limits, Options};
+    ///
+    /// let options = Options::new();
+    /// // `echo 'Hello World!' | nix hash path --mode flat --format base16 /dev/stdin`:
+    /// let hash = options.hash_flat(&b"Hello World!\n"[..], Algorithm::Sha256)?;
+    /// assert_eq!(
+    ///     hash.encode(Format::Base16),
+    ///     "03ba204e50d126e4674c005e04d82e84c21366780af1f43bd54a37816b6ab340"
+    /// );
+    ///
+    /// // A stream that breaks off after 6 bytes: the error says where.
+    /// struct Broken(&'static [u8]);
+    /// impl Read for Broken {
+    ///     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+    ///         if self.0.is_empty() {
+    ///             return Err(std::io::Error::other("connection reset"));
+    ///         }
+    ///         self.0.read(buf)
+    ///     }
+    /// }
+    /// let err = options.hash_flat(Broken(b"Hello "), Algorithm::Sha256).unwrap_err();
+    /// assert!(matches!(err, ingest::Error::Read { offset: 6, .. }));
+    /// assert_eq!(err.to_string(), "cannot read the stream at byte 6");
+    ///
+    /// // A cap on what a stream may cost.
+    /// let capped = Options::new().limits(Limits { max_total_size: 5, ..Limits::default() });
+    /// let err = capped.hash_flat(&b"Hello World!\n"[..], Algorithm::Sha256).unwrap_err();
+    /// assert!(matches!(err, ingest::Error::TotalSizeExceeded { limit: 5 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn hash_flat<R: Read>(&self, mut reader: R, algorithm: Algorithm) -> Result<Hash, Error> {
+        let settings = &self.settings;
+        let limit = settings.limits.max_total_size;
+        let mut hasher = Hasher::with_collision_detection(algorithm, settings.collision_detection);
+        let mut buf = ReadBuffer::new(settings.buffer_size());
+        let mut offset: u64 = 0;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(Error::Read { offset, source }),
+            };
+            offset = offset.saturating_add(n as u64);
+            if offset > limit {
+                return Err(Error::TotalSizeExceeded { limit });
+            }
+            hasher.update(buf.get(..n).unwrap_or_default());
+        }
+        hasher
+            .finalize()
+            .map_err(|e| Error::Sink(SinkError::from_hash(e, "file")))
     }
 
     /// [`hash_nar`](Options::hash_nar) from tokio's `AsyncRead` (feature `tokio`).
@@ -256,7 +342,7 @@ impl Options {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use nix_ingest::event::{Event, Sink};
     /// use nix_ingest::nar::NarWriter;
-    /// use nix_ingest::{Algorithm, FileIngestionMethod, Format, Options};
+    /// use nix_ingest::{Algorithm, FileIngestionMethod, Format, Options, Want};
     ///
     /// let mut nar = NarWriter::new(Vec::new());
     /// nar.event(Event::FileStart { name: None, executable: false, size: 13 })?;
@@ -265,24 +351,19 @@ impl Options {
     /// let nar = nar.finish()?;
     ///
     /// let options = Options::new();
-    /// let hash = options.hash_nar_async(&nar[..], FileIngestionMethod::Git, Algorithm::Sha1).await?;
+    /// let git = Want::new(FileIngestionMethod::Git, Algorithm::Sha1);
+    /// let hash = options.hash_nar_async(&nar[..], git).await?;
     /// // `git hash-object` of the same bytes:
     /// assert_eq!(hash.encode(Format::Base16), "980a0d5f19a64b4b30a87d4206aade58726b60e3");
     /// # Ok(()) }
     /// ```
     #[cfg(feature = "tokio")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-    pub async fn hash_nar_async<R, M>(
-        &self,
-        reader: R,
-        method: M,
-        algorithm: Algorithm,
-    ) -> Result<Hash, Error>
+    pub async fn hash_nar_async<R>(&self, reader: R, want: Want<'_>) -> Result<Hash, Error>
     where
         R: ::tokio::io::AsyncRead + Unpin,
-        M: IngestionMethod,
     {
-        let mut sink = method.hash_sink(algorithm, &self.settings)?;
+        let mut sink = sink(want, &self.settings)?;
         nar::tokio::read(reader, &mut sink, &self.settings.limits).await?;
         sink.finish().map_err(Error::Sink)
     }
@@ -293,12 +374,12 @@ impl Options {
     pub async fn hash_nar_multi_async<R>(
         &self,
         reader: R,
-        methods: &[(&dyn IngestionMethod, Algorithm)],
+        wants: &[Want<'_>],
     ) -> Result<Vec<Hash>, Error>
     where
         R: ::tokio::io::AsyncRead + Unpin,
     {
-        let mut sinks = sinks(methods, &self.settings)?;
+        let mut sinks = sinks(wants, &self.settings)?;
         nar::tokio::read(reader, &mut sinks, &self.settings.limits).await?;
         finish_all(sinks)
     }
@@ -428,19 +509,15 @@ impl Options {
     fn hash_path_cached(
         &self,
         path: &Path,
-        methods: &[(&dyn IngestionMethod, Algorithm)],
+        wants: &[Want<'_>],
         cache: &crate::cache::HashCache,
     ) -> Result<Report, Error> {
-        let git = |m: &dyn IngestionMethod| {
-            m.file_ingestion_method() == Some(crate::method::FileIngestionMethod::Git)
-        };
-        let algorithms: Vec<Algorithm> = methods
+        let algorithms: Vec<Algorithm> = wants
             .iter()
-            .filter(|&&(m, _)| git(m))
-            .map(|&(_, a)| a)
+            .filter(|&&w| is_git(w))
+            .map(Want::algorithm)
             .collect();
-        let others: Vec<(&dyn IngestionMethod, Algorithm)> =
-            methods.iter().filter(|&&(m, _)| !git(m)).copied().collect();
+        let others: Vec<Want<'_>> = wants.iter().copied().filter(|&w| !is_git(w)).collect();
         let settings = &self.settings;
         let (outcome, rest) = if others.is_empty() {
             (cache.run(path, &algorithms, settings, None)?, Vec::new())
@@ -450,9 +527,9 @@ impl Options {
             (outcome, finish_all(sinks)?)
         };
         let (mut ids, mut rest) = (outcome.ids.iter().copied(), rest.into_iter());
-        let hashes = methods
+        let hashes = wants
             .iter()
-            .map(|&(m, _)| if git(m) { ids.next() } else { rest.next() })
+            .map(|&w| if is_git(w) { ids.next() } else { rest.next() })
             .map(|h| {
                 h.ok_or(Error::Sink(SinkError::Protocol(
                     "a cached pass gave too few hashes",
@@ -467,38 +544,31 @@ impl Options {
 
     /// [`hash_path_multi`](Options::hash_path_multi) on several threads.
     #[cfg(feature = "parallel")]
-    fn hash_path_parallel(
-        &self,
-        path: &Path,
-        methods: &[(&dyn IngestionMethod, Algorithm)],
-    ) -> Result<Vec<Hash>, Error> {
+    fn hash_path_parallel(&self, path: &Path, wants: &[Want<'_>]) -> Result<Vec<Hash>, Error> {
         use crate::fs::parallel;
-        use crate::method::FileIngestionMethod;
-        let git =
-            |m: &dyn IngestionMethod| m.file_ingestion_method() == Some(FileIngestionMethod::Git);
-        if methods.iter().all(|&(m, _)| git(m)) {
-            let algorithms: Vec<Algorithm> = methods.iter().map(|&(_, a)| a).collect();
+        if wants.iter().copied().all(is_git) {
+            let algorithms: Vec<Algorithm> = wants.iter().map(Want::algorithm).collect();
             return Ok(parallel::hash_git_multi(path, &algorithms, &self.settings)?);
         }
         // Git ids come from the read-ahead pass itself, unless strict mode needs the git
         // hasher's checks of the root.
-        let from_pass = |m: &dyn IngestionMethod| git(m) && !self.settings.strict_root;
-        let algorithms: Vec<Algorithm> = methods
+        let from_pass = |w: Want<'_>| is_git(w) && !self.settings.strict_root;
+        let algorithms: Vec<Algorithm> = wants
             .iter()
-            .filter(|&&(m, _)| from_pass(m))
-            .map(|&(_, a)| a)
+            .filter(|&&w| from_pass(w))
+            .map(Want::algorithm)
             .collect();
-        let mut sinks = methods
+        let mut sinks = wants
             .iter()
-            .filter(|&&(m, _)| !from_pass(m))
-            .map(|&(m, a)| m.hash_sink(a, &self.settings))
+            .filter(|&&w| !from_pass(w))
+            .map(|&w| sink(w, &self.settings))
             .collect::<Result<Vec<_>, _>>()?;
         let ids = parallel::dump_multi(path, &mut sinks, &algorithms, &self.settings)?;
         let (mut ids, mut others) = (ids.into_iter(), finish_all(sinks)?.into_iter());
-        let hashes: Option<Vec<Hash>> = methods
+        let hashes: Option<Vec<Hash>> = wants
             .iter()
-            .map(|&(m, _)| {
-                if from_pass(m) {
+            .map(|&w| {
+                if from_pass(w) {
                     ids.next()
                 } else {
                     others.next()
@@ -507,20 +577,38 @@ impl Options {
             .collect();
         match hashes {
             Some(hashes) => Ok(hashes),
-            None => unreachable!("one hash per (method, algorithm) pair"),
+            None => unreachable!("one hash per want"),
         }
     }
 }
 
-/// One sink per `(method, algorithm)` pair, in order: what a one-pass route feeds.
+/// Whether `want` is Nix's git hashing (which the cache and the parallel walk compute
+/// themselves).
+#[cfg(feature = "fs")]
+fn is_git(want: Want<'_>) -> bool {
+    want.method().file_ingestion_method() == Some(FileIngestionMethod::Git)
+}
+
+/// The one hash of a route asked for one want.
+#[cfg(feature = "fs")]
+fn one(hashes: Vec<Hash>) -> Result<Hash, Error> {
+    match hashes.first() {
+        Some(hash) => Ok(*hash),
+        None => unreachable!("one want gives one hash"),
+    }
+}
+
+/// The sink computing what `want` names.
+fn sink(want: Want<'_>, settings: &Settings) -> Result<Box<dyn HashSink>, method::Error> {
+    want.method().hash_sink(want.algorithm(), settings)
+}
+
+/// One sink per want, in order: what a one-pass route feeds.
 pub(crate) fn sinks(
-    methods: &[(&dyn IngestionMethod, Algorithm)],
-    settings: &crate::Settings,
+    wants: &[Want<'_>],
+    settings: &Settings,
 ) -> Result<Vec<Box<dyn HashSink>>, method::Error> {
-    methods
-        .iter()
-        .map(|&(method, algorithm)| method.hash_sink(algorithm, settings))
-        .collect()
+    wants.iter().map(|&w| sink(w, settings)).collect()
 }
 
 fn finish_all(sinks: Vec<Box<dyn HashSink>>) -> Result<Vec<Hash>, Error> {

@@ -5,8 +5,10 @@
 //!
 //! [`Options`] is the entry point: it says how (threads, SHA-1 collision detection, strict git
 //! roots, [`Limits`], a hash cache) and every route is one of its methods:
-//! [`Options::hash_path`] and [`Options::hash_nar`] answer what `nix hash path` answers, several
-//! hashes come from one pass ([`Options::hash_path_multi`]), a NAR is read from a reader or
+//! [`Options::hash_path`] and [`Options::hash_nar`] answer what `nix hash path` answers for the
+//! [`Want`] (a method and an algorithm) they are given, several hashes come from one pass
+//! ([`Options::hash_path_multi`], [`Options::hash_nar_multi`]: a slice of wants), a stream of
+//! unknown length is hashed flat ([`Options::hash_flat`]), a NAR is read from a reader or
 //! (feature `tokio`) an `AsyncRead`, dumped ([`Options::dump_nar`]) and restored
 //! ([`Options::unpack_nar`]), and methods of your own stand beside Nix's.
 //! [`path_info::Request`] gives everything a binary cache records (content address, store path,
@@ -16,7 +18,7 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use nix_ingest::store_path::References;
-//! use nix_ingest::{Algorithm, ContentAddress, FileIngestionMethod, Format, Options, StoreDir};
+//! use nix_ingest::{Algorithm, ContentAddress, FileIngestionMethod, Format, Options, StoreDir, Want};
 //!
 //! // The tree from Nix's own tests: `bla/` (empty), `foo` = "Hello World!\n", `bar -> foo`.
 //! let dir = tempfile::tempdir()?;
@@ -25,7 +27,8 @@
 //! std::os::unix::fs::symlink("foo", dir.path().join("bar"))?;
 //!
 //! // `nix hash path --mode git --algo sha1 --base16`:
-//! let hash = Options::new().hash_path(dir.path(), FileIngestionMethod::Git, Algorithm::Sha1)?;
+//! let git = Want::new(FileIngestionMethod::Git, Algorithm::Sha1);
+//! let hash = Options::new().hash_path(dir.path(), git)?;
 //! assert_eq!(hash.encode(Format::Base16), "cd44baf36915d5dec8374232ea7e2057f3b4494e");
 //!
 //! // Its content address and store path, as `nix store add --mode git` makes them:
@@ -42,7 +45,10 @@
 //! let options = Options::new().collision_detection(false).threads(1);
 //! let hashes = options.hash_path_multi(
 //!     dir.path(),
-//!     &[(&FileIngestionMethod::Git, Algorithm::Sha256), (&FileIngestionMethod::Nar, Algorithm::Sha256)],
+//!     &[
+//!         Want::new(FileIngestionMethod::Git, Algorithm::Sha256),
+//!         Want::new(FileIngestionMethod::Nar, Algorithm::Sha256),
+//!     ],
 //! )?;
 //! // `nix hash path --mode git --algo sha256` and `nix hash path` (NAR, SHA-256):
 //! assert_eq!(
@@ -148,6 +154,7 @@ pub mod serde_impls;
 pub mod settings;
 pub mod store_path;
 pub mod verify;
+mod want;
 
 pub use content_address::ContentAddress;
 pub use hash::{Algorithm, Format, Hash};
@@ -158,6 +165,7 @@ pub use options::Options;
 pub use path_info::PathInfo;
 pub use settings::Settings;
 pub use store_path::{StoreDir, StorePath};
+pub use want::Want;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -168,7 +168,8 @@ impl HashSink for FlatHasher {
 }
 
 /// A way of hashing a file system object: Nix's three [`FileIngestionMethod`]s, or one of your
-/// own. Object safe, so methods can be chosen at run time as `&dyn IngestionMethod`.
+/// own. Object safe, so methods can be chosen at run time as `&dyn IngestionMethod`; a route is
+/// given one with an algorithm as a [`Want`](crate::Want) ([`Want::custom`](crate::Want::custom)).
 ///
 /// Every source ([directory walk][crate::fs], [NAR parser](crate::nar)) and every route of
 /// [`Options`](crate::Options) works with any method: routes make their sinks through
@@ -181,7 +182,7 @@ impl HashSink for FlatHasher {
 /// use nix_ingest::event::{Event, Sink, SinkError};
 /// use nix_ingest::hash::{Algorithm, Hash, Hasher};
 /// use nix_ingest::method::{self, FileIngestionMethod, HashSink, IngestionMethod};
-/// use nix_ingest::{Options, Settings};
+/// use nix_ingest::{Options, Settings, Want};
 ///
 /// /// A toy method: the hash of all file contents in NAR order, ignoring names and modes.
 /// struct Contents;
@@ -221,14 +222,13 @@ impl HashSink for FlatHasher {
 /// std::fs::write(dir.path().join("a"), "Hello ")?;
 /// std::fs::write(dir.path().join("b"), "World!\n")?;
 ///
-/// let hash = nix_ingest::Options::default().hash_path(dir.path(), Contents, Algorithm::Sha256)?;
+/// let contents = Want::custom(&Contents, Algorithm::Sha256);
+/// let hash = Options::new().hash_path(dir.path(), contents)?;
 /// assert_eq!(hash, Hash::digest(Algorithm::Sha256, b"Hello World!\n"));
 ///
 /// // Mixed with Nix's methods in one walk:
-/// let both = Options::new().hash_path_multi(
-///     dir.path(),
-///     &[(&Contents, Algorithm::Sha256), (&FileIngestionMethod::Git, Algorithm::Sha1)],
-/// )?;
+/// let git = Want::new(FileIngestionMethod::Git, Algorithm::Sha1);
+/// let both = Options::new().hash_path_multi(dir.path(), &[contents, git])?;
 /// assert_eq!(both[0], hash);
 /// # Ok(()) }
 /// ```

@@ -8,9 +8,10 @@
 //!
 //! | route | reads | gives |
 //! |---|---|---|
-//! | [`Options::hash_path`], [`Options::hash_path_multi`] | a path on disk | hashes |
-//! | [`Options::hash_nar`], [`Options::hash_nar_multi`] | a NAR from a [`Read`](std::io::Read) | hashes |
-//! | `Options::hash_nar_async`, `Options::hash_nar_multi_async` (feature `tokio`) | a NAR from an `AsyncRead` | hashes |
+//! | [`Options::hash_path`], [`Options::hash_path_multi`] | a path on disk | the hash of one [`Want`](crate::Want), or of each of a slice of them |
+//! | [`Options::hash_nar`], [`Options::hash_nar_multi`] | a NAR from a [`Read`](std::io::Read) | the same |
+//! | `Options::hash_nar_async`, `Options::hash_nar_multi_async` (feature `tokio`) | a NAR from an `AsyncRead` | the same |
+//! | [`Options::hash_flat`] | one file's bytes from a [`Read`](std::io::Read), of any length | its flat hash |
 //! | [`Options::dump_nar`] | a path on disk | its NAR, written to a [`Write`](std::io::Write) |
 //! | [`Options::unpack_nar`] | a NAR from a [`Read`](std::io::Read) | the object, restored on disk |
 //!
@@ -22,7 +23,7 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use nix_ingest::{Algorithm, FileIngestionMethod, Format, Options};
+//! use nix_ingest::{Algorithm, FileIngestionMethod, Format, Options, Want};
 //!
 //! let dir = tempfile::tempdir()?;
 //! std::fs::write(dir.path().join("foo"), "Hello World!\n")?;
@@ -31,7 +32,10 @@
 //! let options = Options::new().collision_detection(false).threads(1);
 //! let [git, nar] = options.hash_path_multi(
 //!     dir.path(),
-//!     &[(&FileIngestionMethod::Git, Algorithm::Sha1), (&FileIngestionMethod::Nar, Algorithm::Sha256)],
+//!     &[
+//!         Want::new(FileIngestionMethod::Git, Algorithm::Sha1),
+//!         Want::new(FileIngestionMethod::Nar, Algorithm::Sha256),
+//!     ],
 //! )?[..] else { unreachable!() };
 //! // `git write-tree` and `nix hash path --mode nar --base16` of the same tree:
 //! assert_eq!(git.encode(Format::Base16), "6fc242ca27b60d870ed6a71eeebcacb1da1fcb97");
@@ -156,7 +160,7 @@ impl Options {
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use nix_ingest::cache::HashCache;
-    /// use nix_ingest::{Algorithm, FileIngestionMethod, Format, Options};
+    /// use nix_ingest::{Algorithm, FileIngestionMethod, Format, Options, Want};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let tree = dir.path().join("tree");
@@ -164,7 +168,7 @@ impl Options {
     /// std::fs::write(tree.join("foo"), "Hello World!\n")?;
     /// let options = Options::new().cache(HashCache::new(dir.path().join("tree.cache")));
     /// for _ in 0..2 {
-    ///     let id = options.hash_path(&tree, FileIngestionMethod::Git, Algorithm::Sha1)?;
+    ///     let id = options.hash_path(&tree, Want::new(FileIngestionMethod::Git, Algorithm::Sha1))?;
     ///     // `git write-tree` of the same tree:
     ///     assert_eq!(id.encode(Format::Base16), "6fc242ca27b60d870ed6a71eeebcacb1da1fcb97");
     /// }

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use nix_ingest::path_info::Request;
-//! use nix_ingest::{Algorithm, FileIngestionMethod, Options};
+//! use nix_ingest::{Algorithm, FileIngestionMethod, Options, Want};
 //!
 //! // The tree from Nix's own tests: `bla/` (empty), `foo` = "Hello World!\n", `bar -> foo`.
 //! let dir = tempfile::tempdir()?;
@@ -20,7 +20,7 @@
 //! std::os::unix::fs::symlink("foo", tree.join("bar"))?;
 //!
 //! let info = Request::new("fixed", FileIngestionMethod::Git, Algorithm::Sha1)
-//!     .digest(&FileIngestionMethod::Nar, Algorithm::Sha1)
+//!     .digest(Want::new(FileIngestionMethod::Nar, Algorithm::Sha1))
 //!     .from_path(&tree, &Options::default())?;
 //! // What `nix store add --mode git --hash-algo sha1 --name fixed` makes of it:
 //! assert_eq!(info.ca().to_string(), "fixed:git:sha1:9r4v9wsp41zflcj26z4dxm8md7rvli6d");
@@ -64,6 +64,7 @@ use crate::nar::{self, NarHasher};
 use crate::narinfo::NarInfo;
 use crate::options::Options;
 use crate::store_path::{self, References, StoreDir, StorePath};
+use crate::want::Want;
 
 /// Why path info could not be computed.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +108,7 @@ pub struct Request<'a> {
     algorithm: Algorithm,
     store_dir: StoreDir,
     references: References,
-    digests: Vec<(&'a dyn IngestionMethod, Algorithm)>,
+    digests: Vec<Want<'a>>,
 }
 
 impl std::fmt::Debug for Request<'_> {
@@ -122,7 +123,7 @@ impl std::fmt::Debug for Request<'_> {
                 &self
                     .digests
                     .iter()
-                    .map(|(m, a)| format!("{}:{a}", m.name()))
+                    .map(|w| format!("{}:{}", w.method().name(), w.algorithm()))
                     .collect::<Vec<_>>(),
             )
             .finish()
@@ -161,10 +162,10 @@ impl<'a> Request<'a> {
         self
     }
 
-    /// Also compute `method`'s digest with `algorithm` in the same pass (any number; they come
-    /// back in [`PathInfo::digests`] in the order asked).
-    pub fn digest(mut self, method: &'a dyn IngestionMethod, algorithm: Algorithm) -> Self {
-        self.digests.push((method, algorithm));
+    /// Also compute the digest `want` names in the same pass (any number, of Nix's methods or of
+    /// your own; they come back in [`PathInfo::digests`] in the order asked).
+    pub fn digest(mut self, want: Want<'a>) -> Self {
+        self.digests.push(want);
         self
     }
 
@@ -195,7 +196,7 @@ impl<'a> Request<'a> {
             .into_iter()
             .enumerate()
             .map(|(i, s)| {
-                let name = self.digests.get(i).map_or("extra", |(m, _)| m.name());
+                let name = self.digests.get(i).map_or("extra", |w| w.method().name());
                 s.finish()
                     .map_err(digest(format!("{} digest", name.escape_debug())))
             })

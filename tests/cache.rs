@@ -22,6 +22,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use nix_ingest::Want;
 use nix_ingest::cache::{HashCache, LoadStatus, Outcome, SaveStatus};
 use nix_ingest::hash::{Algorithm, Format, Hash};
 use nix_ingest::method::FileIngestionMethod;
@@ -35,7 +36,7 @@ fn fresh(root: &Path) -> Vec<Hash> {
         .iter()
         .map(|&a| {
             nix_ingest::Options::default()
-                .hash_path(root, FileIngestionMethod::Git, a)
+                .hash_path(root, Want::new(FileIngestionMethod::Git, a))
                 .unwrap()
         })
         .collect()
@@ -397,23 +398,26 @@ fn through_options() {
     let root = work.path().join("tree");
     build(&root);
     let nar = nix_ingest::Options::default()
-        .hash_path(&root, FileIngestionMethod::Nar, Algorithm::Sha256)
+        .hash_path(
+            &root,
+            Want::new(FileIngestionMethod::Nar, Algorithm::Sha256),
+        )
         .unwrap();
     for threads in [1, 0] {
         let cache = HashCache::new(work.path().join(format!("cache-{threads}")));
         let options = Options::new().threads(threads).cache(cache.clone());
         for _ in 0..2 {
             let id = options
-                .hash_path(&root, FileIngestionMethod::Git, Algorithm::Sha1)
+                .hash_path(&root, Want::new(FileIngestionMethod::Git, Algorithm::Sha1))
                 .unwrap();
             assert_eq!(id, fresh(&root)[0]);
             let all = options
                 .hash_path_multi(
                     &root,
                     &[
-                        (&FileIngestionMethod::Nar, Algorithm::Sha256),
-                        (&FileIngestionMethod::Git, Algorithm::Sha256),
-                        (&FileIngestionMethod::Git, Algorithm::Sha1),
+                        Want::new(FileIngestionMethod::Nar, Algorithm::Sha256),
+                        Want::new(FileIngestionMethod::Git, Algorithm::Sha256),
+                        Want::new(FileIngestionMethod::Git, Algorithm::Sha1),
                     ],
                 )
                 .unwrap();

@@ -46,10 +46,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use nix_ingest::Want;
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::event::Recorder;
 use nix_ingest::hash::{Algorithm, Format, Hash};
-use nix_ingest::method::{FileIngestionMethod, IngestionMethod};
+use nix_ingest::method::FileIngestionMethod;
 use nix_ingest::nar::{NarWriter, Parser};
 use nix_ingest::store_path::{References, StoreDir};
 use nix_ingest::{Limits, Options};
@@ -208,12 +209,9 @@ struct Ours {
     hashes: HashMap<(FileIngestionMethod, Algorithm), Result<Hash, String>>,
 }
 
-/// The pairs as trait objects, for the routes of `Options`.
-fn dyn_pairs(pairs: &[(FileIngestionMethod, Algorithm)]) -> Vec<(&dyn IngestionMethod, Algorithm)> {
-    pairs
-        .iter()
-        .map(|(m, a)| (m as &dyn IngestionMethod, *a))
-        .collect()
+/// The pairs as wants, for the routes of `Options`.
+fn wants(pairs: &[(FileIngestionMethod, Algorithm)]) -> Vec<Want<'static>> {
+    pairs.iter().map(|&(m, a)| Want::new(m, a)).collect()
 }
 
 /// One walk of `path` into the sinks of `pairs` (under the limits of the oracle's Nix).
@@ -224,7 +222,7 @@ fn hash_path_multi(
 ) -> Result<Vec<Hash>, String> {
     Options::new()
         .limits(*limits)
-        .hash_path_multi(path, &dyn_pairs(pairs))
+        .hash_path_multi(path, &wants(pairs))
         .map_err(|e| err_text(&e))
 }
 
@@ -236,7 +234,7 @@ fn hash_nar_multi(
 ) -> Result<Vec<Hash>, String> {
     Options::new()
         .limits(*limits)
-        .hash_nar_multi(nar, &dyn_pairs(pairs))
+        .hash_nar_multi(nar, &wants(pairs))
         .map_err(|e| err_text(&e))
 }
 
@@ -268,7 +266,7 @@ impl Ours {
         }
         for algo in Algorithm::ALL {
             let r = nix_ingest::Options::default()
-                .hash_path(path, FileIngestionMethod::Flat, algo)
+                .hash_path(path, Want::new(FileIngestionMethod::Flat, algo))
                 .map_err(|e| err_text(&e));
             if tree.is_file() || algo == Algorithm::Sha256 {
                 hashes.insert((FileIngestionMethod::Flat, algo), r);
@@ -1010,7 +1008,7 @@ fn refusals() {
     };
     let lib = |p: &str, m: FileIngestionMethod| {
         nix_ingest::Options::default()
-            .hash_path(host(p), m, Algorithm::Sha256)
+            .hash_path(host(p), Want::new(m, Algorithm::Sha256))
             .map(|h| h.to_string())
             .map_err(|e| err_text(&e))
     };
@@ -1028,12 +1026,12 @@ fn refusals() {
     };
     let file_hash = |a| {
         nix_ingest::Options::default()
-            .hash_path(host("file"), FileIngestionMethod::Flat, a)
+            .hash_path(host("file"), Want::new(FileIngestionMethod::Flat, a))
             .unwrap()
     };
     let git_hash = |a| {
         nix_ingest::Options::default()
-            .hash_path(host("file"), FileIngestionMethod::Git, a)
+            .hash_path(host("file"), Want::new(FileIngestionMethod::Git, a))
             .unwrap()
     };
 
@@ -1370,7 +1368,10 @@ fn refusals() {
             oracle::inside(&f).display()
         );
         let ours = nix_ingest::Options::default()
-            .hash_nar(&bytes[..], FileIngestionMethod::Nar, Algorithm::Sha256)
+            .hash_nar(
+                &bytes[..],
+                Want::new(FileIngestionMethod::Nar, Algorithm::Sha256),
+            )
             .map(|h| h.to_string())
             .map_err(|e| err_text(&e));
         cases.push(Case {

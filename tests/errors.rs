@@ -5,6 +5,7 @@
 use std::error::Error as StdError;
 use std::io::{self, Read};
 
+use nix_ingest::Want;
 use nix_ingest::event::Recorder;
 use nix_ingest::verify::{self, Claim};
 use nix_ingest::{Algorithm, ContentAddress, FileIngestionMethod, Options, StoreDir, nar};
@@ -46,7 +47,10 @@ fn every_cause_once() {
     for threads in [0, 1] {
         let e = Options::new()
             .threads(threads)
-            .hash_path(missing, FileIngestionMethod::Git, Algorithm::Sha1)
+            .hash_path(
+                missing,
+                Want::new(FileIngestionMethod::Git, Algorithm::Sha1),
+            )
             .unwrap_err();
         let text = check(e.into());
         assert_eq!(
@@ -72,7 +76,10 @@ fn every_cause_once() {
     let text = check(e.into());
     assert!(text.contains("the disk is on fire"), "{text}");
     let e = nix_ingest::Options::default()
-        .hash_nar(Failing, FileIngestionMethod::Nar, Algorithm::Sha256)
+        .hash_nar(
+            Failing,
+            Want::new(FileIngestionMethod::Nar, Algorithm::Sha256),
+        )
         .unwrap_err();
     check(e.into());
 

@@ -16,11 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nix_ingest::Options;
+use nix_ingest::Want;
 use nix_ingest::event::{Event, Recorder, Sink};
 use nix_ingest::fs;
 use nix_ingest::git::GitHasher;
 use nix_ingest::hash::{Algorithm, Format, Hash};
-use nix_ingest::method::{FileIngestionMethod, IngestionMethod};
+use nix_ingest::method::FileIngestionMethod;
 use nix_ingest::nar::{self, NarWriter};
 
 // ---------------------------------------------------------------------------------------------
@@ -207,14 +208,14 @@ fn trees_hash_as_nix_and_git_say() {
         for (key, expected) in &t.expect {
             let (method, algorithm) = method_of(key);
             let got = nix_ingest::Options::default()
-                .hash_path(&root, method, algorithm)
+                .hash_path(&root, Want::new(method, algorithm))
                 .unwrap_or_else(|e| panic!("{}: {key}: {e}", t.name));
             assert_eq!(got.encode(Format::Base16), *expected, "{}: {key}", t.name);
             checked += 1;
 
             // …the same through a NAR of the tree…
             let from_nar = nix_ingest::Options::default()
-                .hash_nar(&nar[..], method, algorithm)
+                .hash_nar(&nar[..], Want::new(method, algorithm))
                 .unwrap();
             assert_eq!(from_nar, got, "{}: {key} via NAR", t.name);
 
@@ -222,7 +223,9 @@ fn trees_hash_as_nix_and_git_say() {
             for threads in [1, 2] {
                 let options = Options::new().threads(threads);
                 assert_eq!(
-                    options.hash_path(&root, method, algorithm).unwrap(),
+                    options
+                        .hash_path(&root, Want::new(method, algorithm))
+                        .unwrap(),
                     got,
                     "{}: {key} on {threads} threads",
                     t.name
@@ -233,11 +236,8 @@ fn trees_hash_as_nix_and_git_say() {
         // …and all answers from one walk.
         let pairs: Vec<(FileIngestionMethod, Algorithm)> =
             t.expect.iter().map(|(k, _)| method_of(k)).collect();
-        let dyn_pairs: Vec<(&dyn IngestionMethod, Algorithm)> = pairs
-            .iter()
-            .map(|(m, a)| (m as &dyn IngestionMethod, *a))
-            .collect();
-        let all = Options::new().hash_path_multi(&root, &dyn_pairs).unwrap();
+        let wants: Vec<Want<'static>> = pairs.iter().map(|&(m, a)| Want::new(m, a)).collect();
+        let all = Options::new().hash_path_multi(&root, &wants).unwrap();
         for ((key, expected), got) in t.expect.iter().zip(&all) {
             assert_eq!(
                 got.encode(Format::Base16),
@@ -261,14 +261,12 @@ fn flat_hash_of_a_symlink_is_refused() {
     symlink("foo", &link).unwrap();
     let err = nix_ingest::Options::default().hash_path(
         &link,
-        FileIngestionMethod::Flat,
-        Algorithm::Sha256,
+        Want::new(FileIngestionMethod::Flat, Algorithm::Sha256),
     );
     assert!(err.is_err());
     let err = nix_ingest::Options::default().hash_path(
         tmp.path(),
-        FileIngestionMethod::Flat,
-        Algorithm::Sha256,
+        Want::new(FileIngestionMethod::Flat, Algorithm::Sha256),
     );
     assert!(err.is_err(), "flat hashing of a directory must fail");
 }
@@ -506,16 +504,16 @@ mod roundtrip {
             let nar = w.finish().unwrap();
 
             for algorithm in [Algorithm::Sha1, Algorithm::Sha256] {
-                let direct = nix_ingest::Options::default().hash_path(&root, FileIngestionMethod::Git, algorithm).unwrap();
+                let direct = nix_ingest::Options::default().hash_path(&root, Want::new(FileIngestionMethod::Git, algorithm)).unwrap();
                 prop_assert_eq!(direct, git_of_nar(&nar, algorithm, piece));
                 prop_assert_eq!(
                     direct,
-                    nix_ingest::Options::default().hash_nar(&nar[..], FileIngestionMethod::Git, algorithm).unwrap()
+                    nix_ingest::Options::default().hash_nar(&nar[..], Want::new(FileIngestionMethod::Git, algorithm)).unwrap()
                 );
             }
             // The NAR hash is the hash of the NAR bytes.
             prop_assert_eq!(
-                nix_ingest::Options::default().hash_path(&root, FileIngestionMethod::Nar, Algorithm::Sha256).unwrap(),
+                nix_ingest::Options::default().hash_path(&root, Want::new(FileIngestionMethod::Nar, Algorithm::Sha256)).unwrap(),
                 Hash::digest(Algorithm::Sha256, &nar)
             );
             // And the events survive the round trip.

@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use nix_ingest::Want;
 use nix_ingest::content_address::ContentAddressMethod;
 use nix_ingest::hash::{Algorithm, Hash};
 use nix_ingest::narinfo::NarInfo;
@@ -81,7 +82,7 @@ fn nix_narinfos_describe_their_nars() {
             continue;
         };
         let hash = nix_ingest::Options::default()
-            .hash_nar(&nar[..], method, ca.hash().algorithm())
+            .hash_nar(&nar[..], Want::new(method, ca.hash().algorithm()))
             .unwrap();
         assert_eq!(&hash, ca.hash(), "{}", file.display());
         let made = store

@@ -6,6 +6,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
+use nix_ingest::Want;
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::hash::{Algorithm, Hash};
 use nix_ingest::method::FileIngestionMethod;
@@ -39,7 +40,7 @@ fn answers(w: &Path, p: &str, nix_2_26: bool) -> [String; 4] {
     let hash = |r: &NixPath, method| {
         let path = r.path().map_err(|e| e.to_string())?;
         nix_ingest::Options::default()
-            .hash_path(&path, method, Algorithm::Sha256)
+            .hash_path(&path, Want::new(method, Algorithm::Sha256))
             .map_err(|e| e.to_string())
     };
     let hash_nar = hash(&resolved, FileIngestionMethod::Nar).map(|h| h.to_string());

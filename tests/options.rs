@@ -11,6 +11,7 @@ use std::error::Error as StdError;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
+use nix_ingest::Want;
 use nix_ingest::event::{Event, Sink, SinkError};
 use nix_ingest::hash::Hasher;
 use nix_ingest::method::{self, HashSink, IngestionMethod};
@@ -63,39 +64,34 @@ fn hex(h: &Hash) -> String {
 fn collision_detection_reaches_every_route() {
     let (dir, file) = shattered();
     let nar = nar_of(&file);
-    let flat: &dyn IngestionMethod = &FileIngestionMethod::Flat;
+    let flat = Want::new(FileIngestionMethod::Flat, Algorithm::Sha1);
     let pairs = [
-        (flat, Algorithm::Sha1),
-        (
-            &FileIngestionMethod::Nar as &dyn IngestionMethod,
-            Algorithm::Sha1,
-        ),
-        (
-            &FileIngestionMethod::Git as &dyn IngestionMethod,
-            Algorithm::Sha1,
-        ),
+        flat,
+        Want::new(FileIngestionMethod::Nar, Algorithm::Sha1),
+        Want::new(FileIngestionMethod::Git, Algorithm::Sha1),
     ];
+    let pdf = std::fs::read(&file).unwrap();
     for threads in [0, 1, 2] {
         let detect = Options::new().threads(threads);
         let nix = Options::new().threads(threads).collision_detection(false);
 
-        let e = detect
-            .hash_path(&file, FileIngestionMethod::Flat, Algorithm::Sha1)
-            .unwrap_err();
+        let e = detect.hash_path(&file, flat).unwrap_err();
         assert!(is_collision(&e), "{e:?}");
         let e = detect.hash_path_multi(&file, &pairs).unwrap_err();
         assert!(is_collision(&e), "{e:?}");
-        let e = detect
-            .hash_nar(&nar[..], FileIngestionMethod::Flat, Algorithm::Sha1)
-            .unwrap_err();
+        let e = detect.hash_nar(&nar[..], flat).unwrap_err();
         assert!(is_collision(&e), "{e:?}");
         let e = detect.hash_nar_multi(&nar[..], &pairs).unwrap_err();
         assert!(is_collision(&e), "{e:?}");
+        let e = detect.hash_flat(&pdf[..], Algorithm::Sha1).unwrap_err();
+        assert!(is_collision(&e), "{e:?}");
 
-        let got = nix
-            .hash_path(&file, FileIngestionMethod::Flat, Algorithm::Sha1)
-            .unwrap();
-        assert_eq!(hex(&got), FLAT);
+        assert_eq!(hex(&nix.hash_path(&file, flat).unwrap()), FLAT);
+        assert_eq!(hex(&nix.hash_nar(&nar[..], flat).unwrap()), FLAT);
+        assert_eq!(
+            hex(&nix.hash_flat(&pdf[..], Algorithm::Sha1).unwrap()),
+            FLAT
+        );
         let all = nix.hash_path_multi(&file, &pairs).unwrap();
         assert_eq!(all.iter().map(hex).collect::<Vec<_>>(), [FLAT, NAR, BLOB]);
         let all = nix.hash_nar_multi(&nar[..], &pairs).unwrap();
@@ -105,9 +101,51 @@ fn collision_detection_reaches_every_route() {
         // on one thread or several.
         for options in [&detect, &nix] {
             let tree = options
-                .hash_path(dir.path(), FileIngestionMethod::Git, Algorithm::Sha1)
+                .hash_path(
+                    dir.path(),
+                    Want::new(FileIngestionMethod::Git, Algorithm::Sha1),
+                )
                 .unwrap();
             assert_eq!(hex(&tree), TREE);
+        }
+    }
+}
+
+/// The flat hash of a pipe, whose length is known only at its end: what `sha1sum` prints for
+/// the bytes, read through the options' small buffer in many reads, and refused past the
+/// options' size limit.
+#[test]
+fn flat_hash_of_a_pipe() {
+    use std::io::Write;
+    let (_dir, file) = shattered();
+    let pdf = std::fs::read(&file).unwrap();
+    let len = pdf.len() as u64;
+    for (limit, fits) in [(u64::MAX, true), (len, true), (len - 1, false)] {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let bytes = pdf.clone();
+        let feeder = std::thread::spawn(move || {
+            // Odd chunks, so that reads end anywhere; a refused stream closes the pipe early.
+            for chunk in bytes.chunks(1000) {
+                if writer.write_all(chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        let options = Options::new()
+            .collision_detection(false)
+            .buffer_size(1)
+            .limits(Limits {
+                max_total_size: limit,
+                ..Limits::default()
+            });
+        let got = options.hash_flat(reader, Algorithm::Sha1);
+        feeder.join().unwrap();
+        match got {
+            Ok(hash) if fits => assert_eq!(hex(&hash), FLAT),
+            Err(nix_ingest::ingest::Error::TotalSizeExceeded { limit: l }) if !fits => {
+                assert_eq!(l, limit)
+            }
+            other => panic!("limit {limit}: {other:?}"),
         }
     }
 }
@@ -118,13 +156,19 @@ async fn collision_detection_reaches_the_async_routes() {
     let (_dir, file) = shattered();
     let nar = nar_of(&file);
     let e = Options::new()
-        .hash_nar_async(&nar[..], FileIngestionMethod::Flat, Algorithm::Sha1)
+        .hash_nar_async(
+            &nar[..],
+            Want::new(FileIngestionMethod::Flat, Algorithm::Sha1),
+        )
         .await
         .unwrap_err();
     assert!(is_collision(&e), "{e:?}");
     let nix = Options::new().collision_detection(false);
     let got = nix
-        .hash_nar_async(&nar[..], FileIngestionMethod::Flat, Algorithm::Sha1)
+        .hash_nar_async(
+            &nar[..],
+            Want::new(FileIngestionMethod::Flat, Algorithm::Sha1),
+        )
         .await
         .unwrap();
     assert_eq!(hex(&got), FLAT);
@@ -132,8 +176,8 @@ async fn collision_detection_reaches_the_async_routes() {
         .hash_nar_multi_async(
             &nar[..],
             &[
-                (&FileIngestionMethod::Nar, Algorithm::Sha1),
-                (&FileIngestionMethod::Git, Algorithm::Sha1),
+                Want::new(FileIngestionMethod::Nar, Algorithm::Sha1),
+                Want::new(FileIngestionMethod::Git, Algorithm::Sha1),
             ],
         )
         .await
@@ -175,10 +219,10 @@ fn strict_root_on_one_thread_and_several() {
         for path in [&exe, &link, &plain] {
             // Like Nix, all three give the blob id of "Hello World!\n" (`git hash-object`).
             let id = lax
-                .hash_path(path, FileIngestionMethod::Git, Algorithm::Sha1)
+                .hash_path(path, Want::new(FileIngestionMethod::Git, Algorithm::Sha1))
                 .unwrap();
             assert_eq!(hex(&id), "980a0d5f19a64b4b30a87d4206aade58726b60e3");
-            let got = strict.hash_path(path, FileIngestionMethod::Git, Algorithm::Sha1);
+            let got = strict.hash_path(path, Want::new(FileIngestionMethod::Git, Algorithm::Sha1));
             if path == &plain {
                 assert_eq!(got.unwrap(), id);
             } else {
@@ -190,7 +234,10 @@ fn strict_root_on_one_thread_and_several() {
         // Directories are never ambiguous.
         assert!(
             strict
-                .hash_path(dir.path(), FileIngestionMethod::Git, Algorithm::Sha1)
+                .hash_path(
+                    dir.path(),
+                    Want::new(FileIngestionMethod::Git, Algorithm::Sha1)
+                )
                 .is_ok()
         );
     }
@@ -214,18 +261,18 @@ fn limits_reach_every_route() {
             }
             assert!(
                 options
-                    .hash_path(dir.path(), method, Algorithm::Sha256)
+                    .hash_path(dir.path(), Want::new(method, Algorithm::Sha256))
                     .is_err()
             );
             assert!(
                 options
-                    .hash_nar(&nar[..], method, Algorithm::Sha256)
+                    .hash_nar(&nar[..], Want::new(method, Algorithm::Sha256))
                     .is_err()
             );
             let roomy = Options::new().threads(threads);
             assert!(
                 roomy
-                    .hash_path(dir.path(), method, Algorithm::Sha256)
+                    .hash_path(dir.path(), Want::new(method, Algorithm::Sha256))
                     .is_ok()
             );
         }
@@ -279,11 +326,11 @@ fn custom_methods_get_the_options() {
     for threads in [0, 1] {
         let e = Options::new()
             .threads(threads)
-            .hash_path(&file, Contents, Algorithm::Sha1)
+            .hash_path(&file, Want::custom(&Contents, Algorithm::Sha1))
             .unwrap_err();
         assert!(is_collision(&e), "{e:?}");
         let e = Options::new()
-            .hash_nar(&nar[..], &Contents, Algorithm::Sha1)
+            .hash_nar(&nar[..], Want::custom(&Contents, Algorithm::Sha1))
             .unwrap_err();
         assert!(is_collision(&e), "{e:?}");
         let nix = Options::new().threads(threads).collision_detection(false);
@@ -293,8 +340,8 @@ fn custom_methods_get_the_options() {
             .hash_path_multi(
                 &file,
                 &[
-                    (&Contents, Algorithm::Sha1),
-                    (&FileIngestionMethod::Git, Algorithm::Sha1),
+                    Want::custom(&Contents, Algorithm::Sha1),
+                    Want::new(FileIngestionMethod::Git, Algorithm::Sha1),
                 ],
             )
             .unwrap();

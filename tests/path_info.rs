@@ -7,6 +7,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use nix_ingest::Options;
+use nix_ingest::Want;
 use nix_ingest::content_address::ContentAddressMethod;
 use nix_ingest::hash::Algorithm;
 use nix_ingest::method::FileIngestionMethod;
@@ -51,27 +52,24 @@ fn request(info: &NarInfo) -> Request<'static> {
 #[test]
 fn one_pass_over_nix_nars_gives_nix_narinfos() {
     let all = [
-        (
-            &FileIngestionMethod::Flat as &dyn nix_ingest::method::IngestionMethod,
-            Algorithm::Md5,
-        ),
-        (&FileIngestionMethod::Nar, Algorithm::Sha1),
-        (&FileIngestionMethod::Git, Algorithm::Sha256),
+        Want::new(FileIngestionMethod::Flat, Algorithm::Md5),
+        Want::new(FileIngestionMethod::Nar, Algorithm::Sha1),
+        Want::new(FileIngestionMethod::Git, Algorithm::Sha256),
     ];
     for (label, nix, nar) in golden() {
         let mut req = request(&nix);
         // A directory (the trees) has no flat hash.
         let flat_ok = !nix.store_path.name().starts_with("tree");
-        for &(method, algorithm) in &all[usize::from(!flat_ok)..] {
-            req = req.digest(method, algorithm);
+        for &want in &all[usize::from(!flat_ok)..] {
+            req = req.digest(want);
         }
         let info = req.from_nar(&nar[..], &Options::default()).unwrap();
         assert_eq!(info.to_narinfo(), nix, "{label}");
         assert_eq!(info.to_narinfo().to_string(), nix.to_string(), "{label}");
         // The extra digests are the one-method answers.
-        for (i, &(method, algorithm)) in all[usize::from(!flat_ok)..].iter().enumerate() {
+        for (i, &want) in all[usize::from(!flat_ok)..].iter().enumerate() {
             let alone = nix_ingest::Options::default()
-                .hash_nar(&nar[..], method, algorithm)
+                .hash_nar(&nar[..], want)
                 .unwrap();
             assert_eq!(info.digests()[i], alone, "{label} digest {i}");
         }

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use nix_ingest::Want;
 use nix_ingest::git::Mode as GitMode;
 use nix_ingest::hash::{Algorithm, Format};
 use nix_ingest::method::FileIngestionMethod;
@@ -172,7 +173,7 @@ pub struct HashMultiArgs {
         value_parser = parse_method_algo,
         default_value = "git:sha1,git:sha256,nar:sha256"
     )]
-    pub hashes: Vec<(FileIngestionMethod, Algorithm)>,
+    pub hashes: Vec<Want<'static>>,
     /// The output format.
     #[arg(long, value_enum, default_value_t = HashFormat::Sri)]
     pub format: HashFormat,
@@ -478,7 +479,7 @@ impl From<RootType> for GitMode {
 }
 
 /// `METHOD:ALGO`, e.g. `git:sha1`.
-fn parse_method_algo(item: &str) -> Result<(FileIngestionMethod, Algorithm), String> {
+fn parse_method_algo(item: &str) -> Result<Want<'static>, String> {
     let (method, algo) = item
         .split_once(':')
         .ok_or_else(|| format!("{} is not METHOD:ALGO (e.g. git:sha1)", crate::quote(item)))?;
@@ -489,7 +490,7 @@ fn parse_method_algo(item: &str) -> Result<(FileIngestionMethod, Algorithm), Str
         )
     })?;
     let algo = algo.parse().map_err(|e| format!("{e}"))?;
-    Ok((method, algo))
+    Ok(Want::new(method, algo))
 }
 
 #[cfg(test)]

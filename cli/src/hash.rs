@@ -3,10 +3,11 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use nix_ingest::Want;
 use nix_ingest::cache::{HashCache, LoadStatus, Outcome, SaveStatus};
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::hash::{Algorithm, Format, Hash};
-use nix_ingest::method::{FileIngestionMethod, HashSink, IngestionMethod};
+use nix_ingest::method::FileIngestionMethod;
 use nix_ingest::store_path::References;
 
 use crate::args::{CidArgs, HashMultiArgs, HashPathArgs, StoreAddArgs, StoreMode, VerifyArgs};
@@ -16,17 +17,11 @@ use crate::{Failure, Settings, chain, fail, quote_path, usage};
 
 /// `hash path`: one line per path, as `nix hash path`.
 pub fn path(settings: &Settings, args: &HashPathArgs) -> Result<String, Failure> {
-    let method = args.mode.into();
+    let want = Want::new(args.mode.into(), args.algo.into());
     let mut out = String::new();
     for path in &args.paths {
         let input = Input::new(path, args.source.nar)?;
-        let hash = hash_one(
-            settings,
-            &input,
-            method,
-            args.algo.into(),
-            FlatSymlink::Follow,
-        )?;
+        let hash = hash_one(settings, &input, want, FlatSymlink::Follow)?;
         let _ = writeln!(
             out,
             "{}",
@@ -39,15 +34,11 @@ pub fn path(settings: &Settings, args: &HashPathArgs) -> Result<String, Failure>
 /// `hash multi`: one `METHOD-ALGO HASH` line per hash asked for, from one pass.
 pub fn multi(settings: &Settings, args: &HashMultiArgs) -> Result<String, Failure> {
     let input = Input::new(&args.path, args.source.nar)?;
-    let list = &args.hashes;
-    let methods: Vec<(&dyn IngestionMethod, Algorithm)> = list
-        .iter()
-        .map(|(m, a)| (m as &dyn IngestionMethod, *a))
-        .collect();
-    let hashes = hash_input(settings, &input, input.path()?, &methods)?;
+    let hashes = hash_input(settings, &input, input.path()?, &args.hashes)?;
     let format: Format = args.format.into();
     let mut out = String::new();
-    for (&(method, algo), hash) in list.iter().zip(&hashes) {
+    for (want, hash) in args.hashes.iter().zip(&hashes) {
+        let (method, algo) = (want.method().name(), want.algorithm());
         let _ = writeln!(out, "{method}-{algo} {}", hash.encode(format));
     }
     Ok(out)
@@ -65,13 +56,8 @@ pub fn store_add(settings: &Settings, args: &StoreAddArgs) -> Result<String, Fai
             if algo != Algorithm::Sha256 {
                 return Err(fail(format!("text hashing must use SHA-256, not {algo}")));
             }
-            ContentAddress::text(hash_one(
-                settings,
-                &input,
-                FileIngestionMethod::Flat,
-                algo,
-                FlatSymlink::Refuse,
-            )?)
+            let want = Want::new(FileIngestionMethod::Flat, algo);
+            ContentAddress::text(hash_one(settings, &input, want, FlatSymlink::Refuse)?)
         }
         mode => {
             let method = match mode {
@@ -79,9 +65,10 @@ pub fn store_add(settings: &Settings, args: &StoreAddArgs) -> Result<String, Fai
                 StoreMode::Git => FileIngestionMethod::Git,
                 StoreMode::Nar | StoreMode::Text => FileIngestionMethod::Nar,
             };
+            let want = Want::new(method, algo);
             ContentAddress::fixed(
                 method,
-                hash_one(settings, &input, method, algo, FlatSymlink::Refuse)?,
+                hash_one(settings, &input, want, FlatSymlink::Refuse)?,
             )
         }
     };
@@ -94,13 +81,8 @@ pub fn store_add(settings: &Settings, args: &StoreAddArgs) -> Result<String, Fai
 /// `cid`: the git-raw CIDv1 of the git hash.
 pub fn cid(settings: &Settings, args: &CidArgs) -> Result<String, Failure> {
     let input = Input::new(&args.path, args.source.nar)?;
-    let id = hash_one(
-        settings,
-        &input,
-        FileIngestionMethod::Git,
-        args.algo.into(),
-        FlatSymlink::Follow,
-    )?;
+    let want = Want::new(FileIngestionMethod::Git, args.algo.into());
+    let id = hash_one(settings, &input, want, FlatSymlink::Follow)?;
     let cid = nix_ingest::cid::git_raw_cid(&id).map_err(|e| fail(chain(&e)))?;
     Ok(format!("{cid}\n"))
 }
@@ -122,11 +104,6 @@ pub fn verify(settings: &Settings, args: &VerifyArgs) -> Result<String, Failure>
             ))
         })?;
     Ok(format!("{}\n", store.display_path(&verified.path)))
-}
-
-/// The hash a sink computed for `input`.
-fn finish(input: &Input, sink: Box<dyn HashSink>) -> Result<Hash, Failure> {
-    sink.finish().map_err(|e| fail(input.error(&e)))
 }
 
 /// A failed hash of `input`: errors of the walk name the path themselves.
@@ -205,45 +182,28 @@ pub fn flat_source(input: &Input, symlink: FlatSymlink) -> Result<Option<FlatSou
     Ok(Some(FlatSource::Stream(file)))
 }
 
-/// The flat hash of everything `file` yields, read to its end.
-fn flat_stream(
-    settings: &Settings,
-    input: &Input,
-    mut file: std::fs::File,
-    algo: Algorithm,
-) -> Result<Hash, Failure> {
-    use std::io::Read;
-    let mut hasher = nix_ingest::hash::Hasher::with_collision_detection(
-        algo,
-        settings.options().settings().collision_detection(),
-    );
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(buf.get(..n).unwrap_or_default()),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(fail(format!("cannot read {}: {e}", input.display()))),
-        }
-    }
-    hasher
-        .finalize()
-        .map_err(|e| fail(format!("{}: {}", input.display(), chain(&e))))
-}
-
-/// The hash of `input` by one method.
+/// The hash of `input` that `want` names.
 fn hash_one(
     settings: &Settings,
     input: &Input,
-    method: FileIngestionMethod,
-    algo: Algorithm,
+    want: Want<'_>,
     symlink: FlatSymlink,
 ) -> Result<Hash, Failure> {
-    let path = if method == FileIngestionMethod::Flat {
+    let flat = want.method().file_ingestion_method() == Some(FileIngestionMethod::Flat);
+    let path = if flat {
         match flat_source(input, symlink)? {
             Some(FlatSource::Stream(file)) => {
+                use nix_ingest::ingest::Error;
+                let options = settings.options();
                 return with_background_progress("hashing", || {
-                    flat_stream(settings, input, file, algo)
+                    options.hash_flat(file, want.algorithm())
+                })
+                .map_err(|e| match e {
+                    Error::Read { source, .. } => {
+                        fail(format!("cannot read {}: {source}", input.display()))
+                    }
+                    Error::Sink(e) => fail(format!("{}: {}", input.display(), chain(&e))),
+                    e => fail(input.error(&e)),
                 });
             }
             Some(FlatSource::Path(path)) => Some(path),
@@ -252,41 +212,37 @@ fn hash_one(
     } else {
         input.path()?
     };
-    let hashes = hash_input(settings, input, path, &[(&method, algo)])?;
+    let hashes = hash_input(settings, input, path, &[want])?;
     hashes.into_iter().next().ok_or_else(|| fail("no result"))
 }
 
-/// Several hashes of `input` from one pass: a path on disk through the library's one route
-/// (which chooses the cache, the threads or the calling thread from the options), a NAR through
-/// the parser. What the hash cache did is said on standard error.
+/// Several hashes of `input` from one pass, through the library's routes: a path on disk
+/// through the one that chooses the cache, the threads or the calling thread from the options,
+/// a NAR through the parser. What the hash cache did is said on standard error.
 fn hash_input(
     settings: &Settings,
     input: &Input,
     path: Option<PathBuf>,
-    methods: &[(&dyn IngestionMethod, Algorithm)],
+    wants: &[Want<'_>],
 ) -> Result<Vec<Hash>, Failure> {
     let options = settings.options();
     match path {
         Some(path) => {
             let report =
-                with_background_progress("hashing", || options.hash_path_report(&path, methods))
+                with_background_progress("hashing", || options.hash_path_report(&path, wants))
                     .map_err(|e| ingest_error(input, &e))?;
             if let (Some(outcome), Some(cache)) = (&report.cache, options.hash_cache()) {
                 warn_cache(cache, outcome);
             }
             Ok(report.hashes)
         }
-        None => {
-            let mut sinks = methods
-                .iter()
-                .map(|&(m, a)| {
-                    m.hash_sink(a, options.settings())
-                        .map_err(|e| fail(chain(&e)))
-                })
-                .collect::<Result<Vec<Box<dyn HashSink>>, Failure>>()?;
-            input.feed(&mut sinks, options)?;
-            sinks.into_iter().map(|s| finish(input, s)).collect()
-        }
+        None => options
+            .hash_nar_multi(input.open_nar_with_progress("hashing")?, wants)
+            .map_err(|e| match e {
+                // A sink that cannot finish says why itself.
+                nix_ingest::ingest::Error::Sink(e) => fail(input.error(&e)),
+                e => fail(input.error(&e)),
+            }),
     }
 }
 

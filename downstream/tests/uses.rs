@@ -5,6 +5,7 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
+use nix_ingest::Want;
 use nix_ingest::content_address::ContentAddress;
 use nix_ingest::event::SinkError;
 use nix_ingest::path_info::Request;
@@ -123,7 +124,8 @@ fn a_custom_method_is_used_like_the_built_in_ones() -> anyhow::Result<()> {
     )?;
 
     // One call, printed with its own algorithm's name, as `nix hash path` prints it.
-    let got = nix_ingest::Options::default().hash_path(&tree, NarOf, Algorithm::Blake3)?;
+    let got =
+        nix_ingest::Options::default().hash_path(&tree, Want::custom(&NarOf, Algorithm::Blake3))?;
     assert_eq!(got, blake3);
     assert!(got.to_string().starts_with("blake3-"));
 
@@ -132,21 +134,21 @@ fn a_custom_method_is_used_like_the_built_in_ones() -> anyhow::Result<()> {
     let both = options.hash_path_multi(
         &tree,
         &[
-            (&NarOf, Algorithm::Blake3),
-            (&FileIngestionMethod::Nar, Algorithm::Sha256),
+            Want::custom(&NarOf, Algorithm::Blake3),
+            Want::new(FileIngestionMethod::Nar, Algorithm::Sha256),
         ],
     )?;
     assert_eq!(both, [blake3, sha256]);
     let mut nar = Vec::new();
     options.dump_nar(&tree, &mut nar)?;
     assert_eq!(
-        options.hash_nar(&nar[..], NarOf, Algorithm::Blake3)?,
+        options.hash_nar(&nar[..], Want::custom(&NarOf, Algorithm::Blake3))?,
         blake3
     );
 
     // In a path info and in a verified upload.
     let info = Request::new("nix-tests", FileIngestionMethod::Nar, Algorithm::Sha256)
-        .digest(&NarOf, Algorithm::Blake3)
+        .digest(Want::custom(&NarOf, Algorithm::Blake3))
         .from_nar(&nar[..], &options)?;
     assert_eq!(info.digests(), [blake3]);
     let claim = Claim::new("nix-tests", *info.ca()).digest(NarOf, blake3);
@@ -175,10 +177,10 @@ fn a_sha1_collision_in_a_custom_method_is_the_error_nix_methods_give() -> anyhow
         })
     };
     let ours = nix_ingest::Options::default()
-        .hash_path(&file, Contents, Algorithm::Sha1)
+        .hash_path(&file, Want::custom(&Contents, Algorithm::Sha1))
         .unwrap_err();
     let builtin = nix_ingest::Options::default()
-        .hash_path(&file, FileIngestionMethod::Flat, Algorithm::Sha1)
+        .hash_path(&file, Want::new(FileIngestionMethod::Flat, Algorithm::Sha1))
         .unwrap_err();
     let sha1sum = Some("38762cf7f55934b34d179ae6a4c80cadccbb7f0a".to_owned());
     assert_eq!(
@@ -189,7 +191,7 @@ fn a_sha1_collision_in_a_custom_method_is_the_error_nix_methods_give() -> anyhow
     // Without detection, as Nix: the colliding digest.
     let nix = Options::new().collision_detection(false);
     assert_eq!(
-        nix.hash_path(&file, Contents, Algorithm::Sha1)?
+        nix.hash_path(&file, Want::custom(&Contents, Algorithm::Sha1))?
             .encode(nix_ingest::Format::Base16),
         "38762cf7f55934b34d179ae6a4c80cadccbb7f0a"
     );
@@ -276,8 +278,7 @@ async fn the_same_from_a_tokio_async_read() -> anyhow::Result<()> {
     let git = options
         .hash_nar_async(
             tokio::fs::File::open(&nar_path).await?,
-            FileIngestionMethod::Git,
-            Algorithm::Sha1,
+            Want::new(FileIngestionMethod::Git, Algorithm::Sha1),
         )
         .await?;
     assert_eq!(

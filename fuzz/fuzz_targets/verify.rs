@@ -4,7 +4,7 @@
 //! the matching error.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use nix_ingest::Options;
+use nix_ingest::{Options, Want};
 use nix_ingest::content_address::{ContentAddress, ContentAddressMethod};
 use nix_ingest::hash::{Algorithm, Hash};
 use nix_ingest::method::FileIngestionMethod;
@@ -50,7 +50,8 @@ fuzz_target!(|data: &[u8]| {
     let honest = |ca| Claim::new("x", ca).nar_hash(nar_hash).nar_size(nar_size);
 
     for (method, algorithm) in CLAIMS {
-        let hashed = nix_ingest::Options::default().hash_nar(data, method.file_ingestion_method(), algorithm);
+        let want = Want::new(method.file_ingestion_method(), algorithm);
+        let hashed = options.hash_nar(data, want);
         let Ok(hash) = hashed else {
             // Whatever the claim, a NAR that cannot be hashed this way is refused as a NAR.
             let any = ContentAddress::new(method, Hash::digest(algorithm, b""));

@@ -9,7 +9,7 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use nix_ingest::cache::{HashCache, LoadStatus};
-//! use nix_ingest::{Algorithm, FileIngestionMethod, Format, Options};
+//! use nix_ingest::{Algorithm, FileIngestionMethod, Format, Options, Want};
 //!
 //! // The tree from Nix's own tests: `bla/` (empty), `foo` = "Hello World!\n", `bar -> foo`.
 //! let dir = tempfile::tempdir()?;
@@ -20,7 +20,7 @@
 //!
 //! // The cache is a strategy of the walk, chosen on the options like every other setting.
 //! let options = Options::new().cache(HashCache::new(dir.path().join("tree.cache")));
-//! let git = [(&FileIngestionMethod::Git as _, Algorithm::Sha1)];
+//! let git = [Want::new(FileIngestionMethod::Git, Algorithm::Sha1)];
 //! let first = options.hash_path_report(&tree, &git)?;
 //! assert!(matches!(first.cache.as_ref().map(|c| &c.loaded), Some(LoadStatus::Missing)));
 //! // `nix hash path --mode git --algo sha1` prints the same.

@@ -24,7 +24,7 @@ fn fresh(root: &Path) -> Vec<Hash> {
         .iter()
         .map(|&a| {
             crate::Options::default()
-                .hash_path(root, FileIngestionMethod::Git, a)
+                .hash_path(root, crate::Want::new(FileIngestionMethod::Git, a))
                 .unwrap()
         })
         .collect()
@@ -544,7 +544,10 @@ fn one_pass_with_a_nar_hash() {
     let (dir, root) = small_tree_in_tempdir();
     let cache = HashCache::new(dir.path().join("c"));
     let nar_fresh = crate::Options::default()
-        .hash_path(&root, FileIngestionMethod::Nar, Algorithm::Sha256)
+        .hash_path(
+            &root,
+            crate::Want::new(FileIngestionMethod::Nar, Algorithm::Sha256),
+        )
         .unwrap();
     for round in 0..3 {
         let mut nar = NarHasher::new(Algorithm::Sha256);
