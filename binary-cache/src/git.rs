@@ -9,6 +9,8 @@
 //! PATH/objects/…                          blobs, trees and commits (loose, then packed)
 //! PATH/refs/nix/<hash part>               → the commit of a store path
 //! PATH/refs/nix-nar/<NAR hash, nix32>     → a commit whose tree is that NAR (to serve nar/…)
+//! PATH/refs/nix-upload/<file hash>.nar.<ext>
+//!                                         → the commit of the path uploaded as that NAR file
 //! PATH/refs/nix-objects/<hash part>.ls    → the blob of a path's NAR listing
 //! PATH/refs/nix-objects/realisations/<id, %-escaped>.doi
 //!                                         → the blob of a realisation
@@ -113,6 +115,8 @@ pub const PATHS: &str = "refs/nix/";
 pub const NARS: &str = "refs/nix-nar/";
 /// Where listings and realisations are.
 pub const OBJECTS: &str = "refs/nix-objects/";
+/// Where commits are found by the name of the (compressed) NAR file they were uploaded as.
+pub const UPLOADS: &str = "refs/nix-upload/";
 /// Where `replicate` fetches to.
 pub const QUARANTINE: &str = "refs/nix-quarantine/nix/";
 
@@ -658,8 +662,13 @@ impl Inner {
         self.sync()?;
         let nar_ref = format!("{NARS}{}", info.nar_hash.encode(Format::Nix32));
         let mut lines = format!("create {PATHS}{hash_part} {}\n", hex(&commit));
-        if self.resolve_one(nar_ref.clone())?.is_none() {
+        let upload_ref = format!("{UPLOADS}{}", file.file_name());
+        let absent = self.resolve(&[nar_ref.clone(), upload_ref.clone()])?;
+        if absent[0].is_none() {
             lines.push_str(&format!("create {nar_ref} {}\n", hex(&commit)));
+        }
+        if *file.compression() != Compression::None && absent[1].is_none() {
+            lines.push_str(&format!("create {upload_ref} {}\n", hex(&commit)));
         }
         self.update_refs(&lines)?;
         self.record_access(hash_part)?;
@@ -872,6 +881,44 @@ fn stream_nar(
     }
 }
 
+/// The NAR of `commit` (of `size` bytes), streamed from a blocking thread through a bounded
+/// channel.
+fn nar_stream(
+    inner: Arc<Inner>,
+    commit: PathCommit,
+    range: std::ops::Range<u64>,
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || stream_nar(&inner, &commit, range, tx));
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+}
+
+/// The NAR of `commit` compressed on the fly with `compression` (at its fastest level), for a
+/// client asking for the NAR file it uploaded: its bytes are not the uploaded file's (whose
+/// `FileHash` that client's narinfo holds), but they decompress to the same NAR, which is what
+/// Nix checks (`NarHash`).
+fn compressed_nar(
+    inner: Arc<Inner>,
+    commit: PathCommit,
+    size: u64,
+    compression: &Compression,
+) -> Response {
+    use async_compression::Level;
+    use async_compression::tokio::bufread::{BzEncoder, XzEncoder, ZstdEncoder};
+    let nar = tokio_util::io::StreamReader::new(Box::pin(nar_stream(inner, commit, 0..size)));
+    let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = match compression {
+        Compression::Xz => Box::new(XzEncoder::with_quality(nar, Level::Fastest)),
+        Compression::Zstd => Box::new(ZstdEncoder::with_quality(nar, Level::Fastest)),
+        Compression::Bzip2 => Box::new(BzEncoder::with_quality(nar, Level::Fastest)),
+        _ => return crate::app::not_here(),
+    };
+    Response::new(Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        reader, CHUNK,
+    )))
+}
+
 impl Storage for GitBackend {
     fn has_narinfo<'a>(&'a self, hash_part: &'a str) -> BoxFuture<'a, io::Result<bool>> {
         let (inner, name) = (self.inner(), format!("{PATHS}{hash_part}"));
@@ -908,8 +955,19 @@ impl Storage for GitBackend {
     fn serve_nar<'a>(&'a self, file: &'a NarFile, request: Request) -> BoxFuture<'a, Response> {
         Box::pin(async move {
             let (inner, f) = (self.inner(), file.clone());
+            let compressed = *file.compression() != Compression::None;
+            if compressed && request.method() == Method::HEAD {
+                // The file as uploaded is not kept: not announced, so that an upload of it
+                // (`nix copy --to` asks with HEAD first) sends it again (see the module docs).
+                return crate::app::not_here();
+            }
             let found = blocking(move || {
-                let Some(commit) = inner.nar_commit(&f)? else {
+                let commit = if *f.compression() == Compression::None {
+                    inner.nar_commit(&f)?
+                } else {
+                    inner.path_commit(format!("{UPLOADS}{}", f.file_name()))?
+                };
+                let Some(commit) = commit else {
                     return Ok(None);
                 };
                 let info = NarInfo::parse(&commit.narinfo, &inner.store_dir).map_err(bad)?;
@@ -923,6 +981,9 @@ impl Storage for GitBackend {
                     return Refusal::internal("cannot read the repository", &e).into_response();
                 }
             };
+            if compressed {
+                return compressed_nar(self.inner(), commit, size, file.compression());
+            }
             let (status, wanted) = match crate::storage::range(&request, size) {
                 Some(Err(())) => {
                     let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
@@ -938,13 +999,7 @@ impl Storage for GitBackend {
             let body = if request.method() == Method::HEAD {
                 Body::empty()
             } else {
-                let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
-                let inner = self.inner();
-                let range = wanted.clone();
-                tokio::task::spawn_blocking(move || stream_nar(&inner, &commit, range, tx));
-                Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-                    rx.recv().await.map(|item| (item, rx))
-                }))
+                Body::from_stream(nar_stream(self.inner(), commit, wanted.clone()))
             };
             let mut response = Response::new(body);
             *response.status_mut() = status;
@@ -1183,6 +1238,11 @@ impl Inner {
                     hex(&commit)
                 )),
                 None => lines.push_str(&format!("delete {NARS}{nar} {}\n", hex(&commit))),
+            }
+        }
+        for (name, commit) in self.refs_under(UPLOADS)? {
+            if removed_commits.contains(&hex(&commit)) {
+                lines.push_str(&format!("delete {UPLOADS}{name} {}\n", hex(&commit)));
             }
         }
         // Listings and realisations go with their path.
