@@ -88,6 +88,13 @@ for compression in none xz zstd; do
   ok "nix copy --to $to (git CA, compression $compression) accepted into git storage"
   paths+=("$path")
 done
+# Another name for the same tree: the same NAR, so Nix's xz file is the one it uploaded before,
+# which the cache does not keep (it answers HEAD with 404): Nix uploads it again, and it is
+# verified for the new path.
+again=$(nix store add --mode git --hash-algo sha1 --name tree-xz-again "$inside/tree-xz")
+nix copy --to "$url" "$again" || fail "nix copy --to $url $again (a NAR the cache already holds)"
+ok "nix copy --to of another path with the same NAR (and xz file) accepted"
+paths+=("$again")
 printf 'a single file\n' >"$work/single"
 single=$(nix store add --mode nar --name single "$inside/single")
 user=$(nix eval --raw --impure --expr \
@@ -122,7 +129,7 @@ fsck() {
 fsck "$work/a.git"
 blob=$(git hash-object --stdin <<<"$shared")
 [ "$(git --git-dir "$work/a.git" cat-file -t "$blob")" = blob ] || fail "the shared file is not a blob"
-n=$(for c in none xz zstd; do git --git-dir "$work/a.git" ls-tree "refs/nix/$(basename "$(printf '%s\n' "${paths[@]}" | grep "tree-$c")" | cut -c1-32)" shared; done |
+n=$(for c in none xz zstd; do git --git-dir "$work/a.git" ls-tree "refs/nix/$(basename "$(printf '%s\n' "${paths[@]}" | grep -- "-tree-$c$")" | cut -c1-32)" shared; done |
   awk '{print $3}' | sort -u)
 [ "$n" = "$blob" ] || fail "the shared file is not one blob: $n"
 ok "git fsck --strict is clean; the file three trees share is one blob ($blob)"
@@ -133,7 +140,7 @@ fetch_back() {
   nix_store --store "$inside/fresh-subst-$label" --realise "${paths[@]}" --option substituters "$from" >/dev/null ||
     fail "$label: substitution from $from"
   for c in none xz zstd; do
-    path=$(printf '%s\n' "${paths[@]}" | grep "tree-$c")
+    path=$(printf '%s\n' "${paths[@]}" | grep -- "-tree-$c$")
     for store in fresh-copy-$label fresh-subst-$label; do
       diff -r "$work/tree-$c" "$work/$store$path" >/dev/null || fail "$label: $store$path differs"
     done

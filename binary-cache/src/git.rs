@@ -40,8 +40,14 @@
 //! of that URL streams the NAR rebuilt from the tree ([`to_nar`]): every object is read back
 //! through the crate's git reader, which checks each one against its id, and the bytes are
 //! those `nix-store --dump` gives for the path, so their hash is the narinfo's `NarHash`.
-//! Nothing is compressed on the fly: a NAR is served as it is, and `nix copy --from` reads it as
-//! any `Compression: none` cache.
+//! Nix reads it as any `Compression: none` cache.
+//!
+//! A Nix that uploaded a path keeps the narinfo it sent in its local cache, and asks for the
+//! compressed file that narinfo names: `refs/nix-upload/<file name>` finds the path, and its NAR
+//! is compressed again on the fly (xz, zstd or bzip2, at the fastest level). The bytes are not
+//! the uploaded file's (its `FileHash`), but decompress to the same NAR, which Nix checks. A
+//! `HEAD` of such a file answers 404: `nix copy --to` asks with `HEAD` whether a NAR file is
+//! there, and must upload it again to have another path with the same NAR verified.
 //!
 //! # Writing
 //!
@@ -914,9 +920,9 @@ fn compressed_nar(
         Compression::Bzip2 => Box::new(BzEncoder::with_quality(nar, Level::Fastest)),
         _ => return crate::app::not_here(),
     };
-    Response::new(Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-        reader, CHUNK,
-    )))
+    Response::new(Body::from_stream(
+        tokio_util::io::ReaderStream::with_capacity(reader, CHUNK),
+    ))
 }
 
 impl Storage for GitBackend {

@@ -662,3 +662,34 @@ async fn a_second_cache_replicates_the_first_and_verifies_it() {
         ""
     );
 }
+
+#[tokio::test]
+async fn a_sha256_repository_is_used_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("sha256.git");
+    let out = Command::new("git")
+        .args(["init", "--bare", "--quiet", "--object-format=sha256"])
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let cache = Cache {
+        service: Service::open(
+            Config::new(dir.path().join("work"))
+                .git(&repo)
+                .git_pack_every(0),
+        )
+        .unwrap(),
+        repo,
+        _dir: dir,
+    };
+    cache.upload_golden("xz", TREE).await;
+    cache.upload_golden("xz", USER).await;
+    for hash in [TREE, USER] {
+        let (_, nar) = cache.fetch(hash).await;
+        assert_eq!(nar, golden_nar(hash));
+    }
+    let id = git(&cache.repo, &["rev-parse", &format!("refs/nix/{TREE}")]);
+    assert_eq!(id.trim().len(), 64);
+    fsck(&cache.repo);
+}
