@@ -693,3 +693,99 @@ async fn a_sha256_repository_is_used_as_it_is() {
     assert_eq!(id.trim().len(), 64);
     fsck(&cache.repo);
 }
+
+/// The golden cache of the root crate's tests/data/formats (real Nix 2.34.8, `nix copy --to
+/// 'file://…?write-nar-listing=1'`): five paths with their listings, one the output of a
+/// content-addressed derivation whose realisation the test key signed.
+fn formats(rel: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/formats")
+            .join(rel),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn listings_and_realisations_live_in_refs_and_go_with_their_paths() {
+    const ALL: [&str; 5] = [
+        "kmmkrxlfw7rbwdnaj9js21xg9m42q8kw",
+        "cdqar1prp1xbqcldsafm9yaw6n4dq1yz",
+        "8zv8i345w2xn27jrxj4cyjc6x3b4am1q",
+        "hlm81fny491fq6ip5mv65l2m9apc5ljs",
+        "941dch0f2ccgxzmnw4b685pxqh0b9838",
+    ];
+    const CA_OUT: &str = "941dch0f2ccgxzmnw4b685pxqh0b9838";
+    const DOI: &str =
+        "sha256:39edd3b8ba7593cc36f9dc008f86be0e4a6875fbcd16c14e386e50856ef856a7!out.doi";
+    let key = String::from_utf8(formats("key.pub"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let cache = open(|c| c.trust(key));
+    for hash in ALL {
+        // As Nix sends them: listing, NAR, narinfo.
+        let (status, text) = cache
+            .put(
+                &format!("/{hash}.ls"),
+                formats(&format!("2.34/cache/{hash}.ls")),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let info = String::from_utf8(formats(&format!("2.34/cache/{hash}.narinfo"))).unwrap();
+        let url = field(&info, "URL");
+        let nar = formats(&format!("2.34/cache/{url}"));
+        cache.upload(&info, nar).await;
+        let (status, listing) = cache.get(&format!("/{hash}.ls")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&listing).unwrap(),
+            serde_json::from_slice::<serde_json::Value>(&formats(&format!("2.34/cache/{hash}.ls")))
+                .unwrap()
+        );
+        // The NAR served hashes to what Nix said.
+        let (_, nar) = cache.fetch(hash).await;
+        assert_eq!(sha256_nix32(&nar), field(&info, "NarHash"));
+    }
+    let doi = formats(&format!("2.34/cache/realisations/{DOI}"));
+    let uri = format!("/realisations/{DOI}");
+    let (status, text) = cache.put(&uri, doi.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(cache.get(&uri).await, (StatusCode::OK, doi.clone()));
+    let refs = git(
+        &cache.repo,
+        &["for-each-ref", "--format=%(refname)", "refs/nix-objects/"],
+    );
+    assert!(
+        refs.contains("refs/nix-objects/realisations/sha256%3A39edd3b8"),
+        "{refs}"
+    );
+    fsck(&cache.repo);
+    // All old but the realisation's output: it, its listing and its realisation stay.
+    for hash in ALL {
+        age(&cache.repo, hash, Duration::from_secs(10 * 86400));
+    }
+    age(&cache.repo, CA_OUT, Duration::ZERO);
+    let storage =
+        GitStorage::open(&cache.repo, &StoreDir::default(), Default::default(), 0).unwrap();
+    let day = Duration::from_secs(86400);
+    let report = storage
+        .collect(Policy::OlderThan(day), false, "now")
+        .unwrap();
+    assert!(!report.removed.contains(CA_OUT));
+    assert_eq!(cache.get(&uri).await.0, StatusCode::OK);
+    assert_eq!(cache.get(&format!("/{CA_OUT}.ls")).await.0, StatusCode::OK);
+    for hash in &report.removed {
+        assert_eq!(
+            cache.get(&format!("/{hash}.ls")).await.0,
+            StatusCode::NOT_FOUND
+        );
+    }
+    age(&cache.repo, CA_OUT, Duration::from_secs(10 * 86400));
+    storage
+        .collect(Policy::OlderThan(day), false, "now")
+        .unwrap();
+    assert_eq!(cache.get(&uri).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(git(&cache.repo, &["for-each-ref"]), "");
+}
