@@ -462,15 +462,14 @@ impl Inner {
         Ok(answers)
     }
 
-    /// The commit ids of refs (`None` where missing).
+    /// The ids `refs` point to (`None` where missing).
     fn resolve(&self, refs: &[String]) -> io::Result<Vec<Option<Hash>>> {
         if refs.is_empty() {
             return Ok(Vec::new());
         }
         let mut args = vec!["for-each-ref", "--format=%(refname) %(objectname)"];
-        let owned: Vec<String> = refs.to_vec();
-        args.extend(owned.iter().map(String::as_str));
-        // for-each-ref matches prefixes by path component: filter exact names.
+        args.extend(refs.iter().map(String::as_str));
+        // for-each-ref also lists the refs below a pattern: only exact names are taken.
         let out = self.git(&args, None)?;
         let text = String::from_utf8(out).map_err(|_| bad("git for-each-ref: not UTF-8"))?;
         let mut found = BTreeMap::new();
@@ -550,7 +549,7 @@ impl Inner {
         Ok(())
     }
 
-    /// Streams a NAR (of `compression`) into the repository: its git id and root kind.
+    /// Streams a NAR into the repository as loose objects: its root's git id and kind.
     fn ingest(&self, nar: impl Read) -> io::Result<(Hash, Mode, LooseObjectWriter)> {
         let writer = LooseObjectWriter::open(&self.repo)
             .map_err(|e| io::Error::other(format!("{}: {e}", self.repo.display())))?;
