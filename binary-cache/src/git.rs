@@ -37,9 +37,12 @@
 //! The narinfo served is the verified upload's, with the NAR file it names rewritten to the
 //! uncompressed NAR: `URL: nar/<NarHash>.nar`, `Compression: none`, `FileHash` = `NarHash`,
 //! `FileSize` = `NarSize`. (Signatures sign none of these fields, so they stay valid.) A `GET`
-//! of that URL streams the NAR rebuilt from the tree ([`to_nar`]): every object is read back
-//! through the crate's git reader, which checks each one against its id, and the bytes are
-//! those `nix-store --dump` gives for the path, so their hash is the narinfo's `NarHash`.
+//! of that URL streams the NAR rebuilt from the tree ([`to_events`] into a NAR writer, from a
+//! blocking thread through a bounded channel): objects are read through one
+//! `git cat-file --batch` (their bodies streamed as git writes them, never held whole here),
+//! the crate checks each one against its id as it goes (a corrupt object fails the response
+//! instead of ending it), and the bytes are those `nix-store --dump` gives for the path, so their
+//! hash is the narinfo's `NarHash`.
 //! Nix reads it as any `Compression: none` cache.
 //!
 //! A Nix that uploaded a path keeps the narinfo it sent in its local cache, and asks for the
@@ -79,11 +82,13 @@
 //! size) and again when replicated, every object is checked against its id when read, and NAR
 //! listings and realisations are kept too.
 //!
-//! Limits: git must be installed (refs, commits, packing and fetching go through it). A packed
-//! blob is inflated whole when read (one file of a path, never a whole NAR). Listings and
-//! realisations are not replicated.
+//! Limits: git must be installed (refs, commits, objects read back, packing and fetching go
+//! through it). Publications into one repository are serialized (the NAR is written into the
+//! repository under the publication lock, so that a collection cannot prune an object a path
+//! being written counts on). Listings and realisations are not replicated, and a cache cannot be
+//! pushed to over git (replication pulls).
 //!
-//! [`to_nar`]: nix_ingest::git::to_nar
+//! [`to_events`]: nix_ingest::git::to_events
 //! [`GitHasher`]: nix_ingest::git::GitHasher
 //! [`LooseObjectWriter`]: nix_ingest::git::loose::LooseObjectWriter
 
@@ -103,7 +108,7 @@ use futures_util::future::BoxFuture;
 use nix_ingest::Limits;
 use nix_ingest::event::{Event, Sink, SinkError};
 use nix_ingest::git::loose::LooseObjectWriter;
-use nix_ingest::git::source::Repository;
+use nix_ingest::git::source::{self as git_source, ObjectSource};
 use nix_ingest::git::{GitHasher, Mode, ObjectKind, ObjectSink, TreeEntry, encode_tree, object_id};
 use nix_ingest::hash::{Algorithm, Format, Hash};
 use nix_ingest::narinfo::{Compression, NarInfo};
@@ -603,10 +608,15 @@ impl Inner {
 
     /// Streams the NAR of `commit` into `out`.
     fn write_nar<W: Write>(&self, commit: &PathCommit, out: W) -> io::Result<W> {
-        let mut repo = Repository::open(&self.repo)
-            .map_err(|e| io::Error::other(format!("{}: {e}", self.repo.display())))?;
+        let mut repo = CatFile::open(&self.repo, self.algorithm)?;
         nix_ingest::git::to_nar(&commit.root, commit.mode, &mut repo, out, &self.limits).map_err(
-            |e| io::Error::other(format!("cannot rebuild the NAR of {}: {e}", commit.printed)),
+            |e| {
+                io::Error::other(format!(
+                    "cannot rebuild the NAR of {}: {}",
+                    commit.printed,
+                    crate::refusal::chain(&e)
+                ))
+            },
         )
     }
 
@@ -723,6 +733,149 @@ impl Inner {
             }
             inner.packing.store(false, Ordering::Release);
         });
+    }
+}
+
+/// Git objects read through one `git cat-file --batch` process: each body streams from git's
+/// output as it is read (git itself streams large blobs), so no object is held whole here; git
+/// also finds objects that a concurrent repack moved. The crate's readers check every object
+/// against its id.
+struct CatFile {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: Option<io::BufReader<std::process::ChildStdout>>,
+    algorithm: Algorithm,
+    /// Bytes of the previous answer not read yet (the rest of its body and its newline).
+    pending: u64,
+}
+
+impl CatFile {
+    fn open(repo: &Path, algorithm: Algorithm) -> io::Result<CatFile> {
+        let mut command = git_command(repo);
+        command
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command.spawn().map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot run git (is it installed?): {e}"))
+        })?;
+        let stdin = child.stdin.take();
+        let stdout = child
+            .stdout
+            .take()
+            .map(|out| io::BufReader::with_capacity(CHUNK, out));
+        Ok(CatFile {
+            child,
+            stdin,
+            stdout,
+            algorithm,
+            pending: 0,
+        })
+    }
+
+    /// Asks for `id`: its kind and size, or `None` if git has no such object.
+    fn ask(&mut self, id: &Hash) -> io::Result<Option<(ObjectKind, u64)>> {
+        use std::io::BufRead;
+        let (Some(stdin), Some(stdout)) = (self.stdin.as_mut(), self.stdout.as_mut()) else {
+            return Err(io::Error::other("git cat-file is gone"));
+        };
+        io::copy(&mut stdout.by_ref().take(self.pending), &mut io::sink())?;
+        self.pending = 0;
+        writeln!(stdin, "{}", hex(id))?;
+        stdin.flush()?;
+        let mut line = String::new();
+        stdout.by_ref().take(4096).read_line(&mut line)?;
+        let line = line
+            .strip_suffix('\n')
+            .ok_or_else(|| bad("git cat-file: answer cut short"))?;
+        if line.ends_with(" missing") {
+            return Ok(None);
+        }
+        let mut fields = line.split(' ');
+        let (Some(got), Some(kind), Some(size), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(bad(format!("git cat-file: unexpected answer {line:?}")));
+        };
+        if got != hex(id) {
+            return Err(bad(format!("git cat-file answered {got} for {}", hex(id))));
+        }
+        let kind = ObjectKind::from_name(kind.as_bytes())
+            .ok_or_else(|| bad(format!("git cat-file: unknown kind {kind:?}")))?;
+        let size: u64 = size
+            .parse()
+            .map_err(|_| bad(format!("git cat-file: bad size {size:?}")))?;
+        self.pending = size + 1;
+        Ok(Some((kind, size)))
+    }
+}
+
+/// The body of the object `CatFile` answered last.
+struct CatBody<'a> {
+    stdout: &'a mut io::BufReader<std::process::ChildStdout>,
+    pending: &'a mut u64,
+    remaining: u64,
+}
+
+impl Read for CatBody<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.stdout.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "git cat-file ended in the middle of an object",
+            ));
+        }
+        self.remaining -= n as u64;
+        *self.pending -= n as u64;
+        Ok(n)
+    }
+}
+
+impl ObjectSource for CatFile {
+    fn read(&mut self, id: &Hash) -> Result<git_source::Object<'_>, git_source::Error> {
+        if id.algorithm() != self.algorithm {
+            return Err(git_source::Error::WrongAlgorithm {
+                id: *id,
+                expected: self.algorithm,
+            });
+        }
+        let (kind, size) = match self.ask(id) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err(git_source::Error::NotFound { id: *id, hint: "" }),
+            Err(source) => return Err(git_source::Error::Read { id: *id, source }),
+        };
+        let Some(stdout) = self.stdout.as_mut() else {
+            return Err(git_source::Error::Read {
+                id: *id,
+                source: io::Error::other("git cat-file is gone"),
+            });
+        };
+        Ok(git_source::Object {
+            kind,
+            size,
+            body: Box::new(CatBody {
+                stdout,
+                pending: &mut self.pending,
+                remaining: size,
+            }),
+        })
+    }
+}
+
+impl Drop for CatFile {
+    fn drop(&mut self) {
+        // Closing both pipes ends git (at its next read or write); then it is reaped.
+        self.stdin.take();
+        self.stdout.take();
+        let _ = self.child.wait();
     }
 }
 
@@ -851,7 +1004,7 @@ fn stream_nar(
             buf: Vec::with_capacity(CHUNK),
             sent: Arc::clone(&sent),
         };
-        let mut repo = match Repository::open(&inner.repo) {
+        let mut repo = match CatFile::open(&inner.repo, inner.algorithm) {
             Ok(r) => r,
             Err(e) => return fail(crate::refusal::chain(&e)),
         };

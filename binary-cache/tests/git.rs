@@ -789,3 +789,30 @@ async fn listings_and_realisations_live_in_refs_and_go_with_their_paths() {
     assert_eq!(cache.get(&uri).await.0, StatusCode::NOT_FOUND);
     assert_eq!(git(&cache.repo, &["for-each-ref"]), "");
 }
+
+#[tokio::test]
+async fn a_corrupt_object_is_never_served_as_the_nar() {
+    let cache = open(|c| c);
+    let (info, nar) = ca_path(
+        "victim",
+        &[("f", b"the real contents\n"), ("g", b"other\n")],
+    );
+    cache.upload(&info, nar).await;
+    // The loose file of f's blob now holds g's blob: git itself does not notice when reading.
+    let loose = |id: &str| cache.repo.join("objects").join(&id[..2]).join(&id[2..]);
+    let (f, g) = (blob_id(b"the real contents\n"), blob_id(b"other\n"));
+    let mut perms = std::fs::metadata(loose(&f)).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(loose(&f), perms).unwrap();
+    std::fs::copy(loose(&g), loose(&f)).unwrap();
+    let url = format!("/{}", field(&info, "URL"));
+    let response = cache
+        .service
+        .router()
+        .oneshot(Request::get(&url).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    // The headers went out before the object was read: the body fails instead of ending.
+    assert!(response.into_body().collect().await.is_err());
+}
