@@ -15,7 +15,8 @@
 # on the fly, while a Nix that never uploaded reads the `Compression: none` narinfos); a
 # second service replicates the first (`replicate --from`, every path verified again) and serves
 # the same narinfos and NARs to `nix copy --from`; and `gc --storage git:…` removes old paths,
-# keeping a recently read closure whole. Needs root (the chroots) and scripts/nix-oracle.sh setup.
+# keeping a recently read closure whole, also when run again and again while Nix uploads (every
+# ref always names complete objects). Needs root (the chroots) and scripts/nix-oracle.sh setup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 v=${1:-2.34}
@@ -196,5 +197,31 @@ done
 fsck "$work/a.git"
 nix copy --from "$url" --to "$inside/fresh-after-gc" "$user" || fail "nix copy --from after gc"
 ok "gc --storage git: kept the recently read closure whole, removed the rest: $(tail -n 1 "$work/gc.log")"
+
+# Collection again and again while Nix uploads a new closure: every ref always names complete
+# objects, and the new closure is kept whole.
+mkdir -p "$work/gc-tree"
+head -c 100000 /dev/urandom >"$work/gc-tree/data"
+tree=$(nix store add --mode git --hash-algo sha1 --name gc-tree "$inside/gc-tree")
+gc_user=$(nix eval --raw --impure --expr \
+  "builtins.toFile \"gc-user\" \"uses \${builtins.storePath \"$tree\"}\"")
+nix copy --to "$url" "$gc_user" >"$work/gc-copy.log" 2>&1 &
+copier=$!
+collections=0
+while kill -0 "$copier" 2>/dev/null || [ "$collections" = 0 ]; do
+  "$bin" gc --storage "git:$work/a.git" --max-size 300000 --prune-expire now >>"$work/gc.log" ||
+    fail "gc: $(tail -n 3 "$work/gc.log")"
+  missing=$(git --git-dir "$work/a.git" rev-list --objects --missing=print --glob='refs/nix/*' | grep -c '^?' || true)
+  [ "$missing" = 0 ] || fail "gc during uploads: a ref names $missing missing objects"
+  collections=$((collections + 1))
+done
+wait "$copier" || fail "nix copy --to during gc: $(cat "$work/gc-copy.log")"
+for p in "$tree" "$gc_user"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$url/$(basename "$p" | cut -c1-32).narinfo")
+  [ "$code" = 200 ] || fail "gc removed the new $p ($code)"
+done
+fsck "$work/a.git"
+nix copy --from "$url" --to "$inside/fresh-after-gc-2" "$gc_user" || fail "nix copy --from after gc"
+ok "gc --max-size run $collections times while Nix uploaded a closure: refs always complete, the closure kept and fetched back"
 
 echo "$passed passed, 0 failed"

@@ -816,3 +816,25 @@ async fn a_corrupt_object_is_never_served_as_the_nar() {
     // The headers went out before the object was read: the body fails instead of ending.
     assert!(response.into_body().collect().await.is_err());
 }
+
+#[tokio::test]
+async fn a_path_whose_references_are_missing_is_refused_and_leaves_no_ref() {
+    let cache = open(|c| c);
+    let narinfo = golden_narinfo("xz", USER);
+    let url = field(&narinfo, "URL");
+    let nar = std::fs::read(data().join("xz").join(&url)).unwrap();
+    assert_eq!(cache.put(&format!("/{url}"), nar).await.0, StatusCode::OK);
+    let (status, message) = cache
+        .put(&format!("/{USER}.narinfo"), narinfo.into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{message}");
+    assert!(message.contains("upload it first"), "{message}");
+    assert_eq!(git(&cache.repo, &["for-each-ref"]), "");
+    // Once the tree is there, the same upload goes through, its commit's parent the tree's.
+    cache.upload_golden("xz", TREE).await;
+    cache.upload_golden("xz", USER).await;
+    assert_eq!(
+        git(&cache.repo, &["rev-parse", &format!("refs/nix/{USER}^@")]),
+        git(&cache.repo, &["rev-parse", &format!("refs/nix/{TREE}")])
+    );
+}
