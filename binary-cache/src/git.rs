@@ -392,8 +392,9 @@ impl GitStorage {
         // Refs are the cache's index: no reflogs, and no automatic gc (pruning is `gc`'s).
         git_ok(repo, &["config", "core.logAllRefUpdates", "false"], None)?;
         git_ok(repo, &["config", "gc.auto", "0"], None)?;
-        let objects = nix_ingest::git::objects_dir::ObjectsDir::locate(repo)
-            .map_err(|e| io::Error::other(format!("{}: {e}", repo.display())))?;
+        let objects = nix_ingest::git::objects_dir::ObjectsDir::locate(repo).map_err(|e| {
+            io::Error::other(format!("{}: {}", repo.display(), crate::refusal::chain(&e)))
+        })?;
         std::fs::create_dir_all(repo.join("nix-ingest/access"))?;
         Ok(GitStorage {
             inner: Arc::new(Inner {
@@ -556,19 +557,30 @@ impl Inner {
 
     /// Streams a NAR into the repository as loose objects: its root's git id and kind.
     fn ingest(&self, nar: impl Read) -> io::Result<(Hash, Mode, LooseObjectWriter)> {
-        let writer = LooseObjectWriter::open(&self.repo)
-            .map_err(|e| io::Error::other(format!("{}: {e}", self.repo.display())))?;
+        let writer = LooseObjectWriter::open(&self.repo).map_err(|e| {
+            io::Error::other(format!(
+                "{}: {}",
+                self.repo.display(),
+                crate::refusal::chain(&e)
+            ))
+        })?;
         let mut sink = RootKind {
             inner: GitHasher::with_objects(self.algorithm, writer),
             mode: None,
         };
-        nix_ingest::nar::read(nar, &mut sink, &self.limits)
-            .map_err(|e| io::Error::other(format!("cannot store the NAR: {e}")))?;
+        nix_ingest::nar::read(nar, &mut sink, &self.limits).map_err(|e| {
+            io::Error::other(format!(
+                "cannot store the NAR: {}",
+                crate::refusal::chain(&e)
+            ))
+        })?;
         let mode = sink.mode.ok_or_else(|| bad("empty NAR"))?;
-        let (id, writer) = sink
-            .inner
-            .finish_with_objects()
-            .map_err(|e| io::Error::other(format!("cannot store the NAR: {e}")))?;
+        let (id, writer) = sink.inner.finish_with_objects().map_err(|e| {
+            io::Error::other(format!(
+                "cannot store the NAR: {}",
+                crate::refusal::chain(&e)
+            ))
+        })?;
         Ok((id, mode, writer))
     }
 
@@ -644,7 +656,8 @@ impl Inner {
                 None => return Ok(Published::MissingReference(r.clone())),
             }
         }
-        let mut info = NarInfo::parse(narinfo, &self.store_dir).map_err(bad)?;
+        let mut info =
+            NarInfo::parse(narinfo, &self.store_dir).map_err(|e| bad(crate::refusal::chain(&e)))?;
         let served = NarFile::new(info.nar_hash, Compression::None)
             .ok_or_else(|| bad("NarHash is not a SHA-256"))?;
         let (root, mode) = match nar {
@@ -1128,7 +1141,8 @@ impl Storage for GitBackend {
                 let Some(commit) = commit else {
                     return Ok(None);
                 };
-                let info = NarInfo::parse(&commit.narinfo, &inner.store_dir).map_err(bad)?;
+                let info = NarInfo::parse(&commit.narinfo, &inner.store_dir)
+                    .map_err(|e| bad(crate::refusal::chain(&e)))?;
                 Ok(Some((commit, info.nar_size)))
             })
             .await;
@@ -1293,8 +1307,12 @@ impl Inner {
         let mut kept = BTreeMap::new();
         for ((hash_part, _), commit) in paths.iter().zip(commits) {
             let Some(commit) = commit else { continue };
-            let info = NarInfo::parse(&commit.narinfo, &self.store_dir)
-                .map_err(|e| bad(format!("the narinfo of {hash_part}: {e}")))?;
+            let info = NarInfo::parse(&commit.narinfo, &self.store_dir).map_err(|e| {
+                bad(format!(
+                    "the narinfo of {hash_part}: {}",
+                    crate::refusal::chain(&e)
+                ))
+            })?;
             let accessed = std::fs::metadata(self.access_file(hash_part))
                 .and_then(|m| m.modified())
                 .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -1519,19 +1537,25 @@ impl GitStorage {
         let mut report = Replicated::default();
         let mut pending = BTreeMap::new();
         let ids: Vec<String> = quarantined.values().map(hex).collect();
-        let commits = inner.path_commits(&ids)?;
-        for ((hash_part, id), commit) in quarantined.iter().zip(commits) {
+        let answers = inner.cat(&ids)?;
+        for ((hash_part, id), answer) in quarantined.iter().zip(answers) {
             if local.contains_key(hash_part) {
                 report.already += 1;
                 inner.update_refs(&format!("delete {QUARANTINE}{hash_part} {}\n", hex(id)))?;
                 continue;
             }
-            let parsed = commit
-                .ok_or_else(|| bad("the fetched commit is missing"))
-                .and_then(|c| {
-                    let info = NarInfo::parse(&c.narinfo, &inner.store_dir).map_err(bad)?;
-                    Ok((c, info))
-                });
+            // Each fetched commit on its own: one that is no path's commit is refused alone.
+            let parsed = match answer {
+                Some((id, kind, body)) if kind == "commit" => {
+                    parse_commit(inner.algorithm, id, &body).and_then(|c| {
+                        let info = NarInfo::parse(&c.narinfo, &inner.store_dir)
+                            .map_err(|e| bad(crate::refusal::chain(&e)))?;
+                        Ok((c, info))
+                    })
+                }
+                Some((_, kind, _)) => Err(bad(format!("the fetched ref names a {kind}"))),
+                None => Err(bad("the fetched commit is missing")),
+            };
             match parsed {
                 Ok(p) => {
                     pending.insert(hash_part.clone(), p);

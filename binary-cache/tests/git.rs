@@ -646,13 +646,27 @@ async fn a_second_cache_replicates_the_first_and_verifies_it() {
         &first.repo,
         &["update-ref", &format!("refs/nix/{h}"), &forged_id],
     );
+    // And a ref that names no path's commit at all (a blob): refused on its own.
+    let junk = "0000000000000000000000000000000z";
+    git(
+        &first.repo,
+        &[
+            "update-ref",
+            &format!("refs/nix/{junk}"),
+            &blob_id(b"honest\n"),
+        ],
+    );
     let report = storage
         .replicate(&config, first.repo.to_str().unwrap())
         .await
         .unwrap();
     assert_eq!(report.published, Vec::<String>::new());
-    assert_eq!(report.refused.len(), 1, "{report:?}");
-    assert_eq!(report.refused[0].0, h);
+    let refused: Vec<&str> = report.refused.iter().map(|(h, _)| h.as_str()).collect();
+    let mut expected = vec![junk, h.as_str()];
+    expected.sort();
+    assert_eq!(refused, expected, "{report:?}");
+    let reason = &report.refused.iter().find(|(x, _)| *x == h).unwrap().1;
+    assert!(reason.contains("NAR hash mismatch"), "{reason}");
     assert_eq!(
         git(&second_repo, &["for-each-ref", &format!("refs/nix/{h}")]),
         ""
