@@ -852,3 +852,62 @@ async fn a_path_whose_references_are_missing_is_refused_and_leaves_no_ref() {
         git(&cache.repo, &["rev-parse", &format!("refs/nix/{TREE}")])
     );
 }
+
+/// The service binary's subcommands on git storage.
+#[tokio::test]
+async fn the_command_line_replicates_packs_and_collects() {
+    let first = open(|c| c);
+    first.upload_golden("xz", TREE).await;
+    first.upload_golden("xz", USER).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = dir.path().join("mirror.git");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nix-ingest-binary-cache"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let storage = format!("git:{}", mirror.display());
+    let (ok, stdout, stderr) = run(&[
+        "replicate",
+        "--storage",
+        &storage,
+        "--from",
+        first.repo.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.ends_with("2 paths published, 0 already here, 0 refused\n"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = run(&["pack", "--storage", &storage]);
+    assert!(ok, "{stdout}{stderr}");
+    let counts = git(&mirror, &["count-objects", "-v"]);
+    assert!(counts.lines().any(|l| l == "count: 0"), "{counts}");
+    fsck(&mirror);
+    let (ok, stdout, stderr) = run(&["gc", "--storage", &storage, "--max-size", "0", "--dry-run"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("would remove {TREE}")), "{stdout}");
+    assert!(stdout.contains(&format!("would remove {USER}")), "{stdout}");
+    assert_ne!(git(&mirror, &["for-each-ref", "refs/nix/"]), "");
+    let (ok, _, stderr) = run(&[
+        "gc",
+        "--storage",
+        &format!("git:{}", dir.path().join("none.git").display()),
+        "--older-than",
+        "1",
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("is not a git repository"), "{stderr}");
+    let (ok, _, stderr) = run(&["pack", "--storage", "s3://bucket"]);
+    assert!(!ok);
+    assert!(stderr.contains("--storage must be git:PATH"), "{stderr}");
+    let (ok, _, stderr) = run(&["pack", "--storage", "elsewhere"]);
+    assert!(!ok);
+    assert!(stderr.contains("neither s3://"), "{stderr}");
+}
