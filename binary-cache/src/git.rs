@@ -17,6 +17,7 @@
 //! PATH/refs/nix-quarantine/nix/…          paths fetched by `replicate`, not yet verified
 //! PATH/nix-ingest/access/<hash part>      empty files: their mtime is the path's last read
 //! PATH/.publish.lock                      held while publishing, collecting, packing refs
+//! PATH/nix-ingest/pack.lock               held while repacking (packing, collecting)
 //! ```
 //!
 //! A store path is a **commit**:
@@ -896,10 +897,27 @@ impl Drop for CatFile {
 /// objects kept, so that a path being written meanwhile loses nothing), then packs its refs under
 /// the publication lock. Safe while the service runs.
 pub fn pack(repo: &Path) -> io::Result<()> {
-    git_ok(repo, &["repack", "-a", "-d", "-k", "-q"], None)?;
+    {
+        let _packing = pack_lock(repo)?;
+        git_ok(repo, &["repack", "-a", "-d", "-k", "-q"], None)?;
+    }
     let _lock = PublishLock::acquire(repo)?;
     git_ok(repo, &["pack-refs", "--all"], None)?;
     Ok(())
+}
+
+/// The lock that keeps two repacks (a packing, a collection's `git gc`) from running at once on
+/// `repo`: `PATH/nix-ingest/pack.lock`, held while the file lives.
+fn pack_lock(repo: &Path) -> io::Result<std::fs::File> {
+    let dir = repo.join("nix-ingest");
+    std::fs::create_dir_all(&dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("pack.lock"))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
+    Ok(file)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -1456,6 +1474,7 @@ impl Inner {
             let _ = std::fs::remove_file(self.access_file(hash));
         }
         let prune = format!("--prune={prune_expire}");
+        let _packing = pack_lock(&self.repo)?;
         self.git(&["gc", "--quiet", &prune], None)?;
         Ok(report)
     }
