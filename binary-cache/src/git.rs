@@ -1101,7 +1101,7 @@ fn compressed_nar(
         Compression::Xz => Box::new(XzEncoder::with_quality(nar, Level::Fastest)),
         Compression::Zstd => Box::new(ZstdEncoder::with_quality(nar, Level::Fastest)),
         Compression::Bzip2 => Box::new(BzEncoder::with_quality(nar, Level::Fastest)),
-        _ => return crate::app::not_here(),
+        _ => return crate::refusal::not_here(),
     };
     Response::new(Body::from_stream(
         tokio_util::io::ReaderStream::with_capacity(reader, CHUNK),
@@ -1148,7 +1148,7 @@ impl Storage for GitBackend {
             if compressed && request.method() == Method::HEAD {
                 // The file as uploaded is not kept: not announced, so that an upload of it
                 // (`nix copy --to` asks with HEAD first) sends it again (see the module docs).
-                return crate::app::not_here();
+                return crate::refusal::not_here();
             }
             let found = blocking(move || {
                 let commit = if *f.compression() == Compression::None {
@@ -1166,7 +1166,7 @@ impl Storage for GitBackend {
             .await;
             let (commit, size) = match found {
                 Ok(Some(found)) => found,
-                Ok(None) => return crate::app::not_here(),
+                Ok(None) => return crate::refusal::not_here(),
                 Err(e) => {
                     return Refusal::internal("cannot read the repository", &e).into_response();
                 }

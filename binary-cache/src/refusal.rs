@@ -72,6 +72,11 @@ impl IntoResponse for Refusal {
     }
 }
 
+/// The answer for anything this cache does not hold.
+pub(crate) fn not_here() -> Response {
+    Refusal::new(StatusCode::NOT_FOUND, "not in this cache").into_response()
+}
+
 /// An error and its sources, `outer: inner: innermost`, each printed once.
 pub fn chain(error: &dyn Error) -> String {
     let mut text = error.to_string();

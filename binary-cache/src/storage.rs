@@ -26,7 +26,7 @@ use futures_util::future::BoxFuture;
 use tower::ServiceExt;
 
 use crate::names::NarFile;
-use crate::refusal::Refusal;
+use crate::refusal::{Refusal, not_here};
 use crate::store::{Beside, Published, Store};
 
 /// A NAR file on the local disk, to verify: the published file itself, or a downloaded copy
@@ -243,10 +243,6 @@ impl Storage for Directory {
         // Written when the store was opened.
         Box::pin(async { Ok(()) })
     }
-}
-
-fn not_here() -> Response {
-    Refusal::new(StatusCode::NOT_FOUND, "not in this cache").into_response()
 }
 
 /// Where an S3 bucket is: `s3://BUCKET?endpoint=URL&region=R` (both optional; credentials and

@@ -27,7 +27,7 @@ use crate::escape::Escaped;
 use crate::lock::DirLock;
 use crate::metrics::Kind;
 use crate::names::{self, NarFile};
-use crate::refusal::{Refusal, chain};
+use crate::refusal::{Refusal, chain, not_here};
 use crate::staging::Staging;
 use crate::storage::{Directory, S3, Storage};
 use crate::store::{Published, Store};
@@ -355,10 +355,6 @@ pub(crate) fn tagged(etag: &str, request: &Request) -> Result<HeaderValue, Respo
         return Err(response);
     }
     Ok(etag)
-}
-
-pub(crate) fn not_here() -> Response {
-    Refusal::new(StatusCode::NOT_FOUND, "not in this cache").into_response()
 }
 
 /// What a response's `Cache-Control` is for.
