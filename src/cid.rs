@@ -37,7 +37,7 @@ pub const MULTIHASH_SHA2_256: u8 = 0x12;
 /// Why a CID could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum CidError {
     /// Git objects are named by SHA-1 or SHA-256 only.
     #[error("no git-raw CID for a {0} hash: git object ids are sha1 or sha256")]
     UnsupportedAlgorithm(Algorithm),
@@ -55,16 +55,16 @@ pub enum Error {
 }
 
 /// The binary CIDv1 (git-raw codec) of the git object `id`.
-pub fn git_raw_cid_bytes(id: &Hash) -> Result<Vec<u8>, Error> {
+pub fn git_raw_cid_bytes(id: &Hash) -> Result<Vec<u8>, CidError> {
     let code = match id.algorithm() {
         Algorithm::Sha1 => MULTIHASH_SHA1,
         Algorithm::Sha256 => MULTIHASH_SHA2_256,
-        other => return Err(Error::UnsupportedAlgorithm(other)),
+        other => return Err(CidError::UnsupportedAlgorithm(other)),
     };
     let digest = id.as_bytes();
     // Digest lengths (20, 32) are below 0x80, so each varint is the single byte itself.
     let len =
-        u8::try_from(digest.len()).map_err(|_| Error::UnsupportedAlgorithm(id.algorithm()))?;
+        u8::try_from(digest.len()).map_err(|_| CidError::UnsupportedAlgorithm(id.algorithm()))?;
     let mut out = Vec::with_capacity(4 + digest.len());
     out.extend_from_slice(&[CID_VERSION, GIT_RAW_CODEC, code, len]);
     out.extend_from_slice(digest);
@@ -74,8 +74,8 @@ pub fn git_raw_cid_bytes(id: &Hash) -> Result<Vec<u8>, Error> {
 /// The CIDv1 (git-raw codec, multibase base32) naming the git object `id`, as IPFS prints it.
 ///
 /// `id` must be a SHA-1 or SHA-256 git object id (a blob or tree id from
-/// [`GitHasher`](crate::git::GitHasher)); other algorithms give [`Error::UnsupportedAlgorithm`].
-pub fn git_raw_cid(id: &Hash) -> Result<String, Error> {
+/// [`GitHasher`](crate::git::GitHasher)); other algorithms give [`CidError::UnsupportedAlgorithm`].
+pub fn git_raw_cid(id: &Hash) -> Result<String, CidError> {
     let bytes = git_raw_cid_bytes(id)?;
     let mut text = String::with_capacity(1 + BASE32_NOPAD.encode_len(bytes.len()));
     text.push('b');
@@ -85,8 +85,8 @@ pub fn git_raw_cid(id: &Hash) -> Result<String, Error> {
 
 /// The git object id named by a git-raw CIDv1 in multibase base32 (the inverse of
 /// [`git_raw_cid`]).
-pub fn parse_git_raw_cid(cid: &str) -> Result<Hash, Error> {
-    let not_base32 = || Error::NotBase32(cid.to_owned());
+pub fn parse_git_raw_cid(cid: &str) -> Result<Hash, CidError> {
+    let not_base32 = || CidError::NotBase32(cid.to_owned());
     let body = cid.strip_prefix('b').ok_or_else(not_base32)?;
     if body.bytes().any(|c| c.is_ascii_uppercase()) {
         return Err(not_base32());
@@ -94,7 +94,7 @@ pub fn parse_git_raw_cid(cid: &str) -> Result<Hash, Error> {
     let bytes = BASE32_NOPAD
         .decode(body.to_ascii_uppercase().as_bytes())
         .map_err(|_| not_base32())?;
-    let bad = |reason| Error::NotGitRaw {
+    let bad = |reason| CidError::NotGitRaw {
         cid: cid.to_owned(),
         reason,
     };

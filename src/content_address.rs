@@ -44,7 +44,7 @@ use crate::method::FileIngestionMethod;
 /// Why a content address (or its method) could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ContentAddressError {
     /// No `:` at all.
     #[error("{input:?} is not a content address: it is not of the form '<prefix>:<rest>'")]
     MissingPrefix {
@@ -155,12 +155,12 @@ impl ContentAddressMethod {
 
     /// Parses what [`render_with_algo`](Self::render_with_algo) writes, as Nix's
     /// `parseWithAlgo`.
-    pub fn parse_with_algo(s: &str) -> Result<(Self, Algorithm), Error> {
+    pub fn parse_with_algo(s: &str) -> Result<(Self, Algorithm), ContentAddressError> {
         let with_colon = format!("{s}:");
         match parse_method_and_algorithm(&with_colon, s)? {
             (method, algorithm, "") => Ok((method, algorithm)),
             // Nix ignores the rest; it would be lost here, so refuse it.
-            _ => Err(Error::TrailingText {
+            _ => Err(ContentAddressError::TrailingText {
                 input: s.to_owned(),
             }),
         }
@@ -168,7 +168,7 @@ impl ContentAddressMethod {
 
     /// Parses a derivation's `outputHashMode` as Nix does: `text`, `flat`, `nar`, `git`, or the
     /// older `recursive` for NAR.
-    pub fn from_output_hash_mode(s: &str) -> Result<Self, Error> {
+    pub fn from_output_hash_mode(s: &str) -> Result<Self, ContentAddressError> {
         match s {
             "recursive" => Ok(ContentAddressMethod::Fixed(FileIngestionMethod::Nar)),
             other => other.parse(),
@@ -189,16 +189,16 @@ impl fmt::Display for ContentAddressMethod {
 }
 
 impl FromStr for ContentAddressMethod {
-    type Err = Error;
+    type Err = ContentAddressError;
 
     /// Parses `text`, `flat`, `nar` or `git`, as Nix's `ContentAddressMethod::parse`.
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, ContentAddressError> {
         if s == "text" {
             return Ok(ContentAddressMethod::Text);
         }
         s.parse::<FileIngestionMethod>()
             .map(ContentAddressMethod::Fixed)
-            .map_err(|_| Error::UnknownMethod(s.to_owned()))
+            .map_err(|_| ContentAddressError::UnknownMethod(s.to_owned()))
     }
 }
 
@@ -207,10 +207,12 @@ impl FromStr for ContentAddressMethod {
 fn parse_method_and_algorithm<'a>(
     rest: &'a str,
     input: &str,
-) -> Result<(ContentAddressMethod, Algorithm, &'a str), Error> {
-    let (prefix, rest) = rest.split_once(':').ok_or_else(|| Error::MissingPrefix {
-        input: input.to_owned(),
-    })?;
+) -> Result<(ContentAddressMethod, Algorithm, &'a str), ContentAddressError> {
+    let (prefix, rest) =
+        rest.split_once(':')
+            .ok_or_else(|| ContentAddressError::MissingPrefix {
+                input: input.to_owned(),
+            })?;
     let (method, rest) = match prefix {
         // No ingestion method after `text:`: text is always flat.
         "text" => (ContentAddressMethod::Text, rest),
@@ -224,18 +226,18 @@ fn parse_method_and_algorithm<'a>(
             }
         }
         _ => {
-            return Err(Error::UnknownPrefix {
+            return Err(ContentAddressError::UnknownPrefix {
                 prefix: prefix.to_owned(),
                 input: input.to_owned(),
             });
         }
     };
-    let (algo, rest) = rest
-        .split_once(':')
-        .ok_or_else(|| Error::MissingAlgorithm {
-            input: input.to_owned(),
-        })?;
-    let algorithm = Algorithm::from_name(algo).map_err(|source| Error::Hash {
+    let (algo, rest) =
+        rest.split_once(':')
+            .ok_or_else(|| ContentAddressError::MissingAlgorithm {
+                input: input.to_owned(),
+            })?;
+    let algorithm = Algorithm::from_name(algo).map_err(|source| ContentAddressError::Hash {
         input: input.to_owned(),
         source,
     })?;
@@ -276,11 +278,13 @@ impl ContentAddress {
     }
 
     /// Parses a content address as Nix's `ContentAddress::parse`.
-    pub fn parse(s: &str) -> Result<Self, Error> {
+    pub fn parse(s: &str) -> Result<Self, ContentAddressError> {
         let (method, algorithm, digest) = parse_method_and_algorithm(s, s)?;
-        let hash = Hash::parse_unprefixed(digest, algorithm).map_err(|source| Error::Hash {
-            input: s.to_owned(),
-            source,
+        let hash = Hash::parse_unprefixed(digest, algorithm).map_err(|source| {
+            ContentAddressError::Hash {
+                input: s.to_owned(),
+                source,
+            }
         })?;
         Ok(ContentAddress { method, hash })
     }
@@ -299,8 +303,8 @@ impl fmt::Display for ContentAddress {
 }
 
 impl FromStr for ContentAddress {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+    type Err = ContentAddressError;
+    fn from_str(s: &str) -> Result<Self, ContentAddressError> {
         ContentAddress::parse(s)
     }
 }
@@ -364,7 +368,7 @@ mod tests {
         );
         assert_eq!(
             "recursive".parse::<ContentAddressMethod>(),
-            Err(Error::UnknownMethod("recursive".into()))
+            Err(ContentAddressError::UnknownMethod("recursive".into()))
         );
     }
 
@@ -373,29 +377,29 @@ mod tests {
         let h = "1r3v22qkypccqifzbww5lrn6hf1chi23m6zzkyvb8bvg457nxslq";
         assert!(matches!(
             ContentAddress::parse("sha256"),
-            Err(Error::MissingPrefix { .. })
+            Err(ContentAddressError::MissingPrefix { .. })
         ));
         assert!(matches!(
             ContentAddress::parse(&format!("ipfs:sha256:{h}")),
-            Err(Error::UnknownPrefix { prefix, .. }) if prefix == "ipfs"
+            Err(ContentAddressError::UnknownPrefix { prefix, .. }) if prefix == "ipfs"
         ));
         assert!(matches!(
             ContentAddress::parse("fixed:r:sha256"),
-            Err(Error::MissingAlgorithm { .. })
+            Err(ContentAddressError::MissingAlgorithm { .. })
         ));
         // Text takes no ingestion method: `r` is read as the algorithm.
         assert!(matches!(
             ContentAddress::parse(&format!("text:r:sha256:{h}")),
-            Err(Error::Hash { source: hash::Error::UnknownAlgorithm(a), .. }) if a == "r"
+            Err(ContentAddressError::Hash { source: hash::Error::UnknownAlgorithm(a), .. }) if a == "r"
         ));
         assert!(matches!(
             ContentAddress::parse(&format!("fixed:nar:sha256:{h}")),
-            Err(Error::Hash { source: hash::Error::UnknownAlgorithm(a), .. }) if a == "nar"
+            Err(ContentAddressError::Hash { source: hash::Error::UnknownAlgorithm(a), .. }) if a == "nar"
         ));
         // Wrong length for the algorithm; SRI is not accepted in a content address.
         assert!(matches!(
             ContentAddress::parse(&format!("fixed:sha1:{h}")),
-            Err(Error::Hash {
+            Err(ContentAddressError::Hash {
                 source: hash::Error::WrongLength { .. },
                 ..
             })
@@ -408,7 +412,7 @@ mod tests {
         );
         assert_eq!(
             ContentAddressMethod::parse_with_algo("fixed:r:sha256:x"),
-            Err(Error::TrailingText {
+            Err(ContentAddressError::TrailingText {
                 input: "fixed:r:sha256:x".into()
             })
         );

@@ -56,13 +56,13 @@
 //! - Names are raw bytes, not UTF-8; the entries of each directory are sorted by bytes.
 //! - A regular file is *executable* when its owner-execute bit (`0o100`) is set; group- and
 //!   other-execute bits do not count (Nix's `S_IXUSR`, git's `ce_permissions`).
-//! - Sockets, FIFOs and devices cannot be stored: [`ErrorKind::UnsupportedType`], naming the
+//! - Sockets, FIFOs and devices cannot be stored: [`WalkErrorKind::UnsupportedType`], naming the
 //!   path and the type.
 //!
 //! # Where it differs from Nix
 //!
 //! - **A file that changes size while it is read is an error**
-//!   ([`ErrorKind::FileChanged`]). The size is taken from `fstat` on the opened file and announced
+//!   ([`WalkErrorKind::FileChanged`]). The size is taken from `fstat` on the opened file and announced
 //!   in [`Event::FileStart`]; if the file ends early, or yields even one byte more, the walk
 //!   stops. Nix 2.26 also fails when a file ends early, but silently takes the first `st_size`
 //!   bytes of a file that grew (seen with `nix-store --dump` of a file appended to while it was
@@ -70,11 +70,11 @@
 //!   from the announced size is ever produced.
 //! - A regular file found by `readdir` is opened and then `fstat`ed; if what was opened is not a
 //!   regular file any more (the tree changed under the walk), the walk stops with
-//!   [`ErrorKind::Changed`]. A root file must moreover be the very file (device and inode) that
+//!   [`WalkErrorKind::Changed`]. A root file must moreover be the very file (device and inode) that
 //!   was `lstat`ed.
 //!
 //!   Files are opened with `O_NOFOLLOW | O_NONBLOCK`: an entry replaced by a symlink between
-//!   listing and opening is refused ([`ErrorKind::Changed`], found `symlink`), never read through
+//!   listing and opening is refused ([`WalkErrorKind::Changed`], found `symlink`), never read through
 //!   the link, and a FIFO swapped in opens without blocking and is refused by the `fstat`.
 //!
 //! The walk detects what is cheap to detect about a tree that changes under it, not everything
@@ -119,41 +119,41 @@ use crate::settings::Settings;
 /// Why a walk failed, and at which path.
 ///
 /// Displays as `'<path>': <what>`; [`source`](std::error::Error::source) is the cause of the
-/// [`kind`](Error::kind) (the operating system's or the sink's error), if any.
+/// [`kind`](WalkError::kind) (the operating system's or the sink's error), if any.
 #[derive(Debug)]
-pub struct Error {
+pub struct WalkError {
     /// The path of the object the walk was at.
     pub path: PathBuf,
     /// What went wrong.
-    pub kind: ErrorKind,
+    pub kind: WalkErrorKind,
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for WalkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "'{}': {}", self.path.display(), self.kind)
     }
 }
 
-impl std::error::Error for Error {
+impl std::error::Error for WalkError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         std::error::Error::source(&self.kind)
     }
 }
 
-impl Error {
+impl WalkError {
     /// An error of `kind` at `path`.
-    pub fn new(path: impl Into<PathBuf>, kind: ErrorKind) -> Self {
-        Error {
+    pub fn new(path: impl Into<PathBuf>, kind: WalkErrorKind) -> Self {
+        WalkError {
             path: path.into(),
             kind,
         }
     }
 }
 
-/// What went wrong in a walk (see [`Error`] for where).
+/// What went wrong in a walk (see [`WalkError`] for where).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ErrorKind {
+pub enum WalkErrorKind {
     /// A system call failed (permission denied, vanished, I/O error…).
     #[error("cannot {op}")]
     Io {
@@ -234,7 +234,7 @@ pub enum ErrorKind {
     Sink(#[source] SinkError),
 }
 
-/// Prints "N" or "more than N" for [`ErrorKind::FileChanged`].
+/// Prints "N" or "more than N" for [`WalkErrorKind::FileChanged`].
 struct ActualSize(u64, u64);
 
 impl fmt::Display for ActualSize {
@@ -252,12 +252,16 @@ impl fmt::Display for ActualSize {
 ///
 /// The root's name is `None`. Symlinks are never followed, not even at the root. Errors name the
 /// path where they happened; when the sink refuses an event the error is
-/// [`ErrorKind::Sink`] at the path of the object being emitted.
+/// [`WalkErrorKind::Sink`] at the path of the object being emitted.
 ///
 /// Of the [`Settings`], the walk uses the [limits](Settings::limits) and the
 /// [read buffer size](Settings::buffer_size); the others are the sink's business (make it with
 /// [`IngestionMethod::hash_sink`](crate::method::IngestionMethod::hash_sink)).
-pub fn dump<S: Sink + ?Sized>(path: &Path, sink: &mut S, settings: &Settings) -> Result<(), Error> {
+pub fn dump<S: Sink + ?Sized>(
+    path: &Path,
+    sink: &mut S,
+    settings: &Settings,
+) -> Result<(), WalkError> {
     let mut visitor = DumpVisitor {
         sink,
         buf: ReadBuffer::new(settings.buffer_size()),
@@ -292,14 +296,17 @@ pub(crate) struct FileRef<'a> {
 
 impl FileRef<'_> {
     /// Opens and `fstat`s the file.
-    pub(crate) fn open(&self) -> Result<OpenFile, Error> {
+    pub(crate) fn open(&self) -> Result<OpenFile, WalkError> {
         open_file(self.at, self.expect)
     }
 }
 
 /// Opens the regular file at `path` (never through a symlink) and `fstat`s it; `lstat`, if
 /// given, is what the walk saw there: the file opened must be that very file.
-pub(crate) fn open_path(path: &Path, lstat: Option<&stdfs::Metadata>) -> Result<OpenFile, Error> {
+pub(crate) fn open_path(
+    path: &Path,
+    lstat: Option<&stdfs::Metadata>,
+) -> Result<OpenFile, WalkError> {
     open_file(
         At::Path(path.as_os_str().as_bytes()),
         lstat.map(|m| (m.dev(), m.ino())),
@@ -310,13 +317,19 @@ pub(crate) fn open_path(path: &Path, lstat: Option<&stdfs::Metadata>) -> Result<
 /// entry counts. Regular files are handed over unopened.
 pub(crate) trait Visitor {
     /// A directory begins.
-    fn directory_start(&mut self, name: Option<&[u8]>, path: &Path) -> Result<(), Error>;
+    fn directory_start(&mut self, name: Option<&[u8]>, path: &Path) -> Result<(), WalkError>;
     /// The innermost directory ends (`path` is that directory).
-    fn directory_end(&mut self, path: &Path) -> Result<(), Error>;
+    fn directory_end(&mut self, path: &Path) -> Result<(), WalkError>;
     /// A symlink (target length already checked).
-    fn symlink(&mut self, name: Option<&[u8]>, target: &[u8], path: &Path) -> Result<(), Error>;
+    fn symlink(&mut self, name: Option<&[u8]>, target: &[u8], path: &Path)
+    -> Result<(), WalkError>;
     /// A regular file at `path`, to be opened with `file`.
-    fn file(&mut self, name: Option<&[u8]>, path: &Path, file: FileRef<'_>) -> Result<(), Error>;
+    fn file(
+        &mut self,
+        name: Option<&[u8]>,
+        path: &Path,
+        file: FileRef<'_>,
+    ) -> Result<(), WalkError>;
 }
 
 /// A human name for a file type, for errors.
@@ -370,9 +383,9 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
     root: &Path,
     limits: &Limits,
     visitor: &mut V,
-) -> Result<(), Error> {
+) -> Result<(), WalkError> {
     let meta = stdfs::symlink_metadata(root)
-        .map_err(|source| Error::new(root, ErrorKind::Io { op: "stat", source }))?;
+        .map_err(|source| WalkError::new(root, WalkErrorKind::Io { op: "stat", source }))?;
     let root_bytes = root.as_os_str().as_bytes();
     let ft = meta.file_type();
     if ft.is_file() {
@@ -387,9 +400,9 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
         return visitor.symlink(None, &target, root);
     }
     if !ft.is_dir() {
-        return Err(Error::new(
+        return Err(WalkError::new(
             root,
-            ErrorKind::UnsupportedType {
+            WalkErrorKind::UnsupportedType {
                 file_type: type_name(ft),
             },
         ));
@@ -399,7 +412,7 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
     // being visited; each frame remembers the length of its directory's path.
     let mut path: Vec<u8> = root_bytes.to_vec();
     if limits.max_depth == 0 {
-        return Err(Error::new(root, ErrorKind::TooDeep { max: 0 }));
+        return Err(WalkError::new(root, WalkErrorKind::TooDeep { max: 0 }));
     }
     let mut dirbuf = DirBuffer::new();
     visitor.directory_start(None, root)?;
@@ -431,9 +444,9 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
         match kind {
             Kind::Directory => {
                 if depth >= limits.max_depth {
-                    return Err(Error::new(
+                    return Err(WalkError::new(
                         as_path(&path),
-                        ErrorKind::TooDeep {
+                        WalkErrorKind::TooDeep {
                             max: limits.max_depth,
                         },
                     ));
@@ -461,9 +474,9 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
                 visitor.symlink(Some(name), &target, as_path(&path))?;
             }
             Kind::Other(file_type) => {
-                return Err(Error::new(
+                return Err(WalkError::new(
                     as_path(&path),
-                    ErrorKind::UnsupportedType { file_type },
+                    WalkErrorKind::UnsupportedType { file_type },
                 ));
             }
         }
@@ -472,7 +485,7 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
 }
 
 /// Reads exactly `size` bytes from `file` in chunks of at most `buf.len()` and hands each chunk
-/// to `deliver`, or fails with [`ErrorKind::FileChanged`] if the file ends early or holds more.
+/// to `deliver`, or fails with [`WalkErrorKind::FileChanged`] if the file ends early or holds more.
 ///
 /// Every read asks for up to one byte more than is left of the announced size, so for a file
 /// that fits the buffer one `read` both fetches the content and (by coming up short) shows the
@@ -483,7 +496,7 @@ pub(crate) fn read_file<F, P>(
     buf: &mut [u8],
     path: P,
     deliver: F,
-) -> Result<(), Error>
+) -> Result<(), WalkError>
 where
     F: FnMut(&[u8]) -> Result<(), SinkError>,
     P: Fn() -> PathBuf,
@@ -499,7 +512,7 @@ pub(crate) fn read_file_from<F, P>(
     buf: &mut [u8],
     path: P,
     mut deliver: F,
-) -> Result<(), Error>
+) -> Result<(), WalkError>
 where
     F: FnMut(&[u8]) -> Result<(), SinkError>,
     P: Fn() -> PathBuf,
@@ -516,9 +529,9 @@ where
             if remaining == 0 {
                 return Ok(());
             }
-            return Err(Error::new(
+            return Err(WalkError::new(
                 path(),
-                ErrorKind::FileChanged {
+                WalkErrorKind::FileChanged {
                     declared: size,
                     actual: read,
                 },
@@ -526,9 +539,9 @@ where
         }
         let n64 = n as u64;
         if n64 > remaining {
-            return Err(Error::new(
+            return Err(WalkError::new(
                 path(),
-                ErrorKind::FileChanged {
+                WalkErrorKind::FileChanged {
                     declared: size,
                     actual: read.saturating_add(n64),
                 },
@@ -536,7 +549,7 @@ where
         }
         // `Read::read` never reports more than the buffer it was given, so `n <= want`.
         let data = chunk.get(..n).unwrap_or(chunk);
-        deliver(data).map_err(|e| Error::new(path(), ErrorKind::Sink(e)))?;
+        deliver(data).map_err(|e| WalkError::new(path(), WalkErrorKind::Sink(e)))?;
         remaining -= n64;
         if remaining == 0 && n < want {
             // A short read that ends exactly at the announced size: the end of the file.
@@ -550,15 +563,15 @@ fn read_some<P: Fn() -> PathBuf>(
     file: &mut File,
     chunk: &mut [u8],
     path: &P,
-) -> Result<usize, Error> {
+) -> Result<usize, WalkError> {
     loop {
         match file.read(chunk) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(source) => {
-                return Err(Error::new(
+                return Err(WalkError::new(
                     path(),
-                    ErrorKind::Io {
+                    WalkErrorKind::Io {
                         op: "read file",
                         source,
                     },
@@ -570,14 +583,14 @@ fn read_some<P: Fn() -> PathBuf>(
 
 /// Reads the first `min(size, buf.len())` bytes of `file` into `buf` and returns how many; when
 /// the whole file fits (`size < buf.len()`) also checks that it ends there, as [`read_file`]
-/// does. Fails with [`ErrorKind::FileChanged`] if the file ends early or holds more.
+/// does. Fails with [`WalkErrorKind::FileChanged`] if the file ends early or holds more.
 #[cfg(feature = "parallel")]
 pub(crate) fn read_prefix<P>(
     file: &mut File,
     size: u64,
     buf: &mut [u8],
     path: P,
-) -> Result<usize, Error>
+) -> Result<usize, WalkError>
 where
     P: Fn() -> PathBuf,
 {
@@ -592,9 +605,9 @@ where
         let n = read_some(file, chunk, &path)?;
         filled += n;
         if filled > target {
-            return Err(Error::new(
+            return Err(WalkError::new(
                 path(),
-                ErrorKind::FileChanged {
+                WalkErrorKind::FileChanged {
                     declared: size,
                     actual: filled as u64,
                 },
@@ -605,9 +618,9 @@ where
         }
     }
     if filled < target {
-        return Err(Error::new(
+        return Err(WalkError::new(
             path(),
-            ErrorKind::FileChanged {
+            WalkErrorKind::FileChanged {
                 declared: size,
                 actual: filled as u64,
             },
@@ -625,21 +638,21 @@ struct DumpVisitor<'s, S: Sink + ?Sized> {
 }
 
 impl<S: Sink + ?Sized> DumpVisitor<'_, S> {
-    fn emit(&mut self, event: Event<'_>, path: &Path) -> Result<(), Error> {
+    fn emit(&mut self, event: Event<'_>, path: &Path) -> Result<(), WalkError> {
         self.sink
             .event(event)
-            .map_err(|e| Error::new(path, ErrorKind::Sink(e)))
+            .map_err(|e| WalkError::new(path, WalkErrorKind::Sink(e)))
     }
 
-    fn count(&mut self, bytes: u64, path: &Path) -> Result<(), Error> {
+    fn count(&mut self, bytes: u64, path: &Path) -> Result<(), WalkError> {
         match self.total.checked_add(bytes) {
             Some(t) if t <= self.max_total => {
                 self.total = t;
                 Ok(())
             }
-            _ => Err(Error::new(
+            _ => Err(WalkError::new(
                 path,
-                ErrorKind::TooLarge {
+                WalkErrorKind::TooLarge {
                     max: self.max_total,
                 },
             )),
@@ -648,20 +661,30 @@ impl<S: Sink + ?Sized> DumpVisitor<'_, S> {
 }
 
 impl<S: Sink + ?Sized> Visitor for DumpVisitor<'_, S> {
-    fn directory_start(&mut self, name: Option<&[u8]>, path: &Path) -> Result<(), Error> {
+    fn directory_start(&mut self, name: Option<&[u8]>, path: &Path) -> Result<(), WalkError> {
         self.emit(Event::DirectoryStart { name }, path)
     }
 
-    fn directory_end(&mut self, path: &Path) -> Result<(), Error> {
+    fn directory_end(&mut self, path: &Path) -> Result<(), WalkError> {
         self.emit(Event::DirectoryEnd, path)
     }
 
-    fn symlink(&mut self, name: Option<&[u8]>, target: &[u8], path: &Path) -> Result<(), Error> {
+    fn symlink(
+        &mut self,
+        name: Option<&[u8]>,
+        target: &[u8],
+        path: &Path,
+    ) -> Result<(), WalkError> {
         self.count(target.len() as u64, path)?;
         self.emit(Event::Symlink { name, target }, path)
     }
 
-    fn file(&mut self, name: Option<&[u8]>, path: &Path, file: FileRef<'_>) -> Result<(), Error> {
+    fn file(
+        &mut self,
+        name: Option<&[u8]>,
+        path: &Path,
+        file: FileRef<'_>,
+    ) -> Result<(), WalkError> {
         let OpenFile {
             mut file,
             size,
@@ -718,7 +741,7 @@ pub(crate) mod tests {
                 .expect("refused");
             assert_eq!(&e.path, path);
             match e.kind {
-                ErrorKind::Changed { expected, found: f } => {
+                WalkErrorKind::Changed { expected, found: f } => {
                     assert_eq!((expected, f), ("regular file", found));
                 }
                 other => panic!("{found}: {other}"),
@@ -781,7 +804,7 @@ pub(crate) mod tests {
                 .unwrap_err();
                 assert!(delivered <= declared, "delivered beyond announced size");
                 match e.kind {
-                    ErrorKind::FileChanged {
+                    WalkErrorKind::FileChanged {
                         declared: d,
                         actual,
                     } => {

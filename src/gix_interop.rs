@@ -5,7 +5,7 @@
 //! [`GitHasher`](crate::git::GitHasher) computes and what `nix hash path --mode git` prints. Git
 //! names objects with SHA-1 or SHA-256 only, so only those convert; an MD5 or SHA-512 [`Hash`](struct@Hash)
 //! (which Nix can compute in git mode, though no repository can hold it) gives
-//! [`Error::UnsupportedAlgorithm`]. [`Algorithm`] and [`gix_hash::Kind`] convert the same way.
+//! [`ConversionError::UnsupportedAlgorithm`]. [`Algorithm`] and [`gix_hash::Kind`] convert the same way.
 //!
 //! ```
 //! use gix_hash::ObjectId;
@@ -24,7 +24,7 @@
 //!
 //! Both directions are `TryFrom`: gitoxide's `ObjectId` and `Kind` are `#[non_exhaustive]`, so a
 //! later gitoxide may add object formats this crate does not know, and those are an error
-//! ([`Error::UnsupportedKind`]) rather than a panic.
+//! ([`ConversionError::UnsupportedKind`]) rather than a panic.
 
 use gix_hash::{Kind, ObjectId, oid};
 
@@ -33,7 +33,7 @@ use crate::hash::{Algorithm, Hash};
 /// Why a hash and a git object id could not be converted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ConversionError {
     /// Git object ids are SHA-1 or SHA-256.
     #[error("a {0} hash is not a git object id: git uses sha1 or sha256")]
     UnsupportedAlgorithm(Algorithm),
@@ -52,38 +52,38 @@ pub enum Error {
 }
 
 impl TryFrom<Algorithm> for Kind {
-    type Error = Error;
+    type Error = ConversionError;
 
     /// [`Algorithm::Sha1`] and [`Algorithm::Sha256`]; any other is an error.
-    fn try_from(algorithm: Algorithm) -> Result<Kind, Error> {
+    fn try_from(algorithm: Algorithm) -> Result<Kind, ConversionError> {
         match algorithm {
             Algorithm::Sha1 => Ok(Kind::Sha1),
             Algorithm::Sha256 => Ok(Kind::Sha256),
-            other => Err(Error::UnsupportedAlgorithm(other)),
+            other => Err(ConversionError::UnsupportedAlgorithm(other)),
         }
     }
 }
 
 impl TryFrom<Kind> for Algorithm {
-    type Error = Error;
+    type Error = ConversionError;
 
     /// [`Kind::Sha1`] and [`Kind::Sha256`]; a kind added by a later gitoxide is an error.
-    fn try_from(kind: Kind) -> Result<Algorithm, Error> {
+    fn try_from(kind: Kind) -> Result<Algorithm, ConversionError> {
         match kind {
             Kind::Sha1 => Ok(Algorithm::Sha1),
             Kind::Sha256 => Ok(Algorithm::Sha256),
-            other => Err(Error::UnsupportedKind(other.to_string())),
+            other => Err(ConversionError::UnsupportedKind(other.to_string())),
         }
     }
 }
 
 impl TryFrom<&Hash> for ObjectId {
-    type Error = Error;
+    type Error = ConversionError;
 
     /// The object id with the same digest; SHA-1 and SHA-256 only.
-    fn try_from(hash: &Hash) -> Result<ObjectId, Error> {
+    fn try_from(hash: &Hash) -> Result<ObjectId, ConversionError> {
         let bytes = hash.as_bytes();
-        let wrong_length = || Error::WrongLength {
+        let wrong_length = || ConversionError::WrongLength {
             algorithm: hash.algorithm(),
             got: bytes.len(),
         };
@@ -94,28 +94,28 @@ impl TryFrom<&Hash> for ObjectId {
             Algorithm::Sha256 => <[u8; 32]>::try_from(bytes)
                 .map(ObjectId::from)
                 .map_err(|_| wrong_length()),
-            other => Err(Error::UnsupportedAlgorithm(other)),
+            other => Err(ConversionError::UnsupportedAlgorithm(other)),
         }
     }
 }
 
 impl TryFrom<Hash> for ObjectId {
-    type Error = Error;
+    type Error = ConversionError;
 
     /// As for `&Hash`.
-    fn try_from(hash: Hash) -> Result<ObjectId, Error> {
+    fn try_from(hash: Hash) -> Result<ObjectId, ConversionError> {
         ObjectId::try_from(&hash)
     }
 }
 
 impl TryFrom<&oid> for Hash {
-    type Error = Error;
+    type Error = ConversionError;
 
     /// The SHA-1 or SHA-256 hash with the same digest.
-    fn try_from(id: &oid) -> Result<Hash, Error> {
+    fn try_from(id: &oid) -> Result<Hash, ConversionError> {
         let algorithm = Algorithm::try_from(id.kind())?;
         let bytes = id.as_bytes();
-        Hash::from_bytes(algorithm, bytes).map_err(|_| Error::WrongLength {
+        Hash::from_bytes(algorithm, bytes).map_err(|_| ConversionError::WrongLength {
             algorithm,
             got: bytes.len(),
         })
@@ -123,19 +123,19 @@ impl TryFrom<&oid> for Hash {
 }
 
 impl TryFrom<&ObjectId> for Hash {
-    type Error = Error;
+    type Error = ConversionError;
 
     /// As for `&oid`.
-    fn try_from(id: &ObjectId) -> Result<Hash, Error> {
+    fn try_from(id: &ObjectId) -> Result<Hash, ConversionError> {
         Hash::try_from(id.as_ref())
     }
 }
 
 impl TryFrom<ObjectId> for Hash {
-    type Error = Error;
+    type Error = ConversionError;
 
     /// As for `&oid`.
-    fn try_from(id: ObjectId) -> Result<Hash, Error> {
+    fn try_from(id: ObjectId) -> Result<Hash, ConversionError> {
         Hash::try_from(id.as_ref())
     }
 }
@@ -187,11 +187,11 @@ mod tests {
             let hash = Hash::digest(algorithm, b"");
             assert_eq!(
                 ObjectId::try_from(hash),
-                Err(Error::UnsupportedAlgorithm(algorithm))
+                Err(ConversionError::UnsupportedAlgorithm(algorithm))
             );
             assert_eq!(
                 Kind::try_from(algorithm),
-                Err(Error::UnsupportedAlgorithm(algorithm))
+                Err(ConversionError::UnsupportedAlgorithm(algorithm))
             );
         }
         assert_eq!(

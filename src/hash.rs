@@ -345,7 +345,7 @@ impl Hash {
                 .map_err(|_| invalid("base16"))?
         } else if s.len() == nix32::encoded_len(n) {
             nix32::decode(s).map_err(|e| match e {
-                nix32::Error::InvalidCharacter { index, .. } => {
+                nix32::DecodeError::InvalidCharacter { index, .. } => {
                     // The index is a byte index; name the character that starts there (or
                     // contains it) and count characters, not bytes.
                     let start = (0..=index)

@@ -92,23 +92,23 @@ use crate::want::Want;
 /// Why a hashing route failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum IngestError {
     /// Walking the path failed, or the method's sink refused what it found there (the error names
     /// the path).
     #[cfg(feature = "fs")]
     #[error(transparent)]
-    Fs(#[from] fs::Error),
+    Fs(#[from] fs::WalkError),
     /// The NAR was refused, or the method's sink refused what it holds (the error names the byte
     /// offset).
     #[error(transparent)]
-    Nar(#[from] nar::Error),
+    Nar(#[from] nar::ReadError),
     /// The sink could not produce a digest once the object was complete (e.g. a SHA-1 collision
     /// attack was detected in the last object).
     #[error("cannot finish hash")]
     Sink(#[source] SinkError),
     /// The method could not make a sink (e.g. it does not support the algorithm).
     #[error(transparent)]
-    Method(#[from] method::Error),
+    Method(#[from] method::MethodError),
     /// The threads asked for by [`Options::threads`] could not be started.
     #[cfg(feature = "parallel")]
     #[error("cannot start hashing threads")]
@@ -134,25 +134,25 @@ pub enum Error {
     /// refused in strict mode.
     #[cfg(feature = "fs")]
     #[error(transparent)]
-    Cache(crate::cache::Error),
+    Cache(crate::cache::CacheError),
 }
 
 #[cfg(feature = "fs")]
-impl From<crate::cache::Error> for Error {
-    fn from(e: crate::cache::Error) -> Self {
+impl From<crate::cache::CacheError> for IngestError {
+    fn from(e: crate::cache::CacheError) -> Self {
         match e {
-            crate::cache::Error::Fs(e) => Error::Fs(e),
-            other => Error::Cache(other),
+            crate::cache::CacheError::Fs(e) => IngestError::Fs(e),
+            other => IngestError::Cache(other),
         }
     }
 }
 
 #[cfg(feature = "parallel")]
-impl From<crate::fs::parallel::Error> for Error {
+impl From<crate::fs::parallel::Error> for IngestError {
     fn from(e: crate::fs::parallel::Error) -> Self {
         match e {
-            crate::fs::parallel::Error::Fs(e) => Error::Fs(e),
-            crate::fs::parallel::Error::ThreadPool(e) => Error::ThreadPool(e),
+            crate::fs::parallel::Error::Fs(e) => IngestError::Fs(e),
+            crate::fs::parallel::Error::ThreadPool(e) => IngestError::ThreadPool(e),
         }
     }
 }
@@ -179,7 +179,7 @@ impl Options {
     /// With the `parallel` feature, hashing a directory uses [`threads`](Options::threads)
     /// threads (every core by default): see [`hash_path_multi`](Options::hash_path_multi).
     #[cfg(feature = "fs")]
-    pub fn hash_path(&self, path: impl AsRef<Path>, want: Want<'_>) -> Result<Hash, Error> {
+    pub fn hash_path(&self, path: impl AsRef<Path>, want: Want<'_>) -> Result<Hash, IngestError> {
         let cached = self.cache.is_some() && is_git(want);
         #[cfg(feature = "parallel")]
         let cached = cached || self.settings.threads != 1;
@@ -188,7 +188,7 @@ impl Options {
         }
         let mut sink = sink(want, &self.settings)?;
         fs::dump(path.as_ref(), &mut sink, &self.settings)?;
-        sink.finish().map_err(Error::Sink)
+        sink.finish().map_err(IngestError::Sink)
     }
 
     /// Several hashes of the object at `path` from one walk: one per [`Want`], in the same
@@ -205,7 +205,7 @@ impl Options {
         &self,
         path: impl AsRef<Path>,
         wants: &[Want<'_>],
-    ) -> Result<Vec<Hash>, Error> {
+    ) -> Result<Vec<Hash>, IngestError> {
         Ok(self.hash_path_report(path, wants)?.hashes)
     }
 
@@ -219,7 +219,7 @@ impl Options {
         &self,
         path: impl AsRef<Path>,
         wants: &[Want<'_>],
-    ) -> Result<Report, Error> {
+    ) -> Result<Report, IngestError> {
         let path = path.as_ref();
         if let Some(cache) = &self.cache
             && wants.iter().copied().any(is_git)
@@ -245,10 +245,10 @@ impl Options {
     /// The hash that `want` names of the file system object the NAR from `reader` holds. The
     /// reader must end where the archive does. The same as
     /// [`hash_nar_multi`](Options::hash_nar_multi) with one want.
-    pub fn hash_nar<R: Read>(&self, reader: R, want: Want<'_>) -> Result<Hash, Error> {
+    pub fn hash_nar<R: Read>(&self, reader: R, want: Want<'_>) -> Result<Hash, IngestError> {
         let mut sink = sink(want, &self.settings)?;
         nar::read(reader, &mut sink, &self.settings.limits)?;
-        sink.finish().map_err(Error::Sink)
+        sink.finish().map_err(IngestError::Sink)
     }
 
     /// Several hashes of the object a NAR holds from one read: one per [`Want`], in the same
@@ -257,7 +257,7 @@ impl Options {
         &self,
         reader: R,
         wants: &[Want<'_>],
-    ) -> Result<Vec<Hash>, Error> {
+    ) -> Result<Vec<Hash>, IngestError> {
         let mut sinks = sinks(wants, &self.settings)?;
         nar::read(reader, &mut sinks, &self.settings.limits)?;
         finish_all(sinks)
@@ -268,10 +268,10 @@ impl Options {
     /// length is not known before it ends (a pipe, a device, standard input, `/dev/null`).
     ///
     /// It honours the options' collision detection (a known SHA-1 collision attack is
-    /// [`Error::Sink`] with [`SinkError::Sha1Collision`]), their [read buffer
+    /// [`IngestError::Sink`] with [`SinkError::Sha1Collision`]), their [read buffer
     /// size](Options::buffer_size) and their [`Limits::max_total_size`](crate::Limits::max_total_size):
-    /// a longer stream is [`Error::TotalSizeExceeded`], read no further. A failed read is
-    /// [`Error::Read`], which says how many bytes had been read; an interrupted read is
+    /// a longer stream is [`IngestError::TotalSizeExceeded`], read no further. A failed read is
+    /// [`IngestError::Read`], which says how many bytes had been read; an interrupted read is
     /// retried. Memory stays bounded whatever the length.
     ///
     /// Only the flat method can hash a stream of unknown length: a NAR and a git blob begin
@@ -302,16 +302,20 @@ impl Options {
     ///     }
     /// }
     /// let err = options.hash_flat(Broken(b"Hello "), Algorithm::Sha256).unwrap_err();
-    /// assert!(matches!(err, ingest::Error::Read { offset: 6, .. }));
+    /// assert!(matches!(err, ingest::IngestError::Read { offset: 6, .. }));
     /// assert_eq!(err.to_string(), "cannot read the stream at byte 6");
     ///
     /// // A cap on what a stream may cost.
     /// let capped = Options::new().limits(Limits { max_total_size: 5, ..Limits::default() });
     /// let err = capped.hash_flat(&b"Hello World!\n"[..], Algorithm::Sha256).unwrap_err();
-    /// assert!(matches!(err, ingest::Error::TotalSizeExceeded { limit: 5 }));
+    /// assert!(matches!(err, ingest::IngestError::TotalSizeExceeded { limit: 5 }));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn hash_flat<R: Read>(&self, mut reader: R, algorithm: Algorithm) -> Result<Hash, Error> {
+    pub fn hash_flat<R: Read>(
+        &self,
+        mut reader: R,
+        algorithm: Algorithm,
+    ) -> Result<Hash, IngestError> {
         let settings = &self.settings;
         let limit = settings.limits.max_total_size;
         let mut hasher = Hasher::with_collision_detection(algorithm, settings.collision_detection);
@@ -322,17 +326,17 @@ impl Options {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(source) => return Err(Error::Read { offset, source }),
+                Err(source) => return Err(IngestError::Read { offset, source }),
             };
             offset = offset.saturating_add(n as u64);
             if offset > limit {
-                return Err(Error::TotalSizeExceeded { limit });
+                return Err(IngestError::TotalSizeExceeded { limit });
             }
             hasher.update(buf.get(..n).unwrap_or_default());
         }
         hasher
             .finalize()
-            .map_err(|e| Error::Sink(SinkError::from_hash(e, "file")))
+            .map_err(|e| IngestError::Sink(SinkError::from_hash(e, "file")))
     }
 
     /// [`hash_nar`](Options::hash_nar) from tokio's `AsyncRead` (feature `tokio`).
@@ -359,13 +363,13 @@ impl Options {
     /// ```
     #[cfg(feature = "tokio")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-    pub async fn hash_nar_async<R>(&self, reader: R, want: Want<'_>) -> Result<Hash, Error>
+    pub async fn hash_nar_async<R>(&self, reader: R, want: Want<'_>) -> Result<Hash, IngestError>
     where
         R: ::tokio::io::AsyncRead + Unpin,
     {
         let mut sink = sink(want, &self.settings)?;
         nar::tokio::read(reader, &mut sink, &self.settings.limits).await?;
-        sink.finish().map_err(Error::Sink)
+        sink.finish().map_err(IngestError::Sink)
     }
 
     /// [`hash_nar_multi`](Options::hash_nar_multi) from tokio's `AsyncRead` (feature `tokio`).
@@ -375,7 +379,7 @@ impl Options {
         &self,
         reader: R,
         wants: &[Want<'_>],
-    ) -> Result<Vec<Hash>, Error>
+    ) -> Result<Vec<Hash>, IngestError>
     where
         R: ::tokio::io::AsyncRead + Unpin,
     {
@@ -405,14 +409,14 @@ impl Options {
         &self,
         path: impl AsRef<Path>,
         out: W,
-    ) -> Result<u64, fs::Error> {
+    ) -> Result<u64, fs::WalkError> {
         let path = path.as_ref();
         let mut writer = nar::NarWriter::new(out).max_depth(self.settings.limits.max_nar_depth);
         fs::dump(path, &mut writer, &self.settings)?;
         let len = writer.bytes_written();
         writer
             .finish()
-            .map_err(|e| fs::Error::new(path, fs::ErrorKind::Sink(e)))?;
+            .map_err(|e| fs::WalkError::new(path, fs::WalkErrorKind::Sink(e)))?;
         Ok(len)
     }
 
@@ -437,13 +441,16 @@ impl Options {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "fs")]
-    pub fn nar_listing(&self, path: impl AsRef<Path>) -> Result<nar::listing::Listing, fs::Error> {
+    pub fn nar_listing(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<nar::listing::Listing, fs::WalkError> {
         let path = path.as_ref();
         let mut builder = nar::listing::ListingBuilder::new();
         fs::dump(path, &mut builder, &self.settings)?;
-        builder
-            .finish()
-            .map_err(|e| fs::Error::new(path, fs::ErrorKind::Sink(SinkError::Other(Box::new(e)))))
+        builder.finish().map_err(|e| {
+            fs::WalkError::new(path, fs::WalkErrorKind::Sink(SinkError::Other(Box::new(e))))
+        })
     }
 
     /// Restores the NAR read from `reader` at `target`, as `nix-store --restore` does: regular
@@ -511,7 +518,7 @@ impl Options {
         path: &Path,
         wants: &[Want<'_>],
         cache: &crate::cache::HashCache,
-    ) -> Result<Report, Error> {
+    ) -> Result<Report, IngestError> {
         let algorithms: Vec<Algorithm> = wants
             .iter()
             .filter(|&&w| is_git(w))
@@ -531,11 +538,11 @@ impl Options {
             .iter()
             .map(|&w| if is_git(w) { ids.next() } else { rest.next() })
             .map(|h| {
-                h.ok_or(Error::Sink(SinkError::Protocol(
+                h.ok_or(IngestError::Sink(SinkError::Protocol(
                     "a cached pass gave too few hashes",
                 )))
             })
-            .collect::<Result<Vec<Hash>, Error>>()?;
+            .collect::<Result<Vec<Hash>, IngestError>>()?;
         Ok(Report {
             hashes,
             cache: Some(outcome),
@@ -544,7 +551,11 @@ impl Options {
 
     /// [`hash_path_multi`](Options::hash_path_multi) on several threads.
     #[cfg(feature = "parallel")]
-    fn hash_path_parallel(&self, path: &Path, wants: &[Want<'_>]) -> Result<Vec<Hash>, Error> {
+    fn hash_path_parallel(
+        &self,
+        path: &Path,
+        wants: &[Want<'_>],
+    ) -> Result<Vec<Hash>, IngestError> {
         use crate::fs::parallel;
         if wants.iter().copied().all(is_git) {
             let algorithms: Vec<Algorithm> = wants.iter().map(Want::algorithm).collect();
@@ -591,7 +602,7 @@ fn is_git(want: Want<'_>) -> bool {
 
 /// The one hash of a route asked for one want.
 #[cfg(feature = "fs")]
-fn one(hashes: Vec<Hash>) -> Result<Hash, Error> {
+fn one(hashes: Vec<Hash>) -> Result<Hash, IngestError> {
     match hashes.first() {
         Some(hash) => Ok(*hash),
         None => unreachable!("one want gives one hash"),
@@ -599,7 +610,7 @@ fn one(hashes: Vec<Hash>) -> Result<Hash, Error> {
 }
 
 /// The sink computing what `want` names.
-fn sink(want: Want<'_>, settings: &Settings) -> Result<Box<dyn HashSink>, method::Error> {
+fn sink(want: Want<'_>, settings: &Settings) -> Result<Box<dyn HashSink>, method::MethodError> {
     want.method().hash_sink(want.algorithm(), settings)
 }
 
@@ -607,13 +618,13 @@ fn sink(want: Want<'_>, settings: &Settings) -> Result<Box<dyn HashSink>, method
 pub(crate) fn sinks(
     wants: &[Want<'_>],
     settings: &Settings,
-) -> Result<Vec<Box<dyn HashSink>>, method::Error> {
+) -> Result<Vec<Box<dyn HashSink>>, method::MethodError> {
     wants.iter().map(|&w| sink(w, settings)).collect()
 }
 
-fn finish_all(sinks: Vec<Box<dyn HashSink>>) -> Result<Vec<Hash>, Error> {
+fn finish_all(sinks: Vec<Box<dyn HashSink>>) -> Result<Vec<Hash>, IngestError> {
     sinks
         .into_iter()
-        .map(|s| s.finish().map_err(Error::Sink))
+        .map(|s| s.finish().map_err(IngestError::Sink))
         .collect()
 }

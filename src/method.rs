@@ -32,7 +32,7 @@ use std::str::FromStr;
 /// Why a file ingestion method could not be named or used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum MethodError {
     /// A method name Nix does not know.
     #[error("unknown file ingestion method '{0}' (expected flat, nar or git)")]
     UnknownMethod(String),
@@ -92,7 +92,7 @@ impl FileIngestionMethod {
     /// `FromStr` takes, plus the older `recursive` for NAR. (`text` is a content address method,
     /// not a file ingestion method: see
     /// [`ContentAddressMethod::from_output_hash_mode`](crate::content_address::ContentAddressMethod::from_output_hash_mode).)
-    pub fn from_output_hash_mode(s: &str) -> Result<Self, Error> {
+    pub fn from_output_hash_mode(s: &str) -> Result<Self, MethodError> {
         match s {
             "recursive" => Ok(FileIngestionMethod::Nar),
             other => other.parse(),
@@ -107,14 +107,14 @@ impl fmt::Display for FileIngestionMethod {
 }
 
 impl FromStr for FileIngestionMethod {
-    type Err = Error;
+    type Err = MethodError;
 
     /// Parses `flat`, `nar` or `git`, exactly as Nix's `parseFileIngestionMethod`.
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, MethodError> {
         FileIngestionMethod::ALL
             .into_iter()
             .find(|m| m.name() == s)
-            .ok_or_else(|| Error::UnknownMethod(s.to_owned()))
+            .ok_or_else(|| MethodError::UnknownMethod(s.to_owned()))
     }
 }
 
@@ -212,7 +212,7 @@ impl HashSink for FlatHasher {
 ///         &self,
 ///         algorithm: Algorithm,
 ///         settings: &Settings,
-///     ) -> Result<Box<dyn HashSink>, method::Error> {
+///     ) -> Result<Box<dyn HashSink>, method::MethodError> {
 ///         let hasher = Hasher::with_collision_detection(algorithm, settings.collision_detection());
 ///         Ok(Box::new(ContentsSink(hasher)))
 ///     }
@@ -249,7 +249,7 @@ pub trait IngestionMethod {
         &self,
         algorithm: Algorithm,
         settings: &Settings,
-    ) -> Result<Box<dyn HashSink>, Error>;
+    ) -> Result<Box<dyn HashSink>, MethodError>;
 
     /// The Nix method this one computes exactly, if any (`None` by default). Nix's own
     /// [`FileIngestionMethod`]s answer themselves; routes use the answer to take faster paths
@@ -272,7 +272,7 @@ impl IngestionMethod for FileIngestionMethod {
         &self,
         algorithm: Algorithm,
         settings: &Settings,
-    ) -> Result<Box<dyn HashSink>, Error> {
+    ) -> Result<Box<dyn HashSink>, MethodError> {
         let detect = settings.collision_detection;
         Ok(match self {
             FileIngestionMethod::Flat => {
@@ -308,7 +308,7 @@ macro_rules! forward_ingestion_method {
                 &self,
                 algorithm: Algorithm,
                 settings: &Settings,
-            ) -> Result<Box<dyn HashSink>, Error> {
+            ) -> Result<Box<dyn HashSink>, MethodError> {
                 (**self).hash_sink(algorithm, settings)
             }
 
@@ -424,7 +424,7 @@ mod tests {
         // Nix 2.26 `nix store add --mode recursive` fails: "Unknown file ingestion method".
         assert_eq!(
             "recursive".parse::<FileIngestionMethod>(),
-            Err(Error::UnknownMethod("recursive".into()))
+            Err(MethodError::UnknownMethod("recursive".into()))
         );
         assert_eq!(
             FileIngestionMethod::from_output_hash_mode("recursive"),

@@ -18,7 +18,7 @@ pub const ALPHABET: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
 /// Why a string is not valid nix32.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum DecodeError {
     /// A character outside [`ALPHABET`] (which has no `e`, `o`, `u` or `t`).
     #[error("invalid nix32 character {} at byte {index} (nix32 digits are 0-9 and a-z without e, o, u and t)", show_byte(*.byte))]
     InvalidCharacter {
@@ -75,7 +75,7 @@ pub fn encode(bytes: &[u8]) -> String {
 }
 
 /// Decodes a nix32 string.
-pub fn decode(s: &str) -> Result<Vec<u8>, Error> {
+pub fn decode(s: &str) -> Result<Vec<u8>, DecodeError> {
     let chars = s.as_bytes();
     let len = decoded_len(chars.len());
     let mut out = vec![0u8; len];
@@ -83,7 +83,7 @@ pub fn decode(s: &str) -> Result<Vec<u8>, Error> {
         let digit = ALPHABET
             .iter()
             .position(|&c| c == byte)
-            .ok_or(Error::InvalidCharacter { byte, index })? as u16;
+            .ok_or(DecodeError::InvalidCharacter { byte, index })? as u16;
         let n = chars.len() - 1 - index;
         let b = n * 5;
         let i = b / 8;
@@ -92,13 +92,13 @@ pub fn decode(s: &str) -> Result<Vec<u8>, Error> {
         if i < len {
             out[i] |= shifted as u8;
         } else if shifted & 0xff != 0 {
-            return Err(Error::Overflow { len });
+            return Err(DecodeError::Overflow { len });
         }
         let carry = (shifted >> 8) as u8;
         if i + 1 < len {
             out[i + 1] |= carry;
         } else if carry != 0 {
-            return Err(Error::Overflow { len });
+            return Err(DecodeError::Overflow { len });
         }
     }
     Ok(out)
@@ -121,7 +121,7 @@ mod tests {
     fn rejects_bad_characters() {
         assert_eq!(
             decode("e0"),
-            Err(Error::InvalidCharacter {
+            Err(DecodeError::InvalidCharacter {
                 byte: b'e',
                 index: 0
             })
@@ -131,6 +131,6 @@ mod tests {
     #[test]
     fn rejects_overflow() {
         // Two characters hold 10 bits; one byte only 8.
-        assert_eq!(decode("z0"), Err(Error::Overflow { len: 1 }));
+        assert_eq!(decode("z0"), Err(DecodeError::Overflow { len: 1 }));
     }
 }

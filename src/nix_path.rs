@@ -59,7 +59,7 @@ use crate::store_path::{self, check_name};
 /// Why a path could not be resolved.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum NixPathError {
     /// The working directory is unknown (for a relative path).
     #[error("cannot find the current directory")]
     CurrentDir(#[source] io::Error),
@@ -90,13 +90,14 @@ impl NixPath {
     /// last component not followed. What `nix hash path` (but `--mode flat`) and
     /// `nix store add` (every mode) ingest. Fails, as Nix does, when that directory does not
     /// resolve.
-    pub fn path(&self) -> Result<PathBuf, Error> {
+    pub fn path(&self) -> Result<PathBuf, NixPathError> {
         match (self.clean.parent(), self.clean.file_name()) {
             (Some(parent), Some(name)) => {
-                let parent = std::fs::canonicalize(parent).map_err(|source| Error::Parent {
-                    path: self.clean.clone(),
-                    source,
-                })?;
+                let parent =
+                    std::fs::canonicalize(parent).map_err(|source| NixPathError::Parent {
+                        path: self.clean.clone(),
+                        source,
+                    })?;
                 Ok(parent.join(name))
             }
             _ => Ok(self.clean.clone()),
@@ -117,7 +118,7 @@ impl NixPath {
     /// The store path name `nix store add` (Nix 2.34) gives it: the text after the last `/` of
     /// the path as given, checked as a store path name (so `dir/`, `.` and `dir/..` are
     /// refused, as by Nix).
-    pub fn default_name(&self) -> Result<String, store_path::Error> {
+    pub fn default_name(&self) -> Result<String, store_path::StorePathError> {
         let bytes = self.given.as_bytes();
         let start = bytes.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
         name(&bytes[start..])
@@ -125,7 +126,7 @@ impl NixPath {
 
     /// The store path name Nix 2.26 gives it: as [`default_name`](Self::default_name) but with
     /// trailing slashes skipped first (its `baseNameOf`), so `dir/` is named `dir`.
-    pub fn default_name_2_26(&self) -> Result<String, store_path::Error> {
+    pub fn default_name_2_26(&self) -> Result<String, store_path::StorePathError> {
         let bytes = self.given.as_bytes();
         let end = bytes.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
         let trimmed = &bytes[..end];
@@ -138,18 +139,18 @@ impl NixPath {
 }
 
 /// A store path name from bytes (non-UTF-8 bytes become U+FFFD, which the check refuses).
-fn name(bytes: &[u8]) -> Result<String, store_path::Error> {
+fn name(bytes: &[u8]) -> Result<String, store_path::StorePathError> {
     let name = String::from_utf8_lossy(bytes).into_owned();
     check_name(&name)?;
     Ok(name)
 }
 
 /// [`resolve_in`] the current working directory (asked only for a relative path).
-pub fn resolve(path: &Path) -> Result<NixPath, Error> {
+pub fn resolve(path: &Path) -> Result<NixPath, NixPathError> {
     if path.is_absolute() {
         return Ok(resolve_in(Path::new("/"), path));
     }
-    let cwd = std::env::current_dir().map_err(Error::CurrentDir)?;
+    let cwd = std::env::current_dir().map_err(NixPathError::CurrentDir)?;
     Ok(resolve_in(&cwd, path))
 }
 

@@ -69,18 +69,18 @@ use crate::want::Want;
 /// Why path info could not be computed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum PathInfoError {
     /// Walking the object on disk failed (it names the path).
     #[cfg(feature = "fs")]
     #[error(transparent)]
-    Walk(#[from] crate::fs::Error),
+    Walk(#[from] crate::fs::WalkError),
     /// The NAR is malformed or over a limit (it names the byte offset).
     #[error(transparent)]
-    Nar(#[from] nar::Error),
+    Nar(#[from] nar::ReadError),
     /// A method cannot hash with the algorithm asked for.
     #[error(transparent)]
-    Method(#[from] method::Error),
-    /// The NAR being written ([`Request::write_nar`]) could not be finished.
+    Method(#[from] method::MethodError),
+    /// The NAR being written (`Request::write_nar`) could not be finished.
     #[error("cannot finish writing the NAR")]
     WriteNar(#[source] SinkError),
     /// A digest could not be finished (an incomplete object, a SHA-1 collision attack, a flat or
@@ -96,7 +96,7 @@ pub enum Error {
     /// The name, or the content address (e.g. text with an algorithm other than SHA-256), makes
     /// no store path.
     #[error("cannot make the store path")]
-    StorePath(#[source] store_path::Error),
+    StorePath(#[source] store_path::StorePathError),
 }
 
 /// What to compute about a store object: its name and content address method (required), the
@@ -169,7 +169,7 @@ impl<'a> Request<'a> {
         self
     }
 
-    fn sinks(&self, options: &Options) -> Result<Sinks, Error> {
+    fn sinks(&self, options: &Options) -> Result<Sinks, PathInfoError> {
         let ca_method = match self.method {
             ContentAddressMethod::Fixed(m) => m,
             ContentAddressMethod::Text => FileIngestionMethod::Flat,
@@ -181,12 +181,12 @@ impl<'a> Request<'a> {
         Ok(Tee::new(nar, Tee::new(ca, extra)))
     }
 
-    fn finish(&self, sinks: Sinks) -> Result<PathInfo, Error> {
+    fn finish(&self, sinks: Sinks) -> Result<PathInfo, PathInfoError> {
         let (nar, (ca, extra)) = {
             let (nar, rest) = sinks.into_inner();
             (nar, rest.into_inner())
         };
-        let digest = |what: String| move |source| Error::Digest { what, source };
+        let digest = |what: String| move |source| PathInfoError::Digest { what, source };
         let (nar_hash, nar_size) = nar.finish_with_size().map_err(digest("NAR hash".into()))?;
         let ca = ContentAddress::new(
             self.method,
@@ -204,7 +204,7 @@ impl<'a> Request<'a> {
         let store_path = self
             .store_dir
             .make_path_from_ca(&self.name, &ca, &self.references)
-            .map_err(Error::StorePath)?;
+            .map_err(PathInfoError::StorePath)?;
         let mut references = self.references.others.clone();
         if self.references.self_ref {
             references.insert(store_path.clone());
@@ -225,7 +225,7 @@ impl<'a> Request<'a> {
     /// line), read once.
     #[cfg(feature = "fs")]
     #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
-    pub fn from_path(&self, path: &Path, options: &Options) -> Result<PathInfo, Error> {
+    pub fn from_path(&self, path: &Path, options: &Options) -> Result<PathInfo, PathInfoError> {
         let mut sinks = self.sinks(options)?;
         crate::fs::dump(path, &mut sinks, options.settings())?;
         self.finish(sinks)
@@ -257,18 +257,22 @@ impl<'a> Request<'a> {
         path: &Path,
         out: W,
         options: &Options,
-    ) -> Result<PathInfo, Error> {
+    ) -> Result<PathInfo, PathInfoError> {
         let writer = nar::NarWriter::new(out).max_depth(options.settings().limits().max_nar_depth);
         let mut sinks = Tee::new(writer, self.sinks(options)?);
         crate::fs::dump(path, &mut sinks, options.settings())?;
         let (writer, sinks) = sinks.into_inner();
-        writer.finish().map_err(Error::WriteNar)?;
+        writer.finish().map_err(PathInfoError::WriteNar)?;
         self.finish(sinks)
     }
 
     /// Path info of the object a NAR holds, read once from `reader` (which must end where the
     /// archive ends).
-    pub fn from_nar<R: Read>(&self, reader: R, options: &Options) -> Result<PathInfo, Error> {
+    pub fn from_nar<R: Read>(
+        &self,
+        reader: R,
+        options: &Options,
+    ) -> Result<PathInfo, PathInfoError> {
         let mut sinks = self.sinks(options)?;
         nar::read(reader, &mut sinks, options.settings().limits())?;
         self.finish(sinks)
@@ -277,7 +281,11 @@ impl<'a> Request<'a> {
     /// [`from_nar`](Self::from_nar) from a tokio `AsyncRead`.
     #[cfg(feature = "tokio")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-    pub async fn from_nar_async<R>(&self, reader: R, options: &Options) -> Result<PathInfo, Error>
+    pub async fn from_nar_async<R>(
+        &self,
+        reader: R,
+        options: &Options,
+    ) -> Result<PathInfo, PathInfoError>
     where
         R: ::tokio::io::AsyncRead + Unpin,
     {

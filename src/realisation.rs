@@ -51,7 +51,7 @@ use crate::store_path::{self, StorePath};
 /// Why a derivation output id could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum RealisationError {
     /// No `!` between hash and output name.
     #[error("derivation output id {0:?} has no '!' before its output name")]
     NoSeparator(String),
@@ -71,7 +71,7 @@ pub enum Error {
         id: String,
         /// Why.
         #[source]
-        source: store_path::Error,
+        source: store_path::StorePathError,
     },
 }
 
@@ -84,8 +84,8 @@ pub struct DrvOutput {
 
 impl DrvOutput {
     /// The id of output `output_name` of the derivation whose hash modulo is `drv_hash`.
-    pub fn new(drv_hash: Hash, output_name: &str) -> Result<Self, Error> {
-        store_path::check_name(output_name).map_err(|source| Error::OutputName {
+    pub fn new(drv_hash: Hash, output_name: &str) -> Result<Self, RealisationError> {
+        store_path::check_name(output_name).map_err(|source| RealisationError::OutputName {
             id: format!("{}!{}", drv_hash.to_prefixed(Format::Base16), output_name),
             source,
         })?;
@@ -130,16 +130,18 @@ impl fmt::Debug for DrvOutput {
 }
 
 impl FromStr for DrvOutput {
-    type Err = Error;
+    type Err = RealisationError;
     /// Reads `<algo>:<digest>!<name>` (the digest in any base, or SRI), as Nix's
     /// `DrvOutput::parse`.
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, RealisationError> {
         let echo = || s.chars().take(200).collect::<String>();
         let (hash, name) = s
             .split_once('!')
-            .ok_or_else(|| Error::NoSeparator(echo()))?;
-        let drv_hash = Hash::parse(hash).map_err(|source| Error::Hash { id: echo(), source })?;
-        store_path::check_name(name).map_err(|source| Error::OutputName { id: echo(), source })?;
+            .ok_or_else(|| RealisationError::NoSeparator(echo()))?;
+        let drv_hash =
+            Hash::parse(hash).map_err(|source| RealisationError::Hash { id: echo(), source })?;
+        store_path::check_name(name)
+            .map_err(|source| RealisationError::OutputName { id: echo(), source })?;
         Ok(DrvOutput {
             drv_hash,
             output_name: name.to_owned(),
@@ -301,8 +303,8 @@ pub struct BuildTraceKey {
 
 impl BuildTraceKey {
     /// Output `output_name` of the derivation `drv_path`.
-    pub fn new(drv_path: StorePath, output_name: &str) -> Result<Self, Error> {
-        store_path::check_name(output_name).map_err(|source| Error::OutputName {
+    pub fn new(drv_path: StorePath, output_name: &str) -> Result<Self, RealisationError> {
+        store_path::check_name(output_name).map_err(|source| RealisationError::OutputName {
             id: format!("{drv_path}^{output_name}"),
             source,
         })?;

@@ -73,7 +73,7 @@ pub const DEFAULT_STORE_DIR: &str = "/nix/store";
 /// Why a store path, store path name, store directory or content-addressed path is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum StorePathError {
     /// An empty name.
     #[error("store path name must not be empty")]
     EmptyName,
@@ -144,7 +144,7 @@ pub enum Error {
         path: String,
         /// What is wrong with it.
         #[source]
-        source: Box<Error>,
+        source: Box<StorePathError>,
     },
     /// A path that is not directly inside the store directory.
     #[error("path '{path}' is not in the Nix store '{store_dir}'")]
@@ -202,12 +202,12 @@ pub enum Error {
 /// assert!(check_name(".-foo").is_err());
 /// assert!(check_name("foo bar").is_err());
 /// ```
-pub fn check_name(name: &str) -> Result<(), Error> {
+pub fn check_name(name: &str) -> Result<(), StorePathError> {
     if name.is_empty() {
-        return Err(Error::EmptyName);
+        return Err(StorePathError::EmptyName);
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(Error::NameTooLong {
+        return Err(StorePathError::NameTooLong {
             name: name.to_owned(),
             len: name.len(),
         });
@@ -215,10 +215,10 @@ pub fn check_name(name: &str) -> Result<(), Error> {
     // "." and "..", alone or as the first dash-separated component.
     let b = name.as_bytes();
     if b.first() == Some(&b'.') {
-        let dot_name = || Error::DotName {
+        let dot_name = || StorePathError::DotName {
             name: name.to_owned(),
         };
-        let component = |component| Error::DotComponent {
+        let component = |component| StorePathError::DotComponent {
             name: name.to_owned(),
             component,
         };
@@ -231,7 +231,7 @@ pub fn check_name(name: &str) -> Result<(), Error> {
         }
     }
     if let Some((index, character)) = name.char_indices().find(|&(_, c)| !is_name_char(c)) {
-        return Err(Error::IllegalCharacter {
+        return Err(StorePathError::IllegalCharacter {
             name: name.to_owned(),
             character,
             index,
@@ -256,7 +256,7 @@ pub struct StorePath {
 
 impl StorePath {
     /// A store path from its digest and name; the name is checked as by [`check_name`].
-    pub fn new(digest: [u8; 20], name: &str) -> Result<Self, Error> {
+    pub fn new(digest: [u8; 20], name: &str) -> Result<Self, StorePathError> {
         check_name(name)?;
         Ok(StorePath {
             digest,
@@ -272,10 +272,10 @@ impl StorePath {
     /// assert_eq!(p.name(), "fixed");
     /// assert!(StorePath::from_base_name("9662cgnnyvgqjpjfkbljw002r27yyg6e-fixed").is_err());
     /// ```
-    pub fn from_base_name(base_name: &str) -> Result<Self, Error> {
+    pub fn from_base_name(base_name: &str) -> Result<Self, StorePathError> {
         let bytes = base_name.as_bytes();
         if bytes.len() < HASH_PART_LEN + 1 {
-            return Err(Error::TooShort {
+            return Err(StorePathError::TooShort {
                 base_name: base_name.to_owned(),
             });
         }
@@ -284,7 +284,7 @@ impl StorePath {
             .take_while(|&(i, _)| i < HASH_PART_LEN)
             .find(|&(_, c)| !c.is_ascii() || !nix32::ALPHABET.contains(&(c as u8)))
         {
-            return Err(Error::IllegalHashCharacter {
+            return Err(StorePathError::IllegalHashCharacter {
                 base_name: base_name.to_owned(),
                 character,
                 index,
@@ -294,31 +294,32 @@ impl StorePath {
         let (hash_part, rest) =
             base_name
                 .split_at_checked(HASH_PART_LEN)
-                .ok_or_else(|| Error::TooShort {
+                .ok_or_else(|| StorePathError::TooShort {
                     base_name: base_name.to_owned(),
                 })?;
         let name = match rest.strip_prefix('-') {
             Some(name) => name,
             None => {
-                return Err(Error::MissingDash {
+                return Err(StorePathError::MissingDash {
                     base_name: base_name.to_owned(),
                     found: rest.chars().next().unwrap_or('\0'),
                 });
             }
         };
         // 32 checked characters are exactly 160 bits: decoding cannot fail.
-        let decoded = nix32::decode(hash_part).map_err(|e| Error::IllegalHashCharacter {
-            base_name: base_name.to_owned(),
-            character: match e {
-                nix32::Error::InvalidCharacter { byte, .. } => char::from(byte),
-                _ => '?',
-            },
-            index: match e {
-                nix32::Error::InvalidCharacter { index, .. } => index,
-                _ => 0,
-            },
-        })?;
-        let digest = <[u8; 20]>::try_from(decoded).map_err(|_| Error::TooShort {
+        let decoded =
+            nix32::decode(hash_part).map_err(|e| StorePathError::IllegalHashCharacter {
+                base_name: base_name.to_owned(),
+                character: match e {
+                    nix32::DecodeError::InvalidCharacter { byte, .. } => char::from(byte),
+                    _ => '?',
+                },
+                index: match e {
+                    nix32::DecodeError::InvalidCharacter { index, .. } => index,
+                    _ => 0,
+                },
+            })?;
+        let digest = <[u8; 20]>::try_from(decoded).map_err(|_| StorePathError::TooShort {
             base_name: base_name.to_owned(),
         })?;
         StorePath::new(digest, name)
@@ -377,8 +378,8 @@ impl fmt::Debug for StorePath {
 }
 
 impl FromStr for StorePath {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+    type Err = StorePathError;
+    fn from_str(s: &str) -> Result<Self, StorePathError> {
         StorePath::from_base_name(s)
     }
 }
@@ -424,7 +425,7 @@ impl StoreDir {
     /// assert!(StoreDir::new("/nix/store/").is_err());
     /// assert!(StoreDir::new("nix/store").is_err());
     /// ```
-    pub fn new(dir: impl Into<String>) -> Result<Self, Error> {
+    pub fn new(dir: impl Into<String>) -> Result<Self, StorePathError> {
         let dir = dir.into();
         let reason = if !dir.starts_with('/') {
             Some("it must be an absolute path")
@@ -444,7 +445,7 @@ impl StoreDir {
             None
         };
         match reason {
-            Some(reason) => Err(Error::InvalidStoreDir { dir, reason }),
+            Some(reason) => Err(StorePathError::InvalidStoreDir { dir, reason }),
             None => Ok(StoreDir(dir)),
         }
     }
@@ -461,9 +462,9 @@ impl StoreDir {
     /// assert_eq!(StoreDir::canonical("/nix/./var/../store")?.as_str(), "/nix/store");
     /// assert!(StoreDir::canonical("nix/store").is_err());
     /// assert!(StoreDir::canonical("/nix/..").is_err());
-    /// # Ok::<(), nix_ingest::store_path::Error>(())
+    /// # Ok::<(), nix_ingest::store_path::StorePathError>(())
     /// ```
-    pub fn canonical(dir: &str) -> Result<Self, Error> {
+    pub fn canonical(dir: &str) -> Result<Self, StorePathError> {
         if !dir.starts_with('/') {
             return StoreDir::new(dir);
         }
@@ -517,16 +518,16 @@ impl StoreDir {
     /// assert_eq!(p.to_string(), "9662cgnnyvgqjpjfkbljw002r27yyg64-fixed");
     /// assert!(store.parse_path("/gnu/store/9662cgnnyvgqjpjfkbljw002r27yyg64-fixed").is_err());
     /// ```
-    pub fn parse_path(&self, path: &str) -> Result<StorePath, Error> {
+    pub fn parse_path(&self, path: &str) -> Result<StorePath, StorePathError> {
         let base_name = path
             .strip_prefix(self.0.as_str())
             .and_then(|rest| rest.strip_prefix('/'))
             .filter(|base| !base.is_empty() && !base.contains('/'))
-            .ok_or_else(|| Error::NotInStore {
+            .ok_or_else(|| StorePathError::NotInStore {
                 path: path.to_owned(),
                 store_dir: self.0.clone(),
             })?;
-        StorePath::from_base_name(base_name).map_err(|e| Error::InvalidPath {
+        StorePath::from_base_name(base_name).map_err(|e| StorePathError::InvalidPath {
             path: path.to_owned(),
             source: Box::new(e),
         })
@@ -548,7 +549,7 @@ impl StoreDir {
         type_: &str,
         inner_hash: &Hash,
         name: &str,
-    ) -> Result<StorePath, Error> {
+    ) -> Result<StorePath, StorePathError> {
         check_name(name)?;
         let digest = self.store_path_digest(
             type_,
@@ -592,17 +593,17 @@ impl StoreDir {
         name: &str,
         ca: &ContentAddress,
         references: &References,
-    ) -> Result<StorePath, Error> {
+    ) -> Result<StorePath, StorePathError> {
         check_name(name)?;
         let hash = ca.hash();
         let algorithm = hash.algorithm();
         match ca.method() {
             ContentAddressMethod::Text => {
                 if algorithm != Algorithm::Sha256 {
-                    return Err(Error::TextAlgorithm { algorithm });
+                    return Err(StorePathError::TextAlgorithm { algorithm });
                 }
                 if references.self_ref {
-                    return Err(Error::TextSelfReference {
+                    return Err(StorePathError::TextSelfReference {
                         name: name.to_owned(),
                     });
                 }
@@ -613,14 +614,14 @@ impl StoreDir {
                 if method == FileIngestionMethod::Git
                     && !matches!(algorithm, Algorithm::Sha1 | Algorithm::Sha256)
                 {
-                    return Err(Error::GitAlgorithm { algorithm });
+                    return Err(StorePathError::GitAlgorithm { algorithm });
                 }
                 if method == FileIngestionMethod::Nar && algorithm == Algorithm::Sha256 {
                     let type_ = self.make_type("source", references);
                     return self.make_store_path(&type_, hash, name);
                 }
                 if !references.is_empty() {
-                    return Err(Error::FixedOutputReferences {
+                    return Err(StorePathError::FixedOutputReferences {
                         name: name.to_owned(),
                         method: ca.method().render_with_algo(algorithm),
                     });
@@ -697,21 +698,24 @@ mod tests {
             assert_eq!(check_name(ok), Ok(()), "{ok}");
         }
         assert_eq!(check_name(&"a".repeat(211)), Ok(()));
-        assert_eq!(check_name(""), Err(Error::EmptyName));
+        assert_eq!(check_name(""), Err(StorePathError::EmptyName));
         assert_eq!(
             check_name(&"a".repeat(212)),
-            Err(Error::NameTooLong {
+            Err(StorePathError::NameTooLong {
                 name: "a".repeat(212),
                 len: 212
             })
         );
         for dot in [".", ".."] {
-            assert_eq!(check_name(dot), Err(Error::DotName { name: dot.into() }));
+            assert_eq!(
+                check_name(dot),
+                Err(StorePathError::DotName { name: dot.into() })
+            );
         }
         for (name, component) in [(".-", "."), (".-foo", "."), ("..-foo", "..")] {
             assert_eq!(
                 check_name(name),
-                Err(Error::DotComponent {
+                Err(StorePathError::DotComponent {
                     name: name.into(),
                     component
                 })
@@ -728,7 +732,7 @@ mod tests {
         ] {
             assert_eq!(
                 check_name(name),
-                Err(Error::IllegalCharacter {
+                Err(StorePathError::IllegalCharacter {
                     name: name.into(),
                     character,
                     index
@@ -745,17 +749,17 @@ mod tests {
         assert!(StorePath::from_base_name(&format!("{}-x", "z".repeat(32))).is_ok());
         assert_eq!(
             StorePath::from_base_name(&f),
-            Err(Error::TooShort {
+            Err(StorePathError::TooShort {
                 base_name: f.clone()
             })
         );
         assert_eq!(
             StorePath::from_base_name(&format!("{f}-")),
-            Err(Error::EmptyName)
+            Err(StorePathError::EmptyName)
         );
         assert!(matches!(
             StorePath::from_base_name(&format!("{}e-x", "f".repeat(31))),
-            Err(Error::IllegalHashCharacter {
+            Err(StorePathError::IllegalHashCharacter {
                 character: 'e',
                 index: 31,
                 ..
@@ -763,7 +767,7 @@ mod tests {
         ));
         assert!(matches!(
             StorePath::from_base_name(&format!("{}Ff-x", "f".repeat(30))),
-            Err(Error::IllegalHashCharacter {
+            Err(StorePathError::IllegalHashCharacter {
                 character: 'F',
                 index: 30,
                 ..
@@ -772,7 +776,7 @@ mod tests {
         // A multi-byte character inside the hash part must not split a char boundary.
         assert!(matches!(
             StorePath::from_base_name(&format!("{}é{}-x", "f".repeat(20), "f".repeat(10))),
-            Err(Error::IllegalHashCharacter {
+            Err(StorePathError::IllegalHashCharacter {
                 character: 'é',
                 index: 20,
                 ..
@@ -780,7 +784,7 @@ mod tests {
         ));
         assert!(matches!(
             StorePath::from_base_name(&format!("{}éf-x", "f".repeat(31))),
-            Err(Error::IllegalHashCharacter {
+            Err(StorePathError::IllegalHashCharacter {
                 character: 'é',
                 index: 31,
                 ..
@@ -789,14 +793,14 @@ mod tests {
         // Nix accepts this one (as a path named "x"); see the module documentation.
         assert_eq!(
             StorePath::from_base_name(&format!("{f}Xx")),
-            Err(Error::MissingDash {
+            Err(StorePathError::MissingDash {
                 base_name: format!("{f}Xx"),
                 found: 'X'
             })
         );
         assert!(matches!(
             StorePath::from_base_name(&format!("{f}éx")),
-            Err(Error::MissingDash { found: 'é', .. })
+            Err(StorePathError::MissingDash { found: 'é', .. })
         ));
     }
 
@@ -835,7 +839,10 @@ mod tests {
             "/nix/store/".to_owned(),
         ] {
             assert!(
-                matches!(store.parse_path(&bad), Err(Error::NotInStore { .. })),
+                matches!(
+                    store.parse_path(&bad),
+                    Err(StorePathError::NotInStore { .. })
+                ),
                 "{bad}"
             );
         }
@@ -879,13 +886,13 @@ mod tests {
             let ca = ContentAddress::fixed(FileIngestionMethod::Git, Hash::digest(algorithm, b""));
             assert_eq!(
                 store.make_path_from_ca("x", &ca, &none),
-                Err(Error::GitAlgorithm { algorithm })
+                Err(StorePathError::GitAlgorithm { algorithm })
             );
         }
         let text = ContentAddress::text(Hash::digest(Algorithm::Sha1, b""));
         assert_eq!(
             store.make_path_from_ca("x", &text, &none),
-            Err(Error::TextAlgorithm {
+            Err(StorePathError::TextAlgorithm {
                 algorithm: Algorithm::Sha1
             })
         );
@@ -893,7 +900,7 @@ mod tests {
         assert!(store.make_path_from_ca("x", &text, &one).is_ok());
         assert_eq!(
             store.make_path_from_ca("x", &text, &me),
-            Err(Error::TextSelfReference { name: "x".into() })
+            Err(StorePathError::TextSelfReference { name: "x".into() })
         );
         for (method, algorithm) in [
             (FileIngestionMethod::Flat, Algorithm::Sha256),
@@ -906,7 +913,7 @@ mod tests {
             for refs in [&one, &me] {
                 assert!(matches!(
                     store.make_path_from_ca("x", &ca, refs),
-                    Err(Error::FixedOutputReferences { .. })
+                    Err(StorePathError::FixedOutputReferences { .. })
                 ));
             }
         }
@@ -918,7 +925,7 @@ mod tests {
         assert!(store.make_path_from_ca("x", &nar, &me).is_ok());
         assert!(matches!(
             store.make_path_from_ca("a b", &nar, &none),
-            Err(Error::IllegalCharacter { .. })
+            Err(StorePathError::IllegalCharacter { .. })
         ));
     }
 

@@ -7,12 +7,12 @@
 //! when the [`Claim`] names them ([`Claim::nar_hash`], [`Claim::nar_size`]), hashes and counts
 //! the raw NAR bytes at the same time. Only when every digest matches does it return the
 //! [`StorePath`] the content address, name and references make; a mismatch is
-//! [`Error::HashMismatch`], carrying the expected and the actual hash.
+//! [`VerifyError::HashMismatch`], carrying the expected and the actual hash.
 //!
 //! Nix does the same when it adds a content-addressed path from a NAR (`LocalStore::addToStore`
 //! recomputes the content address and refuses a mismatch). Differences: self-referencing
 //! objects, whose hash Nix computes modulo their own hash part, are refused here
-//! ([`Error::SelfReference`]); and git content addresses with SHA-256 are accepted (as newer
+//! ([`VerifyError::SelfReference`]); and git content addresses with SHA-256 are accepted (as newer
 //! Nix does; Nix 2.26 refuses them).
 //!
 //! ```
@@ -52,7 +52,7 @@
 //! let at = bad.windows(5).position(|w| w == b"Hello").unwrap();
 //! bad[at] ^= 1;
 //! let err = verify_nar(&bad[..], &claim, &store, &Options::new()).unwrap_err();
-//! assert!(matches!(err, verify::Error::HashMismatch { .. }));
+//! assert!(matches!(err, verify::VerifyError::HashMismatch { .. }));
 //! # Ok(()) }
 //! ```
 
@@ -93,21 +93,21 @@ impl std::fmt::Display for Digest {
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum VerifyError {
     /// The name, content address and references make no valid store path (e.g. a bad name, a
     /// method that allows no references, an algorithm a method does not allow).
     #[error("invalid store object")]
-    StorePath(#[from] store_path::Error),
+    StorePath(#[from] store_path::StorePathError),
     /// Self-references are not supported (Nix hashes such objects modulo their own hash part).
     #[error("cannot verify a self-referencing content-addressed object")]
     SelfReference,
     /// A [claimed digest](Claim::digest)'s method could not make its hasher.
     #[error("cannot start a claimed digest's hasher")]
-    Method(#[from] crate::method::Error),
+    Method(#[from] crate::method::MethodError),
     /// The NAR is malformed or breaks a limit; the error carries the byte offset. A hasher's
     /// refusal (e.g. a flat address for a directory) also arrives here, as a sink error.
     #[error("invalid NAR")]
-    Nar(#[from] nar::Error),
+    Nar(#[from] nar::ReadError),
     /// The stream ended in a state a hasher refused (e.g. a SHA-1 collision attack).
     #[error("cannot hash the NAR's contents")]
     Hash(#[source] SinkError),
@@ -209,7 +209,7 @@ impl Claim {
     }
 
     /// One more digest to check in the same pass: what `method` (one of Nix's, or one of your
-    /// own) computes with `expected`'s algorithm. A mismatch is [`Error::HashMismatch`] with
+    /// own) computes with `expected`'s algorithm. A mismatch is [`VerifyError::HashMismatch`] with
     /// [`Digest::Method`] naming the method. Any number can be added.
     ///
     /// ```
@@ -238,7 +238,7 @@ impl Claim {
     /// let wrong = Hash::digest(Algorithm::Blake3, b"");
     /// let claim = Claim::new("hello", ca).digest(FileIngestionMethod::Nar, wrong);
     /// let err = verify_nar(&nar[..], &claim, &StoreDir::default(), &Options::new()).unwrap_err();
-    /// assert!(matches!(err, verify::Error::HashMismatch { what: Digest::Method(m), .. } if m == "nar"));
+    /// assert!(matches!(err, verify::VerifyError::HashMismatch { what: Digest::Method(m), .. } if m == "nar"));
     /// # Ok(()) }
     /// ```
     pub fn digest(
@@ -302,7 +302,7 @@ pub fn verify_nar<R: Read>(
     claim: &Claim,
     store: &StoreDir,
     options: &Options,
-) -> Result<Verified, Error> {
+) -> Result<Verified, VerifyError> {
     let mut check = Check::start(claim, store, options)?;
     let mut raw = HashingReader {
         inner: reader,
@@ -322,7 +322,7 @@ pub async fn verify_nar_async<R>(
     claim: &Claim,
     store: &StoreDir,
     options: &Options,
-) -> Result<Verified, Error>
+) -> Result<Verified, VerifyError>
 where
     R: ::tokio::io::AsyncRead + Unpin,
 {
@@ -347,9 +347,9 @@ struct Check {
 
 impl Check {
     /// Refuses what can have no store path before reading a byte, and makes the hashers.
-    fn start(claim: &Claim, store: &StoreDir, options: &Options) -> Result<Check, Error> {
+    fn start(claim: &Claim, store: &StoreDir, options: &Options) -> Result<Check, VerifyError> {
         if claim.references.self_ref {
-            return Err(Error::SelfReference);
+            return Err(VerifyError::SelfReference);
         }
         let path = store.make_path_from_ca(&claim.name, &claim.ca, &claim.references)?;
         let method = match claim.ca.method() {
@@ -372,7 +372,7 @@ impl Check {
     }
 
     /// Compares every digest once the NAR has been read.
-    fn end(self, claim: &Claim, size: u64) -> Result<Verified, Error> {
+    fn end(self, claim: &Claim, size: u64) -> Result<Verified, VerifyError> {
         let claimed = std::iter::once((Digest::ContentAddress, *claim.ca.hash())).chain(
             claim
                 .digests
@@ -380,9 +380,9 @@ impl Check {
                 .map(|d| (Digest::Method(d.method.name().to_owned()), d.expected)),
         );
         for (sink, (what, expected)) in self.sinks.into_iter().zip(claimed) {
-            let actual = sink.finish().map_err(Error::Hash)?;
+            let actual = sink.finish().map_err(VerifyError::Hash)?;
             if actual != expected {
-                return Err(Error::HashMismatch {
+                return Err(VerifyError::HashMismatch {
                     what,
                     expected: Box::new(expected),
                     actual: Box::new(actual),
@@ -392,7 +392,7 @@ impl Check {
         if let Some(expected) = claim.nar_size
             && expected != size
         {
-            return Err(Error::SizeMismatch {
+            return Err(VerifyError::SizeMismatch {
                 expected,
                 actual: size,
             });
@@ -401,9 +401,9 @@ impl Check {
             (Some(expected), Some(hasher)) => {
                 let actual = hasher
                     .finalize()
-                    .map_err(|e| Error::Hash(SinkError::from_hash(e, "NAR")))?;
+                    .map_err(|e| VerifyError::Hash(SinkError::from_hash(e, "NAR")))?;
                 if actual != expected {
-                    return Err(Error::HashMismatch {
+                    return Err(VerifyError::HashMismatch {
                         what: Digest::Nar,
                         expected: Box::new(expected),
                         actual: Box::new(actual),

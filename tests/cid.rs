@@ -4,7 +4,7 @@
 //! digest; printed in multibase base32 (prefix 'b', RFC 4648 alphabet in lower case, no
 //! padding). From the multicodec table: git-raw = 0x78, sha1 = 0x11, sha2-256 = 0x12.
 
-use nix_ingest::cid::{self, Error, git_raw_cid, git_raw_cid_bytes, parse_git_raw_cid};
+use nix_ingest::cid::{self, CidError, git_raw_cid, git_raw_cid_bytes, parse_git_raw_cid};
 use nix_ingest::hash::{Algorithm, Hash};
 
 fn sha1(hex: &str) -> Hash {
@@ -74,7 +74,10 @@ fn constants_match_the_multicodec_table() {
 fn other_algorithms_are_refused() {
     for algorithm in [Algorithm::Md5, Algorithm::Sha512] {
         let h = Hash::digest(algorithm, b"x");
-        assert_eq!(git_raw_cid(&h), Err(Error::UnsupportedAlgorithm(algorithm)));
+        assert_eq!(
+            git_raw_cid(&h),
+            Err(CidError::UnsupportedAlgorithm(algorithm))
+        );
     }
 }
 
@@ -83,7 +86,7 @@ fn parsing_refuses_what_is_not_a_git_raw_cid() {
     // The CIDv1 example of the IPFS docs: dag-pb (0x70), sha2-256.
     assert!(matches!(
         parse_git_raw_cid("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"),
-        Err(Error::NotGitRaw { .. })
+        Err(CidError::NotGitRaw { .. })
     ));
     // Upper case is another multibase ('B'); other prefixes are not base32.
     for bad in [
@@ -99,6 +102,6 @@ fn parsing_refuses_what_is_not_a_git_raw_cid() {
     // A truncated CID: the digest is shorter than its length byte says.
     assert!(matches!(
         parse_git_raw_cid("baf4bcfevffxedg6ppj7ij37bhfusllcv5yrla"),
-        Err(Error::NotGitRaw { .. } | Error::NotBase32(_))
+        Err(CidError::NotGitRaw { .. } | CidError::NotBase32(_))
     ));
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use nix_ingest::Limits;
 use nix_ingest::Options;
 use nix_ingest::event::{Event, OwnedEvent, Recorder, Sink, SinkError};
-use nix_ingest::fs::{self, ErrorKind};
+use nix_ingest::fs::{self, WalkErrorKind};
 
 fn p(dir: &Path, name: &[u8]) -> PathBuf {
     dir.join(OsStr::from_bytes(name))
@@ -31,7 +31,7 @@ fn record(path: &Path) -> Vec<OwnedEvent> {
     rec.events
 }
 
-fn dump_err(path: &Path, options: &Options) -> fs::Error {
+fn dump_err(path: &Path, options: &Options) -> fs::WalkError {
     let mut rec = Recorder::default();
     fs::dump(path, &mut rec, options.settings()).unwrap_err()
 }
@@ -309,7 +309,7 @@ fn fifo_is_refused() {
         assert_eq!(e.path, fifo);
         assert!(matches!(
             e.kind,
-            ErrorKind::UnsupportedType { file_type: "FIFO" }
+            WalkErrorKind::UnsupportedType { file_type: "FIFO" }
         ));
         let msg = e.to_string();
         assert!(
@@ -330,7 +330,7 @@ fn socket_is_refused() {
         assert_eq!(e.path, sock);
         assert!(matches!(
             e.kind,
-            ErrorKind::UnsupportedType {
+            WalkErrorKind::UnsupportedType {
                 file_type: "socket"
             }
         ));
@@ -344,7 +344,7 @@ fn device_is_refused() {
     assert_eq!(e.path, Path::new("/dev/null"));
     assert!(matches!(
         e.kind,
-        ErrorKind::UnsupportedType {
+        WalkErrorKind::UnsupportedType {
             file_type: "character device"
         }
     ));
@@ -356,7 +356,7 @@ fn missing_root_is_an_io_error_with_the_path() {
     let missing = t.path().join("missing");
     let e = dump_err(&missing, &Options::default());
     assert_eq!(e.path, missing);
-    assert!(matches!(e.kind, ErrorKind::Io { .. }));
+    assert!(matches!(e.kind, WalkErrorKind::Io { .. }));
     assert!(std::error::Error::source(&e).is_some());
 }
 
@@ -375,7 +375,7 @@ fn unreadable_file_and_directory() {
     write(&secret, b"x", 0o000);
     let e = dump_err(&d.join("tree"), &Options::default());
     assert_eq!(e.path, secret);
-    assert!(matches!(e.kind, ErrorKind::Io { .. }), "{e}");
+    assert!(matches!(e.kind, WalkErrorKind::Io { .. }), "{e}");
     stdfs::set_permissions(&secret, Permissions::from_mode(0o644)).unwrap();
 
     let locked = d.join("tree/locked");
@@ -384,7 +384,7 @@ fn unreadable_file_and_directory() {
     let e = dump_err(&d.join("tree"), &Options::default());
     stdfs::set_permissions(&locked, Permissions::from_mode(0o755)).unwrap();
     assert_eq!(e.path, locked);
-    assert!(matches!(e.kind, ErrorKind::Io { .. }), "{e}");
+    assert!(matches!(e.kind, WalkErrorKind::Io { .. }), "{e}");
 }
 
 /// A sink that, when the file named `target` starts, rewrites it on disk to `new_len` bytes —
@@ -447,7 +447,7 @@ fn file_that_grows_or_shrinks_while_read_is_an_error() {
             );
             assert_eq!(e.path, f);
             match e.kind {
-                ErrorKind::FileChanged { declared, actual } => {
+                WalkErrorKind::FileChanged { declared, actual } => {
                     assert_eq!(declared, old_len as u64);
                     assert_eq!(actual > declared, new_len > old_len, "{old_len}->{new_len}");
                     if new_len < old_len {
@@ -481,7 +481,10 @@ fn sink_errors_carry_the_path() {
     )
     .unwrap_err();
     assert_eq!(e.path, t.path().join("d/l"));
-    assert!(matches!(e.kind, ErrorKind::Sink(SinkError::Unsupported(_))));
+    assert!(matches!(
+        e.kind,
+        WalkErrorKind::Sink(SinkError::Unsupported(_))
+    ));
     // The cause is the source, not repeated in the message.
     let cause = std::error::Error::source(&e).map(ToString::to_string);
     assert!(cause.is_some_and(|c| c.contains("no symlinks")), "{e:?}");
@@ -516,7 +519,7 @@ fn limits_are_enforced() {
     })
     .unwrap_err();
     assert_eq!(e.path, d.join("a/b/c"));
-    assert!(matches!(e.kind, ErrorKind::TooDeep { max: 3 }));
+    assert!(matches!(e.kind, WalkErrorKind::TooDeep { max: 3 }));
 
     let e = ok(Limits {
         max_name_len: 13,
@@ -526,7 +529,7 @@ fn limits_are_enforced() {
     assert_eq!(e.path, d.join("long-name-here"));
     assert!(matches!(
         e.kind,
-        ErrorKind::NameTooLong { len: 14, max: 13 }
+        WalkErrorKind::NameTooLong { len: 14, max: 13 }
     ));
 
     let e = ok(Limits {
@@ -537,7 +540,7 @@ fn limits_are_enforced() {
     assert_eq!(e.path, d.join("s"));
     assert!(matches!(
         e.kind,
-        ErrorKind::TargetTooLong { len: 10, max: 9 }
+        WalkErrorKind::TargetTooLong { len: 10, max: 9 }
     ));
 
     let e = ok(Limits {
@@ -546,21 +549,21 @@ fn limits_are_enforced() {
     })
     .unwrap_err();
     assert_eq!(e.path, d);
-    assert!(matches!(e.kind, ErrorKind::TooManyEntries { max: 2 }));
+    assert!(matches!(e.kind, WalkErrorKind::TooManyEntries { max: 2 }));
 
     let e = ok(Limits {
         max_total_size: 17,
         ..exact
     })
     .unwrap_err();
-    assert!(matches!(e.kind, ErrorKind::TooLarge { max: 17 }));
+    assert!(matches!(e.kind, WalkErrorKind::TooLarge { max: 17 }));
 
     let e = ok(Limits {
         max_depth: 0,
         ..exact
     })
     .unwrap_err();
-    assert!(matches!(e.kind, ErrorKind::TooDeep { max: 0 }));
+    assert!(matches!(e.kind, WalkErrorKind::TooDeep { max: 0 }));
 }
 
 #[test]

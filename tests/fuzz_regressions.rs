@@ -15,7 +15,7 @@ use nix_ingest::Limits;
 use nix_ingest::event::{Event, OwnedEvent, Recorder, Sink, SinkError, replay};
 use nix_ingest::git::GitHasher;
 use nix_ingest::hash::{Algorithm, Hash};
-use nix_ingest::nar::{self, Error, NarWriter, Parser};
+use nix_ingest::nar::{self, NarWriter, Parser, ReadError};
 
 /// An archive built string by string, remembering where each string starts.
 #[derive(Default)]
@@ -60,27 +60,31 @@ impl Nar {
     }
 }
 
-fn parse(bytes: &[u8], limits: &Limits) -> (Result<u64, Error>, Recorder) {
+fn parse(bytes: &[u8], limits: &Limits) -> (Result<u64, ReadError>, Recorder) {
     let mut rec = Recorder::default();
     let r = nar::read(bytes, &mut rec, limits);
     (r, rec)
 }
 
 /// The verdict as text, for comparing results that hold `io::Error`s.
-fn verdict(r: &Result<u64, Error>) -> String {
+fn verdict(r: &Result<u64, ReadError>) -> String {
     format!("{r:?}")
 }
 
 /// Pushes `bytes` in pieces of `chunk` bytes, reporting bytes after the archive as `nar::read`
 /// does.
-fn push_in_chunks(bytes: &[u8], chunk: usize, limits: Limits) -> (Result<u64, Error>, Recorder) {
+fn push_in_chunks(
+    bytes: &[u8],
+    chunk: usize,
+    limits: Limits,
+) -> (Result<u64, ReadError>, Recorder) {
     let mut rec = Recorder::default();
     let mut parser = Parser::new(limits);
     for piece in bytes.chunks(chunk.max(1)) {
         match parser.push(piece, &mut rec) {
             Ok(n) if n < piece.len() => {
                 let offset = parser.offset();
-                return (Err(Error::TrailingData { offset }), rec);
+                return (Err(ReadError::TrailingData { offset }), rec);
             }
             Ok(_) => {}
             Err(e) => return (Err(e), rec),
@@ -99,7 +103,7 @@ fn magic_of_length_u64_max_is_bad_magic_at_0() {
     n.len_field(u64::MAX);
     n.bytes.extend_from_slice(b"nix-archive-1\0\0\0");
     let (r, _) = parse(&n.bytes, &Limits::default());
-    assert!(matches!(r, Err(Error::BadMagic { offset: 0 })), "{r:?}");
+    assert!(matches!(r, Err(ReadError::BadMagic { offset: 0 })), "{r:?}");
 }
 
 #[test]
@@ -108,7 +112,7 @@ fn keyword_of_length_u64_max_is_refused_without_reading_it() {
     let at = n.len_field(u64::MAX);
     let (r, _) = parse(&n.bytes, &Limits::default());
     match r {
-        Err(Error::TagTooLong { offset, len, .. }) => assert_eq!((offset, len), (at, u64::MAX)),
+        Err(ReadError::TagTooLong { offset, len, .. }) => assert_eq!((offset, len), (at, u64::MAX)),
         other => panic!("{other:?}"),
     }
 }
@@ -120,7 +124,7 @@ fn name_of_length_u64_max_is_too_long_at_its_length_field() {
     let at = n.len_field(u64::MAX);
     let (r, _) = parse(&n.bytes, &Limits::default());
     match r {
-        Err(Error::NameTooLong { offset, len, max }) => {
+        Err(ReadError::NameTooLong { offset, len, max }) => {
             assert_eq!((offset, len, max), (at, u64::MAX, 255))
         }
         other => panic!("{other:?}"),
@@ -134,7 +138,7 @@ fn target_of_length_u64_max_is_too_long_at_its_length_field() {
     let at = n.len_field(u64::MAX);
     let (r, _) = parse(&n.bytes, &Limits::default());
     match r {
-        Err(Error::TargetTooLong { offset, len, max }) => {
+        Err(ReadError::TargetTooLong { offset, len, max }) => {
             assert_eq!((offset, len, max), (at, u64::MAX, 4095))
         }
         other => panic!("{other:?}"),
@@ -148,7 +152,9 @@ fn executable_marker_of_length_u64_max_is_refused() {
     let at = n.len_field(u64::MAX);
     let (r, _) = parse(&n.bytes, &Limits::default());
     match r {
-        Err(Error::ExecutableNotEmpty { offset, len }) => assert_eq!((offset, len), (at, u64::MAX)),
+        Err(ReadError::ExecutableNotEmpty { offset, len }) => {
+            assert_eq!((offset, len), (at, u64::MAX))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -164,7 +170,7 @@ fn contents_of_length_u64_max_are_streamed_then_truncated() {
     n.bytes.extend_from_slice(&[0xAA; 1000]);
     let (r, rec) = parse(&n.bytes, &Limits::default());
     match r {
-        Err(Error::Truncated { offset }) => assert_eq!(offset, n.len()),
+        Err(ReadError::Truncated { offset }) => assert_eq!(offset, n.len()),
         other => panic!("{other:?}"),
     }
     assert_eq!(
@@ -192,7 +198,7 @@ fn contents_over_the_total_size_limit_are_refused_at_their_length_field() {
     };
     let (r, rec) = parse(&n.bytes, &limits);
     match r {
-        Err(Error::TotalSizeExceeded { offset, size, max }) => {
+        Err(ReadError::TotalSizeExceeded { offset, size, max }) => {
             assert_eq!((offset, size, max), (at, 1 << 30, 1 << 20))
         }
         other => panic!("{other:?}"),
@@ -233,7 +239,7 @@ fn sizes_adding_up_past_u64_max_are_refused() {
     let at = n.len_field(u64::MAX - 7);
     let (r, _) = parse(&n.bytes, &Limits::default());
     match r {
-        Err(Error::TotalSizeExceeded { offset, size, max }) => {
+        Err(ReadError::TotalSizeExceeded { offset, size, max }) => {
             assert_eq!((offset, size, max), (at, u64::MAX - 7, u64::MAX))
         }
         other => panic!("{other:?}"),
@@ -251,7 +257,7 @@ fn a_truncated_one_gib_file_is_truncated_at_the_end_of_the_input() {
     for chunk in [1, 7, 4096, usize::MAX] {
         let (r, rec) = push_in_chunks(&n.bytes, chunk, Limits::default());
         match r {
-            Err(Error::Truncated { offset }) => assert_eq!(offset, n.len()),
+            Err(ReadError::Truncated { offset }) => assert_eq!(offset, n.len()),
             other => panic!("{other:?}"),
         }
         assert_eq!(
@@ -286,7 +292,7 @@ fn one_hundred_thousand_nested_directories_are_too_deep_for_nix() {
     let (n, at) = nested(100_000);
     let (r, rec) = parse(&n.bytes, &Limits::default());
     match r {
-        Err(Error::NarTooDeep { offset, max }) => assert_eq!((offset, max), (at[64] - 32, 64)),
+        Err(ReadError::NarTooDeep { offset, max }) => assert_eq!((offset, max), (at[64] - 32, 64)),
         other => panic!("{other:?}"),
     }
     assert_eq!(rec.events.len(), 64);
@@ -300,7 +306,7 @@ fn one_hundred_thousand_nested_directories_are_too_deep() {
     let (n, at) = nested(100_000);
     let (r, rec) = parse(&n.bytes, &Limits::NIX_2_26);
     match r {
-        Err(Error::TooDeep { offset, max }) => assert_eq!((offset, max), (at[4096], 4096)),
+        Err(ReadError::TooDeep { offset, max }) => assert_eq!((offset, max), (at[4096], 4096)),
         other => panic!("{other:?}"),
     }
     assert_eq!(rec.events.len(), 4096);
@@ -351,9 +357,9 @@ fn garbage_is_refused_with_an_offset_inside_the_input() {
         assert!(e.offset() <= len as u64, "{e}");
         // Bytes shorter than a length field are truncated; others cannot be a magic string.
         if len < 8 {
-            assert!(matches!(e, Error::Truncated { .. }), "{e}");
+            assert!(matches!(e, ReadError::Truncated { .. }), "{e}");
         } else {
-            assert!(matches!(e, Error::BadMagic { offset: 0 }), "{e}");
+            assert!(matches!(e, ReadError::BadMagic { offset: 0 }), "{e}");
         }
     }
     // Garbage after a valid prefix: the wrong keyword is named at its offset.
@@ -362,7 +368,7 @@ fn garbage_is_refused_with_an_offset_inside_the_input() {
     let at = n.s(b"\xff\xfe garbage");
     let (r, _) = parse(&n.bytes, &Limits::default());
     match r {
-        Err(Error::UnexpectedTag { offset, got, .. }) => {
+        Err(ReadError::UnexpectedTag { offset, got, .. }) => {
             assert_eq!((offset, got.as_slice()), (at, &b"\xff\xfe garbage"[..]))
         }
         other => panic!("{other:?}"),
@@ -380,7 +386,7 @@ fn non_zero_padding_is_refused_at_the_offending_byte() {
     n.s(b")");
     let (r, _) = parse(&n.bytes, &Limits::default());
     match r {
-        Err(Error::NonZeroPadding { offset, byte }) => assert_eq!((offset, byte), (bad, 0x20)),
+        Err(ReadError::NonZeroPadding { offset, byte }) => assert_eq!((offset, byte), (bad, 0x20)),
         other => panic!("{other:?}"),
     }
 }
@@ -414,7 +420,7 @@ fn nar_properties(name: &str, data: &[u8], limits: Limits) {
             replay(&rec.events, &mut git).unwrap();
             git.finish().unwrap();
         }
-        Err(Error::Truncated { offset }) => assert_eq!(*offset, data.len() as u64, "{name}"),
+        Err(ReadError::Truncated { offset }) => assert_eq!(*offset, data.len() as u64, "{name}"),
         Err(e) => assert!(e.offset() < data.len() as u64, "{name}: {e}"),
     }
 }
@@ -526,7 +532,7 @@ mod object_store {
     use nix_ingest::Limits;
     use nix_ingest::event::Recorder;
     use nix_ingest::git::events;
-    use nix_ingest::git::source::{Error, Object, ObjectSource};
+    use nix_ingest::git::source::{Object, ObjectError as ReadError, ObjectSource};
     use nix_ingest::git::{Mode, ObjectKind};
     use nix_ingest::hash::{Algorithm, Hash};
 
@@ -554,7 +560,7 @@ mod object_store {
     }
 
     impl ObjectSource for Forged {
-        fn read(&mut self, _id: &Hash) -> Result<Object<'_>, Error> {
+        fn read(&mut self, _id: &Hash) -> Result<Object<'_>, ReadError> {
             Ok(Object {
                 kind: self.kind,
                 size: self.size,
@@ -571,7 +577,7 @@ mod object_store {
         source: &mut O,
         mode: Mode,
         limits: &Limits,
-    ) -> events::Error {
+    ) -> events::RestoreError {
         let root = Hash::digest(Algorithm::Sha1, b"any id");
         let mut rec = Recorder::default();
         match events::to_events(&root, mode, source, &mut rec, limits) {
@@ -586,7 +592,7 @@ mod object_store {
         size: u64,
         mode: Mode,
         limits: &Limits,
-    ) -> (events::Error, u64) {
+    ) -> (events::RestoreError, u64) {
         let read = Rc::new(Cell::new(0));
         let mut source = Forged {
             kind,
@@ -605,7 +611,7 @@ mod object_store {
         assert!(
             matches!(
                 e,
-                events::Error::BadSymlinkTarget {
+                events::RestoreError::BadSymlinkTarget {
                     problem: events::TargetProblem::TooLong {
                         len: 1099511627776,
                         max: 4095
@@ -629,7 +635,7 @@ mod object_store {
         assert!(
             matches!(
                 e,
-                events::Error::Limit {
+                events::RestoreError::Limit {
                     what: "total size",
                     limit: 1048576,
                     ..
@@ -652,7 +658,7 @@ mod object_store {
             assert!(
                 matches!(
                     e,
-                    events::Error::Limit {
+                    events::RestoreError::Limit {
                         what: "tree size",
                         limit: 283_000_000,
                         ..
@@ -676,7 +682,7 @@ mod object_store {
             &Limits::default(),
         );
         assert!(
-            matches!(e, events::Error::BadTree { offset: 0, reason, .. } if reason.contains("mode")),
+            matches!(e, events::RestoreError::BadTree { offset: 0, reason, .. } if reason.contains("mode")),
             "{e}"
         );
         assert!(read <= 1 << 16, "read {read} bytes of a malformed tree");
@@ -711,7 +717,7 @@ mod object_store {
     }
 
     impl ObjectSource for EndlessTree {
-        fn read(&mut self, _id: &Hash) -> Result<Object<'_>, Error> {
+        fn read(&mut self, _id: &Hash) -> Result<Object<'_>, ReadError> {
             Ok(Object {
                 kind: ObjectKind::Tree,
                 size: self.size,
@@ -755,7 +761,7 @@ mod object_store {
             };
             let e = restore_fails(&mut source, Mode::Directory, &limits);
             assert!(
-                matches!(e, events::Error::Limit { what: w, limit: 1000, .. } if w == what),
+                matches!(e, events::RestoreError::Limit { what: w, limit: 1000, .. } if w == what),
                 "{e}"
             );
             assert!(read.get() <= 1000 * 38 + (1 << 16), "read {}", read.get());

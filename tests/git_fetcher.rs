@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nix_ingest::fetch::{Error, Fetch, Fetched};
+use nix_ingest::fetch::{Fetch, FetchError, Fetched};
 use nix_ingest::hash::Format;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -225,7 +225,7 @@ fn revisions_resolve_as_git_does() {
         assert!(err.is_ok(), "before the submodule: {err:?}");
         assert!(matches!(
             fetch.fetch(&s.repo, "no-such-ref"),
-            Err(Error::UnknownRevision(_))
+            Err(FetchError::UnknownRevision(_))
         ));
     }
 }
@@ -242,7 +242,7 @@ fn missing_submodule_is_named() {
         .submodules(true)
         .fetch(&s.repo, "main")
         .unwrap_err();
-    assert!(matches!(err, Error::MissingSubmodule { .. }), "{err}");
+    assert!(matches!(err, FetchError::MissingSubmodule { .. }), "{err}");
     assert!(err.to_string().contains("mods/sub"), "{err}");
 }
 
@@ -440,7 +440,7 @@ fn corrupt_blob_is_refused_on_one_thread_and_two() {
             .fetch(repo, "HEAD")
             .unwrap_err();
         let text = chain(&err);
-        assert!(matches!(err, Error::Tree(_)), "{threads}: {text}");
+        assert!(matches!(err, FetchError::Tree(_)), "{threads}: {text}");
         assert!(
             text.contains("/d/f") && text.contains(&blob),
             "{threads}: {text}"
@@ -727,7 +727,7 @@ fn abbreviated_id_in_a_sha256_repository() {
     assert_eq!(f.rev.unwrap().encode(Format::Base16), head);
     assert!(matches!(
         Fetch::new().fetch(repo, "0000000"),
-        Err(Error::UnknownRevision(_))
+        Err(FetchError::UnknownRevision(_))
     ));
 }
 

@@ -3,18 +3,18 @@
 
 use nix_ingest::Limits;
 use nix_ingest::event::{Event, Recorder, Sink, SinkError};
-use nix_ingest::nar::{self, Error, Parser};
+use nix_ingest::nar::{self, Parser, ReadError};
 use nix_ingest_test_support as support;
 
 use support::NarBytes as Nar;
 
 /// Pushes `bytes` in chunks of `chunk` bytes; bytes past the archive count as trailing data.
-fn push_in_chunks(bytes: &[u8], chunk: usize, limits: Limits) -> Result<u64, Error> {
+fn push_in_chunks(bytes: &[u8], chunk: usize, limits: Limits) -> Result<u64, ReadError> {
     let mut parser = Parser::new(limits);
     let mut rec = Recorder::default();
     for piece in bytes.chunks(chunk) {
         if parser.push(piece, &mut rec)? < piece.len() {
-            return Err(Error::TrailingData {
+            return Err(ReadError::TrailingData {
                 offset: parser.offset(),
             });
         }
@@ -23,7 +23,7 @@ fn push_in_chunks(bytes: &[u8], chunk: usize, limits: Limits) -> Result<u64, Err
 }
 
 /// The error for `bytes`, checked to be the same via `nar::read` and pushes of 1, 3 and 8 bytes.
-fn err_with(bytes: &[u8], limits: Limits) -> Error {
+fn err_with(bytes: &[u8], limits: Limits) -> ReadError {
     let mut rec = Recorder::default();
     let e = nar::read(bytes, &mut rec, &limits).expect_err("input must be refused");
     for chunk in [1, 3, 8, bytes.len().max(1)] {
@@ -33,7 +33,7 @@ fn err_with(bytes: &[u8], limits: Limits) -> Error {
     e
 }
 
-fn err(bytes: &[u8]) -> Error {
+fn err(bytes: &[u8]) -> ReadError {
     err_with(bytes, Limits::default())
 }
 
@@ -55,7 +55,7 @@ fn truncation_at_every_prefix() {
         assert_eq!(used, len);
         assert!(!parser.is_done());
         match parser.finish() {
-            Err(Error::Truncated { offset }) => assert_eq!(offset, len as u64),
+            Err(ReadError::Truncated { offset }) => assert_eq!(offset, len as u64),
             other => panic!("prefix {len}: {other:?}"),
         }
     }
@@ -63,7 +63,7 @@ fn truncation_at_every_prefix() {
     for len in (0..nar.len()).step_by(37) {
         let e = nar::read(&nar[..len], &mut Recorder::default(), &Limits::default()).unwrap_err();
         assert!(
-            matches!(e, Error::Truncated { offset } if offset == len as u64),
+            matches!(e, ReadError::Truncated { offset } if offset == len as u64),
             "{e:?}"
         );
     }
@@ -74,26 +74,29 @@ fn bad_magic() {
     let mut n = Nar::new();
     n.s(b"nix-archive-2")
         .ss(&[b"(", b"type", b"symlink", b"target", b"x", b")"]);
-    assert!(matches!(err(n.bytes()), Error::BadMagic { offset: 0 }));
+    assert!(matches!(err(n.bytes()), ReadError::BadMagic { offset: 0 }));
 
     let mut n = Nar::new();
     n.s(b"nix-archive-");
-    assert!(matches!(err(n.bytes()), Error::BadMagic { offset: 0 }));
+    assert!(matches!(err(n.bytes()), ReadError::BadMagic { offset: 0 }));
 
     // A huge length is refused before anything is read or allocated.
     let mut n = Nar::new();
     n.n(u64::MAX).raw(b"nix-archive-1");
-    assert!(matches!(err(n.bytes()), Error::BadMagic { offset: 0 }));
+    assert!(matches!(err(n.bytes()), ReadError::BadMagic { offset: 0 }));
 
-    assert!(matches!(err(b"\x0d\0\0"), Error::Truncated { offset: 3 }));
-    assert!(matches!(err(b""), Error::Truncated { offset: 0 }));
+    assert!(matches!(
+        err(b"\x0d\0\0"),
+        ReadError::Truncated { offset: 3 }
+    ));
+    assert!(matches!(err(b""), ReadError::Truncated { offset: 0 }));
 
     // Non-zero padding after the magic: bytes 8..21 are the text, 21..24 the padding.
     let mut n = Nar::magic();
     n.bytes_mut()[22] = 7;
     assert!(matches!(
         err(n.bytes()),
-        Error::NonZeroPadding {
+        ReadError::NonZeroPadding {
             offset: 22,
             byte: 7
         }
@@ -102,7 +105,7 @@ fn bad_magic() {
 
 fn assert_unexpected(bytes: &[u8], at: u64, expected_tag: &str, found: &[u8]) {
     match err(bytes) {
-        Error::UnexpectedTag {
+        ReadError::UnexpectedTag {
             offset,
             expected,
             got,
@@ -204,7 +207,7 @@ fn unknown_types() {
         let at = n.pos();
         n.s(ty);
         match err(n.bytes()) {
-            Error::UnknownType { offset, got } => {
+            ReadError::UnknownType { offset, got } => {
                 assert_eq!(offset, at);
                 assert_eq!(got, ty);
             }
@@ -221,7 +224,7 @@ fn overlong_keywords_are_refused_unread() {
         let at = n.pos();
         n.n(len).raw(b"type\0\0\0\0");
         match err(n.bytes()) {
-            Error::TagTooLong {
+            ReadError::TagTooLong {
                 offset,
                 expected,
                 len: l,
@@ -234,7 +237,7 @@ fn overlong_keywords_are_refused_unread() {
         n.ss(&[b"(", b"type"]);
         let at = n.pos();
         n.n(len);
-        assert!(matches!(err(n.bytes()), Error::TagTooLong { offset, .. } if offset == at));
+        assert!(matches!(err(n.bytes()), ReadError::TagTooLong { offset, .. } if offset == at));
     }
 }
 
@@ -246,7 +249,7 @@ fn unsorted_and_duplicate_names() {
     let at = n.pos();
     n.s(b"a");
     match err(n.bytes()) {
-        Error::UnsortedEntry {
+        ReadError::UnsortedEntry {
             offset,
             name,
             previous,
@@ -264,7 +267,7 @@ fn unsorted_and_duplicate_names() {
     n.ss(&[b"entry", b"(", b"name"]);
     let at = n.pos();
     n.s(b"B");
-    assert!(matches!(err(n.bytes()), Error::UnsortedEntry { offset, .. } if offset == at));
+    assert!(matches!(err(n.bytes()), ReadError::UnsortedEntry { offset, .. } if offset == at));
 
     let mut n = Nar::root_dir();
     n.link_entry(b"a").link_entry(b"same");
@@ -272,7 +275,7 @@ fn unsorted_and_duplicate_names() {
     let at = n.pos();
     n.s(b"same");
     match err(n.bytes()) {
-        Error::DuplicateEntry { offset, name } => {
+        ReadError::DuplicateEntry { offset, name } => {
             assert_eq!(offset, at);
             assert_eq!(name, b"same");
         }
@@ -306,7 +309,7 @@ fn invalid_names() {
         let at = n.pos();
         n.s(name).s(b"node");
         match err(n.bytes()) {
-            Error::InvalidName { offset, name: got } => {
+            ReadError::InvalidName { offset, name: got } => {
                 assert_eq!(offset, at);
                 assert_eq!(got, name);
             }
@@ -331,7 +334,7 @@ fn non_zero_padding() {
     n.bytes_mut()[(text + 3 + 2) as usize] = 0x80;
     n.s(b"node");
     assert!(matches!(err(n.bytes()),
-        Error::NonZeroPadding { offset, byte: 0x80 } if offset == text + 5));
+        ReadError::NonZeroPadding { offset, byte: 0x80 } if offset == text + 5));
 
     // In file contents: 9 bytes, then 7 padding bytes; spoil the last.
     let mut n = Nar::magic();
@@ -341,7 +344,7 @@ fn non_zero_padding() {
     n.bytes_mut()[(data + 15) as usize] = 1;
     n.s(b")");
     assert!(matches!(err(n.bytes()),
-        Error::NonZeroPadding { offset, byte: 1 } if offset == data + 15));
+        ReadError::NonZeroPadding { offset, byte: 1 } if offset == data + 15));
 
     // In a symlink target: spoil the first padding byte.
     let mut n = Nar::magic();
@@ -351,7 +354,7 @@ fn non_zero_padding() {
     n.bytes_mut()[(text + 6) as usize] = 0xff;
     n.s(b")");
     assert!(matches!(err(n.bytes()),
-        Error::NonZeroPadding { offset, byte: 0xff } if offset == text + 6));
+        ReadError::NonZeroPadding { offset, byte: 0xff } if offset == text + 6));
 
     // In a keyword.
     let mut n = Nar::magic();
@@ -360,7 +363,7 @@ fn non_zero_padding() {
     n.ss(&[b"type", b"symlink"]);
     n.bytes_mut()[(text + 7) as usize] = b't';
     assert!(matches!(err(n.bytes()),
-        Error::NonZeroPadding { offset, byte: b't' } if offset == text + 7));
+        ReadError::NonZeroPadding { offset, byte: b't' } if offset == text + 7));
 }
 
 #[test]
@@ -371,7 +374,7 @@ fn huge_lengths() {
     let at = n.pos();
     n.n(u64::MAX).raw(&[b'a'; 64]);
     assert!(matches!(err(n.bytes()),
-        Error::NameTooLong { offset, len: u64::MAX, max: 255 } if offset == at));
+        ReadError::NameTooLong { offset, len: u64::MAX, max: 255 } if offset == at));
 
     // Target: refused by the target limit.
     let mut n = Nar::magic();
@@ -379,7 +382,7 @@ fn huge_lengths() {
     let at = n.pos();
     n.n(u64::MAX).raw(b"abc");
     assert!(matches!(err(n.bytes()),
-        Error::TargetTooLong { offset, len: u64::MAX, max: 4095 } if offset == at));
+        ReadError::TargetTooLong { offset, len: u64::MAX, max: 4095 } if offset == at));
 
     // Executable value.
     let mut n = Nar::magic();
@@ -387,7 +390,7 @@ fn huge_lengths() {
     let at = n.pos();
     n.n(u64::MAX);
     assert!(matches!(err(n.bytes()),
-        Error::ExecutableNotEmpty { offset, len: u64::MAX } if offset == at));
+        ReadError::ExecutableNotEmpty { offset, len: u64::MAX } if offset == at));
 
     // Contents: with the default (unbounded) total size the parser streams what is there and
     // reports the truncation; it allocates nothing for the announced size.
@@ -396,14 +399,14 @@ fn huge_lengths() {
     let at = n.pos();
     n.n(u64::MAX).raw(&[7u8; 100]);
     let end = n.pos();
-    assert!(matches!(err(n.bytes()), Error::Truncated { offset } if offset == end));
+    assert!(matches!(err(n.bytes()), ReadError::Truncated { offset } if offset == end));
     // …and with a total size limit it is refused at the length field.
     let limits = Limits {
         max_total_size: 1 << 30,
         ..Limits::default()
     };
     assert!(matches!(err_with(n.bytes(), limits),
-        Error::TotalSizeExceeded { offset, size: u64::MAX, max } if offset == at && max == 1 << 30));
+        ReadError::TotalSizeExceeded { offset, size: u64::MAX, max } if offset == at && max == 1 << 30));
 
     // Sizes that add up past u64::MAX are refused, not wrapped.
     let mut n = Nar::root_dir();
@@ -422,7 +425,7 @@ fn huge_lengths() {
     let at = n.pos();
     n.n(u64::MAX - 9);
     assert!(matches!(err(n.bytes()),
-        Error::TotalSizeExceeded { offset, size, max: u64::MAX } if offset == at && size == u64::MAX - 9));
+        ReadError::TotalSizeExceeded { offset, size, max: u64::MAX } if offset == at && size == u64::MAX - 9));
 }
 
 #[test]
@@ -431,13 +434,15 @@ fn executable_marker() {
     n.ss(&[b"(", b"type", b"regular", b"executable", b""]);
     let at = n.pos();
     n.ss(&[b"executable", b"", b"contents", b"hi", b")"]);
-    assert!(matches!(err(n.bytes()), Error::DuplicateExecutable { offset } if offset == at));
+    assert!(matches!(err(n.bytes()), ReadError::DuplicateExecutable { offset } if offset == at));
 
     let mut n = Nar::magic();
     n.ss(&[b"(", b"type", b"regular", b"executable"]);
     let at = n.pos();
     n.ss(&[b"1", b"contents", b"hi", b")"]);
-    assert!(matches!(err(n.bytes()), Error::ExecutableNotEmpty { offset, len: 1 } if offset == at));
+    assert!(
+        matches!(err(n.bytes()), ReadError::ExecutableNotEmpty { offset, len: 1 } if offset == at)
+    );
 
     // A marker with no contents after it.
     let mut n = Nar::magic();
@@ -453,7 +458,7 @@ fn bad_symlink_targets() {
     n.ss(&[b"(", b"type", b"symlink", b"target"]);
     let at = n.pos();
     n.ss(&[b"", b")"]);
-    assert!(matches!(err(n.bytes()), Error::EmptyTarget { offset } if offset == at));
+    assert!(matches!(err(n.bytes()), ReadError::EmptyTarget { offset } if offset == at));
 
     let mut n = Nar::root_dir();
     n.ss(&[
@@ -462,7 +467,7 @@ fn bad_symlink_targets() {
     let at = n.pos();
     n.ss(&[b"a\0b", b")", b")", b")"]);
     match err(n.bytes()) {
-        Error::TargetContainsNul { offset, target } => {
+        ReadError::TargetContainsNul { offset, target } => {
             assert_eq!(offset, at);
             assert_eq!(target, b"a\0b");
         }
@@ -477,12 +482,12 @@ fn trailing_bytes() {
     let end = n.pos();
     let archive = n.bytes().to_vec();
     n.raw(b"\0");
-    assert!(matches!(err(n.bytes()), Error::TrailingData { offset } if offset == end));
+    assert!(matches!(err(n.bytes()), ReadError::TrailingData { offset } if offset == end));
 
     // A second archive glued on.
     let mut twice = archive.clone();
     twice.extend_from_slice(&archive);
-    assert!(matches!(err(&twice), Error::TrailingData { offset } if offset == end));
+    assert!(matches!(err(&twice), ReadError::TrailingData { offset } if offset == end));
 
     // The push parser stops at the end and reports what it consumed.
     let mut parser = Parser::new(Limits::default());
@@ -525,7 +530,7 @@ fn depth_limit() {
     assert_eq!(ok_with(ok.bytes(), limits), ok.pos());
     let (deep, dirs) = nested(4);
     assert!(matches!(err_with(deep.bytes(), limits),
-        Error::TooDeep { offset, max: 3 } if offset == dirs[3]));
+        ReadError::TooDeep { offset, max: 3 } if offset == dirs[3]));
 
     let none = Limits {
         max_depth: 0,
@@ -534,7 +539,7 @@ fn depth_limit() {
     // Root directory: magic (24) + "(" (16) + "type" (16).
     assert!(matches!(
         err_with(ok.bytes(), none),
-        Error::TooDeep { offset: 56, max: 0 }
+        ReadError::TooDeep { offset: 56, max: 0 }
     ));
     // Files and symlinks are not directories: depth 0 still takes them.
     let mut link = Nar::magic();
@@ -556,7 +561,7 @@ fn nar_depth_limit() {
     let (deep, dirs) = nested(64);
     assert!(matches!(
         err_with(deep.bytes(), Limits::default()),
-        Error::NarTooDeep { offset, max: 64 } if offset == dirs[63] + 24 + 5 * 16
+        ReadError::NarTooDeep { offset, max: 64 } if offset == dirs[63] + 24 + 5 * 16
     ));
     // With Nix 2.26's rule it parses.
     assert_eq!(ok_with(deep.bytes(), Limits::NIX_2_26), deep.pos());
@@ -582,7 +587,7 @@ fn nar_depth_limit() {
     };
     assert!(matches!(
         err_with(ok.bytes(), none),
-        Error::NarTooDeep { offset: 24, max: 0 }
+        ReadError::NarTooDeep { offset: 24, max: 0 }
     ));
 }
 
@@ -605,14 +610,14 @@ fn name_and_target_limits() {
     let at = n.pos();
     n.s(b"abcde");
     assert!(matches!(err_with(n.bytes(), limits),
-        Error::NameTooLong { offset, len: 5, max: 4 } if offset == at));
+        ReadError::NameTooLong { offset, len: 5, max: 4 } if offset == at));
 
     let mut n = Nar::magic();
     n.ss(&[b"(", b"type", b"symlink", b"target"]);
     let at = n.pos();
     n.s(b"wxyz");
     assert!(matches!(err_with(n.bytes(), limits),
-        Error::TargetTooLong { offset, len: 4, max: 3 } if offset == at));
+        ReadError::TargetTooLong { offset, len: 4, max: 3 } if offset == at));
 
     // The default limits take a 255-byte name and a 4095-byte target, not one byte more.
     let long_name = vec![b'n'; 255];
@@ -635,14 +640,14 @@ fn name_and_target_limits() {
     let at = n.pos();
     n.s(&[b'n'; 256]);
     assert!(
-        matches!(err(n.bytes()), Error::NameTooLong { offset, len: 256, max: 255 } if offset == at)
+        matches!(err(n.bytes()), ReadError::NameTooLong { offset, len: 256, max: 255 } if offset == at)
     );
     let mut n = Nar::magic();
     n.ss(&[b"(", b"type", b"symlink", b"target"]);
     let at = n.pos();
     n.s(&[b't'; 4096]);
     assert!(matches!(err(n.bytes()),
-        Error::TargetTooLong { offset, len: 4096, max: 4095 } if offset == at));
+        ReadError::TargetTooLong { offset, len: 4096, max: 4095 } if offset == at));
 }
 
 #[test]
@@ -657,7 +662,7 @@ fn entries_limit() {
     let at = n.pos();
     n.link_entry(b"c").s(b")");
     assert!(matches!(err_with(n.bytes(), limits),
-        Error::TooManyEntries { offset, max: 2 } if offset == at));
+        ReadError::TooManyEntries { offset, max: 2 } if offset == at));
 
     let mut two = Nar::new();
     two.raw(&n.bytes()[..ok_end as usize]);
@@ -693,7 +698,7 @@ fn total_size_limit() {
     // 6 + 5 = 11: refused at the target's length field.
     n.ss(&[b"abcde", b")", b")", b")"]);
     assert!(matches!(err_with(n.bytes(), limits),
-        Error::TotalSizeExceeded { offset, size: 5, max: 10 } if offset == at));
+        ReadError::TotalSizeExceeded { offset, size: 5, max: 10 } if offset == at));
 
     // A file alone over the limit.
     let mut n = Nar::magic();
@@ -701,7 +706,7 @@ fn total_size_limit() {
     let at = n.pos();
     n.ss(&[b"0123456789A", b")"]);
     assert!(matches!(err_with(n.bytes(), limits),
-        Error::TotalSizeExceeded { offset, size: 11, max: 10 } if offset == at));
+        ReadError::TotalSizeExceeded { offset, size: 11, max: 10 } if offset == at));
 }
 
 /// Counts events without keeping them.
@@ -799,7 +804,7 @@ fn sink_errors_carry_the_offset() {
     for (i, (fail, at)) in cases.into_iter().enumerate() {
         let e = nar::read(&bytes[..], &mut FailOn(fail), &Limits::default()).unwrap_err();
         match e {
-            Error::Sink { offset, source } => {
+            ReadError::Sink { offset, source } => {
                 assert_eq!(offset, at, "case {i}");
                 assert!(matches!(source, SinkError::Protocol("refused by the test")));
             }
@@ -814,14 +819,14 @@ fn sink_errors_carry_the_offset() {
     let split = (data_at + 3) as usize;
     parser.push(&bytes[..split], &mut sink).unwrap();
     let e = parser.push(&bytes[split..], &mut sink).unwrap_err();
-    assert!(matches!(e, Error::Sink { offset, .. } if offset == data_at + 3));
+    assert!(matches!(e, ReadError::Sink { offset, .. } if offset == data_at + 3));
 
     // A failed parser stays failed.
     assert!(matches!(
         parser.push(b"", &mut Recorder::default()),
-        Err(Error::Poisoned { .. })
+        Err(ReadError::Poisoned { .. })
     ));
-    assert!(matches!(parser.finish(), Err(Error::Poisoned { .. })));
+    assert!(matches!(parser.finish(), Err(ReadError::Poisoned { .. })));
 }
 
 #[test]

@@ -370,7 +370,7 @@ fn opening_something_that_is_not_a_repository_fails() {
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(
         LooseObjectWriter::open(dir.path()),
-        Err(nix_ingest::git::objects_dir::Error::NotARepository { .. })
+        Err(nix_ingest::git::objects_dir::LocateError::NotARepository { .. })
     ));
     assert!(Repository::open(dir.path()).is_err());
 }
@@ -418,12 +418,12 @@ fn linked_work_trees_are_located_through_their_git_file_and_commondir() {
 #[cfg(unix)]
 #[test]
 fn repository_files_that_are_not_small_regular_files_are_refused() {
-    use nix_ingest::git::objects_dir::{Error, ObjectsDir};
+    use nix_ingest::git::objects_dir::{LocateError, ObjectsDir};
     use std::sync::mpsc;
     use std::time::Duration;
 
     /// Locates on another thread, so that a blocking open fails the test instead of hanging it.
-    fn locate(repo: &Path) -> Result<ObjectsDir, Error> {
+    fn locate(repo: &Path) -> Result<ObjectsDir, LocateError> {
         let (tx, rx) = mpsc::channel();
         let repo = repo.to_owned();
         std::thread::spawn(move || tx.send(ObjectsDir::locate(&repo)));
@@ -442,13 +442,13 @@ fn repository_files_that_are_not_small_regular_files_are_refused() {
     fs::remove_file(&config).unwrap();
     mkfifo(&config);
     assert!(
-        matches!(locate(repo.path()), Err(Error::NotAFile { path }) if path == config),
+        matches!(locate(repo.path()), Err(LocateError::NotAFile { path }) if path == config),
         "FIFO config"
     );
     fs::remove_file(&config).unwrap();
     std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
     assert!(
-        matches!(locate(repo.path()), Err(Error::NotAFile { path }) if path == config),
+        matches!(locate(repo.path()), Err(LocateError::NotAFile { path }) if path == config),
         "config symlinked to a device"
     );
     fs::remove_file(&config).unwrap();
@@ -457,7 +457,7 @@ fn repository_files_that_are_not_small_regular_files_are_refused() {
     long_line.extend(std::iter::repeat_n(b'x', 100 * 1024));
     fs::write(&config, &long_line).unwrap();
     assert!(
-        matches!(locate(repo.path()), Err(Error::TooLarge { path, limit: 65536, line: true }) if path == config),
+        matches!(locate(repo.path()), Err(LocateError::TooLarge { path, limit: 65536, line: true }) if path == config),
         "100 KiB line"
     );
     let mut many_lines = original.clone();
@@ -482,7 +482,7 @@ fn repository_files_that_are_not_small_regular_files_are_refused() {
     big.extend(std::iter::repeat_n(b'\n', 100 * 1024));
     fs::write(&dot_git, &big).unwrap();
     assert!(
-        matches!(locate(work.path()), Err(Error::TooLarge { path, line: false, .. }) if path == dot_git),
+        matches!(locate(work.path()), Err(LocateError::TooLarge { path, line: false, .. }) if path == dot_git),
         "100 KiB .git file"
     );
     big.truncate(64 * 1024);
@@ -491,7 +491,7 @@ fn repository_files_that_are_not_small_regular_files_are_refused() {
     fs::remove_file(&dot_git).unwrap();
     mkfifo(&dot_git);
     assert!(
-        matches!(locate(work.path()), Err(Error::NotARepository { .. })),
+        matches!(locate(work.path()), Err(LocateError::NotARepository { .. })),
         "FIFO .git"
     );
 
@@ -501,13 +501,13 @@ fn repository_files_that_are_not_small_regular_files_are_refused() {
     let commondir = repo.path().join("commondir");
     mkfifo(&commondir);
     assert!(
-        matches!(locate(work.path()), Err(Error::NotAFile { path }) if path == commondir),
+        matches!(locate(work.path()), Err(LocateError::NotAFile { path }) if path == commondir),
         "FIFO commondir"
     );
     fs::remove_file(&commondir).unwrap();
     fs::create_dir(&commondir).unwrap();
     assert!(
-        matches!(locate(work.path()), Err(Error::NotAFile { path }) if path == commondir),
+        matches!(locate(work.path()), Err(LocateError::NotAFile { path }) if path == commondir),
         "commondir a directory"
     );
 }
@@ -694,8 +694,8 @@ fn objects_written_by_git_restore_to_the_nar_nix_dumps() {
                 assert!(
                     matches!(
                         &err,
-                        events::Error::Object { source, .. }
-                            if matches!(&**source, source::Error::NotFound { hint, .. } if hint.contains("gix"))
+                        events::RestoreError::Object { source, .. }
+                            if matches!(&**source, source::ObjectError::NotFound { hint, .. } if hint.contains("gix"))
                     ),
                     "{err}"
                 );
@@ -776,7 +776,7 @@ fn blob_roots_restore_as_file_executable_or_symlink() {
             Vec::new(),
             &Limits::default()
         ),
-        Err(events::Error::WrongKind { .. })
+        Err(events::RestoreError::WrongKind { .. })
     ));
     assert!(matches!(
         events::to_nar(
@@ -786,7 +786,7 @@ fn blob_roots_restore_as_file_executable_or_symlink() {
             Vec::new(),
             &Limits::default()
         ),
-        Err(events::Error::WrongKind { .. })
+        Err(events::RestoreError::WrongKind { .. })
     ));
 }
 
@@ -801,7 +801,7 @@ fn entry(mode: &str, name: &[u8], id: &Hash) -> Vec<u8> {
     e
 }
 
-fn restore_err(root: &Hash, objects: &mut MemoryObjects, limits: &Limits) -> events::Error {
+fn restore_err(root: &Hash, objects: &mut MemoryObjects, limits: &Limits) -> events::RestoreError {
     events::to_events(
         root,
         Mode::Directory,
@@ -844,9 +844,9 @@ fn corrupt_objects_are_named_by_id() {
         corrupt.insert_with_id(victim, kind, bad_body);
         let err = restore_err(&root, &mut corrupt, &Limits::default());
         match &err {
-            events::Error::Object { source, path } => {
+            events::RestoreError::Object { source, path } => {
                 assert!(
-                    matches!(&**source, source::Error::HashMismatch { id, .. } if id == &victim),
+                    matches!(&**source, source::ObjectError::HashMismatch { id, .. } if id == &victim),
                     "{source}"
                 );
                 assert!(path.starts_with("/d"), "{path}");
@@ -864,8 +864,8 @@ fn corrupt_objects_are_named_by_id() {
     missing.remove(&blob);
     assert!(matches!(
         restore_err(&root, &mut missing, &Limits::default()),
-        events::Error::Object { source, .. }
-            if matches!(*source, source::Error::NotFound { id, .. } if id == blob)
+        events::RestoreError::Object { source, .. }
+            if matches!(*source, source::ObjectError::NotFound { id, .. } if id == blob)
     ));
 }
 
@@ -930,11 +930,14 @@ fn corrupt_loose_objects_are_named_by_id() {
         if what == "a commit" {
             // A source serves commits too; the walk refuses one where a blob belongs.
             assert!(
-                matches!(err, events::Error::WrongKind { .. }),
+                matches!(err, events::RestoreError::WrongKind { .. }),
                 "{what}: {err}"
             );
         } else {
-            assert!(matches!(err, events::Error::Object { .. }), "{what}: {err}");
+            assert!(
+                matches!(err, events::RestoreError::Object { .. }),
+                "{what}: {err}"
+            );
         }
         assert!(chain(&err).contains(&blob_hex), "{what}: {err}");
     }
@@ -950,7 +953,7 @@ fn gitlinks_and_unknown_modes_are_typed_errors() {
         let id = if mode == "160000" { commit } else { blob };
         let root = objects.insert(Algorithm::Sha1, ObjectKind::Tree, entry(mode, b"sub", &id));
         match restore_err(&root, &mut objects, &Limits::default()) {
-            events::Error::UnsupportedMode {
+            events::RestoreError::UnsupportedMode {
                 mode: m,
                 tree,
                 path,
@@ -1016,7 +1019,7 @@ fn non_canonical_trees_are_refused() {
         let root = objects.insert(Algorithm::Sha1, ObjectKind::Tree, body);
         let err = restore_err(&root, &mut objects, &Limits::default());
         assert!(
-            matches!(err, events::Error::BadTree { .. }),
+            matches!(err, events::RestoreError::BadTree { .. }),
             "{what}: {err}"
         );
     }
@@ -1083,7 +1086,7 @@ fn limits_are_enforced() {
     );
     assert!(matches!(
         restore_err(&deeper, &mut objects, &Limits::default()),
-        events::Error::Limit {
+        events::RestoreError::Limit {
             what: "directory depth",
             ..
         }
@@ -1098,7 +1101,7 @@ fn limits_are_enforced() {
     );
     assert!(matches!(
         restore_err(&long_name, &mut objects, &Limits::default()),
-        events::Error::Limit {
+        events::RestoreError::Limit {
             what: "name length",
             ..
         }
@@ -1115,7 +1118,7 @@ fn limits_are_enforced() {
     };
     assert!(matches!(
         restore_err(&two, &mut objects, &few),
-        events::Error::Limit { .. }
+        events::RestoreError::Limit { .. }
     ));
     let small = Limits {
         max_total_size: 1500,
@@ -1123,7 +1126,7 @@ fn limits_are_enforced() {
     };
     assert!(matches!(
         restore_err(&two, &mut objects, &small),
-        events::Error::Limit {
+        events::RestoreError::Limit {
             what: "total size",
             ..
         }
@@ -1137,7 +1140,7 @@ fn limits_are_enforced() {
     );
     assert!(matches!(
         restore_err(&link, &mut objects, &Limits::default()),
-        events::Error::BadSymlinkTarget {
+        events::RestoreError::BadSymlinkTarget {
             problem: events::TargetProblem::TooLong { len: 5000, max: 4095 },
             id,
             path,
@@ -1180,7 +1183,7 @@ fn symlinks_to_empty_or_nul_holding_targets_are_typed_errors() {
         ] {
             let err = events::to_nar(&id, mode, &mut objects, Vec::new(), &limits).unwrap_err();
             match &err {
-                events::Error::BadSymlinkTarget {
+                events::RestoreError::BadSymlinkTarget {
                     path,
                     id,
                     problem: p,
@@ -1224,7 +1227,7 @@ fn dag_shaped_trees_are_bounded_by_the_total_entry_limit() {
     assert_eq!(rec.events.len(), 2 * 510 + 2);
     assert!(matches!(
         restore_err(&levels[8], &mut objects, &with_total(509)),
-        events::Error::Limit {
+        events::RestoreError::Limit {
             what: "total entries",
             limit: 509,
             ..
@@ -1234,7 +1237,7 @@ fn dag_shaped_trees_are_bounded_by_the_total_entry_limit() {
     let start = std::time::Instant::now();
     assert!(matches!(
         restore_err(&levels[64], &mut objects, &with_total(100_000)),
-        events::Error::Limit {
+        events::RestoreError::Limit {
             what: "total entries",
             ..
         }
@@ -1251,7 +1254,7 @@ fn sources_are_usable_as_trait_objects() {
     assert_eq!((kind, body), (ObjectKind::Blob, b"hi".to_vec()));
     assert!(matches!(
         source::read_verified(source, &id, 1),
-        Err(source::Error::TooLarge { .. })
+        Err(source::ObjectError::TooLarge { .. })
     ));
 }
 
@@ -1302,7 +1305,7 @@ fn packed_objects_are_refused_by_size_before_they_are_inflated() {
     let mut source = Repository::open(repo.path()).unwrap();
     assert!(matches!(
         source::read_verified(&mut source, &id, 1000),
-        Err(source::Error::TooLarge {
+        Err(source::ObjectError::TooLarge {
             size: 100_000,
             limit: 1000,
             ..
@@ -1317,7 +1320,7 @@ fn packed_objects_are_refused_by_size_before_they_are_inflated() {
             Vec::new(),
             &Limits::default()
         ),
-        Err(events::Error::BadSymlinkTarget {
+        Err(events::RestoreError::BadSymlinkTarget {
             problem: events::TargetProblem::TooLong { len: 100_000, .. },
             ..
         })
@@ -1328,14 +1331,17 @@ fn packed_objects_are_refused_by_size_before_they_are_inflated() {
     };
     assert!(matches!(
         events::to_nar(&id, Mode::File, &mut source, Vec::new(), &small),
-        Err(events::Error::Limit {
+        Err(events::RestoreError::Limit {
             what: "total size",
             ..
         })
     ));
     // Inflating it finds the damage.
     let err = source::read_verified(&mut source, &id, 1 << 20).unwrap_err();
-    assert!(!matches!(err, source::Error::TooLarge { .. }), "{err}");
+    assert!(
+        !matches!(err, source::ObjectError::TooLarge { .. }),
+        "{err}"
+    );
 }
 
 /// An error and its causes, as `anyhow`'s `{:#}` prints them.

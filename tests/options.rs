@@ -142,7 +142,7 @@ fn flat_hash_of_a_pipe() {
         feeder.join().unwrap();
         match got {
             Ok(hash) if fits => assert_eq!(hex(&hash), FLAT),
-            Err(nix_ingest::ingest::Error::TotalSizeExceeded { limit: l }) if !fits => {
+            Err(nix_ingest::ingest::IngestError::TotalSizeExceeded { limit: l }) if !fits => {
                 assert_eq!(l, limit)
             }
             other => panic!("limit {limit}: {other:?}"),
@@ -311,7 +311,7 @@ impl IngestionMethod for Contents {
         &self,
         algorithm: Algorithm,
         settings: &nix_ingest::Settings,
-    ) -> Result<Box<dyn HashSink>, method::Error> {
+    ) -> Result<Box<dyn HashSink>, method::MethodError> {
         Ok(Box::new(ContentsSink(Hasher::with_collision_detection(
             algorithm,
             settings.collision_detection(),

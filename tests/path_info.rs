@@ -140,7 +140,7 @@ fn refusals_are_typed() {
     assert!(
         matches!(
             err,
-            nix_ingest::path_info::Error::Nar(nix_ingest::nar::Error::Sink { .. })
+            nix_ingest::path_info::PathInfoError::Nar(nix_ingest::nar::ReadError::Sink { .. })
         ),
         "{err:?}"
     );
@@ -150,7 +150,7 @@ fn refusals_are_typed() {
         .from_nar(&nar[..], &Options::default())
         .unwrap_err();
     assert!(
-        matches!(err, nix_ingest::path_info::Error::StorePath(_)),
+        matches!(err, nix_ingest::path_info::PathInfoError::StorePath(_)),
         "{err:?}"
     );
     // A truncated NAR names its offset.
@@ -158,7 +158,7 @@ fn refusals_are_typed() {
         .from_nar(&nar[..nar.len() - 8], &Options::default())
         .unwrap_err();
     assert!(
-        matches!(err, nix_ingest::path_info::Error::Nar(_)),
+        matches!(err, nix_ingest::path_info::PathInfoError::Nar(_)),
         "{err:?}"
     );
 }

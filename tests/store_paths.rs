@@ -119,7 +119,7 @@ fn store_paths_of_added_objects() {
             // Nix 2.31 and later.
             assert_eq!(
                 ours,
-                Err(store_path::Error::GitAlgorithm { algorithm }),
+                Err(store_path::StorePathError::GitAlgorithm { algorithm }),
                 "{f:?}"
             );
         } else if result == "error: Git file ingestion must use SHA-1 hash" {
@@ -131,7 +131,7 @@ fn store_paths_of_added_objects() {
             } else {
                 assert_eq!(
                     ours,
-                    Err(store_path::Error::GitAlgorithm { algorithm }),
+                    Err(store_path::StorePathError::GitAlgorithm { algorithm }),
                     "{f:?}"
                 );
             }
@@ -273,7 +273,7 @@ fn names() {
         }
         let err = check_name(name).unwrap_err();
         assert_eq!(ours, Err(err.clone()));
-        use store_path::Error::*;
+        use store_path::StorePathError::*;
         let matches = if result.contains("name must not be empty") {
             matches!(err, EmptyName)
         } else if result.contains("must be no longer than 211 characters") {
@@ -302,8 +302,8 @@ fn parsing_store_paths() {
                 // Nix 2.26 does not check the dash after the hash; we do (see the docs).
                 assert!(matches!(
                     ours,
-                    Err(store_path::Error::InvalidPath { ref source, .. })
-                        if matches!(**source, store_path::Error::MissingDash { .. })
+                    Err(store_path::StorePathError::InvalidPath { ref source, .. })
+                        if matches!(**source, store_path::StorePathError::MissingDash { .. })
                 ));
                 continue;
             }
@@ -311,7 +311,7 @@ fn parsing_store_paths() {
             continue;
         }
         let err = ours.unwrap_err();
-        use store_path::Error::*;
+        use store_path::StorePathError::*;
         let inner = match &err {
             InvalidPath { source, .. } => Some(&**source),
             _ => None,

@@ -50,7 +50,7 @@ fn added() -> Vec<Added> {
     out
 }
 
-fn verify(nar: &[u8], ca: &ContentAddress, name: &str) -> Result<StorePath, verify::Error> {
+fn verify(nar: &[u8], ca: &ContentAddress, name: &str) -> Result<StorePath, verify::VerifyError> {
     verify_nar(
         nar,
         &Claim::new(name, *ca),
@@ -135,7 +135,7 @@ fn truncated_and_extended_nars_are_refused() {
         longer.push(0);
         assert!(matches!(
             verify(&longer, &a.ca, &a.name),
-            Err(verify::Error::Nar(_))
+            Err(verify::VerifyError::Nar(_))
         ));
     }
 }
@@ -150,7 +150,7 @@ fn mismatch_carries_expected_and_actual() {
         .unwrap();
     let t2 = all.iter().find(|a| a.nar_file == "t2.nar").unwrap();
     match verify(&t2.nar, &t1.ca, "t1") {
-        Err(verify::Error::HashMismatch {
+        Err(verify::VerifyError::HashMismatch {
             what,
             expected,
             actual,
@@ -197,12 +197,12 @@ fn nar_hash_and_size_are_checked_in_the_same_pass() {
         .nar_hash(Hash::digest(Algorithm::Sha256, b"not it"));
     assert!(matches!(
         verify_nar(&t1.nar[..], &wrong_hash, &store, &options),
-        Err(verify::Error::HashMismatch { what: Digest::Nar, actual, .. }) if *actual == nar_hash
+        Err(verify::VerifyError::HashMismatch { what: Digest::Nar, actual, .. }) if *actual == nar_hash
     ));
     let wrong_size = claim.clone().nar_size(4761);
     assert!(matches!(
         verify_nar(&t1.nar[..], &wrong_size, &store, &options),
-        Err(verify::Error::SizeMismatch {
+        Err(verify::VerifyError::SizeMismatch {
             expected: 4761,
             actual: 4760
         })
@@ -214,7 +214,7 @@ fn nar_hash_and_size_are_checked_in_the_same_pass() {
     });
     assert!(matches!(
         verify_nar(&t1.nar[..], &claim, &store, &tight),
-        Err(verify::Error::Nar(_))
+        Err(verify::VerifyError::Nar(_))
     ));
 }
 
@@ -236,7 +236,7 @@ fn what_can_have_no_store_path_is_refused_before_reading() {
     // An invalid name.
     assert!(matches!(
         verify(&file_flat.nar, &file_flat.ca, "bad/name"),
-        Err(verify::Error::StorePath(_))
+        Err(verify::VerifyError::StorePath(_))
     ));
     // A flat address for a directory: the hasher refuses it while parsing.
     let flat_ca = file_flat.ca;
@@ -253,7 +253,7 @@ fn what_can_have_no_store_path_is_refused_before_reading() {
             &StoreDir::default(),
             &Options::default()
         ),
-        Err(verify::Error::SelfReference)
+        Err(verify::VerifyError::SelfReference)
     ));
     // Git addresses cannot have references (Nix: only NAR+SHA-256 and text can).
     let other: StorePath = t1_nar.path.rsplit('/').next().unwrap().parse().unwrap();
@@ -268,6 +268,6 @@ fn what_can_have_no_store_path_is_refused_before_reading() {
             &StoreDir::default(),
             &Options::default()
         ),
-        Err(verify::Error::StorePath(_))
+        Err(verify::VerifyError::StorePath(_))
     ));
 }

@@ -290,7 +290,7 @@ pub async fn check_nar(
     }
     match result {
         Ok(_) => Ok(()),
-        Err(verify::Error::Nar(nix_ingest::nar::Error::Io { offset, .. }))
+        Err(verify::VerifyError::Nar(nix_ingest::nar::ReadError::Io { offset, .. }))
             if *compression != Compression::None && consumed.load(Ordering::Relaxed) >= len =>
         {
             // xz reports a stream cut short as "out of memory" (liblzma's LZMA_BUF_ERROR).
@@ -300,17 +300,15 @@ pub async fn check_nar(
                 plan.file.url()
             )))
         }
-        Err(verify::Error::Nar(nix_ingest::nar::Error::Io { offset, source, .. }))
-            if *compression != Compression::None =>
-        {
-            Err(Refusal::unverified(format!(
-                "cannot decompress {} ({compression}) at NAR byte {offset}: {}",
-                plan.file.url(),
-                chain(&source)
-            )))
-        }
+        Err(verify::VerifyError::Nar(nix_ingest::nar::ReadError::Io {
+            offset, source, ..
+        })) if *compression != Compression::None => Err(Refusal::unverified(format!(
+            "cannot decompress {} ({compression}) at NAR byte {offset}: {}",
+            plan.file.url(),
+            chain(&source)
+        ))),
         // The path of a signed NAR was not computed from its content: only the digests count.
-        Err(verify::Error::StorePath(_)) if matches!(plan.trust, Trust::Signed(_)) => Ok(()),
+        Err(verify::VerifyError::StorePath(_)) if matches!(plan.trust, Trust::Signed(_)) => Ok(()),
         Err(e) => Err(Refusal::unverified(chain(&e))),
     }
 }

@@ -854,20 +854,20 @@ impl Read for CatBody<'_> {
 }
 
 impl ObjectSource for CatFile {
-    fn read(&mut self, id: &Hash) -> Result<git_source::Object<'_>, git_source::Error> {
+    fn read(&mut self, id: &Hash) -> Result<git_source::Object<'_>, git_source::ObjectError> {
         if id.algorithm() != self.algorithm {
-            return Err(git_source::Error::WrongAlgorithm {
+            return Err(git_source::ObjectError::WrongAlgorithm {
                 id: *id,
                 expected: self.algorithm,
             });
         }
         let (kind, size) = match self.ask(id) {
             Ok(Some(found)) => found,
-            Ok(None) => return Err(git_source::Error::NotFound { id: *id, hint: "" }),
-            Err(source) => return Err(git_source::Error::Read { id: *id, source }),
+            Ok(None) => return Err(git_source::ObjectError::NotFound { id: *id, hint: "" }),
+            Err(source) => return Err(git_source::ObjectError::Read { id: *id, source }),
         };
         let Some(stdout) = self.stdout.as_mut() else {
-            return Err(git_source::Error::Read {
+            return Err(git_source::ObjectError::Read {
                 id: *id,
                 source: io::Error::other("git cat-file is gone"),
             });
@@ -1003,11 +1003,11 @@ impl Write for Window {
 
 /// Whether reading the NAR failed because an object was not where it was looked for (a repack
 /// moved it meanwhile): worth reading again.
-fn moved(error: &nix_ingest::git::events::Error) -> bool {
-    use nix_ingest::git::source::Error as S;
+fn moved(error: &nix_ingest::git::events::RestoreError) -> bool {
+    use nix_ingest::git::source::ObjectError as S;
     matches!(
         error,
-        nix_ingest::git::events::Error::Object { source, .. }
+        nix_ingest::git::events::RestoreError::Object { source, .. }
             if matches!(**source, S::NotFound { .. } | S::Io { .. } | S::Pack { .. } | S::Read { .. })
     )
 }

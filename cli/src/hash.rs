@@ -107,11 +107,11 @@ pub fn verify(settings: &Settings, args: &VerifyArgs) -> Result<String, Failure>
 }
 
 /// A failed hash of `input`: errors of the walk name the path themselves.
-fn ingest_error(input: &Input, e: &nix_ingest::ingest::Error) -> Failure {
-    use nix_ingest::cache::Error as CacheError;
-    use nix_ingest::ingest::Error;
+fn ingest_error(input: &Input, e: &nix_ingest::ingest::IngestError) -> Failure {
+    use nix_ingest::cache::CacheError;
+    use nix_ingest::ingest::IngestError;
     match e {
-        Error::Cache(CacheError::Foreign { path, reason }) => fail(format!(
+        IngestError::Cache(CacheError::Foreign { path, reason }) => fail(format!(
             "refusing to overwrite {} with a cache: {reason} (give --cache-overwrite to replace it)",
             quote_path(path)
         )),
@@ -193,16 +193,16 @@ fn hash_one(
     let path = if flat {
         match flat_source(input, symlink)? {
             Some(FlatSource::Stream(file)) => {
-                use nix_ingest::ingest::Error;
+                use nix_ingest::ingest::IngestError;
                 let options = settings.options();
                 return with_background_progress("hashing", || {
                     options.hash_flat(file, want.algorithm())
                 })
                 .map_err(|e| match e {
-                    Error::Read { source, .. } => {
+                    IngestError::Read { source, .. } => {
                         fail(format!("cannot read {}: {source}", input.display()))
                     }
-                    Error::Sink(e) => fail(format!("{}: {}", input.display(), chain(&e))),
+                    IngestError::Sink(e) => fail(format!("{}: {}", input.display(), chain(&e))),
                     e => fail(input.error(&e)),
                 });
             }
@@ -240,7 +240,7 @@ fn hash_input(
             .hash_nar_multi(input.open_nar_with_progress("hashing")?, wants)
             .map_err(|e| match e {
                 // A sink that cannot finish says why itself.
-                nix_ingest::ingest::Error::Sink(e) => fail(input.error(&e)),
+                nix_ingest::ingest::IngestError::Sink(e) => fail(input.error(&e)),
                 e => fail(input.error(&e)),
             }),
     }

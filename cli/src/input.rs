@@ -74,7 +74,7 @@ impl Input {
     pub fn path(&self) -> Result<Option<PathBuf>, Failure> {
         match self {
             Input::Path(p) => p.path().map(Some).map_err(|e| match e {
-                nix_path::Error::Parent { source, .. } => fail(format!(
+                nix_path::NixPathError::Parent { source, .. } => fail(format!(
                     "cannot resolve the directory of {}: {source}",
                     self.display()
                 )),

@@ -308,7 +308,7 @@ pub fn chain_with(
     e: &(dyn StdError + 'static),
     path_text: &dyn Fn(&std::path::Path) -> String,
 ) -> (String, bool) {
-    use nix_ingest::fs::{Error as FsError, ErrorKind};
+    use nix_ingest::fs::{WalkError as FsError, WalkErrorKind as ErrorKind};
     let mut msg = String::new();
     let mut named_path = false;
     let mut next = Some(unwrap_transparent(e));
@@ -319,7 +319,7 @@ pub fn chain_with(
                 ErrorKind::Sink(_) => path_text(&walk.path),
                 kind => format!("{}: {kind}", path_text(&walk.path)),
             }
-        } else if let Some(nix_ingest::nar::Error::Sink { offset, .. }) = e.downcast_ref() {
+        } else if let Some(nix_ingest::nar::ReadError::Sink { offset, .. }) = e.downcast_ref() {
             format!("NAR byte {offset}")
         } else if let Some(text) = requoted(e, path_text) {
             text
@@ -343,7 +343,7 @@ fn requoted(
     e: &(dyn StdError + 'static),
     path_text: &dyn Fn(&std::path::Path) -> String,
 ) -> Option<String> {
-    use nix_ingest::cache::Error as CacheError;
+    use nix_ingest::cache::CacheError;
     use nix_ingest::nar::UnpackError;
     if let Some(e) = e.downcast_ref::<UnpackError>() {
         return match e {
@@ -387,18 +387,18 @@ fn requoted(
 /// that error's).
 fn unwrap_transparent<'a>(e: &'a (dyn StdError + 'static)) -> &'a (dyn StdError + 'static) {
     use nix_ingest::{cache, ingest, path_info};
-    match e.downcast_ref::<ingest::Error>() {
-        Some(ingest::Error::Fs(inner)) => return inner,
-        Some(ingest::Error::Nar(inner)) => return inner,
-        Some(ingest::Error::Cache(inner)) => return unwrap_transparent(inner),
+    match e.downcast_ref::<ingest::IngestError>() {
+        Some(ingest::IngestError::Fs(inner)) => return inner,
+        Some(ingest::IngestError::Nar(inner)) => return inner,
+        Some(ingest::IngestError::Cache(inner)) => return unwrap_transparent(inner),
         _ => {}
     }
-    match e.downcast_ref::<path_info::Error>() {
-        Some(path_info::Error::Walk(inner)) => return inner,
-        Some(path_info::Error::Nar(inner)) => return inner,
+    match e.downcast_ref::<path_info::PathInfoError>() {
+        Some(path_info::PathInfoError::Walk(inner)) => return inner,
+        Some(path_info::PathInfoError::Nar(inner)) => return inner,
         _ => {}
     }
-    if let Some(cache::Error::Fs(inner)) = e.downcast_ref::<cache::Error>() {
+    if let Some(cache::CacheError::Fs(inner)) = e.downcast_ref::<cache::CacheError>() {
         return inner;
     }
     e

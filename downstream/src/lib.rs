@@ -45,7 +45,7 @@ impl IngestionMethod for NarOf {
         &self,
         algorithm: Algorithm,
         settings: &Settings,
-    ) -> Result<Box<dyn HashSink>, method::Error> {
+    ) -> Result<Box<dyn HashSink>, method::MethodError> {
         let hasher = Hasher::with_collision_detection(algorithm, settings.collision_detection());
         Ok(Box::new(NarOfSink(NarWriter::new(hasher))))
     }
@@ -84,7 +84,7 @@ impl IngestionMethod for Contents {
         &self,
         algorithm: Algorithm,
         settings: &Settings,
-    ) -> Result<Box<dyn HashSink>, method::Error> {
+    ) -> Result<Box<dyn HashSink>, method::MethodError> {
         let hasher = Hasher::with_collision_detection(algorithm, settings.collision_detection());
         Ok(Box::new(ContentsSink(hasher)))
     }

@@ -157,7 +157,7 @@ fn a_custom_method_is_used_like_the_built_in_ones() -> anyhow::Result<()> {
         Claim::new("nix-tests", *info.ca()).digest(NarOf, Hash::digest(Algorithm::Blake3, b""));
     let err = verify::verify_nar(&nar[..], &wrong, &StoreDir::default(), &options).unwrap_err();
     assert!(
-        matches!(&err, verify::Error::HashMismatch { what: Digest::Method(m), .. } if m == "nar-of"),
+        matches!(&err, verify::VerifyError::HashMismatch { what: Digest::Method(m), .. } if m == "nar-of"),
         "{err}"
     );
     Ok(())
@@ -169,7 +169,7 @@ fn a_sha1_collision_in_a_custom_method_is_the_error_nix_methods_give() -> anyhow
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("shattered.pdf");
     fs::copy(data("shattered-1.pdf"), &file)?;
-    let collision = |e: nix_ingest::ingest::Error| {
+    let collision = |e: nix_ingest::ingest::IngestError| {
         let e = anyhow::Error::from(e);
         e.chain().find_map(|c| match c.downcast_ref::<SinkError>() {
             Some(SinkError::Sha1Collision { digest, .. }) => Some(digest.clone()),

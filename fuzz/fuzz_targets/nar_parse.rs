@@ -1,6 +1,6 @@
 //! The push parser never panics, and gives the same verdict, the same events and the same error
 //! (variant and byte offset) however the input is split and whether it is pushed or read through
-//! `nar::read`. Error offsets lie inside the input; an accepted archive is the whole input.
+//! `nar::read`. ReadError offsets lie inside the input; an accepted archive is the whole input.
 //!
 //! The first input byte picks the split size and, with its top bit, tight limits (so that every
 //! limit error is reachable from small inputs); the rest is the archive.
@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use nix_ingest::Limits;
 use nix_ingest::event::Recorder;
-use nix_ingest::nar::{self, Error, Parser};
+use nix_ingest::nar::{self, ReadError, Parser};
 
 /// Small enough that short inputs cross every limit.
 const TIGHT: Limits = Limits {
@@ -23,7 +23,7 @@ const TIGHT: Limits = Limits {
 
 /// Pushes `data` in pieces of `chunk` bytes; bytes after the archive give `TrailingData`, as
 /// `nar::read` reports them.
-fn parse_in_chunks(data: &[u8], chunk: usize, limits: Limits) -> (Result<u64, Error>, Recorder) {
+fn parse_in_chunks(data: &[u8], chunk: usize, limits: Limits) -> (Result<u64, ReadError>, Recorder) {
     let mut rec = Recorder::default();
     let mut parser = Parser::new(limits);
     for piece in data.chunks(chunk.max(1)) {
@@ -31,7 +31,7 @@ fn parse_in_chunks(data: &[u8], chunk: usize, limits: Limits) -> (Result<u64, Er
             Ok(n) if n < piece.len() => {
                 assert!(parser.is_done(), "bytes left over before the archive ended");
                 let offset = parser.offset();
-                return (Err(Error::TrailingData { offset }), rec);
+                return (Err(ReadError::TrailingData { offset }), rec);
             }
             Ok(_) => {}
             Err(e) => return (Err(e), rec),
@@ -41,7 +41,7 @@ fn parse_in_chunks(data: &[u8], chunk: usize, limits: Limits) -> (Result<u64, Er
 }
 
 /// Errors hold `io::Error`s, so compare their debug form (variant, offset and every field).
-fn verdict(r: &Result<u64, Error>) -> String {
+fn verdict(r: &Result<u64, ReadError>) -> String {
     format!("{r:?}")
 }
 
@@ -73,8 +73,8 @@ fuzz_target!(|input: &[u8]| {
     let len = data.len() as u64;
     match &whole {
         Ok(n) => assert_eq!(*n, len, "an accepted archive is the whole input"),
-        Err(Error::Truncated { offset }) => assert_eq!(*offset, len),
-        Err(Error::TrailingData { offset }) => assert!(*offset < len),
+        Err(ReadError::Truncated { offset }) => assert_eq!(*offset, len),
+        Err(ReadError::TrailingData { offset }) => assert!(*offset < len),
         Err(e) => assert!(
             e.offset() < len,
             "offset {} past the input: {e}",

@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
             let any = ContentAddress::new(method, Hash::digest(algorithm, b""));
             let err = verify_nar(data, &honest(any), &store, &options).unwrap_err();
             assert!(
-                matches!(err, verify::Error::Nar(_)),
+                matches!(err, verify::VerifyError::Nar(_)),
                 "{err:?} for {hashed:?}"
             );
             continue;
@@ -73,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
 
         let forged = ContentAddress::new(method, flip(&hash));
         match verify_nar(data, &honest(forged), &store, &options) {
-            Err(verify::Error::HashMismatch {
+            Err(verify::VerifyError::HashMismatch {
                 what: Digest::ContentAddress,
                 expected,
                 actual,
@@ -85,12 +85,12 @@ fuzz_target!(|data: &[u8]| {
         let wrong_size = honest(ca).nar_size(nar_size ^ 8);
         assert!(matches!(
             verify_nar(data, &wrong_size, &store, &options),
-            Err(verify::Error::SizeMismatch { .. })
+            Err(verify::VerifyError::SizeMismatch { .. })
         ));
         let wrong_hash = honest(ca).nar_hash(flip(&nar_hash));
         assert!(matches!(
             verify_nar(data, &wrong_hash, &store, &options),
-            Err(verify::Error::HashMismatch {
+            Err(verify::VerifyError::HashMismatch {
                 what: Digest::Nar,
                 ..
             })

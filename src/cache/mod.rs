@@ -69,7 +69,7 @@
 //!   depth at most [`Limits::max_depth`](crate::Limits::max_depth)). A file writable by group
 //!   or others is refused: whoever can write the cache could choose the answers for files whose
 //!   stat data they know. What is refused is rebuilt ([`LoadStatus::Rebuilt`]), or with
-//!   [`HashCache::strict`] an [`Error::Invalid`].
+//!   [`HashCache::strict`] an [`CacheError::Invalid`].
 //! - **Atomic writes.** A new cache is written to a temporary file next to it and renamed over
 //!   it, so a crash or two concurrent writers leave one complete cache (the last rename wins);
 //!   a file damaged by a power loss (the file is not synced) fails its checksum and is rebuilt.
@@ -115,7 +115,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::event::Sink;
-use crate::fs::{self, ErrorKind};
+use crate::fs::{self, WalkErrorKind};
 use crate::hash::{Algorithm, Hash};
 use crate::settings::Settings;
 
@@ -160,7 +160,7 @@ impl HashCache {
     }
 
     /// Whether a cache file that exists but cannot be trusted (or read) is an error
-    /// ([`Error::Invalid`], [`Error::Read`]) rather than ignored and rebuilt (default `false`).
+    /// ([`CacheError::Invalid`], [`CacheError::Read`]) rather than ignored and rebuilt (default `false`).
     /// A missing file is never an error.
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
@@ -169,7 +169,7 @@ impl HashCache {
 
     /// Whether a file at the cache's path that is not a cache file at all (not a regular file,
     /// or not starting with this crate's magic) may be replaced by one (default `false`: such a
-    /// file is refused with [`Error::Foreign`] and left as it is, so a mistyped path never
+    /// file is refused with [`CacheError::Foreign`] and left as it is, so a mistyped path never
     /// destroys a user's file). An empty file is always taken as an empty cache. A cache file of
     /// this crate that cannot be trusted is rebuilt either way (or refused, if
     /// [`strict`](Self::strict)).
@@ -218,7 +218,7 @@ impl HashCache {
         root: impl AsRef<Path>,
         algorithms: &[Algorithm],
         settings: &Settings,
-    ) -> Result<Outcome, Error> {
+    ) -> Result<Outcome, CacheError> {
         self.run(root.as_ref(), algorithms, settings, None)
     }
 
@@ -253,7 +253,7 @@ impl HashCache {
         algorithms: &[Algorithm],
         settings: &Settings,
         sink: &mut dyn Sink,
-    ) -> Result<Outcome, Error> {
+    ) -> Result<Outcome, CacheError> {
         self.run(root.as_ref(), algorithms, settings, Some(sink))
     }
 
@@ -264,7 +264,7 @@ impl HashCache {
         algorithms: &[Algorithm],
         settings: &Settings,
         sink: Option<&mut dyn Sink>,
-    ) -> Result<Outcome, Error> {
+    ) -> Result<Outcome, CacheError> {
         // The moment the scan starts, before anything is read: the reference of the racy rule
         // for every entry this scan records.
         let started = now();
@@ -275,11 +275,11 @@ impl HashCache {
             }
         }
         let root_meta = std::fs::symlink_metadata(root)
-            .map_err(|source| fs::Error::new(root, ErrorKind::Io { op: "stat", source }))?;
+            .map_err(|source| fs::WalkError::new(root, WalkErrorKind::Io { op: "stat", source }))?;
         let absolute = std::path::absolute(root).map_err(|source| {
-            fs::Error::new(
+            fs::WalkError::new(
                 root,
-                ErrorKind::Io {
+                WalkErrorKind::Io {
                     op: "resolve path",
                     source,
                 },
@@ -289,7 +289,7 @@ impl HashCache {
             && let Ok(cache) = std::path::absolute(&self.path)
             && cache.starts_with(&absolute)
         {
-            return Err(Error::InsideTree {
+            return Err(CacheError::InsideTree {
                 cache: self.path.clone(),
                 root: root.to_path_buf(),
             });
@@ -312,7 +312,7 @@ impl HashCache {
             Ok(file) => (Some(file), LoadStatus::Used),
             Err(LoadError::Missing) => (None, LoadStatus::Missing),
             Err(LoadError::Io(source)) if self.strict => {
-                return Err(Error::Read {
+                return Err(CacheError::Read {
                     path: self.path.clone(),
                     source,
                 });
@@ -323,13 +323,13 @@ impl HashCache {
                     && !std::fs::metadata(&self.path)
                         .is_ok_and(|m| m.is_file() && m.len() == 0) =>
             {
-                return Err(Error::Foreign {
+                return Err(CacheError::Foreign {
                     path: self.path.clone(),
                     reason,
                 });
             }
             Err(LoadError::Invalid(reason)) if self.strict => {
-                return Err(Error::Invalid {
+                return Err(CacheError::Invalid {
                     path: self.path.clone(),
                     reason,
                 });
@@ -355,7 +355,7 @@ impl HashCache {
                     n => rayon::ThreadPoolBuilder::new()
                         .num_threads(n)
                         .build()
-                        .map_err(Error::ThreadPool)?
+                        .map_err(CacheError::ThreadPool)?
                         .install(work)?,
                 };
                 #[cfg(not(feature = "parallel"))]
@@ -498,10 +498,10 @@ pub enum SaveStatus {
 /// Why a cached scan failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum CacheError {
     /// Walking or reading the tree failed (the error names the path).
     #[error(transparent)]
-    Fs(#[from] fs::Error),
+    Fs(#[from] fs::WalkError),
     /// The cache file cannot be trusted ([`HashCache::strict`] only).
     #[error("cache file {path:?} is not trusted")]
     Invalid {
@@ -552,7 +552,7 @@ fn scan_tree(
     settings: &Settings,
     old: Option<&format::Loaded>,
     sink: Option<&mut dyn Sink>,
-) -> Result<scan::Done, Error> {
+) -> Result<scan::Done, CacheError> {
     let old_ref = old.map(|f| scan::Old {
         table: &f.table,
         scan: f.scan,

@@ -19,12 +19,12 @@ use std::path::{Path, PathBuf};
 
 use crate::buffer::ReadBuffer;
 use crate::event::{Event, Sink, SinkError};
-use crate::fs::{self, ErrorKind, Visitor};
+use crate::fs::{self, Visitor, WalkErrorKind};
 use crate::git::ObjectKind;
 use crate::hash::{Algorithm, Hash, Hasher};
 
 use super::format::{Kind, Stat, Table, Timestamp};
-use super::{Error, Stats};
+use super::{CacheError, Stats};
 use crate::fs::levels::{Known, Listed, What};
 use crate::settings::Settings;
 use std::os::unix::ffi::OsStrExt;
@@ -261,20 +261,24 @@ impl<'a, 's> Scan<'a, 's> {
         }
     }
 
-    fn count(&mut self, bytes: u64, path: &Path) -> Result<(), fs::Error> {
+    fn count(&mut self, bytes: u64, path: &Path) -> Result<(), fs::WalkError> {
         self.count_at(bytes, || path.to_path_buf())
     }
 
     /// [`count`](Self::count), making the path only for the error: most entries of a tree
     /// that did not change are counted without ever needing theirs.
-    fn count_at(&mut self, bytes: u64, path: impl FnOnce() -> PathBuf) -> Result<(), fs::Error> {
+    fn count_at(
+        &mut self,
+        bytes: u64,
+        path: impl FnOnce() -> PathBuf,
+    ) -> Result<(), fs::WalkError> {
         let max = self.settings.limits.max_total_size;
         match self.total.checked_add(bytes) {
             Some(t) if t <= max => {
                 self.total = t;
                 Ok(())
             }
-            _ => Err(fs::Error::new(path(), ErrorKind::TooLarge { max })),
+            _ => Err(fs::WalkError::new(path(), WalkErrorKind::TooLarge { max })),
         }
     }
 
@@ -289,11 +293,11 @@ impl<'a, 's> Scan<'a, 's> {
         }
     }
 
-    fn emit(&mut self, event: Event<'_>, path: &Path) -> Result<(), fs::Error> {
+    fn emit(&mut self, event: Event<'_>, path: &Path) -> Result<(), fs::WalkError> {
         match self.sink.as_mut() {
             Some(sink) => sink
                 .event(event)
-                .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e))),
+                .map_err(|e| fs::WalkError::new(path, WalkErrorKind::Sink(e))),
             None => Ok(()),
         }
     }
@@ -305,7 +309,7 @@ impl<'a, 's> Scan<'a, 's> {
         name: Option<&[u8]>,
         path: &Path,
         file: fs::FileRef<'_>,
-    ) -> Result<(), fs::Error> {
+    ) -> Result<(), fs::WalkError> {
         let fs::OpenFile {
             mut file,
             size,
@@ -380,7 +384,7 @@ impl<'a, 's> Scan<'a, 's> {
 
     /// Phase 1 from a [listing](crate::fs::levels::list_tree) of a directory tree: the new table in
     /// NAR order, reused ids copied, symlinks hashed, files to read queued.
-    pub(super) fn add_listing(&mut self, listing: Vec<Listed<'_>>) -> Result<(), fs::Error> {
+    pub(super) fn add_listing(&mut self, listing: Vec<Listed<'_>>) -> Result<(), fs::WalkError> {
         let Some(root) = listing.first() else {
             return Ok(());
         };
@@ -484,7 +488,7 @@ impl<'a, 's> Scan<'a, 's> {
 
     /// Phases 2 and 3: reads the files not reused, then assembles the trees. Returns the
     /// root's ids (one per algorithm) and the new table.
-    pub(super) fn finish(mut self, root: &Path) -> Result<Done, Error> {
+    pub(super) fn finish(mut self, root: &Path) -> Result<Done, CacheError> {
         let jobs = std::mem::take(&mut self.jobs);
         let reads = self.read_all(&jobs)?;
         for (job, read) in jobs.iter().zip(reads) {
@@ -535,9 +539,11 @@ impl<'a, 's> Scan<'a, 's> {
                  blob id does not record the mode, so it would equal the id of a regular file \
                  with the same bytes"
             };
-            return Err(
-                fs::Error::new(root, ErrorKind::Sink(SinkError::Unsupported(what.into()))).into(),
-            );
+            return Err(fs::WalkError::new(
+                root,
+                WalkErrorKind::Sink(SinkError::Unsupported(what.into())),
+            )
+            .into());
         }
         let ids = match root_node {
             Some(node) => split_ids(self.algorithms, self.new.ids(&node)),
@@ -553,7 +559,7 @@ impl<'a, 's> Scan<'a, 's> {
     }
 
     /// Phase 3 for one directory.
-    fn tree(&mut self, index: usize, end: usize, path: &Path) -> Result<(), fs::Error> {
+    fn tree(&mut self, index: usize, end: usize, path: &Path) -> Result<(), fs::WalkError> {
         let link = self.links.get(index).copied().unwrap_or(Link {
             old: NONE,
             same: false,
@@ -585,7 +591,7 @@ impl<'a, 's> Scan<'a, 's> {
             self.algorithms,
             self.settings.collision_detection,
         )
-        .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))?
+        .map_err(|e| fs::WalkError::new(path, WalkErrorKind::Sink(e)))?
         .iter()
         .flat_map(|id| id.as_bytes().iter().copied())
         .collect();
@@ -597,7 +603,7 @@ impl<'a, 's> Scan<'a, 's> {
     /// Phase 2: checks every file against the old cache, and reads and hashes those it cannot
     /// vouch for, on several threads where allowed (`lstat` is most of the work of a tree
     /// that did not change).
-    fn read_all(&self, jobs: &[Job]) -> Result<Vec<Read>, Error> {
+    fn read_all(&self, jobs: &[Job]) -> Result<Vec<Read>, CacheError> {
         let reader = Reader {
             algorithms: self.algorithms,
             detect: self.settings.collision_detection,
@@ -614,7 +620,7 @@ impl<'a, 's> Scan<'a, 's> {
                         || None,
                         |buf: &mut Option<ReadBuffer>, job| reader.check(job, buf),
                     )
-                    .collect::<Result<Vec<_>, fs::Error>>()
+                    .collect::<Result<Vec<_>, fs::WalkError>>()
             };
             // On the pool the whole scan runs in (see `HashCache::run`).
             return Ok(all()?);
@@ -655,7 +661,7 @@ impl crate::git::DirEntries for Entries<'_> {
 }
 
 impl Visitor for Scan<'_, '_> {
-    fn directory_start(&mut self, name: Option<&[u8]>, path: &Path) -> Result<(), fs::Error> {
+    fn directory_start(&mut self, name: Option<&[u8]>, path: &Path) -> Result<(), fs::WalkError> {
         let mut old = self.lookup(name);
         let old_dir = self
             .old_node(old)
@@ -678,7 +684,7 @@ impl Visitor for Scan<'_, '_> {
         self.emit(Event::DirectoryStart { name }, path)
     }
 
-    fn directory_end(&mut self, path: &Path) -> Result<(), fs::Error> {
+    fn directory_end(&mut self, path: &Path) -> Result<(), fs::WalkError> {
         if let Some(frame) = self.frames.pop() {
             self.new.close_directory(frame.node);
             if let Some(link) = self.links.get_mut(frame.node) {
@@ -694,7 +700,7 @@ impl Visitor for Scan<'_, '_> {
         name: Option<&[u8]>,
         target: &[u8],
         path: &Path,
-    ) -> Result<(), fs::Error> {
+    ) -> Result<(), fs::WalkError> {
         self.count(target.len() as u64, path)?;
         let old = self.lookup(name);
         let mut hashers = blob_hashers(
@@ -715,7 +721,7 @@ impl Visitor for Scan<'_, '_> {
         name: Option<&[u8]>,
         path: &Path,
         file: fs::FileRef<'_>,
-    ) -> Result<(), fs::Error> {
+    ) -> Result<(), fs::WalkError> {
         if self.sink.is_some() {
             return self.stream_file(name, path, file);
         }
@@ -761,7 +767,7 @@ impl Reader<'_> {
         (Some(table.ids(&node).to_vec()), false)
     }
 
-    fn check(&self, job: &Job, buf: &mut Option<ReadBuffer>) -> Result<Read, fs::Error> {
+    fn check(&self, job: &Job, buf: &mut Option<ReadBuffer>) -> Result<Read, fs::WalkError> {
         if !job.check {
             let buf = buf.get_or_insert_with(|| ReadBuffer::new(self.buffer_size));
             return self.read(&job.path, None, buf);
@@ -769,7 +775,7 @@ impl Reader<'_> {
         let meta = match &job.lstat {
             Some(m) => m.clone(),
             None => std::fs::symlink_metadata(&job.path).map_err(|source| {
-                fs::Error::new(&job.path, ErrorKind::Io { op: "stat", source })
+                fs::WalkError::new(&job.path, WalkErrorKind::Io { op: "stat", source })
             })?,
         };
         let mut racy = false;
@@ -799,7 +805,7 @@ impl Reader<'_> {
         path: &Path,
         lstat: Option<&Metadata>,
         buf: &mut [u8],
-    ) -> Result<Read, fs::Error> {
+    ) -> Result<Read, fs::WalkError> {
         let fs::OpenFile {
             mut file,
             size,
@@ -848,22 +854,22 @@ fn blob_hashers(algorithms: &[Algorithm], detect: bool, size: u64) -> Vec<Hasher
 }
 
 /// The concatenated digests of `hashers`, or the path's error for a detected SHA-1 collision.
-fn finish(hashers: Vec<Hasher>, path: &Path, kind: ObjectKind) -> Result<Vec<u8>, fs::Error> {
+fn finish(hashers: Vec<Hasher>, path: &Path, kind: ObjectKind) -> Result<Vec<u8>, fs::WalkError> {
     let mut ids = Vec::with_capacity(hashers.len() * 32);
     for h in hashers {
         let id = crate::git::finish_object(h, kind)
-            .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))?;
+            .map_err(|e| fs::WalkError::new(path, WalkErrorKind::Sink(e)))?;
         ids.extend_from_slice(id.as_bytes());
     }
     Ok(ids)
 }
 
 /// The metadata of a file this scan opened (what was opened, not what was listed).
-fn stat_opened(file: &std::fs::File, path: &Path) -> Result<Metadata, fs::Error> {
+fn stat_opened(file: &std::fs::File, path: &Path) -> Result<Metadata, fs::WalkError> {
     file.metadata().map_err(|source| {
-        fs::Error::new(
+        fs::WalkError::new(
             path,
-            ErrorKind::Io {
+            WalkErrorKind::Io {
                 op: "stat file",
                 source,
             },

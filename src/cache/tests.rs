@@ -268,7 +268,7 @@ fn foreign_files_are_left_alone() {
     assert!(
         matches!(
             &e,
-            Error::Foreign {
+            CacheError::Foreign {
                 reason: InvalidCache::Magic,
                 ..
             }
@@ -283,7 +283,7 @@ fn foreign_files_are_left_alone() {
     assert!(
         matches!(
             &e,
-            Error::Foreign {
+            CacheError::Foreign {
                 reason: InvalidCache::NotAFile,
                 ..
             }
@@ -320,7 +320,7 @@ fn damaged_files_are_rebuilt_or_refused() {
         let e = strict
             .hash_git(&root, &ALGOS, &Settings::default())
             .unwrap_err();
-        assert!(matches!(e, Error::Invalid { .. }), "{len}: {e}");
+        assert!(matches!(e, CacheError::Invalid { .. }), "{len}: {e}");
         let out = scan(&cache.clone().read_only(true), &root);
         expect_rebuilt(&out, "truncated");
         assert_eq!(out.ids, expected);
@@ -440,7 +440,7 @@ fn caches_for_something_else_are_not_trusted() {
     let inside = HashCache::new(a.join("sub/cache"));
     assert!(matches!(
         inside.hash_git(&a, &ALGOS, &Settings::default()),
-        Err(Error::InsideTree { .. })
+        Err(CacheError::InsideTree { .. })
     ));
 }
 

@@ -35,7 +35,7 @@ impl Filter for ExportIgnore {
         dir: &[u8],
         attributes: Option<&Hash>,
         source: &mut dyn ObjectSource,
-    ) -> Result<(), events::Error> {
+    ) -> Result<(), events::RestoreError> {
         let Some(id) = attributes else {
             self.frames.push(false);
             return Ok(());
@@ -45,7 +45,7 @@ impl Filter for ExportIgnore {
         } else {
             [dir, b"/.gitattributes"].concat()
         };
-        let err = |source| events::Error::Object {
+        let err = |source| events::RestoreError::Object {
             path: format!("/{}", String::from_utf8_lossy(&file)),
             source: Box::new(source),
         };
@@ -61,7 +61,7 @@ impl Filter for ExportIgnore {
                 &mut self.collection,
                 dir.is_empty(),
             )
-            .map_err(|e| events::Error::Sink {
+            .map_err(|e| events::RestoreError::Sink {
                 path: format!("/{}", String::from_utf8_lossy(&file)),
                 source: crate::event::SinkError::Unsupported(e.to_string()),
             })?;

@@ -15,16 +15,16 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Why a revision could not be fetched.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum FetchError {
     /// The repository could not be opened.
     #[error(transparent)]
-    Open(#[from] objects_dir::Error),
+    Open(#[from] objects_dir::LocateError),
     /// An object could not be read or does not match its id.
     #[error(transparent)]
-    Object(#[from] source::Error),
+    Object(#[from] source::ObjectError),
     /// Walking the tree failed.
     #[error(transparent)]
-    Tree(#[from] events::Error),
+    Tree(#[from] events::RestoreError),
     /// No object or ref of that name.
     #[error("revision {0:?} names no object or ref of the repository")]
     UnknownRevision(String),
@@ -124,7 +124,7 @@ pub enum Error {
     DirtyUnsupported(PathBuf),
     /// The store path could not be made (e.g. an invalid name).
     #[error(transparent)]
-    StorePath(#[from] store_path::Error),
+    StorePath(#[from] store_path::StorePathError),
     /// The NAR hasher failed.
     #[error("cannot hash the NAR")]
     Nar(#[source] SinkError),

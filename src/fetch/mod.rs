@@ -80,7 +80,7 @@
 //!   submodules) from Nix's cache, where a first fetch by id shows them as empty directories.
 //!   Submodules and export-ignore are applied to commits only here: with either asked for, a
 //!   clean work tree is answered by its commit and a dirty one refused
-//!   ([`Error::DirtyUnsupported`]). On an unborn branch (no commit yet) the work tree is
+//!   ([`FetchError::DirtyUnsupported`]). On an unborn branch (no commit yet) the work tree is
 //!   dirty, with `lastModified` 0 and no `dirtyRev` (as both Nix versions say).
 //! - A **tree id** has no commit: only the NAR hash, store path and git content address.
 //! - The git content address is the raw tree's: it is given only when the tree Nix sees is the
@@ -109,7 +109,7 @@ mod submodules;
 mod walk;
 mod workdir;
 
-pub use error::{Cause, Error};
+pub use error::{Cause, FetchError};
 
 use commit::{commit_time, count_commits, peel};
 use pipeline::{Discard, nar_hash};
@@ -243,7 +243,7 @@ impl Fetch {
     }
 
     /// Fetches `revision` of the repository at `repo` (a work tree or a bare repository).
-    pub fn fetch(&self, repo: &Path, revision: &str) -> Result<Fetched, Error> {
+    pub fn fetch(&self, repo: &Path, revision: &str) -> Result<Fetched, FetchError> {
         self.fetch_into(repo, revision, &mut Discard)
     }
 
@@ -254,7 +254,7 @@ impl Fetch {
         repo: &Path,
         revision: &str,
         sink: &mut dyn Sink,
-    ) -> Result<Fetched, Error> {
+    ) -> Result<Fetched, FetchError> {
         let dirs = locate_dirs(repo)?;
         let mut source = Repository::from_objects_dir(dirs.objects.clone())?;
         let refs = Refs::open(&dirs, source.algorithm());
@@ -301,18 +301,22 @@ impl Fetch {
     /// assert_ne!(dirty.nar_hash, clean.nar_hash);
     /// # Ok(()) }
     /// ```
-    pub fn fetch_work_tree(&self, repo: &Path) -> Result<Fetched, Error> {
+    pub fn fetch_work_tree(&self, repo: &Path) -> Result<Fetched, FetchError> {
         self.fetch_work_tree_into(repo, &mut Discard)
     }
 
     /// [`Fetch::fetch_work_tree`], also sending the events of the tree Nix sees to `sink`.
-    pub fn fetch_work_tree_into(&self, repo: &Path, sink: &mut dyn Sink) -> Result<Fetched, Error> {
+    pub fn fetch_work_tree_into(
+        &self,
+        repo: &Path,
+        sink: &mut dyn Sink,
+    ) -> Result<Fetched, FetchError> {
         let dirs = locate_dirs(repo)?;
         let mut source = Repository::from_objects_dir(dirs.objects.clone())?;
         let algorithm = source.algorithm();
         let refs = Refs::open(&dirs, algorithm);
         let head = refs.resolve("HEAD")?;
-        let unborn = || Error::UnknownRevision("HEAD".to_owned());
+        let unborn = || FetchError::UnknownRevision("HEAD".to_owned());
         let Some(root) = work_tree_root(repo) else {
             let head = head.ok_or_else(unborn)?;
             return self.fetch_object(repo, &dirs, &mut source, &refs, head, Asked::WorkTree, sink);
@@ -329,7 +333,7 @@ impl Fetch {
         let (commit, dirty) = match head {
             Some(head) => {
                 let (commit, tree) = peel(&mut source, &head)?;
-                let commit = commit.ok_or(Error::NoTree {
+                let commit = commit.ok_or(FetchError::NoTree {
                     id: head,
                     kind: crate::git::ObjectKind::Tree,
                 })?;
@@ -349,7 +353,7 @@ impl Fetch {
                     Asked::WorkTree,
                     sink,
                 ),
-                _ => Err(Error::DirtyUnsupported(repo.to_owned())),
+                _ => Err(FetchError::DirtyUnsupported(repo.to_owned())),
             };
         }
         let (rev, rev_count, git_ref) = match commit {
@@ -382,8 +386,10 @@ impl Fetch {
         let tree = git
             .map(GitHasher::finish)
             .transpose()
-            .map_err(Error::Nar)?
-            .ok_or(Error::Nar(crate::event::SinkError::Protocol("no git tree")))?;
+            .map_err(FetchError::Nar)?
+            .ok_or(FetchError::Nar(crate::event::SinkError::Protocol(
+                "no git tree",
+            )))?;
         let raw_tree = (!work_tree.has_submodules()).then_some(tree);
         self.answer(algorithm, nar_hash, nar_size, raw_tree, |f| Fetched {
             rev,
@@ -405,13 +411,13 @@ impl Fetch {
         dirs: &GitDirs,
         source: &mut Repository,
         commit: &Hash,
-    ) -> Result<Option<u64>, Error> {
+    ) -> Result<Option<u64>, FetchError> {
         if self.shallow {
             return Ok(None);
         }
         let shallow = dirs.common.join("shallow");
         if read_small(&shallow)?.is_some_and(|s| !s.is_empty()) {
-            return Err(Error::Shallow(repo.to_owned()));
+            return Err(FetchError::Shallow(repo.to_owned()));
         }
         Ok(Some(count_commits(source, commit)?))
     }
@@ -427,7 +433,7 @@ impl Fetch {
         target: Hash,
         asked: Asked,
         sink: &mut dyn Sink,
-    ) -> Result<Fetched, Error> {
+    ) -> Result<Fetched, FetchError> {
         let algorithm = source.algorithm();
         let (commit, tree) = peel(source, &target)?;
         let mut last_modified = None;
@@ -482,7 +488,7 @@ impl Fetch {
         nar_size: u64,
         raw_tree: Option<Hash>,
         fill: impl FnOnce(Fetched) -> Fetched,
-    ) -> Result<Fetched, Error> {
+    ) -> Result<Fetched, FetchError> {
         let no_refs = References::default();
         let ca = ContentAddress::fixed(FileIngestionMethod::Nar, nar_hash);
         let store_path = self

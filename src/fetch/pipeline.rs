@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::sync::mpsc;
 
-use super::Error;
+use super::FetchError;
 use crate::event::{Event, Sink, SinkError};
 use crate::git::source;
 use crate::git::{ObjectKind, events};
@@ -14,7 +14,7 @@ use crate::nar::NarHasher;
 /// A walk: sends its events to the sink; with a cell, it leaves blob checks to the sink and puts
 /// each file's blob id in the cell just before the file's [`Event::FileStart`].
 pub(super) type Walk<'w> =
-    dyn FnOnce(&mut dyn Sink, Option<&Cell<Option<Hash>>>) -> Result<(), Error> + 'w;
+    dyn FnOnce(&mut dyn Sink, Option<&Cell<Option<Hash>>>) -> Result<(), FetchError> + 'w;
 
 /// Runs `walk`, sending its events to `sink` too: the SHA-256 NAR hash and size of the events.
 /// `threads` as [`Fetch::threads`](super::Fetch::threads); `detect`: SHA-1 collision detection
@@ -24,7 +24,7 @@ pub(super) fn nar_hash(
     detect: bool,
     sink: &mut dyn Sink,
     walk: Box<Walk<'_>>,
-) -> Result<(Hash, u64), Error> {
+) -> Result<(Hash, u64), FetchError> {
     let two = match threads {
         1 => false,
         0 => std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
@@ -36,7 +36,7 @@ pub(super) fn nar_hash(
             b: sink,
         };
         walk(&mut nar, None)?;
-        return nar.a.finish_with_size().map_err(Error::Nar);
+        return nar.a.finish_with_size().map_err(FetchError::Nar);
     }
     let cell = Cell::new(None);
     let (tx, rx) = mpsc::sync_channel::<Batch>(4);
@@ -60,16 +60,18 @@ pub(super) fn nar_hash(
             channel.tx = None;
             Ok(())
         };
-        let hashed = hasher
-            .join()
-            .unwrap_or_else(|_| Err(Error::Nar(SinkError::Protocol("the hashing thread failed"))));
+        let hashed = hasher.join().unwrap_or_else(|_| {
+            Err(FetchError::Nar(SinkError::Protocol(
+                "the hashing thread failed",
+            )))
+        });
         // The hashing thread's error (a blob that does not match its id) comes first: the walk
         // only saw its channel close.
         match (hashed, walked, flushed) {
-            (Err(e @ Error::Tree(_)), _, _) => Err(e),
+            (Err(e @ FetchError::Tree(_)), _, _) => Err(e),
             (_, Err(e), _) => Err(e),
             (Err(e), _, _) => Err(e),
-            (Ok(_), Ok(()), Err(e)) => Err(Error::Nar(e)),
+            (Ok(_), Ok(()), Err(e)) => Err(FetchError::Nar(e)),
             (Ok(done), Ok(()), Ok(())) => Ok(done),
         }
     })
@@ -203,12 +205,12 @@ impl Sink for ChannelSink<'_> {
 }
 
 /// The hashing thread: the NAR hash of the events, and every blob checked against its id.
-fn consume(rx: mpsc::Receiver<Batch>, detect: bool) -> Result<(Hash, u64), Error> {
+fn consume(rx: mpsc::Receiver<Batch>, detect: bool) -> Result<(Hash, u64), FetchError> {
     let mut nar = NarHasher::new(Algorithm::Sha256);
     // Names of the open directories and the current file, for errors.
     let mut path: Vec<Vec<u8>> = Vec::new();
     let mut blob: Option<(Hash, crate::hash::Hasher, u64)> = None;
-    let nar_err = Error::Nar;
+    let nar_err = FetchError::Nar;
     for batch in rx {
         for msg in &batch.events {
             match msg {
@@ -257,17 +259,17 @@ fn consume(rx: mpsc::Receiver<Batch>, detect: bool) -> Result<(Hash, u64), Error
                     if let Some((id, hasher, _)) = blob.take() {
                         let wrong = match hasher.finalize() {
                             Ok(actual) if actual == id => None,
-                            Ok(actual) => Some(source::Error::HashMismatch {
+                            Ok(actual) => Some(source::ObjectError::HashMismatch {
                                 id,
                                 actual: Box::new(actual),
                             }),
-                            Err(_) => Some(source::Error::Sha1Collision { id }),
+                            Err(_) => Some(source::ObjectError::Sha1Collision { id }),
                         };
                         if let Some(source) = wrong {
                             let joined: Vec<&[u8]> =
                                 path.iter().skip(1).map(Vec::as_slice).collect();
                             let path = format!("/{}", String::from_utf8_lossy(&joined.join(&b'/')));
-                            return Err(Error::Tree(events::Error::Object {
+                            return Err(FetchError::Tree(events::RestoreError::Object {
                                 path,
                                 source: Box::new(source),
                             }));
@@ -286,5 +288,5 @@ fn consume(rx: mpsc::Receiver<Batch>, detect: bool) -> Result<(Hash, u64), Error
             }
         }
     }
-    nar.finish_with_size().map_err(Error::Nar)
+    nar.finish_with_size().map_err(FetchError::Nar)
 }

@@ -3,7 +3,7 @@
 
 use gix_ref::file::ReferenceExt;
 
-use super::Error;
+use super::FetchError;
 use crate::git::objects_dir::GitDirs;
 use crate::hash::{Algorithm, Hash};
 
@@ -33,8 +33,12 @@ impl Refs {
         }
     }
 
-    fn error(&self, name: &str, source: impl std::error::Error + Send + Sync + 'static) -> Error {
-        Error::Ref {
+    fn error(
+        &self,
+        name: &str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> FetchError {
+        FetchError::Ref {
             name: name.to_owned(),
             git_dir: self.git_dir.clone(),
             source: Box::new(source),
@@ -45,7 +49,7 @@ impl Refs {
     /// `refs/tags/<name>`, `refs/heads/<name>`, `refs/remotes/<name>`,
     /// `refs/remotes/<name>/HEAD`), following symbolic refs: the object it names, or `None`
     /// when no ref has that name (or it is not a valid ref name).
-    pub(super) fn resolve(&self, name: &str) -> Result<Option<Hash>, Error> {
+    pub(super) fn resolve(&self, name: &str) -> Result<Option<Hash>, FetchError> {
         let Ok(partial) = <&gix_ref::PartialNameRef>::try_from(name) else {
             return Ok(None);
         };
@@ -70,11 +74,11 @@ impl Refs {
         };
         Hash::from_bytes(self.algorithm, id.as_bytes())
             .map(Some)
-            .map_err(|_| Error::UnknownRevision(name.to_owned()))
+            .map_err(|_| FetchError::UnknownRevision(name.to_owned()))
     }
 
     /// The branch `HEAD` names (`refs/heads/…`), or `None` when `HEAD` is detached.
-    pub(super) fn head_branch(&self) -> Result<Option<String>, Error> {
+    pub(super) fn head_branch(&self) -> Result<Option<String>, FetchError> {
         let head = self
             .store
             .try_find_loose("HEAD")

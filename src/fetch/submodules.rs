@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::Error;
+use super::FetchError;
 use crate::event::{Event, Sink, SinkError};
 use crate::git::source::{Repository, read_verified};
 use crate::git::{Mode, ObjectKind, TreeRefIter, events};
@@ -17,12 +17,12 @@ const MAX_GITMODULES_SIZE: u64 = 4 << 20;
 pub(super) fn gitmodules(
     source: &mut Repository,
     tree: &Hash,
-) -> Result<HashMap<String, String>, Error> {
+) -> Result<HashMap<String, String>, FetchError> {
     let algorithm = source.algorithm();
     let (_, body) = read_verified(source, tree, u64::MAX >> 1)?;
     let mut id = None;
     for entry in TreeRefIter::new(&body, algorithm) {
-        let entry = entry.map_err(|e| Error::BadObject {
+        let entry = entry.map_err(|e| FetchError::BadObject {
             kind: ObjectKind::Tree,
             id: *tree,
             reason: e.to_string(),
@@ -35,7 +35,7 @@ pub(super) fn gitmodules(
         return Ok(HashMap::new());
     };
     let (_, text) = read_verified(source, &id, MAX_GITMODULES_SIZE)?;
-    parse(&text).map_err(|source| Error::Gitmodules {
+    parse(&text).map_err(|source| FetchError::Gitmodules {
         tree: *tree,
         source,
     })
@@ -70,8 +70,8 @@ pub(super) fn empty_dir(
     sink: &mut dyn Sink,
     name: &[u8],
     path: &[u8],
-) -> Result<(), events::Error> {
-    let err = |source| events::Error::Sink {
+) -> Result<(), events::RestoreError> {
+    let err = |source| events::RestoreError::Sink {
         path: format!("/{}", String::from_utf8_lossy(path)),
         source,
     };

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::attributes::ExportIgnore;
 use super::commit::peel;
 use super::submodules::{Rename, empty_dir, gitmodules};
-use super::{Error, Fetch};
+use super::{Fetch, FetchError};
 use crate::event::{Sink, SinkError};
 use crate::git::events::{Hooks, Submodules};
 use crate::git::objects_dir::{GitDirs, locate_dirs};
@@ -32,13 +32,13 @@ impl TreeWalker<'_> {
         tree: &Hash,
         commit: Option<&Hash>,
         sink: &mut dyn Sink,
-    ) -> Result<(), Error> {
+    ) -> Result<(), FetchError> {
         let modules = match commit {
             Some(_) if self.fetch.submodules => gitmodules(source, tree)?,
             _ => HashMap::new(),
         };
         let mut filter = ExportIgnore::default();
-        let mut failure: Option<Error> = None;
+        let mut failure: Option<FetchError> = None;
         let mut changed = false;
         let fetch = self.fetch;
         let deferred = self.deferred;
@@ -49,9 +49,9 @@ impl TreeWalker<'_> {
                 return empty_dir(sink, name, path);
             };
             let dir = dirs.common.join("modules").join(module);
-            let result = (|| -> Result<(), Error> {
+            let result = (|| -> Result<(), FetchError> {
                 if !dir.join("objects").is_dir() {
-                    return Err(Error::MissingSubmodule {
+                    return Err(FetchError::MissingSubmodule {
                         name: module.clone(),
                         path: path_text.clone(),
                         dir: dir.clone(),
@@ -82,7 +82,7 @@ impl TreeWalker<'_> {
             result.map_err(|e| {
                 let message = e.to_string();
                 failure = Some(e);
-                events::Error::Sink {
+                events::RestoreError::Sink {
                     path: format!("/{path_text}"),
                     source: SinkError::Unsupported(message),
                 }

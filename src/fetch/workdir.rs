@@ -15,7 +15,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::Error;
+use super::FetchError;
 use super::refs::gix_kind;
 use crate::event::{Event, Sink};
 use crate::git::objects_dir::GitDirs;
@@ -70,7 +70,7 @@ impl WorkTree {
         algorithm: Algorithm,
         detect: bool,
         limits: &Limits,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, FetchError> {
         let path = dirs.git_dir.join("index");
         let index = gix_index::File::at(
             &path,
@@ -78,7 +78,7 @@ impl WorkTree {
             false,
             gix_index::decode::Options::default(),
         )
-        .map_err(|source| Error::Index {
+        .map_err(|source| FetchError::Index {
             path: path.clone(),
             source: Box::new(source),
         })?;
@@ -89,7 +89,7 @@ impl WorkTree {
                 continue; // a conflict: git status shows it as changed, and so is the tree
             }
             if entries.len() as u64 >= limits.max_entries_total {
-                return Err(Error::Tree(events::Error::Limit {
+                return Err(FetchError::Tree(events::RestoreError::Limit {
                     path: "/".to_owned(),
                     what: "total entries",
                     limit: limits.max_entries_total,
@@ -99,7 +99,7 @@ impl WorkTree {
             let file = root.join(std::ffi::OsStr::from_bytes(&name));
             let on_disk = if entry.mode == gix_index::entry::Mode::COMMIT {
                 let id = Hash::from_bytes(algorithm, entry.id.as_bytes())
-                    .map_err(|_| Error::UnknownRevision(entry.id.to_string()))?;
+                    .map_err(|_| FetchError::UnknownRevision(entry.id.to_string()))?;
                 Some((Kind::Gitlink, id))
             } else {
                 // git's shortcut: a file whose stat data the index recorded, unchanged since
@@ -144,7 +144,11 @@ impl WorkTree {
     }
 
     /// Whether the tracked paths differ from the files of `tree` (directories aside).
-    pub(super) fn differs_from(&self, source: &mut Repository, tree: &Hash) -> Result<bool, Error> {
+    pub(super) fn differs_from(
+        &self,
+        source: &mut Repository,
+        tree: &Hash,
+    ) -> Result<bool, FetchError> {
         let committed = flatten(source, tree, self.entries.len())?;
         Ok(committed.len() != self.entries.len()
             || self
@@ -162,7 +166,7 @@ impl WorkTree {
     }
 
     /// Sends the tree to `sink`, in NAR order, reading the files again.
-    pub(super) fn send(&self, sink: &mut dyn Sink) -> Result<(), Error> {
+    pub(super) fn send(&self, sink: &mut dyn Sink) -> Result<(), FetchError> {
         let mut root = Dir::default();
         for (path, tracked) in &self.entries {
             let kind = match tracked.entry.0 {
@@ -198,10 +202,10 @@ impl WorkTree {
         name: Option<&[u8]>,
         path: &[u8],
         sink: &mut dyn Sink,
-    ) -> Result<(), Error> {
+    ) -> Result<(), FetchError> {
         let err = |path: &[u8]| {
             let path = format!("/{}", String::from_utf8_lossy(path));
-            move |source| Error::Tree(events::Error::Sink { path, source })
+            move |source| FetchError::Tree(events::RestoreError::Sink { path, source })
         };
         sink.event(Event::DirectoryStart { name })
             .map_err(err(path))?;
@@ -227,14 +231,14 @@ impl WorkTree {
         path: &[u8],
         mode: Kind,
         sink: &mut dyn Sink,
-    ) -> Result<(), Error> {
+    ) -> Result<(), FetchError> {
         let file = self.root.join(std::ffi::OsStr::from_bytes(path));
-        let io = |source| Error::WorkTree {
+        let io = |source| FetchError::WorkTree {
             path: file.clone(),
             source,
         };
         let err = |source| {
-            Error::Tree(events::Error::Sink {
+            FetchError::Tree(events::RestoreError::Sink {
                 path: format!("/{}", String::from_utf8_lossy(path)),
                 source,
             })
@@ -283,12 +287,12 @@ impl WorkTree {
 
 /// `core.fileMode` of the repository's config (default true): whether git compares executable
 /// bits.
-fn file_mode(dirs: &GitDirs) -> Result<bool, Error> {
+fn file_mode(dirs: &GitDirs) -> Result<bool, FetchError> {
     let path = dirs.common.join("config");
     let Some(text) = crate::git::objects_dir::read_small(&path)? else {
         return Ok(true);
     };
-    let bad = |source| Error::Config {
+    let bad = |source| FetchError::Config {
         path: path.clone(),
         source: Box::new(source),
     };
@@ -320,8 +324,8 @@ fn disk_entry(
     algorithm: Algorithm,
     detect: bool,
     unchanged: impl FnOnce() -> Option<Hash>,
-) -> Result<Option<Entry>, Error> {
-    let io = |source| Error::WorkTree {
+) -> Result<Option<Entry>, FetchError> {
+    let io = |source| FetchError::WorkTree {
         path: file.to_owned(),
         source,
     };
@@ -380,8 +384,8 @@ fn disk_entry(
     Ok(Some((mode, finish(hasher, file)?)))
 }
 
-fn finish(hasher: crate::hash::Hasher, file: &Path) -> Result<Hash, Error> {
-    hasher.finalize().map_err(|_| Error::WorkTree {
+fn finish(hasher: crate::hash::Hasher, file: &Path) -> Result<Hash, FetchError> {
+    hasher.finalize().map_err(|_| FetchError::WorkTree {
         path: file.to_owned(),
         source: std::io::Error::other("a SHA-1 collision attack"),
     })
@@ -392,17 +396,17 @@ fn flatten(
     source: &mut Repository,
     tree: &Hash,
     bound: usize,
-) -> Result<HashMap<Vec<u8>, Entry>, Error> {
+) -> Result<HashMap<Vec<u8>, Entry>, FetchError> {
     let algorithm = source.algorithm();
     let mut out = HashMap::new();
     let mut stack = vec![(Vec::new(), *tree)];
     while let Some((prefix, id)) = stack.pop() {
         let (kind, body) = read_verified(source, &id, u64::MAX >> 1)?;
         if kind != ObjectKind::Tree {
-            return Err(Error::NoTree { id, kind });
+            return Err(FetchError::NoTree { id, kind });
         }
         for entry in TreeRefIter::new(&body, algorithm) {
-            let entry = entry.map_err(|e| Error::BadObject {
+            let entry = entry.map_err(|e| FetchError::BadObject {
                 kind: ObjectKind::Tree,
                 id,
                 reason: e.to_string(),
@@ -412,11 +416,12 @@ fn flatten(
             } else {
                 [&prefix[..], b"/", entry.name].concat()
             };
-            let child = Hash::from_bytes(algorithm, entry.id).map_err(|_| Error::BadObject {
-                kind: ObjectKind::Tree,
-                id,
-                reason: "an entry's id has the wrong length".to_owned(),
-            })?;
+            let child =
+                Hash::from_bytes(algorithm, entry.id).map_err(|_| FetchError::BadObject {
+                    kind: ObjectKind::Tree,
+                    id,
+                    reason: "an entry's id has the wrong length".to_owned(),
+                })?;
             let kind = match entry.known_mode() {
                 Some(Mode::Directory) => {
                     stack.push((path, child));
@@ -436,7 +441,7 @@ fn flatten(
                     }
                 }
                 None => {
-                    return Err(Error::BadObject {
+                    return Err(FetchError::BadObject {
                         kind: ObjectKind::Tree,
                         id,
                         reason: "an entry of unknown mode".to_owned(),

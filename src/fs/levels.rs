@@ -20,7 +20,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::{At, DirBuffer, Error, ErrorKind, Kind, Stat};
+use super::{At, DirBuffer, Kind, Stat, WalkError, WalkErrorKind};
 use crate::limits::Limits;
 
 /// What a previous walk of the same tree knew, by entry index (the hash cache's table: entries
@@ -80,9 +80,9 @@ pub(crate) fn list_tree<'a, K: Known<'a>>(
     old: Option<K>,
     limits: &Limits,
     parallel: bool,
-) -> Result<Vec<Listed<'a>>, Error> {
+) -> Result<Vec<Listed<'a>>, WalkError> {
     if limits.max_depth == 0 {
-        return Err(Error::new(root, ErrorKind::TooDeep { max: 0 }));
+        return Err(WalkError::new(root, WalkErrorKind::TooDeep { max: 0 }));
     }
     let mut listing = vec![Listed {
         path: root.to_path_buf(),
@@ -103,14 +103,14 @@ pub(crate) fn list_tree<'a, K: Known<'a>>(
             }
         };
         #[cfg(feature = "parallel")]
-        let results: Vec<Result<Listed<'a>, Error>> = if parallel && level.len() > 1 {
+        let results: Vec<Result<Listed<'a>, WalkError>> = if parallel && level.len() > 1 {
             use rayon::prelude::*;
             level.par_iter().map(list).collect()
         } else {
             level.iter().map(list).collect()
         };
         #[cfg(not(feature = "parallel"))]
-        let results: Vec<Result<Listed<'a>, Error>> = {
+        let results: Vec<Result<Listed<'a>, WalkError>> = {
             let _ = parallel;
             level.iter().map(list).collect()
         };
@@ -120,9 +120,9 @@ pub(crate) fn list_tree<'a, K: Known<'a>>(
             for child in &mut listed.children {
                 if let What::Directory(index) = &mut child.what {
                     if depth >= limits.max_depth {
-                        return Err(Error::new(
+                        return Err(WalkError::new(
                             listed.path.join(std::ffi::OsStr::from_bytes(&child.name)),
-                            ErrorKind::TooDeep {
+                            WalkErrorKind::TooDeep {
                                 max: limits.max_depth,
                             },
                         ));
@@ -158,7 +158,7 @@ fn list_dir<'a, K: Known<'a>>(
     old: Option<K>,
     limits: &Limits,
     parallel: bool,
-) -> Result<Listed<'a>, Error> {
+) -> Result<Listed<'a>, WalkError> {
     let path_bytes = path.as_os_str().as_bytes();
     let fd: OwnedFd = super::open_dir(At::Path(path_bytes))?;
     let stat = super::stat_dir(fd.as_fd(), path_bytes)?;
@@ -252,10 +252,10 @@ fn entries<'a, K: Known<'a>>(
     limits: &Limits,
     exact: bool,
     parallel: bool,
-) -> Result<Listed<'a>, Error> {
+) -> Result<Listed<'a>, WalkError> {
     let _ = parallel;
     #[cfg(feature = "parallel")]
-    let results: Vec<Result<(Child<'a>, bool), Error>> =
+    let results: Vec<Result<(Child<'a>, bool), WalkError>> =
         if parallel && names.len() >= PARALLEL_ENTRIES {
             use rayon::prelude::*;
             names
@@ -270,7 +270,7 @@ fn entries<'a, K: Known<'a>>(
                 .collect()
         };
     #[cfg(not(feature = "parallel"))]
-    let results: Vec<Result<(Child<'a>, bool), Error>> = names
+    let results: Vec<Result<(Child<'a>, bool), WalkError>> = names
         .into_iter()
         .map(|(name, index)| entry(dir, name, index, old, limits))
         .collect();
@@ -298,7 +298,7 @@ fn entry<'a, K: Known<'a>>(
     old_index: usize,
     old: Option<K>,
     limits: &Limits,
-) -> Result<(Child<'a>, bool), Error> {
+) -> Result<(Child<'a>, bool), WalkError> {
     let at = At::Dir {
         dir: dir.fd.as_fd(),
         dir_path: dir.path.as_os_str().as_bytes(),
@@ -316,9 +316,9 @@ fn entry<'a, K: Known<'a>>(
         Kind::Symlink => What::Symlink(Some(super::read_target(at, limits)?)),
         Kind::Directory => What::Directory(NONE),
         Kind::Other(file_type) => {
-            return Err(Error::new(
+            return Err(WalkError::new(
                 at.path(),
-                ErrorKind::UnsupportedType { file_type },
+                WalkErrorKind::UnsupportedType { file_type },
             ));
         }
     };

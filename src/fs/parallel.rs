@@ -26,7 +26,7 @@
 //!   known: its names plus at most 112 bytes per entry for one algorithm (72 more per further
 //!   algorithm). In the worst case every directory of the tree is listed before any finishes, so
 //!   the walk counts entries against [`Limits::max_entries_total`](crate::Limits::max_entries_total)
-//!   and fails with [`fs::ErrorKind::TooManyEntriesTotal`] beyond it: memory is at most that limit
+//!   and fails with [`fs::WalkErrorKind::TooManyEntriesTotal`] beyond it: memory is at most that limit
 //!   times (`112 + max_name_len`) bytes, and in practice a few hundred bytes per entry of the
 //!   tree (measured by `benches/compare.sh`). Open descriptors: one directory per running task,
 //!   and at most 64 large files waiting for a thread. Each thread has one read buffer of
@@ -53,7 +53,7 @@
 
 use std::path::Path;
 
-use crate::fs::{self, ErrorKind};
+use crate::fs::{self, WalkErrorKind};
 use crate::git::GitHasher;
 use crate::hash::{Algorithm, Hash};
 use crate::settings::Settings;
@@ -68,7 +68,7 @@ pub enum Error {
     /// Walking or reading the tree failed, or a digest was refused (SHA-1 collision, strict
     /// root); the error names the path.
     #[error(transparent)]
-    Fs(#[from] fs::Error),
+    Fs(#[from] fs::WalkError),
     /// The thread pool could not be built.
     #[error("cannot start hashing threads")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),
@@ -90,12 +90,12 @@ pub fn hash_git_multi(
     // Only a directory has work to share out (and only a root that is not a directory can be
     // refused by strict mode, which the sequential hasher does).
     let meta = std::fs::symlink_metadata(path)
-        .map_err(|source| fs::Error::new(path, ErrorKind::Io { op: "stat", source }))?;
+        .map_err(|source| fs::WalkError::new(path, WalkErrorKind::Io { op: "stat", source }))?;
     if !meta.is_dir() || settings.threads == 1 {
         return Ok(sequential_git(path, algorithms, settings)?);
     }
     if settings.limits.max_depth == 0 {
-        return Err(fs::Error::new(path, ErrorKind::TooDeep { max: 0 }).into());
+        return Err(fs::WalkError::new(path, WalkErrorKind::TooDeep { max: 0 }).into());
     }
     Ok(match settings.threads {
         0 => git::hash_directory(path, &cfg)?,
@@ -141,7 +141,7 @@ fn sequential_git(
     path: &Path,
     algorithms: &[Algorithm],
     settings: &Settings,
-) -> Result<Vec<Hash>, fs::Error> {
+) -> Result<Vec<Hash>, fs::WalkError> {
     let mut hashers: Vec<GitHasher> = algorithms
         .iter()
         .map(|&a| {
@@ -155,7 +155,7 @@ fn sequential_git(
         .into_iter()
         .map(|h| {
             h.finish()
-                .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))
+                .map_err(|e| fs::WalkError::new(path, WalkErrorKind::Sink(e)))
         })
         .collect()
 }
@@ -432,7 +432,7 @@ mod tests {
                 assert_eq!(e.path, sock);
                 assert!(matches!(
                     e.kind,
-                    ErrorKind::UnsupportedType {
+                    WalkErrorKind::UnsupportedType {
                         file_type: "socket"
                     }
                 ));
@@ -455,7 +455,7 @@ mod tests {
         let options = *Options::new().limits(limits(9)).settings();
         let err = hash_git(dir.path(), Algorithm::Sha1, &options).unwrap_err();
         assert!(
-            matches!(&err, Error::Fs(e) if matches!(e.kind, ErrorKind::TooLarge { max: 9 })),
+            matches!(&err, Error::Fs(e) if matches!(e.kind, WalkErrorKind::TooLarge { max: 9 })),
             "{err}"
         );
     }

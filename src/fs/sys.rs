@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{self as sys, AtFlags, FileType, OFlags, RawDir};
 
-use super::{Error, ErrorKind};
+use super::{WalkError, WalkErrorKind};
 use crate::limits::Limits;
 
 /// The longest path the kernel resolves (`PATH_MAX`, with its NUL). Longer paths are opened by
@@ -119,10 +119,10 @@ pub(crate) fn as_path(buf: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(buf))
 }
 
-fn io_error(path: impl Into<PathBuf>, op: &'static str, e: rustix::io::Errno) -> Error {
-    Error::new(
+fn io_error(path: impl Into<PathBuf>, op: &'static str, e: rustix::io::Errno) -> WalkError {
+    WalkError::new(
         path,
-        ErrorKind::Io {
+        WalkErrorKind::Io {
             op,
             source: io::Error::from(e),
         },
@@ -162,18 +162,18 @@ impl At<'_> {
 }
 
 /// Opens the directory at `at`, never through a symlink.
-pub(crate) fn open_dir(at: At<'_>) -> Result<OwnedFd, Error> {
+pub(crate) fn open_dir(at: At<'_>) -> Result<OwnedFd, WalkError> {
     at.openat(OFlags::DIRECTORY).map_err(|e| match e {
-        rustix::io::Errno::LOOP => Error::new(
+        rustix::io::Errno::LOOP => WalkError::new(
             at.path(),
-            ErrorKind::Changed {
+            WalkErrorKind::Changed {
                 expected: "directory",
                 found: "symlink",
             },
         ),
-        rustix::io::Errno::NOTDIR => Error::new(
+        rustix::io::Errno::NOTDIR => WalkError::new(
             at.path(),
-            ErrorKind::Changed {
+            WalkErrorKind::Changed {
                 expected: "directory",
                 found: "non-directory",
             },
@@ -198,7 +198,7 @@ pub(crate) fn list(
     path: &[u8],
     limits: &Limits,
     buf: &mut DirBuffer,
-) -> Result<Listing, Error> {
+) -> Result<Listing, WalkError> {
     let mut listing = Listing::default();
     let mut raw = RawDir::new(dir, buf.0.spare_capacity_mut());
     while let Some(entry) = raw.next() {
@@ -208,17 +208,17 @@ pub(crate) fn list(
             continue;
         }
         if listing.entries.len() as u64 >= limits.max_entries_per_directory {
-            return Err(Error::new(
+            return Err(WalkError::new(
                 as_path(path),
-                ErrorKind::TooManyEntries {
+                WalkErrorKind::TooManyEntries {
                     max: limits.max_entries_per_directory,
                 },
             ));
         }
         if name.len() > limits.max_name_len {
-            return Err(Error::new(
+            return Err(WalkError::new(
                 join(path, name),
-                ErrorKind::NameTooLong {
+                WalkErrorKind::NameTooLong {
                     len: name.len(),
                     max: limits.max_name_len,
                 },
@@ -238,9 +238,9 @@ pub(crate) fn list(
             u32::try_from(name.len()),
         ) else {
             // Over 4 GiB of names in one directory: more than the entry limit allows by default.
-            return Err(Error::new(
+            return Err(WalkError::new(
                 as_path(path),
-                ErrorKind::TooManyEntries {
+                WalkErrorKind::TooManyEntries {
                     max: listing.entries.len() as u64,
                 },
             ));
@@ -261,7 +261,7 @@ pub(crate) fn list(
 }
 
 /// Reads the target of the symlink at `at`, as bytes, and checks its length.
-pub(crate) fn read_target(at: At<'_>, limits: &Limits) -> Result<Vec<u8>, Error> {
+pub(crate) fn read_target(at: At<'_>, limits: &Limits) -> Result<Vec<u8>, WalkError> {
     let target = match at {
         At::Dir { dir, name, .. } => sys::readlinkat(dir, name, Vec::new()),
         At::Path(p) => sys::readlinkat(sys::CWD, p, Vec::new()),
@@ -269,9 +269,9 @@ pub(crate) fn read_target(at: At<'_>, limits: &Limits) -> Result<Vec<u8>, Error>
     .map_err(|e| io_error(at.path(), "read symlink", e))?
     .into_bytes();
     if target.len() > limits.max_target_len {
-        return Err(Error::new(
+        return Err(WalkError::new(
             at.path(),
-            ErrorKind::TargetTooLong {
+            WalkErrorKind::TargetTooLong {
                 len: target.len(),
                 max: limits.max_target_len,
             },
@@ -313,7 +313,7 @@ impl Stat {
 }
 
 /// The stat data of the entry at `at`, never following a symlink.
-pub(crate) fn stat_at(at: At<'_>) -> Result<Stat, Error> {
+pub(crate) fn stat_at(at: At<'_>) -> Result<Stat, WalkError> {
     match at {
         At::Dir { dir, name, .. } => sys::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, STAT_WANTED),
         At::Path(p) => sys::statx(sys::CWD, p, AtFlags::SYMLINK_NOFOLLOW, STAT_WANTED),
@@ -323,7 +323,7 @@ pub(crate) fn stat_at(at: At<'_>) -> Result<Stat, Error> {
 }
 
 /// The stat data of the directory open as `dir`, at `path`.
-pub(crate) fn stat_dir(dir: BorrowedFd<'_>, path: &[u8]) -> Result<Stat, Error> {
+pub(crate) fn stat_dir(dir: BorrowedFd<'_>, path: &[u8]) -> Result<Stat, WalkError> {
     sys::statx(dir, "", AtFlags::EMPTY_PATH, STAT_WANTED)
         .map(|x| Stat::of(&x))
         .map_err(|e| io_error(as_path(path), "stat directory", e))
@@ -338,13 +338,13 @@ pub(crate) struct OpenFile {
 
 /// Opens the regular file at `at` and `fstat`s it, never through a symlink and never blocking.
 /// `expect` is the device and inode the walk saw, if any: what is opened must be that very file.
-pub(crate) fn open_file(at: At<'_>, expect: Option<(u64, u64)>) -> Result<OpenFile, Error> {
+pub(crate) fn open_file(at: At<'_>, expect: Option<(u64, u64)>) -> Result<OpenFile, WalkError> {
     // An entry swapped for a symlink since it was listed fails with ELOOP; a FIFO swapped in
     // opens at once and is refused below.
     let fd = at.openat(OFlags::NONBLOCK).map_err(|e| match e {
-        rustix::io::Errno::LOOP => Error::new(
+        rustix::io::Errno::LOOP => WalkError::new(
             at.path(),
-            ErrorKind::Changed {
+            WalkErrorKind::Changed {
                 expected: "regular file",
                 found: "symlink",
             },
@@ -354,18 +354,18 @@ pub(crate) fn open_file(at: At<'_>, expect: Option<(u64, u64)>) -> Result<OpenFi
     let st = sys::fstat(fd.as_fd()).map_err(|e| io_error(at.path(), "stat file", e))?;
     let ft = FileType::from_raw_mode(st.st_mode);
     if ft != FileType::RegularFile {
-        return Err(Error::new(
+        return Err(WalkError::new(
             at.path(),
-            ErrorKind::Changed {
+            WalkErrorKind::Changed {
                 expected: "regular file",
                 found: Kind::of(ft).map_or("unknown", Kind::name),
             },
         ));
     }
     if expect.is_some_and(|(dev, ino)| (dev, ino) != (st.st_dev, st.st_ino)) {
-        return Err(Error::new(
+        return Err(WalkError::new(
             at.path(),
-            ErrorKind::Changed {
+            WalkErrorKind::Changed {
                 expected: "regular file",
                 found: "different file",
             },

@@ -17,11 +17,11 @@
 //!   `100755`, `120000` or `40000`, names valid file names (not empty, `.`, `..`, nor containing
 //!   `/`) and unique — so that hashing the restored object gives back the root id;
 //! - submodules (gitlinks, mode `160000`), which Nix cannot put in a store object either, and
-//!   any other mode give [`Error::UnsupportedMode`] — any other octal number of at most six
+//!   any other mode give [`RestoreError::UnsupportedMode`] — any other octal number of at most six
 //!   digits, that is: anything else is no mode at all (git's tree parser too takes octal digits
-//!   only) and makes the tree malformed ([`Error::BadTree`]);
+//!   only) and makes the tree malformed ([`RestoreError::BadTree`]);
 //! - symlink targets must be ones a file system can hold — not empty, without NUL bytes, at most
-//!   [`Limits::max_target_len`] bytes — else [`Error::BadSymlinkTarget`];
+//!   [`Limits::max_target_len`] bytes — else [`RestoreError::BadSymlinkTarget`];
 //! - depth, names, targets, entry counts and total size are bounded by [`Limits`], the tree is
 //!   walked with an explicit stack (no recursion), and blobs are streamed, never held whole.
 //!
@@ -91,7 +91,7 @@ use crate::nar::NarWriter;
 /// Why a git tree could not be restored.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum RestoreError {
     /// An object could not be read, or its bytes do not match its id (the source error names
     /// the object).
     #[error("at '{path}'")]
@@ -99,7 +99,7 @@ pub enum Error {
         /// Where in the tree the object sits (`/` for the root).
         path: String,
         /// The cause, naming the object (boxed to keep the error small).
-        source: Box<source::Error>,
+        source: Box<source::ObjectError>,
     },
     /// A tree entry points to a blob where a tree is needed, or the other way round.
     #[error("at '{path}': git object {} is a {found}, expected a {expected}", hex(.id))]
@@ -167,7 +167,7 @@ pub enum Error {
     },
 }
 
-/// Why a blob cannot be a symlink's target ([`Error::BadSymlinkTarget`]).
+/// Why a blob cannot be a symlink's target ([`RestoreError::BadSymlinkTarget`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TargetProblem {
@@ -495,9 +495,9 @@ impl TreeParser {
     }
 }
 
-fn tree_error(path: &[u8], tree: &Hash, limits: &Limits, bad: Bad) -> Error {
+fn tree_error(path: &[u8], tree: &Hash, limits: &Limits, bad: Bad) -> RestoreError {
     match bad {
-        Bad::Syntax { offset, reason } => Error::BadTree {
+        Bad::Syntax { offset, reason } => RestoreError::BadTree {
             path: path_string(path),
             tree: *tree,
             offset,
@@ -506,7 +506,7 @@ fn tree_error(path: &[u8], tree: &Hash, limits: &Limits, bad: Bad) -> Error {
         Bad::Mode { mode, name } => {
             let mut entry_path = path.to_vec();
             push_name(&mut entry_path, &name);
-            Error::UnsupportedMode {
+            RestoreError::UnsupportedMode {
                 path: path_string(&entry_path),
                 tree: *tree,
                 mode: String::from_utf8_lossy(&mode).into_owned(),
@@ -525,14 +525,14 @@ fn tree_error(path: &[u8], tree: &Hash, limits: &Limits, bad: Bad) -> Error {
 
 /// What a walk does with a gitlink (mode `160000`, a submodule's commit).
 pub(crate) enum Submodules<'h> {
-    /// Refuse it: [`Error::UnsupportedMode`].
+    /// Refuse it: [`RestoreError::UnsupportedMode`].
     Refuse,
     /// Emit its tree: called with the entry's path (relative, `/`-separated), name and
     /// commit id, it sends the submodule's events (a directory of that name) to the sink.
     #[allow(clippy::type_complexity)]
     // Built by the fetcher (feature `gix`) only.
     #[cfg_attr(not(feature = "gix"), allow(dead_code))]
-    Include(&'h mut dyn FnMut(&[u8], &[u8], &Hash, &mut dyn Sink) -> Result<(), Error>),
+    Include(&'h mut dyn FnMut(&[u8], &[u8], &Hash, &mut dyn Sink) -> Result<(), RestoreError>),
 }
 
 /// Which entries a walk leaves out (Nix's `exportIgnore`).
@@ -544,7 +544,7 @@ pub(crate) trait Filter {
         dir: &[u8],
         attributes: Option<&Hash>,
         source: &mut dyn ObjectSource,
-    ) -> Result<(), Error>;
+    ) -> Result<(), RestoreError>;
     /// Whether the entry at `path` (relative, `/`-separated) stays.
     fn keep(&mut self, path: &[u8], is_dir: bool) -> bool;
     /// The directory last entered is left.
@@ -583,7 +583,7 @@ impl<S: Sink + ?Sized> Sink for SinkRef<'_, S> {
 struct SourceRef<'a, O: ?Sized>(&'a mut O);
 
 impl<O: ObjectSource + ?Sized> ObjectSource for SourceRef<'_, O> {
-    fn read(&mut self, id: &Hash) -> Result<source::Object<'_>, source::Error> {
+    fn read(&mut self, id: &Hash) -> Result<source::Object<'_>, source::ObjectError> {
         self.0.read(id)
     }
 }
@@ -606,26 +606,26 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
         path_string(&self.path)
     }
 
-    fn emit(&mut self, event: Event<'_>) -> Result<(), Error> {
-        self.sink.event(event).map_err(|source| Error::Sink {
+    fn emit(&mut self, event: Event<'_>) -> Result<(), RestoreError> {
+        self.sink.event(event).map_err(|source| RestoreError::Sink {
             path: path_string(&self.path),
             source,
         })
     }
 
-    fn object_error(&self, source: source::Error) -> Error {
+    fn object_error(&self, source: source::ObjectError) -> RestoreError {
         object_err(&self.path, source)
     }
 
-    fn limit(&self, what: &'static str, limit: u64) -> Error {
-        Error::Limit {
+    fn limit(&self, what: &'static str, limit: u64) -> RestoreError {
+        RestoreError::Limit {
             path: self.path(),
             what,
             limit,
         }
     }
 
-    fn add_total(&mut self, size: u64) -> Result<(), Error> {
+    fn add_total(&mut self, size: u64) -> Result<(), RestoreError> {
         self.total = self.total.saturating_add(size);
         if self.total > self.limits.max_total_size {
             return Err(self.limit("total size", self.limits.max_total_size));
@@ -635,7 +635,7 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
 
     /// Reads, verifies and parses the tree `id` into a frame (entries in NAR order), parsing
     /// as it streams so that a malformed body fails within a buffer of its first bad byte.
-    fn read_tree(&mut self, id: &Hash) -> Result<Frame, Error> {
+    fn read_tree(&mut self, id: &Hash) -> Result<Frame, RestoreError> {
         let hash_len = self.algorithm.len();
         // The largest canonical tree the limits allow: each entry is at most
         // "100755 " + name + NUL + digest.
@@ -691,18 +691,23 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
     }
 
     /// Streams the blob `id` as a file.
-    fn file(&mut self, name: Option<&[u8]>, id: &Hash, executable: bool) -> Result<(), Error> {
+    fn file(
+        &mut self,
+        name: Option<&[u8]>,
+        id: &Hash,
+        executable: bool,
+    ) -> Result<(), RestoreError> {
         let object = open_object(self.source, &self.path, id, ObjectKind::Blob)?;
         let size = object.size;
         self.total = self.total.saturating_add(size);
         if self.total > self.limits.max_total_size {
-            return Err(Error::Limit {
+            return Err(RestoreError::Limit {
                 path: path_string(&self.path),
                 what: "total size",
                 limit: self.limits.max_total_size,
             });
         }
-        let at = |path: &[u8], source| Error::Sink {
+        let at = |path: &[u8], source| RestoreError::Sink {
             path: path_string(path),
             source,
         };
@@ -741,7 +746,7 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
             None if seen != size => {
                 return Err(object_err(
                     &self.path,
-                    source::Error::SizeMismatch {
+                    source::ObjectError::SizeMismatch {
                         id: *id,
                         declared: size,
                         actual: seen,
@@ -756,21 +761,21 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
     }
 
     /// Reads the blob `id` whole as a symlink target, which must be one a file system can hold.
-    fn symlink(&mut self, name: Option<&[u8]>, id: &Hash) -> Result<(), Error> {
+    fn symlink(&mut self, name: Option<&[u8]>, id: &Hash) -> Result<(), RestoreError> {
         let max = self.limits.max_target_len as u64;
-        let bad_target = |path: &[u8], problem| Error::BadSymlinkTarget {
+        let bad_target = |path: &[u8], problem| RestoreError::BadSymlinkTarget {
             path: path_string(path),
             id: *id,
             problem,
         };
         let (kind, target) = source::read_verified(self.source, id, max).map_err(|e| match e {
-            source::Error::TooLarge { size, .. } if size > max => {
+            source::ObjectError::TooLarge { size, .. } if size > max => {
                 bad_target(&self.path, TargetProblem::TooLong { len: size, max })
             }
             e => self.object_error(e),
         })?;
         if kind != ObjectKind::Blob {
-            return Err(Error::WrongKind {
+            return Err(RestoreError::WrongKind {
                 path: self.path(),
                 id: *id,
                 expected: ObjectKind::Blob,
@@ -792,7 +797,7 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
     }
 
     /// Tells the filter, if any, that the directory of `frame` (at `self.path`) is entered.
-    fn enter(&mut self, frame: &Frame) -> Result<(), Error> {
+    fn enter(&mut self, frame: &Frame) -> Result<(), RestoreError> {
         let Some(filter) = self.hooks.filter.as_mut() else {
             return Ok(());
         };
@@ -810,9 +815,9 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
     }
 
     /// Emits the gitlink `id` named `name` (at `self.path`) as the hooks say.
-    fn submodule(&mut self, name: &[u8], id: &Hash) -> Result<(), Error> {
+    fn submodule(&mut self, name: &[u8], id: &Hash) -> Result<(), RestoreError> {
         match &mut self.hooks.submodules {
-            Submodules::Refuse => Err(Error::UnsupportedMode {
+            Submodules::Refuse => Err(RestoreError::UnsupportedMode {
                 path: self.path(),
                 tree: *id,
                 mode: "160000".to_owned(),
@@ -824,7 +829,7 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
         }
     }
 
-    fn run(&mut self, root: &Hash, mode: Mode) -> Result<(), Error> {
+    fn run(&mut self, root: &Hash, mode: Mode) -> Result<(), RestoreError> {
         match mode {
             Mode::File => return self.file(None, root, false),
             Mode::Executable => return self.file(None, root, true),
@@ -853,7 +858,7 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
             let entry = *entry;
             let name = top.name(&entry).to_vec();
             let id = Hash::from_bytes(self.algorithm, top.raw_id(&entry, self.algorithm.len()))
-                .map_err(|_| Error::BadTree {
+                .map_err(|_| RestoreError::BadTree {
                     path: self.path(),
                     tree: top.tree,
                     offset: entry.offset,
@@ -909,10 +914,10 @@ fn open_object<'s, O: ObjectSource + ?Sized>(
     path: &[u8],
     id: &Hash,
     kind: ObjectKind,
-) -> Result<source::Object<'s>, Error> {
+) -> Result<source::Object<'s>, RestoreError> {
     let object = source.read(id).map_err(|e| object_err(path, e))?;
     if object.kind != kind {
-        return Err(Error::WrongKind {
+        return Err(RestoreError::WrongKind {
             path: path_string(path),
             id: *id,
             expected: kind,
@@ -931,7 +936,7 @@ fn read_body(
     size: u64,
     seen: &mut u64,
     path: &[u8],
-) -> Result<usize, Error> {
+) -> Result<usize, RestoreError> {
     let n = loop {
         match body.read(buf) {
             Ok(n) => break n,
@@ -943,7 +948,7 @@ fn read_body(
     if *seen > size {
         return Err(object_err(
             path,
-            source::Error::SizeMismatch {
+            source::ObjectError::SizeMismatch {
                 id: *id,
                 declared: size,
                 actual: *seen,
@@ -953,15 +958,15 @@ fn read_body(
     Ok(n)
 }
 
-fn object_err(path: &[u8], source: source::Error) -> Error {
-    Error::Object {
+fn object_err(path: &[u8], source: source::ObjectError) -> RestoreError {
+    RestoreError::Object {
         path: path_string(path),
         source: Box::new(source),
     }
 }
 
-fn limit_err(path: &[u8], what: &'static str, limit: u64) -> Error {
-    Error::Limit {
+fn limit_err(path: &[u8], what: &'static str, limit: u64) -> RestoreError {
+    RestoreError::Limit {
         path: path_string(path),
         what,
         limit,
@@ -989,7 +994,7 @@ pub fn to_events<O, S>(
     source: &mut O,
     sink: &mut S,
     limits: &Limits,
-) -> Result<(), Error>
+) -> Result<(), RestoreError>
 where
     O: ObjectSource + ?Sized,
     S: Sink + ?Sized,
@@ -1005,7 +1010,7 @@ pub(crate) fn to_events_with<O, S>(
     sink: &mut S,
     limits: &Limits,
     hooks: Hooks<'_>,
-) -> Result<(), Error>
+) -> Result<(), RestoreError>
 where
     O: ObjectSource + ?Sized,
     S: Sink + ?Sized,
@@ -1032,14 +1037,14 @@ pub fn to_nar<O, W>(
     source: &mut O,
     writer: W,
     limits: &Limits,
-) -> Result<W, Error>
+) -> Result<W, RestoreError>
 where
     O: ObjectSource + ?Sized,
     W: Write,
 {
     let mut nar = NarWriter::new(writer).max_depth(limits.max_nar_depth);
     to_events(root, mode, source, &mut nar, limits)?;
-    nar.finish().map_err(|source| Error::Sink {
+    nar.finish().map_err(|source| RestoreError::Sink {
         path: "/".to_owned(),
         source,
     })

@@ -50,7 +50,7 @@ use flate2::Compression;
 use flate2::write::ZlibEncoder;
 
 use crate::event::SinkError;
-use crate::git::objects_dir::{Error, ObjectsDir, object_path};
+use crate::git::objects_dir::{LocateError, ObjectsDir, object_path};
 use crate::git::{ObjectKind, ObjectSink};
 use crate::hash::{Algorithm, Hash};
 
@@ -83,7 +83,7 @@ struct PendingBlob {
 impl LooseObjectWriter {
     /// A writer into the repository at `repo` (work tree or bare), refusing object ids of any
     /// algorithm but the repository's object format.
-    pub fn open(repo: &Path) -> Result<Self, Error> {
+    pub fn open(repo: &Path) -> Result<Self, LocateError> {
         let dir = ObjectsDir::locate(repo)?;
         Ok(Self::with_objects_dir(dir.path, Some(dir.algorithm)))
     }

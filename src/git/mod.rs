@@ -71,8 +71,10 @@ mod object;
 
 pub use events::{to_events, to_nar};
 pub use hasher::{GitHasher, ObjectSink};
+#[cfg(feature = "parallel")]
+pub(crate) use object::checked_object_id;
 #[cfg(feature = "fs")]
-pub(crate) use object::{DirEntries, checked_object_id, checked_tree_ids, finish_object};
+pub(crate) use object::{DirEntries, checked_tree_ids, finish_object};
 pub use object::{
     HeaderError, Mode, ObjectHeader, ObjectKind, SUBMODULE_MODE, TreeEntry, TreeEntryRef,
     TreeError, TreeErrorKind, TreeRefIter, blob_id, encode_tree, object_hasher, object_id, tree_id,

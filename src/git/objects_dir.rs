@@ -24,7 +24,7 @@ use crate::hash::{Algorithm, Format, Hash};
 /// Why a repository could not be opened for writing or reading objects.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum LocateError {
     /// Neither a work tree with `.git`, nor a bare repository (`HEAD` and `objects/`).
     #[error("'{}' is not a git repository (no .git, and no HEAD and objects/)", .path.display())]
     NotARepository {
@@ -86,7 +86,7 @@ impl ObjectsDir {
     /// Finds the objects directory and object format of the repository at `repo`: a work tree
     /// (with a `.git` directory, or a `.git` file naming one, as linked work trees and
     /// submodules have) or a bare repository.
-    pub fn locate(repo: &Path) -> Result<ObjectsDir, Error> {
+    pub fn locate(repo: &Path) -> Result<ObjectsDir, LocateError> {
         locate_dirs(repo).map(|dirs| dirs.objects)
     }
 
@@ -109,7 +109,7 @@ pub(crate) struct GitDirs {
 }
 
 /// Finds the directories of the repository at `repo` (see [`ObjectsDir::locate`]).
-pub(crate) fn locate_dirs(repo: &Path) -> Result<GitDirs, Error> {
+pub(crate) fn locate_dirs(repo: &Path) -> Result<GitDirs, LocateError> {
     {
         let dot_git = repo.join(".git");
         let git_dir = if dot_git.is_dir() {
@@ -122,14 +122,14 @@ pub(crate) fn locate_dirs(repo: &Path) -> Result<GitDirs, Error> {
                 .strip_prefix("gitdir:")
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
-                .ok_or_else(|| Error::BadGitFile {
+                .ok_or_else(|| LocateError::BadGitFile {
                     path: dot_git.clone(),
                 })?;
             repo.join(target)
         } else if repo.join("HEAD").is_file() && repo.join("objects").is_dir() {
             repo.to_owned()
         } else {
-            return Err(Error::NotARepository {
+            return Err(LocateError::NotARepository {
                 path: repo.to_owned(),
             });
         };
@@ -140,7 +140,7 @@ pub(crate) fn locate_dirs(repo: &Path) -> Result<GitDirs, Error> {
                 let text = String::from_utf8_lossy(&bytes);
                 let target = text.trim();
                 if target.is_empty() {
-                    return Err(Error::BadGitFile {
+                    return Err(LocateError::BadGitFile {
                         path: commondir_file,
                     });
                 }
@@ -155,7 +155,7 @@ pub(crate) fn locate_dirs(repo: &Path) -> Result<GitDirs, Error> {
         };
         let path = common.join("objects");
         if !path.is_dir() {
-            return Err(Error::NotARepository {
+            return Err(LocateError::NotARepository {
                 path: repo.to_owned(),
             });
         }
@@ -174,15 +174,15 @@ const MAX_SMALL_FILE: u64 = 64 * 1024;
 /// Opens `path` if it is a regular file (following symlinks, as git does); `None` if it does
 /// not exist. The type is checked before opening, so that a FIFO is never opened (which would
 /// block) and a device never read.
-fn open_regular(path: &Path) -> Result<Option<File>, Error> {
-    let io_err = |source| Error::Io {
+fn open_regular(path: &Path) -> Result<Option<File>, LocateError> {
+    let io_err = |source| LocateError::Io {
         path: path.to_owned(),
         source,
     };
     match fs::metadata(path) {
         Ok(meta) if meta.is_file() => {}
         Ok(_) => {
-            return Err(Error::NotAFile {
+            return Err(LocateError::NotAFile {
                 path: path.to_owned(),
             });
         }
@@ -192,7 +192,7 @@ fn open_regular(path: &Path) -> Result<Option<File>, Error> {
     let file = File::open(path).map_err(io_err)?;
     // It may have been replaced since it was looked at.
     if !file.metadata().map_err(io_err)?.is_file() {
-        return Err(Error::NotAFile {
+        return Err(LocateError::NotAFile {
             path: path.to_owned(),
         });
     }
@@ -200,19 +200,19 @@ fn open_regular(path: &Path) -> Result<Option<File>, Error> {
 }
 
 /// Reads a regular file of at most [`MAX_SMALL_FILE`] bytes whole; `None` if it does not exist.
-pub(crate) fn read_small(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+pub(crate) fn read_small(path: &Path) -> Result<Option<Vec<u8>>, LocateError> {
     let Some(file) = open_regular(path)? else {
         return Ok(None);
     };
     let mut bytes = Vec::new();
     file.take(MAX_SMALL_FILE + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| Error::Io {
+        .map_err(|source| LocateError::Io {
             path: path.to_owned(),
             source,
         })?;
     if bytes.len() as u64 > MAX_SMALL_FILE {
-        return Err(Error::TooLarge {
+        return Err(LocateError::TooLarge {
             path: path.to_owned(),
             limit: MAX_SMALL_FILE,
             line: false,
@@ -223,7 +223,7 @@ pub(crate) fn read_small(path: &Path) -> Result<Option<Vec<u8>>, Error> {
 
 /// The object format the git config `file` names, read a line at a time (each at most
 /// [`MAX_SMALL_FILE`] bytes), so that memory stays bounded whatever its size.
-fn config_object_format(path: &Path, file: File) -> Result<Algorithm, Error> {
+fn config_object_format(path: &Path, file: File) -> Result<Algorithm, LocateError> {
     let mut reader = BufReader::new(file);
     let mut scan = FormatScan::default();
     let mut line = Vec::new();
@@ -232,7 +232,7 @@ fn config_object_format(path: &Path, file: File) -> Result<Algorithm, Error> {
         let n = (&mut reader)
             .take(MAX_SMALL_FILE + 1)
             .read_until(b'\n', &mut line)
-            .map_err(|source| Error::Io {
+            .map_err(|source| LocateError::Io {
                 path: path.to_owned(),
                 source,
             })?;
@@ -240,7 +240,7 @@ fn config_object_format(path: &Path, file: File) -> Result<Algorithm, Error> {
             break;
         }
         if line.len() as u64 > MAX_SMALL_FILE {
-            return Err(Error::TooLarge {
+            return Err(LocateError::TooLarge {
                 path: path.to_owned(),
                 limit: MAX_SMALL_FILE,
                 line: true,
@@ -253,7 +253,7 @@ fn config_object_format(path: &Path, file: File) -> Result<Algorithm, Error> {
 
 /// The object format a git config names in `extensions.objectFormat` (SHA-1 when absent).
 #[cfg(test)]
-fn object_format(path: &Path, config: &str) -> Result<Algorithm, Error> {
+fn object_format(path: &Path, config: &str) -> Result<Algorithm, LocateError> {
     let mut scan = FormatScan::default();
     for line in config.lines() {
         scan.line(line);
@@ -287,11 +287,11 @@ impl FormatScan {
         }
     }
 
-    fn finish(self, path: &Path) -> Result<Algorithm, Error> {
+    fn finish(self, path: &Path) -> Result<Algorithm, LocateError> {
         match self.format.as_deref() {
             None | Some("sha1") => Ok(Algorithm::Sha1),
             Some("sha256") => Ok(Algorithm::Sha256),
-            Some(other) => Err(Error::UnsupportedObjectFormat {
+            Some(other) => Err(LocateError::UnsupportedObjectFormat {
                 path: path.to_owned(),
                 format: other.to_owned(),
             }),
@@ -325,7 +325,7 @@ mod tests {
         );
         assert!(matches!(
             object_format(p, "[extensions]\nobjectformat = blake3\n"),
-            Err(Error::UnsupportedObjectFormat { .. })
+            Err(LocateError::UnsupportedObjectFormat { .. })
         ));
         // The key only counts in the `extensions` section.
         assert_eq!(

@@ -37,7 +37,7 @@ use crate::hash::{Algorithm, Format, Hash, Hasher};
 /// Why an object could not be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ObjectError {
     /// The source does not hold the object.
     #[error("git object {} not found{hint}", hex(.id))]
     NotFound {
@@ -108,7 +108,7 @@ pub enum Error {
     },
     /// The repository could not be opened.
     #[error(transparent)]
-    Open(#[from] objects_dir::Error),
+    Open(#[from] objects_dir::LocateError),
     /// An id of another algorithm than the repository's object format.
     #[error("git object {} is not a {expected} id", hex(.id))]
     WrongAlgorithm {
@@ -157,17 +157,17 @@ impl std::fmt::Debug for Object<'_> {
 /// [`events`](crate::git::events) do.
 pub trait ObjectSource {
     /// Opens the object `id` for reading, streaming its body.
-    fn read(&mut self, id: &Hash) -> Result<Object<'_>, Error>;
+    fn read(&mut self, id: &Hash) -> Result<Object<'_>, ObjectError>;
 }
 
 impl<O: ObjectSource + ?Sized> ObjectSource for &mut O {
-    fn read(&mut self, id: &Hash) -> Result<Object<'_>, Error> {
+    fn read(&mut self, id: &Hash) -> Result<Object<'_>, ObjectError> {
         (**self).read(id)
     }
 }
 
 impl<O: ObjectSource + ?Sized> ObjectSource for Box<O> {
-    fn read(&mut self, id: &Hash) -> Result<Object<'_>, Error> {
+    fn read(&mut self, id: &Hash) -> Result<Object<'_>, ObjectError> {
         (**self).read(id)
     }
 }
@@ -180,10 +180,10 @@ pub fn read_verified<O: ObjectSource + ?Sized>(
     source: &mut O,
     id: &Hash,
     max_size: u64,
-) -> Result<(ObjectKind, Vec<u8>), Error> {
+) -> Result<(ObjectKind, Vec<u8>), ObjectError> {
     let object = source.read(id)?;
     if object.size > max_size {
-        return Err(Error::TooLarge {
+        return Err(ObjectError::TooLarge {
             id: *id,
             size: object.size,
             limit: max_size,
@@ -202,15 +202,15 @@ pub fn read_verified<O: ObjectSource + ?Sized>(
 }
 
 /// Maps an error from an object's body reader.
-pub(crate) fn read_error(id: &Hash, e: io::Error) -> Error {
+pub(crate) fn read_error(id: &Hash, e: io::Error) -> ObjectError {
     match e.kind() {
         io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof => {
-            Error::Corrupt {
+            ObjectError::Corrupt {
                 id: *id,
                 reason: e.to_string(),
             }
         }
-        _ => Error::Read { id: *id, source: e },
+        _ => ObjectError::Read { id: *id, source: e },
     }
 }
 
@@ -236,9 +236,9 @@ impl Verifier {
         self.hasher.update(data);
     }
 
-    pub(crate) fn finish(self, actual_size: u64) -> Result<(), Error> {
+    pub(crate) fn finish(self, actual_size: u64) -> Result<(), ObjectError> {
         if actual_size != self.declared {
-            return Err(Error::SizeMismatch {
+            return Err(ObjectError::SizeMismatch {
                 id: self.id,
                 declared: self.declared,
                 actual: actual_size,
@@ -246,11 +246,11 @@ impl Verifier {
         }
         match self.hasher.finalize() {
             Ok(actual) if actual == self.id => Ok(()),
-            Ok(actual) => Err(Error::HashMismatch {
+            Ok(actual) => Err(ObjectError::HashMismatch {
                 id: self.id,
                 actual: Box::new(actual),
             }),
-            Err(_) => Err(Error::Sha1Collision { id: self.id }),
+            Err(_) => Err(ObjectError::Sha1Collision { id: self.id }),
         }
     }
 }
@@ -356,11 +356,11 @@ impl ObjectSink for MemoryObjects {
 }
 
 impl ObjectSource for MemoryObjects {
-    fn read(&mut self, id: &Hash) -> Result<Object<'_>, Error> {
+    fn read(&mut self, id: &Hash) -> Result<Object<'_>, ObjectError> {
         let (kind, body) = self
             .objects
             .get(id)
-            .ok_or(Error::NotFound { id: *id, hint: "" })?;
+            .ok_or(ObjectError::NotFound { id: *id, hint: "" })?;
         Ok(Object {
             kind: *kind,
             size: body.len() as u64,
@@ -373,7 +373,7 @@ impl ObjectSource for MemoryObjects {
 ///
 /// Loose objects are streamed through zlib (a blob is never held whole). Objects in packs need
 /// the `gix` feature, which reads them with gitoxide; without it a packed object is reported
-/// [`NotFound`](Error::NotFound) with a hint saying so. A packed object's kind and size come
+/// [`NotFound`](ObjectError::NotFound) with a hint saying so. A packed object's kind and size come
 /// from the pack's entry headers (following its delta chain) without inflating it, so a reader
 /// that refuses it by size, as [`read_verified`] and [`events`](crate::git::events) do, costs
 /// nothing more; once its body is read, it is inflated and held whole, as delta resolution
@@ -396,21 +396,23 @@ impl std::fmt::Debug for Repository {
 
 impl Repository {
     /// Opens the repository at `repo` (a work tree or a bare repository).
-    pub fn open(repo: &Path) -> Result<Self, Error> {
+    pub fn open(repo: &Path) -> Result<Self, ObjectError> {
         Self::from_objects_dir(ObjectsDir::locate(repo)?)
     }
 
     /// Opens a repository's objects directory directly.
-    pub fn from_objects_dir(objects: ObjectsDir) -> Result<Self, Error> {
+    pub fn from_objects_dir(objects: ObjectsDir) -> Result<Self, ObjectError> {
         #[cfg(feature = "gix")]
         let odb = {
             let kind = match objects.algorithm {
                 Algorithm::Sha256 => gix_hash::Kind::Sha256,
                 _ => gix_hash::Kind::Sha1,
             };
-            gix_odb::at(objects.path.clone(), kind).map_err(|source| objects_dir::Error::Io {
-                path: objects.path.clone(),
-                source,
+            gix_odb::at(objects.path.clone(), kind).map_err(|source| {
+                objects_dir::LocateError::Io {
+                    path: objects.path.clone(),
+                    source,
+                }
             })?
         };
         Ok(Repository {
@@ -435,8 +437,8 @@ impl Repository {
     /// The one object whose id starts with the hex digits `prefix` (at least 4):
     /// `Some(Ok(id))`, `Some(Err(()))` when several do, `None` when none does.
     #[cfg(feature = "gix")]
-    pub fn lookup_prefix(&self, prefix: &str) -> Result<Option<Result<Hash, ()>>, Error> {
-        let pack_err = |message: String| Error::Corrupt {
+    pub fn lookup_prefix(&self, prefix: &str) -> Result<Option<Result<Hash, ()>>, ObjectError> {
+        let pack_err = |message: String| ObjectError::Corrupt {
             id: Hash::digest(self.objects.algorithm, prefix.as_bytes()),
             reason: message,
         };
@@ -472,12 +474,12 @@ impl Repository {
         })
     }
 
-    fn read_loose(&self, id: &Hash, file: File, path: PathBuf) -> Result<Object<'_>, Error> {
+    fn read_loose(&self, id: &Hash, file: File, path: PathBuf) -> Result<Object<'_>, ObjectError> {
         let mut body = ZlibDecoder::new(file);
         // The header: `<kind> <decimal size>\0`, at most `ObjectHeader::MAX_LEN` bytes.
         let mut header = [0u8; ObjectHeader::MAX_LEN];
         let mut len: usize = 0;
-        let corrupt = |reason: &str| Error::Corrupt {
+        let corrupt = |reason: &str| ObjectError::Corrupt {
             id: *id,
             reason: format!("{reason} in loose object '{}'", path.display()),
         };
@@ -489,7 +491,7 @@ impl Repository {
                 io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
                     corrupt(&format!("bad zlib stream ({e})"))
                 }
-                _ => Error::Io {
+                _ => ObjectError::Io {
                     id: *id,
                     path: path.clone(),
                     source: e,
@@ -519,9 +521,9 @@ impl Repository {
     /// that a caller refusing its size never has it inflated; the body is inflated whole (delta
     /// resolution needs it) on its first read.
     #[cfg(feature = "gix")]
-    fn read_packed(&mut self, id: &Hash) -> Result<Object<'_>, Error> {
+    fn read_packed(&mut self, id: &Hash) -> Result<Object<'_>, ObjectError> {
         use gix_object::FindHeader as _;
-        let pack_err = |e: &dyn std::fmt::Display| Error::Pack {
+        let pack_err = |e: &dyn std::fmt::Display| ObjectError::Pack {
             id: *id,
             message: e.to_string(),
         };
@@ -530,7 +532,7 @@ impl Repository {
             .odb
             .try_header(oid)
             .map_err(|e| pack_err(&e))?
-            .ok_or(Error::NotFound { id: *id, hint: "" })?;
+            .ok_or(ObjectError::NotFound { id: *id, hint: "" })?;
         let kind = object_kind(header.kind);
         Ok(Object {
             kind,
@@ -638,9 +640,9 @@ impl Read for PackedBody<'_> {
 }
 
 impl ObjectSource for Repository {
-    fn read(&mut self, id: &Hash) -> Result<Object<'_>, Error> {
+    fn read(&mut self, id: &Hash) -> Result<Object<'_>, ObjectError> {
         if id.algorithm() != self.objects.algorithm {
-            return Err(Error::WrongAlgorithm {
+            return Err(ObjectError::WrongAlgorithm {
                 id: *id,
                 expected: self.objects.algorithm,
             });
@@ -650,7 +652,7 @@ impl ObjectSource for Repository {
             Ok(file) => return self.read_loose(id, file, path),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => {
-                return Err(Error::Io {
+                return Err(ObjectError::Io {
                     id: *id,
                     path,
                     source,
@@ -668,7 +670,7 @@ impl ObjectSource for Repository {
                     dir.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "pack")))
                 })
                 .unwrap_or(false);
-            Err(Error::NotFound {
+            Err(ObjectError::NotFound {
                 id: *id,
                 hint: if packed {
                     " as a loose object (it may be in a pack: reading packs needs the `gix` feature)"

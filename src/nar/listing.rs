@@ -33,6 +33,8 @@
 //! assert_eq!(*size, Some(13));
 //! let at = nar_offset.unwrap() as usize;
 //! assert_eq!(&bytes[at..at + 13], b"Hello World!\n");
+//! // With the `serde` feature, Nix's bytes:
+//! # #[cfg(feature = "serde")]
 //! assert_eq!(
 //!     serde_json::to_string(&listing)?,
 //!     r#"{"root":{"entries":{"bin":{"entries":{"hello":{"narOffset":368,"size":13,"type":"regular"}},"type":"directory"}},"type":"directory"},"version":1}"#
@@ -54,6 +56,11 @@
     not(feature = "fs"),
     doc = "",
     doc = "[`Options::nar_listing`]: https://docs.rs/nix-ingest/latest/nix_ingest/struct.Options.html#method.nar_listing"
+)]
+#![cfg_attr(
+    feature = "fs",
+    doc = "",
+    doc = "[`Options::nar_listing`]: crate::Options::nar_listing"
 )]
 
 use std::collections::BTreeMap;
@@ -99,10 +106,10 @@ impl Listing {
     pub fn from_nar<R: std::io::Read>(
         reader: R,
         limits: &crate::Limits,
-    ) -> Result<Listing, super::Error> {
+    ) -> Result<Listing, super::ReadError> {
         let mut builder = ListingBuilder::new();
         super::read(reader, &mut builder, limits)?;
-        builder.finish().map_err(|e| super::Error::Io {
+        builder.finish().map_err(|e| super::ReadError::Io {
             offset: 0,
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
         })

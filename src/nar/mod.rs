@@ -61,7 +61,7 @@
 //!
 //! | archive | Nix 2.26.3 | Nix 2.34.8 | here |
 //! |---|---|---|---|
-//! | an object 64 levels below the root | restores it | refuses ("NAR directory nesting exceeds maximum depth of 64") | refuses ([`Error::NarTooDeep`]; [`Limits::NIX_2_26`] takes it) |
+//! | an object 64 levels below the root | restores it | refuses ("NAR directory nesting exceeds maximum depth of 64") | refuses ([`ReadError::NarTooDeep`]; [`Limits::NIX_2_26`] takes it) |
 //! | a symlink target containing NUL | restores the target cut at the NUL | refuses ("invalid symlink target") | refuses |
 //! | an empty symlink target | fails creating the link | refuses ("invalid symlink target") | refuses |
 //! | a name over 255 bytes, a target over 4095 | fails creating it (the file system refuses) | refuses unread ("string is too long") | refuses unread ([`Limits`]) |
@@ -73,12 +73,12 @@
 //! size are bounded by [`Limits`]. The case hack Nix uses on macOS (`~nix~case~hack~`) is not
 //! applied: names are raw bytes.
 //!
-//! # Error offsets
+//! # ReadError offsets
 //!
-//! Every [`Error`] carries `offset`, a byte position in the archive (the magic string starts at
+//! Every [`ReadError`] carries `offset`, a byte position in the archive (the magic string starts at
 //! 0). Unless a variant says otherwise, it is the start of the string (its length field) at
 //! which the problem was found: a wrong tag, a bad name, a length over a limit. Padding errors
-//! point at the offending byte; [`Error::Truncated`] and [`Error::TrailingData`] at the end of
+//! point at the offending byte; [`ReadError::Truncated`] and [`ReadError::TrailingData`] at the end of
 //! the input and of the archive.
 
 use std::io::{self, Read};
@@ -110,7 +110,7 @@ pub(crate) const READ_BUFFER_SIZE: usize = 128 * 1024;
 /// (see the [module docs](self#error-offsets)).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ReadError {
     /// The input ended before the archive did. `offset` is the length of the input.
     #[error("NAR truncated: input ended at byte {offset} inside the archive")]
     Truncated {
@@ -308,40 +308,40 @@ pub enum Error {
     },
 }
 
-impl Error {
+impl ReadError {
     /// The byte offset where the problem starts (see each variant).
     pub fn offset(&self) -> u64 {
         match *self {
-            Error::Truncated { offset }
-            | Error::BadMagic { offset }
-            | Error::UnexpectedTag { offset, .. }
-            | Error::TagTooLong { offset, .. }
-            | Error::UnknownType { offset, .. }
-            | Error::ExecutableNotEmpty { offset, .. }
-            | Error::DuplicateExecutable { offset }
-            | Error::NonZeroPadding { offset, .. }
-            | Error::InvalidName { offset, .. }
-            | Error::UnsortedEntry { offset, .. }
-            | Error::DuplicateEntry { offset, .. }
-            | Error::EmptyTarget { offset }
-            | Error::TargetContainsNul { offset, .. }
-            | Error::NameTooLong { offset, .. }
-            | Error::TargetTooLong { offset, .. }
-            | Error::TooDeep { offset, .. }
-            | Error::NarTooDeep { offset, .. }
-            | Error::TooManyEntries { offset, .. }
-            | Error::TotalSizeExceeded { offset, .. }
-            | Error::TrailingData { offset }
-            | Error::Sink { offset, .. }
-            | Error::Io { offset, .. }
-            | Error::Poisoned { offset } => offset,
+            ReadError::Truncated { offset }
+            | ReadError::BadMagic { offset }
+            | ReadError::UnexpectedTag { offset, .. }
+            | ReadError::TagTooLong { offset, .. }
+            | ReadError::UnknownType { offset, .. }
+            | ReadError::ExecutableNotEmpty { offset, .. }
+            | ReadError::DuplicateExecutable { offset }
+            | ReadError::NonZeroPadding { offset, .. }
+            | ReadError::InvalidName { offset, .. }
+            | ReadError::UnsortedEntry { offset, .. }
+            | ReadError::DuplicateEntry { offset, .. }
+            | ReadError::EmptyTarget { offset }
+            | ReadError::TargetContainsNul { offset, .. }
+            | ReadError::NameTooLong { offset, .. }
+            | ReadError::TargetTooLong { offset, .. }
+            | ReadError::TooDeep { offset, .. }
+            | ReadError::NarTooDeep { offset, .. }
+            | ReadError::TooManyEntries { offset, .. }
+            | ReadError::TotalSizeExceeded { offset, .. }
+            | ReadError::TrailingData { offset }
+            | ReadError::Sink { offset, .. }
+            | ReadError::Io { offset, .. }
+            | ReadError::Poisoned { offset } => offset,
         }
     }
 }
 
 /// Parses a whole NAR from `reader` into `sink`, returning its length in bytes.
 ///
-/// The reader must end where the archive ends: extra bytes give [`Error::TrailingData`]. Reads
+/// The reader must end where the archive ends: extra bytes give [`ReadError::TrailingData`]. Reads
 /// go through one buffer of 128 KiB; wrap the reader in a `BufReader` only if it is slow to call.
 /// For an archive already in memory, [`Parser::push`] of the whole slice skips that copy.
 ///
@@ -351,9 +351,9 @@ impl Error {
 ///
 /// let mut rec = Recorder::default();
 /// let err = nar::read(&b"not a NAR at all"[..], &mut rec, &Limits::default()).unwrap_err();
-/// assert!(matches!(err, nar::Error::BadMagic { offset: 0 }));
+/// assert!(matches!(err, nar::ReadError::BadMagic { offset: 0 }));
 /// ```
-pub fn read<R, S>(mut reader: R, sink: &mut S, limits: &Limits) -> Result<u64, Error>
+pub fn read<R, S>(mut reader: R, sink: &mut S, limits: &Limits) -> Result<u64, ReadError>
 where
     R: Read,
     S: crate::event::Sink + ?Sized,
@@ -376,24 +376,24 @@ pub(crate) fn feed<S: crate::event::Sink + ?Sized>(
     read: io::Result<usize>,
     buf: &[u8],
     sink: &mut S,
-) -> Result<bool, Error> {
+) -> Result<bool, ReadError> {
     let n = match read {
         Ok(0) => return Ok(false),
         Ok(n) => n,
         Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
         Err(source) => {
-            return Err(Error::Io {
+            return Err(ReadError::Io {
                 offset: parser.offset(),
                 source,
             });
         }
     };
-    let chunk = buf.get(..n).ok_or_else(|| Error::Io {
+    let chunk = buf.get(..n).ok_or_else(|| ReadError::Io {
         offset: parser.offset(),
         source: io::Error::new(io::ErrorKind::InvalidData, "reader returned too many bytes"),
     })?;
     if parser.push(chunk, sink)? < n {
-        return Err(Error::TrailingData {
+        return Err(ReadError::TrailingData {
             offset: parser.offset(),
         });
     }

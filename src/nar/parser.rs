@@ -2,11 +2,11 @@
 
 use std::mem;
 
-use super::{Error, MAGIC};
+use super::{MAGIC, ReadError};
 use crate::event::{Event, Sink, SinkError};
 use crate::limits::Limits;
 
-/// Keywords longer than this are refused without reading them ([`Error::TagTooLong`]); shorter
+/// Keywords longer than this are refused without reading them ([`ReadError::TagTooLong`]); shorter
 /// unknown ones are read so that the error can show them.
 const KEYWORD_MAX: u64 = 64;
 
@@ -129,7 +129,7 @@ struct Dir {
 /// }
 /// assert_eq!(parser.finish()?, nar.len() as u64);
 /// assert_eq!(rec.events, [OwnedEvent::Symlink { name: None, target: b"foo".to_vec() }]);
-/// # Ok::<(), nix_ingest::nar::Error>(())
+/// # Ok::<(), nix_ingest::nar::ReadError>(())
 /// ```
 #[derive(Debug)]
 pub struct Parser {
@@ -196,10 +196,14 @@ impl Parser {
     /// Returns how many bytes of `data` belong to the archive: all of them, unless the archive
     /// ended inside `data` (then [`is_done`](Parser::is_done) is true and the rest is not
     /// consumed; a later push consumes nothing). After an error the parser is unusable: further
-    /// calls return [`Error::Poisoned`].
-    pub fn push<S: Sink + ?Sized>(&mut self, data: &[u8], sink: &mut S) -> Result<usize, Error> {
+    /// calls return [`ReadError::Poisoned`].
+    pub fn push<S: Sink + ?Sized>(
+        &mut self,
+        data: &[u8],
+        sink: &mut S,
+    ) -> Result<usize, ReadError> {
         if self.state == State::Failed {
-            return Err(Error::Poisoned {
+            return Err(ReadError::Poisoned {
                 offset: self.offset,
             });
         }
@@ -223,14 +227,14 @@ impl Parser {
         self.offset
     }
 
-    /// Ends the input: the archive's length if it is complete, else [`Error::Truncated`].
-    pub fn finish(self) -> Result<u64, Error> {
+    /// Ends the input: the archive's length if it is complete, else [`ReadError::Truncated`].
+    pub fn finish(self) -> Result<u64, ReadError> {
         match self.state {
             State::Done => Ok(self.offset),
-            State::Failed => Err(Error::Poisoned {
+            State::Failed => Err(ReadError::Poisoned {
                 offset: self.offset,
             }),
-            _ => Err(Error::Truncated {
+            _ => Err(ReadError::Truncated {
                 offset: self.offset,
             }),
         }
@@ -241,7 +245,7 @@ impl Parser {
         self.offset = self.offset.saturating_add(as_u64(n));
     }
 
-    fn run<S: Sink + ?Sized>(&mut self, data: &mut &[u8], sink: &mut S) -> Result<(), Error> {
+    fn run<S: Sink + ?Sized>(&mut self, data: &mut &[u8], sink: &mut S) -> Result<(), ReadError> {
         while !data.is_empty() && self.state != State::Done {
             match self.lex {
                 Lex::Len => {
@@ -293,7 +297,7 @@ impl Parser {
                     let n = step(self.left, data.len());
                     let (chunk, _) = data.split_at(n);
                     if let Some((i, &byte)) = chunk.iter().enumerate().find(|(_, b)| **b != 0) {
-                        return Err(Error::NonZeroPadding {
+                        return Err(ReadError::NonZeroPadding {
                             offset: self.offset.saturating_add(as_u64(i)),
                             byte,
                         });
@@ -315,7 +319,7 @@ impl Parser {
     }
 
     /// A length field is complete: check it against the grammar and limits before reading on.
-    fn on_len<S: Sink + ?Sized>(&mut self, len: u64, sink: &mut S) -> Result<(), Error> {
+    fn on_len<S: Sink + ?Sized>(&mut self, len: u64, sink: &mut S) -> Result<(), ReadError> {
         let offset = self.tok_start;
         match self.state {
             State::ContentsLen => {
@@ -338,33 +342,33 @@ impl Parser {
             }
             State::Magic => {
                 if len != as_u64(MAGIC.len()) {
-                    return Err(Error::BadMagic { offset });
+                    return Err(ReadError::BadMagic { offset });
                 }
             }
             State::NameValue => {
                 let max = self.limits.max_name_len;
                 if len > as_u64(max) {
-                    return Err(Error::NameTooLong { offset, len, max });
+                    return Err(ReadError::NameTooLong { offset, len, max });
                 }
             }
             State::TargetValue => {
                 let max = self.limits.max_target_len;
                 if len > as_u64(max) {
-                    return Err(Error::TargetTooLong { offset, len, max });
+                    return Err(ReadError::TargetTooLong { offset, len, max });
                 }
                 if len == 0 {
-                    return Err(Error::EmptyTarget { offset });
+                    return Err(ReadError::EmptyTarget { offset });
                 }
                 self.add_total(len)?;
             }
             State::ExecutableValue => {
                 if len != 0 {
-                    return Err(Error::ExecutableNotEmpty { offset, len });
+                    return Err(ReadError::ExecutableNotEmpty { offset, len });
                 }
             }
             state => {
                 if len > KEYWORD_MAX {
-                    return Err(Error::TagTooLong {
+                    return Err(ReadError::TagTooLong {
                         offset,
                         expected: state.expected(),
                         len,
@@ -383,14 +387,14 @@ impl Parser {
         }
     }
 
-    fn add_total(&mut self, len: u64) -> Result<(), Error> {
+    fn add_total(&mut self, len: u64) -> Result<(), ReadError> {
         let max = self.limits.max_total_size;
         match self.total.checked_add(len) {
             Some(total) if total <= max => {
                 self.total = total;
                 Ok(())
             }
-            _ => Err(Error::TotalSizeExceeded {
+            _ => Err(ReadError::TotalSizeExceeded {
                 offset: self.tok_start,
                 size: len,
                 max,
@@ -398,7 +402,7 @@ impl Parser {
         }
     }
 
-    fn end_body<S: Sink + ?Sized>(&mut self, sink: &mut S) -> Result<(), Error> {
+    fn end_body<S: Sink + ?Sized>(&mut self, sink: &mut S) -> Result<(), ReadError> {
         if self.pad == 0 {
             self.lex = Lex::Len;
             self.on_token(sink)
@@ -409,7 +413,7 @@ impl Parser {
         }
     }
 
-    fn end_contents<S: Sink + ?Sized>(&mut self, sink: &mut S) -> Result<(), Error> {
+    fn end_contents<S: Sink + ?Sized>(&mut self, sink: &mut S) -> Result<(), ReadError> {
         if self.pad == 0 {
             self.lex = Lex::Len;
             self.finish_file(sink)
@@ -420,7 +424,7 @@ impl Parser {
         }
     }
 
-    fn finish_file<S: Sink + ?Sized>(&mut self, sink: &mut S) -> Result<(), Error> {
+    fn finish_file<S: Sink + ?Sized>(&mut self, sink: &mut S) -> Result<(), ReadError> {
         sink.event(Event::FileEnd).map_err(wrap(self.offset))?;
         self.lex = Lex::Len;
         self.state = State::NodeClose;
@@ -429,10 +433,10 @@ impl Parser {
 
     /// A node starts at the current offset, one level below the innermost open directory: Nix's
     /// NAR nesting rule ([`Limits::max_nar_depth`]), checked before its first byte as Nix does.
-    fn check_nar_depth(&self) -> Result<(), Error> {
+    fn check_nar_depth(&self) -> Result<(), ReadError> {
         let max = self.limits.max_nar_depth;
         if self.dirs.len() >= max {
-            return Err(Error::NarTooDeep {
+            return Err(ReadError::NarTooDeep {
                 offset: self.offset,
                 max,
             });
@@ -449,8 +453,8 @@ impl Parser {
         };
     }
 
-    fn unexpected(&self) -> Error {
-        Error::UnexpectedTag {
+    fn unexpected(&self) -> ReadError {
+        ReadError::UnexpectedTag {
             offset: self.tok_start,
             expected: self.state.expected(),
             got: self.tok.clone(),
@@ -458,7 +462,7 @@ impl Parser {
     }
 
     /// Moves to `next` if the string just read is `keyword`.
-    fn expect(&mut self, keyword: &[u8], next: State) -> Result<(), Error> {
+    fn expect(&mut self, keyword: &[u8], next: State) -> Result<(), ReadError> {
         if self.tok == keyword {
             self.state = next;
             Ok(())
@@ -468,12 +472,12 @@ impl Parser {
     }
 
     /// A string (with its padding) is complete.
-    fn on_token<S: Sink + ?Sized>(&mut self, sink: &mut S) -> Result<(), Error> {
+    fn on_token<S: Sink + ?Sized>(&mut self, sink: &mut S) -> Result<(), ReadError> {
         let offset = self.tok_start;
         match self.state {
             State::Magic => {
                 if self.tok != MAGIC {
-                    return Err(Error::BadMagic { offset });
+                    return Err(ReadError::BadMagic { offset });
                 }
                 self.state = State::NodeOpen;
                 self.check_nar_depth()?;
@@ -489,7 +493,7 @@ impl Parser {
                 b"directory" => {
                     let max = self.limits.max_depth;
                     if self.dirs.len() >= max {
-                        return Err(Error::TooDeep { offset, max });
+                        return Err(ReadError::TooDeep { offset, max });
                     }
                     let name = self.dirs.last().map(|d| d.last.as_slice());
                     sink.event(Event::DirectoryStart { name })
@@ -498,7 +502,7 @@ impl Parser {
                     self.state = State::DirItem;
                 }
                 got => {
-                    return Err(Error::UnknownType {
+                    return Err(ReadError::UnknownType {
                         offset,
                         got: got.to_vec(),
                     });
@@ -516,7 +520,7 @@ impl Parser {
             State::ExecutableValue => self.state = State::ContentsTag,
             State::ContentsTag => match self.tok.as_slice() {
                 b"contents" => self.state = State::ContentsLen,
-                b"executable" => return Err(Error::DuplicateExecutable { offset }),
+                b"executable" => return Err(ReadError::DuplicateExecutable { offset }),
                 _ => return Err(self.unexpected()),
             },
             State::NodeClose => {
@@ -526,7 +530,7 @@ impl Parser {
             State::TargetTag => self.expect(b"target", State::TargetValue)?,
             State::TargetValue => {
                 if self.tok.contains(&0) {
-                    return Err(Error::TargetContainsNul {
+                    return Err(ReadError::TargetContainsNul {
                         offset,
                         target: self.tok.clone(),
                     });
@@ -547,7 +551,7 @@ impl Parser {
                     };
                     dir.entries = dir.entries.saturating_add(1);
                     if dir.entries > max {
-                        return Err(Error::TooManyEntries { offset, max });
+                        return Err(ReadError::TooManyEntries { offset, max });
                     }
                     self.state = State::EntryOpen;
                 }
@@ -562,7 +566,7 @@ impl Parser {
             State::NameTag => self.expect(b"name", State::NameValue)?,
             State::NameValue => {
                 if !valid_name(&self.tok) {
-                    return Err(Error::InvalidName {
+                    return Err(ReadError::InvalidName {
                         offset,
                         name: self.tok.clone(),
                     });
@@ -574,13 +578,13 @@ impl Parser {
                     match self.tok.as_slice().cmp(&dir.last) {
                         std::cmp::Ordering::Greater => {}
                         std::cmp::Ordering::Equal => {
-                            return Err(Error::DuplicateEntry {
+                            return Err(ReadError::DuplicateEntry {
                                 offset,
                                 name: self.tok.clone(),
                             });
                         }
                         std::cmp::Ordering::Less => {
-                            return Err(Error::UnsortedEntry {
+                            return Err(ReadError::UnsortedEntry {
                                 offset,
                                 name: self.tok.clone(),
                                 previous: dir.last.clone(),
@@ -605,8 +609,8 @@ impl Parser {
 }
 
 /// Wraps a sink's error with the offset of the input behind the event.
-fn wrap(offset: u64) -> impl FnOnce(SinkError) -> Error {
-    move |source| Error::Sink { offset, source }
+fn wrap(offset: u64) -> impl FnOnce(SinkError) -> ReadError {
+    move |source| ReadError::Sink { offset, source }
 }
 
 #[cfg(test)]
@@ -735,9 +739,9 @@ mod tests {
 
         let mut parser = Parser::new(Limits::default());
         let e = parser.push(b"\x01\0\0\0\0\0\0\0", &mut Recorder::default());
-        assert!(matches!(e, Err(Error::BadMagic { offset: 0 })));
+        assert!(matches!(e, Err(ReadError::BadMagic { offset: 0 })));
         let e = parser.push(b"", &mut Recorder::default());
-        assert!(matches!(e, Err(Error::Poisoned { offset: 8 })));
+        assert!(matches!(e, Err(ReadError::Poisoned { offset: 8 })));
     }
 
     #[test]

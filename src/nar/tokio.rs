@@ -3,12 +3,12 @@
 
 use ::tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::{Error, Parser, READ_BUFFER_SIZE};
+use super::{Parser, READ_BUFFER_SIZE, ReadError};
 use crate::event::Sink;
 use crate::limits::Limits;
 
 /// Parses a whole NAR from `reader` into `sink`, returning its length in bytes; as
-/// [`nar::read`](super::read), extra bytes after the archive give [`Error::TrailingData`].
+/// [`nar::read`](super::read), extra bytes after the archive give [`ReadError::TrailingData`].
 ///
 /// The sink runs on the calling task: keep it fast (hashing is) or move heavy work elsewhere.
 ///
@@ -20,10 +20,10 @@ use crate::limits::Limits;
 ///
 /// let mut rec = Recorder::default();
 /// let err = nar::tokio::read(&b"nix-archive-1"[..], &mut rec, &Limits::default()).await;
-/// assert!(matches!(err, Err(nar::Error::BadMagic { offset: 0 })));
+/// assert!(matches!(err, Err(nar::ReadError::BadMagic { offset: 0 })));
 /// # }
 /// ```
-pub async fn read<R, S>(mut reader: R, sink: &mut S, limits: &Limits) -> Result<u64, Error>
+pub async fn read<R, S>(mut reader: R, sink: &mut S, limits: &Limits) -> Result<u64, ReadError>
 where
     R: AsyncRead + Unpin,
     S: Sink + ?Sized,
@@ -92,13 +92,13 @@ mod tests {
         let err = read(cut, &mut Recorder::default(), &Limits::default())
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::Truncated { offset } if offset == full - 3));
+        assert!(matches!(err, ReadError::Truncated { offset } if offset == full - 3));
 
         nar.push(0);
         let err = read(&nar[..], &mut Recorder::default(), &Limits::default())
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::TrailingData { offset } if offset == full));
+        assert!(matches!(err, ReadError::TrailingData { offset } if offset == full));
     }
 
     #[::tokio::test]
@@ -109,7 +109,7 @@ mod tests {
         let err = read(reader, &mut Recorder::default(), &Limits::default())
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::Io { offset: 100, .. }));
+        assert!(matches!(err, ReadError::Io { offset: 100, .. }));
     }
 
     struct FailingReader;

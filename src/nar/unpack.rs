@@ -19,7 +19,7 @@ pub enum UnpackError {
     /// The archive is malformed, hostile or over a limit (nothing was created for the object
     /// it names).
     #[error("cannot unpack NAR")]
-    Nar(#[source] super::Error),
+    Nar(#[source] super::ReadError),
     /// The target already exists (it is never followed, replaced or merged into).
     #[error("cannot unpack NAR to {path:?}: it already exists")]
     TargetExists {

@@ -19,7 +19,7 @@
 //! [`NarInfo`] renders ([`Display`](std::fmt::Display)) exactly the bytes Nix's
 //! `NarInfo::to_string` writes — field order, nix32 hashes, an empty `References: ` line, sorted
 //! signatures — and parses ([`NarInfo::parse`]) what Nix's parser accepts, refusing anything
-//! malformed with an [`Error`] that names the line and what is wrong.
+//! malformed with an [`NarInfoError`] that names the line and what is wrong.
 //!
 //! ```
 //! use nix_ingest::narinfo::NarInfo;
@@ -44,7 +44,7 @@
 //! let bad = text.replace("NarSize: 896", "NarSize: 89x");
 //! let err = NarInfo::parse(&bad, &StoreDir::default()).unwrap_err();
 //! assert_eq!(err.to_string(), "narinfo line 7: NarSize \"89x\" is not a number");
-//! # Ok::<(), nix_ingest::narinfo::Error>(())
+//! # Ok::<(), nix_ingest::narinfo::NarInfoError>(())
 //! ```
 //!
 //! # The format, as Nix reads it
@@ -97,13 +97,13 @@ use crate::store_path::{self, StoreDir, StorePath};
 /// bytes, or tens of kilobytes with thousands of references).
 pub const MAX_LEN: usize = 4 << 20;
 
-/// How much of an offending value an [`Error`] echoes, in bytes.
+/// How much of an offending value an [`NarInfoError`] echoes, in bytes.
 const ECHO_LEN: usize = 100;
 
 /// Why a narinfo was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum NarInfoError {
     /// Longer than [`MAX_LEN`].
     #[error("narinfo is {len} bytes long; at most {max} are allowed", max = MAX_LEN)]
     TooLong {
@@ -172,7 +172,7 @@ pub enum Error {
         value: String,
         /// What is wrong with it.
         #[source]
-        source: store_path::Error,
+        source: store_path::StorePathError,
     },
     /// A `CA` that is not a content address.
     #[error("narinfo line {line}: CA {value:?} is not a content address")]
@@ -183,7 +183,7 @@ pub enum Error {
         value: String,
         /// What is wrong with it.
         #[source]
-        source: content_address::Error,
+        source: content_address::ContentAddressError,
     },
     /// A required field is missing (or, for `URL`, empty).
     #[error("narinfo has no {field} field")]
@@ -315,14 +315,14 @@ impl NarInfo {
 
     /// Parses a `.narinfo` whose store paths are in `store_dir`, as Nix's `NarInfo` constructor
     /// (see the [module docs](self) for the rules and where this is stricter than Nix).
-    pub fn parse(text: &str, store_dir: &StoreDir) -> Result<Self, Error> {
+    pub fn parse(text: &str, store_dir: &StoreDir) -> Result<Self, NarInfoError> {
         Parser::new(store_dir).parse(text)
     }
 
     /// [`NarInfo::parse`] for bytes, which must be UTF-8.
-    pub fn parse_bytes(bytes: &[u8], store_dir: &StoreDir) -> Result<Self, Error> {
+    pub fn parse_bytes(bytes: &[u8], store_dir: &StoreDir) -> Result<Self, NarInfoError> {
         if bytes.len() > MAX_LEN {
-            return Err(Error::TooLong { len: bytes.len() });
+            return Err(NarInfoError::TooLong { len: bytes.len() });
         }
         match std::str::from_utf8(bytes) {
             Ok(text) => Self::parse(text, store_dir),
@@ -331,7 +331,7 @@ impl NarInfo {
                     .iter()
                     .filter(|&&b| b == b'\n')
                     .count();
-                Err(Error::NotUtf8 { line })
+                Err(NarInfoError::NotUtf8 { line })
             }
         }
     }
@@ -360,10 +360,10 @@ pub fn fingerprint<'a>(
 }
 
 impl FromStr for NarInfo {
-    type Err = Error;
+    type Err = NarInfoError;
 
     /// [`NarInfo::parse`] in the default store directory, `/nix/store`.
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, NarInfoError> {
         NarInfo::parse(s, &StoreDir::default())
     }
 }
@@ -437,9 +437,14 @@ struct Parser<'a> {
 }
 
 /// Sets a field once; a second time is an error.
-fn once<T>(slot: &mut Option<T>, value: T, line: usize, field: &'static str) -> Result<(), Error> {
+fn once<T>(
+    slot: &mut Option<T>,
+    value: T,
+    line: usize,
+    field: &'static str,
+) -> Result<(), NarInfoError> {
     if slot.is_some() {
-        return Err(Error::Repeated { line, field });
+        return Err(NarInfoError::Repeated { line, field });
     }
     *slot = Some(value);
     Ok(())
@@ -464,26 +469,26 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse(mut self, text: &str) -> Result<NarInfo, Error> {
+    fn parse(mut self, text: &str) -> Result<NarInfo, NarInfoError> {
         if text.len() > MAX_LEN {
-            return Err(Error::TooLong { len: text.len() });
+            return Err(NarInfoError::TooLong { len: text.len() });
         }
         let mut rest = text;
         let mut line = 0;
         while !rest.is_empty() {
             line += 1;
             let Some((l, after)) = rest.split_once('\n') else {
-                return Err(Error::MissingNewline { line });
+                return Err(NarInfoError::MissingNewline { line });
             };
             rest = after;
             let Some((name, value)) = l.split_once(": ") else {
-                return Err(Error::NotAField {
+                return Err(NarInfoError::NotAField {
                     line,
                     text: echo(l),
                 });
             };
             if name.is_empty() || name.contains(':') {
-                return Err(Error::NotAField {
+                return Err(NarInfoError::NotAField {
                     line,
                     text: echo(l),
                 });
@@ -493,8 +498,13 @@ impl<'a> Parser<'a> {
         self.finish()
     }
 
-    fn base_name(&self, value: &str, line: usize, field: &'static str) -> Result<StorePath, Error> {
-        StorePath::from_base_name(value).map_err(|source| Error::StorePath {
+    fn base_name(
+        &self,
+        value: &str,
+        line: usize,
+        field: &'static str,
+    ) -> Result<StorePath, NarInfoError> {
+        StorePath::from_base_name(value).map_err(|source| NarInfoError::StorePath {
             line,
             field,
             value: echo(value),
@@ -502,9 +512,9 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn field(&mut self, name: &str, value: &str, line: usize) -> Result<(), Error> {
+    fn field(&mut self, name: &str, value: &str, line: usize) -> Result<(), NarInfoError> {
         let hash = |field| {
-            Hash::parse(value).map_err(|source| Error::Hash {
+            Hash::parse(value).map_err(|source| NarInfoError::Hash {
                 line,
                 field,
                 value: echo(value),
@@ -518,7 +528,7 @@ impl<'a> Parser<'a> {
                 .all(|b| b.is_ascii_digit())
                 .then(|| value.parse::<u64>().ok())
                 .flatten()
-                .ok_or_else(|| Error::Size {
+                .ok_or_else(|| NarInfoError::Size {
                     line,
                     field,
                     value: echo(value),
@@ -526,15 +536,15 @@ impl<'a> Parser<'a> {
         };
         match name {
             "StorePath" => {
-                let path = self
-                    .store_dir
-                    .parse_path(value)
-                    .map_err(|source| Error::StorePath {
-                        line,
-                        field: "StorePath",
-                        value: echo(value),
-                        source,
-                    })?;
+                let path =
+                    self.store_dir
+                        .parse_path(value)
+                        .map_err(|source| NarInfoError::StorePath {
+                            line,
+                            field: "StorePath",
+                            value: echo(value),
+                            source,
+                        })?;
                 once(&mut self.store_path, path, line, "StorePath")
             }
             "URL" => once(&mut self.url, value.to_owned(), line, "URL"),
@@ -545,7 +555,7 @@ impl<'a> Parser<'a> {
             "NarSize" => {
                 let n = size("NarSize")?;
                 if n == 0 {
-                    return Err(Error::ZeroNarSize { line });
+                    return Err(NarInfoError::ZeroNarSize { line });
                 }
                 once(&mut self.nar_size, n, line, "NarSize")
             }
@@ -573,7 +583,7 @@ impl<'a> Parser<'a> {
                 let ca = match value {
                     "" => None,
                     _ => Some(ContentAddress::parse(value).map_err(|source| {
-                        Error::ContentAddress {
+                        NarInfoError::ContentAddress {
                             line,
                             value: echo(value),
                             source,
@@ -586,8 +596,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn finish(self) -> Result<NarInfo, Error> {
-        let missing = |field| Error::Missing { field };
+    fn finish(self) -> Result<NarInfo, NarInfoError> {
+        let missing = |field| NarInfoError::Missing { field };
         let store_path = self.store_path.ok_or(missing("StorePath"))?;
         let nar_hash = self.nar_hash.ok_or(missing("NarHash"))?;
         let url = self.url.filter(|u| !u.is_empty()).ok_or(missing("URL"))?;
@@ -627,7 +637,7 @@ mod tests {
         References: \n\
         CA: fixed:git:sha1:hn0avhvv15c8fvv9sz1csy6g05c27q9y\n";
 
-    fn parse(s: &str) -> Result<NarInfo, Error> {
+    fn parse(s: &str) -> Result<NarInfo, NarInfoError> {
         NarInfo::parse(s, &StoreDir::default())
     }
 
@@ -711,12 +721,15 @@ mod tests {
     #[test]
     fn bounded_and_utf8() {
         let big = format!("{GIT}X: {}\n", "y".repeat(MAX_LEN));
-        assert_eq!(parse(&big).unwrap_err(), Error::TooLong { len: big.len() });
+        assert_eq!(
+            parse(&big).unwrap_err(),
+            NarInfoError::TooLong { len: big.len() }
+        );
         let mut bytes = GIT.as_bytes().to_vec();
         bytes[GIT.find("URL").unwrap() + 6] = 0xff;
         assert_eq!(
             NarInfo::parse_bytes(&bytes, &StoreDir::default()).unwrap_err(),
-            Error::NotUtf8 { line: 2 }
+            NarInfoError::NotUtf8 { line: 2 }
         );
     }
 }

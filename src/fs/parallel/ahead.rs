@@ -29,7 +29,7 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Mutex, PoisonError};
 
 use crate::event::{Event, Sink, SinkError};
-use crate::fs::{self, ErrorKind, FileRef, Visitor};
+use crate::fs::{self, FileRef, Visitor, WalkErrorKind};
 use crate::git::{self, Mode, ObjectKind};
 use crate::hash::{Algorithm, Hash, Hasher};
 use crate::limits::Limits;
@@ -62,7 +62,7 @@ enum Item {
         path: PathBuf,
     },
     File(FileItem),
-    Error(fs::Error),
+    Error(fs::WalkError),
 }
 
 struct FileItem {
@@ -81,7 +81,7 @@ struct FileItem {
     read: usize,
     hashers: Vec<Hasher>,
     ids: Option<Vec<Hash>>,
-    error: Option<fs::Error>,
+    error: Option<fs::WalkError>,
 }
 
 /// Entries in NAR order with an arena for their files' contents.
@@ -98,7 +98,7 @@ pub(crate) fn dump<S: Sink + ?Sized>(
     root: &Path,
     sink: &mut S,
     cfg: &Config<'_>,
-) -> Result<Vec<Hash>, fs::Error> {
+) -> Result<Vec<Hash>, fs::WalkError> {
     // Free arenas (empty until first used); batches to read; batches read, in any order.
     let (free_tx, free_rx) = sync_channel::<Vec<u8>>(ARENAS);
     for _ in 0..ARENAS {
@@ -152,16 +152,16 @@ struct Lister {
 }
 
 /// The caller has stopped: end the walk quietly.
-fn stopped() -> fs::Error {
-    fs::Error::new(
+fn stopped() -> fs::WalkError {
+    fs::WalkError::new(
         PathBuf::new(),
-        ErrorKind::Sink(SinkError::Protocol("stopped")),
+        WalkErrorKind::Sink(SinkError::Protocol("stopped")),
     )
 }
 
 impl Lister {
     /// The batch being filled, starting one (waiting for a free arena) if needed.
-    fn batch(&mut self) -> Result<&mut Batch, fs::Error> {
+    fn batch(&mut self) -> Result<&mut Batch, fs::WalkError> {
         if self.batch.is_none() {
             let mut arena = self.free.recv().map_err(|_| stopped())?;
             if arena.len() < ARENA {
@@ -182,7 +182,7 @@ impl Lister {
     }
 
     /// Hands the batch being filled, if any, to the readers.
-    fn flush(&mut self) -> Result<(), fs::Error> {
+    fn flush(&mut self) -> Result<(), fs::WalkError> {
         match self.batch.take() {
             Some(batch) => self.jobs.send(batch).map_err(|_| stopped()),
             None => Ok(()),
@@ -190,7 +190,7 @@ impl Lister {
     }
 
     /// Adds an entry that needs `reserve` bytes of arena.
-    fn push(&mut self, item: Item, reserve: usize) -> Result<(usize, &mut Batch), fs::Error> {
+    fn push(&mut self, item: Item, reserve: usize) -> Result<(usize, &mut Batch), fs::WalkError> {
         if let Some(b) = &self.batch
             && (b.items.len() >= BATCH_ENTRIES || b.used + reserve > b.arena.len().max(ARENA))
         {
@@ -203,15 +203,15 @@ impl Lister {
         Ok((start, batch))
     }
 
-    fn count(&mut self, bytes: u64, path: &Path) -> Result<(), fs::Error> {
+    fn count(&mut self, bytes: u64, path: &Path) -> Result<(), fs::WalkError> {
         match self.total.checked_add(bytes) {
             Some(t) if t <= self.max_total => {
                 self.total = t;
                 Ok(())
             }
-            _ => Err(fs::Error::new(
+            _ => Err(fs::WalkError::new(
                 path,
-                ErrorKind::TooLarge {
+                WalkErrorKind::TooLarge {
                     max: self.max_total,
                 },
             )),
@@ -220,12 +220,12 @@ impl Lister {
 }
 
 impl Visitor for Lister {
-    fn directory_start(&mut self, name: Option<&[u8]>, path: &Path) -> Result<(), fs::Error> {
+    fn directory_start(&mut self, name: Option<&[u8]>, path: &Path) -> Result<(), fs::WalkError> {
         let item = Item::DirectoryStart(name.map(<[u8]>::to_vec), path.to_path_buf());
         self.push(item, 0).map(drop)
     }
 
-    fn directory_end(&mut self, path: &Path) -> Result<(), fs::Error> {
+    fn directory_end(&mut self, path: &Path) -> Result<(), fs::WalkError> {
         self.push(Item::DirectoryEnd(path.to_path_buf()), 0)
             .map(drop)
     }
@@ -235,7 +235,7 @@ impl Visitor for Lister {
         name: Option<&[u8]>,
         target: &[u8],
         path: &Path,
-    ) -> Result<(), fs::Error> {
+    ) -> Result<(), fs::WalkError> {
         self.count(target.len() as u64, path)?;
         let item = Item::Symlink {
             name: name.map(<[u8]>::to_vec),
@@ -250,7 +250,7 @@ impl Visitor for Lister {
         name: Option<&[u8]>,
         path: &Path,
         file: FileRef<'_>,
-    ) -> Result<(), fs::Error> {
+    ) -> Result<(), fs::WalkError> {
         let file = file.open()?;
         self.count(file.size, path)?;
         // The whole file and one byte more when that fits an arena, else an arena's worth.
@@ -303,7 +303,7 @@ fn reader(jobs: &Mutex<Receiver<Batch>>, done: &Sender<Batch>, cfg: &Config<'_>)
 }
 
 /// Reads the first bytes of a file into its place in the arena and hashes them as a git blob.
-fn read_head(f: &mut FileItem, arena: &mut [u8], cfg: &Config<'_>) -> Result<(), fs::Error> {
+fn read_head(f: &mut FileItem, arena: &mut [u8], cfg: &Config<'_>) -> Result<(), fs::WalkError> {
     let Some(file) = f.file.as_mut() else {
         return Ok(());
     };
@@ -333,12 +333,12 @@ fn read_head(f: &mut FileItem, arena: &mut [u8], cfg: &Config<'_>) -> Result<(),
     Ok(())
 }
 
-fn finish(hashers: Vec<Hasher>, path: &Path) -> Result<Vec<Hash>, fs::Error> {
+fn finish(hashers: Vec<Hasher>, path: &Path) -> Result<Vec<Hash>, fs::WalkError> {
     hashers
         .into_iter()
         .map(|h| {
             git::finish_object(h, ObjectKind::Blob)
-                .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))
+                .map_err(|e| fs::WalkError::new(path, WalkErrorKind::Sink(e)))
         })
         .collect()
 }
@@ -356,7 +356,7 @@ fn consume<S: Sink + ?Sized>(
     free: &SyncSender<Vec<u8>>,
     sink: &mut S,
     cfg: &Config<'_>,
-) -> Result<Vec<Hash>, fs::Error> {
+) -> Result<Vec<Hash>, fs::WalkError> {
     let mut buf = crate::buffer::ReadBuffer::new(cfg.buffer_size);
     // Open directories: their name and the entries assembled so far.
     let mut stack: Vec<(Option<Vec<u8>>, Vec<Child>)> = Vec::new();
@@ -426,7 +426,7 @@ fn consume<S: Sink + ?Sized>(
                         .iter()
                         .map(|&a| {
                             git::checked_object_id(a, ObjectKind::Blob, &target, cfg.detect)
-                                .map_err(|e| fs::Error::new(&path, ErrorKind::Sink(e)))
+                                .map_err(|e| fs::WalkError::new(&path, WalkErrorKind::Sink(e)))
                         })
                         .collect::<Result<Vec<_>, _>>()?;
                     (
@@ -502,14 +502,18 @@ fn consume<S: Sink + ?Sized>(
     }
 }
 
-fn emit<S: Sink + ?Sized>(sink: &mut S, event: Event<'_>, path: &Path) -> Result<(), fs::Error> {
+fn emit<S: Sink + ?Sized>(
+    sink: &mut S,
+    event: Event<'_>,
+    path: &Path,
+) -> Result<(), fs::WalkError> {
     sink.event(event)
-        .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))
+        .map_err(|e| fs::WalkError::new(path, WalkErrorKind::Sink(e)))
 }
 
-fn tree_ids(children: &[Child], cfg: &Config<'_>, path: &Path) -> Result<Vec<Hash>, fs::Error> {
+fn tree_ids(children: &[Child], cfg: &Config<'_>, path: &Path) -> Result<Vec<Hash>, fs::WalkError> {
     git::checked_tree_ids(children, cfg.git, cfg.detect)
-        .map_err(|e| fs::Error::new(path, ErrorKind::Sink(e)))
+        .map_err(|e| fs::WalkError::new(path, WalkErrorKind::Sink(e)))
 }
 
 impl git::DirEntries for [Child] {

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::buffer::ReadBuffer;
-use crate::fs::{self, At, DirBuffer, ErrorKind, Kind, Listing, OpenFile};
+use crate::fs::{self, At, DirBuffer, Kind, Listing, OpenFile, WalkErrorKind};
 use crate::git::{self, Mode, ObjectKind};
 use crate::hash::{Algorithm, Hash, Hasher};
 use crate::limits::Limits;
@@ -56,7 +56,7 @@ struct Shared<'a> {
     cfg: &'a Config<'a>,
     scratch: Vec<Mutex<Scratch>>,
     failed: AtomicBool,
-    error: Mutex<Option<fs::Error>>,
+    error: Mutex<Option<fs::WalkError>>,
     total: AtomicU64,
     entries: AtomicU64,
     big_in_flight: AtomicUsize,
@@ -86,7 +86,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The git ids of the directory at `root` under each algorithm, on the current rayon pool.
-pub(crate) fn hash_directory(root: &Path, cfg: &Config<'_>) -> Result<Vec<Hash>, fs::Error> {
+pub(crate) fn hash_directory(root: &Path, cfg: &Config<'_>) -> Result<Vec<Hash>, fs::WalkError> {
     let threads = rayon::current_num_threads().max(1);
     let shared = Shared {
         cfg,
@@ -121,7 +121,7 @@ pub(crate) fn hash_directory(root: &Path, cfg: &Config<'_>) -> Result<Vec<Hash>,
 
 impl<'a> Shared<'a> {
     /// Records an error; of several, the first in NAR order is kept.
-    fn fail(&self, e: fs::Error) {
+    fn fail(&self, e: fs::WalkError) {
         self.failed.store(true, Ordering::Relaxed);
         let mut slot = lock(&self.error);
         let earlier = match &*slot {
@@ -149,12 +149,12 @@ impl<'a> Shared<'a> {
         }
     }
 
-    fn count(&self, bytes: u64, path: impl FnOnce() -> PathBuf) -> Result<(), fs::Error> {
+    fn count(&self, bytes: u64, path: impl FnOnce() -> PathBuf) -> Result<(), fs::WalkError> {
         let max = self.cfg.limits.max_total_size;
         let before = self.total.fetch_add(bytes, Ordering::Relaxed);
         match before.checked_add(bytes) {
             Some(t) if t <= max => Ok(()),
-            _ => Err(fs::Error::new(path(), ErrorKind::TooLarge { max })),
+            _ => Err(fs::WalkError::new(path(), WalkErrorKind::TooLarge { max })),
         }
     }
 
@@ -179,7 +179,7 @@ impl<'a> Shared<'a> {
         path: Vec<u8>,
         parent: Option<(Arc<DirNode>, usize)>,
         depth: usize,
-    ) -> Result<(), fs::Error> {
+    ) -> Result<(), fs::WalkError> {
         let limits = &self.cfg.limits;
         let fd = fs::open_dir(At::Path(&path))?;
         let listing = self.with_scratch(|s| fs::list(fd.as_fd(), &path, limits, &mut s.dir))?;
@@ -188,9 +188,9 @@ impl<'a> Shared<'a> {
         let max = limits.max_entries_total;
         let before = self.entries.fetch_add(n as u64, Ordering::Relaxed);
         if before.saturating_add(n as u64) > max {
-            return Err(fs::Error::new(
+            return Err(fs::WalkError::new(
                 fs::as_path(&path),
-                ErrorKind::TooManyEntriesTotal { max },
+                WalkErrorKind::TooManyEntriesTotal { max },
             ));
         }
         let k = self.cfg.algorithms.len();
@@ -215,9 +215,9 @@ impl<'a> Shared<'a> {
                 Kind::Directory => {
                     let child = fs::join_bytes(&node.path, name);
                     if depth >= limits.max_depth {
-                        return Err(fs::Error::new(
+                        return Err(fs::WalkError::new(
                             fs::as_path(&child),
-                            ErrorKind::TooDeep {
+                            WalkErrorKind::TooDeep {
                                 max: limits.max_depth,
                             },
                         ));
@@ -235,9 +235,9 @@ impl<'a> Shared<'a> {
                     done.push((i, Mode::Symlink, ids));
                 }
                 Kind::Other(file_type) => {
-                    return Err(fs::Error::new(
+                    return Err(fs::WalkError::new(
                         fs::join(&node.path, name),
-                        ErrorKind::UnsupportedType { file_type },
+                        WalkErrorKind::UnsupportedType { file_type },
                     ));
                 }
             }
@@ -265,16 +265,16 @@ impl<'a> Shared<'a> {
         scope: &rayon::Scope<'s>,
         node: &Arc<DirNode>,
         indices: &[usize],
-    ) -> Result<(), fs::Error> {
+    ) -> Result<(), fs::WalkError> {
         if self.failed() {
             return Ok(());
         }
         let fd = fs::open_dir(At::Path(&node.path))?;
         let st = fs::stat_dir(fd.as_fd(), &node.path)?;
         if (st.dev, st.ino) != node.id {
-            return Err(fs::Error::new(
+            return Err(fs::WalkError::new(
                 fs::as_path(&node.path),
-                ErrorKind::Changed {
+                WalkErrorKind::Changed {
                     expected: "directory",
                     found: "different directory",
                 },
@@ -313,7 +313,7 @@ impl<'a> Shared<'a> {
         dir: BorrowedFd<'_>,
         indices: &[usize],
         done: &mut Vec<(usize, Mode, Vec<Hash>)>,
-    ) -> Result<(), fs::Error> {
+    ) -> Result<(), fs::WalkError> {
         for &i in indices {
             if self.failed() {
                 return Ok(());
@@ -359,7 +359,7 @@ impl<'a> Shared<'a> {
         &self,
         file: OpenFile,
         path: impl Fn() -> PathBuf,
-    ) -> Result<(Mode, Vec<Hash>), fs::Error> {
+    ) -> Result<(Mode, Vec<Hash>), fs::WalkError> {
         let OpenFile {
             mut file,
             size,
@@ -381,7 +381,7 @@ impl<'a> Shared<'a> {
             .into_iter()
             .map(|h| {
                 git::finish_object(h, ObjectKind::Blob)
-                    .map_err(|e| fs::Error::new(path(), ErrorKind::Sink(e)))
+                    .map_err(|e| fs::WalkError::new(path(), WalkErrorKind::Sink(e)))
             })
             .collect::<Result<_, _>>()?;
         let mode = if executable {
@@ -398,13 +398,13 @@ impl<'a> Shared<'a> {
         kind: ObjectKind,
         body: &[u8],
         path: impl Fn() -> PathBuf,
-    ) -> Result<Vec<Hash>, fs::Error> {
+    ) -> Result<Vec<Hash>, fs::WalkError> {
         self.cfg
             .algorithms
             .iter()
             .map(|&a| {
                 git::checked_object_id(a, kind, body, self.cfg.detect)
-                    .map_err(|e| fs::Error::new(path(), ErrorKind::Sink(e)))
+                    .map_err(|e| fs::WalkError::new(path(), WalkErrorKind::Sink(e)))
             })
             .collect()
     }
@@ -415,7 +415,7 @@ impl<'a> Shared<'a> {
         &self,
         node: &Arc<DirNode>,
         done: Vec<(usize, Mode, Vec<Hash>)>,
-    ) -> Result<(), fs::Error> {
+    ) -> Result<(), fs::WalkError> {
         let k = self.cfg.algorithms.len();
         let released = done.len() + 1;
         {
@@ -461,7 +461,7 @@ impl<'a> Shared<'a> {
     }
 
     /// Encodes and hashes the tree of a directory all of whose entries have ids.
-    fn tree_ids(&self, node: &DirNode) -> Result<Vec<Hash>, fs::Error> {
+    fn tree_ids(&self, node: &DirNode) -> Result<Vec<Hash>, fs::WalkError> {
         let st = lock(&node.state);
         let entries = Entries {
             listing: &node.listing,
@@ -469,7 +469,7 @@ impl<'a> Shared<'a> {
             k: self.cfg.algorithms.len(),
         };
         git::checked_tree_ids(&entries, self.cfg.algorithms, self.cfg.detect)
-            .map_err(|e| fs::Error::new(fs::as_path(&node.path), ErrorKind::Sink(e)))
+            .map_err(|e| fs::WalkError::new(fs::as_path(&node.path), WalkErrorKind::Sink(e)))
     }
 }
 
