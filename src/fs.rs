@@ -313,6 +313,34 @@ pub(crate) fn open_path(
     )
 }
 
+/// Git blob hashers for a file of `size` bytes, one per algorithm: the one object hasher
+/// ([`git::object_hasher`](crate::git::object_hasher)) of every walk.
+pub(crate) fn blob_hashers(
+    algorithms: &[crate::hash::Algorithm],
+    detect: bool,
+    size: u64,
+) -> Vec<crate::hash::Hasher> {
+    algorithms
+        .iter()
+        .map(|&a| crate::git::object_hasher(a, crate::git::ObjectKind::Blob, size, detect))
+        .collect()
+}
+
+/// The blob ids `hashers` give, in order, or the walk's error at `path` for a detected SHA-1
+/// collision.
+pub(crate) fn blob_ids(
+    hashers: Vec<crate::hash::Hasher>,
+    path: &Path,
+) -> Result<Vec<crate::hash::Hash>, WalkError> {
+    hashers
+        .into_iter()
+        .map(|h| {
+            crate::git::finish_object(h, crate::git::ObjectKind::Blob)
+                .map_err(|e| WalkError::new(path, WalkErrorKind::Sink(e)))
+        })
+        .collect()
+}
+
 /// What the walk reports; `walk` guarantees NAR order and the limits on names, targets, depth and
 /// entry counts. Regular files are handed over unopened.
 pub(crate) trait Visitor {

@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use crate::buffer::ReadBuffer;
 use crate::event::{Event, Sink, SinkError};
 use crate::fs::{self, Visitor, WalkErrorKind};
-use crate::git::ObjectKind;
 use crate::hash::{Algorithm, Hash, Hasher};
 
 use super::format::{Kind, Stat, Table, Timestamp};
@@ -330,7 +329,7 @@ impl<'a, 's> Scan<'a, 's> {
         )?;
         let mut hashers = match reused {
             Some(_) => Vec::new(),
-            None => blob_hashers(self.algorithms, self.settings.collision_detection, size),
+            None => fs::blob_hashers(self.algorithms, self.settings.collision_detection, size),
         };
         let mut buf = self
             .buf
@@ -375,7 +374,7 @@ impl<'a, 's> Scan<'a, 's> {
             None => {
                 self.stats.files_hashed += 1;
                 self.stats.bytes_hashed += size;
-                finish(hashers, path, ObjectKind::Blob)?
+                finish(hashers, path)?
             }
         };
         self.set_ids(index, &ids);
@@ -456,13 +455,13 @@ impl<'a, 's> Scan<'a, 's> {
                 What::Symlink(Some(target)) => {
                     let path = child_path();
                     self.count(target.len() as u64, &path)?;
-                    let mut hashers = blob_hashers(
+                    let mut hashers = fs::blob_hashers(
                         self.algorithms,
                         self.settings.collision_detection,
                         target.len() as u64,
                     );
                     hashers.iter_mut().for_each(|h| h.update(target));
-                    let ids = finish(hashers, &path, ObjectKind::Blob)?;
+                    let ids = finish(hashers, &path)?;
                     let index = self.push(
                         Kind::Symlink,
                         name,
@@ -703,13 +702,13 @@ impl Visitor for Scan<'_, '_> {
     ) -> Result<(), fs::WalkError> {
         self.count(target.len() as u64, path)?;
         let old = self.lookup(name);
-        let mut hashers = blob_hashers(
+        let mut hashers = fs::blob_hashers(
             self.algorithms,
             self.settings.collision_detection,
             target.len() as u64,
         );
         hashers.iter_mut().for_each(|h| h.update(target));
-        let ids = finish(hashers, path, ObjectKind::Blob)?;
+        let ids = finish(hashers, path)?;
         let index = self.push(Kind::Symlink, name, None, old);
         self.set_ids(index, &ids);
         self.stats.symlinks += 1;
@@ -819,7 +818,7 @@ impl Reader<'_> {
         // with the bytes hashed (a file changed in between gets recent timestamps, so it is
         // not trusted next time anyway).
         stat.size = size;
-        let mut hashers = blob_hashers(self.algorithms, self.detect, size);
+        let mut hashers = fs::blob_hashers(self.algorithms, self.detect, size);
         fs::read_file(
             &mut file,
             size,
@@ -831,7 +830,7 @@ impl Reader<'_> {
             },
         )?;
         Ok(Read {
-            ids: finish(hashers, path, ObjectKind::Blob)?,
+            ids: finish(hashers, path)?,
             stat,
             executable,
             reused: false,
@@ -840,28 +839,12 @@ impl Reader<'_> {
     }
 }
 
-/// One blob hasher per algorithm, each fed the header of a blob of `size` bytes.
-fn blob_hashers(algorithms: &[Algorithm], detect: bool, size: u64) -> Vec<Hasher> {
-    let header = ObjectKind::Blob.header(size);
-    algorithms
+/// The concatenated blob ids `hashers` give, or the path's error for a detected SHA-1 collision.
+fn finish(hashers: Vec<Hasher>, path: &Path) -> Result<Vec<u8>, fs::WalkError> {
+    Ok(fs::blob_ids(hashers, path)?
         .iter()
-        .map(|&a| {
-            let mut h = Hasher::with_collision_detection(a, detect);
-            h.update(header.as_bytes());
-            h
-        })
-        .collect()
-}
-
-/// The concatenated digests of `hashers`, or the path's error for a detected SHA-1 collision.
-fn finish(hashers: Vec<Hasher>, path: &Path, kind: ObjectKind) -> Result<Vec<u8>, fs::WalkError> {
-    let mut ids = Vec::with_capacity(hashers.len() * 32);
-    for h in hashers {
-        let id = crate::git::finish_object(h, kind)
-            .map_err(|e| fs::WalkError::new(path, WalkErrorKind::Sink(e)))?;
-        ids.extend_from_slice(id.as_bytes());
-    }
-    Ok(ids)
+        .flat_map(|id| id.as_bytes().iter().copied())
+        .collect())
 }
 
 /// The metadata of a file this scan opened (what was opened, not what was listed).

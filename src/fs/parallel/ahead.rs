@@ -314,33 +314,16 @@ fn read_head(f: &mut FileItem, arena: &mut [u8], cfg: &Config<'_>) -> Result<(),
     f.read = fs::read_prefix(file, f.size, buf, || path.clone())?;
     let data = buf.get(..f.read).unwrap_or_default();
     let whole = f.read as u64 == f.size && f.reserved > f.read;
-    let mut hashers: Vec<Hasher> = cfg
-        .git
-        .iter()
-        .map(|&a| {
-            let mut h = git::object_hasher(a, ObjectKind::Blob, f.size, cfg.detect);
-            h.update(data);
-            h
-        })
-        .collect();
+    let mut hashers: Vec<Hasher> = fs::blob_hashers(cfg.git, cfg.detect, f.size);
+    hashers.iter_mut().for_each(|h| h.update(data));
     if whole {
         // All read (and its end seen): close it here and finish the ids.
         f.file = None;
-        f.ids = Some(finish(std::mem::take(&mut hashers), path)?);
+        f.ids = Some(fs::blob_ids(std::mem::take(&mut hashers), path)?);
     } else {
         f.hashers = hashers;
     }
     Ok(())
-}
-
-fn finish(hashers: Vec<Hasher>, path: &Path) -> Result<Vec<Hash>, fs::WalkError> {
-    hashers
-        .into_iter()
-        .map(|h| {
-            git::finish_object(h, ObjectKind::Blob)
-                .map_err(|e| fs::WalkError::new(path, WalkErrorKind::Sink(e)))
-        })
-        .collect()
 }
 
 /// An entry of a directory being assembled into a git tree.
@@ -472,7 +455,7 @@ fn consume<S: Sink + ?Sized>(
                                 hashers.iter_mut().for_each(|h| h.update(d));
                                 sink.event(Event::FileData(d))
                             })?;
-                            finish(hashers, &path)?
+                            fs::blob_ids(hashers, &path)?
                         }
                         (None, None) => unreachable!("a file not read whole stays open"),
                     };

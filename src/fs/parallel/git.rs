@@ -365,25 +365,14 @@ impl<'a> Shared<'a> {
             size,
             executable,
         } = file;
-        let mut hashers: Vec<Hasher> = self
-            .cfg
-            .algorithms
-            .iter()
-            .map(|&a| git::object_hasher(a, ObjectKind::Blob, size, self.cfg.detect))
-            .collect();
+        let mut hashers: Vec<Hasher> = fs::blob_hashers(self.cfg.algorithms, self.cfg.detect, size);
         self.with_scratch(|s| {
             fs::read_file(&mut file, size, &mut s.read, &path, |data| {
                 hashers.iter_mut().for_each(|h| h.update(data));
                 Ok(())
             })
         })?;
-        let ids = hashers
-            .into_iter()
-            .map(|h| {
-                git::finish_object(h, ObjectKind::Blob)
-                    .map_err(|e| fs::WalkError::new(path(), WalkErrorKind::Sink(e)))
-            })
-            .collect::<Result<_, _>>()?;
+        let ids = fs::blob_ids(hashers, &path())?;
         let mode = if executable {
             Mode::Executable
         } else {
