@@ -166,7 +166,7 @@ make_corpus() {
     nix add store add --store "$inside/store" "${add_flags[@]}" --name "$name" "$inside/corpus/$corpus/$name" \
       >>"$work/paths-$corpus"
   done
-  COMMANDS[$corpus-add]="nix store add --store STORE ${add_flags[*]} --name NAME DIR (Nix $nix_version)"
+  COMMANDS[$corpus-add]="nix store add --store STORE ${add_flags[*]} --name NAME DIR"
   DESC[$corpus]+="; $(wc -l <"$work/paths-$corpus") store paths, $(find "$dir" -type f | wc -l) files, $(du -sb "$dir" | cut -f1) bytes of trees (du -sb)"
 }
 
@@ -197,8 +197,10 @@ push() {
   URL[$key]=http://127.0.0.1:$BC_PORT
   local started=$SECONDS
   mapfile -t paths <"$work/paths-$corpus"
-  nix "push-$key" copy --from "$inside/store" --to "${URL[$key]}$query" "${paths[@]}" ||
-    { tail -n 20 "$work/log-$key" >&2; die "nix copy of $corpus to the $backend backend failed"; }
+  nix "push-$key" copy --from "$inside/store" --to "${URL[$key]}$query" "${paths[@]}" 2>"$work/log-$key-copy" || {
+    tail -n 20 "$work/log-$key-copy" "$work/log-$key" >&2
+    die "nix copy of $corpus to the $backend backend failed"
+  }
   echo "pushed $corpus to $backend in $((SECONDS - started)) s" >&2
   COMMANDS[$corpus-push-$backend]="nix-ingest-binary-cache ${args[*]//$work/W} --listen 127.0.0.1:0; nix copy --from STORE --to 'http://127.0.0.1:PORT$query' PATHS…"
   if [ "$backend" = git ]; then
@@ -256,6 +258,7 @@ sizes() {
       B[$corpus-$b]=$(bytes "$corpus" "$b")
     done
     B[$corpus-nar]=$(nar_bytes "$corpus")
+    DESC[$corpus]+="; $(sed -n 's/^NarHash: //p' "$work/cache-$corpus-none/dir/"*.narinfo | sort -u | wc -l) distinct NARs"
   done
 
   for corpus in "${corpora[@]}"; do
