@@ -40,6 +40,8 @@ pub struct Config {
     pub(crate) signing_key: Option<SecretKey>,
     pub(crate) user_keys: std::collections::BTreeMap<String, SecretKey>,
     pub(crate) s3: Option<S3Location>,
+    pub(crate) git: Option<PathBuf>,
+    pub(crate) git_pack_every: u64,
 }
 
 impl Config {
@@ -72,6 +74,8 @@ impl Config {
             signing_key: None,
             user_keys: Default::default(),
             s3: None,
+            git: None,
+            git_pack_every: 100,
         }
     }
 
@@ -109,6 +113,20 @@ impl Config {
     /// flight and the lock); several services may share one bucket.
     pub fn s3(mut self, location: S3Location) -> Self {
         self.s3 = Some(location);
+        self
+    }
+
+    /// Publishes into the bare git repository at `repo` instead of the directory (which then
+    /// only holds uploads in flight and the lock): see [`git`](crate::git). Created if missing.
+    pub fn git(mut self, repo: impl Into<PathBuf>) -> Self {
+        self.git = Some(repo.into());
+        self
+    }
+
+    /// With [`git`](Self::git): pack the repository after every `n` publications (default 100;
+    /// 0 never).
+    pub fn git_pack_every(mut self, n: u64) -> Self {
+        self.git_pack_every = n;
         self
     }
 
@@ -218,6 +236,11 @@ impl Config {
     /// The directory objects are kept in.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The bounds on each NAR's structure.
+    pub fn get_limits(&self) -> Limits {
+        self.limits
     }
 
     /// The store directory.

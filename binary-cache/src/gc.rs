@@ -77,12 +77,17 @@ impl PublishLock {
     }
 }
 
+/// A published path, as a collection ranks it.
 #[derive(Debug, Clone)]
-struct Entry {
-    references: Vec<String>,
-    nar: String,
-    narinfo_size: u64,
-    accessed: SystemTime,
+pub(crate) struct Entry {
+    /// The hash parts it refers to (itself excluded).
+    pub(crate) references: Vec<String>,
+    /// Its NAR (a file name, or any key naming the NAR it shares with other paths).
+    pub(crate) nar: String,
+    /// The size of its narinfo.
+    pub(crate) narinfo_size: u64,
+    /// When it was last read.
+    pub(crate) accessed: SystemTime,
 }
 
 fn io_error(path: &Path, what: impl std::fmt::Display) -> io::Error {
@@ -156,7 +161,11 @@ fn file_size(root: &Path, relative: &str) -> u64 {
 
 /// Adds `start` and everything it refers to (that is in `entries`) to `kept`; returns the hash
 /// parts added.
-fn close(entries: &BTreeMap<String, Entry>, kept: &BTreeSet<String>, start: &str) -> Vec<String> {
+pub(crate) fn close(
+    entries: &BTreeMap<String, Entry>,
+    kept: &BTreeSet<String>,
+    start: &str,
+) -> Vec<String> {
     let mut added = Vec::new();
     let mut seen = BTreeSet::new();
     let mut stack = vec![start.to_owned()];
@@ -173,12 +182,12 @@ fn close(entries: &BTreeMap<String, Entry>, kept: &BTreeSet<String>, start: &str
     added
 }
 
-/// The paths a policy keeps, closed under references.
-fn choose(
-    root: &Path,
+/// The paths a policy keeps, closed under references; `nar_size` gives the bytes of a NAR.
+pub(crate) fn choose(
     entries: &BTreeMap<String, Entry>,
     policy: Policy,
     now: SystemTime,
+    nar_size: impl Fn(&str) -> u64,
 ) -> BTreeSet<String> {
     let mut by_access: Vec<(&String, &Entry)> = entries.iter().collect();
     by_access.sort_by(|a, b| b.1.accessed.cmp(&a.1.accessed).then(a.0.cmp(b.0)));
@@ -201,7 +210,7 @@ fn choose(
                     let e = &entries[h];
                     extra += e.narinfo_size;
                     if !nars.contains(&e.nar) && new_nars.insert(e.nar.clone()) {
-                        extra += file_size(root, &e.nar);
+                        extra += nar_size(&e.nar);
                     }
                 }
                 // A closure that does not fit is skipped; older, smaller ones may still fit.
@@ -221,7 +230,7 @@ pub fn collect(root: &Path, policy: Policy, dry_run: bool) -> io::Result<Report>
     let store = store_dir(root)?;
     let now = SystemTime::now();
     let entries = scan(root, &store)?;
-    let mut kept = choose(root, &entries, policy, now);
+    let mut kept = choose(&entries, policy, now, |nar| file_size(root, nar));
     let _lock = if dry_run {
         None
     } else {

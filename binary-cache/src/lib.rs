@@ -40,6 +40,7 @@ mod check;
 mod config;
 pub mod escape;
 pub mod gc;
+pub mod git;
 mod lock;
 mod metrics;
 pub mod names;

@@ -15,8 +15,9 @@ use std::time::Duration;
 use clap::Parser;
 use nix_ingest::store_path::StoreDir;
 use nix_ingest_binary_cache::auth::Users;
+use nix_ingest_binary_cache::git::GitStorage;
 use nix_ingest_binary_cache::signature::{PublicKey, SecretKey};
-use nix_ingest_binary_cache::storage::S3Location;
+use nix_ingest_binary_cache::storage::Location;
 use nix_ingest_binary_cache::{Config, Service};
 
 /// A Nix binary cache that verifies every upload before it keeps it: content addresses
@@ -40,17 +41,62 @@ enum Command {
     /// Reads a password from standard input (one line) and prints its Argon2id hash, for a line
     /// `user:HASH` of an --auth-file.
     HashPassword,
-    /// Removes the least recently read paths of a cache directory, never one that a kept path
-    /// refers to; safe while the service runs on it.
+    /// Removes the least recently read paths of a cache directory (or git repository), never
+    /// one that a kept path refers to; safe while the service runs on it.
     Gc(GcArgs),
+    /// Packs a git storage (`git repack` with deltas, refs packed); safe while the service runs.
+    Pack(PackArgs),
+    /// Fetches the paths of another git cache into a git storage, verifies every one again
+    /// (narinfo, commit, and the NAR rebuilt from the fetched tree) and publishes those that
+    /// pass; safe while the service runs.
+    Replicate(ReplicateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PackArgs {
+    /// The git storage: `git:PATH`.
+    #[arg(long, value_name = "git:PATH")]
+    storage: Location,
+}
+
+#[derive(Debug, clap::Args)]
+struct ReplicateArgs {
+    /// The git storage to replicate into: `git:PATH` (created if missing).
+    #[arg(long, value_name = "git:PATH")]
+    storage: Location,
+    /// The cache to replicate from: any URL or path `git fetch` takes (its repository).
+    #[arg(long, value_name = "URL")]
+    from: String,
+    /// Trust this public key to sign paths without a content address. Repeatable.
+    #[arg(
+        long = "trusted-public-key",
+        visible_alias = "trusted-key",
+        value_name = "KEY"
+    )]
+    trusted_keys: Vec<PublicKey>,
+    /// The store directory paths must be in.
+    #[arg(long, value_name = "DIR", default_value = "/nix/store")]
+    store_dir: String,
 }
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("policy").required(true).args(["max_size", "older_than"])))]
+#[command(group(clap::ArgGroup::new("where").required(true).args(["dir", "storage"])))]
 struct GcArgs {
     /// The cache directory.
     #[arg(long, value_name = "DIR")]
-    dir: PathBuf,
+    dir: Option<PathBuf>,
+    /// A git storage (`git:PATH`) instead of a directory.
+    #[arg(long, value_name = "git:PATH")]
+    storage: Option<Location>,
+    /// With a git storage: unreachable objects older than this are pruned (git's dates:
+    /// `now`, `1.hour.ago`, `2.weeks.ago`…). Readers of a removed path may still be streaming
+    /// it: keep a margin while the service runs.
+    #[arg(long, value_name = "DATE", default_value = "1.hour.ago")]
+    prune_expire: String,
+    /// The store directory paths are in (for a git storage).
+    #[arg(long, value_name = "DIR", default_value = "/nix/store")]
+    store_dir: String,
     /// Keep the most recently read paths (with their closures) that fit in BYTES.
     #[arg(long, value_name = "BYTES")]
     max_size: Option<u64>,
@@ -77,11 +123,16 @@ struct Args {
     /// Reading needs credentials too (needs --auth-file).
     #[arg(long, requires = "auth_file")]
     private: bool,
-    /// Publish into an S3 bucket instead of --dir (which then only holds uploads in flight):
-    /// `s3://BUCKET?endpoint=URL&region=R`, credentials from the AWS_* environment variables.
-    /// Several services, each with its own --dir, may share one bucket.
+    /// Publish into an S3 bucket or a git repository instead of --dir (which then only holds
+    /// uploads in flight): `s3://BUCKET?endpoint=URL&region=R`, credentials from the AWS_*
+    /// environment variables (several services, each with its own --dir, may share one
+    /// bucket); or `git:PATH`, a bare git repository (created if missing), every path kept as
+    /// git objects.
     #[arg(long, value_name = "URL")]
-    storage: Option<S3Location>,
+    storage: Option<Location>,
+    /// With `--storage git:PATH`: pack the repository after every N publications (0: never).
+    #[arg(long, value_name = "N")]
+    git_pack_every: Option<u64>,
     /// The address to listen on; port 0 picks a free one (printed on standard error).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -147,6 +198,12 @@ fn main() -> ExitCode {
     if let Some(Command::Gc(args)) = cli.command {
         return gc(args);
     }
+    if let Some(Command::Pack(args)) = cli.command {
+        return pack(args);
+    }
+    if let Some(Command::Replicate(args)) = cli.command {
+        return replicate(args);
+    }
     let args = cli.serve;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -202,7 +259,30 @@ fn gc(args: GcArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match collect(&args.dir, policy, args.dry_run) {
+    let (result, place) = match (&args.dir, &args.storage) {
+        (_, Some(Location::Git(repo))) => {
+            let store_dir = match StoreDir::canonical(&args.store_dir) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("nix-ingest-binary-cache gc: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let result = GitStorage::open(repo, &store_dir, Default::default(), 0)
+                .and_then(|git| git.collect(policy, args.dry_run, &args.prune_expire));
+            (result, repo.clone())
+        }
+        (_, Some(Location::S3(_))) => {
+            eprintln!("nix-ingest-binary-cache gc: an S3 bucket is not collected");
+            return ExitCode::FAILURE;
+        }
+        (Some(dir), None) => (collect(dir, policy, args.dry_run), dir.clone()),
+        (None, None) => {
+            eprintln!("nix-ingest-binary-cache gc: --dir or --storage is required");
+            return ExitCode::FAILURE;
+        }
+    };
+    match result {
         Ok(report) => {
             for hash in &report.removed {
                 println!(
@@ -227,10 +307,96 @@ fn gc(args: GcArgs) -> ExitCode {
         Err(e) => {
             eprintln!(
                 "nix-ingest-binary-cache gc: cannot collect {}: {e}",
-                args.dir.display()
+                place.display()
             );
             ExitCode::FAILURE
         }
+    }
+}
+
+fn git_repo(location: &Location, command: &str) -> Result<PathBuf, ExitCode> {
+    match location {
+        Location::Git(repo) => Ok(repo.clone()),
+        Location::S3(_) => {
+            eprintln!("nix-ingest-binary-cache {command}: --storage must be git:PATH");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn pack(args: PackArgs) -> ExitCode {
+    let repo = match git_repo(&args.storage, "pack") {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    if !repo.join("HEAD").is_file() {
+        eprintln!(
+            "nix-ingest-binary-cache pack: {} is not a git repository",
+            repo.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    match nix_ingest_binary_cache::git::pack(&repo) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "nix-ingest-binary-cache pack: cannot pack {}: {e}",
+                repo.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn replicate(args: ReplicateArgs) -> ExitCode {
+    let repo = match git_repo(&args.storage, "replicate") {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let fail = |message: String| {
+        eprintln!("nix-ingest-binary-cache replicate: {message}");
+        ExitCode::FAILURE
+    };
+    let store_dir = match StoreDir::canonical(&args.store_dir) {
+        Ok(d) => d,
+        Err(e) => return fail(e.to_string()),
+    };
+    let mut config = Config::new(&repo).store_dir(store_dir.clone());
+    for key in args.trusted_keys {
+        config = config.trust(key);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    let result = runtime.block_on(async {
+        let git = GitStorage::open(&repo, &store_dir, config.get_limits(), 0)?;
+        git.replicate(&config, &args.from).await
+    });
+    match result {
+        Ok(report) => {
+            for hash in &report.published {
+                println!("verified and published {hash}");
+            }
+            for (hash, reason) in &report.refused {
+                println!("refused {hash}: {reason}");
+            }
+            println!(
+                "{} paths published, {} already here, {} refused",
+                report.published.len(),
+                report.already,
+                report.refused.len()
+            );
+            if report.refused.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => fail(format!("cannot replicate from {:?}: {e}", args.from)),
     }
 }
 
@@ -238,8 +404,13 @@ fn run(args: Args) -> Result<(), String> {
     let dir = args.dir.ok_or("--dir is required")?;
     let store_dir = StoreDir::canonical(&args.store_dir).map_err(|e| e.to_string())?;
     let mut config = Config::new(&dir).store_dir(store_dir);
-    if let Some(location) = args.storage {
-        config = config.s3(location);
+    match args.storage {
+        Some(Location::S3(location)) => config = config.s3(location),
+        Some(Location::Git(repo)) => config = config.git(repo),
+        None => {}
+    }
+    if let Some(n) = args.git_pack_every {
+        config = config.git_pack_every(n);
     }
     let mut user_names = Vec::new();
     match &args.auth_file {

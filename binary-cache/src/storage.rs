@@ -8,7 +8,9 @@
 //!
 //! - [`Directory`]: a local directory laid out as a `file://` binary cache (the default);
 //! - [`S3`]: a bucket of an S3-compatible object store (`s3://BUCKET?endpoint=URL&region=R`),
-//!   through the `object_store` crate; several services may share one bucket.
+//!   through the `object_store` crate; several services may share one bucket;
+//! - [`git`](crate::git): a bare git repository (`git:PATH`), every path kept as git objects
+//!   (files deduplicated across paths) and its NAR rebuilt from them when read.
 
 use std::fmt;
 use std::io;
@@ -290,6 +292,31 @@ impl std::str::FromStr for S3Location {
     }
 }
 
+/// Where published objects live, as `--storage` names it: `s3://BUCKET?…` ([`S3Location`]) or
+/// `git:PATH` (a bare git repository, see [`git`](crate::git)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An S3 bucket.
+    S3(S3Location),
+    /// A bare git repository.
+    Git(PathBuf),
+}
+
+impl std::str::FromStr for Location {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.strip_prefix("git:") {
+            Some("") => Err(format!("storage {s:?}: no repository (git:PATH)")),
+            Some(path) => Ok(Location::Git(PathBuf::from(path))),
+            None if s.starts_with("s3://") => s.parse().map(Location::S3),
+            None => Err(format!(
+                "storage {s:?} is neither s3://BUCKET?endpoint=URL&region=R nor git:PATH"
+            )),
+        }
+    }
+}
+
 /// An S3 bucket, through `object_store`.
 #[derive(Debug)]
 pub struct S3 {
@@ -348,7 +375,7 @@ impl S3 {
 
 /// One `Range: bytes=…` of an object of `size` bytes, as a half-open range; `None` for no (or
 /// an unsupported) range, `Some(Err)` if it cannot be satisfied.
-fn range(request: &Request, size: u64) -> Option<Result<std::ops::Range<u64>, ()>> {
+pub(crate) fn range(request: &Request, size: u64) -> Option<Result<std::ops::Range<u64>, ()>> {
     let value = request.headers().get(header::RANGE)?.to_str().ok()?;
     let spec = value.strip_prefix("bytes=")?;
     if spec.contains(',') {

@@ -60,9 +60,18 @@ impl App {
             config.staging_ttl,
         )?);
         let cache_info = store.cache_info().to_owned();
-        let storage: Box<dyn Storage> = match &config.s3 {
-            Some(location) => Box::new(S3::open(location)?),
-            None => Box::new(Directory::new(store)),
+        let storage: Box<dyn Storage> = match (&config.s3, &config.git) {
+            (Some(location), _) => Box::new(S3::open(location)?),
+            (None, Some(repo)) => Box::new(crate::git::GitBackend::new(
+                crate::git::GitStorage::open(
+                    repo,
+                    &config.store_dir,
+                    config.limits,
+                    config.git_pack_every,
+                )?,
+                config.clone(),
+            )),
+            (None, None) => Box::new(Directory::new(store)),
         };
         Ok(Arc::new(App {
             metrics: crate::metrics::Metrics::default(),
