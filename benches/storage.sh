@@ -234,7 +234,7 @@ print_context() {
   echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
   echo "Nix:     $nix_version"
-  echo "binary:  nix-ingest-binary-cache $("$bin" --version | awk '{print $2}'), release build, at $(git rev-parse --short HEAD)"
+  echo "binary:  nix-ingest-binary-cache $("$bin" --version | awk '{print $2}'), release build, at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src binary-cache Cargo.lock || echo " with uncommitted changes")"
 }
 
 # ---- sizes ------------------------------------------------------------------------------------
@@ -249,13 +249,18 @@ sizes() {
     kept+=("$b")
   done
   [[ " ${kept[*]} " == *" none "* ]] || kept=(none "${kept[@]}") # the NAR bytes
-  declare -A B
+  declare -A B GITINFO
   for corpus in "${corpora[@]}"; do
     make_corpus "$corpus"
     for b in "${kept[@]}"; do
       push "$corpus" "$b"
       stop "$corpus" "$b"
       B[$corpus-$b]=$(bytes "$corpus" "$b")
+      if [ "$b" = git ]; then
+        local repo=$work/cache-$corpus-git/git
+        GITINFO[$corpus]="repository $(du -sb "$repo" | cut -f1) bytes ($(git -C "$repo" count-objects -v |
+          awk '/^in-pack:/ {p = $2} /^size-pack:/ {k = $2} /^count:/ {l = $2} END {printf "%d objects in packs of %d KiB, %d loose", p, k, l}')), --dir $(du -sb "$work/cache-$corpus-git/dir" | cut -f1) bytes"
+      fi
     done
     B[$corpus-nar]=$(nar_bytes "$corpus")
     DESC[$corpus]+="; $(sed -n 's/^NarHash: //p' "$work/cache-$corpus-none/dir/"*.narinfo | sort -u | wc -l) distinct NARs"
@@ -271,6 +276,7 @@ sizes() {
     for b in "${kept[@]}"; do echo "push:    ${COMMANDS[$corpus-push-$b]}"; done
     [ -z "${COMMANDS[$corpus-pack]:-}" ] || echo "pack:    ${COMMANDS[$corpus-pack]}"
     echo "bytes:   du -sb of everything the service keeps (--dir and the git repository), narinfos included"
+    [ -z "${GITINFO[$corpus]:-}" ] || echo "git:     ${GITINFO[$corpus]}"
     echo
     echo "| $corpus | bytes on disk | MiB | of the NAR bytes |"
     echo "|---|---:|---:|---:|"
