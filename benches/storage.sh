@@ -23,8 +23,8 @@
 # are the sum of the NarSize of the corpus' narinfos.
 #
 # `serve` pushes the corpus to the directory backend with compression=none and to the git
-# backend (packed), checks that both serve the largest path's NAR with the NarHash of its
-# narinfo, then times `curl -o /dev/null` of that NAR from each (benches/lib.sh: one warm-up,
+# backend (packed), checks that both serve the NARs of the largest paths with the NarHash of
+# their narinfos, then times `curl -o /dev/null` of each NAR from each backend (benches/lib.sh: one warm-up,
 # then RUNS rounds, interleaved; minimum and median).
 #
 # Settings (environment):
@@ -35,6 +35,7 @@
 #                    or --mode nar); the NARs are the same either way
 #   BACKENDS         the backends of `sizes` (default "none xz zstd git"; git is left out when
 #                    the binary has no git storage)
+#   SERVE_PATHS      how many of each corpus' largest paths `serve` times (default 2)
 #   RUNS             timed rounds of `serve` (default 9)
 #   NO_BUILD=1       use the release binary as it is (default: cargo build --release first)
 #   KEEP=1           keep the work directory (under /tmp) and say where it is
@@ -314,14 +315,12 @@ sizes() {
 
 # ---- serve ------------------------------------------------------------------------------------
 
-# largest CORPUS: the hash part of the path with the largest NarSize.
+# largest CORPUS N: the hash parts of the N paths with the largest NarSize, largest first.
 largest() {
-  local f best= size max=-1
+  local f
   for f in "$work/cache-$1-none/dir/"*.narinfo; do
-    size=$(sed -n 's/^NarSize: //p' "$f")
-    if [ "$size" -gt "$max" ]; then max=$size best=$(basename "$f" .narinfo); fi
-  done
-  echo "$best"
+    printf '%s %s\n' "$(sed -n 's/^NarSize: //p' "$f")" "$(basename "$f" .narinfo)"
+  done | sort -rn | head -n "$2" | cut -d' ' -f2
 }
 
 # nar_url CORPUS BACKEND HASH: the NAR's URL in the narinfo that backend serves.
@@ -334,62 +333,56 @@ nar_url() {
 
 serve() {
   has_git || die "this build of nix-ingest-binary-cache has no git storage (--storage git:PATH): nothing to compare"
-  local corpus hash size u_dir u_git narhash got b
+  local corpus hash narinfo narhash got b u
   local keys=()
-  declare -A SIZE HASH UDIR UGIT NAME
+  declare -A SIZE UDIR UGIT NAME
   for corpus in "${corpora[@]}"; do
     make_corpus "$corpus"
     push "$corpus" none
     push "$corpus" git
-    hash=$(largest "$corpus")
-    size=$(sed -n 's/^NarSize: //p' "$work/cache-$corpus-none/dir/$hash.narinfo")
-    narhash=$(sed -n 's/^NarHash: sha256://p' "$work/cache-$corpus-none/dir/$hash.narinfo")
-    u_dir=$(nar_url "$corpus" none "$hash")
-    u_git=$(nar_url "$corpus" git "$hash")
-    grep -qx 'Compression: none' <(curl -sSf "${URL[$corpus-none]}/$hash.narinfo") ||
-      die "the directory backend does not serve $hash uncompressed"
-    grep -qx 'Compression: none' <(curl -sSf "${URL[$corpus-git]}/$hash.narinfo") ||
-      die "the git backend's narinfo of $hash does not say Compression: none"
-    # Both answers are the NAR of the narinfo, byte for byte.
-    for b in none git; do
-      local u=$u_dir
-      [ "$b" = none ] || u=$u_git
-      got=$(curl -sSf "$u" | sha256sum | cut -d' ' -f1)
-      got=$(nix serve hash convert --hash-algo sha256 --to nix32 "$got")
-      [ "$got" = "$narhash" ] || die "the $b backend served $hash with sha256:$got, the narinfo says sha256:$narhash"
+    for hash in $(largest "$corpus" "${SERVE_PATHS:-2}"); do
+      narinfo=$work/cache-$corpus-none/dir/$hash.narinfo
+      narhash=$(sed -n 's/^NarHash: sha256://p' "$narinfo")
+      for b in none git; do
+        grep -qx 'Compression: none' <(curl -sSf "${URL[$corpus-$b]}/$hash.narinfo") ||
+          die "the $b backend's narinfo of $hash does not say Compression: none"
+        u=$(nar_url "$corpus" "$b" "$hash")
+        # Both answers are the NAR of the narinfo, byte for byte.
+        got=$(curl -sSf "$u" | sha256sum | cut -d' ' -f1)
+        got=$(nix serve hash convert --hash-algo sha256 --to nix32 "$got")
+        [ "$got" = "$narhash" ] || die "the $b backend served $hash with sha256:$got, the narinfo says sha256:$narhash"
+        if [ "$b" = none ]; then UDIR[$hash]=$u; else UGIT[$hash]=$u; fi
+      done
+      NAME[$hash]=$(sed -n 's|^StorePath: .*/[^-]*-||p' "$narinfo")
+      SIZE[$hash]=$(sed -n 's/^NarSize: //p' "$narinfo")
+      keys+=("$hash")
     done
-    NAME[$corpus]=$(sed -n 's|^StorePath: .*/[^-]*-||p' "$work/cache-$corpus-none/dir/$hash.narinfo")
-    SIZE[$corpus]=$size HASH[$corpus]=$hash UDIR[$corpus]=$u_dir UGIT[$corpus]=$u_git
-    keys+=("$corpus")
   done
 
-  for corpus in "${keys[@]}"; do
-    q "$corpus-git" "curl -sSf -o /dev/null '${UGIT[$corpus]}'"
-    q "$corpus-dir" "curl -sSf -o /dev/null '${UDIR[$corpus]}'"
+  for hash in "${keys[@]}"; do
+    q "$hash-git" "curl -sSf -o /dev/null '${UGIT[$hash]}'"
+    q "$hash-dir" "curl -sSf -o /dev/null '${UDIR[$hash]}'"
   done
-  local load_start
+  local load_start load_end
   load_start=$(load_avg)
   echo
   bench_header "serving a NAR: the git backend (packed) vs the .nar file of the directory backend"
   run_queue
+  load_end=$(load_avg)
   echo
   print_context
-  for corpus in "${keys[@]}"; do
-    echo "GET:     curl -sSf -o /dev/null URL  (git: ${UGIT[$corpus]#http://127.0.0.1:*/}; directory: ${UDIR[$corpus]#http://127.0.0.1:*/})"
-  done
+  echo "GET:     curl -sSf -o /dev/null http://127.0.0.1:PORT/nar/NARHASH.nar (both backends name the NAR by its NarHash)"
   echo
-  echo "| NAR (corpus: largest path) | NAR bytes | git backend, min (median) | .nar file, min (median) | git as fast as the file: min (median) |"
+  echo "| store path | NAR bytes | git backend, min (median) | .nar file, min (median) | git as fast as the file: min (median) |"
   echo "|---|---:|---:|---:|---:|"
-  for corpus in "${keys[@]}"; do
+  for hash in "${keys[@]}"; do
     local med_pct
-    med_pct=$(awk -v a="${MED[$corpus-dir]}" -v b="${MED[$corpus-git]}" 'BEGIN {printf "%.0f%%", 100 * a / b}')
-    echo "| $corpus: ${NAME[$corpus]} | ${SIZE[$corpus]} | $(ms_pair "$corpus-git") | $(ms_pair "$corpus-dir") | $(pct "$corpus-dir" "$corpus-git") ($med_pct) |"
+    med_pct=$(awk -v a="${MED[$hash-dir]:-0}" -v b="${MED[$hash-git]:-0}" 'BEGIN {if (b > 0) printf "%.0f%%", 100 * a / b; else printf "-"}')
+    echo "| ${NAME[$hash]} | ${SIZE[$hash]} | $(ms_pair "$hash-git") | $(ms_pair "$hash-dir") | $(pct "$hash-dir" "$hash-git") ($med_pct) |"
   done
   echo
   echo "target: git ≥ 80% as fast as the .nar file (from minimums)"
-  local load_end
-  load_end=$(load_avg)
-  echo "load: $load_start at the start of the timing, $load_end at the end"
+  echo "load: $load_start at the start of the timing, $load_end at the end (1 min)"
   if ! awk -v a="$load_start" -v b="$load_end" 'BEGIN {exit !(a < 0.5 && b < 0.5)}'; then
     echo "NOT A QUIET MACHINE (load ≥ 0.5): these times do not count"
   fi
