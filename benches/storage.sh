@@ -101,9 +101,18 @@ has_git() { "$bin" --help 2>/dev/null | grep -q 'git:'; }
 
 work=$(mktemp -d /tmp/nix-ingest-storage.XXXXXX)
 inside=/host-tmp/${work#/tmp/} # the same directory, as Nix in the chroot sees it
-servers=()
+servers=() child=
 cleanup() {
   local p
+  if [ -n "$child" ]; then
+    kill -TERM -- "-$child" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 -- "-$child" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL -- "-$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+  fi
   for p in "${servers[@]}"; do bc_stop "$p"; done
   if [ "${KEEP:-}" = 1 ]; then
     echo "kept $work" >&2
@@ -114,13 +123,25 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# bg CMD…: CMD in a process group of its own (its id in $child while it runs), waited for; its
+# status is bg's. A signal to this script interrupts the wait (bash would run the trap only once a
+# foreground command had ended), and the cleanup ends the whole group, Nix in the chroot included.
+bg() {
+  setsid "$@" &
+  child=$!
+  local status=0
+  wait "$child" || status=$?
+  child=
+  return "$status"
+}
+
 # nix HOME ARGS…: Nix 2.34 in its chroot, with its own HOME (no narinfo cache shared between
 # services).
 nix() {
   local home=$1
   shift
   mkdir -p "$work/home/$home"
-  "$ORACLE" run --nix 2.34 env HOME="$inside/home/$home" nix "$@"
+  bg "$ORACLE" run --nix 2.34 env HOME="$inside/home/$home" nix "$@"
 }
 nix_version=$(nix version --version)
 
@@ -156,7 +177,7 @@ make_corpus() {
         root=$("$ORACLE" dir --nix "$suite")
         [ -d "$root/usr" ] || die "no $root/usr (run: $ORACLE setup $suite)"
         name=debian-$suite-usr
-        cp -ax "$root/usr" "$dir/$name"
+        bg cp -ax "$root/usr" "$dir/$name"
         DESC[$corpus]+=" $suite ($(cat "$root/etc/debian_version" 2>/dev/null || echo '?'))"
       done
       COMMANDS[$corpus-corpus]="cp -ax \$($ORACLE dir --nix SUITE)/usr DIR, SUITE = trixie, sid"
@@ -206,7 +227,7 @@ push() {
   COMMANDS[$corpus-push-$backend]="nix-ingest-binary-cache ${args[*]//$work/W} --listen 127.0.0.1:0; nix copy --from STORE --to 'http://127.0.0.1:PORT$query' PATHS…"
   if [ "$backend" = git ]; then
     started=$SECONDS
-    "$bin" pack --storage "git:$d/git" >>"$work/log-$key-pack" 2>&1 ||
+    bg "$bin" pack --storage "git:$d/git" >>"$work/log-$key-pack" 2>&1 ||
       { cat "$work/log-$key-pack" >&2; die "pack of $corpus failed"; }
     echo "packed $corpus in $((SECONDS - started)) s" >&2
     COMMANDS[$corpus-pack]="nix-ingest-binary-cache pack --storage git:W/cache-$corpus-git/git (while the service runs)"
