@@ -184,7 +184,8 @@ make_corpus() {
       ;;
   esac
   : >"$work/paths-$corpus"
-  for name in $(ls "$dir"); do
+  for name in "$dir"/*; do
+    name=${name##*/}
     nix add store add --store "$inside/store" "${add_flags[@]}" --name "$name" "$inside/corpus/$corpus/$name" \
       >>"$work/paths-$corpus"
   done
@@ -262,7 +263,8 @@ print_context() {
 # ---- sizes ------------------------------------------------------------------------------------
 
 sizes() {
-  local backends=(${BACKENDS:-none xz zstd git}) corpus b kept=()
+  local backends corpus b kept=()
+  read -r -a backends <<<"${BACKENDS:-none xz zstd git}"
   for b in "${backends[@]}"; do
     if [ "$b" = git ] && ! has_git; then
       echo "this build of nix-ingest-binary-cache has no git storage: the git backend is left out" >&2

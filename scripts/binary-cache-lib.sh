@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers for scripts that run nix-ingest-binary-cache (source it: `. scripts/binary-cache-lib.sh`).
 #
 #   bc_start LOG BIN ARGS…   # starts `BIN ARGS… --listen 127.0.0.1:0` in the background, its
