@@ -15,7 +15,8 @@
 # on the fly, while a Nix that never uploaded reads the `Compression: none` narinfos); a
 # second service replicates the first (`replicate --from`, every path verified again) and serves
 # the same narinfos and NARs to `nix copy --from`; and `gc --storage git:…` removes old paths,
-# keeping a recently read closure whole. Needs root (the chroots) and scripts/nix-oracle.sh setup.
+# keeping a recently read closure whole, also when run again and again while Nix uploads (every
+# ref always names complete objects). Needs root (the chroots) and scripts/nix-oracle.sh setup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 v=${1:-2.34}
@@ -88,6 +89,13 @@ for compression in none xz zstd; do
   ok "nix copy --to $to (git CA, compression $compression) accepted into git storage"
   paths+=("$path")
 done
+# Another name for the same tree: the same NAR, so Nix's xz file is the one it uploaded before,
+# which the cache does not keep (it answers HEAD with 404): Nix uploads it again, and it is
+# verified for the new path.
+again=$(nix store add --mode git --hash-algo sha1 --name tree-xz-again "$inside/tree-xz")
+nix copy --to "$url" "$again" || fail "nix copy --to $url $again (a NAR the cache already holds)"
+ok "nix copy --to of another path with the same NAR (and xz file) accepted"
+paths+=("$again")
 printf 'a single file\n' >"$work/single"
 single=$(nix store add --mode nar --name single "$inside/single")
 user=$(nix eval --raw --impure --expr \
@@ -122,7 +130,7 @@ fsck() {
 fsck "$work/a.git"
 blob=$(git hash-object --stdin <<<"$shared")
 [ "$(git --git-dir "$work/a.git" cat-file -t "$blob")" = blob ] || fail "the shared file is not a blob"
-n=$(for c in none xz zstd; do git --git-dir "$work/a.git" ls-tree "refs/nix/$(basename "$(printf '%s\n' "${paths[@]}" | grep "tree-$c")" | cut -c1-32)" shared; done |
+n=$(for c in none xz zstd; do git --git-dir "$work/a.git" ls-tree "refs/nix/$(basename "$(printf '%s\n' "${paths[@]}" | grep -- "-tree-$c$")" | cut -c1-32)" shared; done |
   awk '{print $3}' | sort -u)
 [ "$n" = "$blob" ] || fail "the shared file is not one blob: $n"
 ok "git fsck --strict is clean; the file three trees share is one blob ($blob)"
@@ -133,7 +141,7 @@ fetch_back() {
   nix_store --store "$inside/fresh-subst-$label" --realise "${paths[@]}" --option substituters "$from" >/dev/null ||
     fail "$label: substitution from $from"
   for c in none xz zstd; do
-    path=$(printf '%s\n' "${paths[@]}" | grep "tree-$c")
+    path=$(printf '%s\n' "${paths[@]}" | grep -- "-tree-$c$")
     for store in fresh-copy-$label fresh-subst-$label; do
       diff -r "$work/tree-$c" "$work/$store$path" >/dev/null || fail "$label: $store$path differs"
     done
@@ -189,5 +197,31 @@ done
 fsck "$work/a.git"
 nix copy --from "$url" --to "$inside/fresh-after-gc" "$user" || fail "nix copy --from after gc"
 ok "gc --storage git: kept the recently read closure whole, removed the rest: $(tail -n 1 "$work/gc.log")"
+
+# Collection again and again while Nix uploads a new closure: every ref always names complete
+# objects, and the new closure is kept whole.
+mkdir -p "$work/gc-tree"
+head -c 100000 /dev/urandom >"$work/gc-tree/data"
+tree=$(nix store add --mode git --hash-algo sha1 --name gc-tree "$inside/gc-tree")
+gc_user=$(nix eval --raw --impure --expr \
+  "builtins.toFile \"gc-user\" \"uses \${builtins.storePath \"$tree\"}\"")
+nix copy --to "$url" "$gc_user" >"$work/gc-copy.log" 2>&1 &
+copier=$!
+collections=0
+while kill -0 "$copier" 2>/dev/null || [ "$collections" = 0 ]; do
+  "$bin" gc --storage "git:$work/a.git" --max-size 300000 --prune-expire now >>"$work/gc.log" ||
+    fail "gc: $(tail -n 3 "$work/gc.log")"
+  missing=$(git --git-dir "$work/a.git" rev-list --objects --missing=print --glob='refs/nix/*' | grep -c '^?' || true)
+  [ "$missing" = 0 ] || fail "gc during uploads: a ref names $missing missing objects"
+  collections=$((collections + 1))
+done
+wait "$copier" || fail "nix copy --to during gc: $(cat "$work/gc-copy.log")"
+for p in "$tree" "$gc_user"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$url/$(basename "$p" | cut -c1-32).narinfo")
+  [ "$code" = 200 ] || fail "gc removed the new $p ($code)"
+done
+fsck "$work/a.git"
+nix copy --from "$url" --to "$inside/fresh-after-gc-2" "$gc_user" || fail "nix copy --from after gc"
+ok "gc --max-size run $collections times while Nix uploaded a closure: refs always complete, the closure kept and fetched back"
 
 echo "$passed passed, 0 failed"

@@ -17,6 +17,7 @@
 //! PATH/refs/nix-quarantine/nix/…          paths fetched by `replicate`, not yet verified
 //! PATH/nix-ingest/access/<hash part>      empty files: their mtime is the path's last read
 //! PATH/.publish.lock                      held while publishing, collecting, packing refs
+//! PATH/nix-ingest/pack.lock               held while repacking (packing, collecting)
 //! ```
 //!
 //! A store path is a **commit**:
@@ -37,11 +38,20 @@
 //! The narinfo served is the verified upload's, with the NAR file it names rewritten to the
 //! uncompressed NAR: `URL: nar/<NarHash>.nar`, `Compression: none`, `FileHash` = `NarHash`,
 //! `FileSize` = `NarSize`. (Signatures sign none of these fields, so they stay valid.) A `GET`
-//! of that URL streams the NAR rebuilt from the tree ([`to_nar`]): every object is read back
-//! through the crate's git reader, which checks each one against its id, and the bytes are
-//! those `nix-store --dump` gives for the path, so their hash is the narinfo's `NarHash`.
-//! Nothing is compressed on the fly: a NAR is served as it is, and `nix copy --from` reads it as
-//! any `Compression: none` cache.
+//! of that URL streams the NAR rebuilt from the tree ([`to_events`] into a NAR writer, from a
+//! blocking thread through a bounded channel): objects are read through one
+//! `git cat-file --batch` (their bodies streamed as git writes them, never held whole here),
+//! the crate checks each one against its id as it goes (a corrupt object fails the response
+//! instead of ending it), and the bytes are those `nix-store --dump` gives for the path, so their
+//! hash is the narinfo's `NarHash`.
+//! Nix reads it as any `Compression: none` cache.
+//!
+//! A Nix that uploaded a path keeps the narinfo it sent in its local cache, and asks for the
+//! compressed file that narinfo names: `refs/nix-upload/<file name>` finds the path, and its NAR
+//! is compressed again on the fly (xz, zstd or bzip2, at the fastest level). The bytes are not
+//! the uploaded file's (its `FileHash`), but decompress to the same NAR, which Nix checks. A
+//! `HEAD` of such a file answers 404: `nix copy --to` asks with `HEAD` whether a NAR file is
+//! there, and must upload it again to have another path with the same NAR verified.
 //!
 //! # Writing
 //!
@@ -73,11 +83,13 @@
 //! size) and again when replicated, every object is checked against its id when read, and NAR
 //! listings and realisations are kept too.
 //!
-//! Limits: git must be installed (refs, commits, packing and fetching go through it). A packed
-//! blob is inflated whole when read (one file of a path, never a whole NAR). Listings and
-//! realisations are not replicated.
+//! Limits: git must be installed (refs, commits, objects read back, packing and fetching go
+//! through it). Publications into one repository are serialized (the NAR is written into the
+//! repository under the publication lock, so that a collection cannot prune an object a path
+//! being written counts on). Listings and realisations are not replicated, and a cache cannot be
+//! pushed to over git (replication pulls).
 //!
-//! [`to_nar`]: nix_ingest::git::to_nar
+//! [`to_events`]: nix_ingest::git::to_events
 //! [`GitHasher`]: nix_ingest::git::GitHasher
 //! [`LooseObjectWriter`]: nix_ingest::git::loose::LooseObjectWriter
 
@@ -97,7 +109,7 @@ use futures_util::future::BoxFuture;
 use nix_ingest::Limits;
 use nix_ingest::event::{Event, Sink, SinkError};
 use nix_ingest::git::loose::LooseObjectWriter;
-use nix_ingest::git::source::Repository;
+use nix_ingest::git::source::{self as git_source, ObjectSource};
 use nix_ingest::git::{GitHasher, Mode, ObjectKind, ObjectSink, TreeEntry, encode_tree, object_id};
 use nix_ingest::hash::{Algorithm, Format, Hash};
 use nix_ingest::narinfo::{Compression, NarInfo};
@@ -381,8 +393,9 @@ impl GitStorage {
         // Refs are the cache's index: no reflogs, and no automatic gc (pruning is `gc`'s).
         git_ok(repo, &["config", "core.logAllRefUpdates", "false"], None)?;
         git_ok(repo, &["config", "gc.auto", "0"], None)?;
-        let objects = nix_ingest::git::objects_dir::ObjectsDir::locate(repo)
-            .map_err(|e| io::Error::other(format!("{}: {e}", repo.display())))?;
+        let objects = nix_ingest::git::objects_dir::ObjectsDir::locate(repo).map_err(|e| {
+            io::Error::other(format!("{}: {}", repo.display(), crate::refusal::chain(&e)))
+        })?;
         std::fs::create_dir_all(repo.join("nix-ingest/access"))?;
         Ok(GitStorage {
             inner: Arc::new(Inner {
@@ -456,15 +469,14 @@ impl Inner {
         Ok(answers)
     }
 
-    /// The commit ids of refs (`None` where missing).
+    /// The ids `refs` point to (`None` where missing).
     fn resolve(&self, refs: &[String]) -> io::Result<Vec<Option<Hash>>> {
         if refs.is_empty() {
             return Ok(Vec::new());
         }
         let mut args = vec!["for-each-ref", "--format=%(refname) %(objectname)"];
-        let owned: Vec<String> = refs.to_vec();
-        args.extend(owned.iter().map(String::as_str));
-        // for-each-ref matches prefixes by path component: filter exact names.
+        args.extend(refs.iter().map(String::as_str));
+        // for-each-ref also lists the refs below a pattern: only exact names are taken.
         let out = self.git(&args, None)?;
         let text = String::from_utf8(out).map_err(|_| bad("git for-each-ref: not UTF-8"))?;
         let mut found = BTreeMap::new();
@@ -544,21 +556,32 @@ impl Inner {
         Ok(())
     }
 
-    /// Streams a NAR (of `compression`) into the repository: its git id and root kind.
+    /// Streams a NAR into the repository as loose objects: its root's git id and kind.
     fn ingest(&self, nar: impl Read) -> io::Result<(Hash, Mode, LooseObjectWriter)> {
-        let writer = LooseObjectWriter::open(&self.repo)
-            .map_err(|e| io::Error::other(format!("{}: {e}", self.repo.display())))?;
+        let writer = LooseObjectWriter::open(&self.repo).map_err(|e| {
+            io::Error::other(format!(
+                "{}: {}",
+                self.repo.display(),
+                crate::refusal::chain(&e)
+            ))
+        })?;
         let mut sink = RootKind {
             inner: GitHasher::with_objects(self.algorithm, writer),
             mode: None,
         };
-        nix_ingest::nar::read(nar, &mut sink, &self.limits)
-            .map_err(|e| io::Error::other(format!("cannot store the NAR: {e}")))?;
+        nix_ingest::nar::read(nar, &mut sink, &self.limits).map_err(|e| {
+            io::Error::other(format!(
+                "cannot store the NAR: {}",
+                crate::refusal::chain(&e)
+            ))
+        })?;
         let mode = sink.mode.ok_or_else(|| bad("empty NAR"))?;
-        let (id, writer) = sink
-            .inner
-            .finish_with_objects()
-            .map_err(|e| io::Error::other(format!("cannot store the NAR: {e}")))?;
+        let (id, writer) = sink.inner.finish_with_objects().map_err(|e| {
+            io::Error::other(format!(
+                "cannot store the NAR: {}",
+                crate::refusal::chain(&e)
+            ))
+        })?;
         Ok((id, mode, writer))
     }
 
@@ -598,10 +621,15 @@ impl Inner {
 
     /// Streams the NAR of `commit` into `out`.
     fn write_nar<W: Write>(&self, commit: &PathCommit, out: W) -> io::Result<W> {
-        let mut repo = Repository::open(&self.repo)
-            .map_err(|e| io::Error::other(format!("{}: {e}", self.repo.display())))?;
+        let mut repo = CatFile::open(&self.repo, self.algorithm)?;
         nix_ingest::git::to_nar(&commit.root, commit.mode, &mut repo, out, &self.limits).map_err(
-            |e| io::Error::other(format!("cannot rebuild the NAR of {}: {e}", commit.printed)),
+            |e| {
+                io::Error::other(format!(
+                    "cannot rebuild the NAR of {}: {}",
+                    commit.printed,
+                    crate::refusal::chain(&e)
+                ))
+            },
         )
     }
 
@@ -629,7 +657,8 @@ impl Inner {
                 None => return Ok(Published::MissingReference(r.clone())),
             }
         }
-        let mut info = NarInfo::parse(narinfo, &self.store_dir).map_err(bad)?;
+        let mut info =
+            NarInfo::parse(narinfo, &self.store_dir).map_err(|e| bad(crate::refusal::chain(&e)))?;
         let served = NarFile::new(info.nar_hash, Compression::None)
             .ok_or_else(|| bad("NarHash is not a SHA-256"))?;
         let (root, mode) = match nar {
@@ -721,14 +750,174 @@ impl Inner {
     }
 }
 
+/// Git objects read through one `git cat-file --batch` process: each body streams from git's
+/// output as it is read (git itself streams large blobs), so no object is held whole here; git
+/// also finds objects that a concurrent repack moved. The crate's readers check every object
+/// against its id.
+struct CatFile {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: Option<io::BufReader<std::process::ChildStdout>>,
+    algorithm: Algorithm,
+    /// Bytes of the previous answer not read yet (the rest of its body and its newline).
+    pending: u64,
+}
+
+impl CatFile {
+    fn open(repo: &Path, algorithm: Algorithm) -> io::Result<CatFile> {
+        let mut command = git_command(repo);
+        command
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command.spawn().map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot run git (is it installed?): {e}"))
+        })?;
+        let stdin = child.stdin.take();
+        let stdout = child
+            .stdout
+            .take()
+            .map(|out| io::BufReader::with_capacity(CHUNK, out));
+        Ok(CatFile {
+            child,
+            stdin,
+            stdout,
+            algorithm,
+            pending: 0,
+        })
+    }
+
+    /// Asks for `id`: its kind and size, or `None` if git has no such object.
+    fn ask(&mut self, id: &Hash) -> io::Result<Option<(ObjectKind, u64)>> {
+        use std::io::BufRead;
+        let (Some(stdin), Some(stdout)) = (self.stdin.as_mut(), self.stdout.as_mut()) else {
+            return Err(io::Error::other("git cat-file is gone"));
+        };
+        io::copy(&mut stdout.by_ref().take(self.pending), &mut io::sink())?;
+        self.pending = 0;
+        writeln!(stdin, "{}", hex(id))?;
+        stdin.flush()?;
+        let mut line = String::new();
+        stdout.by_ref().take(4096).read_line(&mut line)?;
+        let line = line
+            .strip_suffix('\n')
+            .ok_or_else(|| bad("git cat-file: answer cut short"))?;
+        if line.ends_with(" missing") {
+            return Ok(None);
+        }
+        let mut fields = line.split(' ');
+        let (Some(got), Some(kind), Some(size), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(bad(format!("git cat-file: unexpected answer {line:?}")));
+        };
+        if got != hex(id) {
+            return Err(bad(format!("git cat-file answered {got} for {}", hex(id))));
+        }
+        let kind = ObjectKind::from_name(kind.as_bytes())
+            .ok_or_else(|| bad(format!("git cat-file: unknown kind {kind:?}")))?;
+        let size: u64 = size
+            .parse()
+            .map_err(|_| bad(format!("git cat-file: bad size {size:?}")))?;
+        self.pending = size + 1;
+        Ok(Some((kind, size)))
+    }
+}
+
+/// The body of the object `CatFile` answered last.
+struct CatBody<'a> {
+    stdout: &'a mut io::BufReader<std::process::ChildStdout>,
+    pending: &'a mut u64,
+    remaining: u64,
+}
+
+impl Read for CatBody<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.stdout.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "git cat-file ended in the middle of an object",
+            ));
+        }
+        self.remaining -= n as u64;
+        *self.pending -= n as u64;
+        Ok(n)
+    }
+}
+
+impl ObjectSource for CatFile {
+    fn read(&mut self, id: &Hash) -> Result<git_source::Object<'_>, git_source::Error> {
+        if id.algorithm() != self.algorithm {
+            return Err(git_source::Error::WrongAlgorithm {
+                id: *id,
+                expected: self.algorithm,
+            });
+        }
+        let (kind, size) = match self.ask(id) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err(git_source::Error::NotFound { id: *id, hint: "" }),
+            Err(source) => return Err(git_source::Error::Read { id: *id, source }),
+        };
+        let Some(stdout) = self.stdout.as_mut() else {
+            return Err(git_source::Error::Read {
+                id: *id,
+                source: io::Error::other("git cat-file is gone"),
+            });
+        };
+        Ok(git_source::Object {
+            kind,
+            size,
+            body: Box::new(CatBody {
+                stdout,
+                pending: &mut self.pending,
+                remaining: size,
+            }),
+        })
+    }
+}
+
+impl Drop for CatFile {
+    fn drop(&mut self) {
+        // Closing both pipes ends git (at its next read or write); then it is reaped.
+        self.stdin.take();
+        self.stdout.take();
+        let _ = self.child.wait();
+    }
+}
+
 /// Packs the repository at `repo` with git's own `git repack -a -d -k` (deltas; unreachable
 /// objects kept, so that a path being written meanwhile loses nothing), then packs its refs under
 /// the publication lock. Safe while the service runs.
 pub fn pack(repo: &Path) -> io::Result<()> {
-    git_ok(repo, &["repack", "-a", "-d", "-k", "-q"], None)?;
+    {
+        let _packing = pack_lock(repo)?;
+        git_ok(repo, &["repack", "-a", "-d", "-k", "-q"], None)?;
+    }
     let _lock = PublishLock::acquire(repo)?;
     git_ok(repo, &["pack-refs", "--all"], None)?;
     Ok(())
+}
+
+/// The lock that keeps two repacks (a packing, a collection's `git gc`) from running at once on
+/// `repo`: `PATH/nix-ingest/pack.lock`, held while the file lives.
+fn pack_lock(repo: &Path) -> io::Result<std::fs::File> {
+    let dir = repo.join("nix-ingest");
+    std::fs::create_dir_all(&dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("pack.lock"))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
+    Ok(file)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -846,7 +1035,7 @@ fn stream_nar(
             buf: Vec::with_capacity(CHUNK),
             sent: Arc::clone(&sent),
         };
-        let mut repo = match Repository::open(&inner.repo) {
+        let mut repo = match CatFile::open(&inner.repo, inner.algorithm) {
             Ok(r) => r,
             Err(e) => return fail(crate::refusal::chain(&e)),
         };
@@ -914,9 +1103,9 @@ fn compressed_nar(
         Compression::Bzip2 => Box::new(BzEncoder::with_quality(nar, Level::Fastest)),
         _ => return crate::app::not_here(),
     };
-    Response::new(Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-        reader, CHUNK,
-    )))
+    Response::new(Body::from_stream(
+        tokio_util::io::ReaderStream::with_capacity(reader, CHUNK),
+    ))
 }
 
 impl Storage for GitBackend {
@@ -970,7 +1159,8 @@ impl Storage for GitBackend {
                 let Some(commit) = commit else {
                     return Ok(None);
                 };
-                let info = NarInfo::parse(&commit.narinfo, &inner.store_dir).map_err(bad)?;
+                let info = NarInfo::parse(&commit.narinfo, &inner.store_dir)
+                    .map_err(|e| bad(crate::refusal::chain(&e)))?;
                 Ok(Some((commit, info.nar_size)))
             })
             .await;
@@ -1135,8 +1325,12 @@ impl Inner {
         let mut kept = BTreeMap::new();
         for ((hash_part, _), commit) in paths.iter().zip(commits) {
             let Some(commit) = commit else { continue };
-            let info = NarInfo::parse(&commit.narinfo, &self.store_dir)
-                .map_err(|e| bad(format!("the narinfo of {hash_part}: {e}")))?;
+            let info = NarInfo::parse(&commit.narinfo, &self.store_dir).map_err(|e| {
+                bad(format!(
+                    "the narinfo of {hash_part}: {}",
+                    crate::refusal::chain(&e)
+                ))
+            })?;
             let accessed = std::fs::metadata(self.access_file(hash_part))
                 .and_then(|m| m.modified())
                 .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -1280,6 +1474,7 @@ impl Inner {
             let _ = std::fs::remove_file(self.access_file(hash));
         }
         let prune = format!("--prune={prune_expire}");
+        let _packing = pack_lock(&self.repo)?;
         self.git(&["gc", "--quiet", &prune], None)?;
         Ok(report)
     }
@@ -1361,19 +1556,25 @@ impl GitStorage {
         let mut report = Replicated::default();
         let mut pending = BTreeMap::new();
         let ids: Vec<String> = quarantined.values().map(hex).collect();
-        let commits = inner.path_commits(&ids)?;
-        for ((hash_part, id), commit) in quarantined.iter().zip(commits) {
+        let answers = inner.cat(&ids)?;
+        for ((hash_part, id), answer) in quarantined.iter().zip(answers) {
             if local.contains_key(hash_part) {
                 report.already += 1;
                 inner.update_refs(&format!("delete {QUARANTINE}{hash_part} {}\n", hex(id)))?;
                 continue;
             }
-            let parsed = commit
-                .ok_or_else(|| bad("the fetched commit is missing"))
-                .and_then(|c| {
-                    let info = NarInfo::parse(&c.narinfo, &inner.store_dir).map_err(bad)?;
-                    Ok((c, info))
-                });
+            // Each fetched commit on its own: one that is no path's commit is refused alone.
+            let parsed = match answer {
+                Some((id, kind, body)) if kind == "commit" => {
+                    parse_commit(inner.algorithm, id, &body).and_then(|c| {
+                        let info = NarInfo::parse(&c.narinfo, &inner.store_dir)
+                            .map_err(|e| bad(crate::refusal::chain(&e)))?;
+                        Ok((c, info))
+                    })
+                }
+                Some((_, kind, _)) => Err(bad(format!("the fetched ref names a {kind}"))),
+                None => Err(bad("the fetched commit is missing")),
+            };
             match parsed {
                 Ok(p) => {
                     pending.insert(hash_part.clone(), p);

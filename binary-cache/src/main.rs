@@ -261,6 +261,13 @@ fn gc(args: GcArgs) -> ExitCode {
     };
     let (result, place) = match (&args.dir, &args.storage) {
         (_, Some(Location::Git(repo))) => {
+            if !repo.join("HEAD").is_file() {
+                eprintln!(
+                    "nix-ingest-binary-cache gc: {} is not a git repository",
+                    repo.display()
+                );
+                return ExitCode::FAILURE;
+            }
             let store_dir = match StoreDir::canonical(&args.store_dir) {
                 Ok(d) => d,
                 Err(e) => {

@@ -646,13 +646,27 @@ async fn a_second_cache_replicates_the_first_and_verifies_it() {
         &first.repo,
         &["update-ref", &format!("refs/nix/{h}"), &forged_id],
     );
+    // And a ref that names no path's commit at all (a blob): refused on its own.
+    let junk = "0000000000000000000000000000000z";
+    git(
+        &first.repo,
+        &[
+            "update-ref",
+            &format!("refs/nix/{junk}"),
+            &blob_id(b"honest\n"),
+        ],
+    );
     let report = storage
         .replicate(&config, first.repo.to_str().unwrap())
         .await
         .unwrap();
     assert_eq!(report.published, Vec::<String>::new());
-    assert_eq!(report.refused.len(), 1, "{report:?}");
-    assert_eq!(report.refused[0].0, h);
+    let refused: Vec<&str> = report.refused.iter().map(|(h, _)| h.as_str()).collect();
+    let mut expected = vec![junk, h.as_str()];
+    expected.sort();
+    assert_eq!(refused, expected, "{report:?}");
+    let reason = &report.refused.iter().find(|(x, _)| *x == h).unwrap().1;
+    assert!(reason.contains("NAR hash mismatch"), "{reason}");
     assert_eq!(
         git(&second_repo, &["for-each-ref", &format!("refs/nix/{h}")]),
         ""
@@ -661,4 +675,239 @@ async fn a_second_cache_replicates_the_first_and_verifies_it() {
         git(&second_repo, &["for-each-ref", "refs/nix-quarantine/"]),
         ""
     );
+}
+
+#[tokio::test]
+async fn a_sha256_repository_is_used_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("sha256.git");
+    let out = Command::new("git")
+        .args(["init", "--bare", "--quiet", "--object-format=sha256"])
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let cache = Cache {
+        service: Service::open(
+            Config::new(dir.path().join("work"))
+                .git(&repo)
+                .git_pack_every(0),
+        )
+        .unwrap(),
+        repo,
+        _dir: dir,
+    };
+    cache.upload_golden("xz", TREE).await;
+    cache.upload_golden("xz", USER).await;
+    for hash in [TREE, USER] {
+        let (_, nar) = cache.fetch(hash).await;
+        assert_eq!(nar, golden_nar(hash));
+    }
+    let id = git(&cache.repo, &["rev-parse", &format!("refs/nix/{TREE}")]);
+    assert_eq!(id.trim().len(), 64);
+    fsck(&cache.repo);
+}
+
+/// The golden cache of the root crate's tests/data/formats (real Nix 2.34.8, `nix copy --to
+/// 'file://…?write-nar-listing=1'`): five paths with their listings, one the output of a
+/// content-addressed derivation whose realisation the test key signed.
+fn formats(rel: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/formats")
+            .join(rel),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn listings_and_realisations_live_in_refs_and_go_with_their_paths() {
+    const ALL: [&str; 5] = [
+        "kmmkrxlfw7rbwdnaj9js21xg9m42q8kw",
+        "cdqar1prp1xbqcldsafm9yaw6n4dq1yz",
+        "8zv8i345w2xn27jrxj4cyjc6x3b4am1q",
+        "hlm81fny491fq6ip5mv65l2m9apc5ljs",
+        "941dch0f2ccgxzmnw4b685pxqh0b9838",
+    ];
+    const CA_OUT: &str = "941dch0f2ccgxzmnw4b685pxqh0b9838";
+    const DOI: &str =
+        "sha256:39edd3b8ba7593cc36f9dc008f86be0e4a6875fbcd16c14e386e50856ef856a7!out.doi";
+    let key = String::from_utf8(formats("key.pub"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let cache = open(|c| c.trust(key));
+    for hash in ALL {
+        // As Nix sends them: listing, NAR, narinfo.
+        let (status, text) = cache
+            .put(
+                &format!("/{hash}.ls"),
+                formats(&format!("2.34/cache/{hash}.ls")),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let info = String::from_utf8(formats(&format!("2.34/cache/{hash}.narinfo"))).unwrap();
+        let url = field(&info, "URL");
+        let nar = formats(&format!("2.34/cache/{url}"));
+        cache.upload(&info, nar).await;
+        let (status, listing) = cache.get(&format!("/{hash}.ls")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&listing).unwrap(),
+            serde_json::from_slice::<serde_json::Value>(&formats(&format!("2.34/cache/{hash}.ls")))
+                .unwrap()
+        );
+        // The NAR served hashes to what Nix said.
+        let (_, nar) = cache.fetch(hash).await;
+        assert_eq!(sha256_nix32(&nar), field(&info, "NarHash"));
+    }
+    let doi = formats(&format!("2.34/cache/realisations/{DOI}"));
+    let uri = format!("/realisations/{DOI}");
+    let (status, text) = cache.put(&uri, doi.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(cache.get(&uri).await, (StatusCode::OK, doi.clone()));
+    let refs = git(
+        &cache.repo,
+        &["for-each-ref", "--format=%(refname)", "refs/nix-objects/"],
+    );
+    assert!(
+        refs.contains("refs/nix-objects/realisations/sha256%3A39edd3b8"),
+        "{refs}"
+    );
+    fsck(&cache.repo);
+    // All old but the realisation's output: it, its listing and its realisation stay.
+    for hash in ALL {
+        age(&cache.repo, hash, Duration::from_secs(10 * 86400));
+    }
+    age(&cache.repo, CA_OUT, Duration::ZERO);
+    let storage =
+        GitStorage::open(&cache.repo, &StoreDir::default(), Default::default(), 0).unwrap();
+    let day = Duration::from_secs(86400);
+    let report = storage
+        .collect(Policy::OlderThan(day), false, "now")
+        .unwrap();
+    assert!(!report.removed.contains(CA_OUT));
+    assert_eq!(cache.get(&uri).await.0, StatusCode::OK);
+    assert_eq!(cache.get(&format!("/{CA_OUT}.ls")).await.0, StatusCode::OK);
+    for hash in &report.removed {
+        assert_eq!(
+            cache.get(&format!("/{hash}.ls")).await.0,
+            StatusCode::NOT_FOUND
+        );
+    }
+    age(&cache.repo, CA_OUT, Duration::from_secs(10 * 86400));
+    storage
+        .collect(Policy::OlderThan(day), false, "now")
+        .unwrap();
+    assert_eq!(cache.get(&uri).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(git(&cache.repo, &["for-each-ref"]), "");
+}
+
+#[tokio::test]
+async fn a_corrupt_object_is_never_served_as_the_nar() {
+    let cache = open(|c| c);
+    let (info, nar) = ca_path(
+        "victim",
+        &[("f", b"the real contents\n"), ("g", b"other\n")],
+    );
+    cache.upload(&info, nar).await;
+    // The loose file of f's blob now holds g's blob: git itself does not notice when reading.
+    let loose = |id: &str| cache.repo.join("objects").join(&id[..2]).join(&id[2..]);
+    let (f, g) = (blob_id(b"the real contents\n"), blob_id(b"other\n"));
+    let mut perms = std::fs::metadata(loose(&f)).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(loose(&f), perms).unwrap();
+    std::fs::copy(loose(&g), loose(&f)).unwrap();
+    let url = format!("/{}", field(&info, "URL"));
+    let response = cache
+        .service
+        .router()
+        .oneshot(Request::get(&url).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    // The headers went out before the object was read: the body fails instead of ending.
+    assert!(response.into_body().collect().await.is_err());
+}
+
+#[tokio::test]
+async fn a_path_whose_references_are_missing_is_refused_and_leaves_no_ref() {
+    let cache = open(|c| c);
+    let narinfo = golden_narinfo("xz", USER);
+    let url = field(&narinfo, "URL");
+    let nar = std::fs::read(data().join("xz").join(&url)).unwrap();
+    assert_eq!(cache.put(&format!("/{url}"), nar).await.0, StatusCode::OK);
+    let (status, message) = cache
+        .put(&format!("/{USER}.narinfo"), narinfo.into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{message}");
+    assert!(message.contains("upload it first"), "{message}");
+    assert_eq!(git(&cache.repo, &["for-each-ref"]), "");
+    // Once the tree is there, the same upload goes through, its commit's parent the tree's.
+    cache.upload_golden("xz", TREE).await;
+    cache.upload_golden("xz", USER).await;
+    assert_eq!(
+        git(&cache.repo, &["rev-parse", &format!("refs/nix/{USER}^@")]),
+        git(&cache.repo, &["rev-parse", &format!("refs/nix/{TREE}")])
+    );
+}
+
+/// The service binary's subcommands on git storage.
+#[tokio::test]
+async fn the_command_line_replicates_packs_and_collects() {
+    let first = open(|c| c);
+    first.upload_golden("xz", TREE).await;
+    first.upload_golden("xz", USER).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = dir.path().join("mirror.git");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nix-ingest-binary-cache"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let storage = format!("git:{}", mirror.display());
+    let (ok, stdout, stderr) = run(&[
+        "replicate",
+        "--storage",
+        &storage,
+        "--from",
+        first.repo.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.ends_with("2 paths published, 0 already here, 0 refused\n"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = run(&["pack", "--storage", &storage]);
+    assert!(ok, "{stdout}{stderr}");
+    let counts = git(&mirror, &["count-objects", "-v"]);
+    assert!(counts.lines().any(|l| l == "count: 0"), "{counts}");
+    fsck(&mirror);
+    let (ok, stdout, stderr) = run(&["gc", "--storage", &storage, "--max-size", "0", "--dry-run"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("would remove {TREE}")), "{stdout}");
+    assert!(stdout.contains(&format!("would remove {USER}")), "{stdout}");
+    assert_ne!(git(&mirror, &["for-each-ref", "refs/nix/"]), "");
+    let (ok, _, stderr) = run(&[
+        "gc",
+        "--storage",
+        &format!("git:{}", dir.path().join("none.git").display()),
+        "--older-than",
+        "1",
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("is not a git repository"), "{stderr}");
+    let (ok, _, stderr) = run(&["pack", "--storage", "s3://bucket"]);
+    assert!(!ok);
+    assert!(stderr.contains("--storage must be git:PATH"), "{stderr}");
+    let (ok, _, stderr) = run(&["pack", "--storage", "elsewhere"]);
+    assert!(!ok);
+    assert!(stderr.contains("neither s3://"), "{stderr}");
 }
