@@ -37,6 +37,8 @@
 #                    the binary has no git storage)
 #   SERVE_PATHS      how many of each corpus' largest paths `serve` times (default 2)
 #   RUNS             timed rounds of `serve` (default 9)
+#   SETTLE           seconds `serve` waits at most, before timing, for the 1-minute load average
+#                    to fall below 0.5 after its own pushing and packing (default 300)
 #   NO_BUILD=1       use the release binary as it is (default: cargo build --release first)
 #   KEEP=1           keep the work directory (under /tmp) and say where it is
 #
@@ -386,7 +388,13 @@ serve() {
     q "$hash-git" "curl -sSf -o /dev/null '${UGIT[$hash]}'"
     q "$hash-dir" "curl -sSf -o /dev/null '${UDIR[$hash]}'"
   done
-  local load_start load_end
+  # The 1-minute load average still counts the pushing and packing above: wait for it to fall.
+  local load_start load_end waited=0
+  while ! awk -v l="$(load_avg)" 'BEGIN {exit !(l < 0.5)}' && [ "$waited" -lt "${SETTLE:-300}" ]; do
+    sleep 5
+    waited=$((waited + 5))
+  done
+  echo "waited $waited s for the load average to fall below 0.5 (it is $(load_avg))" >&2
   load_start=$(load_avg)
   echo
   bench_header "serving a NAR: the git backend (packed) vs the .nar file of the directory backend"
