@@ -24,12 +24,13 @@
 #
 # `serve` pushes the corpus to the directory backend with compression=none and to the git
 # backend (packed), checks that both serve the NARs of the largest paths with the NarHash of
-# their narinfos, then times `curl -o /dev/null` of each NAR from each backend (benches/lib.sh: one warm-up,
-# then RUNS rounds, interleaved; minimum and median).
+# their narinfos, then times `curl -o /dev/null` of each NAR from each backend, and git's own
+# read of the path's objects (benches/lib.sh: one warm-up, then RUNS rounds, interleaved; minimum
+# and median).
 #
 # Settings (environment):
 #   HISTORY_REPO     the repository of the history corpus (default: this one)
-#   HISTORY_REF      its branch (default main)
+#   HISTORY_REF      its branch or commit (default main)
 #   HISTORY_COMMITS  how many commits (default 50)
 #   MODE             git (default) or nar: how the trees are added (--mode git --hash-algo sha1,
 #                    or --mode nar); the NARs are the same either way
