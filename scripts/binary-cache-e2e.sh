@@ -19,6 +19,7 @@
 # Needs root (the chroots) and the oracle chroots (scripts/nix-oracle.sh setup).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/binary-cache-lib.sh
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(2.34 2.26)
 
@@ -33,8 +34,7 @@ work=$(mktemp -d /tmp/nix-ingest-bc-e2e.XXXXXX)
 inside=/host-tmp/${work#/tmp/}
 pid=
 cleanup() {
-  [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
-  [ -z "$pid" ] || wait "$pid" 2>/dev/null || true
+  bc_stop "$pid"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -56,18 +56,12 @@ printf 'alice:%s\n' "$(cat "$work/hash")" >"$work/users"
 printf 'machine 127.0.0.1 login alice password %s\n' "$password" >"$work/netrc"
 printf 'machine 127.0.0.1 login alice password wrong-%s\n' "$password" >"$work/netrc-wrong"
 auth=(-u "alice:$password")
-# Made before the service starts: the loop below reads it before the service may have written.
-touch "$work/service.log"
-"$bin" --dir "$work/cache" --listen 127.0.0.1:0 --trusted-public-key "$(cat "$work/key.pub")" \
-  --auth-file "$work/users" --signing-key "$work/cache.sec" --request-timeout 30 \
-  >"$work/service.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do
-  port=$(sed -n 's|^listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$work/service.log")
-  [ -z "$port" ] || break
-  sleep 0.1
-done
-[ -n "$port" ] || fail "the service did not start"
+if ! bc_start "$work/service.log" "$bin" --dir "$work/cache" --trusted-public-key "$(cat "$work/key.pub")" \
+  --auth-file "$work/users" --signing-key "$work/cache.sec" --request-timeout 30; then
+  pid=$BC_PID
+  fail "the service did not start"
+fi
+pid=$BC_PID port=$BC_PORT
 url=http://127.0.0.1:$port
 
 for v in "${versions[@]}"; do
