@@ -39,9 +39,10 @@
 //! uncompressed NAR: `URL: nar/<NarHash>.nar`, `Compression: none`, `FileHash` = `NarHash`,
 //! `FileSize` = `NarSize`. (Signatures sign none of these fields, so they stay valid.) A `GET`
 //! of that URL streams the NAR rebuilt from the tree ([`to_events`] into a NAR writer, from a
-//! blocking thread through a bounded channel): objects are read through one
-//! `git cat-file --batch` (their bodies streamed as git writes them, never held whole here),
-//! the crate checks each one against its id as it goes (a corrupt object fails the response
+//! blocking thread through a bounded channel): objects are read in this process (loose ones
+//! streamed through zlib; packed ones with gitoxide's pack reader, each inflated whole, one at a
+//! time, as delta resolution requires, so a request holds at most its largest file), the crate
+//! checks each one against its id as it goes (a corrupt object fails the response
 //! instead of ending it), and the bytes are those `nix-store --dump` gives for the path, so their
 //! hash is the narinfo's `NarHash`.
 //! Nix reads it as any `Compression: none` cache.

@@ -109,7 +109,8 @@ pub(super) fn stream_nar(
             buf: Vec::with_capacity(CHUNK),
             sent: Arc::clone(&sent),
         };
-        let mut repo = match CatFile::open(&inner.repo, inner.algorithm) {
+        // Objects read in this process (gitoxide's pack reader): no round trip per object.
+        let mut repo = match nix_ingest::git::source::Repository::open(&inner.repo) {
             Ok(r) => r,
             Err(e) => return fail(crate::refusal::chain(&e)),
         };
