@@ -110,7 +110,6 @@ use futures_util::future::BoxFuture;
 use nix_ingest::Limits;
 use nix_ingest::event::{Event, Sink, SinkError};
 use nix_ingest::git::loose::LooseObjectWriter;
-use nix_ingest::git::source::{self as git_source, ObjectSource};
 use nix_ingest::git::{GitHasher, Mode, ObjectKind, ObjectSink, TreeEntry, encode_tree, object_id};
 use nix_ingest::hash::{Algorithm, Format, Hash};
 use nix_ingest::narinfo::{Compression, NarInfo};
@@ -122,14 +121,12 @@ use crate::refusal::Refusal;
 use crate::storage::{LocalNar, Storage};
 use crate::store::{Beside, Published};
 
-mod cat_file;
 mod collect;
 mod commit;
 mod pack;
 mod replicate;
 mod serve;
 
-use cat_file::CatFile;
 pub use commit::PathCommit;
 use commit::*;
 pub use pack::pack;
@@ -549,7 +546,8 @@ impl Inner {
 
     /// Streams the NAR of `commit` into `out`.
     fn write_nar<W: Write>(&self, commit: &PathCommit, out: W) -> io::Result<W> {
-        let mut repo = CatFile::open(&self.repo, self.algorithm)?;
+        let mut repo = nix_ingest::git::source::Repository::open(&self.repo)
+            .map_err(|e| io::Error::other(crate::refusal::chain(&e)))?;
         nix_ingest::git::to_nar(&commit.root, commit.mode, &mut repo, out, &self.limits).map_err(
             |e| {
                 io::Error::other(format!(

@@ -32,7 +32,7 @@ pub(super) struct Window {
     sent: Arc<AtomicU64>,
 }
 
-pub(super) const CHUNK: usize = 64 << 10;
+const CHUNK: usize = 64 << 10;
 
 impl Window {
     pub(super) fn send(&mut self) -> io::Result<()> {
