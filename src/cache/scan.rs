@@ -301,19 +301,19 @@ impl<'a, 's> Scan<'a, 's> {
         }
     }
 
-    /// Streaming mode: opens and reads a regular file, feeding the sink every byte and hashing
+    /// Streaming mode: reads an opened regular file, feeding the sink every byte and hashing
     /// it only when the old cache cannot vouch for its ids.
     fn stream_file(
         &mut self,
         name: Option<&[u8]>,
         path: &Path,
-        file: fs::FileRef<'_>,
+        opened: fs::OpenFile,
     ) -> Result<(), fs::WalkError> {
         let fs::OpenFile {
             mut file,
             size,
             executable,
-        } = file.open()?;
+        } = opened;
         let meta = stat_opened(&file, path)?;
         let stat = Stat::of(&meta);
         let old = self.lookup(name);
@@ -335,28 +335,20 @@ impl<'a, 's> Scan<'a, 's> {
             .buf
             .take()
             .unwrap_or_else(|| ReadBuffer::new(self.settings.buffer_size()));
-        let result = match self.sink.as_mut() {
-            Some(sink) => fs::read_file(
-                &mut file,
-                size,
-                &mut buf,
-                || path.to_path_buf(),
-                |data| {
-                    hashers.iter_mut().for_each(|h| h.update(data));
-                    sink.event(Event::FileData(data))
-                },
-            ),
-            None => fs::read_file(
-                &mut file,
-                size,
-                &mut buf,
-                || path.to_path_buf(),
-                |data| {
-                    hashers.iter_mut().for_each(|h| h.update(data));
-                    Ok(())
-                },
-            ),
-        };
+        let mut sink = self.sink.as_mut();
+        let result = fs::read_file(
+            &mut file,
+            size,
+            &mut buf,
+            || path.to_path_buf(),
+            |data| {
+                hashers.iter_mut().for_each(|h| h.update(data));
+                match sink.as_mut() {
+                    Some(sink) => sink.event(Event::FileData(data)),
+                    None => Ok(()),
+                }
+            },
+        );
         self.buf = Some(buf);
         result?;
         self.emit(Event::FileEnd, path)?;
@@ -722,7 +714,7 @@ impl Visitor for Scan<'_, '_> {
         file: fs::FileRef<'_>,
     ) -> Result<(), fs::WalkError> {
         if self.sink.is_some() {
-            return self.stream_file(name, path, file);
+            return self.stream_file(name, path, file.open()?);
         }
         let old = self.lookup(name);
         // Checked (and maybe read) in phase 2; kind and stat are set then.
