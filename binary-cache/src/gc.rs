@@ -90,6 +90,16 @@ pub(crate) struct Entry {
     pub(crate) accessed: SystemTime,
 }
 
+/// The hash parts the path `hash_part` described by `info` refers to, itself excluded: what a
+/// collection keeps with it, for every storage.
+pub(crate) fn references_of(info: &NarInfo, hash_part: &str) -> Vec<String> {
+    info.references
+        .iter()
+        .map(|r| r.hash_part().to_string())
+        .filter(|r| r != hash_part)
+        .collect()
+}
+
 fn io_error(path: &Path, what: impl std::fmt::Display) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
@@ -140,12 +150,7 @@ fn scan(root: &Path, store: &StoreDir) -> io::Result<BTreeMap<String, Entry>> {
         entries.insert(
             hash_part.to_owned(),
             Entry {
-                references: info
-                    .references
-                    .iter()
-                    .map(|r| r.hash_part().to_string())
-                    .filter(|r| r != hash_part)
-                    .collect(),
+                references: references_of(&info, hash_part),
                 nar: info.url.clone(),
                 narinfo_size: meta.len(),
                 accessed: meta.modified()?,

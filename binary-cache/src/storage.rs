@@ -124,7 +124,8 @@ impl Directory {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+/// Runs `f` on tokio's blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
     tokio::task::spawn_blocking(f)

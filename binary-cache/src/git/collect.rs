@@ -34,12 +34,7 @@ impl Inner {
             entries.insert(
                 hash_part.clone(),
                 crate::gc::Entry {
-                    references: info
-                        .references
-                        .iter()
-                        .map(|r| r.hash_part().to_string())
-                        .filter(|r| r != hash_part)
-                        .collect(),
+                    references: crate::gc::references_of(&info, hash_part),
                     nar: info.nar_hash.encode(Format::Nix32),
                     narinfo_size: commit.narinfo.len() as u64,
                     accessed,

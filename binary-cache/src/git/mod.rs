@@ -118,7 +118,7 @@ use nix_ingest::store_path::StoreDir;
 use crate::gc::PublishLock;
 use crate::names::NarFile;
 use crate::refusal::Refusal;
-use crate::storage::{LocalNar, Storage};
+use crate::storage::{LocalNar, Storage, blocking};
 use crate::store::{Beside, Published};
 
 mod collect;
@@ -674,12 +674,4 @@ impl Inner {
             inner.packing.store(false, Ordering::Release);
         });
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(io::Error::other)?
 }
