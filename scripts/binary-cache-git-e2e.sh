@@ -19,6 +19,7 @@
 # ref always names complete objects). Needs root (the chroots) and scripts/nix-oracle.sh setup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/binary-cache-lib.sh
 v=${1:-2.34}
 
 command -v curl >/dev/null || {
@@ -50,22 +51,16 @@ mkdir -p "$work/home"
 nix() { scripts/nix-oracle.sh run --nix "$v" env HOME="$home" nix "$@"; }
 nix_store() { scripts/nix-oracle.sh run --nix "$v" env HOME="$home" nix-store "$@"; }
 
-# Starts a service on `git:$1`, printing its URL.
+# Starts a service on `git:$1` (shared start-up: scripts/binary-cache-lib.sh); sets `url`.
 serve() {
-  local name=$1 port=
-  : >"$work/service-$name.log"
-  "$bin" --dir "$work/work-$name" --storage "git:$work/$name.git" --listen 127.0.0.1:0 \
-    --git-pack-every 2 >"$work/service-$name.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do
-    port=$(sed -n 's|^listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$work/service-$name.log")
-    [ -z "$port" ] || break
-    sleep 0.1
-  done
-  [ -n "$port" ] || fail "the service on git:$name did not start"
-  echo "http://127.0.0.1:$port"
+  local name=$1
+  bc_start "$work/service-$name.log" "$bin" --dir "$work/work-$name" \
+    --storage "git:$work/$name.git" --git-pack-every 2 || true
+  pids+=("$BC_PID")
+  [ -n "${BC_PORT:-}" ] || fail "the service on git:$name did not start"
+  url="http://127.0.0.1:$BC_PORT"
 }
-url=$(serve a)
+serve a
 echo "== Nix $(nix --version), git storage"
 
 # The paths: two trees sharing a file, a single file, a text path referring to the first tree.
@@ -168,7 +163,10 @@ fetch_back "$url" "packed"
   fail "replicate: $(cat "$work/replicate.log")"
 grep -q "^${#paths[@]} paths published, 0 already here, 0 refused$" "$work/replicate.log" ||
   fail "replicate: $(cat "$work/replicate.log")"
-url_b=$(serve b)
+url_a=$url
+serve b
+url_b=$url
+url=$url_a
 for path in "${paths[@]}"; do
   hash=$(basename "$path" | cut -c1-32)
   curl -sSf -o "$work/b-$hash.narinfo" "$url_b/$hash.narinfo" || fail "replica: no narinfo for $path"
