@@ -675,6 +675,20 @@ fn objects_written_by_git_restore_to_the_nar_nix_dumps() {
             g.nar,
             g.algorithm
         );
+        // Blobs read ahead on two other threads, with room for only a few at a time.
+        let mut ahead = Repository::open(repo.path())
+            .unwrap()
+            .read_ahead()
+            .threads(2)
+            .max_bytes(64);
+        let restored =
+            events::to_nar(&g.id, g.mode, &mut ahead, Vec::new(), &Limits::default()).unwrap();
+        assert!(
+            restored == bytes,
+            "{} {}: NAR restored with read-ahead differs",
+            g.nar,
+            g.algorithm
+        );
 
         // Pack everything and drop the loose copies.
         if g.mode == Mode::Directory {
@@ -687,6 +701,17 @@ fn objects_written_by_git_restore_to_the_nar_nix_dumps() {
                 assert!(
                     result.unwrap() == bytes,
                     "{}: packed restore differs",
+                    g.nar
+                );
+                let mut ahead = Repository::open(repo.path())
+                    .unwrap()
+                    .read_ahead()
+                    .threads(2);
+                let restored =
+                    events::to_nar(&g.id, g.mode, &mut ahead, Vec::new(), &Limits::default());
+                assert!(
+                    restored.unwrap() == bytes,
+                    "{}: packed restore with read-ahead differs",
                     g.nar
                 );
             } else {
@@ -916,9 +941,15 @@ fn corrupt_loose_objects_are_named_by_id() {
         ("not zlib", b"garbage, not a zlib stream".to_vec()),
         ("a commit", zlib(b"commit 6\0hello\n")),
     ];
-    for (what, bytes) in cases {
-        replace(&bytes);
-        let mut source = Repository::open(repo.path()).unwrap();
+    for ((what, bytes), ahead) in cases.iter().flat_map(|case| [(case, false), (case, true)]) {
+        replace(bytes);
+        let source = Repository::open(repo.path()).unwrap();
+        // Read ahead on another thread or not, the walk finds the corruption.
+        let mut source: Box<dyn source::ObjectSource> = if ahead {
+            Box::new(source.read_ahead().threads(2))
+        } else {
+            Box::new(source)
+        };
         let err = events::to_events(
             &root,
             Mode::Directory,
@@ -927,6 +958,7 @@ fn corrupt_loose_objects_are_named_by_id() {
             &Limits::default(),
         )
         .unwrap_err();
+        let what = *what;
         if what == "a commit" {
             // A source serves commits too; the walk refuses one where a blob belongs.
             assert!(

@@ -92,6 +92,10 @@ pub fn to_nar(settings: &Settings, args: &GitToNarArgs) -> Result<String, Failur
         },
     };
     refuse_terminal()?;
+    // Blobs inflated ahead on the threads `-j` allows while this one writes the NAR.
+    let mut source = source
+        .read_ahead()
+        .threads(settings.options().settings().threads());
     let what = format!("cannot restore git object {id_text} of {repo:?} as a NAR");
     crate::nar::to_stdout("restoring", &what, |sink| {
         nix_ingest::git::events::to_events(

@@ -635,6 +635,24 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
 
     /// Reads, verifies and parses the tree `id` into a frame (entries in NAR order), parsing
     /// as it streams so that a malformed body fails within a buffer of its first bad byte.
+    /// Tells the source that the files of `frame` are read next, in this order (unless a filter
+    /// may skip some: then nothing is announced, so nothing is read ahead in vain).
+    fn announce(&mut self, frame: &Frame) {
+        if self.hooks.filter.is_some() {
+            return;
+        }
+        let hash_len = self.algorithm.len();
+        let files: Vec<Hash> = frame
+            .entries
+            .iter()
+            .filter(|e| matches!(e.kind, EntryKind::File { .. }))
+            .filter_map(|e| Hash::from_bytes(self.algorithm, frame.raw_id(e, hash_len)).ok())
+            .collect();
+        if !files.is_empty() {
+            self.source.prefetch(&files);
+        }
+    }
+
     fn read_tree(&mut self, id: &Hash) -> Result<Frame, RestoreError> {
         let hash_len = self.algorithm.len();
         // The largest canonical tree the limits allow: each entry is at most
@@ -840,6 +858,7 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
             return Err(self.limit("directory depth", 0));
         }
         let frame = self.read_tree(root)?;
+        self.announce(&frame);
         self.enter(&frame)?;
         self.emit(Event::DirectoryStart { name: None })?;
         let mut stack = vec![frame];
@@ -892,6 +911,7 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
                         return Err(self.limit("directory depth", self.limits.max_depth as u64));
                     }
                     let mut frame = self.read_tree(&id)?;
+                    self.announce(&frame);
                     frame.path_len = path_len;
                     self.enter(&frame)?;
                     self.emit(Event::DirectoryStart { name: Some(&name) })?;

@@ -84,4 +84,5 @@ pub mod events;
 pub mod loose;
 pub mod names;
 pub mod objects_dir;
+pub mod read_ahead;
 pub mod source;

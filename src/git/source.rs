@@ -158,17 +158,32 @@ impl std::fmt::Debug for Object<'_> {
 pub trait ObjectSource {
     /// Opens the object `id` for reading, streaming its body.
     fn read(&mut self, id: &Hash) -> Result<Object<'_>, ObjectError>;
+
+    /// A hint: the blobs `ids` will be read next, in this order, before any announced earlier
+    /// and not read yet. A source may start reading them
+    /// ([`ReadAhead`](crate::git::read_ahead::ReadAhead) does); the default does nothing.
+    fn prefetch(&mut self, ids: &[Hash]) {
+        let _ = ids;
+    }
 }
 
 impl<O: ObjectSource + ?Sized> ObjectSource for &mut O {
     fn read(&mut self, id: &Hash) -> Result<Object<'_>, ObjectError> {
         (**self).read(id)
     }
+
+    fn prefetch(&mut self, ids: &[Hash]) {
+        (**self).prefetch(ids)
+    }
 }
 
 impl<O: ObjectSource + ?Sized> ObjectSource for Box<O> {
     fn read(&mut self, id: &Hash) -> Result<Object<'_>, ObjectError> {
         (**self).read(id)
+    }
+
+    fn prefetch(&mut self, ids: &[Hash]) {
+        (**self).prefetch(ids)
     }
 }
 
@@ -421,6 +436,16 @@ impl Repository {
             odb,
             #[cfg(feature = "gix")]
             buffer: Vec::new(),
+        })
+    }
+
+    /// This repository, reading the blobs a walk announces ahead on other threads, each with a
+    /// handle of its own on the objects directory (see
+    /// [`ReadAhead`](crate::git::read_ahead::ReadAhead) for its settings).
+    pub fn read_ahead(self) -> crate::git::read_ahead::ReadAhead<Self> {
+        let objects = self.objects.clone();
+        crate::git::read_ahead::ReadAhead::new(self, move || {
+            Self::from_objects_dir(objects.clone())
         })
     }
 

@@ -544,9 +544,21 @@ impl Inner {
             .map(|_| ())
     }
 
+    /// The repository's objects, as NARs are read from them: blobs inflated ahead on other
+    /// threads.
+    pub(super) fn objects(
+        &self,
+    ) -> Result<
+        nix_ingest::git::read_ahead::ReadAhead<nix_ingest::git::source::Repository>,
+        nix_ingest::git::source::ObjectError,
+    > {
+        Ok(nix_ingest::git::source::Repository::open(&self.repo)?.read_ahead())
+    }
+
     /// Streams the NAR of `commit` into `out`.
     fn write_nar<W: Write>(&self, commit: &PathCommit, out: W) -> io::Result<W> {
-        let mut repo = nix_ingest::git::source::Repository::open(&self.repo)
+        let mut repo = self
+            .objects()
             .map_err(|e| io::Error::other(crate::refusal::chain(&e)))?;
         nix_ingest::git::to_nar(&commit.root, commit.mode, &mut repo, out, &self.limits).map_err(
             |e| {

@@ -109,8 +109,9 @@ pub(super) fn stream_nar(
             buf: Vec::with_capacity(CHUNK),
             sent: Arc::clone(&sent),
         };
-        // Objects read in this process (gitoxide's pack reader): no round trip per object.
-        let mut repo = match nix_ingest::git::source::Repository::open(&inner.repo) {
+        // Objects read in this process (gitoxide's pack reader), blobs inflated ahead on other
+        // threads while this one writes the NAR.
+        let mut repo = match inner.objects() {
             Ok(r) => r,
             Err(e) => return fail(crate::refusal::chain(&e)),
         };

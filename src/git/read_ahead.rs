@@ -1,0 +1,405 @@
+//! Reading blobs ahead on other threads while a tree is turned into a NAR.
+//!
+//! Restoring a tree ([`to_events`](crate::git::to_events)) reads its blobs one after the other,
+//! and reading a blob from a pack means inflating it: on a tree of compiled files that costs
+//! more than everything else together. [`ReadAhead`] wraps an [`ObjectSource`] and inflates the
+//! blobs the walk [announces](ObjectSource::prefetch) on worker threads, each with a source of
+//! its own (opened on that thread), so that the walk finds them ready in memory.
+//!
+//! Nothing is trusted more for it: the walk checks every blob it is handed against its id, as
+//! it does for any source. Memory stays bounded: blobs are read ahead only while fewer than
+//! [`max_bytes`](ReadAhead::max_bytes) bytes wait, one larger than
+//! [`max_object`](ReadAhead::max_object) is left to the walk (which streams it), and each worker
+//! holds at most one blob beyond that, so at most `max_bytes + threads × max_object` bytes are
+//! held. A blob the walk asks for that no worker has started is read by the walk itself, so the
+//! order of announcements only decides what is ready in time, never what is read.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use nix_ingest::event::{Event, Sink};
+//! use nix_ingest::git::read_ahead::ReadAhead;
+//! use nix_ingest::git::source::MemoryObjects;
+//! use nix_ingest::git::{GitHasher, Mode, events};
+//! use nix_ingest::hash::Algorithm;
+//! use nix_ingest::Limits;
+//!
+//! // A tree and its objects, in memory (a `Repository` on disk is the usual source).
+//! let mut git = GitHasher::with_objects(Algorithm::Sha1, MemoryObjects::new());
+//! git.event(Event::DirectoryStart { name: None })?;
+//! for (name, text) in [(&b"a"[..], &b"one"[..]), (b"b", b"two")] {
+//!     git.event(Event::FileStart { name: Some(name), executable: false, size: 3 })?;
+//!     git.event(Event::FileData(text))?;
+//!     git.event(Event::FileEnd)?;
+//! }
+//! git.event(Event::DirectoryEnd)?;
+//! let (root, objects) = git.finish_with_objects()?;
+//!
+//! // The same NAR, its blobs read on two other threads.
+//! let limits = Limits::default();
+//! let copy = objects.clone();
+//! let mut ahead = ReadAhead::new(objects.clone(), move || Ok(copy.clone())).threads(2);
+//! let nar = events::to_nar(&root, Mode::Directory, &mut ahead, Vec::new(), &limits)?;
+//! let mut objects = objects;
+//! assert_eq!(nar, events::to_nar(&root, Mode::Directory, &mut objects, Vec::new(), &limits)?);
+//! # Ok(()) }
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use crate::git::ObjectKind;
+use crate::git::source::{Object, ObjectError, ObjectSource};
+use crate::hash::Hash;
+
+/// An [`ObjectSource`] that reads announced blobs ahead on worker threads. See the
+/// [module docs](self).
+///
+/// Settings are chained on [`new`](Self::new); the workers start at the first announcement.
+pub struct ReadAhead<S: ObjectSource + 'static> {
+    source: S,
+    open: Arc<Opener<S>>,
+    threads: usize,
+    max_bytes: u64,
+    max_object: u64,
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl<S: ObjectSource + 'static> std::fmt::Debug for ReadAhead<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadAhead")
+            .field("threads", &self.threads)
+            .field("max_bytes", &self.max_bytes)
+            .field("max_object", &self.max_object)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a worker's own source, on the worker's thread.
+type Opener<S> = dyn Fn() -> Result<S, ObjectError> + Send + Sync;
+
+/// What became of an announced blob.
+enum Slot {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker is reading it.
+    Reading,
+    /// Read whole: its body.
+    Ready(Vec<u8>),
+    /// Left to the walk: not a blob, too large, unreadable (the walk reports why), or asked for
+    /// before a worker took it.
+    Left,
+}
+
+#[derive(Default)]
+struct State {
+    /// Announced ids in the order they are expected, the most recent announcement first.
+    queue: VecDeque<Hash>,
+    slots: HashMap<Hash, Slot>,
+    /// Bytes of ready bodies not yet taken.
+    waiting: u64,
+    stop: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a slot changes, a body is taken, something is queued, or on stop.
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A worker never panics while holding the lock (nothing in it can); should one ever
+        // have, its state is still consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<S: ObjectSource + 'static> ReadAhead<S> {
+    /// Wraps `source`; each worker reads from a source `open` makes on its thread (another
+    /// handle on the same objects). Reads ahead on as many threads as the machine has cores,
+    /// up to 64 MiB waiting, blobs of up to 8 MiB. A worker whose source cannot be opened reads
+    /// nothing.
+    pub fn new(
+        source: S,
+        open: impl Fn() -> Result<S, ObjectError> + Send + Sync + 'static,
+    ) -> Self {
+        ReadAhead {
+            source,
+            open: Arc::new(open),
+            threads: 0,
+            max_bytes: 64 << 20,
+            max_object: 8 << 20,
+            shared: Arc::default(),
+            workers: Vec::new(),
+        }
+    }
+
+    /// How many threads read: as [`Settings::threads`](crate::Settings::threads) says, `0`
+    /// (the default) a worker per core, `1` the calling thread only (nothing is read ahead),
+    /// `n` `n` workers.
+    #[must_use]
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// How many bytes of bodies read ahead may wait for the walk before workers pause.
+    #[must_use]
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// The largest blob read ahead; larger ones are streamed by the walk itself.
+    #[must_use]
+    pub fn max_object(mut self, bytes: u64) -> Self {
+        self.max_object = bytes;
+        self
+    }
+
+    /// How many workers the setting asks for.
+    fn workers(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            1 => 0,
+            n => n,
+        }
+    }
+
+    fn start(&mut self) {
+        if !self.workers.is_empty() {
+            return;
+        }
+        for _ in 0..self.workers() {
+            let (open, shared) = (Arc::clone(&self.open), Arc::clone(&self.shared));
+            let (max_bytes, max_object) = (self.max_bytes, self.max_object);
+            match std::thread::Builder::new()
+                .name("git-read-ahead".into())
+                .spawn(move || {
+                    if let Ok(source) = open() {
+                        Worker {
+                            source,
+                            shared,
+                            max_bytes,
+                            max_object,
+                        }
+                        .run();
+                    }
+                }) {
+                Ok(handle) => self.workers.push(handle),
+                // No thread to be had: read what the others (or the walk) can.
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+impl<S: ObjectSource + 'static> Drop for ReadAhead<S> {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.changed.notify_all();
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl<S: ObjectSource + 'static> ObjectSource for ReadAhead<S> {
+    fn read(&mut self, id: &Hash) -> Result<Object<'_>, ObjectError> {
+        let mut state = self.shared.lock();
+        loop {
+            match state.slots.get(id) {
+                Some(Slot::Reading) => {
+                    state = self
+                        .shared
+                        .changed
+                        .wait(state)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+                Some(Slot::Ready(_)) => {
+                    let Some(Slot::Ready(body)) = state.slots.remove(id) else {
+                        unreachable!("the slot was just seen ready")
+                    };
+                    state.waiting = state.waiting.saturating_sub(body.len() as u64);
+                    drop(state);
+                    self.shared.changed.notify_all();
+                    return Ok(Object {
+                        kind: ObjectKind::Blob,
+                        size: body.len() as u64,
+                        body: Box::new(io::Cursor::new(body)),
+                    });
+                }
+                Some(Slot::Queued | Slot::Left) | None => {
+                    // Not started: the walk reads it itself (a queued id is skipped by the
+                    // workers once its slot is gone).
+                    state.slots.remove(id);
+                    drop(state);
+                    return self.source.read(id);
+                }
+            }
+        }
+    }
+
+    fn prefetch(&mut self, ids: &[Hash]) {
+        if self.threads == 1 || ids.is_empty() {
+            return;
+        }
+        self.start();
+        let mut state = self.shared.lock();
+        for id in ids.iter().rev() {
+            if !state.slots.contains_key(id) {
+                state.slots.insert(*id, Slot::Queued);
+                state.queue.push_front(*id);
+            }
+        }
+        drop(state);
+        self.shared.changed.notify_all();
+    }
+}
+
+/// One worker thread: its own copy of the source, reading queued blobs whole.
+struct Worker<S> {
+    source: S,
+    shared: Arc<Shared>,
+    max_bytes: u64,
+    max_object: u64,
+}
+
+impl<S: ObjectSource> Worker<S> {
+    fn run(mut self) {
+        loop {
+            let id = {
+                let mut state = self.shared.lock();
+                loop {
+                    if state.stop {
+                        return;
+                    }
+                    if state.waiting < self.max_bytes
+                        && let Some(id) = state.queue.pop_front()
+                    {
+                        // Skip ids the walk has taken meanwhile.
+                        if let Some(slot @ Slot::Queued) = state.slots.get_mut(&id) {
+                            *slot = Slot::Reading;
+                            break id;
+                        }
+                        continue;
+                    }
+                    state = self
+                        .shared
+                        .changed
+                        .wait(state)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let body = self.read_whole(&id);
+            let mut state = self.shared.lock();
+            let slot = match body {
+                Some(body) if !state.stop => {
+                    state.waiting = state.waiting.saturating_add(body.len() as u64);
+                    Slot::Ready(body)
+                }
+                _ => Slot::Left,
+            };
+            state.slots.insert(id, slot);
+            drop(state);
+            self.shared.changed.notify_all();
+        }
+    }
+
+    /// The blob `id` whole, or `None` to leave it to the walk.
+    fn read_whole(&mut self, id: &Hash) -> Option<Vec<u8>> {
+        let object = self.source.read(id).ok()?;
+        if object.kind != ObjectKind::Blob || object.size > self.max_object {
+            return None;
+        }
+        let mut body = Vec::new();
+        body.try_reserve_exact(usize::try_from(object.size).ok()?)
+            .ok()?;
+        // One byte more than announced shows a body longer than its header: left to the walk,
+        // which reports it.
+        let mut reader = object.body.take(object.size.saturating_add(1));
+        reader.read_to_end(&mut body).ok()?;
+        (body.len() as u64 == object.size).then_some(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::source::MemoryObjects;
+    use crate::hash::Algorithm;
+
+    fn blobs(n: usize) -> (MemoryObjects, Vec<Hash>) {
+        let mut objects = MemoryObjects::new();
+        let ids = (0..n)
+            .map(|i| objects.insert(Algorithm::Sha1, ObjectKind::Blob, vec![i as u8; i * 100]))
+            .collect();
+        (objects, ids)
+    }
+
+    fn opener(objects: &MemoryObjects) -> impl Fn() -> Result<MemoryObjects, ObjectError> + use<> {
+        let objects = objects.clone();
+        move || Ok(objects.clone())
+    }
+
+    fn body(source: &mut impl ObjectSource, id: &Hash) -> Vec<u8> {
+        let mut out = Vec::new();
+        source.read(id).unwrap().body.read_to_end(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn every_blob_reads_as_the_source_has_it_in_any_order() {
+        let (mut objects, ids) = blobs(50);
+        let mut ahead = ReadAhead::new(objects.clone(), opener(&objects))
+            .threads(3)
+            .max_bytes(2000);
+        ahead.prefetch(&ids);
+        // Out of the announced order, twice each, and some never announced.
+        let mut order: Vec<&Hash> = ids.iter().rev().collect();
+        order.extend(ids.iter().step_by(3));
+        for id in order {
+            assert_eq!(body(&mut ahead, id), body(&mut objects, id));
+        }
+        let state = ahead.shared.lock();
+        assert!(state.waiting <= 2000 + 3 * (8 << 20));
+    }
+
+    #[test]
+    fn one_thread_reads_nothing_ahead() {
+        let (objects, ids) = blobs(5);
+        let mut ahead = ReadAhead::new(objects.clone(), opener(&objects)).threads(1);
+        ahead.prefetch(&ids);
+        assert!(ahead.workers.is_empty());
+        assert!(ahead.shared.lock().slots.is_empty());
+    }
+
+    #[test]
+    fn a_missing_object_is_reported_by_the_source_itself() {
+        let (objects, _) = blobs(1);
+        let missing = Hash::digest(Algorithm::Sha1, b"not there");
+        let mut ahead = ReadAhead::new(objects.clone(), opener(&objects)).threads(2);
+        ahead.prefetch(&[missing]);
+        assert!(matches!(
+            ahead.read(&missing),
+            Err(ObjectError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn waiting_bytes_stay_under_the_bound() {
+        let (objects, ids) = blobs(60);
+        let mut ahead = ReadAhead::new(objects.clone(), opener(&objects))
+            .threads(2)
+            .max_bytes(1000);
+        ahead.prefetch(&ids);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        // Nothing taken: the workers stop once 1000 bytes wait, each past it by one blob.
+        let largest = 59 * 100;
+        assert!(ahead.shared.lock().waiting < 1000 + 2 * largest);
+    }
+}
