@@ -131,7 +131,7 @@ pub use commit::PathCommit;
 use commit::*;
 pub use pack::pack;
 use pack::pack_lock;
-pub use replicate::Replicated;
+pub use replicate::{Replicated, ReplicatedObjects};
 pub(crate) use serve::GitBackend;
 
 /// Where store paths' commits are.
@@ -142,8 +142,10 @@ pub const NARS: &str = "refs/nix-nar/";
 pub const OBJECTS: &str = "refs/nix-objects/";
 /// Where commits are found by the name of the (compressed) NAR file they were uploaded as.
 pub const UPLOADS: &str = "refs/nix-upload/";
-/// Where `replicate` fetches to.
+/// Where `replicate` fetches paths to.
 pub const QUARANTINE: &str = "refs/nix-quarantine/nix/";
+/// Where `replicate` fetches listings and realisations to.
+pub const QUARANTINE_OBJECTS: &str = "refs/nix-quarantine/objects/";
 
 const IDENT: &str = "nix-ingest <nix-ingest@localhost> 0 +0000";
 
