@@ -833,12 +833,11 @@ async fn a_second_cache_replicates_listings_and_realisations_and_verifies_them()
     ];
     const DOI: &str =
         "sha256:39edd3b8ba7593cc36f9dc008f86be0e4a6875fbcd16c14e386e50856ef856a7!out.doi";
-    let key: nix_ingest_binary_cache::signature::PublicKey =
-        String::from_utf8(formats("key.pub"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+    let key: nix_ingest_binary_cache::signature::PublicKey = String::from_utf8(formats("key.pub"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let first = open(|c| c.trust(key.clone()));
     for hash in ALL {
         let info = String::from_utf8(formats(&format!("2.34/cache/{hash}.narinfo"))).unwrap();
@@ -853,7 +852,9 @@ async fn a_second_cache_replicates_listings_and_realisations_and_verifies_them()
         assert_eq!(status, StatusCode::OK, "{text}");
     }
     let doi = formats(&format!("2.34/cache/realisations/{DOI}"));
-    let (status, text) = first.put(&format!("/realisations/{DOI}"), doi.clone()).await;
+    let (status, text) = first
+        .put(&format!("/realisations/{DOI}"), doi.clone())
+        .await;
     assert_eq!(status, StatusCode::OK, "{text}");
 
     // A forged listing: the first cache's ref of FORGED.ls now names another path's listing,
@@ -968,10 +969,7 @@ async fn a_second_cache_replicates_listings_and_realisations_and_verifies_them()
     let uri = format!("/realisations/{DOI}");
     assert_eq!(get(uri.clone()).await, (StatusCode::OK, doi.clone()));
     assert_eq!(first.get(&uri).await, (StatusCode::OK, doi));
-    assert_eq!(
-        get(format!("/{FORGED}.ls")).await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(get(format!("/{FORGED}.ls")).await.0, StatusCode::NOT_FOUND);
     assert_eq!(
         get(format!("/realisations/{forged_doi}")).await.0,
         StatusCode::NOT_FOUND
