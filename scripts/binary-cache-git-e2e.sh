@@ -13,8 +13,8 @@
 # into fresh stores give the trees back (before and after `pack`, which runs while serving; the
 # uploader's Nix asks for the compressed files its cached narinfos name, served compressed again
 # on the fly, while a Nix that never uploaded reads the `Compression: none` narinfos); a
-# second service replicates the first (`replicate --from`, every path verified again) and serves
-# the same narinfos and NARs to `nix copy --from`; and `gc --storage git:…` removes old paths,
+# second service replicates the first (`replicate --from`, every path and the listing verified
+# again) and serves the same narinfos, NARs and listing, the paths to `nix copy --from`; and `gc --storage git:…` removes old paths,
 # keeping a recently read closure whole, also when run again and again while Nix uploads (every
 # ref always names complete objects). Needs root (the chroots) and scripts/nix-oracle.sh setup.
 set -euo pipefail
@@ -163,6 +163,9 @@ fetch_back "$url" "packed"
   fail "replicate: $(cat "$work/replicate.log")"
 grep -q "^${#paths[@]} paths published, 0 already here, 0 refused$" "$work/replicate.log" ||
   fail "replicate: $(cat "$work/replicate.log")"
+# The one listing Nix uploaded (compression none) comes along, checked against the NAR here.
+grep -q "^1 listings published, 0 already here, 0 skipped (their path is not here), 0 refused$" \
+  "$work/replicate.log" || fail "replicate: $(cat "$work/replicate.log")"
 url_a=$url
 serve b
 url_b=$url
@@ -174,8 +177,11 @@ for path in "${paths[@]}"; do
   curl -sSf -o "$work/b-$hash.nar" "$url_b/$(sed -n 's/^URL: //p' "$work/$hash.narinfo")" || fail "replica: no NAR"
   cmp -s "$work/$hash.nar" "$work/b-$hash.nar" || fail "replica: another NAR for $path"
 done
+curl -sSf -o "$work/b-listing.json" "$url_b/$(basename "${paths[0]}" | cut -c1-32).ls" ||
+  fail "replica: no listing"
+cmp -s "$work/listing.json" "$work/b-listing.json" || fail "replica: another listing"
 fsck "$work/b.git"
-ok "replicate: a second service serves the same ${#paths[@]} narinfos and NARs"
+ok "replicate: a second service serves the same ${#paths[@]} narinfos and NARs, and the same listing"
 fetch_back "$url_b" "replica"
 
 # Collection: everything but a recently read closure (the text path and its tree) goes.

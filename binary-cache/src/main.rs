@@ -15,6 +15,7 @@ use std::time::Duration;
 use clap::Parser;
 use nix_ingest::store_path::StoreDir;
 use nix_ingest_binary_cache::auth::Users;
+use nix_ingest_binary_cache::escape::Escaped;
 use nix_ingest_binary_cache::git::GitStorage;
 use nix_ingest_binary_cache::signature::{PublicKey, SecretKey};
 use nix_ingest_binary_cache::storage::Location;
@@ -48,7 +49,8 @@ enum Command {
     Pack(PackArgs),
     /// Fetches the paths of another git cache into a git storage, verifies every one again
     /// (narinfo, commit, and the NAR rebuilt from the fetched tree) and publishes those that
-    /// pass; safe while the service runs.
+    /// pass, then its listings (checked against the NAR of their path) and realisations (their
+    /// output here, signed by a trusted key); safe while the service runs.
     Replicate(ReplicateArgs),
 }
 
@@ -67,7 +69,8 @@ struct ReplicateArgs {
     /// The cache to replicate from: any URL or path `git fetch` takes (its repository).
     #[arg(long, value_name = "URL")]
     from: String,
-    /// Trust this public key to sign paths without a content address. Repeatable.
+    /// Trust this public key to sign paths without a content address, and realisations.
+    /// Repeatable.
     #[arg(
         long = "trusted-public-key",
         visible_alias = "trusted-key",
@@ -391,13 +394,38 @@ fn replicate(args: ReplicateArgs) -> ExitCode {
             for (hash, reason) in &report.refused {
                 println!("refused {hash}: {reason}");
             }
+            for (what, objects) in [
+                ("listing", &report.listings),
+                ("realisation", &report.realisations),
+            ] {
+                for name in &objects.published {
+                    println!("verified and published {what} {}", Escaped(name));
+                }
+                for (name, reason) in &objects.refused {
+                    println!("refused {what} {}: {}", Escaped(name), Escaped(reason));
+                }
+            }
             println!(
                 "{} paths published, {} already here, {} refused",
                 report.published.len(),
                 report.already,
                 report.refused.len()
             );
-            if report.refused.is_empty() {
+            let (l, r) = (&report.listings, &report.realisations);
+            println!(
+                "{} listings published, {} already here, {} skipped (their path is not here), {} refused",
+                l.published.len(),
+                l.already,
+                l.skipped,
+                l.refused.len()
+            );
+            println!(
+                "{} realisations published, {} already here, {} refused",
+                r.published.len(),
+                r.already,
+                r.refused.len()
+            );
+            if report.refused.is_empty() && l.refused.is_empty() && r.refused.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

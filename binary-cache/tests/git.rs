@@ -804,6 +804,211 @@ async fn listings_and_realisations_live_in_refs_and_go_with_their_paths() {
     assert_eq!(git(&cache.repo, &["for-each-ref"]), "");
 }
 
+/// Writes `data` as a blob into `repo` and points `name` at it (a forgery in a cache's
+/// repository, made behind its back).
+fn forge_ref(repo: &Path, name: &str, data: &[u8]) {
+    let mut child = Command::new("git")
+        .arg("--git-dir")
+        .arg(repo)
+        .args(["hash-object", "-w", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    git(repo, &["update-ref", name, &id]);
+}
+
+#[tokio::test]
+async fn a_second_cache_replicates_listings_and_realisations_and_verifies_them() {
+    const ALL: [&str; 5] = [
+        "kmmkrxlfw7rbwdnaj9js21xg9m42q8kw",
+        "cdqar1prp1xbqcldsafm9yaw6n4dq1yz",
+        "8zv8i345w2xn27jrxj4cyjc6x3b4am1q",
+        "hlm81fny491fq6ip5mv65l2m9apc5ljs",
+        "941dch0f2ccgxzmnw4b685pxqh0b9838",
+    ];
+    const DOI: &str =
+        "sha256:39edd3b8ba7593cc36f9dc008f86be0e4a6875fbcd16c14e386e50856ef856a7!out.doi";
+    let key: nix_ingest_binary_cache::signature::PublicKey = String::from_utf8(formats("key.pub"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let first = open(|c| c.trust(key.clone()));
+    for hash in ALL {
+        let info = String::from_utf8(formats(&format!("2.34/cache/{hash}.narinfo"))).unwrap();
+        let nar = formats(&format!("2.34/cache/{}", field(&info, "URL")));
+        first.upload(&info, nar).await;
+        let (status, text) = first
+            .put(
+                &format!("/{hash}.ls"),
+                formats(&format!("2.34/cache/{hash}.ls")),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+    }
+    let doi = formats(&format!("2.34/cache/realisations/{DOI}"));
+    let (status, text) = first
+        .put(&format!("/realisations/{DOI}"), doi.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+
+    // A forged listing: the first cache's ref of FORGED.ls now names another path's listing,
+    // which the service itself refuses as FORGED's.
+    const FORGED: &str = ALL[0];
+    let other = first.get(&format!("/{}.ls", ALL[1])).await.1;
+    let (status, refusal) = first.put(&format!("/{FORGED}.ls"), other.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refusal}");
+    forge_ref(
+        &first.repo,
+        &format!("refs/nix-objects/{FORGED}.ls"),
+        &other,
+    );
+    assert_eq!(
+        first.get(&format!("/{FORGED}.ls")).await,
+        (StatusCode::OK, other)
+    );
+    // A forged realisation: the signed one, claimed for another output of the derivation; the
+    // signature does not cover it, so the service refuses it (403).
+    let forged_doi = DOI.replace("!out.doi", "!dev.doi");
+    let forged = String::from_utf8(doi.clone())
+        .unwrap()
+        .replace("!out\"", "!dev\"");
+    assert_ne!(forged.as_bytes(), &doi[..]);
+    let (status, text) = first
+        .put(
+            &format!("/realisations/{forged_doi}"),
+            forged.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    let doi_refs = git(
+        &first.repo,
+        &[
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/nix-objects/realisations/",
+        ],
+    );
+    let [doi_ref] = doi_refs.lines().collect::<Vec<_>>()[..] else {
+        panic!("{doi_refs}")
+    };
+    let forged_ref = doi_ref.replace("!out.doi", "!dev.doi");
+    forge_ref(&first.repo, &forged_ref, forged.as_bytes());
+    // And a listing whose path the first cache does not hold.
+    const ABSENT: &str = "0000000000000000000000000000000z";
+    forge_ref(
+        &first.repo,
+        &format!("refs/nix-objects/{ABSENT}.ls"),
+        &formats(&format!("2.34/cache/{}.ls", ALL[1])),
+    );
+
+    let second_dir = tempfile::tempdir().unwrap();
+    let second_repo = second_dir.path().join("mirror.git");
+    let config = Config::new(second_dir.path().join("work"))
+        .git(&second_repo)
+        .trust(key);
+    let storage =
+        GitStorage::open(&second_repo, &StoreDir::default(), Default::default(), 0).unwrap();
+    let report = storage
+        .replicate(&config, first.repo.to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.refused, Vec::<(String, String)>::new());
+    assert_eq!(report.published.len(), ALL.len());
+    let mut listings = report.listings.published.clone();
+    listings.sort();
+    let mut expected: Vec<String> = ALL[1..].iter().map(|h| format!("{h}.ls")).collect();
+    expected.sort();
+    assert_eq!(listings, expected, "{report:?}");
+    assert_eq!(
+        (report.listings.already, report.listings.skipped),
+        (0, 1),
+        "{report:?}"
+    );
+    let [(name, reason)] = &report.listings.refused[..] else {
+        panic!("{report:?}")
+    };
+    assert_eq!(name, &format!("{FORGED}.ls"));
+    // The reason the service gives for the same listing.
+    assert_eq!(reason, refusal.trim_end());
+    let strip = |r: &str| r.strip_prefix("refs/nix-objects/").unwrap().to_owned();
+    assert_eq!(report.realisations.published, vec![strip(doi_ref)]);
+    let [(name, reason)] = &report.realisations.refused[..] else {
+        panic!("{report:?}")
+    };
+    assert_eq!(name, &strip(&forged_ref));
+    assert!(
+        reason.contains("is not signed by a key this cache trusts"),
+        "{reason}"
+    );
+
+    let second = Service::open(config.clone()).unwrap();
+    let get = |uri: String| {
+        let router = second.router();
+        async move {
+            let response = router
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, body.to_vec())
+        }
+    };
+    for hash in &ALL[1..] {
+        let uri = format!("/{hash}.ls");
+        let served = first.get(&uri).await;
+        assert_eq!(served.0, StatusCode::OK);
+        assert_eq!(get(uri).await, served);
+    }
+    let uri = format!("/realisations/{DOI}");
+    assert_eq!(get(uri.clone()).await, (StatusCode::OK, doi.clone()));
+    assert_eq!(first.get(&uri).await, (StatusCode::OK, doi));
+    assert_eq!(get(format!("/{FORGED}.ls")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(format!("/realisations/{forged_doi}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        git(&second_repo, &["for-each-ref", "refs/nix-quarantine/"]),
+        ""
+    );
+    fsck(&second_repo);
+
+    // Again: what is here is here already; the forgeries are refused again.
+    let again = storage
+        .replicate(&config, first.repo.to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(again.already, ALL.len());
+    assert_eq!(
+        (
+            again.listings.published.len(),
+            again.listings.already,
+            again.listings.skipped,
+            again.listings.refused.len()
+        ),
+        (0, 4, 1, 1)
+    );
+    assert_eq!(
+        (
+            again.realisations.published.len(),
+            again.realisations.already,
+            again.realisations.refused.len()
+        ),
+        (0, 1, 1)
+    );
+    assert_eq!(
+        git(&second_repo, &["for-each-ref", "refs/nix-quarantine/"]),
+        ""
+    );
+}
+
 #[tokio::test]
 async fn a_corrupt_object_is_never_served_as_the_nar() {
     let cache = open(|c| c);
@@ -882,7 +1087,9 @@ async fn the_command_line_replicates_packs_and_collects() {
     ]);
     assert!(ok, "{stdout}{stderr}");
     assert!(
-        stdout.ends_with("2 paths published, 0 already here, 0 refused\n"),
+        stdout
+            .lines()
+            .any(|l| l == "2 paths published, 0 already here, 0 refused"),
         "{stdout}"
     );
     let (ok, stdout, stderr) = run(&["pack", "--storage", &storage]);

@@ -85,8 +85,7 @@ pub async fn put(
 ) -> Result<String, Refusal> {
     check_encoding(headers)?;
     let data = read_small(body, MAX_LISTING_SIZE, deadline).await?;
-    let listing: Listing = serde_json::from_slice(&data)
-        .map_err(|e| Refusal::bad_request(format!("{hash_part}.ls is not a NAR listing: {e}")))?;
+    let listing = parse(hash_part, &data)?;
     let has_narinfo = app
         .storage
         .has_narinfo(hash_part)
@@ -205,17 +204,34 @@ async fn check_and_keep(app: &App, hash_part: &str, listing: &Listing) -> Result
         .finish()
         .map_err(|e| Refusal::internal("cannot list the kept NAR", &e))?;
     let printed = app.config.store_dir.display_path(&info.store_path);
-    if let Some(difference) = difference("", &listing.root, &ours.root) {
-        return Err(Refusal::unverified(format!(
-            "{hash_part}.ls does not list the NAR of {printed}: {difference}"
-        )));
-    }
-    let json =
-        serde_json::to_vec(&ours).map_err(|e| Refusal::internal("cannot write the listing", &e))?;
+    let json = matching(hash_part, &printed, listing, &ours)?;
     app.storage
         .publish_beside(&key(hash_part), hash_part, json)
         .await
         .map_err(|e| Refusal::internal("cannot keep the listing", &e))
+}
+
+/// Parses `data`, given as the listing `<hash part>.ls`.
+pub(crate) fn parse(hash_part: &str, data: &[u8]) -> Result<Listing, Refusal> {
+    serde_json::from_slice(data)
+        .map_err(|e| Refusal::bad_request(format!("{hash_part}.ls is not a NAR listing: {e}")))
+}
+
+/// Checks `claimed`, given as the listing of the path `printed` (hash part `hash_part`), against
+/// `ours`, the listing of the NAR this cache holds for that path: what to keep if they match
+/// (`ours` in Nix's JSON), 422 naming the first difference if not.
+pub(crate) fn matching(
+    hash_part: &str,
+    printed: &str,
+    claimed: &Listing,
+    ours: &Listing,
+) -> Result<Vec<u8>, Refusal> {
+    if let Some(difference) = difference("", &claimed.root, &ours.root) {
+        return Err(Refusal::unverified(format!(
+            "{hash_part}.ls does not list the NAR of {printed}: {difference}"
+        )));
+    }
+    serde_json::to_vec(ours).map_err(|e| Refusal::internal("cannot write the listing", &e))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! The HTTP side: routes, uploads, downloads.
 
-mod listing;
-mod realisation;
+pub(crate) mod listing;
+pub(crate) mod realisation;
 
 use std::io;
 use std::sync::Arc;

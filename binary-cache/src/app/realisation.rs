@@ -31,7 +31,7 @@ use crate::signature::Signature;
 use crate::store::Beside;
 
 /// The largest realisation accepted, in bytes.
-const MAX_SIZE: usize = 64 << 10;
+pub(crate) const MAX_SIZE: usize = 64 << 10;
 
 /// The id of a `<id>.doi` name.
 fn id_of(name: &str) -> Result<DrvOutput, Refusal> {
@@ -61,8 +61,7 @@ pub async fn put(
     let id = id_of(name).map_err(|r| Refusal::bad_request(r.message))?;
     check_encoding(headers)?;
     let data = read_small(body, MAX_SIZE, deadline).await?;
-    let r: Realisation = serde_json::from_slice(&data)
-        .map_err(|e| Refusal::bad_request(format!("{name} is not a realisation: {e}")))?;
+    let r = parse(name, &data)?;
     if r.id != id {
         return Err(Refusal::bad_request(format!(
             "the realisation is of {}, but was uploaded as {name}",
@@ -86,41 +85,11 @@ pub async fn put(
         Ok(None) => false,
         Err(e) => return Err(Refusal::internal("cannot read a kept narinfo", &e)),
     };
-    let missing = || {
-        Refusal::conflict(format!(
-            "realisation {id}: its output {out} is not in this cache; upload the output first"
-        ))
-    };
+    let missing = || missing(&r, &out);
     if !held {
         return Err(missing());
     }
-    let signatures: Vec<Signature> = r
-        .signatures
-        .iter()
-        .map(|s| {
-            s.parse::<Signature>()
-                .map_err(|e| Refusal::bad_request(format!("realisation {id}: {}", chain(&e))))
-        })
-        .collect::<Result<_, _>>()?;
-    let Some(key) = app
-        .config
-        .trusted_keys
-        .verify(&r.fingerprint(), &signatures)
-    else {
-        let names: Vec<&str> = signatures.iter().map(|s| s.key_name()).collect();
-        let signed = if names.is_empty() {
-            "it has no signature".to_owned()
-        } else {
-            format!("it is signed by {} only", names.join(", "))
-        };
-        return Err(Refusal::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "realisation {id} (output {out}) is not signed by a key this cache trusts: {signed}; \
-                 realisations are kept only with a trusted signature"
-            ),
-        ));
-    };
+    let key = trusted(&app.config, &r, &out)?;
     let object = id.file_name();
     let json = serde_json::to_vec(&r)
         .map_err(|e| Refusal::internal("cannot write the realisation", &e))?;
@@ -141,13 +110,9 @@ pub async fn put(
                 .ok_or_else(missing)?;
             let kept: Realisation = serde_json::from_slice(&kept)
                 .map_err(|e| Refusal::internal("cannot parse a kept realisation", &e))?;
-            return if kept.out_path == r.out_path {
-                Ok(format!("realisation {id} is already in this cache\n"))
-            } else {
-                Err(Refusal::conflict(format!(
-                    "realisation {id}: this cache keeps output {}, not {out}",
-                    store_dir.display_path(&kept.out_path)
-                )))
+            return match same_output(&kept, &r, store_dir) {
+                Ok(()) => Ok(format!("realisation {id} is already in this cache\n")),
+                Err(refusal) => Err(refusal),
             };
         }
     }
@@ -155,4 +120,72 @@ pub async fn put(
     Ok(format!(
         "realisation {id} → {out} verified (signed by {key}) and kept\n"
     ))
+}
+
+/// Parses `data`, given as the realisation `name`.
+pub(crate) fn parse(name: &str, data: &[u8]) -> Result<Realisation, Refusal> {
+    serde_json::from_slice(data)
+        .map_err(|e| Refusal::bad_request(format!("{name} is not a realisation: {e}")))
+}
+
+/// 409: the output of `r` (printed `out`) is not in this cache.
+pub(crate) fn missing(r: &Realisation, out: &str) -> Refusal {
+    Refusal::conflict(format!(
+        "realisation {}: its output {out} is not in this cache; upload the output first",
+        r.id
+    ))
+}
+
+/// The name of the trusted key that signed `r` (output printed `out`), or 403 (400 for a
+/// signature that does not parse).
+pub(crate) fn trusted<'a>(
+    config: &'a crate::config::Config,
+    r: &Realisation,
+    out: &str,
+) -> Result<&'a str, Refusal> {
+    let id = &r.id;
+    let signatures: Vec<Signature> = r
+        .signatures
+        .iter()
+        .map(|s| {
+            s.parse::<Signature>()
+                .map_err(|e| Refusal::bad_request(format!("realisation {id}: {}", chain(&e))))
+        })
+        .collect::<Result<_, _>>()?;
+    config
+        .trusted_keys
+        .verify(&r.fingerprint(), &signatures)
+        .ok_or_else(|| {
+            let names: Vec<&str> = signatures.iter().map(|s| s.key_name()).collect();
+            let signed = if names.is_empty() {
+                "it has no signature".to_owned()
+            } else {
+                format!("it is signed by {} only", names.join(", "))
+            };
+            Refusal::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "realisation {id} (output {out}) is not signed by a key this cache trusts: {signed}; \
+                     realisations are kept only with a trusted signature"
+                ),
+            )
+        })
+}
+
+/// Whether `kept`, the realisation this cache keeps under the id of `r`, has the same output
+/// (409 if not).
+pub(crate) fn same_output(
+    kept: &Realisation,
+    r: &Realisation,
+    store_dir: &nix_ingest::store_path::StoreDir,
+) -> Result<(), Refusal> {
+    if kept.out_path == r.out_path {
+        return Ok(());
+    }
+    Err(Refusal::conflict(format!(
+        "realisation {}: this cache keeps output {}, not {}",
+        r.id,
+        store_dir.display_path(&kept.out_path),
+        store_dir.display_path(&r.out_path)
+    )))
 }

@@ -15,6 +15,8 @@
 //! PATH/refs/nix-objects/realisations/<id, %-escaped>.doi
 //!                                         → the blob of a realisation
 //! PATH/refs/nix-quarantine/nix/…          paths fetched by `replicate`, not yet verified
+//! PATH/refs/nix-quarantine/objects/…      listings and realisations fetched by `replicate`
+//!                                         (named as below refs/nix-objects/), not yet verified
 //! PATH/nix-ingest/access/<hash part>      empty files: their mtime is the path's last read
 //! PATH/.publish.lock                      held while publishing, collecting, packing refs
 //! PATH/nix-ingest/pack.lock               held while repacking (packing, collecting)
@@ -75,7 +77,13 @@
 //! then runs `git gc --prune=<expiry>`. `replicate` fetches another cache's `refs/nix/*` into
 //! `refs/nix-quarantine/nix/*` and verifies every path again — its narinfo as an upload's, its
 //! NAR rebuilt from the fetched tree and checked against `NarHash`, `NarSize` and the content
-//! address, its commit rebuilt and compared — before publishing its ref.
+//! address, its commit rebuilt and compared — before publishing its ref. In the same fetch, its
+//! `refs/nix-objects/*` go to `refs/nix-quarantine/objects/*`; then each listing and realisation
+//! is checked as an upload of it would be: a listing only if its path is here (published before
+//! or by this run; otherwise it is skipped), against the listing of this cache's NAR of that path
+//! (what is kept is this cache's listing, Nix's bytes); a realisation only if its output is here
+//! and a trusted key signed it. Those that fail are reported, not published, and every
+//! quarantined ref is removed either way.
 //!
 //! # Differences from other git-backed caches
 //!
@@ -87,8 +95,7 @@
 //! Limits: git must be installed (refs, commits, objects read back, packing and fetching go
 //! through it). Publications into one repository are serialized (the NAR is written into the
 //! repository under the publication lock, so that a collection cannot prune an object a path
-//! being written counts on). Listings and realisations are not replicated, and a cache cannot be
-//! pushed to over git (replication pulls).
+//! being written counts on). A cache cannot be pushed to over git (replication pulls).
 //!
 //! [`to_events`]: nix_ingest::git::to_events
 //! [`GitHasher`]: nix_ingest::git::GitHasher
@@ -131,7 +138,7 @@ pub use commit::PathCommit;
 use commit::*;
 pub use pack::pack;
 use pack::pack_lock;
-pub use replicate::Replicated;
+pub use replicate::{Replicated, ReplicatedObjects};
 pub(crate) use serve::GitBackend;
 
 /// Where store paths' commits are.
@@ -142,8 +149,10 @@ pub const NARS: &str = "refs/nix-nar/";
 pub const OBJECTS: &str = "refs/nix-objects/";
 /// Where commits are found by the name of the (compressed) NAR file they were uploaded as.
 pub const UPLOADS: &str = "refs/nix-upload/";
-/// Where `replicate` fetches to.
+/// Where `replicate` fetches paths to.
 pub const QUARANTINE: &str = "refs/nix-quarantine/nix/";
+/// Where `replicate` fetches listings and realisations to.
+pub const QUARANTINE_OBJECTS: &str = "refs/nix-quarantine/objects/";
 
 const IDENT: &str = "nix-ingest <nix-ingest@localhost> 0 +0000";
 

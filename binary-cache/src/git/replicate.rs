@@ -1,6 +1,10 @@
 //! Replication over git's own transport: fetch into quarantine, verify again, publish.
 
+use nix_ingest::nar::listing::{Listing, ListingBuilder};
+
 use super::*;
+use crate::app::{listing, realisation};
+use crate::store::Beside;
 
 /// What [`GitStorage::replicate`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -11,6 +15,46 @@ pub struct Replicated {
     pub already: usize,
     /// The paths refused, by hash part, with the reason.
     pub refused: Vec<(String, String)>,
+    /// What became of the other cache's listings (`<hash part>.ls`).
+    pub listings: ReplicatedObjects,
+    /// What became of the other cache's realisations (`realisations/<id>.doi`).
+    pub realisations: ReplicatedObjects,
+}
+
+/// What [`GitStorage::replicate`] did with the listings or the realisations of the other cache,
+/// each named by its ref below `refs/nix-objects/` (`<hash part>.ls`,
+/// `realisations/<id, %-escaped>.doi`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplicatedObjects {
+    /// Those verified and published.
+    pub published: Vec<String>,
+    /// How many were here already (the same object, or one verified again and found to be the
+    /// one kept here).
+    pub already: usize,
+    /// How many listings were skipped because their path is not here (neither before nor after
+    /// this replication); realisations are never skipped.
+    pub skipped: usize,
+    /// Those refused, with the reason.
+    pub refused: Vec<(String, String)>,
+}
+
+/// What became of one fetched listing or realisation.
+enum Outcome {
+    Published,
+    Already,
+    Skipped,
+    Refused(String),
+}
+
+impl ReplicatedObjects {
+    fn record(&mut self, name: &str, outcome: Outcome) {
+        match outcome {
+            Outcome::Published => self.published.push(name.to_owned()),
+            Outcome::Already => self.already += 1,
+            Outcome::Skipped => self.skipped += 1,
+            Outcome::Refused(reason) => self.refused.push((name.to_owned(), reason)),
+        }
+    }
 }
 
 impl GitStorage {
@@ -19,7 +63,12 @@ impl GitStorage {
     /// (content address or a signature by a key `config` trusts), its commit rebuilt from the
     /// narinfo and compared, its NAR rebuilt from the fetched tree and checked against
     /// `NarHash`, `NarSize` and the content address — references first, and publishes the
-    /// verified ones. Quarantined refs are removed either way.
+    /// verified ones.
+    ///
+    /// Its listings and realisations, fetched into `refs/nix-quarantine/objects/`, are then
+    /// checked as uploads of them would be: a listing only if its path is here (else skipped),
+    /// against the listing of this cache's NAR of that path; a realisation only if its output
+    /// is here and a key `config` trusts signed it. Quarantined refs are removed either way.
     pub async fn replicate(&self, config: &crate::Config, from: &str) -> io::Result<Replicated> {
         if from.starts_with('-') || from.is_empty() {
             return Err(io::Error::new(
@@ -40,6 +89,7 @@ impl GitStorage {
                     "--no-write-fetch-head",
                     &from,
                     &format!("+{PATHS}*:{QUARANTINE}*"),
+                    &format!("+{OBJECTS}*:{QUARANTINE_OBJECTS}*"),
                 ],
                 None,
             )?;
@@ -141,6 +191,9 @@ impl GitStorage {
                 hex(&commit.id)
             ))?;
         }
+        let (inner, config) = (Arc::clone(inner), config.clone());
+        (report.listings, report.realisations) =
+            blocking(move || inner.replicate_objects(&config, &local)).await?;
         Ok(report)
     }
 
@@ -208,4 +261,250 @@ impl GitStorage {
             .await
             .map_err(|r| r.message)
     }
+}
+
+impl Inner {
+    /// Checks and publishes the listings and realisations in quarantine (`local`: the paths
+    /// here, by hash part), then removes their quarantined refs, whatever happened.
+    fn replicate_objects(
+        &self,
+        config: &crate::Config,
+        local: &BTreeMap<String, Hash>,
+    ) -> io::Result<(ReplicatedObjects, ReplicatedObjects)> {
+        let quarantined = self.refs_under(QUARANTINE_OBJECTS)?;
+        let checked = self.check_objects(config, local, &quarantined);
+        let lines: String = quarantined
+            .iter()
+            .map(|(name, id)| format!("delete {QUARANTINE_OBJECTS}{name} {}\n", hex(id)))
+            .collect();
+        let removed = self.update_refs(&lines);
+        let checked = checked?;
+        removed?;
+        Ok(checked)
+    }
+
+    fn check_objects(
+        &self,
+        config: &crate::Config,
+        local: &BTreeMap<String, Hash>,
+        quarantined: &BTreeMap<String, Hash>,
+    ) -> io::Result<(ReplicatedObjects, ReplicatedObjects)> {
+        let kept = self.refs_under(OBJECTS)?;
+        // Types and sizes first: nothing over its limit is read.
+        let ids: Vec<String> = quarantined.values().map(hex).collect();
+        let headers = self.headers(&ids)?;
+        let mut listings = ReplicatedObjects::default();
+        let mut realisations = ReplicatedObjects::default();
+        for ((name, id), header) in quarantined.iter().zip(headers) {
+            let blob = Fetched { name, id, header };
+            if name.starts_with("realisations/") {
+                realisations.record(name, self.check_realisation(config, &blob, local, &kept)?);
+            } else {
+                listings.record(name, self.check_listing(&blob, local, &kept)?);
+            }
+        }
+        Ok((listings, realisations))
+    }
+
+    /// A fetched listing, checked as an upload of it after its narinfo would be.
+    fn check_listing(
+        &self,
+        blob: &Fetched<'_>,
+        local: &BTreeMap<String, Hash>,
+        kept: &BTreeMap<String, Hash>,
+    ) -> io::Result<Outcome> {
+        let Some(hash_part) = listing::listing_name(blob.name) else {
+            return Ok(Outcome::Refused(format!(
+                "{OBJECTS}{} is neither a listing (<hash part>.ls) nor a realisation \
+                 (realisations/<id>.doi)",
+                blob.name
+            )));
+        };
+        let Some(commit) = local.get(hash_part) else {
+            return Ok(Outcome::Skipped);
+        };
+        if kept.get(blob.name) == Some(blob.id) {
+            return Ok(Outcome::Already);
+        }
+        let data = match self.small_blob(blob, listing::MAX_LISTING_SIZE, "listing")? {
+            Ok(data) => data,
+            Err(reason) => return Ok(Outcome::Refused(reason)),
+        };
+        let claimed = match listing::parse(hash_part, &data) {
+            Ok(l) => l,
+            Err(refusal) => return Ok(Outcome::Refused(refusal.message)),
+        };
+        drop(data);
+        let commit = self
+            .path_commit(hex(commit))?
+            .ok_or_else(|| bad(format!("the commit of {hash_part} is missing")))?;
+        let info = NarInfo::parse(&commit.narinfo, &self.store_dir)
+            .map_err(|e| bad(crate::refusal::chain(&e)))?;
+        let printed = self.store_dir.display_path(&info.store_path);
+        let ours = match self.listing_of(&commit, info.nar_size) {
+            Ok(ours) => ours,
+            Err(e) => {
+                return Ok(Outcome::Refused(format!(
+                    "cannot list the NAR of {printed} here: {e}"
+                )));
+            }
+        };
+        let json = match listing::matching(hash_part, &printed, &claimed, &ours) {
+            Ok(json) => json,
+            Err(refusal) => return Ok(Outcome::Refused(refusal.message)),
+        };
+        Ok(
+            match self.publish_beside(&listing::key(hash_part), hash_part, json)? {
+                Beside::Yes => Outcome::Published,
+                Beside::AlreadyThere => Outcome::Already,
+                Beside::MissingOwner => {
+                    Outcome::Refused(format!("its path {printed} was collected meanwhile"))
+                }
+            },
+        )
+    }
+
+    /// The listing of this cache's NAR of `commit` (`nar_size` bytes, as its narinfo says):
+    /// the events the NAR is written from, each file's offset from the NAR's grammar.
+    fn listing_of(&self, commit: &PathCommit, nar_size: u64) -> io::Result<Listing> {
+        let mut repo = nix_ingest::git::source::Repository::open(&self.repo)
+            .map_err(|e| io::Error::other(crate::refusal::chain(&e)))?;
+        let limits = Limits {
+            max_total_size: self.limits.max_total_size.min(nar_size),
+            ..self.limits
+        };
+        let mut builder = ListingBuilder::new();
+        nix_ingest::git::to_events(&commit.root, commit.mode, &mut repo, &mut builder, &limits)
+            .map_err(|e| io::Error::other(crate::refusal::chain(&e)))?;
+        builder
+            .finish()
+            .map_err(|e| io::Error::other(crate::refusal::chain(&e)))
+    }
+
+    /// A fetched realisation, checked as an upload of it would be.
+    fn check_realisation(
+        &self,
+        config: &crate::Config,
+        blob: &Fetched<'_>,
+        local: &BTreeMap<String, Hash>,
+        kept: &BTreeMap<String, Hash>,
+    ) -> io::Result<Outcome> {
+        if kept.get(blob.name) == Some(blob.id) {
+            return Ok(Outcome::Already);
+        }
+        let data = match self.small_blob(blob, realisation::MAX_SIZE, "realisation")? {
+            Ok(data) => data,
+            Err(reason) => return Ok(Outcome::Refused(reason)),
+        };
+        let r = match realisation::parse(blob.name, &data) {
+            Ok(r) => r,
+            Err(refusal) => return Ok(Outcome::Refused(refusal.message)),
+        };
+        let key = r.id.file_name();
+        if object_ref(&key) != format!("{OBJECTS}{}", blob.name) {
+            return Ok(Outcome::Refused(format!(
+                "the realisation is of {}, but was kept as {OBJECTS}{}",
+                r.id, blob.name
+            )));
+        }
+        let out = self.store_dir.display_path(&r.out_path);
+        let hash_part = r.out_path.hash_part().to_string();
+        let held = match local.get(&hash_part) {
+            Some(commit) => {
+                let commit = self
+                    .path_commit(hex(commit))?
+                    .ok_or_else(|| bad(format!("the commit of {hash_part} is missing")))?;
+                NarInfo::parse(&commit.narinfo, &self.store_dir)
+                    .map_err(|e| bad(crate::refusal::chain(&e)))?
+                    .store_path
+                    == r.out_path
+            }
+            None => false,
+        };
+        if !held {
+            return Ok(Outcome::Refused(realisation::missing(&r, &out).message));
+        }
+        if let Err(refusal) = realisation::trusted(config, &r, &out) {
+            return Ok(Outcome::Refused(refusal.message));
+        }
+        let json = serde_json::to_vec(&r).map_err(io::Error::other)?;
+        Ok(match self.publish_beside(&key, &hash_part, json)? {
+            Beside::Yes => Outcome::Published,
+            Beside::MissingOwner => Outcome::Refused(realisation::missing(&r, &out).message),
+            Beside::AlreadyThere => {
+                let kept = self
+                    .object(&key, realisation::MAX_SIZE)?
+                    .ok_or_else(|| bad(format!("{key} vanished")))?;
+                let kept: nix_ingest::realisation::Realisation = serde_json::from_slice(&kept)
+                    .map_err(|e| bad(format!("{}: {e}", object_ref(&key))))?;
+                match realisation::same_output(&kept, &r, &self.store_dir) {
+                    Ok(()) => Outcome::Already,
+                    Err(refusal) => Outcome::Refused(refusal.message),
+                }
+            }
+        })
+    }
+
+    /// The body of a fetched blob of at most `max` bytes (a `what`), or why it is refused.
+    fn small_blob(
+        &self,
+        blob: &Fetched<'_>,
+        max: usize,
+        what: &str,
+    ) -> io::Result<Result<Vec<u8>, String>> {
+        match &blob.header {
+            None => return Ok(Err("its object is missing".to_owned())),
+            Some((kind, _)) if kind != "blob" => {
+                return Ok(Err(format!("it names a {kind}, not a blob")));
+            }
+            Some((_, size)) if *size > max as u64 => {
+                return Ok(Err(format!(
+                    "it is {size} bytes, over the {max} a {what} may have"
+                )));
+            }
+            Some(_) => {}
+        }
+        match self.cat(&[hex(blob.id)])?.pop().flatten() {
+            Some((_, kind, body)) if kind == "blob" && body.len() <= max => Ok(Ok(body)),
+            _ => Err(bad(format!("{} changed while read", hex(blob.id)))),
+        }
+    }
+
+    /// `git cat-file --batch-check` of `ids`: each one's type and size, or `None` if missing.
+    fn headers(&self, ids: &[String]) -> io::Result<Vec<Option<(String, u64)>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let input: String = ids.iter().map(|id| format!("{id}\n")).collect();
+        let out = self.git(&["cat-file", "--batch-check"], Some(input.into_bytes()))?;
+        let text = String::from_utf8(out).map_err(|_| bad("git cat-file: not UTF-8"))?;
+        let mut lines = text.lines();
+        ids.iter()
+            .map(|id| {
+                let line = lines
+                    .next()
+                    .ok_or_else(|| bad("git cat-file: answer cut short"))?;
+                if line.ends_with(" missing") {
+                    return Ok(None);
+                }
+                match line.split(' ').collect::<Vec<_>>()[..] {
+                    [got, kind, size] if got == id => Ok(Some((
+                        kind.to_owned(),
+                        size.parse().map_err(|_| bad("git cat-file: bad size"))?,
+                    ))),
+                    _ => Err(bad(format!(
+                        "git cat-file: unexpected answer {line:?} for {id}"
+                    ))),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A listing or realisation in quarantine: its ref name below the quarantine, its object, and
+/// that object's type and size.
+struct Fetched<'a> {
+    name: &'a str,
+    id: &'a Hash,
+    header: Option<(String, u64)>,
 }
