@@ -635,8 +635,8 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
 
     /// Reads, verifies and parses the tree `id` into a frame (entries in NAR order), parsing
     /// as it streams so that a malformed body fails within a buffer of its first bad byte.
-    /// Tells the source that the files of `frame` are read next, in this order (unless a filter
-    /// may skip some: then nothing is announced, so nothing is read ahead in vain).
+    /// Tells the source that the entries of `frame` are read next, in this order (unless a
+    /// filter may skip some: then nothing is announced, so nothing is read ahead in vain).
     fn announce(&mut self, frame: &Frame) {
         if self.hooks.filter.is_some() {
             return;
@@ -645,7 +645,7 @@ impl<O: ObjectSource + ?Sized, S: Sink + ?Sized> Walk<'_, '_, O, S> {
         let files: Vec<Hash> = frame
             .entries
             .iter()
-            .filter(|e| matches!(e.kind, EntryKind::File { .. }))
+            .filter(|e| !matches!(e.kind, EntryKind::Submodule))
             .filter_map(|e| Hash::from_bytes(self.algorithm, frame.raw_id(e, hash_len)).ok())
             .collect();
         if !files.is_empty() {

@@ -1,18 +1,22 @@
 //! Reading blobs ahead on other threads while a tree is turned into a NAR.
 //!
-//! Restoring a tree ([`to_events`](crate::git::to_events)) reads its blobs one after the other,
-//! and reading a blob from a pack means inflating it: on a tree of compiled files that costs
-//! more than everything else together. [`ReadAhead`] wraps an [`ObjectSource`] and inflates the
-//! blobs the walk [announces](ObjectSource::prefetch) on worker threads, each with a source of
-//! its own (opened on that thread), so that the walk finds them ready in memory.
+//! Restoring a tree ([`to_events`](crate::git::to_events)) reads its objects one after the
+//! other, and reading an object from a pack means inflating it: on a tree of compiled files that
+//! costs more than everything else together. [`ReadAhead`] wraps an [`ObjectSource`] and
+//! inflates the objects the walk [announces](ObjectSource::prefetch) on worker threads, each
+//! with a source of its own (opened on that thread), so that the walk finds them ready in
+//! memory. A worker that reads a tree announces its entries in turn, in the order a NAR lists
+//! them, so the workers keep ahead of the walk across directories, not only within one.
 //!
-//! Nothing is trusted more for it: the walk checks every blob it is handed against its id, as
-//! it does for any source. Memory stays bounded: blobs are read ahead only while fewer than
+//! Nothing is trusted more for it: the walk checks every object it is handed against its id, as
+//! it does for any source, and a tree a worker cannot parse is simply not followed (the walk
+//! reports it). Memory stays bounded: objects are read ahead only while fewer than
 //! [`max_bytes`](ReadAhead::max_bytes) bytes wait, one larger than
-//! [`max_object`](ReadAhead::max_object) is left to the walk (which streams it), and each worker
-//! holds at most one blob beyond that, so at most `max_bytes + threads × max_object` bytes are
-//! held. A blob the walk asks for that no worker has started is read by the walk itself, so the
-//! order of announcements only decides what is ready in time, never what is read.
+//! [`max_object`](ReadAhead::max_object) is left to the walk (which streams it), each worker
+//! holds at most one object beyond that, so at most `max_bytes + threads × max_object` bytes
+//! are held; and at most a million announced ids wait. An object the walk asks for that no
+//! worker has started is read by the walk itself, so the order of announcements only decides
+//! what is ready in time, never what is read.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -49,11 +53,11 @@ use std::io::{self, Read};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use crate::git::ObjectKind;
 use crate::git::source::{Object, ObjectError, ObjectSource};
+use crate::git::{ObjectKind, SUBMODULE_MODE, TreeRefIter};
 use crate::hash::Hash;
 
-/// An [`ObjectSource`] that reads announced blobs ahead on worker threads. See the
+/// An [`ObjectSource`] that reads announced objects ahead on worker threads. See the
 /// [module docs](self).
 ///
 /// Settings are chained on [`new`](Self::new); the workers start at the first announcement.
@@ -80,16 +84,19 @@ impl<S: ObjectSource + 'static> std::fmt::Debug for ReadAhead<S> {
 /// Opens a worker's own source, on the worker's thread.
 type Opener<S> = dyn Fn() -> Result<S, ObjectError> + Send + Sync;
 
-/// What became of an announced blob.
+/// At most this many announced ids wait (a worker stops following trees beyond it).
+const MAX_QUEUE: usize = 1 << 20;
+
+/// What became of an announced object.
 enum Slot {
     /// Waiting for a worker.
     Queued,
     /// A worker is reading it.
     Reading,
-    /// Read whole: its body.
-    Ready(Vec<u8>),
-    /// Left to the walk: not a blob, too large, unreadable (the walk reports why), or asked for
-    /// before a worker took it.
+    /// Read whole: its kind and body.
+    Ready(ObjectKind, Vec<u8>),
+    /// Left to the walk: neither a blob nor a tree, too large, unreadable (the walk reports
+    /// why), or asked for before a worker took it.
     Left,
 }
 
@@ -106,15 +113,55 @@ struct State {
 #[derive(Default)]
 struct Shared {
     state: Mutex<State>,
-    /// Signalled when a slot changes, a body is taken, something is queued, or on stop.
-    changed: Condvar,
+    /// Bodies' buffers handed back by the walk, for workers to fill again (no fresh memory,
+    /// and no page faults, per object).
+    spare: Mutex<Vec<Vec<u8>>>,
+    /// Workers wait on it: signalled when something is queued, room is made, or on stop.
+    work: Condvar,
+    /// The walk waits on it for an object a worker is reading: signalled when one is done.
+    done: Condvar,
 }
+
+/// At most this many spare buffers are kept.
+const MAX_SPARE: usize = 16;
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A worker never panics while holding the lock (nothing in it can); should one ever
         // have, its state is still consistent.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn spare(&self) -> MutexGuard<'_, Vec<Vec<u8>>> {
+        self.spare.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A body read ahead, handing its buffer back when dropped.
+struct Body {
+    buf: Vec<u8>,
+    read: usize,
+    shared: Arc<Shared>,
+}
+
+impl Read for Body {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let rest = self.buf.get(self.read..).unwrap_or_default();
+        let n = rest.len().min(out.len());
+        if let (Some(dst), Some(src)) = (out.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.read = self.read.saturating_add(n);
+        Ok(n)
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        let mut spare = self.shared.spare();
+        if spare.len() < MAX_SPARE {
+            spare.push(std::mem::take(&mut self.buf));
+        }
     }
 }
 
@@ -201,7 +248,7 @@ impl<S: ObjectSource + 'static> ReadAhead<S> {
 impl<S: ObjectSource + 'static> Drop for ReadAhead<S> {
     fn drop(&mut self) {
         self.shared.lock().stop = true;
-        self.shared.changed.notify_all();
+        self.shared.work.notify_all();
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
@@ -216,21 +263,28 @@ impl<S: ObjectSource + 'static> ObjectSource for ReadAhead<S> {
                 Some(Slot::Reading) => {
                     state = self
                         .shared
-                        .changed
+                        .done
                         .wait(state)
                         .unwrap_or_else(|e| e.into_inner());
                 }
-                Some(Slot::Ready(_)) => {
-                    let Some(Slot::Ready(body)) = state.slots.remove(id) else {
+                Some(Slot::Ready(..)) => {
+                    let Some(Slot::Ready(kind, body)) = state.slots.remove(id) else {
                         unreachable!("the slot was just seen ready")
                     };
+                    let was_full = state.waiting >= self.max_bytes;
                     state.waiting = state.waiting.saturating_sub(body.len() as u64);
                     drop(state);
-                    self.shared.changed.notify_all();
+                    if was_full {
+                        self.shared.work.notify_all();
+                    }
                     return Ok(Object {
-                        kind: ObjectKind::Blob,
+                        kind,
                         size: body.len() as u64,
-                        body: Box::new(io::Cursor::new(body)),
+                        body: Box::new(Body {
+                            buf: body,
+                            read: 0,
+                            shared: Arc::clone(&self.shared),
+                        }),
                     });
                 }
                 Some(Slot::Queued | Slot::Left) | None => {
@@ -249,15 +303,23 @@ impl<S: ObjectSource + 'static> ObjectSource for ReadAhead<S> {
             return;
         }
         self.start();
-        let mut state = self.shared.lock();
-        for id in ids.iter().rev() {
-            if !state.slots.contains_key(id) {
-                state.slots.insert(*id, Slot::Queued);
-                state.queue.push_front(*id);
+        self.shared.lock().announce(ids.iter().copied().rev());
+        self.shared.work.notify_all();
+    }
+}
+
+impl State {
+    /// Queues `ids` (given last first) ahead of everything queued, those not known yet.
+    fn announce(&mut self, ids: impl Iterator<Item = Hash>) {
+        for id in ids {
+            if self.queue.len() >= MAX_QUEUE {
+                break;
+            }
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.slots.entry(id) {
+                slot.insert(Slot::Queued);
+                self.queue.push_front(id);
             }
         }
-        drop(state);
-        self.shared.changed.notify_all();
     }
 }
 
@@ -290,40 +352,65 @@ impl<S: ObjectSource> Worker<S> {
                     }
                     state = self
                         .shared
-                        .changed
+                        .work
                         .wait(state)
                         .unwrap_or_else(|e| e.into_inner());
                 }
             };
-            let body = self.read_whole(&id);
+            let read = self.read_whole(&id);
+            // A tree's entries are read next, in NAR order (by name).
+            let mut entries = Vec::new();
+            if let Some((ObjectKind::Tree, body)) = &read {
+                for entry in TreeRefIter::new(body, id.algorithm()) {
+                    let Ok(entry) = entry else {
+                        entries.clear();
+                        break;
+                    };
+                    if entry.mode != SUBMODULE_MODE
+                        && let Ok(child) = Hash::from_bytes(id.algorithm(), entry.id)
+                    {
+                        entries.push((entry.name, child));
+                    }
+                }
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            }
+            let more = entries.len() > 1;
             let mut state = self.shared.lock();
-            let slot = match body {
-                Some(body) if !state.stop => {
+            state.announce(entries.iter().rev().map(|(_, child)| *child));
+            drop(entries);
+            let slot = match read {
+                Some((kind, body)) if !state.stop => {
                     state.waiting = state.waiting.saturating_add(body.len() as u64);
-                    Slot::Ready(body)
+                    Slot::Ready(kind, body)
                 }
                 _ => Slot::Left,
             };
             state.slots.insert(id, slot);
             drop(state);
-            self.shared.changed.notify_all();
+            self.shared.done.notify_one();
+            if more {
+                // More to read than this worker takes next.
+                self.shared.work.notify_all();
+            }
         }
     }
 
-    /// The blob `id` whole, or `None` to leave it to the walk.
-    fn read_whole(&mut self, id: &Hash) -> Option<Vec<u8>> {
+    /// The blob or tree `id` whole, or `None` to leave it to the walk.
+    fn read_whole(&mut self, id: &Hash) -> Option<(ObjectKind, Vec<u8>)> {
         let object = self.source.read(id).ok()?;
-        if object.kind != ObjectKind::Blob || object.size > self.max_object {
+        let kind = object.kind;
+        if !matches!(kind, ObjectKind::Blob | ObjectKind::Tree) || object.size > self.max_object {
             return None;
         }
-        let mut body = Vec::new();
+        let mut body = self.shared.spare().pop().unwrap_or_default();
+        body.clear();
         body.try_reserve_exact(usize::try_from(object.size).ok()?)
             .ok()?;
         // One byte more than announced shows a body longer than its header: left to the walk,
         // which reports it.
         let mut reader = object.body.take(object.size.saturating_add(1));
         reader.read_to_end(&mut body).ok()?;
-        (body.len() as u64 == object.size).then_some(body)
+        (body.len() as u64 == object.size).then_some((kind, body))
     }
 }
 

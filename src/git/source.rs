@@ -159,9 +159,9 @@ pub trait ObjectSource {
     /// Opens the object `id` for reading, streaming its body.
     fn read(&mut self, id: &Hash) -> Result<Object<'_>, ObjectError>;
 
-    /// A hint: the blobs `ids` will be read next, in this order, before any announced earlier
-    /// and not read yet. A source may start reading them
-    /// ([`ReadAhead`](crate::git::read_ahead::ReadAhead) does); the default does nothing.
+    /// A hint: the objects `ids` (blobs and trees) will be read next, in this order, before any
+    /// announced earlier and not read yet. A source may start reading them, and what the trees
+    /// hold ([`ReadAhead`](crate::git::read_ahead::ReadAhead) does); the default does nothing.
     fn prefetch(&mut self, ids: &[Hash]) {
         let _ = ids;
     }
