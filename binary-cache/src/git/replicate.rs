@@ -3,7 +3,7 @@
 use nix_ingest::nar::listing::{Listing, ListingBuilder};
 
 use super::*;
-use crate::app::{listing, realisation};
+use crate::check::{listing, realisation};
 use crate::store::Beside;
 
 /// What [`GitStorage::replicate`] did.

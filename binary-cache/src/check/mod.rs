@@ -24,6 +24,9 @@ use crate::names::{self, Compression, NarFile};
 use crate::refusal::{Refusal, chain};
 use crate::signature::Signature;
 
+pub(crate) mod listing;
+pub(crate) mod realisation;
+
 /// Why a narinfo's path is believed.
 #[derive(Debug, Clone)]
 pub enum Trust {
