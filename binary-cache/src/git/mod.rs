@@ -42,11 +42,14 @@
 //! `FileSize` = `NarSize`. (Signatures sign none of these fields, so they stay valid.) A `GET`
 //! of that URL streams the NAR rebuilt from the tree ([`to_events`] into a NAR writer, from a
 //! blocking thread through a bounded channel): objects are read in this process (loose ones
-//! streamed through zlib; packed ones with gitoxide's pack reader, each inflated whole, one at a
-//! time, as delta resolution requires, so a request holds at most its largest file), the crate
-//! checks each one against its id as it goes (a corrupt object fails the response
-//! instead of ending it), and the bytes are those `nix-store --dump` gives for the path, so their
-//! hash is the narinfo's `NarHash`.
+//! streamed through zlib; packed ones with gitoxide's pack reader, each inflated whole, as delta
+//! resolution requires), the crate checks each one against its id as it goes (a corrupt object
+//! fails the response instead of ending it), and the bytes are those `nix-store --dump` gives
+//! for the path, so their hash is the narinfo's `NarHash`. Up to four NARs at once are read
+//! with their objects inflated ahead on a worker per core
+//! ([`ReadAhead`](nix_ingest::git::read_ahead::ReadAhead): at most 16 MiB waiting and one
+//! object of up to 4 MiB per worker, per NAR); further ones are read on their request's thread
+//! alone, holding at most their largest object.
 //! Nix reads it as any `Compression: none` cache.
 //!
 //! A Nix that uploaded a path keeps the narinfo it sent in its local cache, and asks for the
@@ -106,7 +109,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use axum::body::{Body, Bytes};
@@ -171,6 +174,46 @@ struct Inner {
     pack_every: u64,
     published: AtomicU64,
     packing: AtomicBool,
+    /// NARs being read with objects inflated ahead (at most [`READ_AHEAD_STREAMS`]).
+    reading_ahead: Arc<AtomicUsize>,
+}
+
+/// At most this many NARs are read with objects inflated ahead at once; others are read on
+/// their request's thread alone. The work is bound by the cores, so more would not serve
+/// faster, and this bounds the memory of reading ahead: each stream holds at most
+/// [`READ_AHEAD_BYTES`] of inflated objects waiting, plus one object of at most
+/// [`READ_AHEAD_OBJECT`] bytes per worker (a worker per core).
+const READ_AHEAD_STREAMS: usize = 4;
+/// Inflated objects waiting to be written, per stream.
+const READ_AHEAD_BYTES: u64 = 16 << 20;
+/// The largest object inflated ahead; larger ones are streamed by the request's thread.
+const READ_AHEAD_OBJECT: u64 = 4 << 20;
+
+/// A repository's objects as a NAR is read from them, and the read-ahead slot it holds.
+pub(super) struct Objects {
+    source: nix_ingest::git::read_ahead::ReadAhead<nix_ingest::git::source::Repository>,
+    slot: Option<Arc<AtomicUsize>>,
+}
+
+impl nix_ingest::git::source::ObjectSource for Objects {
+    fn read(
+        &mut self,
+        id: &Hash,
+    ) -> Result<nix_ingest::git::source::Object<'_>, nix_ingest::git::source::ObjectError> {
+        self.source.read(id)
+    }
+
+    fn prefetch(&mut self, ids: &[Hash]) {
+        self.source.prefetch(ids)
+    }
+}
+
+impl Drop for Objects {
+    fn drop(&mut self) {
+        if let Some(slot) = &self.slot {
+            slot.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// A git command on the repository at `repo`, with git's environment variables that could point
@@ -340,6 +383,7 @@ impl GitStorage {
                 pack_every,
                 published: AtomicU64::new(0),
                 packing: AtomicBool::new(false),
+                reading_ahead: Arc::new(AtomicUsize::new(0)),
             }),
         })
     }
@@ -553,15 +597,23 @@ impl Inner {
             .map(|_| ())
     }
 
-    /// The repository's objects, as NARs are read from them: blobs inflated ahead on other
-    /// threads.
-    pub(super) fn objects(
-        &self,
-    ) -> Result<
-        nix_ingest::git::read_ahead::ReadAhead<nix_ingest::git::source::Repository>,
-        nix_ingest::git::source::ObjectError,
-    > {
-        Ok(nix_ingest::git::source::Repository::open(&self.repo)?.read_ahead())
+    /// The repository's objects, as NARs are read from them: inflated ahead on a worker per
+    /// core, when fewer than [`READ_AHEAD_STREAMS`] NARs are read so already.
+    pub(super) fn objects(&self) -> Result<Objects, nix_ingest::git::source::ObjectError> {
+        let repo = nix_ingest::git::source::Repository::open(&self.repo)?;
+        let slot = self
+            .reading_ahead
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < READ_AHEAD_STREAMS).then_some(n + 1)
+            })
+            .is_ok()
+            .then(|| Arc::clone(&self.reading_ahead));
+        let source = repo
+            .read_ahead()
+            .threads(if slot.is_some() { 0 } else { 1 })
+            .max_bytes(READ_AHEAD_BYTES)
+            .max_object(READ_AHEAD_OBJECT);
+        Ok(Objects { source, slot })
     }
 
     /// Streams the NAR of `commit` into `out`.
@@ -694,5 +746,33 @@ impl Inner {
             }
             inner.packing.store(false, Ordering::Release);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_four_nars_are_read_ahead_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = GitStorage::open(
+            &dir.path().join("repo.git"),
+            &StoreDir::default(),
+            Limits::default(),
+            0,
+        )
+        .unwrap();
+        let inner = &storage.inner;
+        let mut held: Vec<Objects> = (0..6).map(|_| inner.objects().unwrap()).collect();
+        let ahead = held.iter().filter(|o| o.slot.is_some()).count();
+        assert_eq!(ahead, READ_AHEAD_STREAMS);
+        assert_eq!(inner.reading_ahead.load(Ordering::Acquire), READ_AHEAD_STREAMS);
+        // One ends: the next NAR read gets its slot.
+        let first = held.iter().position(|o| o.slot.is_some()).unwrap();
+        held.remove(first);
+        assert!(inner.objects().unwrap().slot.is_some());
+        drop(held);
+        assert_eq!(inner.reading_ahead.load(Ordering::Acquire), 0);
     }
 }
