@@ -323,7 +323,23 @@ impl State {
     }
 }
 
-/// One worker thread: its own copy of the source, reading queued blobs whole.
+/// An object a worker is reading: left to the walk if the worker never settles it.
+struct Claim {
+    shared: Arc<Shared>,
+    id: Hash,
+    settled: bool,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.shared.lock().slots.insert(self.id, Slot::Left);
+            self.shared.done.notify_all();
+        }
+    }
+}
+
+/// One worker thread: its own copy of the source, reading queued objects whole.
 struct Worker<S> {
     source: S,
     shared: Arc<Shared>,
@@ -357,6 +373,12 @@ impl<S: ObjectSource> Worker<S> {
                         .unwrap_or_else(|e| e.into_inner());
                 }
             };
+            // Should reading panic (a bug in a source), the walk is told to read it itself.
+            let mut claim = Claim {
+                shared: Arc::clone(&self.shared),
+                id,
+                settled: false,
+            };
             let read = self.read_whole(&id);
             // A tree's entries are read next, in NAR order (by name).
             let mut entries = Vec::new();
@@ -386,6 +408,7 @@ impl<S: ObjectSource> Worker<S> {
                 _ => Slot::Left,
             };
             state.slots.insert(id, slot);
+            claim.settled = true;
             drop(state);
             self.shared.done.notify_one();
             if more {
@@ -454,6 +477,42 @@ mod tests {
         }
         let state = ahead.shared.lock();
         assert!(state.waiting <= 2000 + 3 * (8 << 20));
+    }
+
+    /// A source whose reads panic on other threads than the one it was made on.
+    struct PanicsElsewhere {
+        objects: MemoryObjects,
+        home: std::thread::ThreadId,
+    }
+
+    impl ObjectSource for PanicsElsewhere {
+        fn read(&mut self, id: &Hash) -> Result<Object<'_>, ObjectError> {
+            assert_eq!(std::thread::current().id(), self.home, "a bug in a source");
+            self.objects.read(id)
+        }
+    }
+
+    #[test]
+    fn a_worker_that_panics_leaves_its_object_to_the_walk() {
+        let (objects, ids) = blobs(8);
+        let home = std::thread::current().id();
+        let copy = objects.clone();
+        let source = PanicsElsewhere {
+            objects: objects.clone(),
+            home,
+        };
+        let mut ahead = ReadAhead::new(source, move || {
+            Ok(PanicsElsewhere {
+                objects: copy.clone(),
+                home,
+            })
+        })
+        .threads(2);
+        ahead.prefetch(&ids);
+        let mut objects = objects;
+        for id in &ids {
+            assert_eq!(body(&mut ahead, id), body(&mut objects, id));
+        }
     }
 
     #[test]

@@ -767,7 +767,10 @@ mod tests {
         let mut held: Vec<Objects> = (0..6).map(|_| inner.objects().unwrap()).collect();
         let ahead = held.iter().filter(|o| o.slot.is_some()).count();
         assert_eq!(ahead, READ_AHEAD_STREAMS);
-        assert_eq!(inner.reading_ahead.load(Ordering::Acquire), READ_AHEAD_STREAMS);
+        assert_eq!(
+            inner.reading_ahead.load(Ordering::Acquire),
+            READ_AHEAD_STREAMS
+        );
         // One ends: the next NAR read gets its slot.
         let first = held.iter().position(|o| o.slot.is_some()).unwrap();
         held.remove(first);
