@@ -260,9 +260,10 @@ pub async fn check_nar(
     let nar = decompress(compression, file, config)
         .map_err(|e| Refusal::bad_request(format!("{}: {e}", plan.file.url())))?
         .take(info.nar_size.saturating_add(1));
-    let mut nar = CountingReader {
+    let decompressed = Arc::new(AtomicU64::new(0));
+    let mut nar = SharedCountingReader {
         inner: nar,
-        count: 0,
+        count: Arc::clone(&decompressed),
     };
     let limits = nix_ingest::Limits {
         max_total_size: config.limits.max_total_size.min(info.nar_size),
@@ -285,7 +286,7 @@ pub async fn check_nar(
         .nar_hash(info.nar_hash)
         .nar_size(info.nar_size);
     let result = verify::verify_nar_async(&mut nar, &claim, &config.store_dir, &options).await;
-    if nar.count > info.nar_size {
+    if decompressed.load(Ordering::Relaxed) > info.nar_size {
         return Err(Refusal::unverified(format!(
             "the NAR is longer than NarSize ({} bytes)",
             info.nar_size
@@ -332,26 +333,6 @@ impl<R: AsyncRead + Unpin> AsyncRead for SharedCountingReader<R> {
         let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
         let read = buf.filled().len().saturating_sub(before);
         self.count.fetch_add(read as u64, Ordering::Relaxed);
-        poll
-    }
-}
-
-/// Counts the bytes read through it.
-struct CountingReader<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for CountingReader<R> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        let read = buf.filled().len().saturating_sub(before);
-        self.count = self.count.saturating_add(read as u64);
         poll
     }
 }
