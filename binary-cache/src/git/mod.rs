@@ -153,6 +153,28 @@ pub const UPLOADS: &str = "refs/nix-upload/";
 pub const QUARANTINE: &str = "refs/nix-quarantine/nix/";
 /// Where `replicate` fetches listings and realisations to.
 pub const QUARANTINE_OBJECTS: &str = "refs/nix-quarantine/objects/";
+/// Where another cache's `push` stages paths (the only refs a push may write).
+pub const INCOMING: &str = "refs/nix-incoming/nix/";
+/// Where another cache's `push` stages listings and realisations.
+pub const INCOMING_OBJECTS: &str = "refs/nix-incoming/objects/";
+
+/// The `pre-receive` hook written into the repository: a push may only write below
+/// [`INCOMING`] and [`INCOMING_OBJECTS`], which nothing serves.
+const PRE_RECEIVE: &str = "#!/bin/sh
+# nix-ingest-binary-cache: a push may only stage paths, listings and realisations below
+# refs/nix-incoming/nix/ and refs/nix-incoming/objects/; `replicate --incoming` verifies them.
+status=0
+while read -r old new ref; do
+  case \"$ref\" in
+    refs/nix-incoming/nix/?*|refs/nix-incoming/objects/?*) ;;
+    *)
+      echo \"refusing $ref: a push may only write below refs/nix-incoming/nix/ and refs/nix-incoming/objects/\" >&2
+      status=1
+      ;;
+  esac
+done
+exit $status
+";
 
 const IDENT: &str = "nix-ingest <nix-ingest@localhost> 0 +0000";
 
@@ -191,6 +213,42 @@ fn git_command(repo: &Path) -> Command {
     }
     command.stdin(Stdio::null());
     command
+}
+
+/// Writes [`PRE_RECEIVE`] as the repository's `hooks/pre-receive`, unless a hook of another
+/// origin is there (the operator's, left as it is).
+fn install_pre_receive(repo: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let hooks = repo.join("hooks");
+    let path = hooks.join("pre-receive");
+    match std::fs::read(&path) {
+        Ok(found) if found == PRE_RECEIVE.as_bytes() => return Ok(()),
+        Ok(found)
+            if !found.starts_with(
+                PRE_RECEIVE
+                    .lines()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .as_bytes(),
+            ) =>
+        {
+            tracing::warn!(hook = %path.display(), "a pre-receive hook of another origin is kept: pushes are not limited to refs/nix-incoming/");
+            return Ok(());
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(&hooks)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pre-receive")
+        .tempfile_in(&hooks)?;
+    tmp.write_all(PRE_RECEIVE.as_bytes())?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o755))?;
+    tmp.persist(&path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Runs `command` with `input` on its standard input (written from another thread, so that a
@@ -327,6 +385,9 @@ impl GitStorage {
         // Refs are the cache's index: no reflogs, and no automatic gc (pruning is `gc`'s).
         git_ok(repo, &["config", "core.logAllRefUpdates", "false"], None)?;
         git_ok(repo, &["config", "gc.auto", "0"], None)?;
+        // Pushed objects are checked by git as they arrive, and land only in the incoming refs.
+        git_ok(repo, &["config", "receive.fsckObjects", "true"], None)?;
+        install_pre_receive(repo)?;
         let objects = nix_ingest::git::objects_dir::ObjectsDir::locate(repo).map_err(|e| {
             io::Error::other(format!("{}: {}", repo.display(), crate::refusal::chain(&e)))
         })?;
