@@ -911,7 +911,7 @@ async fn a_second_cache_replicates_listings_and_realisations_and_verifies_them()
     let second_repo = second_dir.path().join("mirror.git");
     let config = Config::new(second_dir.path().join("work"))
         .git(&second_repo)
-        .trust(key);
+        .trust(key.clone());
     let storage =
         GitStorage::open(&second_repo, &StoreDir::default(), Default::default(), 0).unwrap();
     let report = storage
@@ -1007,6 +1007,43 @@ async fn a_second_cache_replicates_listings_and_realisations_and_verifies_them()
         git(&second_repo, &["for-each-ref", "refs/nix-quarantine/"]),
         ""
     );
+
+    // Pushed instead of fetched: the same checks, the same outcome, the same bytes served.
+    let third_dir = tempfile::tempdir().unwrap();
+    let third_repo = third_dir.path().join("pushed.git");
+    let third_config = Config::new(third_dir.path().join("work"))
+        .git(&third_repo)
+        .trust(key);
+    let third = GitStorage::open(&third_repo, &StoreDir::default(), Default::default(), 0).unwrap();
+    let sender =
+        GitStorage::open(&first.repo, &StoreDir::default(), Default::default(), 0).unwrap();
+    sender.push(third_repo.to_str().unwrap()).await.unwrap();
+    let pushed = third.receive(&third_config).await.unwrap();
+    let sorted = |mut r: nix_ingest_binary_cache::git::Replicated| {
+        r.published.sort();
+        r.listings.published.sort();
+        r.realisations.published.sort();
+        r
+    };
+    assert_eq!(sorted(pushed), sorted(report));
+    let third_service = Service::open(third_config).unwrap();
+    for hash in &ALL[1..] {
+        let uri = format!("/{hash}.ls");
+        assert_eq!(get_from(&third_service, &uri).await, first.get(&uri).await);
+    }
+    assert_eq!(
+        get_from(&third_service, &format!("/realisations/{DOI}")).await,
+        first.get(&format!("/realisations/{DOI}")).await
+    );
+    assert_eq!(
+        get_from(&third_service, &format!("/{FORGED}.ls")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        git(&third_repo, &["for-each-ref", "refs/nix-incoming/"]),
+        ""
+    );
+    fsck(&third_repo);
 }
 
 #[tokio::test]
