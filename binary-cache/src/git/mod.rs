@@ -17,6 +17,10 @@
 //! PATH/refs/nix-quarantine/nix/…          paths fetched by `replicate`, not yet verified
 //! PATH/refs/nix-quarantine/objects/…      listings and realisations fetched by `replicate`
 //!                                         (named as below refs/nix-objects/), not yet verified
+//! PATH/refs/nix-incoming/nix/…            paths another cache pushed (`push`), never served;
+//!                                         `replicate --incoming` verifies them
+//! PATH/refs/nix-incoming/objects/…        listings and realisations pushed, likewise
+//! PATH/hooks/pre-receive                  refuses a push to any ref but refs/nix-incoming/…
 //! PATH/nix-ingest/access/<hash part>      empty files: their mtime is the path's last read
 //! PATH/.publish.lock                      held while publishing, collecting, packing refs
 //! PATH/nix-ingest/pack.lock               held while repacking (packing, collecting)
@@ -85,17 +89,29 @@
 //! and a trusted key signed it. Those that fail are reported, not published, and every
 //! quarantined ref is removed either way.
 //!
+//! A cache can also be pushed to: `push --to` runs `git push` of the sender's `refs/nix/*` and
+//! `refs/nix-objects/*` (with the objects they reach) into the receiver's
+//! `refs/nix-incoming/nix/*` and `refs/nix-incoming/objects/*` (`+`: a staging area, overwritten
+//! by the next push). The receiving repository checks the objects as they arrive
+//! (`receive.fsckObjects`, set when the cache opens it) and its `pre-receive` hook (written when
+//! the cache opens it, unless a hook of another origin is there) refuses any other ref, so
+//! nothing pushed is served. The receiver runs `replicate --incoming` (after each push, or from
+//! cron): it moves the incoming refs into the quarantine (a push arriving meanwhile waits for the
+//! next run) and verifies and publishes them exactly as fetched ones. One `replicate` runs at a
+//! time per repository (`PATH/nix-ingest/replicate.lock`).
+//!
 //! # Differences from other git-backed caches
 //!
 //! Caches that keep store paths as git trees and commits usually store what they are given.
 //! Here every path is verified on upload (content address or trusted signature, NAR hash and
-//! size) and again when replicated, every object is checked against its id when read, and NAR
+//! size) and again when replicated (fetched or pushed), every object is checked against its id when read, and NAR
 //! listings and realisations are kept too.
 //!
 //! Limits: git must be installed (refs, commits, objects read back, packing and fetching go
 //! through it). Publications into one repository are serialized (the NAR is written into the
 //! repository under the publication lock, so that a collection cannot prune an object a path
-//! being written counts on). A cache cannot be pushed to over git (replication pulls).
+//! being written counts on). What is pushed is served only after the receiver ran
+//! `replicate --incoming`: the service does not run it on its own.
 //!
 //! [`to_events`]: nix_ingest::git::to_events
 //! [`GitHasher`]: nix_ingest::git::GitHasher
