@@ -1429,3 +1429,53 @@ async fn the_command_line_pushes_and_verifies_what_was_pushed() {
     assert!(!ok);
     assert!(stderr.contains("cannot be used with"), "{stderr}");
 }
+
+/// The receiving repository's `pre-receive` hook: an operator's own hook is kept as it is, an
+/// earlier one of the cache replaced, and with the cache's a push outside
+/// `refs/nix-incoming/` is refused while one into it is taken.
+#[tokio::test]
+async fn the_pre_receive_hook_is_the_caches_unless_the_operator_has_one() {
+    let first = open(|c| c);
+    first.upload_golden("xz", TREE).await;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("r.git");
+    git(
+        dir.path(),
+        &["init", "--bare", "--quiet", repo.to_str().unwrap()],
+    );
+    let hook = repo.join("hooks/pre-receive");
+    let push = |refspec: &str| {
+        Command::new("git")
+            .arg("--git-dir")
+            .arg(&first.repo)
+            .args(["push", "--quiet", repo.to_str().unwrap(), refspec])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let own = "#!/bin/sh\n# the operator's\nexit 0\n";
+    std::fs::write(&hook, own).unwrap();
+    GitStorage::open(&repo, &StoreDir::default(), Default::default(), 0).unwrap();
+    assert_eq!(std::fs::read_to_string(&hook).unwrap(), own);
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\n# nix-ingest-binary-cache: an earlier one\nexit 0\n",
+    )
+    .unwrap();
+    GitStorage::open(&repo, &StoreDir::default(), Default::default(), 0).unwrap();
+    assert_ne!(std::fs::read_to_string(&hook).unwrap(), own);
+    let name = format!("refs/nix/{TREE}");
+    assert!(!push(&format!("{name}:{name}")));
+    assert!(!push(&format!("{name}:refs/nix-quarantine/nix/{TREE}")));
+    assert!(!push(&format!("{name}:refs/nix-incoming/{TREE}")));
+    assert_eq!(git(&repo, &["for-each-ref"]), "");
+    assert!(push(&format!("{name}:refs/nix-incoming/nix/{TREE}")));
+    assert_eq!(
+        git(
+            &repo,
+            &["rev-parse", &format!("refs/nix-incoming/nix/{TREE}")]
+        ),
+        git(&first.repo, &["rev-parse", &name])
+    );
+}

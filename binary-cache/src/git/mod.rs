@@ -174,6 +174,9 @@ pub const INCOMING: &str = "refs/nix-incoming/nix/";
 /// Where another cache's `push` stages listings and realisations.
 pub const INCOMING_OBJECTS: &str = "refs/nix-incoming/objects/";
 
+/// How [`PRE_RECEIVE`] (in any version) begins.
+const PRE_RECEIVE_MARKER: &str = "#!/bin/sh\n# nix-ingest-binary-cache: ";
+
 /// The `pre-receive` hook written into the repository: a push may only write below
 /// [`INCOMING`] and [`INCOMING_OBJECTS`], which nothing serves.
 const PRE_RECEIVE: &str = "#!/bin/sh
@@ -239,17 +242,13 @@ fn install_pre_receive(repo: &Path) -> io::Result<()> {
     let path = hooks.join("pre-receive");
     match std::fs::read(&path) {
         Ok(found) if found == PRE_RECEIVE.as_bytes() => return Ok(()),
-        Ok(found)
-            if !found.starts_with(
-                PRE_RECEIVE
-                    .lines()
-                    .take(2)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-                    .as_bytes(),
-            ) =>
-        {
-            tracing::warn!(hook = %path.display(), "a pre-receive hook of another origin is kept: pushes are not limited to refs/nix-incoming/");
+        // An earlier version of this hook is replaced; anything else is the operator's.
+        Ok(found) if !found.starts_with(PRE_RECEIVE_MARKER.as_bytes()) => {
+            tracing::warn!(
+                hook = %path.display(),
+                "a pre-receive hook of another origin is kept: pushes are not limited to \
+                 refs/nix-incoming/"
+            );
             return Ok(());
         }
         Ok(_) => {}
