@@ -1439,10 +1439,12 @@ async fn the_pre_receive_hook_is_the_caches_unless_the_operator_has_one() {
     first.upload_golden("xz", TREE).await;
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("r.git");
-    git(
-        dir.path(),
-        &["init", "--bare", "--quiet", repo.to_str().unwrap()],
-    );
+    let init = Command::new("git")
+        .args(["init", "--bare", "--quiet"])
+        .arg(&repo)
+        .status()
+        .unwrap();
+    assert!(init.success());
     let hook = repo.join("hooks/pre-receive");
     let push = |refspec: &str| {
         Command::new("git")
