@@ -14,7 +14,9 @@
 # uploader's Nix asks for the compressed files its cached narinfos name, served compressed again
 # on the fly, while a Nix that never uploaded reads the `Compression: none` narinfos); a
 # second service replicates the first (`replicate --from`, every path and the listing verified
-# again) and serves the same narinfos, NARs and listing, the paths to `nix copy --from`; and `gc --storage git:…` removes old paths,
+# again) and serves the same narinfos, NARs and listing, the paths to `nix copy --from`; a third
+# one is pushed to (`push --to`, staged in refs/nix-incoming/, served only once
+# `replicate --incoming` verified it) and serves them the same; and `gc --storage git:…` removes old paths,
 # keeping a recently read closure whole, also when run again and again while Nix uploads (every
 # ref always names complete objects). Needs root (the chroots) and scripts/nix-oracle.sh setup.
 set -euo pipefail
@@ -183,6 +185,43 @@ cmp -s "$work/listing.json" "$work/b-listing.json" || fail "replica: another lis
 fsck "$work/b.git"
 ok "replicate: a second service serves the same ${#paths[@]} narinfos and NARs, and the same listing"
 fetch_back "$url_b" "replica"
+
+# A third cache is pushed to by the first: what arrives is staged in refs/nix-incoming/, served
+# only once `replicate --incoming` has verified it.
+serve c
+url_c=$url
+url=$url_a
+"$bin" push --storage "git:$work/a.git" --to "$work/c.git" >"$work/push.log" ||
+  fail "push: $(cat "$work/push.log")"
+grep -q "^${#paths[@]} paths and [0-9]* listings and realisations pushed to " "$work/push.log" ||
+  fail "push: $(cat "$work/push.log")"
+staged=$(git --git-dir "$work/c.git" for-each-ref refs/nix-incoming/nix/ | wc -l)
+[ "$staged" = "${#paths[@]}" ] || fail "push: $staged refs staged in refs/nix-incoming/nix/"
+for path in "${paths[@]}"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$url_c/$(basename "$path" | cut -c1-32).narinfo")
+  [ "$code" = 404 ] || fail "pushed: $path served ($code) before it was verified"
+done
+"$bin" replicate --storage "git:$work/c.git" --incoming >"$work/incoming.log" ||
+  fail "replicate --incoming: $(cat "$work/incoming.log")"
+grep -q "^${#paths[@]} paths published, 0 already here, 0 refused$" "$work/incoming.log" ||
+  fail "replicate --incoming: $(cat "$work/incoming.log")"
+grep -q "^1 listings published, 0 already here, 0 skipped (their path is not here), 0 refused$" \
+  "$work/incoming.log" || fail "replicate --incoming: $(cat "$work/incoming.log")"
+[ -z "$(git --git-dir "$work/c.git" for-each-ref refs/nix-incoming/)" ] ||
+  fail "replicate --incoming left incoming refs"
+for path in "${paths[@]}"; do
+  hash=$(basename "$path" | cut -c1-32)
+  curl -sSf -o "$work/c-$hash.narinfo" "$url_c/$hash.narinfo" || fail "pushed: no narinfo for $path"
+  cmp -s "$work/$hash.narinfo" "$work/c-$hash.narinfo" || fail "pushed: another narinfo for $path"
+  curl -sSf -o "$work/c-$hash.nar" "$url_c/$(sed -n 's/^URL: //p' "$work/$hash.narinfo")" || fail "pushed: no NAR"
+  cmp -s "$work/$hash.nar" "$work/c-$hash.nar" || fail "pushed: another NAR for $path"
+done
+curl -sSf -o "$work/c-listing.json" "$url_c/$(basename "${paths[0]}" | cut -c1-32).ls" ||
+  fail "pushed: no listing"
+cmp -s "$work/listing.json" "$work/c-listing.json" || fail "pushed: another listing"
+fsck "$work/c.git"
+ok "push: a third service, pushed to, serves nothing before replicate --incoming, then the same ${#paths[@]} narinfos and NARs and the same listing"
+fetch_back "$url_c" "pushed"
 
 # Collection: everything but a recently read closure (the text path and its tree) goes.
 touch -m -d '30 days ago' "$work"/a.git/nix-ingest/access/*

@@ -17,8 +17,8 @@
 //! before its narinfo and expires if none comes), and a path appears by two atomic renames, its
 //! NAR first, then its narinfo. The cache directory is laid out as a `file://` binary cache; an
 //! S3 bucket ([`storage`]) or a git repository ([`git`]: every path as git objects, files shared
-//! by all paths, replicated between caches with `git fetch` and verified again) can hold the
-//! published objects instead.
+//! by all paths, replicated between caches with `git fetch` or `git push` and verified again)
+//! can hold the published objects instead.
 //!
 //! Uploads can be limited to the users of an auth file ([`auth`]), every accepted path signed by
 //! the cache's own key ([`Config::sign_with`]), the directory collected by last read ([`gc`]),

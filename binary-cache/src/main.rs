@@ -50,8 +50,23 @@ enum Command {
     /// Fetches the paths of another git cache into a git storage, verifies every one again
     /// (narinfo, commit, and the NAR rebuilt from the fetched tree) and publishes those that
     /// pass, then its listings (checked against the NAR of their path) and realisations (their
-    /// output here, signed by a trusted key); safe while the service runs.
+    /// output here, signed by a trusted key); safe while the service runs. With --incoming,
+    /// verifies what another cache pushed instead, the same way.
     Replicate(ReplicateArgs),
+    /// Pushes the paths, listings and realisations of a git storage into another cache's
+    /// incoming refs (`refs/nix-incoming/`), which that cache serves only once its
+    /// `replicate --incoming` has verified them.
+    Push(PushArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PushArgs {
+    /// The git storage to push from: `git:PATH`.
+    #[arg(long, value_name = "git:PATH")]
+    storage: Location,
+    /// The cache to push to: any URL or path `git push` takes (its repository).
+    #[arg(long, value_name = "URL")]
+    to: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,13 +77,18 @@ struct PackArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from", "incoming"])))]
 struct ReplicateArgs {
     /// The git storage to replicate into: `git:PATH` (created if missing).
     #[arg(long, value_name = "git:PATH")]
     storage: Location,
     /// The cache to replicate from: any URL or path `git fetch` takes (its repository).
     #[arg(long, value_name = "URL")]
-    from: String,
+    from: Option<String>,
+    /// Verify and publish what other caches pushed (`push --to`) into this one's
+    /// `refs/nix-incoming/` instead of fetching; run it after each push, or from cron.
+    #[arg(long)]
+    incoming: bool,
     /// Trust this public key to sign paths without a content address, and realisations.
     /// Repeatable.
     #[arg(
@@ -206,6 +226,9 @@ fn main() -> ExitCode {
     }
     if let Some(Command::Replicate(args)) = cli.command {
         return replicate(args);
+    }
+    if let Some(Command::Push(args)) = cli.command {
+        return push(args);
     }
     let args = cli.serve;
     tracing_subscriber::fmt()
@@ -384,7 +407,10 @@ fn replicate(args: ReplicateArgs) -> ExitCode {
     };
     let result = runtime.block_on(async {
         let git = GitStorage::open(&repo, &store_dir, config.get_limits(), 0)?;
-        git.replicate(&config, &args.from).await
+        match &args.from {
+            Some(from) => git.replicate(&config, from).await,
+            None => git.receive(&config).await,
+        }
     });
     match result {
         Ok(report) => {
@@ -431,7 +457,45 @@ fn replicate(args: ReplicateArgs) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Err(e) => fail(format!("cannot replicate from {:?}: {e}", args.from)),
+        Err(e) => match &args.from {
+            Some(from) => fail(format!("cannot replicate from {from:?}: {e}")),
+            None => fail(format!("cannot verify the incoming refs: {e}")),
+        },
+    }
+}
+
+fn push(args: PushArgs) -> ExitCode {
+    let repo = match git_repo(&args.storage, "push") {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let fail = |message: String| {
+        eprintln!("nix-ingest-binary-cache push: {message}");
+        ExitCode::FAILURE
+    };
+    if !repo.join("HEAD").is_file() {
+        return fail(format!("{} is not a git repository", repo.display()));
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    let result = runtime.block_on(async {
+        let git = GitStorage::open(&repo, &StoreDir::default(), Default::default(), 0)?;
+        git.push(&args.to).await
+    });
+    match result {
+        Ok((paths, objects)) => {
+            println!(
+                "{paths} paths and {objects} listings and realisations pushed to {}",
+                Escaped(&args.to)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("cannot push to {:?}: {e}", args.to)),
     }
 }
 

@@ -911,7 +911,7 @@ async fn a_second_cache_replicates_listings_and_realisations_and_verifies_them()
     let second_repo = second_dir.path().join("mirror.git");
     let config = Config::new(second_dir.path().join("work"))
         .git(&second_repo)
-        .trust(key);
+        .trust(key.clone());
     let storage =
         GitStorage::open(&second_repo, &StoreDir::default(), Default::default(), 0).unwrap();
     let report = storage
@@ -1007,6 +1007,43 @@ async fn a_second_cache_replicates_listings_and_realisations_and_verifies_them()
         git(&second_repo, &["for-each-ref", "refs/nix-quarantine/"]),
         ""
     );
+
+    // Pushed instead of fetched: the same checks, the same outcome, the same bytes served.
+    let third_dir = tempfile::tempdir().unwrap();
+    let third_repo = third_dir.path().join("pushed.git");
+    let third_config = Config::new(third_dir.path().join("work"))
+        .git(&third_repo)
+        .trust(key);
+    let third = GitStorage::open(&third_repo, &StoreDir::default(), Default::default(), 0).unwrap();
+    let sender =
+        GitStorage::open(&first.repo, &StoreDir::default(), Default::default(), 0).unwrap();
+    sender.push(third_repo.to_str().unwrap()).await.unwrap();
+    let pushed = third.receive(&third_config).await.unwrap();
+    let sorted = |mut r: nix_ingest_binary_cache::git::Replicated| {
+        r.published.sort();
+        r.listings.published.sort();
+        r.realisations.published.sort();
+        r
+    };
+    assert_eq!(sorted(pushed), sorted(report));
+    let third_service = Service::open(third_config).unwrap();
+    for hash in &ALL[1..] {
+        let uri = format!("/{hash}.ls");
+        assert_eq!(get_from(&third_service, &uri).await, first.get(&uri).await);
+    }
+    assert_eq!(
+        get_from(&third_service, &format!("/realisations/{DOI}")).await,
+        first.get(&format!("/realisations/{DOI}")).await
+    );
+    assert_eq!(
+        get_from(&third_service, &format!("/{FORGED}.ls")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        git(&third_repo, &["for-each-ref", "refs/nix-incoming/"]),
+        ""
+    );
+    fsck(&third_repo);
 }
 
 #[tokio::test]
@@ -1117,4 +1154,330 @@ async fn the_command_line_replicates_packs_and_collects() {
     let (ok, _, stderr) = run(&["pack", "--storage", "elsewhere"]);
     assert!(!ok);
     assert!(stderr.contains("neither s3://"), "{stderr}");
+}
+
+/// What `service` answers to a `GET` of `uri`.
+async fn get_from(service: &Service, uri: &str) -> (StatusCode, Vec<u8>) {
+    let response = service
+        .router()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, body.to_vec())
+}
+
+/// Rewrites the commit of `h` in `repo` so that its narinfo claims another NAR hash (the commit
+/// is otherwise what the cache makes, so only rebuilding the NAR can tell), pointing
+/// `refs/nix/<h>` at it.
+fn forge_nar_hash(repo: &Path, h: &str, info: &str) {
+    let raw = git(repo, &["cat-file", "commit", &format!("refs/nix/{h}")]);
+    let claimed = field(info, "NarHash");
+    let forged = raw.replace(
+        &format!("NarHash: {claimed}"),
+        &format!("NarHash: {}", sha256_nix32(b"something else")),
+    );
+    assert_ne!(forged, raw);
+    let mut child = Command::new("git")
+        .arg("--git-dir")
+        .arg(repo)
+        .args(["hash-object", "-t", "commit", "-w", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), forged.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let forged_id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    git(repo, &["update-ref", &format!("refs/nix/{h}"), &forged_id]);
+}
+
+#[tokio::test]
+async fn a_cache_pushes_to_another_which_verifies_before_it_serves() {
+    let first = open(|c| c);
+    first.upload_golden("zstd", TREE).await;
+    first.upload_golden("zstd", USER).await;
+    let sender =
+        GitStorage::open(&first.repo, &StoreDir::default(), Default::default(), 0).unwrap();
+    let second_dir = tempfile::tempdir().unwrap();
+    let second_repo = second_dir.path().join("mirror.git");
+    let config = Config::new(second_dir.path().join("work")).git(&second_repo);
+    let storage =
+        GitStorage::open(&second_repo, &StoreDir::default(), Default::default(), 0).unwrap();
+    assert_eq!(
+        git(&second_repo, &["config", "receive.fsckObjects"]).trim(),
+        "true"
+    );
+    let second = Service::open(config.clone()).unwrap();
+
+    assert_eq!(
+        sender.push(second_repo.to_str().unwrap()).await.unwrap(),
+        (2, 0)
+    );
+    // Pushed, not served.
+    let incoming = git(
+        &second_repo,
+        &[
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/nix-incoming/nix/",
+        ],
+    );
+    assert_eq!(
+        incoming.lines().collect::<Vec<_>>(),
+        vec![
+            format!("refs/nix-incoming/nix/{TREE}"),
+            format!("refs/nix-incoming/nix/{USER}")
+        ]
+    );
+    assert_eq!(git(&second_repo, &["for-each-ref", "refs/nix/"]), "");
+    for hash in [TREE, USER] {
+        let (narinfo, _) = first.fetch(hash).await;
+        assert_eq!(
+            get_from(&second, &format!("/{hash}.narinfo")).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            get_from(&second, &format!("/{}", field(&narinfo, "URL")))
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    let report = storage.receive(&config).await.unwrap();
+    assert_eq!(report.refused, Vec::<(String, String)>::new());
+    let mut published = report.published.clone();
+    published.sort();
+    assert_eq!(published, vec![TREE.to_owned(), USER.to_owned()]);
+    for hash in [TREE, USER] {
+        let (narinfo, nar) = first.fetch(hash).await;
+        assert_eq!(
+            get_from(&second, &format!("/{hash}.narinfo")).await,
+            (StatusCode::OK, narinfo.clone().into_bytes())
+        );
+        let replica = get_from(&second, &format!("/{}", field(&narinfo, "URL"))).await;
+        assert_eq!(replica, (StatusCode::OK, nar));
+        assert_eq!(
+            sha256_nix32(&replica.1),
+            field(&golden_narinfo("none", hash), "NarHash")
+        );
+    }
+    assert_eq!(
+        git(&second_repo, &["for-each-ref", "refs/nix-incoming/"]),
+        ""
+    );
+    assert_eq!(
+        git(&second_repo, &["for-each-ref", "refs/nix-quarantine/"]),
+        ""
+    );
+    fsck(&second_repo);
+
+    // A forged path pushed: refused, never served, its incoming ref gone.
+    let (info, nar) = ca_path("honest", &[("f", b"honest\n")]);
+    first.upload(&info, nar).await;
+    let h = hash_part(&info);
+    forge_nar_hash(&first.repo, &h, &info);
+    assert_eq!(
+        sender.push(second_repo.to_str().unwrap()).await.unwrap(),
+        (3, 0)
+    );
+    assert_eq!(
+        git(
+            &second_repo,
+            &[
+                "for-each-ref",
+                "--format=%(refname)",
+                &format!("refs/nix-incoming/nix/{h}")
+            ]
+        )
+        .trim(),
+        format!("refs/nix-incoming/nix/{h}")
+    );
+    let report = storage.receive(&config).await.unwrap();
+    assert_eq!(report.published, Vec::<String>::new());
+    assert_eq!(report.already, 2);
+    let [(refused, reason)] = &report.refused[..] else {
+        panic!("{report:?}")
+    };
+    assert_eq!(refused, &h);
+    assert!(reason.contains("NAR hash mismatch"), "{reason}");
+    assert_eq!(
+        git(&second_repo, &["for-each-ref", &format!("refs/nix/{h}")]),
+        ""
+    );
+    assert_eq!(
+        get_from(&second, &format!("/{h}.narinfo")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        git(&second_repo, &["for-each-ref", "refs/nix-incoming/"]),
+        ""
+    );
+    assert_eq!(
+        git(&second_repo, &["for-each-ref", "refs/nix-quarantine/"]),
+        ""
+    );
+
+    // A push straight into the served refs is refused by the receiving repository.
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(&first.repo)
+        .args(["push", second_repo.to_str().unwrap()])
+        .arg(format!("refs/nix/{h}:refs/nix/{h}"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("refusing refs/nix/{h}")),
+        "{stderr}"
+    );
+    assert_eq!(
+        git(&second_repo, &["for-each-ref", &format!("refs/nix/{h}")]),
+        ""
+    );
+    fsck(&second_repo);
+    assert!(
+        sender
+            .push("--upload-pack=true")
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("bad destination")
+    );
+}
+
+/// `push --to` and `replicate --incoming` on the command line.
+#[tokio::test]
+async fn the_command_line_pushes_and_verifies_what_was_pushed() {
+    let first = open(|c| c);
+    first.upload_golden("xz", TREE).await;
+    first.upload_golden("xz", USER).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = dir.path().join("mirror.git");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nix-ingest-binary-cache"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let storage = format!("git:{}", mirror.display());
+    let from = format!("git:{}", first.repo.display());
+    // The receiving repository is made by the service (its hook and settings), then pushed to.
+    let (ok, stdout, stderr) = run(&["replicate", "--storage", &storage, "--incoming"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == "0 paths published, 0 already here, 0 refused"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = run(&["push", "--storage", &from, "--to", mirror.to_str().unwrap()]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("2 paths and 0 listings and realisations pushed to "),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = run(&["replicate", "--storage", &storage, "--incoming"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == "2 paths published, 0 already here, 0 refused"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("verified and published {TREE}")),
+        "{stdout}"
+    );
+    assert_eq!(git(&mirror, &["for-each-ref", "refs/nix-incoming/"]), "");
+    fsck(&mirror);
+    let second = Service::open(Config::new(dir.path().join("work")).git(&mirror)).unwrap();
+    for hash in [TREE, USER] {
+        let (narinfo, nar) = first.fetch(hash).await;
+        assert_eq!(
+            get_from(&second, &format!("/{hash}.narinfo")).await,
+            (StatusCode::OK, narinfo.clone().into_bytes())
+        );
+        assert_eq!(
+            get_from(&second, &format!("/{}", field(&narinfo, "URL"))).await,
+            (StatusCode::OK, nar)
+        );
+    }
+    let (ok, _, stderr) = run(&["push", "--storage", &from, "--to=-x"]);
+    assert!(!ok);
+    assert!(stderr.contains("bad destination"), "{stderr}");
+    let (ok, _, stderr) = run(&["replicate", "--storage", &storage]);
+    assert!(!ok);
+    assert!(stderr.contains("--incoming"), "{stderr}");
+    let (ok, _, stderr) = run(&[
+        "replicate",
+        "--storage",
+        &storage,
+        "--incoming",
+        "--from",
+        first.repo.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
+/// The receiving repository's `pre-receive` hook: an operator's own hook is kept as it is, an
+/// earlier one of the cache replaced, and with the cache's a push outside
+/// `refs/nix-incoming/` is refused while one into it is taken.
+#[tokio::test]
+async fn the_pre_receive_hook_is_the_caches_unless_the_operator_has_one() {
+    let first = open(|c| c);
+    first.upload_golden("xz", TREE).await;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("r.git");
+    let init = Command::new("git")
+        .args(["init", "--bare", "--quiet"])
+        .arg(&repo)
+        .status()
+        .unwrap();
+    assert!(init.success());
+    let hook = repo.join("hooks/pre-receive");
+    let push = |refspec: &str| {
+        Command::new("git")
+            .arg("--git-dir")
+            .arg(&first.repo)
+            .args(["push", "--quiet", repo.to_str().unwrap(), refspec])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let own = "#!/bin/sh\n# the operator's\nexit 0\n";
+    std::fs::write(&hook, own).unwrap();
+    GitStorage::open(&repo, &StoreDir::default(), Default::default(), 0).unwrap();
+    assert_eq!(std::fs::read_to_string(&hook).unwrap(), own);
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\n# nix-ingest-binary-cache: an earlier one\nexit 0\n",
+    )
+    .unwrap();
+    GitStorage::open(&repo, &StoreDir::default(), Default::default(), 0).unwrap();
+    assert_ne!(std::fs::read_to_string(&hook).unwrap(), own);
+    let name = format!("refs/nix/{TREE}");
+    assert!(!push(&format!("{name}:{name}")));
+    assert!(!push(&format!("{name}:refs/nix-quarantine/nix/{TREE}")));
+    assert!(!push(&format!("{name}:refs/nix-incoming/{TREE}")));
+    assert_eq!(git(&repo, &["for-each-ref"]), "");
+    assert!(push(&format!("{name}:refs/nix-incoming/nix/{TREE}")));
+    assert_eq!(
+        git(
+            &repo,
+            &["rev-parse", &format!("refs/nix-incoming/nix/{TREE}")]
+        ),
+        git(&first.repo, &["rev-parse", &name])
+    );
 }

@@ -17,6 +17,10 @@
 //! PATH/refs/nix-quarantine/nix/…          paths fetched by `replicate`, not yet verified
 //! PATH/refs/nix-quarantine/objects/…      listings and realisations fetched by `replicate`
 //!                                         (named as below refs/nix-objects/), not yet verified
+//! PATH/refs/nix-incoming/nix/…            paths another cache pushed (`push`), never served;
+//!                                         `replicate --incoming` verifies them
+//! PATH/refs/nix-incoming/objects/…        listings and realisations pushed, likewise
+//! PATH/hooks/pre-receive                  refuses a push to any ref but refs/nix-incoming/…
 //! PATH/nix-ingest/access/<hash part>      empty files: their mtime is the path's last read
 //! PATH/.publish.lock                      held while publishing, collecting, packing refs
 //! PATH/nix-ingest/pack.lock               held while repacking (packing, collecting)
@@ -88,17 +92,29 @@
 //! and a trusted key signed it. Those that fail are reported, not published, and every
 //! quarantined ref is removed either way.
 //!
+//! A cache can also be pushed to: `push --to` runs `git push` of the sender's `refs/nix/*` and
+//! `refs/nix-objects/*` (with the objects they reach) into the receiver's
+//! `refs/nix-incoming/nix/*` and `refs/nix-incoming/objects/*` (`+`: a staging area, overwritten
+//! by the next push). The receiving repository checks the objects as they arrive
+//! (`receive.fsckObjects`, set when the cache opens it) and its `pre-receive` hook (written when
+//! the cache opens it, unless a hook of another origin is there) refuses any other ref, so
+//! nothing pushed is served. The receiver runs `replicate --incoming` (after each push, or from
+//! cron): it moves the incoming refs into the quarantine (a push arriving meanwhile waits for the
+//! next run) and verifies and publishes them exactly as fetched ones. One `replicate` runs at a
+//! time per repository (`PATH/nix-ingest/replicate.lock`).
+//!
 //! # Differences from other git-backed caches
 //!
 //! Caches that keep store paths as git trees and commits usually store what they are given.
 //! Here every path is verified on upload (content address or trusted signature, NAR hash and
-//! size) and again when replicated, every object is checked against its id when read, and NAR
+//! size) and again when replicated (fetched or pushed), every object is checked against its id when read, and NAR
 //! listings and realisations are kept too.
 //!
 //! Limits: git must be installed (refs, commits, objects read back, packing and fetching go
 //! through it). Publications into one repository are serialized (the NAR is written into the
 //! repository under the publication lock, so that a collection cannot prune an object a path
-//! being written counts on). A cache cannot be pushed to over git (replication pulls).
+//! being written counts on). What is pushed is served only after the receiver ran
+//! `replicate --incoming`: the service does not run it on its own.
 //!
 //! [`to_events`]: nix_ingest::git::to_events
 //! [`GitHasher`]: nix_ingest::git::GitHasher
@@ -156,6 +172,31 @@ pub const UPLOADS: &str = "refs/nix-upload/";
 pub const QUARANTINE: &str = "refs/nix-quarantine/nix/";
 /// Where `replicate` fetches listings and realisations to.
 pub const QUARANTINE_OBJECTS: &str = "refs/nix-quarantine/objects/";
+/// Where another cache's `push` stages paths (the only refs a push may write).
+pub const INCOMING: &str = "refs/nix-incoming/nix/";
+/// Where another cache's `push` stages listings and realisations.
+pub const INCOMING_OBJECTS: &str = "refs/nix-incoming/objects/";
+
+/// How [`PRE_RECEIVE`] (in any version) begins.
+const PRE_RECEIVE_MARKER: &str = "#!/bin/sh\n# nix-ingest-binary-cache: ";
+
+/// The `pre-receive` hook written into the repository: a push may only write below
+/// [`INCOMING`] and [`INCOMING_OBJECTS`], which nothing serves.
+const PRE_RECEIVE: &str = "#!/bin/sh
+# nix-ingest-binary-cache: a push may only stage paths, listings and realisations below
+# refs/nix-incoming/nix/ and refs/nix-incoming/objects/; `replicate --incoming` verifies them.
+status=0
+while read -r old new ref; do
+  case \"$ref\" in
+    refs/nix-incoming/nix/?*|refs/nix-incoming/objects/?*) ;;
+    *)
+      echo \"refusing $ref: a push may only write below refs/nix-incoming/nix/ and refs/nix-incoming/objects/\" >&2
+      status=1
+      ;;
+  esac
+done
+exit $status
+";
 
 const IDENT: &str = "nix-ingest <nix-ingest@localhost> 0 +0000";
 
@@ -234,6 +275,38 @@ fn git_command(repo: &Path) -> Command {
     }
     command.stdin(Stdio::null());
     command
+}
+
+/// Writes [`PRE_RECEIVE`] as the repository's `hooks/pre-receive`, unless a hook of another
+/// origin is there (the operator's, left as it is).
+fn install_pre_receive(repo: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let hooks = repo.join("hooks");
+    let path = hooks.join("pre-receive");
+    match std::fs::read(&path) {
+        Ok(found) if found == PRE_RECEIVE.as_bytes() => return Ok(()),
+        // An earlier version of this hook is replaced; anything else is the operator's.
+        Ok(found) if !found.starts_with(PRE_RECEIVE_MARKER.as_bytes()) => {
+            tracing::warn!(
+                hook = %path.display(),
+                "a pre-receive hook of another origin is kept: pushes are not limited to \
+                 refs/nix-incoming/"
+            );
+            return Ok(());
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(&hooks)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pre-receive")
+        .tempfile_in(&hooks)?;
+    tmp.write_all(PRE_RECEIVE.as_bytes())?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o755))?;
+    tmp.persist(&path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Runs `command` with `input` on its standard input (written from another thread, so that a
@@ -370,6 +443,9 @@ impl GitStorage {
         // Refs are the cache's index: no reflogs, and no automatic gc (pruning is `gc`'s).
         git_ok(repo, &["config", "core.logAllRefUpdates", "false"], None)?;
         git_ok(repo, &["config", "gc.auto", "0"], None)?;
+        // Pushed objects are checked by git as they arrive, and land only in the incoming refs.
+        git_ok(repo, &["config", "receive.fsckObjects", "true"], None)?;
+        install_pre_receive(repo)?;
         let objects = nix_ingest::git::objects_dir::ObjectsDir::locate(repo).map_err(|e| {
             io::Error::other(format!("{}: {}", repo.display(), crate::refusal::chain(&e)))
         })?;

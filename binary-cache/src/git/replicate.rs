@@ -1,4 +1,5 @@
-//! Replication over git's own transport: fetch into quarantine, verify again, publish.
+//! Replication over git's own transport: fetched (or pushed, then taken) into quarantine,
+//! verified again, published.
 
 use nix_ingest::nar::listing::{Listing, ListingBuilder};
 
@@ -76,26 +77,96 @@ impl GitStorage {
                 format!("bad source {from:?}"),
             ));
         }
+        let _lock = self.replication_lock().await?;
         let inner = Arc::clone(&self.inner);
         let from = from.to_owned();
-        let (quarantined, mut local) = blocking(move || {
+        blocking(move || {
+            inner
+                .git(
+                    &[
+                        "-c",
+                        "transfer.fsckObjects=true",
+                        "fetch",
+                        "--quiet",
+                        "--no-tags",
+                        "--no-write-fetch-head",
+                        &from,
+                        &format!("+{PATHS}*:{QUARANTINE}*"),
+                        &format!("+{OBJECTS}*:{QUARANTINE_OBJECTS}*"),
+                    ],
+                    None,
+                )
+                .map(drop)
+        })
+        .await?;
+        self.verify_quarantine(config).await
+    }
+
+    /// Verifies and publishes what another cache pushed (its [`push`](Self::push)) into
+    /// `refs/nix-incoming/nix/` and `refs/nix-incoming/objects/`, as [`replicate`](Self::replicate)
+    /// does what it fetched: the incoming refs are first moved into the quarantine (a push
+    /// arriving meanwhile stays incoming, for the next run), then checked and published or
+    /// refused, the quarantine emptied either way.
+    pub async fn receive(&self, config: &crate::Config) -> io::Result<Replicated> {
+        let _lock = self.replication_lock().await?;
+        let inner = Arc::clone(&self.inner);
+        blocking(move || inner.take_incoming()).await?;
+        self.verify_quarantine(config).await
+    }
+
+    /// Pushes this cache's paths (`refs/nix/*`), listings and realisations
+    /// (`refs/nix-objects/*`), with the objects they reach, into another cache's incoming refs
+    /// (`to`: any URL or path `git push` takes), where its [`receive`](Self::receive) verifies
+    /// them. Returns how many paths and how many listings and realisations were pushed.
+    pub async fn push(&self, to: &str) -> io::Result<(usize, usize)> {
+        if to.starts_with('-') || to.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad destination {to:?}"),
+            ));
+        }
+        let inner = Arc::clone(&self.inner);
+        let to = to.to_owned();
+        blocking(move || {
+            let paths = inner.refs_under(PATHS)?.len();
+            let objects = inner.refs_under(OBJECTS)?.len();
+            // `+`: the incoming refs are a staging area, whatever was staged before is replaced.
             inner.git(
                 &[
-                    "-c",
-                    "transfer.fsckObjects=true",
-                    "fetch",
+                    "push",
                     "--quiet",
-                    "--no-tags",
-                    "--no-write-fetch-head",
-                    &from,
-                    &format!("+{PATHS}*:{QUARANTINE}*"),
-                    &format!("+{OBJECTS}*:{QUARANTINE_OBJECTS}*"),
+                    &to,
+                    &format!("+{PATHS}*:{INCOMING}*"),
+                    &format!("+{OBJECTS}*:{INCOMING_OBJECTS}*"),
                 ],
                 None,
             )?;
-            Ok((inner.refs_under(QUARANTINE)?, inner.refs_under(PATHS)?))
+            Ok((paths, objects))
         })
-        .await?;
+        .await
+    }
+
+    /// Held while replicating or receiving: one run at a time uses the quarantine.
+    async fn replication_lock(&self) -> io::Result<std::fs::File> {
+        let path = self.inner.repo.join("nix-ingest/replicate.lock");
+        blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
+            Ok(file)
+        })
+        .await
+    }
+
+    /// Verifies what is in the quarantine and publishes what passes (see
+    /// [`replicate`](Self::replicate)), removing the quarantined refs either way.
+    async fn verify_quarantine(&self, config: &crate::Config) -> io::Result<Replicated> {
+        let inner = Arc::clone(&self.inner);
+        let (quarantined, mut local) =
+            blocking(move || Ok((inner.refs_under(QUARANTINE)?, inner.refs_under(PATHS)?))).await?;
         let inner = &self.inner;
         let mut report = Replicated::default();
         let mut pending = BTreeMap::new();
@@ -264,6 +335,33 @@ impl GitStorage {
 }
 
 impl Inner {
+    /// Moves the incoming refs into the quarantine, all in one transaction; if a push changed
+    /// some meanwhile, one at a time, leaving those it changed for the next run.
+    fn take_incoming(&self) -> io::Result<()> {
+        for (from, to) in [
+            (INCOMING, QUARANTINE),
+            (INCOMING_OBJECTS, QUARANTINE_OBJECTS),
+        ] {
+            let refs = self.refs_under(from)?;
+            let line = |name: &str, id: &Hash| {
+                format!(
+                    "update {to}{name} {id}\ndelete {from}{name} {id}\n",
+                    id = hex(id)
+                )
+            };
+            let all: String = refs.iter().map(|(name, id)| line(name, id)).collect();
+            if let Err(e) = self.update_refs(&all) {
+                tracing::warn!(error = %e, "incoming refs changed while taken: one at a time");
+                for (name, id) in &refs {
+                    if let Err(e) = self.update_refs(&line(name, id)) {
+                        tracing::warn!(error = %e, "{from}{name} left for the next run");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks and publishes the listings and realisations in quarantine (`local`: the paths
     /// here, by hash part), then removes their quarantined refs, whatever happened.
     fn replicate_objects(
