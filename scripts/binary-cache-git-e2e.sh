@@ -160,6 +160,23 @@ loose=$(git --git-dir "$work/a.git" count-objects -v | sed -n 's/^count: //p')
 fsck "$work/a.git"
 fetch_back "$url" "packed"
 
+# same_as_first URL PREFIX LABEL: the service at URL serves the narinfos, NARs and listing the
+# first one served, byte for byte (kept as $work/PREFIX-…).
+same_as_first() {
+  local url=$1 prefix=$2 label=$3 path hash
+  for path in "${paths[@]}"; do
+    hash=$(basename "$path" | cut -c1-32)
+    curl -sSf -o "$work/$prefix-$hash.narinfo" "$url/$hash.narinfo" || fail "$label: no narinfo for $path"
+    cmp -s "$work/$hash.narinfo" "$work/$prefix-$hash.narinfo" || fail "$label: another narinfo for $path"
+    curl -sSf -o "$work/$prefix-$hash.nar" "$url/$(sed -n 's/^URL: //p' "$work/$hash.narinfo")" ||
+      fail "$label: no NAR for $path"
+    cmp -s "$work/$hash.nar" "$work/$prefix-$hash.nar" || fail "$label: another NAR for $path"
+  done
+  curl -sSf -o "$work/$prefix-listing.json" "$url/$(basename "${paths[0]}" | cut -c1-32).ls" ||
+    fail "$label: no listing"
+  cmp -s "$work/listing.json" "$work/$prefix-listing.json" || fail "$label: another listing"
+}
+
 # A second cache replicates the first over git, verifying every path again.
 "$bin" replicate --storage "git:$work/b.git" --from "$work/a.git" >"$work/replicate.log" ||
   fail "replicate: $(cat "$work/replicate.log")"
@@ -172,16 +189,7 @@ url_a=$url
 serve b
 url_b=$url
 url=$url_a
-for path in "${paths[@]}"; do
-  hash=$(basename "$path" | cut -c1-32)
-  curl -sSf -o "$work/b-$hash.narinfo" "$url_b/$hash.narinfo" || fail "replica: no narinfo for $path"
-  cmp -s "$work/$hash.narinfo" "$work/b-$hash.narinfo" || fail "replica: another narinfo for $path"
-  curl -sSf -o "$work/b-$hash.nar" "$url_b/$(sed -n 's/^URL: //p' "$work/$hash.narinfo")" || fail "replica: no NAR"
-  cmp -s "$work/$hash.nar" "$work/b-$hash.nar" || fail "replica: another NAR for $path"
-done
-curl -sSf -o "$work/b-listing.json" "$url_b/$(basename "${paths[0]}" | cut -c1-32).ls" ||
-  fail "replica: no listing"
-cmp -s "$work/listing.json" "$work/b-listing.json" || fail "replica: another listing"
+same_as_first "$url_b" b replica
 fsck "$work/b.git"
 ok "replicate: a second service serves the same ${#paths[@]} narinfos and NARs, and the same listing"
 fetch_back "$url_b" "replica"
@@ -209,16 +217,7 @@ grep -q "^1 listings published, 0 already here, 0 skipped (their path is not her
   "$work/incoming.log" || fail "replicate --incoming: $(cat "$work/incoming.log")"
 [ -z "$(git --git-dir "$work/c.git" for-each-ref refs/nix-incoming/)" ] ||
   fail "replicate --incoming left incoming refs"
-for path in "${paths[@]}"; do
-  hash=$(basename "$path" | cut -c1-32)
-  curl -sSf -o "$work/c-$hash.narinfo" "$url_c/$hash.narinfo" || fail "pushed: no narinfo for $path"
-  cmp -s "$work/$hash.narinfo" "$work/c-$hash.narinfo" || fail "pushed: another narinfo for $path"
-  curl -sSf -o "$work/c-$hash.nar" "$url_c/$(sed -n 's/^URL: //p' "$work/$hash.narinfo")" || fail "pushed: no NAR"
-  cmp -s "$work/$hash.nar" "$work/c-$hash.nar" || fail "pushed: another NAR for $path"
-done
-curl -sSf -o "$work/c-listing.json" "$url_c/$(basename "${paths[0]}" | cut -c1-32).ls" ||
-  fail "pushed: no listing"
-cmp -s "$work/listing.json" "$work/c-listing.json" || fail "pushed: another listing"
+same_as_first "$url_c" c pushed
 fsck "$work/c.git"
 ok "push: a third service, pushed to, serves nothing before replicate --incoming, then the same ${#paths[@]} narinfos and NARs and the same listing"
 fetch_back "$url_c" "pushed"

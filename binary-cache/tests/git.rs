@@ -1095,6 +1095,19 @@ async fn a_path_whose_references_are_missing_is_refused_and_leaves_no_ref() {
     );
 }
 
+/// Runs the service binary with `args`: whether it succeeded, its output and its errors.
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nix-ingest-binary-cache"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The service binary's subcommands on git storage.
 #[tokio::test]
 async fn the_command_line_replicates_packs_and_collects() {
@@ -1103,17 +1116,6 @@ async fn the_command_line_replicates_packs_and_collects() {
     first.upload_golden("xz", USER).await;
     let dir = tempfile::tempdir().unwrap();
     let mirror = dir.path().join("mirror.git");
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_nix-ingest-binary-cache"))
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
     let storage = format!("git:{}", mirror.display());
     let (ok, stdout, stderr) = run(&[
         "replicate",
@@ -1358,17 +1360,6 @@ async fn the_command_line_pushes_and_verifies_what_was_pushed() {
     first.upload_golden("xz", USER).await;
     let dir = tempfile::tempdir().unwrap();
     let mirror = dir.path().join("mirror.git");
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_nix-ingest-binary-cache"))
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
     let storage = format!("git:{}", mirror.display());
     let from = format!("git:{}", first.repo.display());
     // The receiving repository is made by the service (its hook and settings), then pushed to.
