@@ -53,6 +53,20 @@ mod tests {
         assert_eq!(second.kind(), io::ErrorKind::WouldBlock);
         assert!(second.to_string().contains(".lock"), "{second}");
         drop(first);
-        DirLock::acquire(dir.path()).unwrap();
+        // A process another test forks meanwhile shares the lock's open file until it execs
+        // (which closes it): the lock is free again within moments.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match DirLock::acquire(dir.path()) {
+                Ok(_) => break,
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => panic!("the lock stayed taken once dropped: {e}"),
+            }
+        }
     }
 }

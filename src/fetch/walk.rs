@@ -97,10 +97,15 @@ impl TreeWalker<'_> {
                 None
             },
         };
+        // The tree's objects inflated ahead on the threads the settings allow (nothing is
+        // announced, so nothing read ahead, when export-ignored entries may be skipped).
+        let mut ahead = Repository::from_objects_dir(dirs.objects.clone())?
+            .read_ahead()
+            .threads(self.fetch.settings.threads());
         let result = events::to_events_with(
             tree,
             Mode::Directory,
-            source,
+            &mut ahead,
             sink,
             self.fetch.settings.limits(),
             hooks,
