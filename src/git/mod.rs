@@ -15,8 +15,9 @@
 //!
 //! The way back: [`TreeRefIter`] decodes a tree body and [`ObjectHeader::parse`] an object
 //! header; [`source`] reads objects from memory or a repository ([`objects_dir`] finds its
-//! objects), and [`events`] turns a tree id back into [events](crate::event) or a NAR
-//! ([`to_events`], [`to_nar`]), checking every object against its id.
+//! objects; [`read_ahead`] inflates them ahead on other threads), and [`events`] turns a tree
+//! id back into [events](crate::event) or a NAR ([`to_events`], [`to_nar`]), checking every
+//! object against its id.
 //!
 //! ```
 //! use nix_ingest::event::{Event, Sink};
