@@ -28,7 +28,6 @@ use std::time::{Duration, SystemTime};
 
 use nix_ingest::narinfo::NarInfo;
 use nix_ingest::store_path::StoreDir;
-use rustix::fs::{FlockOperation, flock};
 
 use crate::names;
 
@@ -67,13 +66,9 @@ pub struct PublishLock {
 impl PublishLock {
     /// Waits for and takes the publication lock of the cache in `root`.
     pub fn acquire(root: &Path) -> io::Result<PublishLock> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(root.join(PUBLISH_LOCK))?;
-        flock(&file, FlockOperation::LockExclusive)?;
-        Ok(PublishLock { _file: file })
+        Ok(PublishLock {
+            _file: crate::lock::exclusive(&root.join(PUBLISH_LOCK), true)?,
+        })
     }
 }
 

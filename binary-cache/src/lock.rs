@@ -17,26 +17,38 @@ pub struct DirLock {
 /// The name of the lock file in the cache directory.
 pub const LOCK_FILE: &str = ".lock";
 
+/// Opens (creating it) the lock file at `path` and takes its exclusive `flock`, waiting for it
+/// when `wait`, else failing with the kernel's `WouldBlock`; the lock lasts as long as the file.
+pub(crate) fn exclusive(path: &Path, wait: bool) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    let operation = if wait {
+        FlockOperation::LockExclusive
+    } else {
+        FlockOperation::NonBlockingLockExclusive
+    };
+    flock(&file, operation)?;
+    Ok(file)
+}
+
 impl DirLock {
     /// Takes the lock of the cache directory `root`, failing at once (an error of kind
     /// `WouldBlock` naming the directory) if another process holds it.
     pub fn acquire(root: &Path) -> io::Result<DirLock> {
         let path = root.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
-        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(DirLock { _file: file }),
-            Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(io::Error::new(
+        match exclusive(&path, false) {
+            Ok(file) => Ok(DirLock { _file: file }),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 format!(
                     "another server is using this cache directory (it holds {})",
                     path.display()
                 ),
             )),
-            Err(e) => Err(io::Error::from(e)),
+            Err(e) => Err(e),
         }
     }
 }

@@ -149,16 +149,7 @@ impl GitStorage {
     /// Held while replicating or receiving: one run at a time uses the quarantine.
     async fn replication_lock(&self) -> io::Result<std::fs::File> {
         let path = self.inner.repo.join("nix-ingest/replicate.lock");
-        blocking(move || {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)?;
-            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
-            Ok(file)
-        })
-        .await
+        blocking(move || crate::lock::exclusive(&path, true)).await
     }
 
     /// Verifies what is in the quarantine and publishes what passes (see
