@@ -603,10 +603,7 @@ async fn a_second_cache_replicates_the_first_and_verifies_it() {
             field(&golden_narinfo("none", hash), "NarHash")
         );
     }
-    assert_eq!(
-        git(&second_repo, &["for-each-ref", "refs/nix-quarantine/"]),
-        ""
-    );
+    nothing_staged(&second_repo);
     fsck(&second_repo);
     // Again: nothing new.
     let again = storage
@@ -671,10 +668,7 @@ async fn a_second_cache_replicates_the_first_and_verifies_it() {
         git(&second_repo, &["for-each-ref", &format!("refs/nix/{h}")]),
         ""
     );
-    assert_eq!(
-        git(&second_repo, &["for-each-ref", "refs/nix-quarantine/"]),
-        ""
-    );
+    nothing_staged(&second_repo);
 }
 
 #[tokio::test]
@@ -974,10 +968,7 @@ async fn a_second_cache_replicates_listings_and_realisations_and_verifies_them()
         get(format!("/realisations/{forged_doi}")).await.0,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        git(&second_repo, &["for-each-ref", "refs/nix-quarantine/"]),
-        ""
-    );
+    nothing_staged(&second_repo);
     fsck(&second_repo);
 
     // Again: what is here is here already; the forgeries are refused again.
@@ -1003,10 +994,7 @@ async fn a_second_cache_replicates_listings_and_realisations_and_verifies_them()
         ),
         (0, 1, 1)
     );
-    assert_eq!(
-        git(&second_repo, &["for-each-ref", "refs/nix-quarantine/"]),
-        ""
-    );
+    nothing_staged(&second_repo);
 
     // Pushed instead of fetched: the same checks, the same outcome, the same bytes served.
     let third_dir = tempfile::tempdir().unwrap();
@@ -1039,10 +1027,7 @@ async fn a_second_cache_replicates_listings_and_realisations_and_verifies_them()
         get_from(&third_service, &format!("/{FORGED}.ls")).await.0,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        git(&third_repo, &["for-each-ref", "refs/nix-incoming/"]),
-        ""
-    );
+    nothing_staged(&third_repo);
     fsck(&third_repo);
 }
 
@@ -1093,6 +1078,13 @@ async fn a_path_whose_references_are_missing_is_refused_and_leaves_no_ref() {
         git(&cache.repo, &["rev-parse", &format!("refs/nix/{USER}^@")]),
         git(&cache.repo, &["rev-parse", &format!("refs/nix/{TREE}")])
     );
+}
+
+/// Nothing waits in the incoming or quarantine refs of `repo`.
+fn nothing_staged(repo: &Path) {
+    for staging in ["refs/nix-incoming/", "refs/nix-quarantine/"] {
+        assert_eq!(git(repo, &["for-each-ref", staging]), "", "{staging}");
+    }
 }
 
 /// Runs the service binary with `args`: whether it succeeded, its output and its errors.
@@ -1267,14 +1259,7 @@ async fn a_cache_pushes_to_another_which_verifies_before_it_serves() {
             field(&golden_narinfo("none", hash), "NarHash")
         );
     }
-    assert_eq!(
-        git(&second_repo, &["for-each-ref", "refs/nix-incoming/"]),
-        ""
-    );
-    assert_eq!(
-        git(&second_repo, &["for-each-ref", "refs/nix-quarantine/"]),
-        ""
-    );
+    nothing_staged(&second_repo);
     fsck(&second_repo);
 
     // A forged path pushed: refused, never served, its incoming ref gone.
@@ -1314,14 +1299,7 @@ async fn a_cache_pushes_to_another_which_verifies_before_it_serves() {
         get_from(&second, &format!("/{h}.narinfo")).await.0,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        git(&second_repo, &["for-each-ref", "refs/nix-incoming/"]),
-        ""
-    );
-    assert_eq!(
-        git(&second_repo, &["for-each-ref", "refs/nix-quarantine/"]),
-        ""
-    );
+    nothing_staged(&second_repo);
 
     // A push straight into the served refs is refused by the receiving repository.
     let out = Command::new("git")
