@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Times `nix-ingest git prefetch` on a fresh revision of a repository of ~50,000 files against
-# `nix flake prefetch --json git+file://…?rev=…` (Nix 2.34.8, in the chroot of
+# `nix flake prefetch --json git+file://…?rev=…` (Nix 2.34.8 and 2.26.3, each in its chroot of
 # scripts/nix-oracle.sh) and against `git archive REV > /dev/null`, and prints minimums, medians
 # and ratios.
 #
@@ -33,6 +33,7 @@ case "$WORK" in
 esac
 if [ "${NO_BUILD:-}" != 1 ]; then cargo build --release -p nix-ingest-cli >&2; fi
 "$ORACLE" setup 2.34 >/dev/null
+"$ORACLE" setup 2.26 >/dev/null
 
 export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
@@ -61,22 +62,33 @@ rev='$(cat '"$WORK/rev"')'
 bench_header "git prefetch: a fresh revision of $files files ($((bytes / 1048576)) MiB) from $SRC"
 q ours "$OURS git prefetch '$repo' $rev" "$fresh"
 q ours-1t "$OURS --threads 1 git prefetch '$repo' $rev" "$fresh"
-q nix "$ORACLE run --nix 2.34 nix --extra-experimental-features flakes --option flake-registry \
+for v in 2.34 2.26; do
+  q "nix$v" "$ORACLE run --nix $v nix --extra-experimental-features flakes --option flake-registry \
 $(in_chroot "$WORK/registry.json") flake prefetch --json \"git+file://$(in_chroot "$repo")?rev=$rev\"" "$fresh"
-q chroot "$ORACLE run --nix 2.34 true"
+  q "chroot$v" "$ORACLE run --nix $v true"
+done
 q archive "git -C '$repo' archive $rev" "$fresh"
 run_queue
-subtract nix-adj nix chroot
+subtract nix2.34-adj nix2.34 chroot2.34
+subtract nix2.26-adj nix2.26 chroot2.26
+version() { "$ORACLE" run --nix "$1" nix --version | awk '{print $NF}'; }
 
+echo
+echo "command: NO_BUILD=${NO_BUILD:-} RUNS=${RUNS:-9} benches/git-prefetch.sh (binary $OURS at $(git rev-parse --short HEAD))"
+echo "Nix:     $(version 2.34) and $(version 2.26)"
 echo
 echo "| command | time, min (median) |"
 echo "|---|---|"
 echo "| nix-ingest git prefetch (two threads) | $(ms_pair ours) |"
 echo "| nix-ingest --threads 1 git prefetch | $(ms_pair ours-1t) |"
-echo "| nix flake prefetch (Nix 2.34.8) | $(ms_pair nix) |"
-echo "| … less chroot start-up ($(ms chroot)) | $(ms_pair nix-adj) |"
+for v in 2.34 2.26; do
+  echo "| nix flake prefetch (Nix $(version $v)) | $(ms_pair "nix$v") |"
+  echo "| … less chroot start-up ($(ms "chroot$v")) | $(ms_pair "nix$v-adj") |"
+done
 echo "| git archive REV > /dev/null | $(ms_pair archive) |"
 echo
-echo "nix-ingest vs Nix (adjusted): $(ratio nix-adj ours) faster (medians: $(ratio nix-adj ours med))"
+for v in 2.34 2.26; do
+  echo "nix-ingest vs Nix $v (adjusted): $(ratio "nix$v-adj" ours) faster (medians: $(ratio "nix$v-adj" ours med))"
+done
 echo "nix-ingest vs git archive:    $(ratio archive ours) faster (medians: $(ratio archive ours med))"
 echo "load at end: $(load_avg)"
